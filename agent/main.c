@@ -1,0 +1,7 @@
+/* placeholder until the agent lands */
+#include "common/common.h"
+int main(void);
+int main(void)
+{
+	return 0;
+}

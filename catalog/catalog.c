@@ -1,0 +1,2 @@
+/* TODO: being written */
+#include "common/common.h"

@@ -1,0 +1,119 @@
+/*
+ * catalog: the local record of every backup run, kept in LMDB, and the JSON
+ * form of a backup record that is also the repository's manifest.
+ *
+ * The repository is the source of truth: every complete backup has a manifest
+ * next to its data, and catalog_backup_from_json() reads it back, so the
+ * catalog can be rebuilt from a repository listing. The catalog adds what only
+ * this host knows: runs that are still going or that failed.
+ *
+ * LMDB layout (schema version CATALOG_SCHEMA_VERSION, see docs/format.md):
+ *   "meta"      "schema_version" -> decimal text
+ *   "backups"   id -> record JSON (ids sort in time order)
+ *   "by_source" source "\0" id -> "" (for per-source listing and retention)
+ *
+ * It does not talk to storage; the agent does.
+ */
+#ifndef COFFER_CATALOG_H
+#define COFFER_CATALOG_H
+
+#include "common/common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CATALOG_SCHEMA_VERSION 1
+/* Version of the manifest / record JSON layout (the "format" field). */
+#define CATALOG_FORMAT_VERSION 1
+
+enum catalog_status { CATALOG_RUNNING = 0, CATALOG_COMPLETE, CATALOG_FAILED };
+
+/* One stored object of a backup (one stream: a dump, a tar of files). */
+struct catalog_object {
+	char *name;        /* stream name within the backup, e.g. "stdout", "files" */
+	char *key;         /* storage key of the object */
+	char *format;      /* what the plaintext is: "raw", "tar", later "pg_dump"... */
+	char *compression; /* "zstd" */
+	char *encryption;  /* "age" */
+	uint64_t raw_bytes;    /* plaintext bytes before compression */
+	uint64_t stored_bytes; /* bytes of the stored object */
+	char *sha256;      /* hex SHA-256 of the stored object */
+};
+
+struct catalog_backup {
+	char *id;          /* backup_id_format() */
+	char *source;      /* the [source NAME] */
+	char *kind;        /* the source type: "files", "command", "stdin", ... */
+	char *host;
+	int64_t started_ms;
+	int64_t finished_ms; /* 0 while running */
+	enum catalog_status status;
+	char *error;       /* NULL unless failed */
+	int pid;           /* the coffer process of a running backup */
+	char *coffer_version;
+	char *prefix;      /* storage key prefix holding this backup: "<source>/<id>/" */
+	struct catalog_object *objects;
+	size_t nobjects;
+	char **recipients; /* recipient fingerprints (age_recipient_fingerprint) */
+	size_t nrecipients;
+	char **locations;  /* repositories holding it, storage_describe() strings */
+	size_t nlocations;
+	char *meta_json;   /* source-specific JSON object (engine, versions...), or NULL */
+};
+
+struct catalog;
+
+/*
+ * Opens (creating if needed) the catalog in directory path, creating the
+ * directory too. Refuses a catalog with a newer schema version.
+ * Errors: CF_ERR_CATALOG (LMDB error, named), CF_ERR_IO, CF_ERR_NOMEM.
+ */
+int catalog_open(const char *path, struct catalog **out);
+void catalog_close(struct catalog *c);
+
+/* Inserts or replaces the record with b->id, durably (one LMDB transaction).
+ * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM. */
+int catalog_backup_put(struct catalog *c, const struct catalog_backup *b);
+/* Reads one record; the caller frees it with catalog_backup_free().
+ * Errors: CF_ERR_NOTFOUND, CF_ERR_CATALOG, CF_ERR_FORMAT, CF_ERR_NOMEM. */
+int catalog_backup_get(struct catalog *c, const char *id, struct catalog_backup **out);
+/* Deletes a record; a missing id succeeds. Errors: CF_ERR_CATALOG. */
+int catalog_backup_delete(struct catalog *c, const char *id);
+
+/* Called for each record, oldest first; b is freed after the call returns.
+ * A non-zero return stops the walk and is returned by catalog_backup_list(). */
+typedef int (*catalog_list_cb)(void *ctx, const struct catalog_backup *b);
+/* Walks all records, or those of one source if source is not NULL.
+ * Errors: CF_ERR_CATALOG, CF_ERR_FORMAT, and whatever cb returns. */
+int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb cb, void *ctx);
+
+/* Allocates an empty record (all fields zero / NULL). NULL on out of memory. */
+struct catalog_backup *catalog_backup_new(void);
+/* Appends a zeroed object to b and returns it, or NULL on out of memory. */
+struct catalog_object *catalog_backup_add_object(struct catalog_backup *b);
+/* Appends a copy of s to a string array (recipients, locations). Errors: CF_ERR_NOMEM. */
+int catalog_strv_add(char ***v, size_t *n, const char *s);
+/* Releases a record and everything it owns. NULL does nothing. */
+void catalog_backup_free(struct catalog_backup *b);
+
+/* "running", "complete", "failed". */
+const char *catalog_status_name(enum catalog_status s);
+
+/* Flags for catalog_backup_to_json(). */
+#define CATALOG_JSON_MANIFEST 0x1 /* leave out host-local fields: status, pid, error */
+#define CATALOG_JSON_PRETTY 0x2   /* indented output */
+
+/*
+ * Encodes a record as JSON (the manifest when CATALOG_JSON_MANIFEST is given).
+ * *out is malloc'ed and NUL-terminated; the caller frees it.
+ * Errors: CF_ERR_NOMEM.
+ */
+int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out);
+/*
+ * Decodes a record or a manifest (a manifest gives status complete). Checks the
+ * "format" version and every field's type. Errors: CF_ERR_FORMAT (names the
+ * field), CF_ERR_NOMEM.
+ */
+int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup **out);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * error: the project-wide error table and the per-thread error detail.
+ * Codes are in common.h; this file maps them to text and keeps the message
+ * recorded where a failure was detected, for the command line to print once.
+ */
+#include "common/common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char error_text[1024];
+static _Thread_local int error_last;
+
+static const char *const error_table[] = {
+	[0] = "success",
+	[1] = "out of memory",
+	[2] = "I/O error",
+	[3] = "configuration error",
+	[4] = "usage error",
+	[5] = "not found",
+	[6] = "already exists",
+	[7] = "malformed data",
+	[8] = "bad key",
+	[9] = "no identity matches",
+	[10] = "age header malformed",
+	[11] = "age header MAC mismatch",
+	[12] = "age payload corrupted",
+	[13] = "integrity check failed",
+	[14] = "source failed",
+	[15] = "storage error",
+	[16] = "catalog error",
+	[17] = "compression error",
+	[18] = "limit exceeded",
+	[19] = "no space left on device",
+	[20] = "interrupted",
+	[21] = "not supported",
+	[22] = "network error",
+	[23] = "access denied",
+	[24] = "internal error",
+};
+
+const char *cf_strerror(int code)
+{
+	int i = -code;
+
+	if (i < 0 || i >= (int)(sizeof(error_table) / sizeof(error_table[0])))
+		return "unknown error";
+	return error_table[i];
+}
+
+static void error_vset(int code, int errnum, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(error_text, sizeof(error_text), fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	if (errnum && (size_t)n < sizeof(error_text))
+		snprintf(error_text + n, sizeof(error_text) - (size_t)n, ": %s", strerror(errnum));
+	error_last = code;
+}
+
+int error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(code, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int error_set_errno(int code, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(code, errnum, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *error_message(void)
+{
+	return error_text;
+}
+
+int error_code(void)
+{
+	return error_last;
+}
+
+void error_clear(void)
+{
+	error_text[0] = '\0';
+	error_last = 0;
+}

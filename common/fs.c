@@ -1,0 +1,133 @@
+/*
+ * fs: small file-system helpers with the project's error conventions.
+ */
+#include "common/common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_write_all(int fd, const void *data, size_t len, const char *what)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+					       errno, "cannot write %s", what);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_read_file(const char *path, size_t max, struct buf *out)
+{
+	uint8_t chunk[65536];
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_IO, errno,
+				       "cannot open %s", path);
+	buf_init(out, max);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot read %s", path);
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = buf_append(out, chunk, (size_t)n);
+		if (rc) {
+			if (rc == CF_ERR_LIMIT)
+				error_set(rc, "%s is larger than %zu bytes", path, max);
+			break;
+		}
+	}
+	if (!rc && !out->data)
+		rc = buf_append(out, "", 0);
+	close(fd);
+	if (rc)
+		buf_free(out);
+	return rc;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s", dir);
+	if (fsync(fd) != 0 && errno != EINVAL)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync directory %s", dir);
+	close(fd);
+	return rc;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return error_set(CF_ERR_IO, "path too long: %s", path);
+	memcpy(tmp, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+			return error_set_errno(CF_ERR_IO, errno, "cannot create directory %s", tmp);
+		tmp[i] = path[i];
+	}
+	return 0;
+}
+
+int fs_remove_tree(const char *path)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : error_set_errno(CF_ERR_IO, errno, "cannot stat %s", path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) != 0 && errno != ENOENT)
+			return error_set_errno(CF_ERR_IO, errno, "cannot remove %s", path);
+		return 0;
+	}
+	d = opendir(path);
+	if (!d)
+		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s", path);
+	while (!rc && (e = readdir(d)) != NULL) {
+		char child[4096];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= sizeof(child))
+			rc = error_set(CF_ERR_IO, "path too long under %s", path);
+		else
+			rc = fs_remove_tree(child);
+	}
+	closedir(d);
+	if (!rc && rmdir(path) != 0 && errno != ENOENT)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot remove directory %s", path);
+	return rc;
+}

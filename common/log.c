@@ -1,0 +1,39 @@
+/*
+ * log: leveled messages on stderr. One line a message, written with a single
+ * write so lines from threads and child processes do not interleave.
+ */
+#include "common/common.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+static enum log_level log_level_current = LOG_LEVEL_WARN;
+
+void log_set_level(enum log_level level)
+{
+	log_level_current = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return log_level_current;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	char line[2048];
+	va_list ap;
+	int n;
+
+	if (level > log_level_current)
+		return;
+	n = snprintf(line, sizeof(line), "coffer: %s: ", names[level]);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}

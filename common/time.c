@@ -1,0 +1,55 @@
+/*
+ * time: wall-clock and monotonic time, and the RFC 3339 form used in records.
+ */
+#include "common/common.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t time_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double time_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void time_format_iso(int64_t ms, char *out, size_t size)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+int time_parse_iso(const char *text, int64_t *ms)
+{
+	struct tm tm;
+	int millis = 0, consumed = 0;
+	const char *rest;
+
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return error_set(CF_ERR_FORMAT, "bad timestamp '%s'", text);
+	if (*rest == '.') {
+		if (sscanf(rest, ".%3d%n", &millis, &consumed) != 1 || consumed != 4)
+			return error_set(CF_ERR_FORMAT, "bad timestamp '%s'", text);
+		rest += consumed;
+	}
+	if (strcmp(rest, "Z") != 0)
+		return error_set(CF_ERR_FORMAT, "bad timestamp '%s' (want UTC, ending in Z)", text);
+	*ms = (int64_t)timegm(&tm) * 1000 + millis;
+	return 0;
+}

@@ -1,0 +1,151 @@
+/*
+ * crypto: the age v1 file format (age-encryption.org/v1) on libsodium, age
+ * keys in Bech32, HKDF-SHA-256, and the SHA-256 + size filter.
+ *
+ * Supported: X25519 recipients (any number per file) and scrypt passphrase
+ * recipients, the header MAC, the STREAM payload in 64 KiB chunks, both
+ * directions as streaming filters whose memory does not depend on the payload
+ * size. Not supported: ASCII armor, plugin and ML-KEM hybrid recipients (files
+ * using them are refused with CF_ERR_UNSUPPORTED or CF_ERR_AGE_NOMATCH).
+ *
+ * Secret material (file keys, identities, passphrases) is kept in
+ * sodium_malloc() memory and wiped with sodium_memzero() when released.
+ * Call age_init() once before anything else here.
+ */
+#ifndef COFFER_CRYPTO_H
+#define COFFER_CRYPTO_H
+
+#include "common/common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Initialises libsodium. Errors: CF_ERR_INTERNAL. Safe to call more than once. */
+int age_init(void);
+
+/* ------------------------------------------------------------------------ */
+/* Keys                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* "age1" + 58 Bech32 characters. */
+#define AGE_RECIPIENT_LEN 62
+/* "AGE-SECRET-KEY-1" + 58 Bech32 characters. */
+#define AGE_IDENTITY_LEN 74
+/* Hex characters of a recipient fingerprint (see age_recipient_fingerprint). */
+#define AGE_FINGERPRINT_LEN 16
+
+/*
+ * Generates a new X25519 identity. identity receives the secret key string
+ * (AGE_IDENTITY_LEN + 1 bytes, NUL-terminated; the caller passes sodium_malloc
+ * memory and wipes it), recipient the matching public "age1..." string.
+ * Errors: CF_ERR_INTERNAL.
+ */
+int age_keygen(char *identity, char recipient[AGE_RECIPIENT_LEN + 1]);
+
+/* Writes the recipient string of an "AGE-SECRET-KEY-1..." identity string.
+ * Errors: CF_ERR_KEY. */
+int age_identity_to_recipient(const char *identity, char recipient[AGE_RECIPIENT_LEN + 1]);
+
+/*
+ * A short stable fingerprint of a recipient for the catalog: the first 16 hex
+ * characters of SHA-256 of its canonical lower-case "age1..." string.
+ * Errors: CF_ERR_KEY if recipient is not a valid X25519 recipient.
+ */
+int age_recipient_fingerprint(const char *recipient, char out[AGE_FINGERPRINT_LEN + 1]);
+
+/* A set of recipients to encrypt to. */
+struct age_recipients;
+
+/* Errors: CF_ERR_NOMEM. */
+int age_recipients_new(struct age_recipients **out);
+/* Adds one "age1..." X25519 recipient (surrounding white space ignored).
+ * Errors: CF_ERR_KEY (the message names the bad string), CF_ERR_NOMEM. */
+int age_recipients_add(struct age_recipients *r, const char *recipient);
+/* Adds a scrypt passphrase recipient with work factor 2^log2n (age uses 18).
+ * age allows a scrypt stanza only as the sole recipient of a file, so this
+ * fails with CF_ERR_KEY if the set already has another recipient, and adding
+ * anything after a passphrase fails likewise. Errors: CF_ERR_KEY, CF_ERR_NOMEM. */
+int age_recipients_add_passphrase(struct age_recipients *r, const char *passphrase, int log2n);
+/* Number of recipients in the set. */
+size_t age_recipients_count(const struct age_recipients *r);
+void age_recipients_free(struct age_recipients *r);
+
+/* A set of identities to decrypt with. */
+struct age_identities;
+
+/* Errors: CF_ERR_NOMEM. */
+int age_identities_new(struct age_identities **out);
+/* Adds one "AGE-SECRET-KEY-1..." identity. Errors: CF_ERR_KEY, CF_ERR_NOMEM. */
+int age_identities_add(struct age_identities *ids, const char *identity);
+/* Adds a passphrase for scrypt stanzas (max work factor 2^22 accepted).
+ * Errors: CF_ERR_NOMEM. */
+int age_identities_add_passphrase(struct age_identities *ids, const char *passphrase);
+/*
+ * Loads an identity file as age-keygen writes it: "#" comment lines, blank
+ * lines and one AGE-SECRET-KEY-1 per line. Refuses a file other users can read
+ * only with a warning (age does the same). Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
+ * CF_ERR_KEY (names the file and line), CF_ERR_NOMEM.
+ */
+int age_identities_load_file(struct age_identities *ids, const char *path);
+size_t age_identities_count(const struct age_identities *ids);
+void age_identities_free(struct age_identities *ids);
+
+/* ------------------------------------------------------------------------ */
+/* Streaming encryption and decryption                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A source of randomness: fills buf with n random bytes. NULL everywhere means
+ * libsodium's randombytes_buf(); tests pass their own to pin the output.
+ */
+typedef void (*age_random_fn)(void *ctx, uint8_t *buf, size_t n);
+
+/*
+ * Creates a filter that encrypts everything written to it to the recipients in
+ * r and emits a complete age file (header, nonce, STREAM chunks) downstream.
+ * r must stay alive until the filter is freed. It buffers at most one 64 KiB
+ * chunk. Errors (from new/write/finish): CF_ERR_NOMEM, CF_ERR_KEY (empty set),
+ * and whatever the downstream filters return.
+ */
+int age_encrypt_filter_new(const struct age_recipients *r, age_random_fn rnd, void *rnd_ctx,
+			   struct filter **out);
+
+/*
+ * Creates a filter that reads an age file and emits the plaintext downstream,
+ * one authenticated 64 KiB chunk at a time. No byte of a chunk is emitted
+ * before its tag verifies; a truncated or extended file fails at finish, so a
+ * consumer must treat its output as valid only once filter_finish() succeeds.
+ * ids must stay alive until the filter is freed. Bounded memory: the header
+ * (refused past 1 MiB) plus one chunk.
+ * Errors: CF_ERR_AGE_HEADER (malformed header, unknown version),
+ * CF_ERR_AGE_NOMATCH (no identity opens any stanza), CF_ERR_AGE_HMAC,
+ * CF_ERR_AGE_PAYLOAD (bad tag, truncation, trailing data, empty last chunk),
+ * CF_ERR_UNSUPPORTED (armored input), CF_ERR_NOMEM, and downstream errors.
+ * Each error message says which step failed.
+ */
+int age_decrypt_filter_new(const struct age_identities *ids, struct filter **out);
+
+/* ------------------------------------------------------------------------ */
+/* Hashing                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define HASH_SHA256_LEN 32
+#define HASH_SHA256_HEX_LEN 64
+
+/*
+ * A pass-through filter that counts the bytes flowing through it and computes
+ * their SHA-256. Errors: CF_ERR_NOMEM, and downstream errors.
+ */
+int hash_filter_new(struct filter **out);
+/* After filter_finish(): the digest as lower-case hex and the byte count. */
+void hash_filter_result(const struct filter *f, char hex[HASH_SHA256_HEX_LEN + 1], uint64_t *bytes);
+
+/* SHA-256 of a buffer as lower-case hex. */
+void hash_sha256_hex(const void *data, size_t len, char hex[HASH_SHA256_HEX_LEN + 1]);
+
+/* HKDF-SHA-256 (RFC 5869) built on libsodium's HMAC-SHA-256. okm_len <= 255*32.
+ * Errors: CF_ERR_INTERNAL for a bad length. */
+int hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+		const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len);
+
+#endif

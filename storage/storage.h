@@ -1,0 +1,115 @@
+/*
+ * storage: where backup objects live. One interface, several drivers behind a
+ * vtable (storage_intern.h): "posix" (a local directory) now, "s3" later.
+ *
+ * The contract every driver keeps:
+ * - Objects are written once and never rewritten: a write creates a new object
+ *   and fails with CF_ERR_EXISTS if the key is already there.
+ * - A write is a stream: storage_write_new(), any number of storage_write_data(),
+ *   then storage_write_commit(), which returns only once the object is durable
+ *   and visible under its key. Until commit, nothing is visible under the key;
+ *   storage_write_abort() (or a crash) leaves no object under the key.
+ * - Keys are relative, '/'-separated, without "." or ".." parts or a leading '/'.
+ *
+ * It does not know about backups, manifests, encryption or compression.
+ */
+#ifndef COFFER_STORAGE_H
+#define COFFER_STORAGE_H
+
+#include "common/common.h"
+
+#include <stdint.h>
+
+/* Driver feature flags (storage_features()). */
+#define STORAGE_FEATURE_RANGE 0x1    /* reads can start at an offset */
+#define STORAGE_FEATURE_PATHS 0x2    /* keys map to local file paths */
+
+/* Options for storage_open(). Fields a driver does not use are ignored. */
+struct storage_options {
+	const char *type; /* "posix" */
+	const char *path; /* posix: the repository directory (must exist) */
+};
+
+struct storage;
+struct storage_write;
+
+struct storage_info {
+	uint64_t size;
+	int64_t mtime_ms;
+};
+
+/*
+ * Opens a repository. posix: path must be an existing directory.
+ * Errors: CF_ERR_CONFIG (unknown type, missing option), CF_ERR_NOTFOUND
+ * (repository directory missing), CF_ERR_IO, CF_ERR_NOMEM.
+ */
+int storage_open(const struct storage_options *opts, struct storage **out);
+void storage_free(struct storage *s);
+uint32_t storage_features(const struct storage *s);
+/* A printable description of the repository ("posix:/srv/coffer-repo"). */
+const char *storage_describe(const struct storage *s);
+
+/* Starts writing a new object. Errors: CF_ERR_EXISTS, CF_ERR_IO, CF_ERR_NOSPACE,
+ * CF_ERR_STORAGE, CF_ERR_NOMEM. */
+int storage_write_new(struct storage *s, const char *key, struct storage_write **out);
+/* Appends data. Errors: CF_ERR_IO, CF_ERR_NOSPACE, CF_ERR_STORAGE. */
+int storage_write_data(struct storage_write *w, const void *data, size_t len);
+/* Makes the object durable and visible, then frees w (also on failure).
+ * Errors: CF_ERR_EXISTS (someone else created the key), CF_ERR_IO,
+ * CF_ERR_NOSPACE, CF_ERR_STORAGE. */
+int storage_write_commit(struct storage_write *w);
+/* Discards a write in progress and frees w. NULL does nothing. */
+void storage_write_abort(struct storage_write *w);
+
+/*
+ * A sink filter that writes its input into w. The filter owns w: filter_finish()
+ * commits it, freeing the filter without a successful finish aborts it.
+ * Errors: CF_ERR_NOMEM (w is then aborted).
+ */
+int storage_filter_new(struct storage_write *w, struct filter **out);
+
+/* Receives object data in order. A non-zero return stops the read and is
+ * returned by storage_read(). */
+typedef int (*storage_read_cb)(void *ctx, const uint8_t *data, size_t len);
+
+/*
+ * Reads an object from offset, length bytes (UINT64_MAX: to the end), passing
+ * it to cb in chunks of at most 1 MiB. Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
+ * CF_ERR_STORAGE, and whatever cb returns.
+ */
+int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
+		 storage_read_cb cb, void *ctx);
+
+/* Reads a whole small object into out (at most max bytes).
+ * Errors: as storage_read(), CF_ERR_LIMIT. */
+int storage_read_all(struct storage *s, const char *key, size_t max, struct buf *out);
+
+/* Receives one key (relative to the repository) with its size and mtime.
+ * A non-zero return stops the listing and is returned by storage_list(). */
+typedef int (*storage_list_cb)(void *ctx, const char *key, const struct storage_info *info);
+
+/*
+ * Lists every object whose key starts with prefix ("" lists everything),
+ * recursively, in lexical key order. Writes in progress are not listed.
+ * Errors: CF_ERR_IO, CF_ERR_STORAGE, and whatever cb returns.
+ */
+int storage_list(struct storage *s, const char *prefix, storage_list_cb cb, void *ctx);
+
+/* Size and mtime of an object. Errors: CF_ERR_NOTFOUND, CF_ERR_IO, CF_ERR_STORAGE. */
+int storage_head(struct storage *s, const char *key, struct storage_info *info);
+
+/* Deletes an object; deleting a missing key succeeds.
+ * Errors: CF_ERR_IO, CF_ERR_STORAGE. */
+int storage_delete(struct storage *s, const char *key);
+
+/*
+ * Removes leftovers of interrupted writes (a posix temporary file, an S3
+ * multipart upload) older than older_than_ms milliseconds, and reports how
+ * many were removed. Errors: CF_ERR_IO, CF_ERR_STORAGE.
+ */
+int storage_cleanup(struct storage *s, int64_t older_than_ms, int64_t now_ms, unsigned *removed);
+
+/* 1 if key is a well-formed object key (see the contract above), else 0. */
+int storage_key_valid(const char *key);
+
+#endif
