@@ -1,2 +1,308 @@
-/* TODO: being written */
-#include "common/common.h"
+/*
+ * storage: the caller-facing side of the storage interface. It picks a driver
+ * by name, checks keys before any driver sees them, and forwards each call
+ * through the driver vtable (storage_intern.h). It also provides the helpers
+ * every driver gets for free: reading a small object whole and the sink
+ * filter that ends a backup pipeline.
+ *
+ * It does no I/O of its own; the drivers do.
+ */
+#include "storage/storage_intern.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct storage {
+	const struct storage_driver *drv;
+	void *ctx;
+};
+
+struct storage_write {
+	const struct storage_driver *drv;
+	void *ctx;
+};
+
+/* Every driver this build knows, for lookup and for the error message. */
+static const struct storage_driver *const storage_drivers[] = {
+	&storage_posix_driver,
+};
+
+#define STORAGE_NDRIVERS (sizeof(storage_drivers) / sizeof(storage_drivers[0]))
+
+int storage_open(const struct storage_options *opts, struct storage **out)
+{
+	const struct storage_driver *drv = NULL;
+	struct storage *s;
+	int rc;
+
+	*out = NULL;
+	if (!opts->type || !opts->type[0])
+		return error_set(CF_ERR_CONFIG, "no storage type given (known types: posix)");
+	for (size_t i = 0; i < STORAGE_NDRIVERS; i++) {
+		if (strcmp(storage_drivers[i]->name, opts->type) == 0)
+			drv = storage_drivers[i];
+	}
+	if (!drv)
+		return error_set(CF_ERR_CONFIG, "unknown storage type '%s' (known types: posix)",
+				 opts->type);
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return error_set(CF_ERR_NOMEM, "out of memory opening %s storage", drv->name);
+	s->drv = drv;
+	rc = drv->open(opts, &s->ctx);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void storage_free(struct storage *s)
+{
+	if (!s)
+		return;
+	s->drv->free(s->ctx);
+	free(s);
+}
+
+uint32_t storage_features(const struct storage *s)
+{
+	return s->drv->features;
+}
+
+const char *storage_describe(const struct storage *s)
+{
+	return s->drv->describe(s->ctx);
+}
+
+int storage_key_valid(const char *key)
+{
+	size_t len = strlen(key), part = 0;
+
+	if (len == 0 || len > STORAGE_KEY_MAX || key[0] == '/')
+		return 0;
+	/* Walk the parts; part is the start of the current one. Checking at
+	 * each '/' and at the terminating NUL covers the last part too. */
+	for (size_t i = 0; i <= len; i++) {
+		char c = key[i];
+
+		if (c == '\\')
+			return 0;
+		if (c != '/' && c != '\0')
+			continue;
+		if (i == part)
+			return 0; /* empty part: "a//b" or a trailing '/' */
+		if (i - part == 1 && key[part] == '.')
+			return 0;
+		if (i - part == 2 && key[part] == '.' && key[part + 1] == '.')
+			return 0;
+		part = i + 1;
+	}
+	return 1;
+}
+
+/*
+ * A listing prefix is a key prefix, so its last part may be incomplete
+ * ("src/2026") or empty ("src/"), and "" lists everything. Every complete
+ * part must still be a valid key part, so a prefix can never name a
+ * directory outside the repository.
+ */
+static int storage_prefix_valid(const char *prefix)
+{
+	size_t len = strlen(prefix), part = 0;
+
+	if (len == 0)
+		return 1;
+	if (len > STORAGE_KEY_MAX || prefix[0] == '/')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = prefix[i];
+
+		if (c == '\\')
+			return 0;
+		if (c != '/')
+			continue;
+		if (i == part)
+			return 0;
+		if (i - part == 1 && prefix[part] == '.')
+			return 0;
+		if (i - part == 2 && prefix[part] == '.' && prefix[part + 1] == '.')
+			return 0;
+		part = i + 1;
+	}
+	return 1;
+}
+
+static int storage_check_key(const struct storage *s, const char *key)
+{
+	if (storage_key_valid(key))
+		return 0;
+	return error_set(CF_ERR_STORAGE, "invalid object key '%.*s' for %s", STORAGE_KEY_MAX, key,
+			 storage_describe(s));
+}
+
+int storage_write_new(struct storage *s, const char *key, struct storage_write **out)
+{
+	struct storage_write *w;
+	int rc;
+
+	*out = NULL;
+	rc = storage_check_key(s, key);
+	if (rc)
+		return rc;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return error_set(CF_ERR_NOMEM, "out of memory writing %s", key);
+	w->drv = s->drv;
+	rc = s->drv->write_new(s->ctx, key, &w->ctx);
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int storage_write_data(struct storage_write *w, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	return w->drv->write_data(w->ctx, data, len);
+}
+
+int storage_write_commit(struct storage_write *w)
+{
+	int rc = w->drv->write_commit(w->ctx);
+
+	free(w);
+	return rc;
+}
+
+void storage_write_abort(struct storage_write *w)
+{
+	if (!w)
+		return;
+	w->drv->write_abort(w->ctx);
+	free(w);
+}
+
+int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
+		 storage_read_cb cb, void *ctx)
+{
+	int rc = storage_check_key(s, key);
+
+	if (rc)
+		return rc;
+	return s->drv->read(s->ctx, key, offset, length, cb, ctx);
+}
+
+struct storage_read_all_ctx {
+	struct buf *out;
+	const char *key;
+};
+
+static int storage_read_all_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	struct storage_read_all_ctx *c = ctx;
+	struct buf *b = c->out;
+
+	/* Checked here rather than left to buf_append() so the message names
+	 * the object instead of an anonymous buffer. */
+	if (len > b->max || b->len > b->max - len)
+		return error_set(CF_ERR_LIMIT, "object %s is larger than the %zu bytes allowed", c->key,
+				 b->max);
+	return buf_append(b, data, len);
+}
+
+int storage_read_all(struct storage *s, const char *key, size_t max, struct buf *out)
+{
+	struct storage_read_all_ctx c = {out, key};
+	int rc;
+
+	buf_init(out, max);
+	rc = storage_read(s, key, 0, UINT64_MAX, storage_read_all_cb, &c);
+	if (!rc && !out->data)
+		rc = buf_append(out, "", 0); /* an empty object still gives a C string */
+	if (rc)
+		buf_free(out);
+	return rc;
+}
+
+int storage_list(struct storage *s, const char *prefix, storage_list_cb cb, void *ctx)
+{
+	if (!storage_prefix_valid(prefix))
+		return error_set(CF_ERR_STORAGE, "invalid key prefix '%.*s' for %s", STORAGE_KEY_MAX,
+				 prefix, storage_describe(s));
+	return s->drv->list(s->ctx, prefix, cb, ctx);
+}
+
+int storage_head(struct storage *s, const char *key, struct storage_info *info)
+{
+	int rc = storage_check_key(s, key);
+
+	if (rc)
+		return rc;
+	return s->drv->head(s->ctx, key, info);
+}
+
+int storage_delete(struct storage *s, const char *key)
+{
+	int rc = storage_check_key(s, key);
+
+	if (rc)
+		return rc;
+	return s->drv->remove(s->ctx, key);
+}
+
+int storage_cleanup(struct storage *s, int64_t older_than_ms, int64_t now_ms, unsigned *removed)
+{
+	*removed = 0;
+	return s->drv->cleanup(s->ctx, older_than_ms, now_ms, removed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The sink filter                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The filter's ctx is the storage_write itself. Commit and abort both free
+ * it, so the ctx is cleared as soon as either has run: whatever happens
+ * afterwards, ops->free must not touch it again.
+ */
+
+static int storage_filter_write(struct filter *f, const uint8_t *data, size_t len)
+{
+	if (!f->ctx)
+		return error_set(CF_ERR_INTERNAL, "write to a storage sink that already ended");
+	f->bytes_out += len;
+	return storage_write_data(f->ctx, data, len);
+}
+
+static int storage_filter_finish(struct filter *f)
+{
+	struct storage_write *w = f->ctx;
+
+	if (!w)
+		return error_set(CF_ERR_INTERNAL, "finish of a storage sink that already ended");
+	f->ctx = NULL;
+	return storage_write_commit(w);
+}
+
+static void storage_filter_free(struct filter *f)
+{
+	storage_write_abort(f->ctx);
+	f->ctx = NULL;
+}
+
+static const struct filter_ops storage_filter_ops = {
+	"storage", storage_filter_write, storage_filter_finish, storage_filter_free,
+};
+
+int storage_filter_new(struct storage_write *w, struct filter **out)
+{
+	/* filter_new() releases w through ops->free (an abort) if it fails. */
+	*out = filter_new(&storage_filter_ops, w);
+	return *out ? 0 : CF_ERR_NOMEM;
+}

@@ -10,6 +10,8 @@
  *   and visible under its key. Until commit, nothing is visible under the key;
  *   storage_write_abort() (or a crash) leaves no object under the key.
  * - Keys are relative, '/'-separated, without "." or ".." parts or a leading '/'.
+ *   Every function that takes a key fails with CF_ERR_STORAGE (naming the
+ *   key) if storage_key_valid() rejects it; no driver ever sees such a key.
  *
  * It does not know about backups, manifests, encryption or compression.
  */
@@ -23,6 +25,9 @@
 /* Driver feature flags (storage_features()). */
 #define STORAGE_FEATURE_RANGE 0x1    /* reads can start at an offset */
 #define STORAGE_FEATURE_PATHS 0x2    /* keys map to local file paths */
+
+/* The longest key storage_key_valid() accepts, in bytes. */
+#define STORAGE_KEY_MAX 1024
 
 /* Options for storage_open(). Fields a driver does not use are ignored. */
 struct storage_options {
@@ -74,14 +79,17 @@ typedef int (*storage_read_cb)(void *ctx, const uint8_t *data, size_t len);
 
 /*
  * Reads an object from offset, length bytes (UINT64_MAX: to the end), passing
- * it to cb in chunks of at most 1 MiB. Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
+ * it to cb in chunks of at most 1 MiB. A range reaching past the end of the
+ * object gives only the bytes that exist (none if offset is past the end);
+ * the caller counts what it got. Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
  * CF_ERR_STORAGE, and whatever cb returns.
  */
 int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
 		 storage_read_cb cb, void *ctx);
 
-/* Reads a whole small object into out (at most max bytes).
- * Errors: as storage_read(), CF_ERR_LIMIT. */
+/* Reads a whole small object into out (at most max bytes); out is initialised
+ * here, NUL-terminated, and the caller buf_free()s it (it is already freed on
+ * failure). Errors: as storage_read(), CF_ERR_LIMIT, CF_ERR_NOMEM. */
 int storage_read_all(struct storage *s, const char *key, size_t max, struct buf *out);
 
 /* Receives one key (relative to the repository) with its size and mtime.
@@ -90,7 +98,11 @@ typedef int (*storage_list_cb)(void *ctx, const char *key, const struct storage_
 
 /*
  * Lists every object whose key starts with prefix ("" lists everything),
- * recursively, in lexical key order. Writes in progress are not listed.
+ * recursively, in lexical key order (byte-wise strcmp() order of whole keys).
+ * prefix is a plain string prefix, not a directory: "src/2026" lists
+ * "src/20261122T091046.123Z-1a2b3c4d/x". Writes in progress are not listed.
+ * A malformed prefix (a leading '/', an empty, "." or ".." part before the
+ * last '/') fails with CF_ERR_STORAGE.
  * Errors: CF_ERR_IO, CF_ERR_STORAGE, and whatever cb returns.
  */
 int storage_list(struct storage *s, const char *prefix, storage_list_cb cb, void *ctx);
@@ -98,8 +110,8 @@ int storage_list(struct storage *s, const char *prefix, storage_list_cb cb, void
 /* Size and mtime of an object. Errors: CF_ERR_NOTFOUND, CF_ERR_IO, CF_ERR_STORAGE. */
 int storage_head(struct storage *s, const char *key, struct storage_info *info);
 
-/* Deletes an object; deleting a missing key succeeds.
- * Errors: CF_ERR_IO, CF_ERR_STORAGE. */
+/* Deletes an object; deleting a missing key succeeds. posix also removes the
+ * directories the deletion left empty. Errors: CF_ERR_IO, CF_ERR_STORAGE. */
 int storage_delete(struct storage *s, const char *key);
 
 /*
