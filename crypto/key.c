@@ -1,2 +1,0 @@
-/* TODO: being written */
-#include "common/common.h"
