@@ -360,6 +360,11 @@ static int age_parse_body(struct age_header_parsed *h, struct age_stanza *s, siz
 		if (!line)
 			return error_set(CF_ERR_AGE_HEADER,
 					 "stanza %zu is not closed by a short body line", index);
+		/* A new stanza or the MAC line where a body line belongs: the body
+		 * lacked its closing short line (an empty one if need be). */
+		if (strncmp(line, "-> ", 3) == 0 || strncmp(line, "---", 3) == 0)
+			return error_set(CF_ERR_AGE_HEADER,
+					 "stanza %zu is not closed by a short body line", index);
 		if (line_len > AGE_BODY_COLUMNS)
 			return error_set(CF_ERR_AGE_HEADER,
 					 "stanza %zu has a body line longer than 64 columns", index);
