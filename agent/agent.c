@@ -1,0 +1,270 @@
+/*
+ * agent: what the commands share: opening the repository, the catalog and
+ * the identities from the configuration, finding a backup, reaping runs that
+ * died, signal handling and the mapping of errors to exit codes.
+ */
+#include "agent/agent.h"
+#include "agent/backup_run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t agent_signal_seen;
+
+static void agent_signal_handler(int sig)
+{
+	agent_signal_seen = sig;
+}
+
+void agent_signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = agent_signal_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A closed pipe (restore --stdout | head) is an error return, not a kill. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int agent_signals_caught(void)
+{
+	return agent_signal_seen != 0;
+}
+
+int agent_exit_code(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case CF_ERR_USAGE:
+	case CF_ERR_CONFIG:
+		return 2;
+	case CF_ERR_NOTFOUND:
+		return 3;
+	case CF_ERR_KEY:
+	case CF_ERR_AGE_NOMATCH:
+	case CF_ERR_AGE_HEADER:
+	case CF_ERR_AGE_HMAC:
+	case CF_ERR_AGE_PAYLOAD:
+	case CF_ERR_INTEGRITY:
+	case CF_ERR_FORMAT:
+	case CF_ERR_COMPRESS:
+		return 4;
+	case CF_ERR_SOURCE:
+		return 5;
+	case CF_ERR_STORAGE:
+	case CF_ERR_IO:
+	case CF_ERR_NOSPACE:
+	case CF_ERR_NETWORK:
+	case CF_ERR_AUTH:
+		return 6;
+	case CF_ERR_CATALOG:
+		return 7;
+	case CF_ERR_INTERRUPTED:
+		return 130;
+	default:
+		return 1;
+	}
+}
+
+int agent_open_storage(const struct config *cfg, struct storage **out)
+{
+	struct storage_options opts;
+
+	if (!cfg->repo_path)
+		return error_set(CF_ERR_CONFIG, "%s: no repository configured (expected [repository] path)",
+				 cfg->file);
+	memset(&opts, 0, sizeof(opts));
+	opts.type = cfg->repo_type ? cfg->repo_type : "posix";
+	opts.path = cfg->repo_path;
+	return storage_open(&opts, out);
+}
+
+int agent_open_catalog(const struct config *cfg, struct catalog **out)
+{
+	return catalog_open(cfg->catalog_path, out);
+}
+
+int agent_load_identities(const struct config *cfg, const char *override,
+			  struct age_identities **out)
+{
+	const char *path = override ? override : cfg->identity;
+	struct age_identities *ids = NULL;
+	int rc;
+
+	if (!path)
+		return error_set(CF_ERR_CONFIG,
+				 "no identity to decrypt with (give --identity FILE or set [encryption] "
+				 "identity in %s)",
+				 cfg->file);
+	rc = age_identities_new(&ids);
+	if (!rc)
+		rc = age_identities_load_file(ids, path);
+	if (!rc && age_identities_count(ids) == 0)
+		rc = error_set(CF_ERR_KEY, "identity file %s holds no AGE-SECRET-KEY-1 line", path);
+	if (rc) {
+		age_identities_free(ids);
+		return rc;
+	}
+	*out = ids;
+	return 0;
+}
+
+struct agent_reap {
+	struct catalog *cat;
+	struct storage *st;
+	char host[256];
+	char **ids;
+	size_t nids;
+};
+
+static int agent_reap_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct agent_reap *r = ctx;
+
+	if (b->status != CATALOG_RUNNING || !b->host || strcmp(b->host, r->host) != 0)
+		return 0;
+	/* kill(pid, 0) fails with ESRCH only when no such process exists. */
+	if (b->pid > 0 && (kill(b->pid, 0) == 0 || errno != ESRCH))
+		return 0;
+	return catalog_strv_add(&r->ids, &r->nids, b->id);
+}
+
+int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped)
+{
+	struct agent_reap r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	*reaped = 0;
+	if (gethostname(r.host, sizeof(r.host)) != 0)
+		snprintf(r.host, sizeof(r.host), "unknown");
+	r.host[sizeof(r.host) - 1] = '\0';
+	rc = catalog_backup_list(cat, NULL, agent_reap_cb, &r);
+	for (size_t i = 0; !rc && i < r.nids; i++) {
+		struct catalog_backup *b = NULL;
+		char msg[128];
+
+		rc = catalog_backup_get(cat, r.ids[i], &b);
+		if (rc)
+			break;
+		/* The run died before its manifest: nothing under its prefix is part
+		 * of a complete backup, so its objects can go. */
+		rc = backup_run_remove_objects(st, b->prefix);
+		if (!rc) {
+			snprintf(msg, sizeof(msg), "interrupted: process %d ended before the backup completed",
+				 b->pid);
+			free(b->error);
+			b->error = strdup(msg);
+			b->status = CATALOG_FAILED;
+			if (!b->finished_ms)
+				b->finished_ms = time_now_ms();
+			rc = catalog_backup_put(cat, b);
+		}
+		if (!rc) {
+			log_info("marked interrupted backup %s as failed and removed its objects", b->id);
+			(*reaped)++;
+		}
+		catalog_backup_free(b);
+	}
+	for (size_t i = 0; i < r.nids; i++)
+		free(r.ids[i]);
+	free(r.ids);
+	return rc;
+}
+
+struct agent_find {
+	const char *suffix;
+	char *key;
+};
+
+static int agent_find_cb(void *ctx, const char *key, const struct storage_info *info)
+{
+	struct agent_find *f = ctx;
+	size_t kl = strlen(key), sl = strlen(f->suffix);
+
+	(void)info;
+	if (kl > sl && !strcmp(key + kl - sl, f->suffix) && key[kl - sl - 1] != '/') {
+		f->key = strdup(key);
+		return f->key ? 1 : error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Reads and decodes a manifest from the repository. */
+static int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out)
+{
+	struct buf b;
+	int rc = storage_read_all(st, key, 16 * 1024 * 1024, &b);
+
+	if (rc)
+		return rc;
+	rc = catalog_backup_from_json((char *)b.data, b.len, out);
+	if (rc)
+		error_set(rc, "manifest %s: %s", key, error_message());
+	buf_free(&b);
+	return rc;
+}
+
+int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
+		      struct catalog_backup **out)
+{
+	struct catalog_backup *rec = NULL, *man = NULL;
+	struct agent_find f = {0};
+	char suffix[BACKUP_ID_LEN + 32];
+	int rc;
+
+	if (!backup_id_valid(id))
+		return error_set(CF_ERR_NOTFOUND, "'%s' is not a backup id (see 'coffer list')", id);
+	rc = catalog_backup_get(cat, id, &rec);
+	if (rc && rc != CF_ERR_NOTFOUND)
+		return rc;
+	if (rec && rec->status != CATALOG_COMPLETE) {
+		rc = error_set(CF_ERR_NOTFOUND, "backup %s is not complete (%s%s%s)", id,
+			       catalog_status_name(rec->status), rec->error ? ": " : "",
+			       rec->error ? rec->error : "");
+		catalog_backup_free(rec);
+		return rc;
+	}
+	if (rec) {
+		struct buf key;
+
+		buf_init(&key, 4096);
+		rc = buf_printf(&key, "%s%s", rec->prefix, MANIFEST_NAME);
+		if (!rc)
+			rc = agent_read_manifest(st, (char *)key.data, &man);
+		if (rc == CF_ERR_NOTFOUND)
+			rc = error_set(CF_ERR_NOTFOUND,
+				       "backup %s has no manifest in %s, so it is not a complete backup there",
+				       id, storage_describe(st));
+		buf_free(&key);
+		catalog_backup_free(rec);
+	} else {
+		/* Not in this host's catalog: look for its manifest in the repository. */
+		snprintf(suffix, sizeof(suffix), "/%s/%s", id, MANIFEST_NAME);
+		f.suffix = suffix;
+		rc = storage_list(st, "", agent_find_cb, &f);
+		if (rc == 1)
+			rc = agent_read_manifest(st, f.key, &man);
+		else if (!rc)
+			rc = error_set(CF_ERR_NOTFOUND, "no backup %s in the catalog or in %s", id,
+				       storage_describe(st));
+		free(f.key);
+	}
+	if (!rc && strcmp(man->id, id) != 0)
+		rc = error_set(CF_ERR_FORMAT, "the manifest of %s names another backup (%s)", id, man->id);
+	if (rc) {
+		catalog_backup_free(man);
+		return rc;
+	}
+	*out = man;
+	return 0;
+}

@@ -1,0 +1,91 @@
+/*
+ * agent: the coffer executable's shared declarations: the configuration, the
+ * commands, and how commands open the repository and the catalog.
+ * Sources are in source/source.h, the stream pipeline in pipeline.h.
+ */
+#ifndef COFFER_AGENT_H
+#define COFFER_AGENT_H
+
+#include "agent/source/source.h"
+#include "catalog/catalog.h"
+#include "common/common.h"
+#include "crypto/crypto.h"
+#include "storage/storage.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/coffer/coffer.conf"
+#define CATALOG_DEFAULT_PATH "/var/lib/coffer/catalog"
+
+struct config {
+	char *file;             /* the file it was read from */
+	char *repo_type;        /* [repository] type */
+	char *repo_path;        /* [repository] path (posix), absolute */
+	char *catalog_path;     /* [catalog] path, absolute */
+	char **recipients;      /* [encryption] recipients */
+	size_t nrecipients;
+	char *identity;         /* [encryption] identity file, or NULL */
+	int zstd_level;         /* [compression] level, 1..19 (default 3) */
+	int zstd_workers;       /* [compression] workers, 0 = single-threaded */
+	struct source *sources; /* [source NAME] sections, in file order */
+	size_t nsources;
+};
+
+/*
+ * Reads and checks a configuration file. Unknown sections and keys, bad values
+ * and missing required keys fail with CF_ERR_CONFIG and a message
+ * "FILE:LINE: what is wrong (expected ...)". A missing file is CF_ERR_NOTFOUND.
+ * Relative paths in it are made absolute against the current directory.
+ */
+int config_load(const char *path, struct config **out);
+/* A configuration with no file, for commands that need none (keygen, help). */
+int config_empty(struct config **out);
+void config_free(struct config *c);
+/* The configured source named name, or NULL. */
+struct source *config_source_find(const struct config *c, const char *name);
+/* Splits a comma-separated list, trimming blanks; empty items are refused.
+ * Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
+int config_split_list(const char *value, char ***out, size_t *n);
+void config_free_list(char **v, size_t n);
+
+/* Global options of one invocation. */
+struct cli {
+	const char *config_path; /* --config or COFFER_CONFIG or the default */
+	int json;                /* --json */
+	int progress;            /* stderr is a terminal and --quiet not given */
+	int verbose;
+};
+
+/* Opens the configured repository / catalog, with a clear error when the
+ * configuration lacks them. */
+int agent_open_storage(const struct config *cfg, struct storage **out);
+int agent_open_catalog(const struct config *cfg, struct catalog **out);
+/* Loads the identities for restore: --identity FILE overrides [encryption]
+ * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
+int agent_load_identities(const struct config *cfg, const char *override,
+			  struct age_identities **out);
+/* Marks this host's "running" records whose process is gone as failed and
+ * removes their objects (they have no manifest). Reports how many. */
+int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped);
+/* Finds the record of a backup: the catalog first, then the repository's
+ * manifests (so a fresh host can restore). Errors: CF_ERR_NOTFOUND, ... */
+int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
+		      struct catalog_backup **out);
+/* The key of a backup's manifest: "<prefix>manifest.json". */
+#define MANIFEST_NAME "manifest.json"
+
+/* Installs SIGINT/SIGTERM handlers that set a flag; 1 once one arrived. */
+void agent_signals_install(void);
+int agent_signals_caught(void);
+
+/* The exit status for an error code (see README "Exit codes"). */
+int agent_exit_code(int rc);
+
+/* Commands: argc/argv start at the command word. Return a CF_ code. */
+int cmd_backup(const struct cli *cli, int argc, char **argv);
+int cmd_restore(const struct cli *cli, int argc, char **argv);
+int cmd_list(const struct cli *cli, int argc, char **argv);
+int cmd_show(const struct cli *cli, int argc, char **argv);
+int cmd_keygen(const struct cli *cli, int argc, char **argv);
+int cmd_catalog(const struct cli *cli, int argc, char **argv);
+int cmd_repo(const struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * backup_run: one backup of one source, from the catalog's "running" record
+ * to a manifest in the repository and a "complete" record, or to a "failed"
+ * record with every object of the run removed.
+ *
+ * The order is what makes a backup trustworthy: data objects are committed
+ * durably first, the manifest last, the catalog record is marked complete only
+ * after the manifest is stored. A run that dies anywhere before that leaves
+ * no manifest, and a backup without a manifest is incomplete by definition.
+ */
+#include "agent/backup_run.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct backup_run {
+	const struct backup_run_params *params;
+	struct catalog_backup *rec;
+	/* The open stream, if any. */
+	struct filter *head;     /* where the source pushes plaintext */
+	struct filter *progress; /* NULL off a terminal */
+	struct filter *zstd;
+	struct filter *hash;
+	size_t obj_index;
+	int stream_open;
+};
+
+int backup_run_interrupted(const struct backup_run *run)
+{
+	(void)run;
+	return agent_signals_caught();
+}
+
+int backup_run_set_meta(struct backup_run *run, const char *json_object)
+{
+	char *m = strdup(json_object);
+
+	if (!m)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	free(run->rec->meta_json);
+	run->rec->meta_json = m;
+	return 0;
+}
+
+static int backup_stream_name_valid(const char *name)
+{
+	if (!*name || name[0] == '.' || strlen(name) > 200)
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '_' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+int backup_stream_open(struct backup_run *run, const char *name, const char *format,
+		       struct filter **head)
+{
+	const struct backup_run_params *p = run->params;
+	struct catalog_object *obj;
+	struct storage_write *w = NULL;
+	struct filter *age = NULL, *sink = NULL;
+	struct buf key;
+	int rc;
+
+	if (run->stream_open)
+		return error_set(CF_ERR_INTERNAL, "stream '%s' opened while another is open", name);
+	if (!backup_stream_name_valid(name))
+		return error_set(CF_ERR_INTERNAL, "bad stream name '%s'", name);
+	for (size_t i = 0; i < run->rec->nobjects; i++)
+		if (!strcmp(run->rec->objects[i].name, name))
+			return error_set(CF_ERR_INTERNAL, "stream '%s' opened twice", name);
+
+	buf_init(&key, 4096);
+	rc = buf_printf(&key, "%s%s%s.zst.age", run->rec->prefix, name,
+			strcmp(format, "tar") ? "" : ".tar");
+	obj = rc ? NULL : catalog_backup_add_object(run->rec);
+	if (!rc && !obj)
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		obj->name = strdup(name);
+		obj->key = strdup((char *)key.data);
+		obj->format = strdup(format);
+		obj->compression = strdup("zstd");
+		obj->encryption = strdup("age");
+		if (!obj->name || !obj->key || !obj->format || !obj->compression || !obj->encryption)
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	buf_free(&key);
+	if (rc)
+		return rc;
+	run->obj_index = run->rec->nobjects - 1;
+
+	/* Built from the storage end back to the head, so each new filter can be
+	 * linked to the one after it and a failure frees exactly what exists. */
+	rc = storage_write_new(p->storage, obj->key, &w);
+	if (!rc)
+		rc = storage_filter_new(w, &sink);
+	if (!rc)
+		rc = hash_filter_new(&run->hash);
+	if (!rc) {
+		run->hash->next = sink;
+		sink = run->hash;
+		rc = age_encrypt_filter_new(p->recipients, NULL, NULL, &age);
+	}
+	if (!rc) {
+		age->next = sink;
+		sink = age;
+		rc = zstd_filter_compress_new(p->cfg->zstd_level, p->cfg->zstd_workers, &run->zstd);
+	}
+	if (!rc) {
+		run->zstd->next = sink;
+		sink = run->zstd;
+		if (p->progress) {
+			char label[256];
+
+			snprintf(label, sizeof(label), "%s/%s", run->rec->source, name);
+			rc = progress_filter_new(label, &run->progress);
+			if (!rc) {
+				run->progress->next = sink;
+				sink = run->progress;
+			}
+		}
+	}
+	if (rc) {
+		filter_chain_free(sink);
+		run->progress = run->zstd = run->hash = NULL;
+		return rc;
+	}
+	run->head = sink;
+	run->stream_open = 1;
+	*head = run->head;
+	log_debug("%s: writing %s", run->rec->id, obj->key);
+	return 0;
+}
+
+/* Abandons the open stream: the storage sink at the end aborts its write. */
+static void backup_stream_abort(struct backup_run *run)
+{
+	if (!run->stream_open)
+		return;
+	if (run->progress)
+		progress_filter_done(run->progress);
+	filter_chain_free(run->head);
+	run->head = run->progress = run->zstd = run->hash = NULL;
+	run->stream_open = 0;
+}
+
+int backup_stream_close(struct backup_run *run)
+{
+	struct catalog_object *obj;
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	int rc;
+
+	if (!run->stream_open)
+		return error_set(CF_ERR_INTERNAL, "no stream is open");
+	obj = &run->rec->objects[run->obj_index];
+	rc = filter_finish(run->head);
+	if (rc) {
+		backup_stream_abort(run);
+		return rc;
+	}
+	obj->raw_bytes = run->zstd->bytes_in;
+	hash_filter_result(run->hash, hex, &obj->stored_bytes);
+	obj->sha256 = strdup(hex);
+	if (run->progress)
+		progress_filter_done(run->progress);
+	filter_chain_free(run->head);
+	run->head = run->progress = run->zstd = run->hash = NULL;
+	run->stream_open = 0;
+	if (!obj->sha256)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* Deletes every object stored under the run's prefix (there is no manifest,
+ * so nothing there is part of a complete backup). */
+static int backup_run_delete_cb(void *ctx, const char *key, const struct storage_info *info)
+{
+	(void)info;
+	return storage_delete(ctx, key);
+}
+
+int backup_run_remove_objects(struct storage *st, const char *prefix)
+{
+	return storage_list(st, prefix, backup_run_delete_cb, st);
+}
+
+static int backup_run_write_manifest(struct backup_run *run)
+{
+	struct storage_write *w = NULL;
+	char *json = NULL;
+	struct buf key;
+	int rc;
+
+	buf_init(&key, 4096);
+	rc = buf_printf(&key, "%s%s", run->rec->prefix, MANIFEST_NAME);
+	if (!rc)
+		rc = catalog_backup_to_json(run->rec, CATALOG_JSON_MANIFEST | CATALOG_JSON_PRETTY, &json);
+	if (!rc)
+		rc = storage_write_new(run->params->storage, (char *)key.data, &w);
+	if (!rc) {
+		rc = storage_write_data(w, json, strlen(json));
+		if (rc)
+			storage_write_abort(w);
+		else
+			rc = storage_write_commit(w);
+	}
+	free(json);
+	buf_free(&key);
+	return rc;
+}
+
+static int backup_run_start(struct backup_run *run, const struct source *src, const char *kind)
+{
+	const struct backup_run_params *p = run->params;
+	struct catalog_backup *rec;
+	char id[BACKUP_ID_LEN + 1], host[256];
+	struct buf prefix;
+	int rc = 0;
+
+	rec = catalog_backup_new();
+	if (!rec)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	run->rec = rec;
+	rec->started_ms = time_now_ms();
+	backup_id_format(rec->started_ms, randombytes_random(), id);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	buf_init(&prefix, 4096);
+	rc = buf_printf(&prefix, "%s/%s/", src->name, id);
+	rec->id = strdup(id);
+	rec->source = strdup(src->name);
+	rec->kind = strdup(kind);
+	rec->host = strdup(host);
+	rec->coffer_version = strdup(COFFER_VERSION);
+	rec->prefix = (char *)prefix.data;
+	rec->status = CATALOG_RUNNING;
+	rec->pid = (int)getpid();
+	if (!rc && (!rec->id || !rec->source || !rec->kind || !rec->host || !rec->coffer_version))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < p->cfg->nrecipients; i++) {
+		char fp[AGE_FINGERPRINT_LEN + 1];
+
+		rc = age_recipient_fingerprint(p->cfg->recipients[i], fp);
+		if (!rc)
+			rc = catalog_strv_add(&rec->recipients, &rec->nrecipients, fp);
+	}
+	if (!rc)
+		rc = catalog_strv_add(&rec->locations, &rec->nlocations, storage_describe(p->storage));
+	if (!rc)
+		rc = catalog_backup_put(p->catalog, rec);
+	return rc;
+}
+
+int backup_run_source(const struct backup_run_params *params, const struct source *src,
+		      const char *kind, struct catalog_backup **result)
+{
+	struct backup_run run;
+	int rc, rc2;
+
+	memset(&run, 0, sizeof(run));
+	run.params = params;
+	rc = backup_run_start(&run, src, kind);
+	if (rc) {
+		catalog_backup_free(run.rec);
+		return rc;
+	}
+	rc = src->ops->run(src->state, &run);
+	if (!rc && run.stream_open)
+		rc = error_set(CF_ERR_INTERNAL, "source %s left a stream open", src->name);
+	if (!rc && run.rec->nobjects == 0)
+		rc = error_set(CF_ERR_SOURCE, "source %s produced no data", src->name);
+	if (!rc && agent_signals_caught())
+		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	if (!rc) {
+		run.rec->finished_ms = time_now_ms();
+		rc = backup_run_write_manifest(&run);
+	}
+	if (rc) {
+		/* Keep the message of the failure: cleaning up may set others. */
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", error_message()[0] ? error_message() : cf_strerror(rc));
+		backup_stream_abort(&run);
+		if (backup_run_remove_objects(params->storage, run.rec->prefix))
+			log_warn("could not remove the objects of failed backup %s: %s (run "
+				 "'coffer repo cleanup' later)",
+				 run.rec->id, error_message());
+		run.rec->status = CATALOG_FAILED;
+		run.rec->finished_ms = time_now_ms();
+		free(run.rec->error);
+		run.rec->error = strdup(msg);
+		if (catalog_backup_put(params->catalog, run.rec))
+			log_warn("could not record the failure of %s in the catalog: %s", run.rec->id,
+				 error_message());
+		error_set(rc, "%s", msg);
+	} else {
+		run.rec->status = CATALOG_COMPLETE;
+		rc2 = catalog_backup_put(params->catalog, run.rec);
+		if (rc2)
+			rc = error_set(rc2,
+				       "backup %s is complete in the repository but the catalog could not "
+				       "record it (%s); run 'coffer catalog rebuild'",
+				       run.rec->id, error_message());
+	}
+	*result = run.rec;
+	return rc;
+}

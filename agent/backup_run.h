@@ -1,0 +1,33 @@
+/*
+ * backup_run: running one source into the repository (what cmd_backup uses;
+ * sources see only pipeline.h).
+ */
+#ifndef COFFER_BACKUP_RUN_H
+#define COFFER_BACKUP_RUN_H
+
+#include "agent/agent.h"
+#include "agent/pipeline.h"
+
+struct backup_run_params {
+	const struct config *cfg;
+	struct storage *storage;
+	struct catalog *catalog;
+	const struct age_recipients *recipients;
+	int progress; /* show progress on stderr */
+};
+
+/*
+ * Backs up one source: records a running backup, runs the source through the
+ * pipeline, writes the manifest and marks the record complete; on any failure
+ * removes the run's objects and records it as failed with the error. kind is
+ * the source type recorded ("files", "command", "stdin"). *result receives the
+ * final record (also on failure, unless the run could not even start), to be
+ * freed by the caller. Errors: whatever failed, with its message recorded.
+ */
+int backup_run_source(const struct backup_run_params *params, const struct source *src,
+		      const char *kind, struct catalog_backup **result);
+
+/* Deletes every object under prefix. Errors: CF_ERR_IO, CF_ERR_STORAGE. */
+int backup_run_remove_objects(struct storage *st, const char *prefix);
+
+#endif

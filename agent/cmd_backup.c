@@ -1,0 +1,151 @@
+/*
+ * cmd_backup: `coffer backup [SOURCE...] [--stdin NAME]`. Runs each source in
+ * turn through backup_run; one source failing does not stop the others, and
+ * the exit status is that of the first failure.
+ */
+#include "agent/agent.h"
+#include "agent/backup_run.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void cmd_backup_print(const struct cli *cli, const struct catalog_backup *b)
+{
+	char raw[32], stored[32];
+	uint64_t r = 0, s = 0;
+
+	if (cli->json) {
+		char *json = NULL;
+
+		if (!catalog_backup_to_json(b, 0, &json))
+			printf("%s\n", json);
+		free(json);
+		return;
+	}
+	for (size_t i = 0; i < b->nobjects; i++) {
+		r += b->objects[i].raw_bytes;
+		s += b->objects[i].stored_bytes;
+	}
+	fmt_bytes(r, raw, sizeof(raw));
+	fmt_bytes(s, stored, sizeof(stored));
+	printf("%s  %s  %s  raw %s  stored %s  %.1fs\n", b->id, b->source,
+	       catalog_status_name(b->status), raw, stored,
+	       (double)(b->finished_ms - b->started_ms) / 1000.0);
+}
+
+static int cmd_backup_recipients(const struct config *cfg, struct age_recipients **out)
+{
+	struct age_recipients *r = NULL;
+	int rc;
+
+	if (cfg->nrecipients == 0)
+		return error_set(CF_ERR_CONFIG, "%s: no recipients to encrypt to (expected [encryption] recipients = age1...)",
+				 cfg->file);
+	rc = age_recipients_new(&r);
+	for (size_t i = 0; !rc && i < cfg->nrecipients; i++)
+		rc = age_recipients_add(r, cfg->recipients[i]);
+	if (rc) {
+		age_recipients_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int cmd_backup(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+	struct backup_run_params params;
+	struct config *cfg = NULL;
+	struct storage *st = NULL;
+	struct catalog *cat = NULL;
+	struct age_recipients *rcpt = NULL;
+	struct source stdin_src = {0};
+	const char *stdin_name = NULL;
+	int rc, first_rc = 0, opt;
+	unsigned reaped = 0;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 's')
+			stdin_name = optarg;
+		else
+			return error_set(CF_ERR_USAGE, "usage: coffer backup [SOURCE...] [--stdin NAME]");
+	}
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = cmd_backup_recipients(cfg, &rcpt);
+	if (!rc && !stdin_name && optind >= argc && cfg->nsources == 0)
+		rc = error_set(CF_ERR_CONFIG, "%s: no [source NAME] sections to back up", cfg->file);
+	for (int i = optind; !rc && i < argc; i++)
+		if (!config_source_find(cfg, argv[i]))
+			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", argv[i], cfg->file);
+	if (!rc && stdin_name) {
+		for (const char *p = stdin_name; *p && !rc; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+				rc = error_set(CF_ERR_USAGE, "--stdin %s: use letters, digits, '-', '_' and '.' only",
+					       stdin_name);
+		if (!rc && (!*stdin_name || stdin_name[0] == '.'))
+			rc = error_set(CF_ERR_USAGE, "--stdin needs a name not starting with '.'");
+	}
+	if (!rc)
+		rc = agent_open_storage(cfg, &st);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_reap_stale_runs(cat, st, &reaped);
+	if (rc)
+		goto out;
+
+	memset(&params, 0, sizeof(params));
+	params.cfg = cfg;
+	params.storage = st;
+	params.catalog = cat;
+	params.recipients = rcpt;
+	params.progress = cli->progress;
+
+	if (stdin_name) {
+		stdin_src.name = (char *)(uintptr_t)stdin_name;
+		stdin_src.ops = &source_stdin_ops;
+	}
+	for (size_t i = 0;; i++) {
+		const struct source *src;
+		struct catalog_backup *res = NULL;
+
+		if (stdin_name) {
+			if (i > 0)
+				break;
+			src = &stdin_src;
+		} else if (optind < argc) {
+			if ((int)i >= argc - optind)
+				break;
+			src = config_source_find(cfg, argv[optind + (int)i]);
+		} else {
+			if (i >= cfg->nsources)
+				break;
+			src = &cfg->sources[i];
+		}
+		rc = backup_run_source(&params, src, src->ops->type, &res);
+		if (res && (!rc || res->status == CATALOG_FAILED))
+			cmd_backup_print(cli, res);
+		if (rc) {
+			log_error("%s", error_message()[0] ? error_message() : cf_strerror(rc));
+			if (!first_rc)
+				first_rc = rc;
+		}
+		catalog_backup_free(res);
+		if (agent_signals_caught())
+			break;
+	}
+	rc = first_rc;
+	error_clear(); /* each failure was reported above */
+out:
+	catalog_close(cat);
+	storage_free(st);
+	age_recipients_free(rcpt);
+	config_free(cfg);
+	return rc;
+}

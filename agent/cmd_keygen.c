@@ -1,0 +1,81 @@
+/*
+ * cmd_keygen: `coffer keygen [-o FILE]` writes a new X25519 identity in the
+ * format of age-keygen (readable by `age -d -i FILE`) and prints its
+ * recipient. The file is created with mode 0600 and never overwritten.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cmd_keygen(const struct cli *cli, int argc, char **argv)
+{
+	const char *out = NULL;
+	char recipient[AGE_RECIPIENT_LEN + 1], created[32];
+	char *identity = NULL, *text = NULL;
+	size_t text_size = 512;
+	time_t now = time(NULL);
+	struct tm tm;
+	int opt, rc = 0, fd = -1, n;
+
+	(void)cli;
+	optind = 0;
+	while ((opt = getopt(argc, argv, "o:")) != -1) {
+		if (opt == 'o')
+			out = optarg;
+		else
+			return error_set(CF_ERR_USAGE, "usage: coffer keygen [-o FILE]");
+	}
+	if (optind != argc)
+		return error_set(CF_ERR_USAGE, "usage: coffer keygen [-o FILE]");
+	/* Secrets stay in guarded memory and are wiped when freed. */
+	identity = sodium_malloc(AGE_IDENTITY_LEN + 1);
+	text = sodium_malloc(text_size);
+	if (!identity || !text) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = age_keygen(identity, recipient);
+	if (rc)
+		goto out;
+	gmtime_r(&now, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(text, text_size, "# created: %s\n# public key: %s\n%s\n", created, recipient,
+		     identity);
+	if (n < 0 || (size_t)n >= text_size) {
+		rc = error_set(CF_ERR_INTERNAL, "identity text too long");
+		goto out;
+	}
+	if (out) {
+		fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
+					     "cannot create identity file %s%s", out,
+					     errno == EEXIST ? " (refusing to overwrite it)" : "");
+			goto out;
+		}
+		rc = fs_write_all(fd, text, (size_t)n, out);
+		if (!rc && fsync(fd) != 0)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", out);
+		close(fd);
+		if (rc) {
+			unlink(out);
+			goto out;
+		}
+		printf("%s\n", recipient);
+	} else {
+		rc = fs_write_all(STDOUT_FILENO, text, (size_t)n, "standard output");
+	}
+out:
+	if (identity)
+		sodium_free(identity);
+	if (text)
+		sodium_free(text);
+	return rc;
+}

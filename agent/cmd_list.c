@@ -1,0 +1,168 @@
+/*
+ * cmd_list: `coffer list [--source S] [--json]` and `coffer show ID [--json]`,
+ * read from the local catalog (run `coffer catalog rebuild` on a new host).
+ */
+#include "agent/agent.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cmd_list_state {
+	int json;
+	size_t count;
+};
+
+static void cmd_list_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored)
+{
+	*raw = *stored = 0;
+	for (size_t i = 0; i < b->nobjects; i++) {
+		*raw += b->objects[i].raw_bytes;
+		*stored += b->objects[i].stored_bytes;
+	}
+}
+
+static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct cmd_list_state *s = ctx;
+	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32];
+	uint64_t raw, stored;
+
+	cmd_list_sizes(b, &raw, &stored);
+	if (s->json) {
+		char *text = NULL;
+		json_t *obj;
+		int rc = catalog_backup_to_json(b, 0, &text);
+
+		if (rc)
+			return rc;
+		/* Flat size totals make the list easy to use from jq and scripts. */
+		obj = json_loads(text, 0, NULL);
+		free(text);
+		if (!obj)
+			return error_set(CF_ERR_INTERNAL, "cannot re-read the record of %s", b->id);
+		json_object_set_new(obj, "raw_bytes", json_integer((json_int_t)raw));
+		json_object_set_new(obj, "stored_bytes", json_integer((json_int_t)stored));
+		text = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
+		json_decref(obj);
+		if (!text)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		printf("%s\n  %s", s->count ? "," : "", text);
+		free(text);
+	} else {
+		if (s->count == 0)
+			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s\n", "ID", "SOURCE", "STATUS", "STARTED",
+			       "RAW", "STORED");
+		time_format_iso(b->started_ms, started, sizeof(started));
+		fmt_bytes(raw, raw_s, sizeof(raw_s));
+		fmt_bytes(stored, stored_s, sizeof(stored_s));
+		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s\n", b->id, b->source,
+		       catalog_status_name(b->status), started, raw_s, stored_s);
+	}
+	s->count++;
+	return 0;
+}
+
+int cmd_list(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+					     {"json", no_argument, NULL, 'j'},
+					     {NULL, 0, NULL, 0}};
+	struct cmd_list_state s = {cli->json, 0};
+	const char *source = NULL;
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	int opt, rc;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 's')
+			source = optarg;
+		else if (opt == 'j')
+			s.json = 1;
+		else
+			return error_set(CF_ERR_USAGE, "usage: coffer list [--source S] [--json]");
+	}
+	if (optind != argc)
+		return error_set(CF_ERR_USAGE, "usage: coffer list [--source S] [--json]");
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc && s.json)
+		printf("[");
+	if (!rc)
+		rc = catalog_backup_list(cat, source, cmd_list_cb, &s);
+	if (!rc && s.json)
+		printf("%s]\n", s.count ? "\n" : "");
+	else if (!rc && s.count == 0)
+		printf("no backups%s%s\n", source ? " of source " : "", source ? source : "");
+	catalog_close(cat);
+	config_free(cfg);
+	return rc;
+}
+
+int cmd_show(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	struct catalog_backup *b = NULL;
+	char *json = NULL;
+	int opt, rc, as_json = cli->json;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'j')
+			as_json = 1;
+		else
+			return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
+	}
+	if (optind != argc - 1)
+		return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc) {
+		rc = catalog_backup_get(cat, argv[optind], &b);
+		if (rc == CF_ERR_NOTFOUND)
+			rc = error_set(rc, "no backup %s in the catalog %s", argv[optind], cfg->catalog_path);
+	}
+	if (!rc && as_json) {
+		rc = catalog_backup_to_json(b, CATALOG_JSON_PRETTY, &json);
+		if (!rc)
+			printf("%s\n", json);
+	} else if (!rc) {
+		char t[TIME_ISO_LEN + 1], raw[32], stored[32];
+
+		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id, b->source,
+		       b->kind, b->host ? b->host : "", catalog_status_name(b->status));
+		time_format_iso(b->started_ms, t, sizeof(t));
+		printf("started:   %s\n", t);
+		if (b->finished_ms) {
+			time_format_iso(b->finished_ms, t, sizeof(t));
+			printf("finished:  %s\n", t);
+		}
+		if (b->error)
+			printf("error:     %s\n", b->error);
+		printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
+		for (size_t i = 0; i < b->nlocations; i++)
+			printf("location:  %s\n", b->locations[i]);
+		for (size_t i = 0; i < b->nrecipients; i++)
+			printf("recipient: %s\n", b->recipients[i]);
+		for (size_t i = 0; i < b->nobjects; i++) {
+			const struct catalog_object *o = &b->objects[i];
+
+			fmt_bytes(o->raw_bytes, raw, sizeof(raw));
+			fmt_bytes(o->stored_bytes, stored, sizeof(stored));
+			printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key, o->format,
+			       o->compression, o->encryption, raw, stored, o->sha256 ? o->sha256 : "-");
+		}
+	}
+	free(json);
+	catalog_backup_free(b);
+	catalog_close(cat);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,268 @@
+/*
+ * cmd_maintenance: `coffer catalog rebuild` (the catalog from the
+ * repository's manifests) and `coffer repo cleanup [--older-than AGE]`
+ * (leftovers of interrupted backups).
+ *
+ * Cleanup deletes only what can never be part of a complete backup: temporary
+ * files of interrupted writes and backup folders without a manifest whose run
+ * is known dead (this host's catalog) or older than AGE. A folder with a
+ * manifest is never touched.
+ */
+#include "agent/agent.h"
+#include "agent/backup_run.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rebuild {
+	struct catalog *cat;
+	struct storage *st;
+	unsigned added;
+	unsigned bad;
+};
+
+static int rebuild_cb(void *ctx, const char *key, const struct storage_info *info)
+{
+	struct rebuild *r = ctx;
+	struct catalog_backup *b = NULL;
+	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
+	struct buf data;
+	int rc;
+
+	(void)info;
+	if (kl <= ml || strcmp(key + kl - ml, MANIFEST_NAME) != 0 || key[kl - ml - 1] != '/')
+		return 0;
+	rc = storage_read_all(r->st, key, 16 * 1024 * 1024, &data);
+	if (rc)
+		return rc;
+	rc = catalog_backup_from_json((char *)data.data, data.len, &b);
+	buf_free(&data);
+	if (rc) {
+		/* One unreadable manifest must not hide all the others. */
+		log_warn("skipping %s: %s", key, error_message());
+		r->bad++;
+		return 0;
+	}
+	if (!b->prefix || strncmp(key, b->prefix, strlen(b->prefix)) != 0) {
+		log_warn("skipping %s: its prefix field does not match where it is stored", key);
+		r->bad++;
+		catalog_backup_free(b);
+		return 0;
+	}
+	{
+		const char *here = storage_describe(r->st);
+		int known = 0;
+
+		for (size_t i = 0; i < b->nlocations; i++)
+			known |= !strcmp(b->locations[i], here);
+		rc = known ? 0 : catalog_strv_add(&b->locations, &b->nlocations, here);
+	}
+	if (!rc)
+		rc = catalog_backup_put(r->cat, b);
+	if (!rc)
+		r->added++;
+	catalog_backup_free(b);
+	return rc;
+}
+
+static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
+{
+	struct rebuild r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = agent_open_storage(cfg, &r.st);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &r.cat);
+	if (!rc)
+		rc = storage_list(r.st, "", rebuild_cb, &r);
+	if (!rc && cli->json)
+		printf("{\"recorded\":%u,\"skipped\":%u}\n", r.added, r.bad);
+	else if (!rc)
+		printf("recorded %u backup(s) from %s%s\n", r.added, storage_describe(r.st),
+		       r.bad ? " (some manifests were skipped, see above)" : "");
+	catalog_close(r.cat);
+	storage_free(r.st);
+	return rc;
+}
+
+int cmd_catalog(const struct cli *cli, int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	int rc;
+
+	if (argc != 2 || strcmp(argv[1], "rebuild") != 0)
+		return error_set(CF_ERR_USAGE, "usage: coffer catalog rebuild");
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = cmd_catalog_rebuild(cli, cfg);
+	config_free(cfg);
+	return rc;
+}
+
+/* Parses "0", "90s", "30m", "24h", "7d" into milliseconds. */
+static int cleanup_parse_age(const char *text, int64_t *ms)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	int64_t unit = 1000;
+
+	if (end == text || v < 0)
+		return error_set(CF_ERR_USAGE, "--older-than %s: expected a duration like 0, 90s, 30m, 24h, 7d",
+				 text);
+	if (!strcmp(end, "d"))
+		unit = 86400000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (!strcmp(end, "m"))
+		unit = 60000;
+	else if (strcmp(end, "s") != 0 && *end)
+		return error_set(CF_ERR_USAGE, "--older-than %s: expected a duration like 0, 90s, 30m, 24h, 7d",
+				 text);
+	if (v > INT64_MAX / unit)
+		return error_set(CF_ERR_USAGE, "--older-than %s: too large", text);
+	*ms = (int64_t)v * unit;
+	return 0;
+}
+
+/* One backup folder seen while listing. */
+struct cleanup_folder {
+	char *prefix;
+	int has_manifest;
+	int64_t newest_ms;
+};
+
+struct cleanup {
+	struct cleanup_folder *f;
+	size_t n;
+};
+
+static int cleanup_list_cb(void *ctx, const char *key, const struct storage_info *info)
+{
+	struct cleanup *c = ctx;
+	const char *slash1 = strchr(key, '/'), *slash2;
+	char id[BACKUP_ID_LEN + 1];
+	size_t plen;
+
+	if (!slash1)
+		return 0;
+	slash2 = strchr(slash1 + 1, '/');
+	if (!slash2 || (size_t)(slash2 - slash1 - 1) != BACKUP_ID_LEN)
+		return 0;
+	memcpy(id, slash1 + 1, BACKUP_ID_LEN);
+	id[BACKUP_ID_LEN] = '\0';
+	if (!backup_id_valid(id))
+		return 0;
+	plen = (size_t)(slash2 - key) + 1;
+	if (!c->n || strlen(c->f[c->n - 1].prefix) != plen ||
+	    strncmp(c->f[c->n - 1].prefix, key, plen) != 0) {
+		struct cleanup_folder *f = realloc(c->f, (c->n + 1) * sizeof(*f));
+
+		if (!f)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		c->f = f;
+		memset(&c->f[c->n], 0, sizeof(c->f[c->n]));
+		c->f[c->n].prefix = strndup(key, plen);
+		if (!c->f[c->n].prefix)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		c->n++;
+	}
+	if (!strcmp(slash2 + 1, MANIFEST_NAME))
+		c->f[c->n - 1].has_manifest = 1;
+	if (info->mtime_ms > c->f[c->n - 1].newest_ms)
+		c->f[c->n - 1].newest_ms = info->mtime_ms;
+	return 0;
+}
+
+static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
+{
+	struct storage *st = NULL;
+	struct catalog *cat = NULL;
+	struct cleanup c = {0};
+	unsigned reaped = 0, temps = 0, folders = 0;
+	int64_t now = time_now_ms();
+	int rc;
+
+	rc = agent_open_storage(cfg, &st);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_reap_stale_runs(cat, st, &reaped);
+	if (!rc)
+		rc = storage_cleanup(st, older_ms, now, &temps);
+	if (!rc)
+		rc = storage_list(st, "", cleanup_list_cb, &c);
+	for (size_t i = 0; !rc && i < c.n; i++) {
+		struct cleanup_folder *f = &c.f[i];
+		struct catalog_backup *b = NULL;
+		char id[BACKUP_ID_LEN + 1];
+		int known_dead = 0;
+
+		if (f->has_manifest)
+			continue;
+		memcpy(id, strchr(f->prefix, '/') + 1, BACKUP_ID_LEN);
+		id[BACKUP_ID_LEN] = '\0';
+		if (catalog_backup_get(cat, id, &b) == 0) {
+			/* A run still going on this host keeps its objects whatever their age. */
+			if (b->status == CATALOG_RUNNING) {
+				catalog_backup_free(b);
+				continue;
+			}
+			known_dead = b->status == CATALOG_FAILED;
+			catalog_backup_free(b);
+		}
+		error_clear();
+		if (!known_dead && now - f->newest_ms < older_ms)
+			continue;
+		rc = backup_run_remove_objects(st, f->prefix);
+		if (!rc) {
+			log_info("removed incomplete backup %s", f->prefix);
+			folders++;
+		}
+	}
+	if (!rc && cli->json)
+		printf("{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n", reaped,
+		       temps, folders);
+	else if (!rc)
+		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
+		       "incomplete backup(s)\n",
+		       reaped, temps, folders);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.f[i].prefix);
+	free(c.f);
+	catalog_close(cat);
+	storage_free(st);
+	return rc;
+}
+
+int cmd_repo(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
+					     {NULL, 0, NULL, 0}};
+	static const char usage[] = "usage: coffer repo cleanup [--older-than AGE]";
+	struct config *cfg = NULL;
+	int64_t older_ms = 24 * 3600 * 1000LL;
+	int opt, rc;
+
+	if (argc < 2 || strcmp(argv[1], "cleanup") != 0)
+		return error_set(CF_ERR_USAGE, "%s", usage);
+	optind = 0;
+	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (opt != 'o')
+			return error_set(CF_ERR_USAGE, "%s", usage);
+		rc = cleanup_parse_age(optarg, &older_ms);
+		if (rc)
+			return rc;
+	}
+	if (optind != argc - 1)
+		return error_set(CF_ERR_USAGE, "%s", usage);
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = cmd_repo_cleanup(cli, cfg, older_ms);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,380 @@
+/*
+ * cmd_restore: `coffer restore ID [--to DIR | --stdout] [--identity FILE]`.
+ *
+ * Each object is read from storage and pushed through
+ *     sha256/size check -> age decrypt -> zstd decompress -> sink
+ * where the sink writes a raw stream to a file or extracts a tar stream with
+ * libarchive in a child process (so it can chdir into the target safely).
+ * --to DIR restores into a temporary folder beside DIR and renames it into
+ * place only after every object has been authenticated, decompressed and
+ * matched against the manifest's size and SHA-256: a failed restore leaves
+ * nothing that looks complete. --stdout streams one object's plaintext; a
+ * failure then shows as the non-zero exit status.
+ */
+#include "agent/agent.h"
+#include "agent/pipeline.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Extracts a tar stream from fd into the current directory (child process).
+ * Returns 0 or prints one error line and returns non-zero. */
+static int restore_extract_tar(int fd)
+{
+	struct archive *in = archive_read_new();
+	struct archive *out = archive_write_disk_new();
+	struct archive_entry *e;
+	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL |
+		    ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	int ar, rc = 0;
+
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	archive_read_support_format_tar(in);
+	archive_write_disk_set_options(out, flags);
+	archive_write_disk_set_standard_lookup(out);
+	if (archive_read_open_fd(in, fd, 256 * 1024) != ARCHIVE_OK) {
+		log_error("cannot read the tar stream: %s", archive_error_string(in));
+		rc = 1;
+		goto out;
+	}
+	while ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+		const void *data;
+		size_t len;
+		la_int64_t off;
+
+		if (archive_write_header(out, e) < ARCHIVE_WARN) {
+			log_error("cannot restore %s: %s", archive_entry_pathname(e),
+				  archive_error_string(out));
+			rc = 1;
+			goto out;
+		}
+		while ((ar = archive_read_data_block(in, &data, &len, &off)) == ARCHIVE_OK)
+			if (archive_write_data_block(out, data, len, off) < ARCHIVE_WARN) {
+				log_error("cannot write %s: %s", archive_entry_pathname(e),
+					  archive_error_string(out));
+				rc = 1;
+				goto out;
+			}
+		if (ar != ARCHIVE_EOF) {
+			log_error("the tar stream is damaged at %s: %s", archive_entry_pathname(e),
+				  archive_error_string(in));
+			rc = 1;
+			goto out;
+		}
+		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
+			log_error("cannot finish %s: %s", archive_entry_pathname(e), archive_error_string(out));
+			rc = 1;
+			goto out;
+		}
+	}
+	if (ar != ARCHIVE_EOF) {
+		log_error("the tar stream is damaged: %s", archive_error_string(in));
+		rc = 1;
+	}
+	/* Directory times and permissions are set at close. */
+	if (!rc && archive_write_close(out) != ARCHIVE_OK) {
+		log_error("cannot finish the restore: %s", archive_error_string(out));
+		rc = 1;
+	}
+out:
+	archive_read_free(in);
+	archive_write_free(out);
+	return rc;
+}
+
+/* One object on its way out. */
+struct restore_sink {
+	pid_t child;  /* tar extraction process, or -1 */
+	int fd;       /* where the plaintext goes */
+	char *tmpfile; /* raw stream written to a temp name in the temp folder */
+	char *final;
+};
+
+static int restore_push_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	if (agent_signals_caught())
+		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	return filter_write(ctx, data, len);
+}
+
+/* Waits for the extraction child; its own error line is already printed. */
+static int restore_wait_child(pid_t pid, int *failed)
+{
+	int status = 0;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	*failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return 0;
+}
+
+/* Streams one object through the restore chain into sink_fd. */
+static int restore_object(struct storage *st, const struct catalog_object *obj,
+			  const struct age_identities *ids, int sink_fd, int progress)
+{
+	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *sink = NULL;
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	uint64_t bytes = 0;
+	int rc;
+
+	rc = hash_filter_new(&hash);
+	if (!rc)
+		rc = age_decrypt_filter_new(ids, &age);
+	if (!rc)
+		rc = zstd_filter_decompress_new(&zstd);
+	if (!rc && progress)
+		rc = progress_filter_new(obj->name, &prog);
+	if (!rc && !(sink = filter_fd_new(sink_fd, "the restore target")))
+		rc = CF_ERR_NOMEM;
+	if (rc) {
+		filter_chain_free(hash);
+		filter_chain_free(age);
+		filter_chain_free(zstd);
+		filter_chain_free(prog);
+		filter_chain_free(sink);
+		return rc;
+	}
+	if (prog)
+		filter_chain(hash, age, prog, zstd, sink, NULL);
+	else
+		filter_chain(hash, age, zstd, sink, NULL);
+	rc = storage_read(st, obj->key, 0, UINT64_MAX, restore_push_cb, hash);
+	if (!rc)
+		rc = filter_finish(hash);
+	if (prog)
+		progress_filter_done(prog);
+	if (rc && rc != CF_ERR_INTERRUPTED && rc != CF_ERR_IO && rc != CF_ERR_NOSPACE)
+		error_set(rc, "%s: %s", obj->key, error_message());
+	if (!rc) {
+		hash_filter_result(hash, hex, &bytes);
+		if (bytes != obj->stored_bytes || strcmp(hex, obj->sha256) != 0)
+			rc = error_set(CF_ERR_INTEGRITY,
+				       "%s: stored object does not match its manifest (size %llu, expected "
+				       "%llu; SHA-256 %.16s..., expected %.16s...)",
+				       obj->key, (unsigned long long)bytes,
+				       (unsigned long long)obj->stored_bytes, hex, obj->sha256);
+		else if (zstd->bytes_out != obj->raw_bytes)
+			rc = error_set(CF_ERR_INTEGRITY, "%s: restored %llu bytes, the manifest says %llu",
+				       obj->key, (unsigned long long)zstd->bytes_out,
+				       (unsigned long long)obj->raw_bytes);
+	}
+	filter_chain_free(hash);
+	return rc;
+}
+
+static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
+			     const struct age_identities *ids, const char *object, int progress)
+{
+	const struct catalog_object *obj = NULL;
+
+	for (size_t i = 0; i < b->nobjects; i++)
+		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
+			obj = &b->objects[i];
+	if (!obj && object)
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id, object);
+	if (!obj)
+		return error_set(CF_ERR_USAGE, "backup %s has %zu objects; choose one with --object NAME",
+				 b->id, b->nobjects);
+	return restore_object(st, obj, ids, STDOUT_FILENO, progress);
+}
+
+/* Restores every object into tmpdir: raw streams as files named after the
+ * object, tar streams extracted. */
+static int restore_into(struct storage *st, const struct catalog_backup *b,
+			const struct age_identities *ids, const char *tmpdir, int progress)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < b->nobjects; i++) {
+		const struct catalog_object *obj = &b->objects[i];
+		char path[4096];
+		int fd, failed = 0;
+
+		if (!strcmp(obj->format, "tar")) {
+			int p[2];
+			pid_t pid;
+
+			if (pipe2(p, O_CLOEXEC) != 0)
+				return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
+			pid = fork();
+			if (pid < 0) {
+				close(p[0]);
+				close(p[1]);
+				return error_set_errno(CF_ERR_IO, errno, "cannot fork");
+			}
+			if (pid == 0) {
+				close(p[1]);
+				signal(SIGINT, SIG_DFL);
+				signal(SIGTERM, SIG_DFL);
+				if (chdir(tmpdir) != 0) {
+					log_error("cannot enter %s: %s", tmpdir, strerror(errno));
+					_exit(1);
+				}
+				_exit(restore_extract_tar(p[0]));
+			}
+			close(p[0]);
+			rc = restore_object(st, obj, ids, p[1], progress);
+			close(p[1]);
+			if (rc)
+				kill(pid, SIGTERM);
+			restore_wait_child(pid, &failed);
+			/* The child printed why it failed; our broken pipe is only a symptom. */
+			if (failed && (!rc || rc == CF_ERR_IO))
+				rc = error_set(CF_ERR_IO, "extracting %s failed (see the error above)", obj->key);
+			continue;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >= sizeof(path))
+			return error_set(CF_ERR_IO, "path too long under %s", tmpdir);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
+		rc = restore_object(st, obj, ids, fd, progress);
+		if (!rc && fsync(fd) != 0)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", path);
+		close(fd);
+	}
+	return rc;
+}
+
+/* DIR may not exist yet, or be an empty directory. */
+static int restore_check_target(const char *dir)
+{
+	struct stat sb;
+	int empty = 1;
+
+	if (stat(dir, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return error_set_errno(CF_ERR_IO, errno, "cannot check %s", dir);
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return error_set(CF_ERR_EXISTS, "%s exists and is not a directory", dir);
+	{
+		DIR *d = opendir(dir);
+		struct dirent *e;
+
+		if (!d)
+			return error_set_errno(CF_ERR_IO, errno, "cannot read %s", dir);
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				empty = 0;
+		closedir(d);
+	}
+	if (!empty)
+		return error_set(CF_ERR_EXISTS, "%s is not empty; restore into a new or empty directory", dir);
+	return 0;
+}
+
+static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
+			  const struct age_identities *ids, const char *dir, int progress)
+{
+	char tmp[4096], parent[4096], base[1024];
+	int rc;
+
+	rc = restore_check_target(dir);
+	if (rc)
+		return rc;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	snprintf(base, sizeof(base), "%s", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", dirname(parent), basename(base),
+		 (int)getpid());
+	snprintf(parent, sizeof(parent), "%s", dir);
+	rc = fs_mkdir_p(dirname(parent), 0755);
+	if (!rc && mkdir(tmp, 0700) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	if (rc)
+		return rc;
+	rc = restore_into(st, b, ids, tmp, progress);
+	if (!rc && chmod(tmp, 0755) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
+	if (!rc && rename(tmp, dir) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot move the restored files into %s", dir);
+	if (!rc) {
+		snprintf(parent, sizeof(parent), "%s", dir);
+		rc = fs_fsync_dir(dirname(parent));
+	}
+	if (rc) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", error_message());
+		fs_remove_tree(tmp);
+		error_set(rc, "%s", msg);
+	}
+	return rc;
+}
+
+int cmd_restore(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
+					     {"stdout", no_argument, NULL, 's'},
+					     {"identity", required_argument, NULL, 'i'},
+					     {"object", required_argument, NULL, 'o'},
+					     {NULL, 0, NULL, 0}};
+	const char *to = NULL, *identity = NULL, *object = NULL, *id;
+	struct config *cfg = NULL;
+	struct storage *st = NULL;
+	struct catalog *cat = NULL;
+	struct catalog_backup *b = NULL;
+	struct age_identities *ids = NULL;
+	int to_stdout = 0, opt, rc;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			to = optarg;
+			break;
+		case 's':
+			to_stdout = 1;
+			break;
+		case 'i':
+			identity = optarg;
+			break;
+		case 'o':
+			object = optarg;
+			break;
+		default:
+			return error_set(CF_ERR_USAGE, "usage: coffer restore ID (--to DIR | --stdout) "
+						       "[--identity FILE] [--object NAME]");
+		}
+	}
+	if (optind != argc - 1 || (!to && !to_stdout) || (to && to_stdout))
+		return error_set(CF_ERR_USAGE,
+				 "usage: coffer restore ID (--to DIR | --stdout) [--identity FILE] [--object NAME]");
+	id = argv[optind];
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = agent_open_storage(cfg, &st);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_find_backup(cat, st, id, &b);
+	if (!rc)
+		rc = agent_load_identities(cfg, identity, &ids);
+	if (!rc && to_stdout)
+		rc = restore_to_stdout(st, b, ids, object, cli->progress);
+	else if (!rc)
+		rc = restore_to_dir(st, b, ids, to, cli->progress);
+	if (!rc && !to_stdout && !cli->json)
+		printf("restored %s (%s) into %s\n", b->id, b->source, to);
+	age_identities_free(ids);
+	catalog_backup_free(b);
+	catalog_close(cat);
+	storage_free(st);
+	config_free(cfg);
+	return rc;
+}

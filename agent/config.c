@@ -1,0 +1,473 @@
+/*
+ * config: reads coffer.conf (INI, parsed by libinih) into struct config.
+ *
+ * Every key is known here or by the source type that owns a [source NAME]
+ * section; anything else is an error naming the file and line, so a typo never
+ * silently falls back to a default. It does not open the repository or check
+ * that paths exist: the commands do that when they need them.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One "key = value" of a [source NAME] section, kept until the type is known. */
+struct config_kv {
+	char *key;
+	char *value;
+	int line;
+};
+
+struct config_section {
+	char *name;
+	int line;
+	struct config_kv *kv;
+	size_t nkv;
+};
+
+struct config_parse {
+	struct config *cfg;
+	FILE *fp;
+	int line;        /* line number of the line inih is handling */
+	int failed;      /* an error is recorded */
+	struct config_section *secs;
+	size_t nsecs;
+};
+
+/* Records the first error, prefixed with file:line, and stops handling. */
+static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	if (p->failed)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_set(CF_ERR_CONFIG, "%s:%d: %s", p->cfg->file, line, msg);
+	p->failed = 1;
+	return 0;
+}
+
+/* Makes a path absolute against the current directory. NULL on out of memory. */
+static char *config_abs_path(const char *path)
+{
+	char cwd[4096];
+	struct buf b;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s", cwd, path))
+		return NULL;
+	return (char *)b.data;
+}
+
+static int config_set_path(struct config_parse *p, char **dst, const char *value)
+{
+	if (!*value)
+		return config_fail(p, p->line, "empty path");
+	free(*dst);
+	*dst = config_abs_path(value);
+	if (!*dst)
+		return config_fail(p, p->line, "out of memory");
+	return 1;
+}
+
+static int config_parse_int(struct config_parse *p, const char *key, const char *value, long lo,
+			    long hi, int *out)
+{
+	char *end;
+	long v;
+
+	v = strtol(value, &end, 10);
+	if (!*value || *end || v < lo || v > hi)
+		return config_fail(p, p->line, "%s = '%s': expected a whole number from %ld to %ld", key,
+				   value, lo, hi);
+	*out = (int)v;
+	return 1;
+}
+
+int config_split_list(const char *value, char ***out, size_t *n)
+{
+	const char *p = value;
+
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *s = p;
+		char **v;
+
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == s) {
+			config_free_list(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return error_set(CF_ERR_CONFIG, "empty item in the list '%s'", value);
+		}
+		v = realloc(*out, (*n + 1) * sizeof(*v));
+		if (!v || !(v[*n] = strndup(s, (size_t)(end - s)))) {
+			if (v)
+				*out = v;
+			config_free_list(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		}
+		*out = v;
+		(*n)++;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+void config_free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int config_repository(struct config_parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+
+	if (!strcmp(name, "type")) {
+		if (strcmp(value, "posix") != 0)
+			return config_fail(p, p->line,
+					   "type = '%s': expected posix (the only driver in this build)",
+					   value);
+		free(c->repo_type);
+		c->repo_type = strdup(value);
+		return c->repo_type ? 1 : config_fail(p, p->line, "out of memory");
+	}
+	if (!strcmp(name, "path"))
+		return config_set_path(p, &c->repo_path, value);
+	return config_fail(p, p->line, "unknown key '%s' in [repository] (expected type, path)", name);
+}
+
+static int config_encryption(struct config_parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+
+	if (!strcmp(name, "recipients")) {
+		char **v;
+		size_t n;
+
+		if (config_split_list(value, &v, &n))
+			return config_fail(p, p->line, "recipients: %s", error_message());
+		for (size_t i = 0; i < n; i++) {
+			char fp[AGE_FINGERPRINT_LEN + 1];
+
+			if (age_recipient_fingerprint(v[i], fp)) {
+				config_fail(p, p->line,
+					    "recipients: '%s' is not an age X25519 recipient (expected age1...)",
+					    v[i]);
+				config_free_list(v, n);
+				return 0;
+			}
+		}
+		config_free_list(c->recipients, c->nrecipients);
+		c->recipients = v;
+		c->nrecipients = n;
+		return 1;
+	}
+	if (!strcmp(name, "identity"))
+		return config_set_path(p, &c->identity, value);
+	return config_fail(p, p->line,
+			   "unknown key '%s' in [encryption] (expected recipients, identity)", name);
+}
+
+static int config_compression(struct config_parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+
+	if (!strcmp(name, "level"))
+		return config_parse_int(p, name, value, 1, 19, &c->zstd_level);
+	if (!strcmp(name, "workers")) {
+		if (!strcmp(value, "auto")) {
+			long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+			c->zstd_workers = n > 0 ? (int)n : 1;
+			return 1;
+		}
+		return config_parse_int(p, name, value, 0, 64, &c->zstd_workers);
+	}
+	return config_fail(p, p->line, "unknown key '%s' in [compression] (expected level, workers)",
+			   name);
+}
+
+static struct config_section *config_section_get(struct config_parse *p, const char *name)
+{
+	struct config_section *s;
+
+	for (size_t i = 0; i < p->nsecs; i++)
+		if (!strcmp(p->secs[i].name, name))
+			return &p->secs[i];
+	s = realloc(p->secs, (p->nsecs + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	p->secs = s;
+	s = &p->secs[p->nsecs];
+	memset(s, 0, sizeof(*s));
+	s->name = strdup(name);
+	s->line = p->line;
+	if (!s->name)
+		return NULL;
+	p->nsecs++;
+	return s;
+}
+
+static int config_source_kv(struct config_parse *p, const char *sname, const char *name,
+			    const char *value)
+{
+	struct config_section *s;
+	struct config_kv *kv;
+
+	if (!*sname)
+		return config_fail(p, p->line, "a [source] section needs a name: [source NAME]");
+	for (const char *q = sname; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+		      *q == '-' || *q == '_' || *q == '.'))
+			return config_fail(p, p->line,
+					   "source name '%s': use letters, digits, '-', '_' and '.' only",
+					   sname);
+	if (sname[0] == '.')
+		return config_fail(p, p->line, "source name '%s' must not start with '.'", sname);
+	s = config_section_get(p, sname);
+	if (!s)
+		return config_fail(p, p->line, "out of memory");
+	kv = realloc(s->kv, (s->nkv + 1) * sizeof(*kv));
+	if (!kv)
+		return config_fail(p, p->line, "out of memory");
+	s->kv = kv;
+	kv = &s->kv[s->nkv];
+	kv->key = strdup(name);
+	kv->value = strdup(value);
+	kv->line = p->line;
+	if (!kv->key || !kv->value) {
+		free(kv->key);
+		free(kv->value);
+		return config_fail(p, p->line, "out of memory");
+	}
+	s->nkv++;
+	return 1;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct config_parse *p = user;
+
+	if (p->failed)
+		return 0;
+	if (!strcmp(section, "repository"))
+		return config_repository(p, name, value);
+	if (!strcmp(section, "catalog")) {
+		if (!strcmp(name, "path"))
+			return config_set_path(p, &p->cfg->catalog_path, value);
+		return config_fail(p, p->line, "unknown key '%s' in [catalog] (expected path)", name);
+	}
+	if (!strcmp(section, "encryption"))
+		return config_encryption(p, name, value);
+	if (!strcmp(section, "compression"))
+		return config_compression(p, name, value);
+	if (!strncmp(section, "source ", 7) || !strcmp(section, "source")) {
+		const char *sname = section[6] ? section + 7 : "";
+
+		while (*sname == ' ')
+			sname++;
+		return config_source_kv(p, sname, name, value);
+	}
+	if (!*section)
+		return config_fail(p, p->line, "key '%s' outside any section", name);
+	return config_fail(p, p->line,
+			   "unknown section [%s] (expected repository, catalog, encryption, "
+			   "compression, source NAME)",
+			   section);
+}
+
+/* inih's line reader, counting lines so the handler knows where it is. */
+static char *config_reader(char *str, int num, void *stream)
+{
+	struct config_parse *p = stream;
+	char *r = fgets(str, num, p->fp);
+
+	if (r)
+		p->line++;
+	return r;
+}
+
+/* Builds the sources from the collected sections, now that types are known. */
+static int config_build_sources(struct config_parse *p)
+{
+	struct config *c = p->cfg;
+
+	c->sources = calloc(p->nsecs ? p->nsecs : 1, sizeof(*c->sources));
+	if (!c->sources)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->nsecs; i++) {
+		struct config_section *s = &p->secs[i];
+		struct source *src = &c->sources[c->nsources];
+		const char *type = NULL;
+		int type_line = s->line;
+		int rc;
+
+		for (size_t k = 0; k < s->nkv; k++)
+			if (!strcmp(s->kv[k].key, "type")) {
+				type = s->kv[k].value;
+				type_line = s->kv[k].line;
+			}
+		if (!type)
+			return error_set(CF_ERR_CONFIG, "%s:%d: [source %s] has no type (expected %s)",
+					 c->file, s->line, s->name, source_types());
+		src->ops = source_find(type);
+		if (!src->ops)
+			return error_set(CF_ERR_CONFIG, "%s:%d: unknown source type '%s' (expected %s)",
+					 c->file, type_line, type, source_types());
+		src->name = strdup(s->name);
+		if (!src->name)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		rc = src->ops->create(s->name, &src->state);
+		if (rc)
+			return rc;
+		c->nsources++;
+		for (size_t k = 0; k < s->nkv; k++) {
+			if (!strcmp(s->kv[k].key, "type"))
+				continue;
+			rc = src->ops->set(src->state, s->kv[k].key, s->kv[k].value);
+			if (rc)
+				return error_set(rc, "%s:%d: [source %s] %s", c->file, s->kv[k].line,
+						 s->name, error_message());
+		}
+		rc = src->ops->check(src->state);
+		if (rc)
+			return error_set(rc, "%s:%d: [source %s] %s", c->file, s->line, s->name,
+					 error_message());
+	}
+	return 0;
+}
+
+static void config_parse_free(struct config_parse *p)
+{
+	for (size_t i = 0; i < p->nsecs; i++) {
+		for (size_t k = 0; k < p->secs[i].nkv; k++) {
+			free(p->secs[i].kv[k].key);
+			free(p->secs[i].kv[k].value);
+		}
+		free(p->secs[i].kv);
+		free(p->secs[i].name);
+	}
+	free(p->secs);
+}
+
+int config_empty(struct config **out)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	c->zstd_level = 3;
+	c->zstd_workers = 0;
+	{
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c->zstd_workers = n > 1 ? (int)n : 0;
+	}
+	c->catalog_path = strdup(CATALOG_DEFAULT_PATH);
+	c->file = strdup("(none)");
+	if (!c->catalog_path || !c->file) {
+		config_free(c);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	*out = c;
+	return 0;
+}
+
+int config_load(const char *path, struct config **out)
+{
+	struct config_parse p;
+	struct config *c = NULL;
+	int rc, line;
+
+	memset(&p, 0, sizeof(p));
+	rc = config_empty(&c);
+	if (rc)
+		return rc;
+	free(c->file);
+	c->file = strdup(path);
+	if (!c->file) {
+		config_free(c);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	p.cfg = c;
+	p.fp = fopen(path, "re");
+	if (!p.fp) {
+		rc = error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_CONFIG, errno,
+				     "cannot read configuration file %s", path);
+		config_free(c);
+		return rc;
+	}
+	line = ini_parse_stream(config_reader, &p, config_handler, &p);
+	fclose(p.fp);
+	if (p.failed)
+		rc = CF_ERR_CONFIG;
+	else if (line > 0)
+		rc = error_set(CF_ERR_CONFIG, "%s:%d: cannot parse this line (expected [section] or key = value)",
+			       path, line);
+	else if (line < 0)
+		rc = error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
+	if (!rc && c->repo_path && !c->repo_type)
+		c->repo_type = strdup("posix");
+	if (!rc)
+		rc = config_build_sources(&p);
+	config_parse_free(&p);
+	if (rc) {
+		config_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nsources; i++) {
+		if (c->sources[i].ops && c->sources[i].state)
+			c->sources[i].ops->free(c->sources[i].state);
+		free(c->sources[i].name);
+	}
+	free(c->sources);
+	config_free_list(c->recipients, c->nrecipients);
+	free(c->file);
+	free(c->repo_type);
+	free(c->repo_path);
+	free(c->catalog_path);
+	free(c->identity);
+	free(c);
+}
+
+struct source *config_source_find(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nsources; i++)
+		if (!strcmp(c->sources[i].name, name))
+			return &c->sources[i];
+	return NULL;
+}

@@ -1,0 +1,71 @@
+/*
+ * source: the registry of source types and helpers they share.
+ */
+#include "agent/source/source.h"
+#include "agent/pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SOURCE_COPY_CHUNK (256 * 1024)
+
+static const struct source_ops *const source_registry[] = {
+	&source_files_ops,
+	&source_command_ops,
+};
+
+const struct source_ops *source_find(const char *type)
+{
+	for (size_t i = 0; i < sizeof(source_registry) / sizeof(source_registry[0]); i++)
+		if (!strcmp(source_registry[i]->type, type))
+			return source_registry[i];
+	return NULL;
+}
+
+const char *source_types(void)
+{
+	return "files, command";
+}
+
+int source_parse_bool(const char *key, const char *value, int *out)
+{
+	if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+		*out = 1;
+	else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+		*out = 0;
+	else
+		return error_set(CF_ERR_CONFIG, "%s = '%s': expected true or false", key, value);
+	return 0;
+}
+
+int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const char *what)
+{
+	uint8_t *chunk = malloc(SOURCE_COPY_CHUNK);
+	int rc = 0;
+
+	if (!chunk)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (;;) {
+		ssize_t n = read(fd, chunk, SOURCE_COPY_CHUNK);
+
+		if (backup_run_interrupted(run)) {
+			rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while reading %s", what);
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = error_set_errno(CF_ERR_SOURCE, errno, "cannot read %s", what);
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = filter_write(head, chunk, (size_t)n);
+		if (rc)
+			break;
+	}
+	free(chunk);
+	return rc;
+}

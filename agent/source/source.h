@@ -1,0 +1,56 @@
+/*
+ * source: the interface every backup source implements (files, command, stdin;
+ * later postgres, mysql, redis, sqlite, mongodb, kubernetes), and the registry
+ * that maps a config "type = ..." to its implementation.
+ *
+ * A source is configured key by key from its [source NAME] section, checked
+ * once all keys are in, and then run: it opens one or more streams on the
+ * backup run (pipeline.h), pushes bytes into each and closes it. It never sees
+ * compression, encryption or storage.
+ */
+#ifndef COFFER_SOURCE_H
+#define COFFER_SOURCE_H
+
+#include "common/common.h"
+
+struct backup_run;
+
+struct source_ops {
+	const char *type;
+	/* Allocates the source's state. Errors: CF_ERR_NOMEM. */
+	int (*create)(const char *name, void **state);
+	/* Applies one config key. Errors: CF_ERR_CONFIG with a message saying what
+	 * is wrong and what was expected; the caller prefixes file:line. */
+	int (*set)(void *state, const char *key, const char *value);
+	/* Checks the configuration is complete. Errors: CF_ERR_CONFIG. */
+	int (*check)(void *state);
+	/* Produces the backup's streams on run. Errors: CF_ERR_SOURCE (what failed,
+	 * named), CF_ERR_INTERRUPTED, and whatever the streams' filters return. */
+	int (*run)(void *state, struct backup_run *run);
+	void (*free)(void *state);
+};
+
+/* A configured source. */
+struct source {
+	char *name;
+	const struct source_ops *ops;
+	void *state;
+};
+
+/* The implementation of a type, or NULL if there is none. */
+const struct source_ops *source_find(const char *type);
+/* The known types, comma-separated, for error messages. */
+const char *source_types(void);
+
+/* Parses true/false/yes/no/1/0. Errors: CF_ERR_CONFIG naming key. */
+int source_parse_bool(const char *key, const char *value, int *out);
+/* Pushes everything read from fd into head until EOF, checking for signals.
+ * Errors: CF_ERR_SOURCE (read failed, names what), CF_ERR_INTERRUPTED, and
+ * whatever the filters return. */
+int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const char *what);
+
+extern const struct source_ops source_files_ops;
+extern const struct source_ops source_command_ops;
+extern const struct source_ops source_stdin_ops;
+
+#endif
