@@ -1,2 +1,463 @@
-/* TODO: being written */
-#include "common/common.h"
+/*
+ * catalog: the LMDB store of backup records (layout in catalog.h and
+ * docs/catalog.md). Records are kept as their JSON form (catalog_record.c),
+ * so the catalog and the manifests share one encoder and one strict decoder.
+ *
+ * Every change is one write transaction, so the "backups" records and the
+ * "by_source" index never disagree on disk. LMDB is multi-process: another
+ * coffer may hold the same catalog open; writers are serialised by LMDB's
+ * own lock.
+ *
+ * It does not know about storage or the agent's retention rules.
+ */
+#include "catalog/catalog.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reserved address space, not disk: the data file grows as records are
+ * written (sparse), and a catalog of a million records fits. */
+#define CATALOG_MAP_SIZE ((size_t)1 << 30)
+#define CATALOG_MAX_DBS 4
+/* The longest decimal schema version read back from "meta". */
+#define CATALOG_VERSION_TEXT_MAX 16
+/* LMDB's default (and compiled-in) key size limit bounds the index keys. */
+#define CATALOG_INDEX_KEY_MAX 511
+
+struct catalog {
+	MDB_env *env;
+	MDB_dbi meta;
+	MDB_dbi backups;
+	MDB_dbi by_source;
+	char *path;
+};
+
+static int catalog_mdb_error(const struct catalog *c, const char *what, int mrc)
+{
+	return error_set(mrc == ENOMEM ? CF_ERR_NOMEM : CF_ERR_CATALOG, "catalog at %s: %s: %s",
+			 c->path, what, mdb_strerror(mrc));
+}
+
+/* Reads the schema version, writing it into a new catalog. */
+static int catalog_check_schema(struct catalog *c, MDB_txn *txn)
+{
+	static const char key_text[] = "schema_version";
+	MDB_val key = {sizeof(key_text) - 1, (void *)(uintptr_t)key_text}, val;
+	char text[CATALOG_VERSION_TEXT_MAX + 1];
+	char *end;
+	long version;
+	int mrc;
+
+	mrc = mdb_get(txn, c->meta, &key, &val);
+	if (mrc == MDB_NOTFOUND) {
+		int n = snprintf(text, sizeof(text), "%d", CATALOG_SCHEMA_VERSION);
+
+		val.mv_size = (size_t)n;
+		val.mv_data = text;
+		mrc = mdb_put(txn, c->meta, &key, &val, 0);
+		return mrc ? catalog_mdb_error(c, "cannot write the schema version", mrc) : 0;
+	}
+	if (mrc)
+		return catalog_mdb_error(c, "cannot read the schema version", mrc);
+	if (val.mv_size == 0 || val.mv_size > CATALOG_VERSION_TEXT_MAX)
+		return error_set(CF_ERR_CATALOG, "catalog at %s has a malformed schema version", c->path);
+	memcpy(text, val.mv_data, val.mv_size);
+	text[val.mv_size] = '\0';
+	errno = 0;
+	version = strtol(text, &end, 10);
+	if (errno || *end || text[0] < '0' || text[0] > '9' || version < 1)
+		return error_set(CF_ERR_CATALOG, "catalog at %s has a malformed schema version '%s'",
+				 c->path, text);
+	if (version > CATALOG_SCHEMA_VERSION)
+		return error_set(CF_ERR_CATALOG,
+				 "catalog at %s has schema version %ld, this coffer understands up to %d",
+				 c->path, version, CATALOG_SCHEMA_VERSION);
+	return 0;
+}
+
+int catalog_open(const char *path, struct catalog **out)
+{
+	struct catalog *c;
+	MDB_txn *txn = NULL;
+	int rc = 0, mrc, dead = 0;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return error_set(CF_ERR_NOMEM, "out of memory opening the catalog at %s", path);
+	c->path = strdup(path);
+	if (!c->path) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory opening the catalog at %s", path);
+		goto out;
+	}
+	rc = fs_mkdir_p(path, 0700);
+	if (rc)
+		goto out;
+
+	mrc = mdb_env_create(&c->env);
+	if (!mrc)
+		mrc = mdb_env_set_maxdbs(c->env, CATALOG_MAX_DBS);
+	if (!mrc)
+		mrc = mdb_env_set_mapsize(c->env, CATALOG_MAP_SIZE);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot create the LMDB environment", mrc);
+		goto out;
+	}
+	mrc = mdb_env_open(c->env, path, 0, 0600);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open", mrc);
+		goto out;
+	}
+	/* A coffer killed with -9 leaves its reader slot taken; free the slots
+	 * of dead processes so they cannot pin old pages forever. */
+	mrc = mdb_reader_check(c->env, &dead);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot check the reader table", mrc);
+		goto out;
+	}
+	if (dead > 0)
+		log_debug("catalog at %s: cleared %d stale reader slot(s)", path, dead);
+
+	/* The named databases must be opened in a transaction that commits
+	 * before any other uses them. */
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot begin a transaction", mrc);
+		goto out;
+	}
+	mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "backups", MDB_CREATE, &c->backups);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "by_source", MDB_CREATE, &c->by_source);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open the databases", mrc);
+		goto out;
+	}
+	rc = catalog_check_schema(c, txn);
+	if (rc)
+		goto out;
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = catalog_mdb_error(c, "cannot commit", mrc);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc) {
+		catalog_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void catalog_close(struct catalog *c)
+{
+	if (!c)
+		return;
+	if (c->env)
+		mdb_env_close(c->env);
+	free(c->path);
+	free(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The by_source index                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Builds the index key source "\0" id into key (owned by the caller). */
+static int catalog_index_key(const struct catalog *c, const char *source, const char *id,
+			     char *buf, size_t size, MDB_val *key)
+{
+	size_t slen = strlen(source), ilen = strlen(id);
+
+	if (slen + 1 + ilen > size)
+		return error_set(CF_ERR_CATALOG, "catalog at %s: source name '%.64s...' is too long",
+				 c->path, source);
+	memcpy(buf, source, slen);
+	buf[slen] = '\0';
+	memcpy(buf + slen + 1, id, ilen);
+	key->mv_size = slen + 1 + ilen;
+	key->mv_data = buf;
+	return 0;
+}
+
+/*
+ * Removes the index entries of id. When the stored record can be decoded its
+ * source gives the one entry; otherwise (a damaged record) the whole index
+ * is scanned, so a bad record can still be deleted cleanly.
+ */
+static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
+				const MDB_val *record)
+{
+	struct catalog_backup *old = NULL;
+	char buf[CATALOG_INDEX_KEY_MAX];
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	size_t ilen = strlen(id);
+	int rc = 0, mrc;
+
+	if (catalog_backup_from_json(record->mv_data, record->mv_size, &old) == 0) {
+		rc = catalog_index_key(c, old->source, id, buf, sizeof(buf), &key);
+		catalog_backup_free(old);
+		if (rc)
+			return rc;
+		mrc = mdb_del(txn, c->by_source, &key, NULL);
+		if (mrc && mrc != MDB_NOTFOUND)
+			return catalog_mdb_error(c, "cannot update the source index", mrc);
+		return 0;
+	}
+	error_clear();
+	mrc = mdb_cursor_open(txn, c->by_source, &cur);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot scan the source index", mrc);
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const char *k = key.mv_data;
+
+		if (key.mv_size > ilen && k[key.mv_size - ilen - 1] == '\0' &&
+		    memcmp(k + key.mv_size - ilen, id, ilen) == 0) {
+			mrc = mdb_cursor_del(cur, 0);
+			if (mrc)
+				break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (mrc != MDB_NOTFOUND)
+		return catalog_mdb_error(c, "cannot update the source index", mrc);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Records                                                                    */
+/* ------------------------------------------------------------------------ */
+
+int catalog_backup_put(struct catalog *c, const struct catalog_backup *b)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key, val, old, ikey, empty = {0, NULL};
+	char ibuf[CATALOG_INDEX_KEY_MAX];
+	char *json = NULL;
+	int rc, mrc;
+
+	if (!b->id || !backup_id_valid(b->id))
+		return error_set(CF_ERR_CATALOG, "catalog at %s: cannot store a record with a bad id '%.64s'",
+				 c->path, b->id ? b->id : "");
+	if (!b->source || !b->source[0])
+		return error_set(CF_ERR_CATALOG, "catalog at %s: backup %s has no source", c->path, b->id);
+	rc = catalog_index_key(c, b->source, b->id, ibuf, sizeof(ibuf), &ikey);
+	if (!rc)
+		rc = catalog_backup_to_json(b, 0, &json);
+	if (rc)
+		return rc;
+
+	key.mv_size = strlen(b->id);
+	key.mv_data = b->id;
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot begin a transaction", mrc);
+		goto out;
+	}
+	/* A replaced record may have named another source. */
+	mrc = mdb_get(txn, c->backups, &key, &old);
+	if (!mrc)
+		rc = catalog_index_remove(c, txn, b->id, &old);
+	else if (mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot read a record", mrc);
+	if (rc)
+		goto out;
+	val.mv_size = strlen(json);
+	val.mv_data = json;
+	mrc = mdb_put(txn, c->backups, &key, &val, 0);
+	if (!mrc)
+		mrc = mdb_put(txn, c->by_source, &ikey, &empty, 0);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot store backup record", mrc);
+		goto out;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = catalog_mdb_error(c, "cannot commit backup record", mrc);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	free(json);
+	return rc;
+}
+
+int catalog_backup_get(struct catalog *c, const char *id, struct catalog_backup **out)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(id), (void *)(uintptr_t)id}, val;
+	int rc = 0, mrc;
+
+	*out = NULL;
+	if (key.mv_size == 0 || key.mv_size > BACKUP_ID_LEN)
+		return error_set(CF_ERR_NOTFOUND, "no backup '%.64s' in the catalog at %s", id, c->path);
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_get(txn, c->backups, &key, &val);
+	if (mrc == MDB_NOTFOUND)
+		rc = error_set(CF_ERR_NOTFOUND, "no backup %s in the catalog at %s", id, c->path);
+	else if (mrc)
+		rc = catalog_mdb_error(c, "cannot read a record", mrc);
+	else
+		rc = catalog_backup_from_json(val.mv_data, val.mv_size, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int catalog_backup_delete(struct catalog *c, const char *id)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key = {strlen(id), (void *)(uintptr_t)id}, old;
+	int rc = 0, mrc;
+
+	if (key.mv_size == 0 || key.mv_size > BACKUP_ID_LEN)
+		return 0; /* no such key can be stored */
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_get(txn, c->backups, &key, &old);
+	if (mrc == MDB_NOTFOUND)
+		goto out;
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot read a record", mrc);
+		goto out;
+	}
+	rc = catalog_index_remove(c, txn, id, &old);
+	if (rc)
+		goto out;
+	mrc = mdb_del(txn, c->backups, &key, NULL);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot delete backup record", mrc);
+		goto out;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = catalog_mdb_error(c, "cannot commit the deletion", mrc);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* The records of one walk, copied out of LMDB. */
+struct catalog_snapshot {
+	struct buf *items;
+	size_t n, cap;
+};
+
+static int catalog_snapshot_add(struct catalog *c, struct catalog_snapshot *s, const MDB_val *val)
+{
+	/* Records are small JSON documents; 16 MiB is far beyond any real one
+	 * and still bounds what a damaged catalog can make us allocate. */
+	const size_t record_max = 16u << 20;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct buf *grown = realloc(s->items, cap * sizeof(*grown));
+
+		if (!grown)
+			return error_set(CF_ERR_NOMEM, "out of memory listing the catalog at %s", c->path);
+		s->items = grown;
+		s->cap = cap;
+	}
+	buf_init(&s->items[s->n], record_max);
+	s->n++;
+	return buf_append(&s->items[s->n - 1], val->mv_data, val->mv_size);
+}
+
+static void catalog_snapshot_free(struct catalog_snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		buf_free(&s->items[i]);
+	free(s->items);
+}
+
+/* Copies the records to walk, oldest first, into s. */
+static int catalog_snapshot_take(struct catalog *c, MDB_txn *txn, const char *source,
+				 struct catalog_snapshot *s)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val key = {0, NULL}, val, rec;
+	char ibuf[CATALOG_INDEX_KEY_MAX];
+	size_t slen = 0;
+	int rc = 0, mrc;
+
+	if (source) {
+		slen = strlen(source);
+		if (slen + 1 > sizeof(ibuf))
+			return 0; /* too long to have been stored */
+		memcpy(ibuf, source, slen);
+		ibuf[slen] = '\0';
+		key.mv_size = slen + 1;
+		key.mv_data = ibuf;
+	}
+	mrc = mdb_cursor_open(txn, source ? c->by_source : c->backups, &cur);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot open a cursor", mrc);
+	mrc = mdb_cursor_get(cur, &key, &val, source ? MDB_SET_RANGE : MDB_FIRST);
+	for (; !mrc && !rc; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (!source) {
+			rc = catalog_snapshot_add(c, s, &val);
+			continue;
+		}
+		/* The index sorts by source then id; stop past this source. */
+		if (key.mv_size <= slen + 1 || memcmp(key.mv_data, ibuf, slen + 1) != 0)
+			break;
+		MDB_val id = {key.mv_size - slen - 1, (char *)key.mv_data + slen + 1};
+
+		mrc = mdb_get(txn, c->backups, &id, &rec);
+		if (mrc == MDB_NOTFOUND) {
+			/* Every change updates both in one transaction, so this
+			 * is damage; the record is what matters, skip it. */
+			log_warn("catalog at %s: index entry for %.*s of source %s has no record",
+				 c->path, (int)id.mv_size, (const char *)id.mv_data, source);
+			mrc = 0;
+			continue;
+		}
+		if (mrc)
+			break;
+		rc = catalog_snapshot_add(c, s, &rec);
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
+	return rc;
+}
+
+int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb cb, void *ctx)
+{
+	struct catalog_snapshot s = {NULL, 0, 0};
+	MDB_txn *txn;
+	int rc, mrc;
+
+	/* The walk runs on a copy taken in a short read transaction, so the
+	 * callback is free to change the catalog (retention deletes as it goes)
+	 * without this thread holding a reader slot across a write. */
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	rc = catalog_snapshot_take(c, txn, source, &s);
+	mdb_txn_abort(txn);
+
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		struct catalog_backup *b;
+
+		rc = catalog_backup_from_json((const char *)s.items[i].data, s.items[i].len, &b);
+		if (rc)
+			break;
+		rc = cb(ctx, b);
+		catalog_backup_free(b);
+	}
+	catalog_snapshot_free(&s);
+	return rc;
+}

@@ -7,7 +7,7 @@
  * catalog can be rebuilt from a repository listing. The catalog adds what only
  * this host knows: runs that are still going or that failed.
  *
- * LMDB layout (schema version CATALOG_SCHEMA_VERSION, see docs/format.md):
+ * LMDB layout (schema version CATALOG_SCHEMA_VERSION, see docs/catalog.md):
  *   "meta"      "schema_version" -> decimal text
  *   "backups"   id -> record JSON (ids sort in time order)
  *   "by_source" source "\0" id -> "" (for per-source listing and retention)
@@ -71,8 +71,11 @@ struct catalog;
 int catalog_open(const char *path, struct catalog **out);
 void catalog_close(struct catalog *c);
 
-/* Inserts or replaces the record with b->id, durably (one LMDB transaction).
- * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM. */
+/* Inserts or replaces the record with b->id, durably (one LMDB transaction),
+ * moving its by_source entry if the source changed. b->id must pass
+ * backup_id_valid() and b->source be set (else CF_ERR_CATALOG).
+ * Errors: CF_ERR_CATALOG, CF_ERR_FORMAT (see catalog_backup_to_json()),
+ * CF_ERR_NOMEM. */
 int catalog_backup_put(struct catalog *c, const struct catalog_backup *b);
 /* Reads one record; the caller frees it with catalog_backup_free().
  * Errors: CF_ERR_NOTFOUND, CF_ERR_CATALOG, CF_ERR_FORMAT, CF_ERR_NOMEM. */
@@ -81,7 +84,9 @@ int catalog_backup_get(struct catalog *c, const char *id, struct catalog_backup 
 int catalog_backup_delete(struct catalog *c, const char *id);
 
 /* Called for each record, oldest first; b is freed after the call returns.
- * A non-zero return stops the walk and is returned by catalog_backup_list(). */
+ * A non-zero return stops the walk and is returned by catalog_backup_list().
+ * The walk runs on a snapshot taken before the first call, so the callback
+ * may put and delete records (retention deletes as it goes). */
 typedef int (*catalog_list_cb)(void *ctx, const struct catalog_backup *b);
 /* Walks all records, or those of one source if source is not NULL.
  * Errors: CF_ERR_CATALOG, CF_ERR_FORMAT, and whatever cb returns. */
@@ -89,7 +94,8 @@ int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb c
 
 /* Allocates an empty record (all fields zero / NULL). NULL on out of memory. */
 struct catalog_backup *catalog_backup_new(void);
-/* Appends a zeroed object to b and returns it, or NULL on out of memory. */
+/* Appends a zeroed object to b and returns it, or NULL on out of memory. The
+ * pointer is valid until the next append (the array may move). */
 struct catalog_object *catalog_backup_add_object(struct catalog_backup *b);
 /* Appends a copy of s to a string array (recipients, locations). Errors: CF_ERR_NOMEM. */
 int catalog_strv_add(char ***v, size_t *n, const char *s);
@@ -105,14 +111,21 @@ const char *catalog_status_name(enum catalog_status s);
 
 /*
  * Encodes a record as JSON (the manifest when CATALOG_JSON_MANIFEST is given).
- * *out is malloc'ed and NUL-terminated; the caller frees it.
- * Errors: CF_ERR_NOMEM.
+ * Keys are sorted; NULL strings are left out. *out is malloc'ed and
+ * NUL-terminated; the caller frees it.
+ * Errors: CF_ERR_FORMAT (id, source or kind missing, an object without key
+ * or sha256, a manifest without finished_ms, meta_json not a JSON object,
+ * text that is not UTF-8, a count above INT64_MAX), CF_ERR_NOMEM.
  */
 int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out);
 /*
  * Decodes a record or a manifest (a manifest gives status complete). Checks the
- * "format" version and every field's type. Errors: CF_ERR_FORMAT (names the
- * field), CF_ERR_NOMEM.
+ * "format" version (a newer one is refused), every known field's type and
+ * range, and the required fields (id, a valid backup id; source; kind;
+ * started; objects, each with a key and a 64-hex-digit lowercase sha256).
+ * Unknown keys are ignored, so later versions can add optional fields
+ * without a new format number. Errors: CF_ERR_FORMAT (names the field),
+ * CF_ERR_NOMEM.
  */
 int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup **out);
 

@@ -1,2 +1,575 @@
-/* TODO: being written */
-#include "common/common.h"
+/*
+ * catalog_record: the backup record in memory and as JSON. The same JSON is
+ * the catalog's stored value and, without the host-local fields, the
+ * manifest written next to a backup's objects (docs/catalog.md).
+ *
+ * Decoding is strict about what it understands and lenient about what it
+ * does not: every known field must have its documented type and range,
+ * required fields must be present, a "format" newer than this code is
+ * refused, but unknown keys are ignored, so a later coffer can add fields
+ * to format 1 without breaking this one. Adding a field that older readers
+ * must not ignore needs a new format number.
+ *
+ * It does not touch LMDB or storage.
+ */
+#include "catalog/catalog.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* json_int_t is long long when the platform has it (JSON_INTEGER_IS_LONG_LONG),
+ * which Debian's build does; counts above it cannot be encoded. */
+#define CATALOG_JSON_INT_MAX ((json_int_t)LLONG_MAX)
+
+/* ------------------------------------------------------------------------ */
+/* Records in memory                                                          */
+/* ------------------------------------------------------------------------ */
+
+struct catalog_backup *catalog_backup_new(void)
+{
+	struct catalog_backup *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		error_set(CF_ERR_NOMEM, "out of memory allocating a backup record");
+	return b;
+}
+
+struct catalog_object *catalog_backup_add_object(struct catalog_backup *b)
+{
+	struct catalog_object *grown;
+
+	grown = realloc(b->objects, (b->nobjects + 1) * sizeof(*grown));
+	if (!grown) {
+		error_set(CF_ERR_NOMEM, "out of memory adding an object to backup record");
+		return NULL;
+	}
+	b->objects = grown;
+	memset(&grown[b->nobjects], 0, sizeof(*grown));
+	return &grown[b->nobjects++];
+}
+
+int catalog_strv_add(char ***v, size_t *n, const char *s)
+{
+	char **grown;
+	char *copy = strdup(s);
+
+	if (!copy)
+		return error_set(CF_ERR_NOMEM, "out of memory copying '%s'", s);
+	grown = realloc(*v, (*n + 1) * sizeof(*grown));
+	if (!grown) {
+		free(copy);
+		return error_set(CF_ERR_NOMEM, "out of memory copying '%s'", s);
+	}
+	grown[(*n)++] = copy;
+	*v = grown;
+	return 0;
+}
+
+static void catalog_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void catalog_object_clear(struct catalog_object *o)
+{
+	free(o->name);
+	free(o->key);
+	free(o->format);
+	free(o->compression);
+	free(o->encryption);
+	free(o->sha256);
+}
+
+void catalog_backup_free(struct catalog_backup *b)
+{
+	if (!b)
+		return;
+	free(b->id);
+	free(b->source);
+	free(b->kind);
+	free(b->host);
+	free(b->error);
+	free(b->coffer_version);
+	free(b->prefix);
+	for (size_t i = 0; i < b->nobjects; i++)
+		catalog_object_clear(&b->objects[i]);
+	free(b->objects);
+	catalog_strv_free(b->recipients, b->nrecipients);
+	catalog_strv_free(b->locations, b->nlocations);
+	free(b->meta_json);
+	free(b);
+}
+
+static const char *const catalog_status_names[] = {"running", "complete", "failed"};
+
+const char *catalog_status_name(enum catalog_status s)
+{
+	if ((unsigned)s >= sizeof(catalog_status_names) / sizeof(catalog_status_names[0]))
+		return "unknown";
+	return catalog_status_names[s];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * json_object_set_new() takes the value's reference even when it fails, and
+ * a NULL value makes it fail, so every setter below is one call that can be
+ * chained with `if (!rc)`.
+ */
+static int catalog_json_set(json_t *obj, const char *key, json_t *value)
+{
+	if (!value || json_object_set_new(obj, key, value) != 0)
+		return error_set(CF_ERR_NOMEM, "out of memory encoding field \"%s\"", key);
+	return 0;
+}
+
+/* Sets a string field; a NULL string leaves the field out. */
+static int catalog_json_set_str(json_t *obj, const char *key, const char *s)
+{
+	json_t *j;
+
+	if (!s)
+		return 0;
+	j = json_string(s);
+	if (!j) {
+		/* json_string() fails on invalid UTF-8 and on out of memory; the
+		 * unchecked variant fails only on the latter. */
+		j = json_string_nocheck(s);
+		if (!j)
+			return error_set(CF_ERR_NOMEM, "out of memory encoding field \"%s\"", key);
+		json_decref(j);
+		return error_set(CF_ERR_FORMAT, "field \"%s\" is not valid UTF-8 text", key);
+	}
+	return catalog_json_set(obj, key, j);
+}
+
+static int catalog_json_set_u64(json_t *obj, const char *key, uint64_t v)
+{
+	if (v > (uint64_t)CATALOG_JSON_INT_MAX)
+		return error_set(CF_ERR_FORMAT, "field \"%s\" is too large to encode (%llu)", key,
+				 (unsigned long long)v);
+	return catalog_json_set(obj, key, json_integer((json_int_t)v));
+}
+
+static int catalog_json_set_time(json_t *obj, const char *key, int64_t ms)
+{
+	char text[TIME_ISO_LEN + 8];
+
+	time_format_iso(ms, text, sizeof(text));
+	return catalog_json_set_str(obj, key, text);
+}
+
+static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, size_t n)
+{
+	json_t *arr = json_array();
+	int rc = 0;
+
+	if (!arr)
+		return error_set(CF_ERR_NOMEM, "out of memory encoding field \"%s\"", key);
+	for (size_t i = 0; i < n && !rc; i++) {
+		json_t *s = json_string(v[i]);
+
+		if (!s || json_array_append_new(arr, s) != 0)
+			rc = error_set(CF_ERR_FORMAT, "field \"%s\" item %zu cannot be encoded", key, i);
+	}
+	if (rc) {
+		json_decref(arr);
+		return rc;
+	}
+	return catalog_json_set(obj, key, arr);
+}
+
+static int catalog_json_object(const struct catalog_object *o, json_t **out)
+{
+	json_t *obj = json_object();
+	int rc = 0;
+
+	*out = NULL;
+	if (!obj)
+		return error_set(CF_ERR_NOMEM, "out of memory encoding an object");
+	if (!o->key || !o->sha256)
+		rc = error_set(CF_ERR_FORMAT, "object %s has no %s", o->name ? o->name : "(unnamed)",
+			       o->key ? "sha256" : "key");
+	if (!rc)
+		rc = catalog_json_set_str(obj, "name", o->name);
+	if (!rc)
+		rc = catalog_json_set_str(obj, "key", o->key);
+	if (!rc)
+		rc = catalog_json_set_str(obj, "format", o->format);
+	if (!rc)
+		rc = catalog_json_set_str(obj, "compression", o->compression);
+	if (!rc)
+		rc = catalog_json_set_str(obj, "encryption", o->encryption);
+	if (!rc)
+		rc = catalog_json_set_u64(obj, "raw_bytes", o->raw_bytes);
+	if (!rc)
+		rc = catalog_json_set_u64(obj, "stored_bytes", o->stored_bytes);
+	if (!rc)
+		rc = catalog_json_set_str(obj, "sha256", o->sha256);
+	if (rc) {
+		json_decref(obj);
+		return rc;
+	}
+	*out = obj;
+	return 0;
+}
+
+int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out)
+{
+	int manifest = flags & CATALOG_JSON_MANIFEST;
+	json_t *root = NULL, *objects = NULL, *meta = NULL;
+	json_error_t jerr;
+	int rc = 0;
+
+	*out = NULL;
+	if (!b->id || !b->source || !b->kind)
+		return error_set(CF_ERR_FORMAT, "backup record %s has no %s", b->id ? b->id : "(no id)",
+				 !b->id ? "id" : !b->source ? "source" : "kind");
+	if (manifest && b->finished_ms == 0)
+		return error_set(CF_ERR_FORMAT, "backup %s has no finish time for its manifest", b->id);
+
+	root = json_object();
+	objects = json_array();
+	if (!root || !objects) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+		goto out;
+	}
+	if (b->meta_json) {
+		meta = json_loads(b->meta_json, JSON_REJECT_DUPLICATES, &jerr);
+		if (!meta || !json_is_object(meta)) {
+			rc = error_set(CF_ERR_FORMAT, "backup %s: field \"meta\" is not a JSON object%s%s",
+				       b->id, meta ? "" : ": ", meta ? "" : jerr.text);
+			goto out;
+		}
+	}
+
+	rc = catalog_json_set(root, "format", json_integer(CATALOG_FORMAT_VERSION));
+	if (!rc)
+		rc = catalog_json_set_str(root, "id", b->id);
+	if (!rc)
+		rc = catalog_json_set_str(root, "source", b->source);
+	if (!rc)
+		rc = catalog_json_set_str(root, "kind", b->kind);
+	if (!rc)
+		rc = catalog_json_set_str(root, "host", b->host);
+	if (!rc)
+		rc = catalog_json_set_time(root, "started", b->started_ms);
+	if (!rc && b->finished_ms != 0)
+		rc = catalog_json_set_time(root, "finished", b->finished_ms);
+	if (!rc && !manifest)
+		rc = catalog_json_set_str(root, "status", catalog_status_name(b->status));
+	if (!rc && !manifest)
+		rc = catalog_json_set_str(root, "error", b->error);
+	if (!rc && !manifest && b->pid > 0)
+		rc = catalog_json_set(root, "pid", json_integer(b->pid));
+	if (!rc)
+		rc = catalog_json_set_str(root, "coffer_version", b->coffer_version);
+	if (!rc)
+		rc = catalog_json_set_str(root, "prefix", b->prefix);
+	for (size_t i = 0; i < b->nobjects && !rc; i++) {
+		json_t *o;
+
+		rc = catalog_json_object(&b->objects[i], &o);
+		if (!rc && json_array_append_new(objects, o) != 0)
+			rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+	}
+	if (!rc) {
+		rc = catalog_json_set(root, "objects", objects);
+		objects = NULL;
+	}
+	if (!rc)
+		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients);
+	if (!rc)
+		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations);
+	if (!rc && meta) {
+		rc = catalog_json_set(root, "meta", meta);
+		meta = NULL;
+	}
+	if (!rc) {
+		size_t jflags = JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
+				((flags & CATALOG_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT);
+
+		*out = json_dumps(root, jflags);
+		if (!*out)
+			rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+	}
+out:
+	json_decref(meta);
+	json_decref(objects);
+	json_decref(root);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoding                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The getters name the field in their errors; an object's fields are named
+ * with their path ("objects[2].sha256"), built in field[].
+ */
+
+/* A string field: absent or null gives *out NULL unless required. */
+static int catalog_get_str(json_t *obj, const char *key, const char *field, int required,
+			   char **out)
+{
+	json_t *j = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!j || json_is_null(j)) {
+		if (required)
+			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing", field);
+		return 0;
+	}
+	if (!json_is_string(j))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be a string", field);
+	if (required && json_string_length(j) == 0)
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is empty", field);
+	if (strlen(json_string_value(j)) != json_string_length(j))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" contains a NUL byte", field);
+	*out = strdup(json_string_value(j));
+	if (!*out)
+		return error_set(CF_ERR_NOMEM, "out of memory decoding field \"%s\"", field);
+	return 0;
+}
+
+/* An integer field in [min, max]; absent or null gives 0 unless required. */
+static int catalog_get_int(json_t *obj, const char *key, const char *field, int required,
+			   json_int_t min, json_int_t max, json_int_t *out)
+{
+	json_t *j = json_object_get(obj, key);
+
+	*out = 0;
+	if (!j || json_is_null(j)) {
+		if (required)
+			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing", field);
+		return 0;
+	}
+	if (!json_is_integer(j))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an integer", field);
+	*out = json_integer_value(j);
+	if (*out < min || *out > max)
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is out of range (%lld)",
+				 field, (long long)*out);
+	return 0;
+}
+
+/* An RFC 3339 time field; absent or null gives 0 unless required. */
+static int catalog_get_time(json_t *obj, const char *key, int required, int64_t *out)
+{
+	char *text = NULL;
+	int rc;
+
+	*out = 0;
+	rc = catalog_get_str(obj, key, key, required, &text);
+	if (!rc && text && time_parse_iso(text, out) != 0)
+		rc = error_set(CF_ERR_FORMAT,
+			       "backup record: field \"%s\" is not an RFC 3339 UTC time ('%.64s')", key,
+			       text);
+	free(text);
+	return rc;
+}
+
+static int catalog_get_strv(json_t *obj, const char *key, char ***v, size_t *n)
+{
+	json_t *arr = json_object_get(obj, key), *item;
+	size_t i;
+	int rc = 0;
+
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an array", key);
+	json_array_foreach(arr, i, item) {
+		if (!json_is_string(item) || strlen(json_string_value(item)) != json_string_length(item))
+			return error_set(CF_ERR_FORMAT,
+					 "backup record: field \"%s[%zu]\" must be a string", key, i);
+		rc = catalog_strv_add(v, n, json_string_value(item));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int catalog_sha256_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return i == 64;
+}
+
+static int catalog_get_object(json_t *j, size_t idx, struct catalog_object *o)
+{
+	char field[64];
+	json_int_t v;
+	int rc = 0;
+
+#define CATALOG_FIELD(name) (snprintf(field, sizeof(field), "objects[%zu]." name, idx), field)
+	if (!json_is_object(j))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"objects[%zu]\" must be an object",
+				 idx);
+	rc = catalog_get_str(j, "name", CATALOG_FIELD("name"), 0, &o->name);
+	if (!rc)
+		rc = catalog_get_str(j, "key", CATALOG_FIELD("key"), 1, &o->key);
+	if (!rc)
+		rc = catalog_get_str(j, "format", CATALOG_FIELD("format"), 0, &o->format);
+	if (!rc)
+		rc = catalog_get_str(j, "compression", CATALOG_FIELD("compression"), 0, &o->compression);
+	if (!rc)
+		rc = catalog_get_str(j, "encryption", CATALOG_FIELD("encryption"), 0, &o->encryption);
+	if (!rc)
+		rc = catalog_get_int(j, "raw_bytes", CATALOG_FIELD("raw_bytes"), 0, 0, CATALOG_JSON_INT_MAX,
+				     &v);
+	if (!rc)
+		o->raw_bytes = (uint64_t)v;
+	if (!rc)
+		rc = catalog_get_int(j, "stored_bytes", CATALOG_FIELD("stored_bytes"), 0, 0,
+				     CATALOG_JSON_INT_MAX, &v);
+	if (!rc)
+		o->stored_bytes = (uint64_t)v;
+	if (!rc)
+		rc = catalog_get_str(j, "sha256", CATALOG_FIELD("sha256"), 1, &o->sha256);
+	if (!rc && !catalog_sha256_valid(o->sha256))
+		rc = error_set(CF_ERR_FORMAT,
+			       "backup record: field \"%s\" must be 64 lowercase hex characters",
+			       CATALOG_FIELD("sha256"));
+#undef CATALOG_FIELD
+	return rc;
+}
+
+static int catalog_get_status(json_t *root, enum catalog_status *out)
+{
+	char *text = NULL;
+	int rc;
+
+	/* A manifest has no status: it is only written for a complete backup. */
+	*out = CATALOG_COMPLETE;
+	rc = catalog_get_str(root, "status", "status", 0, &text);
+	if (rc || !text)
+		return rc;
+	rc = CF_ERR_FORMAT;
+	for (size_t i = 0; i < sizeof(catalog_status_names) / sizeof(catalog_status_names[0]); i++) {
+		if (strcmp(text, catalog_status_names[i]) == 0) {
+			*out = (enum catalog_status)i;
+			rc = 0;
+		}
+	}
+	if (rc)
+		error_set(rc, "backup record: field \"status\" has an unknown value '%.32s'", text);
+	free(text);
+	return rc;
+}
+
+int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup **out)
+{
+	struct catalog_backup *b = NULL;
+	json_t *root, *objects, *meta, *item;
+	json_error_t jerr;
+	json_int_t v;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return error_set(CF_ERR_FORMAT, "backup record is not valid JSON: %s (line %d, column %d)",
+				 jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(root)) {
+		rc = error_set(CF_ERR_FORMAT, "backup record is not a JSON object");
+		goto out;
+	}
+	rc = catalog_get_int(root, "format", "format", 1, 1, CATALOG_JSON_INT_MAX, &v);
+	if (!rc && v > CATALOG_FORMAT_VERSION)
+		rc = error_set(CF_ERR_FORMAT,
+			       "manifest format %lld is newer than this coffer supports (up to %d)",
+			       (long long)v, CATALOG_FORMAT_VERSION);
+	if (rc)
+		goto out;
+	b = catalog_backup_new();
+	if (!b) {
+		rc = CF_ERR_NOMEM;
+		goto out;
+	}
+
+	rc = catalog_get_str(root, "id", "id", 1, &b->id);
+	if (!rc && !backup_id_valid(b->id))
+		rc = error_set(CF_ERR_FORMAT, "backup record: field \"id\" is not a backup id ('%.64s')",
+			       b->id);
+	if (!rc)
+		rc = catalog_get_str(root, "source", "source", 1, &b->source);
+	if (!rc)
+		rc = catalog_get_str(root, "kind", "kind", 1, &b->kind);
+	if (!rc)
+		rc = catalog_get_str(root, "host", "host", 0, &b->host);
+	if (!rc)
+		rc = catalog_get_time(root, "started", 1, &b->started_ms);
+	if (!rc)
+		rc = catalog_get_time(root, "finished", 0, &b->finished_ms);
+	if (!rc)
+		rc = catalog_get_status(root, &b->status);
+	if (!rc)
+		rc = catalog_get_str(root, "error", "error", 0, &b->error);
+	if (!rc)
+		rc = catalog_get_int(root, "pid", "pid", 0, 0, INT_MAX, &v);
+	if (!rc)
+		b->pid = (int)v;
+	if (!rc)
+		rc = catalog_get_str(root, "coffer_version", "coffer_version", 0, &b->coffer_version);
+	if (!rc)
+		rc = catalog_get_str(root, "prefix", "prefix", 0, &b->prefix);
+	if (rc)
+		goto out;
+
+	objects = json_object_get(root, "objects");
+	if (!objects) {
+		rc = error_set(CF_ERR_FORMAT, "backup record: field \"objects\" is missing");
+		goto out;
+	}
+	if (!json_is_array(objects)) {
+		rc = error_set(CF_ERR_FORMAT, "backup record: field \"objects\" must be an array");
+		goto out;
+	}
+	json_array_foreach(objects, i, item) {
+		struct catalog_object *o = catalog_backup_add_object(b);
+
+		rc = o ? catalog_get_object(item, i, o) : CF_ERR_NOMEM;
+		if (rc)
+			goto out;
+	}
+	rc = catalog_get_strv(root, "recipients", &b->recipients, &b->nrecipients);
+	if (!rc)
+		rc = catalog_get_strv(root, "locations", &b->locations, &b->nlocations);
+	if (rc)
+		goto out;
+
+	meta = json_object_get(root, "meta");
+	if (meta && !json_is_null(meta)) {
+		if (!json_is_object(meta)) {
+			rc = error_set(CF_ERR_FORMAT, "backup record: field \"meta\" must be an object");
+			goto out;
+		}
+		b->meta_json = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+		if (!b->meta_json) {
+			rc = error_set(CF_ERR_NOMEM, "out of memory decoding field \"meta\"");
+			goto out;
+		}
+	}
+out:
+	json_decref(root);
+	if (rc) {
+		catalog_backup_free(b);
+		b = NULL;
+	}
+	*out = b;
+	return rc;
+}

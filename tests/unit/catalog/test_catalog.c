@@ -1,0 +1,335 @@
+/*
+ * Tests of the LMDB catalog: put/get/delete, listing order, the by_source
+ * index, persistence across reopen and the schema version check. Each test
+ * works in its own fresh directory under COFFER_TEST_TMP.
+ */
+#include "catalog/catalog.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+struct fixture {
+	char dir[512];
+	char path[600]; /* the catalog directory, created by catalog_open */
+	struct catalog *c;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(fs_mkdir_p(COFFER_TEST_TMP, 0755), 0);
+	snprintf(f->dir, sizeof(f->dir), "%s/catalog-XXXXXX", COFFER_TEST_TMP);
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sub/catalog", f->dir);
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	catalog_close(f->c);
+	fs_remove_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	assert_non_null(d);
+	return d;
+}
+
+/* A record for source with an id made from a time in seconds. */
+static struct catalog_backup *record(const char *source, int64_t secs, uint32_t rnd)
+{
+	struct catalog_backup *b = catalog_backup_new();
+	struct catalog_object *o;
+	char id[BACKUP_ID_LEN + 1];
+	char key[256];
+
+	assert_non_null(b);
+	backup_id_format(secs * 1000, rnd, id);
+	b->id = xstrdup(id);
+	b->source = xstrdup(source);
+	b->kind = xstrdup("files");
+	b->started_ms = secs * 1000;
+	b->status = CATALOG_RUNNING;
+	b->pid = 77;
+	o = catalog_backup_add_object(b);
+	assert_non_null(o);
+	snprintf(key, sizeof(key), "%s/%s/files.tar.zst.age", source, id);
+	o->key = xstrdup(key);
+	o->sha256 = xstrdup(SHA);
+	return b;
+}
+
+static int collect_ids(void *ctx, const struct catalog_backup *b)
+{
+	return buf_printf(ctx, "%s:%s ", b->source, b->id + 9); /* skip the date */
+}
+
+static char *list_text(struct catalog *c, const char *source)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 16);
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	assert_int_equal(catalog_backup_list(c, source, collect_ids, &b), 0);
+	return (char *)b.data;
+}
+
+static void assert_list(struct catalog *c, const char *source, const char *want)
+{
+	char *text = list_text(c, source);
+
+	assert_string_equal(text, want);
+	free(text);
+}
+
+static void test_put_get_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *b = record("web", 1795338646, 0xabc), *got;
+	struct stat st;
+	char id[BACKUP_ID_LEN + 1];
+
+	/* The directory was created private. */
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_int_equal(catalog_backup_get(f->c, b->id, &got), 0);
+	assert_string_equal(got->id, b->id);
+	assert_string_equal(got->source, "web");
+	assert_int_equal(got->status, CATALOG_RUNNING);
+	assert_int_equal(got->pid, 77);
+	assert_int_equal(got->nobjects, 1);
+	catalog_backup_free(got);
+
+	/* Replace: the run completes. */
+	b->status = CATALOG_COMPLETE;
+	b->finished_ms = b->started_ms + 5000;
+	b->pid = 0;
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_int_equal(catalog_backup_get(f->c, b->id, &got), 0);
+	assert_int_equal(got->status, CATALOG_COMPLETE);
+	assert_int_equal(got->finished_ms, b->finished_ms);
+	catalog_backup_free(got);
+	assert_list(f->c, NULL, "web:091046.000Z-00000abc ");
+
+	assert_int_equal(catalog_backup_delete(f->c, b->id), 0);
+	assert_int_equal(catalog_backup_get(f->c, b->id, &got), CF_ERR_NOTFOUND);
+	assert_null(got);
+	assert_non_null(strstr(error_message(), b->id));
+	assert_non_null(strstr(error_message(), f->path));
+	/* Deleting a missing record succeeds. */
+	assert_int_equal(catalog_backup_delete(f->c, b->id), 0);
+	assert_int_equal(catalog_backup_delete(f->c, "nonsense"), 0);
+	assert_list(f->c, NULL, "");
+	assert_list(f->c, "web", "");
+
+	backup_id_format(0, 1, id);
+	assert_int_equal(catalog_backup_get(f->c, id, &got), CF_ERR_NOTFOUND);
+	assert_int_equal(catalog_backup_get(f->c, "", &got), CF_ERR_NOTFOUND);
+
+	/* Bad records are refused. */
+	free(b->id);
+	b->id = xstrdup("not-an-id");
+	assert_int_equal(catalog_backup_put(f->c, b), CF_ERR_CATALOG);
+	catalog_backup_free(b);
+}
+
+static void test_list_order_and_source(void **state)
+{
+	struct fixture *f = *state;
+	/* Inserted out of order; sources interleave; "web" is a prefix of
+	 * "web2" and must not pick up its records. */
+	static const struct {
+		const char *source;
+		int64_t secs;
+	} runs[] = {
+		{"web", 1795338603}, {"db", 1795338601}, {"web2", 1795338602},
+		{"db", 1795338605},  {"web", 1795338600}, {"web", 1795338604},
+	};
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct catalog_backup *b = record(runs[i].source, runs[i].secs, 1);
+
+		assert_int_equal(catalog_backup_put(f->c, b), 0);
+		catalog_backup_free(b);
+	}
+	assert_list(f->c, NULL,
+		    "web:091000.000Z-00000001 db:091001.000Z-00000001 web2:091002.000Z-00000001 "
+		    "web:091003.000Z-00000001 web:091004.000Z-00000001 db:091005.000Z-00000001 ");
+	assert_list(f->c, "web",
+		    "web:091000.000Z-00000001 web:091003.000Z-00000001 web:091004.000Z-00000001 ");
+	assert_list(f->c, "db", "db:091001.000Z-00000001 db:091005.000Z-00000001 ");
+	assert_list(f->c, "web2", "web2:091002.000Z-00000001 ");
+	assert_list(f->c, "we", "");
+	assert_list(f->c, "zzz", "");
+	assert_list(f->c, "", "");
+}
+
+/* Moves a record to another source on replace: the index follows. */
+static void test_index_consistency(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *b = record("old", 1795338600, 2);
+
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	free(b->source);
+	b->source = xstrdup("new");
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_list(f->c, "old", "");
+	assert_list(f->c, "new", "new:091000.000Z-00000002 ");
+	assert_list(f->c, NULL, "new:091000.000Z-00000002 ");
+	assert_int_equal(catalog_backup_delete(f->c, b->id), 0);
+	assert_list(f->c, "new", "");
+	catalog_backup_free(b);
+}
+
+struct stop_ctx {
+	struct catalog *c;
+	int seen;
+};
+
+/* Deletes each record as it is listed, and stops after two. */
+static int delete_as_we_go(void *ctx, const struct catalog_backup *b)
+{
+	struct stop_ctx *s = ctx;
+
+	if (++s->seen > 2)
+		return 99;
+	return catalog_backup_delete(s->c, b->id);
+}
+
+static void test_list_callback_changes(void **state)
+{
+	struct fixture *f = *state;
+	struct stop_ctx s = {f->c, 0};
+
+	for (int i = 0; i < 4; i++) {
+		struct catalog_backup *b = record("src", 1795338600 + i, 3);
+
+		assert_int_equal(catalog_backup_put(f->c, b), 0);
+		catalog_backup_free(b);
+	}
+	assert_int_equal(catalog_backup_list(f->c, "src", delete_as_we_go, &s), 99);
+	assert_int_equal(s.seen, 3);
+	assert_list(f->c, "src", "src:091002.000Z-00000003 src:091003.000Z-00000003 ");
+	assert_list(f->c, NULL, "src:091002.000Z-00000003 src:091003.000Z-00000003 ");
+}
+
+static void test_reopen_persists(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *b = record("keep", 1795338600, 4), *got;
+
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_int_equal(catalog_backup_get(f->c, b->id, &got), 0);
+	assert_string_equal(got->source, "keep");
+	catalog_backup_free(got);
+	assert_list(f->c, "keep", "keep:091000.000Z-00000004 ");
+	catalog_backup_free(b);
+}
+
+/* Writes meta/schema_version by hand with the LMDB API. */
+static void write_schema_version(const char *path, const char *text)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {14, (void *)(uintptr_t) "schema_version"};
+	MDB_val val = {strlen(text), (void *)(uintptr_t)text};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void test_schema_version(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *c = (struct catalog *)1;
+	char want[1024];
+
+	catalog_close(f->c);
+	f->c = NULL;
+
+	write_schema_version(f->path, "99");
+	assert_int_equal(catalog_open(f->path, &c), CF_ERR_CATALOG);
+	assert_null(c);
+	snprintf(want, sizeof(want),
+		 "catalog at %s has schema version 99, this coffer understands up to %d", f->path,
+		 CATALOG_SCHEMA_VERSION);
+	assert_string_equal(error_message(), want);
+
+	write_schema_version(f->path, "1x");
+	assert_int_equal(catalog_open(f->path, &c), CF_ERR_CATALOG);
+	assert_non_null(strstr(error_message(), "malformed"));
+
+	write_schema_version(f->path, "1");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+}
+
+static void test_open_errors(void **state)
+{
+	char dir[512], path[600];
+	struct catalog *c;
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(fs_mkdir_p(COFFER_TEST_TMP, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/catalog-file-XXXXXX", COFFER_TEST_TMP);
+	assert_non_null(mkdtemp(dir));
+	/* A plain file where the catalog directory should be. */
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_not_equal(catalog_open(path, &c), 0);
+	assert_null(c);
+	assert_non_null(strstr(error_message(), path));
+	fs_remove_tree(dir);
+	catalog_close(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_order_and_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_consistency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_callback_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_persists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+		cmocka_unit_test(test_open_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
