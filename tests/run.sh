@@ -1,0 +1,10 @@
+#!/bin/sh
+# The test command: installs the test dependencies, builds coffer with warnings
+# as errors and runs every test (unit and integration) with CTest.
+#   tests/run.sh                 everything
+#   tests/run.sh -L unit         only the unit tests (any ctest arguments work)
+set -eu
+cd "$(dirname "$0")/.."
+./packaging/install-deps.sh --test
+BUILD_DIR=${BUILD_DIR:-build} ./packaging/build.sh -DCOFFER_WERROR=ON
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j2 "$@"
