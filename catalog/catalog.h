@@ -113,8 +113,10 @@ const char *catalog_status_name(enum catalog_status s);
  * Encodes a record as JSON (the manifest when CATALOG_JSON_MANIFEST is given).
  * Keys are sorted; NULL strings are left out. *out is malloc'ed and
  * NUL-terminated; the caller frees it.
- * Errors: CF_ERR_FORMAT (id, source or kind missing, an object without key
- * or sha256, a manifest without finished_ms, meta_json not a JSON object,
+ * Errors: CF_ERR_FORMAT (id, source or kind missing, an object without key,
+ * an object without sha256 in a manifest or a complete record (a running or
+ * failed run may hold an unfinished stream's object), a manifest without
+ * finished_ms, meta_json not a JSON object,
  * text that is not UTF-8, a count above INT64_MAX), CF_ERR_NOMEM.
  */
 int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out);
@@ -122,7 +124,8 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
  * Decodes a record or a manifest (a manifest gives status complete). Checks the
  * "format" version (a newer one is refused), every known field's type and
  * range, and the required fields (id, a valid backup id; source; kind;
- * started; objects, each with a key and a 64-hex-digit lowercase sha256).
+ * started; objects, each with a key and, in a complete record or manifest, a
+ * sha256 of 64 lowercase hex digits).
  * Unknown keys are ignored, so later versions can add optional fields
  * without a new format number. Errors: CF_ERR_FORMAT (names the field),
  * CF_ERR_NOMEM.

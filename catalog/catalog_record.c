@@ -185,7 +185,7 @@ static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, s
 	return catalog_json_set(obj, key, arr);
 }
 
-static int catalog_json_object(const struct catalog_object *o, json_t **out)
+static int catalog_json_object(const struct catalog_object *o, int need_sha, json_t **out)
 {
 	json_t *obj = json_object();
 	int rc = 0;
@@ -193,9 +193,10 @@ static int catalog_json_object(const struct catalog_object *o, json_t **out)
 	*out = NULL;
 	if (!obj)
 		return error_set(CF_ERR_NOMEM, "out of memory encoding an object");
-	if (!o->key || !o->sha256)
-		rc = error_set(CF_ERR_FORMAT, "object %s has no %s", o->name ? o->name : "(unnamed)",
-			       o->key ? "sha256" : "key");
+	if (!o->key)
+		rc = error_set(CF_ERR_FORMAT, "object %s has no key", o->name ? o->name : "(unnamed)");
+	else if (!o->sha256 && need_sha)
+		rc = error_set(CF_ERR_FORMAT, "object %s of a complete backup has no sha256", o->key);
 	if (!rc)
 		rc = catalog_json_set_str(obj, "name", o->name);
 	if (!rc)
@@ -275,7 +276,9 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 	for (size_t i = 0; i < b->nobjects && !rc; i++) {
 		json_t *o;
 
-		rc = catalog_json_object(&b->objects[i], &o);
+		/* A run that failed or is still going may hold the object of an
+		 * unfinished stream, whose digest does not exist. */
+		rc = catalog_json_object(&b->objects[i], manifest || b->status == CATALOG_COMPLETE, &o);
 		if (!rc && json_array_append_new(objects, o) != 0)
 			rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
 	}
@@ -408,7 +411,7 @@ static int catalog_sha256_valid(const char *s)
 	return i == 64;
 }
 
-static int catalog_get_object(json_t *j, size_t idx, struct catalog_object *o)
+static int catalog_get_object(json_t *j, size_t idx, int need_sha, struct catalog_object *o)
 {
 	char field[64];
 	json_int_t v;
@@ -438,8 +441,8 @@ static int catalog_get_object(json_t *j, size_t idx, struct catalog_object *o)
 	if (!rc)
 		o->stored_bytes = (uint64_t)v;
 	if (!rc)
-		rc = catalog_get_str(j, "sha256", CATALOG_FIELD("sha256"), 1, &o->sha256);
-	if (!rc && !catalog_sha256_valid(o->sha256))
+		rc = catalog_get_str(j, "sha256", CATALOG_FIELD("sha256"), need_sha, &o->sha256);
+	if (!rc && o->sha256 && !catalog_sha256_valid(o->sha256))
 		rc = error_set(CF_ERR_FORMAT,
 			       "backup record: field \"%s\" must be 64 lowercase hex characters",
 			       CATALOG_FIELD("sha256"));
@@ -542,7 +545,7 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	json_array_foreach(objects, i, item) {
 		struct catalog_object *o = catalog_backup_add_object(b);
 
-		rc = o ? catalog_get_object(item, i, o) : CF_ERR_NOMEM;
+		rc = o ? catalog_get_object(item, i, b->status == CATALOG_COMPLETE, o) : CF_ERR_NOMEM;
 		if (rc)
 			goto out;
 	}

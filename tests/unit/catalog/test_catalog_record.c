@@ -202,7 +202,21 @@ static void test_encode_errors(void **state)
 	b->objects[1].sha256 = NULL;
 	free(b->host);
 	b->host = NULL;
+	/* A failed run may hold an unfinished stream without a digest; a
+	 * complete one or a manifest may not. */
+	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
+	assert_non_null(strstr(json, "\"status\":\"failed\""));
+	struct catalog_backup *back;
+	assert_int_equal(catalog_backup_from_json(json, strlen(json), &back), 0);
+	assert_null(back->objects[1].sha256);
+	assert_string_equal(back->objects[0].sha256, SHA);
+	catalog_backup_free(back);
+	free(json);
+	assert_int_equal(catalog_backup_to_json(b, CATALOG_JSON_MANIFEST, &json), CF_ERR_FORMAT);
+	assert_non_null(strstr(error_message(), "sha256"));
+	b->status = CATALOG_COMPLETE;
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), CF_ERR_FORMAT);
+	b->status = CATALOG_FAILED;
 	b->objects[1].sha256 = xstrdup(SHA);
 	b->objects[0].raw_bytes = UINT64_MAX;
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), CF_ERR_FORMAT);
@@ -243,6 +257,10 @@ static void test_strict_decode(void **state)
 	expect_bad(HEAD START "\"x\":1}", "\"objects\" is missing");
 	expect_bad(HEAD START "\"objects\":[{\"sha256\":\"" SHA "\"}]}", "objects[0].key");
 	expect_bad(HEAD START "\"objects\":[" OBJ ",{\"key\":\"k\"}]}", "objects[1].sha256");
+	expect_bad(HEAD START "\"status\":\"complete\",\"objects\":[{\"key\":\"k\"}]}",
+		   "objects[0].sha256\" is missing");
+	expect_bad(HEAD START "\"status\":\"failed\",\"objects\":[{\"key\":\"k\",\"sha256\":\"x\"}]}",
+		   "objects[0].sha256\" must be 64");
 	/* Wrong types and values. */
 	expect_bad("{\"format\":1,\"id\":\"not-an-id\"}", "\"id\" is not a backup id");
 	expect_bad("{\"format\":1,\"id\":7}", "\"id\" must be a string");
