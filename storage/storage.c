@@ -9,6 +9,7 @@
  */
 #include "storage/storage_intern.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,22 +30,41 @@ static const struct storage_driver *const storage_drivers[] = {
 
 #define STORAGE_NDRIVERS (sizeof(storage_drivers) / sizeof(storage_drivers[0]))
 
+/* Writes "posix, s3" into out, for messages naming the known types. */
+static void storage_type_names(char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < STORAGE_NDRIVERS && used < size; i++) {
+		int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "",
+				 storage_drivers[i]->name);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 int storage_open(const struct storage_options *opts, struct storage **out)
 {
 	const struct storage_driver *drv = NULL;
 	struct storage *s;
+	char names[128];
 	int rc;
 
 	*out = NULL;
-	if (!opts->type || !opts->type[0])
-		return error_set(CF_ERR_CONFIG, "no storage type given (known types: posix)");
-	for (size_t i = 0; i < STORAGE_NDRIVERS; i++) {
+	for (size_t i = 0; opts->type && i < STORAGE_NDRIVERS; i++) {
 		if (strcmp(storage_drivers[i]->name, opts->type) == 0)
 			drv = storage_drivers[i];
 	}
-	if (!drv)
-		return error_set(CF_ERR_CONFIG, "unknown storage type '%s' (known types: posix)",
-				 opts->type);
+	if (!drv) {
+		storage_type_names(names, sizeof(names));
+		if (!opts->type || !opts->type[0])
+			return error_set(CF_ERR_CONFIG, "no storage type given (known types: %s)", names);
+		return error_set(CF_ERR_CONFIG, "unknown storage type '%s' (known types: %s)",
+				 opts->type, names);
+	}
 
 	s = calloc(1, sizeof(*s));
 	if (!s)

@@ -299,6 +299,32 @@ static void test_list_order_and_prefix(void **state)
 	assert_int_equal(storage_list(f->s, "a//", list_collect, NULL), CF_ERR_STORAGE);
 }
 
+static int delete_listed(void *ctx, const char *key, const struct storage_info *info)
+{
+	(void)info;
+	return storage_delete(ctx, key);
+}
+
+/* The agent removes a failed backup by deleting each key as it is listed;
+ * pruning the emptied directories must not disturb the walk. */
+static void test_delete_while_listing(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	put(f->s, "src/id1/a", "1");
+	put(f->s, "src/id1/b/c", "2");
+	put(f->s, "src/id1/b/d", "3");
+	put(f->s, "src/id1/e", "4");
+	put(f->s, "src/id2/a", "5");
+	assert_int_equal(storage_list(f->s, "src/id1/", delete_listed, f->s), 0);
+	text = list_text(f->s, "");
+	assert_string_equal(text, "src/id2/a:1\n");
+	free(text);
+	assert_int_equal(storage_list(f->s, "", delete_listed, f->s), 0);
+	assert_int_equal(count_entries(f->dir, NULL), 0);
+}
+
 static void test_list_skips_symlinks(void **state)
 {
 	struct fixture *f = *state;
@@ -578,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_range_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_order_and_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_skips_symlinks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_while_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_overwrites, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
