@@ -38,7 +38,7 @@ struct catalog {
 static int catalog_mdb_error(const struct catalog *c, const char *what, int mrc)
 {
 	return error_set(mrc == ENOMEM ? CF_ERR_NOMEM : CF_ERR_CATALOG, "catalog at %s: %s: %s",
-			 c->path, what, mdb_strerror(mrc));
+	                 c->path, what, mdb_strerror(mrc));
 }
 
 /* Reads the schema version, writing it into a new catalog. */
@@ -63,18 +63,21 @@ static int catalog_check_schema(struct catalog *c, MDB_txn *txn)
 	if (mrc)
 		return catalog_mdb_error(c, "cannot read the schema version", mrc);
 	if (val.mv_size == 0 || val.mv_size > CATALOG_VERSION_TEXT_MAX)
-		return error_set(CF_ERR_CATALOG, "catalog at %s has a malformed schema version", c->path);
+		return error_set(CF_ERR_CATALOG, "catalog at %s has a malformed schema version",
+		                 c->path);
 	memcpy(text, val.mv_data, val.mv_size);
 	text[val.mv_size] = '\0';
 	errno = 0;
 	version = strtol(text, &end, 10);
 	if (errno || *end || text[0] < '0' || text[0] > '9' || version < 1)
-		return error_set(CF_ERR_CATALOG, "catalog at %s has a malformed schema version '%s'",
-				 c->path, text);
-	if (version > CATALOG_SCHEMA_VERSION)
 		return error_set(CF_ERR_CATALOG,
-				 "catalog at %s has schema version %ld, this coffer understands up to %d",
-				 c->path, version, CATALOG_SCHEMA_VERSION);
+		                 "catalog at %s has a malformed schema version '%s'", c->path,
+		                 text);
+	if (version > CATALOG_SCHEMA_VERSION)
+		return error_set(
+		    CF_ERR_CATALOG,
+		    "catalog at %s has schema version %ld, this coffer understands up to %d",
+		    c->path, version, CATALOG_SCHEMA_VERSION);
 	return 0;
 }
 
@@ -170,14 +173,15 @@ void catalog_close(struct catalog *c)
 /* ------------------------------------------------------------------------ */
 
 /* Builds the index key source "\0" id into key (owned by the caller). */
-static int catalog_index_key(const struct catalog *c, const char *source, const char *id,
-			     char *buf, size_t size, MDB_val *key)
+static int catalog_index_key(const struct catalog *c, const char *source, const char *id, char *buf,
+                             size_t size, MDB_val *key)
 {
 	size_t slen = strlen(source), ilen = strlen(id);
 
 	if (slen + 1 + ilen > size)
-		return error_set(CF_ERR_CATALOG, "catalog at %s: source name '%.64s...' is too long",
-				 c->path, source);
+		return error_set(CF_ERR_CATALOG,
+		                 "catalog at %s: source name '%.64s...' is too long", c->path,
+		                 source);
 	memcpy(buf, source, slen);
 	buf[slen] = '\0';
 	memcpy(buf + slen + 1, id, ilen);
@@ -192,7 +196,7 @@ static int catalog_index_key(const struct catalog *c, const char *source, const 
  * is scanned, so a bad record can still be deleted cleanly.
  */
 static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
-				const MDB_val *record)
+                                const MDB_val *record)
 {
 	struct catalog_backup *old = NULL;
 	char buf[CATALOG_INDEX_KEY_MAX];
@@ -245,10 +249,12 @@ int catalog_backup_put(struct catalog *c, const struct catalog_backup *b)
 	int rc, mrc;
 
 	if (!b->id || !backup_id_valid(b->id))
-		return error_set(CF_ERR_CATALOG, "catalog at %s: cannot store a record with a bad id '%.64s'",
-				 c->path, b->id ? b->id : "");
+		return error_set(CF_ERR_CATALOG,
+		                 "catalog at %s: cannot store a record with a bad id '%.64s'",
+		                 c->path, b->id ? b->id : "");
 	if (!b->source || !b->source[0])
-		return error_set(CF_ERR_CATALOG, "catalog at %s: backup %s has no source", c->path, b->id);
+		return error_set(CF_ERR_CATALOG, "catalog at %s: backup %s has no source", c->path,
+		                 b->id);
 	rc = catalog_index_key(c, b->source, b->id, ibuf, sizeof(ibuf), &ikey);
 	if (!rc)
 		rc = catalog_backup_to_json(b, 0, &json);
@@ -298,7 +304,8 @@ int catalog_backup_get(struct catalog *c, const char *id, struct catalog_backup 
 
 	*out = NULL;
 	if (key.mv_size == 0 || key.mv_size > BACKUP_ID_LEN)
-		return error_set(CF_ERR_NOTFOUND, "no backup '%.64s' in the catalog at %s", id, c->path);
+		return error_set(CF_ERR_NOTFOUND, "no backup '%.64s' in the catalog at %s", id,
+		                 c->path);
 	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (mrc)
 		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
@@ -366,7 +373,8 @@ static int catalog_snapshot_add(struct catalog *c, struct catalog_snapshot *s, c
 		struct buf *grown = realloc(s->items, cap * sizeof(*grown));
 
 		if (!grown)
-			return error_set(CF_ERR_NOMEM, "out of memory listing the catalog at %s", c->path);
+			return error_set(CF_ERR_NOMEM, "out of memory listing the catalog at %s",
+			                 c->path);
 		s->items = grown;
 		s->cap = cap;
 	}
@@ -384,7 +392,7 @@ static void catalog_snapshot_free(struct catalog_snapshot *s)
 
 /* Copies the records to walk, oldest first, into s. */
 static int catalog_snapshot_take(struct catalog *c, MDB_txn *txn, const char *source,
-				 struct catalog_snapshot *s)
+                                 struct catalog_snapshot *s)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val key = {0, NULL}, val, rec;
@@ -420,7 +428,7 @@ static int catalog_snapshot_take(struct catalog *c, MDB_txn *txn, const char *so
 			/* Every change updates both in one transaction, so this
 			 * is damage; the record is what matters, skip it. */
 			log_warn("catalog at %s: index entry for %.*s of source %s has no record",
-				 c->path, (int)id.mv_size, (const char *)id.mv_data, source);
+			         c->path, (int)id.mv_size, (const char *)id.mv_data, source);
 			mrc = 0;
 			continue;
 		}

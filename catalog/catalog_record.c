@@ -153,7 +153,7 @@ static int catalog_json_set_u64(json_t *obj, const char *key, uint64_t v)
 {
 	if (v > (uint64_t)CATALOG_JSON_INT_MAX)
 		return error_set(CF_ERR_FORMAT, "field \"%s\" is too large to encode (%llu)", key,
-				 (unsigned long long)v);
+		                 (unsigned long long)v);
 	return catalog_json_set(obj, key, json_integer((json_int_t)v));
 }
 
@@ -176,7 +176,8 @@ static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, s
 		json_t *s = json_string(v[i]);
 
 		if (!s || json_array_append_new(arr, s) != 0)
-			rc = error_set(CF_ERR_FORMAT, "field \"%s\" item %zu cannot be encoded", key, i);
+			rc = error_set(CF_ERR_FORMAT, "field \"%s\" item %zu cannot be encoded",
+			               key, i);
 	}
 	if (rc) {
 		json_decref(arr);
@@ -194,9 +195,11 @@ static int catalog_json_object(const struct catalog_object *o, int need_sha, jso
 	if (!obj)
 		return error_set(CF_ERR_NOMEM, "out of memory encoding an object");
 	if (!o->key)
-		rc = error_set(CF_ERR_FORMAT, "object %s has no key", o->name ? o->name : "(unnamed)");
+		rc = error_set(CF_ERR_FORMAT, "object %s has no key",
+		               o->name ? o->name : "(unnamed)");
 	else if (!o->sha256 && need_sha)
-		rc = error_set(CF_ERR_FORMAT, "object %s of a complete backup has no sha256", o->key);
+		rc = error_set(CF_ERR_FORMAT, "object %s of a complete backup has no sha256",
+		               o->key);
 	if (!rc)
 		rc = catalog_json_set_str(obj, "name", o->name);
 	if (!rc)
@@ -230,10 +233,14 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 
 	*out = NULL;
 	if (!b->id || !b->source || !b->kind)
-		return error_set(CF_ERR_FORMAT, "backup record %s has no %s", b->id ? b->id : "(no id)",
-				 !b->id ? "id" : !b->source ? "source" : "kind");
+		return error_set(CF_ERR_FORMAT, "backup record %s has no %s",
+		                 b->id ? b->id : "(no id)",
+		                 !b->id       ? "id"
+		                 : !b->source ? "source"
+		                              : "kind");
 	if (manifest && b->finished_ms == 0)
-		return error_set(CF_ERR_FORMAT, "backup %s has no finish time for its manifest", b->id);
+		return error_set(CF_ERR_FORMAT, "backup %s has no finish time for its manifest",
+		                 b->id);
 
 	root = json_object();
 	objects = json_array();
@@ -244,8 +251,9 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 	if (b->meta_json) {
 		meta = json_loads(b->meta_json, JSON_REJECT_DUPLICATES, &jerr);
 		if (!meta || !json_is_object(meta)) {
-			rc = error_set(CF_ERR_FORMAT, "backup %s: field \"meta\" is not a JSON object%s%s",
-				       b->id, meta ? "" : ": ", meta ? "" : jerr.text);
+			rc = error_set(CF_ERR_FORMAT,
+			               "backup %s: field \"meta\" is not a JSON object%s%s", b->id,
+			               meta ? "" : ": ", meta ? "" : jerr.text);
 			goto out;
 		}
 	}
@@ -278,7 +286,8 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 
 		/* A run that failed or is still going may hold the object of an
 		 * unfinished stream, whose digest does not exist. */
-		rc = catalog_json_object(&b->objects[i], manifest || b->status == CATALOG_COMPLETE, &o);
+		rc = catalog_json_object(&b->objects[i], manifest || b->status == CATALOG_COMPLETE,
+		                         &o);
 		if (!rc && json_array_append_new(objects, o) != 0)
 			rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
 	}
@@ -296,7 +305,7 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 	}
 	if (!rc) {
 		size_t jflags = JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
-				((flags & CATALOG_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT);
+		                ((flags & CATALOG_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT);
 
 		*out = json_dumps(root, jflags);
 		if (!*out)
@@ -320,22 +329,25 @@ out:
 
 /* A string field: absent or null gives *out NULL unless required. */
 static int catalog_get_str(json_t *obj, const char *key, const char *field, int required,
-			   char **out)
+                           char **out)
 {
 	json_t *j = json_object_get(obj, key);
 
 	*out = NULL;
 	if (!j || json_is_null(j)) {
 		if (required)
-			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing", field);
+			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing",
+			                 field);
 		return 0;
 	}
 	if (!json_is_string(j))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be a string", field);
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be a string",
+		                 field);
 	if (required && json_string_length(j) == 0)
 		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is empty", field);
 	if (strlen(json_string_value(j)) != json_string_length(j))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" contains a NUL byte", field);
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" contains a NUL byte",
+		                 field);
 	*out = strdup(json_string_value(j));
 	if (!*out)
 		return error_set(CF_ERR_NOMEM, "out of memory decoding field \"%s\"", field);
@@ -344,22 +356,25 @@ static int catalog_get_str(json_t *obj, const char *key, const char *field, int 
 
 /* An integer field in [min, max]; absent or null gives 0 unless required. */
 static int catalog_get_int(json_t *obj, const char *key, const char *field, int required,
-			   json_int_t min, json_int_t max, json_int_t *out)
+                           json_int_t min, json_int_t max, json_int_t *out)
 {
 	json_t *j = json_object_get(obj, key);
 
 	*out = 0;
 	if (!j || json_is_null(j)) {
 		if (required)
-			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing", field);
+			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing",
+			                 field);
 		return 0;
 	}
 	if (!json_is_integer(j))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an integer", field);
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an integer",
+		                 field);
 	*out = json_integer_value(j);
 	if (*out < min || *out > max)
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is out of range (%lld)",
-				 field, (long long)*out);
+		return error_set(CF_ERR_FORMAT,
+		                 "backup record: field \"%s\" is out of range (%lld)", field,
+		                 (long long)*out);
 	return 0;
 }
 
@@ -373,8 +388,8 @@ static int catalog_get_time(json_t *obj, const char *key, int required, int64_t 
 	rc = catalog_get_str(obj, key, key, required, &text);
 	if (!rc && text && time_parse_iso(text, out) != 0)
 		rc = error_set(CF_ERR_FORMAT,
-			       "backup record: field \"%s\" is not an RFC 3339 UTC time ('%.64s')", key,
-			       text);
+		               "backup record: field \"%s\" is not an RFC 3339 UTC time ('%.64s')",
+		               key, text);
 	free(text);
 	return rc;
 }
@@ -388,11 +403,15 @@ static int catalog_get_strv(json_t *obj, const char *key, char ***v, size_t *n)
 	if (!arr || json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an array", key);
-	json_array_foreach(arr, i, item) {
-		if (!json_is_string(item) || strlen(json_string_value(item)) != json_string_length(item))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an array",
+		                 key);
+	json_array_foreach(arr, i, item)
+	{
+		if (!json_is_string(item) ||
+		    strlen(json_string_value(item)) != json_string_length(item))
 			return error_set(CF_ERR_FORMAT,
-					 "backup record: field \"%s[%zu]\" must be a string", key, i);
+			                 "backup record: field \"%s[%zu]\" must be a string", key,
+			                 i);
 		rc = catalog_strv_add(v, n, json_string_value(item));
 		if (rc)
 			return rc;
@@ -419,33 +438,35 @@ static int catalog_get_object(json_t *j, size_t idx, int need_sha, struct catalo
 
 #define CATALOG_FIELD(name) (snprintf(field, sizeof(field), "objects[%zu]." name, idx), field)
 	if (!json_is_object(j))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"objects[%zu]\" must be an object",
-				 idx);
+		return error_set(CF_ERR_FORMAT,
+		                 "backup record: field \"objects[%zu]\" must be an object", idx);
 	rc = catalog_get_str(j, "name", CATALOG_FIELD("name"), 0, &o->name);
 	if (!rc)
 		rc = catalog_get_str(j, "key", CATALOG_FIELD("key"), 1, &o->key);
 	if (!rc)
 		rc = catalog_get_str(j, "format", CATALOG_FIELD("format"), 0, &o->format);
 	if (!rc)
-		rc = catalog_get_str(j, "compression", CATALOG_FIELD("compression"), 0, &o->compression);
+		rc = catalog_get_str(j, "compression", CATALOG_FIELD("compression"), 0,
+		                     &o->compression);
 	if (!rc)
-		rc = catalog_get_str(j, "encryption", CATALOG_FIELD("encryption"), 0, &o->encryption);
+		rc = catalog_get_str(j, "encryption", CATALOG_FIELD("encryption"), 0,
+		                     &o->encryption);
 	if (!rc)
-		rc = catalog_get_int(j, "raw_bytes", CATALOG_FIELD("raw_bytes"), 0, 0, CATALOG_JSON_INT_MAX,
-				     &v);
+		rc = catalog_get_int(j, "raw_bytes", CATALOG_FIELD("raw_bytes"), 0, 0,
+		                     CATALOG_JSON_INT_MAX, &v);
 	if (!rc)
 		o->raw_bytes = (uint64_t)v;
 	if (!rc)
 		rc = catalog_get_int(j, "stored_bytes", CATALOG_FIELD("stored_bytes"), 0, 0,
-				     CATALOG_JSON_INT_MAX, &v);
+		                     CATALOG_JSON_INT_MAX, &v);
 	if (!rc)
 		o->stored_bytes = (uint64_t)v;
 	if (!rc)
 		rc = catalog_get_str(j, "sha256", CATALOG_FIELD("sha256"), need_sha, &o->sha256);
 	if (!rc && o->sha256 && !catalog_sha256_valid(o->sha256))
 		rc = error_set(CF_ERR_FORMAT,
-			       "backup record: field \"%s\" must be 64 lowercase hex characters",
-			       CATALOG_FIELD("sha256"));
+		               "backup record: field \"%s\" must be 64 lowercase hex characters",
+		               CATALOG_FIELD("sha256"));
 #undef CATALOG_FIELD
 	return rc;
 }
@@ -461,7 +482,8 @@ static int catalog_get_status(json_t *root, enum catalog_status *out)
 	if (rc || !text)
 		return rc;
 	rc = CF_ERR_FORMAT;
-	for (size_t i = 0; i < sizeof(catalog_status_names) / sizeof(catalog_status_names[0]); i++) {
+	for (size_t i = 0; i < sizeof(catalog_status_names) / sizeof(catalog_status_names[0]);
+	     i++) {
 		if (strcmp(text, catalog_status_names[i]) == 0) {
 			*out = (enum catalog_status)i;
 			rc = 0;
@@ -485,8 +507,9 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	*out = NULL;
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return error_set(CF_ERR_FORMAT, "backup record is not valid JSON: %s (line %d, column %d)",
-				 jerr.text, jerr.line, jerr.column);
+		return error_set(CF_ERR_FORMAT,
+		                 "backup record is not valid JSON: %s (line %d, column %d)",
+		                 jerr.text, jerr.line, jerr.column);
 	if (!json_is_object(root)) {
 		rc = error_set(CF_ERR_FORMAT, "backup record is not a JSON object");
 		goto out;
@@ -494,8 +517,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	rc = catalog_get_int(root, "format", "format", 1, 1, CATALOG_JSON_INT_MAX, &v);
 	if (!rc && v > CATALOG_FORMAT_VERSION)
 		rc = error_set(CF_ERR_FORMAT,
-			       "manifest format %lld is newer than this coffer supports (up to %d)",
-			       (long long)v, CATALOG_FORMAT_VERSION);
+		               "manifest format %lld is newer than this coffer supports (up to %d)",
+		               (long long)v, CATALOG_FORMAT_VERSION);
 	if (rc)
 		goto out;
 	b = catalog_backup_new();
@@ -506,8 +529,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 
 	rc = catalog_get_str(root, "id", "id", 1, &b->id);
 	if (!rc && !backup_id_valid(b->id))
-		rc = error_set(CF_ERR_FORMAT, "backup record: field \"id\" is not a backup id ('%.64s')",
-			       b->id);
+		rc = error_set(CF_ERR_FORMAT,
+		               "backup record: field \"id\" is not a backup id ('%.64s')", b->id);
 	if (!rc)
 		rc = catalog_get_str(root, "source", "source", 1, &b->source);
 	if (!rc)
@@ -527,7 +550,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	if (!rc)
 		b->pid = (int)v;
 	if (!rc)
-		rc = catalog_get_str(root, "coffer_version", "coffer_version", 0, &b->coffer_version);
+		rc = catalog_get_str(root, "coffer_version", "coffer_version", 0,
+		                     &b->coffer_version);
 	if (!rc)
 		rc = catalog_get_str(root, "prefix", "prefix", 0, &b->prefix);
 	if (rc)
@@ -542,10 +566,12 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 		rc = error_set(CF_ERR_FORMAT, "backup record: field \"objects\" must be an array");
 		goto out;
 	}
-	json_array_foreach(objects, i, item) {
+	json_array_foreach(objects, i, item)
+	{
 		struct catalog_object *o = catalog_backup_add_object(b);
 
-		rc = o ? catalog_get_object(item, i, b->status == CATALOG_COMPLETE, o) : CF_ERR_NOMEM;
+		rc = o ? catalog_get_object(item, i, b->status == CATALOG_COMPLETE, o)
+		       : CF_ERR_NOMEM;
 		if (rc)
 			goto out;
 	}
@@ -558,10 +584,12 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	meta = json_object_get(root, "meta");
 	if (meta && !json_is_null(meta)) {
 		if (!json_is_object(meta)) {
-			rc = error_set(CF_ERR_FORMAT, "backup record: field \"meta\" must be an object");
+			rc = error_set(CF_ERR_FORMAT,
+			               "backup record: field \"meta\" must be an object");
 			goto out;
 		}
-		b->meta_json = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+		b->meta_json =
+		    json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
 		if (!b->meta_json) {
 			rc = error_set(CF_ERR_NOMEM, "out of memory decoding field \"meta\"");
 			goto out;

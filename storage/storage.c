@@ -25,7 +25,7 @@ struct storage_write {
 
 /* Every driver this build knows, for lookup and for the error message. */
 static const struct storage_driver *const storage_drivers[] = {
-	&storage_posix_driver,
+    &storage_posix_driver,
 };
 
 #define STORAGE_NDRIVERS (sizeof(storage_drivers) / sizeof(storage_drivers[0]))
@@ -38,7 +38,7 @@ static void storage_type_names(char *out, size_t size)
 	out[0] = '\0';
 	for (size_t i = 0; i < STORAGE_NDRIVERS && used < size; i++) {
 		int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "",
-				 storage_drivers[i]->name);
+		                 storage_drivers[i]->name);
 
 		if (n < 0)
 			break;
@@ -61,9 +61,10 @@ int storage_open(const struct storage_options *opts, struct storage **out)
 	if (!drv) {
 		storage_type_names(names, sizeof(names));
 		if (!opts->type || !opts->type[0])
-			return error_set(CF_ERR_CONFIG, "no storage type given (known types: %s)", names);
+			return error_set(CF_ERR_CONFIG, "no storage type given (known types: %s)",
+			                 names);
 		return error_set(CF_ERR_CONFIG, "unknown storage type '%s' (known types: %s)",
-				 opts->type, names);
+		                 opts->type, names);
 	}
 
 	s = calloc(1, sizeof(*s));
@@ -160,7 +161,7 @@ static int storage_check_key(const struct storage *s, const char *key)
 	if (storage_key_valid(key))
 		return 0;
 	return error_set(CF_ERR_STORAGE, "invalid object key '%.*s' for %s", STORAGE_KEY_MAX, key,
-			 storage_describe(s));
+	                 storage_describe(s));
 }
 
 int storage_write_new(struct storage *s, const char *key, struct storage_write **out)
@@ -209,7 +210,7 @@ void storage_write_abort(struct storage_write *w)
 }
 
 int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
-		 storage_read_cb cb, void *ctx)
+                 storage_read_cb cb, void *ctx)
 {
 	int rc = storage_check_key(s, key);
 
@@ -231,8 +232,8 @@ static int storage_read_all_cb(void *ctx, const uint8_t *data, size_t len)
 	/* Checked here rather than left to buf_append() so the message names
 	 * the object instead of an anonymous buffer. */
 	if (len > b->max || b->len > b->max - len)
-		return error_set(CF_ERR_LIMIT, "object %s is larger than the %zu bytes allowed", c->key,
-				 b->max);
+		return error_set(CF_ERR_LIMIT, "object %s is larger than the %zu bytes allowed",
+		                 c->key, b->max);
 	return buf_append(b, data, len);
 }
 
@@ -253,8 +254,8 @@ int storage_read_all(struct storage *s, const char *key, size_t max, struct buf 
 int storage_list(struct storage *s, const char *prefix, storage_list_cb cb, void *ctx)
 {
 	if (!storage_prefix_valid(prefix))
-		return error_set(CF_ERR_STORAGE, "invalid key prefix '%.*s' for %s", STORAGE_KEY_MAX,
-				 prefix, storage_describe(s));
+		return error_set(CF_ERR_STORAGE, "invalid key prefix '%.*s' for %s",
+		                 STORAGE_KEY_MAX, prefix, storage_describe(s));
 	return s->drv->list(s->ctx, prefix, cb, ctx);
 }
 
@@ -317,7 +318,10 @@ static void storage_filter_free(struct filter *f)
 }
 
 static const struct filter_ops storage_filter_ops = {
-	"storage", storage_filter_write, storage_filter_finish, storage_filter_free,
+    "storage",
+    storage_filter_write,
+    storage_filter_finish,
+    storage_filter_free,
 };
 
 int storage_filter_new(struct storage_write *w, struct filter **out)

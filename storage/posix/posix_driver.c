@@ -85,9 +85,9 @@ static int posix_open(const struct storage_options *opts, void **drv)
 	if (!root) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return error_set(CF_ERR_NOTFOUND, "repository directory %s does not exist",
-					 opts->path);
+			                 opts->path);
 		return error_set_errno(errno == ENOMEM ? CF_ERR_NOMEM : CF_ERR_IO, errno,
-				       "cannot resolve repository directory %s", opts->path);
+		                       "cannot resolve repository directory %s", opts->path);
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -109,8 +109,8 @@ static int posix_open(const struct storage_options *opts, void **drv)
 		if (errno == ENOTDIR)
 			rc = error_set(CF_ERR_CONFIG, "repository %s is not a directory", r->root);
 		else
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot open repository directory %s",
-					     r->root);
+			rc = error_set_errno(CF_ERR_IO, errno,
+			                     "cannot open repository directory %s", r->root);
 		goto out;
 	}
 out:
@@ -196,7 +196,7 @@ static int posix_make_dirs(struct posix_repo *r, const char *key, int *created)
 				made = levels;
 		} else if (errno != EEXIST) {
 			return error_set_errno(posix_errno_code(errno), errno,
-					       "cannot create directory %s/%s", r->root, dir);
+			                       "cannot create directory %s/%s", r->root, dir);
 		}
 		if (i < len)
 			dir[i] = '/';
@@ -220,13 +220,13 @@ static void posix_tmp_name(struct posix_write *w)
 	 * catches a collision. */
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
 		uint64_t v = (uint64_t)time_now_ms() ^ ((uint64_t)(uintptr_t)w << 16) ^
-			     (uint64_t)(time_mono() * 1e9);
+		             (uint64_t)(time_mono() * 1e9);
 		memcpy(rnd, &v, sizeof(rnd));
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
 	snprintf(w->tmp, sizeof(w->tmp), "%.*s%s.%.*s.tmp.%ld.%s", (int)dlen, w->key,
-		 dlen ? "/" : "", POSIX_TMP_BASE_MAX, base, (long)getpid(), hex);
+	         dlen ? "/" : "", POSIX_TMP_BASE_MAX, base, (long)getpid(), hex);
 }
 
 static int posix_write_new(void *drv, const char *key, void **wctx)
@@ -243,8 +243,9 @@ static int posix_write_new(void *drv, const char *key, void **wctx)
 		size_t plen = strcspn(p, "/");
 
 		if (p[0] == '.' && memmem(p, plen, ".tmp.", 5))
-			return error_set(CF_ERR_STORAGE,
-					 "object key %s has a part that looks like a temporary file", key);
+			return error_set(
+			    CF_ERR_STORAGE,
+			    "object key %s has a part that looks like a temporary file", key);
 		p += plen;
 		if (*p == '/')
 			p++;
@@ -266,20 +267,21 @@ static int posix_write_new(void *drv, const char *key, void **wctx)
 			break;
 		posix_tmp_name(w);
 		w->fd = openat(r->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			       POSIX_FILE_MODE);
+		               POSIX_FILE_MODE);
 		if (w->fd >= 0)
 			break;
 		/* ENOENT: a concurrent delete pruned the directory just made;
 		 * EEXIST: a random-name collision. Both deserve another try. */
 		if (errno != ENOENT && errno != EEXIST) {
 			rc = error_set_errno(posix_errno_code(errno), errno,
-					     "cannot create temporary file for %s in %s", key, r->root);
+			                     "cannot create temporary file for %s in %s", key,
+			                     r->root);
 			break;
 		}
 	}
 	if (!rc && w->fd < 0)
 		rc = error_set(CF_ERR_STORAGE, "cannot create temporary file for %s in %s", key,
-			       r->root);
+		               r->root);
 	if (rc) {
 		free(w);
 		return rc;
@@ -310,7 +312,7 @@ static int posix_write_data(void *wctx, const void *data, size_t len)
 
 	if (w->failed)
 		return error_set(CF_ERR_STORAGE, "write to %s/%s after an earlier failure",
-				 w->repo->root, w->key);
+		                 w->repo->root, w->key);
 	while (len > 0) {
 		ssize_t n = write(w->fd, p, len);
 
@@ -318,8 +320,8 @@ static int posix_write_data(void *wctx, const void *data, size_t len)
 			if (errno == EINTR)
 				continue;
 			posix_write_discard(w);
-			return error_set_errno(posix_errno_code(errno), errno, "cannot write object %s/%s",
-					       w->repo->root, w->key);
+			return error_set_errno(posix_errno_code(errno), errno,
+			                       "cannot write object %s/%s", w->repo->root, w->key);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -344,11 +346,12 @@ static int posix_publish(struct posix_write *w)
 		}
 	}
 	if (errno == EEXIST)
-		return error_set(CF_ERR_EXISTS,
-				 "object %s already exists in %s (another writer committed it first)",
-				 w->key, r->root);
+		return error_set(
+		    CF_ERR_EXISTS,
+		    "object %s already exists in %s (another writer committed it first)", w->key,
+		    r->root);
 	return error_set_errno(posix_errno_code(errno), errno, "cannot publish object %s/%s",
-			       r->root, w->key);
+	                       r->root, w->key);
 }
 
 /* fsyncs the directory holding the object and those that commit created. */
@@ -361,15 +364,16 @@ static int posix_sync_dirs(struct posix_write *w)
 	memcpy(dir, w->key, len);
 	dir[len] = '\0';
 	for (int i = 0; i <= w->fsync_dirs && !rc; i++) {
-		int fd = openat(w->repo->dirfd, len ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd =
+		    openat(w->repo->dirfd, len ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0)
 			return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s/%s",
-					       w->repo->root, dir);
+			                       w->repo->root, dir);
 		/* EINVAL: the file system cannot sync directories at all. */
 		if (fsync(fd) != 0 && errno != EINVAL)
 			rc = error_set_errno(posix_errno_code(errno), errno,
-					     "cannot fsync directory %s/%s", w->repo->root, dir);
+			                     "cannot fsync directory %s/%s", w->repo->root, dir);
 		close(fd);
 		if (len == 0)
 			break;
@@ -387,12 +391,12 @@ static int posix_write_commit(void *wctx)
 
 	if (w->failed) {
 		rc = error_set(CF_ERR_STORAGE, "cannot commit %s/%s after a failed write", r->root,
-			       w->key);
+		               w->key);
 		goto out;
 	}
 	if (fsync(fd) != 0) {
 		rc = error_set_errno(posix_errno_code(errno), errno, "cannot fsync object %s/%s",
-				     r->root, w->key);
+		                     r->root, w->key);
 		posix_write_discard(w);
 		goto out;
 	}
@@ -400,7 +404,7 @@ static int posix_write_commit(void *wctx)
 	w->fd = -1;
 	if (close(fd) != 0) {
 		rc = error_set_errno(posix_errno_code(errno), errno, "cannot close object %s/%s",
-				     r->root, w->key);
+		                     r->root, w->key);
 		unlinkat(r->dirfd, w->tmp, 0);
 		posix_prune_dirs(r, w->key);
 		goto out;
@@ -434,7 +438,7 @@ static void posix_write_abort(void *wctx)
 }
 
 static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t length,
-		      storage_read_cb cb, void *ctx)
+                      storage_read_cb cb, void *ctx)
 {
 	struct posix_repo *r = drv;
 	uint8_t *chunk = NULL;
@@ -444,7 +448,8 @@ static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t leng
 	fd = openat(r->dirfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key, r->root);
+			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key,
+			                 r->root);
 		return error_set_errno(CF_ERR_IO, errno, "cannot open object %s/%s", r->root, key);
 	}
 	if (fstat(fd, &st) != 0) {
@@ -453,7 +458,7 @@ static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t leng
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s (not a file)", key,
-			       r->root);
+		               r->root);
 		goto out;
 	}
 	chunk = malloc(POSIX_CHUNK);
@@ -471,7 +476,8 @@ static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t leng
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot read object %s/%s", r->root, key);
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot read object %s/%s", r->root,
+			                     key);
 			break;
 		}
 		if (n == 0)
@@ -493,12 +499,13 @@ static int posix_head(void *drv, const char *key, struct storage_info *info)
 
 	if (fstatat(r->dirfd, key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key, r->root);
+			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key,
+			                 r->root);
 		return error_set_errno(CF_ERR_IO, errno, "cannot stat object %s/%s", r->root, key);
 	}
 	if (!S_ISREG(st.st_mode))
-		return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s (not a file)", key,
-				 r->root);
+		return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s (not a file)",
+		                 key, r->root);
 	info->size = (uint64_t)st.st_size;
 	info->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	return 0;
@@ -512,9 +519,10 @@ static int posix_remove(void *drv, const char *key)
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		if (errno == EISDIR)
-			return error_set(CF_ERR_STORAGE, "cannot delete %s/%s: it is a directory", r->root,
-					 key);
-		return error_set_errno(CF_ERR_IO, errno, "cannot delete object %s/%s", r->root, key);
+			return error_set(CF_ERR_STORAGE, "cannot delete %s/%s: it is a directory",
+			                 r->root, key);
+		return error_set_errno(CF_ERR_IO, errno, "cannot delete object %s/%s", r->root,
+		                       key);
 	}
 	posix_prune_dirs(r, key);
 	return 0;
@@ -532,7 +540,7 @@ struct posix_entry {
 
 /* Called for each regular file found; key is relative to the root. */
 typedef int (*posix_walk_cb)(struct posix_repo *r, void *ctx, const char *key, int is_tmp,
-			     const struct storage_info *info);
+                             const struct storage_info *info);
 
 /*
  * Orders entries as their keys sort: a directory "a" holds keys "a/...", so
@@ -570,7 +578,7 @@ static void posix_entries_free(struct posix_entry *e, size_t n)
  * other non-regular files are skipped, never followed.
  */
 static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen, const char *match,
-			  posix_walk_cb cb, void *ctx)
+                          posix_walk_cb cb, void *ctx)
 {
 	struct posix_entry *ents = NULL, *grown;
 	size_t n = 0, cap = 0, mlen = strlen(match);
@@ -581,7 +589,7 @@ static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen,
 	d = fdopendir(dfd);
 	if (!d) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot read directory %s/%.*s", r->root,
-				     (int)klen, key);
+		                     (int)klen, key);
 		close(dfd);
 		return rc;
 	}
@@ -594,8 +602,9 @@ static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen,
 		de = readdir(d);
 		if (!de) {
 			if (errno)
-				rc = error_set_errno(CF_ERR_IO, errno, "cannot read directory %s/%.*s",
-						     r->root, (int)klen, key);
+				rc = error_set_errno(CF_ERR_IO, errno,
+				                     "cannot read directory %s/%.*s", r->root,
+				                     (int)klen, key);
 			break;
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -606,7 +615,7 @@ static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen,
 			if (errno == ENOENT)
 				continue; /* removed meanwhile */
 			rc = error_set_errno(CF_ERR_IO, errno, "cannot stat %s/%.*s%s", r->root,
-					     (int)klen, key, de->d_name);
+			                     (int)klen, key, de->d_name);
 			break;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
@@ -627,7 +636,8 @@ static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen,
 		}
 		ents[n].is_dir = S_ISDIR(st.st_mode);
 		ents[n].info.size = (uint64_t)st.st_size;
-		ents[n].info.mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+		ents[n].info.mtime_ms =
+		    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		n++;
 	}
 	if (!rc && n > 1)
@@ -642,13 +652,13 @@ static int posix_walk_dir(struct posix_repo *r, int dfd, char *key, size_t klen,
 		memcpy(key + klen, ents[i].name, nlen + 1);
 		if (ents[i].is_dir) {
 			int sub = openat(dirfd(d), ents[i].name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0) {
 				if (errno == ENOENT)
 					continue;
-				rc = error_set_errno(CF_ERR_IO, errno, "cannot open directory %s/%s",
-						     r->root, key);
+				rc = error_set_errno(CF_ERR_IO, errno,
+				                     "cannot open directory %s/%s", r->root, key);
 				break;
 			}
 			key[klen + nlen] = '/';
@@ -694,7 +704,8 @@ static int posix_walk(struct posix_repo *r, const char *prefix, posix_walk_cb cb
 	if (dfd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			return 0; /* nothing has this prefix */
-		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s/%s", r->root, key);
+		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s/%s", r->root,
+		                       key);
 	}
 	return posix_walk_dir(r, dfd, key, dlen, prefix + dlen, cb, ctx);
 }
@@ -705,7 +716,7 @@ struct posix_list_ctx {
 };
 
 static int posix_list_one(struct posix_repo *r, void *ctx, const char *key, int is_tmp,
-			  const struct storage_info *info)
+                          const struct storage_info *info)
 {
 	struct posix_list_ctx *c = ctx;
 
@@ -726,7 +737,7 @@ struct posix_cleanup_ctx {
 };
 
 static int posix_cleanup_one(struct posix_repo *r, void *ctx, const char *key, int is_tmp,
-			     const struct storage_info *info)
+                             const struct storage_info *info)
 {
 	struct posix_cleanup_ctx *c = ctx;
 
@@ -735,8 +746,8 @@ static int posix_cleanup_one(struct posix_repo *r, void *ctx, const char *key, i
 	if (unlinkat(r->dirfd, key, 0) != 0) {
 		if (errno == ENOENT)
 			return 0; /* its writer finished or another cleanup won */
-		return error_set_errno(CF_ERR_IO, errno, "cannot remove temporary file %s/%s", r->root,
-				       key);
+		return error_set_errno(CF_ERR_IO, errno, "cannot remove temporary file %s/%s",
+		                       r->root, key);
 	}
 	c->removed++;
 	posix_prune_dirs(r, key);
@@ -753,18 +764,18 @@ static int posix_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsig
 }
 
 const struct storage_driver storage_posix_driver = {
-	.name = "posix",
-	.features = STORAGE_FEATURE_RANGE | STORAGE_FEATURE_PATHS,
-	.open = posix_open,
-	.free = posix_free,
-	.describe = posix_describe,
-	.write_new = posix_write_new,
-	.write_data = posix_write_data,
-	.write_commit = posix_write_commit,
-	.write_abort = posix_write_abort,
-	.read = posix_read,
-	.list = posix_list,
-	.head = posix_head,
-	.remove = posix_remove,
-	.cleanup = posix_cleanup,
+    .name = "posix",
+    .features = STORAGE_FEATURE_RANGE | STORAGE_FEATURE_PATHS,
+    .open = posix_open,
+    .free = posix_free,
+    .describe = posix_describe,
+    .write_new = posix_write_new,
+    .write_data = posix_write_data,
+    .write_commit = posix_write_commit,
+    .write_abort = posix_write_abort,
+    .read = posix_read,
+    .list = posix_list,
+    .head = posix_head,
+    .remove = posix_remove,
+    .cleanup = posix_cleanup,
 };

@@ -165,8 +165,8 @@ static void test_list_order_and_source(void **state)
 		const char *source;
 		int64_t secs;
 	} runs[] = {
-		{"web", 1795338603}, {"db", 1795338601}, {"web2", 1795338602},
-		{"db", 1795338605},  {"web", 1795338600}, {"web", 1795338604},
+	    {"web", 1795338603}, {"db", 1795338601},  {"web2", 1795338602},
+	    {"db", 1795338605},  {"web", 1795338600}, {"web", 1795338604},
 	};
 
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
@@ -176,10 +176,10 @@ static void test_list_order_and_source(void **state)
 		catalog_backup_free(b);
 	}
 	assert_list(f->c, NULL,
-		    "web:091000.000Z-00000001 db:091001.000Z-00000001 web2:091002.000Z-00000001 "
-		    "web:091003.000Z-00000001 web:091004.000Z-00000001 db:091005.000Z-00000001 ");
+	            "web:091000.000Z-00000001 db:091001.000Z-00000001 web2:091002.000Z-00000001 "
+	            "web:091003.000Z-00000001 web:091004.000Z-00000001 db:091005.000Z-00000001 ");
 	assert_list(f->c, "web",
-		    "web:091000.000Z-00000001 web:091003.000Z-00000001 web:091004.000Z-00000001 ");
+	            "web:091000.000Z-00000001 web:091003.000Z-00000001 web:091004.000Z-00000001 ");
 	assert_list(f->c, "db", "db:091001.000Z-00000001 db:091005.000Z-00000001 ");
 	assert_list(f->c, "web2", "web2:091002.000Z-00000001 ");
 	assert_list(f->c, "we", "");
@@ -285,8 +285,8 @@ static void test_schema_version(void **state)
 	assert_int_equal(catalog_open(f->path, &c), CF_ERR_CATALOG);
 	assert_null(c);
 	snprintf(want, sizeof(want),
-		 "catalog at %s has schema version 99, this coffer understands up to %d", f->path,
-		 CATALOG_SCHEMA_VERSION);
+	         "catalog at %s has schema version 99, this coffer understands up to %d", f->path,
+	         CATALOG_SCHEMA_VERSION);
 	assert_string_equal(error_message(), want);
 
 	write_schema_version(f->path, "1x");
@@ -322,13 +322,13 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_order_and_source, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_consistency, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_callback_changes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_persists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
-		cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_order_and_source, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_consistency, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_callback_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_persists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+	    cmocka_unit_test(test_open_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

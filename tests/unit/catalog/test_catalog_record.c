@@ -143,9 +143,10 @@ static void test_round_trip(void **state)
 	m->kind = xstrdup("files");
 	m->started_ms = 1000;
 	assert_int_equal(catalog_backup_to_json(m, 0, &json), 0);
-	assert_string_equal(json, "{\"format\":1,\"id\":\"" ID "\",\"kind\":\"files\",\"locations\":[],"
-				  "\"objects\":[],\"recipients\":[],\"source\":\"s\","
-				  "\"started\":\"1970-01-01T00:00:01.000Z\",\"status\":\"running\"}");
+	assert_string_equal(json,
+	                    "{\"format\":1,\"id\":\"" ID "\",\"kind\":\"files\",\"locations\":[],"
+	                    "\"objects\":[],\"recipients\":[],\"source\":\"s\","
+	                    "\"started\":\"1970-01-01T00:00:01.000Z\",\"status\":\"running\"}");
 	assert_int_equal(catalog_backup_from_json(json, strlen(json), &back), 0);
 	assert_records_equal(m, back);
 	catalog_backup_free(back);
@@ -232,7 +233,8 @@ static void expect_bad(const char *text, const char *what)
 	assert_int_equal(catalog_backup_from_json(text, strlen(text), &b), CF_ERR_FORMAT);
 	assert_null(b);
 	if (!strstr(error_message(), what))
-		fail_msg("error '%s' does not mention '%s' (input %s)", error_message(), what, text);
+		fail_msg("error '%s' does not mention '%s' (input %s)", error_message(), what,
+		         text);
 }
 
 #define HEAD "{\"format\":1,\"id\":\"" ID "\",\"source\":\"s\",\"kind\":\"files\","
@@ -252,46 +254,54 @@ static void test_strict_decode(void **state)
 	/* Missing required fields. */
 	expect_bad("{\"format\":1}", "\"id\" is missing");
 	expect_bad("{\"format\":1,\"id\":\"" ID "\"," START "\"kind\":\"k\",\"objects\":[]}",
-		   "\"source\" is missing");
+	           "\"source\" is missing");
 	expect_bad(HEAD "\"objects\":[]}", "\"started\" is missing");
 	expect_bad(HEAD START "\"x\":1}", "\"objects\" is missing");
 	expect_bad(HEAD START "\"objects\":[{\"sha256\":\"" SHA "\"}]}", "objects[0].key");
 	expect_bad(HEAD START "\"objects\":[" OBJ ",{\"key\":\"k\"}]}", "objects[1].sha256");
 	expect_bad(HEAD START "\"status\":\"complete\",\"objects\":[{\"key\":\"k\"}]}",
-		   "objects[0].sha256\" is missing");
-	expect_bad(HEAD START "\"status\":\"failed\",\"objects\":[{\"key\":\"k\",\"sha256\":\"x\"}]}",
-		   "objects[0].sha256\" must be 64");
+	           "objects[0].sha256\" is missing");
+	expect_bad(HEAD START
+	           "\"status\":\"failed\",\"objects\":[{\"key\":\"k\",\"sha256\":\"x\"}]}",
+	           "objects[0].sha256\" must be 64");
 	/* Wrong types and values. */
 	expect_bad("{\"format\":1,\"id\":\"not-an-id\"}", "\"id\" is not a backup id");
 	expect_bad("{\"format\":1,\"id\":7}", "\"id\" must be a string");
 	expect_bad(HEAD "\"started\":12345,\"objects\":[]}", "\"started\" must be a string");
-	expect_bad(HEAD "\"started\":\"yesterday\",\"objects\":[]}", "\"started\" is not an RFC 3339");
+	expect_bad(HEAD "\"started\":\"yesterday\",\"objects\":[]}",
+	           "\"started\" is not an RFC 3339");
 	expect_bad(HEAD START "\"objects\":{}}", "\"objects\" must be an array");
 	expect_bad(HEAD START "\"objects\":[1]}", "objects[0]\" must be an object");
-	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"abc\"}]}", "objects[0].sha256");
-	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA "\",\"raw_bytes\":-1}]}",
-		   "objects[0].raw_bytes\" is out of range");
-	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA "\",\"stored_bytes\":1.5}]}",
-		   "objects[0].stored_bytes\" must be an integer");
+	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"abc\"}]}",
+	           "objects[0].sha256");
+	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA
+	                      "\",\"raw_bytes\":-1}]}",
+	           "objects[0].raw_bytes\" is out of range");
+	expect_bad(HEAD START "\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA
+	                      "\",\"stored_bytes\":1.5}]}",
+	           "objects[0].stored_bytes\" must be an integer");
 	expect_bad(HEAD START "\"objects\":[],\"pid\":-4}", "\"pid\" is out of range");
 	expect_bad(HEAD START "\"objects\":[],\"pid\":4294967296}", "\"pid\" is out of range");
-	expect_bad(HEAD START "\"objects\":[],\"status\":\"done\"}", "\"status\" has an unknown value");
+	expect_bad(HEAD START "\"objects\":[],\"status\":\"done\"}",
+	           "\"status\" has an unknown value");
 	expect_bad(HEAD START "\"objects\":[],\"status\":1}", "\"status\" must be a string");
 	expect_bad(HEAD START "\"objects\":[],\"host\":[]}", "\"host\" must be a string");
-	expect_bad(HEAD START "\"objects\":[],\"recipients\":\"age1\"}", "\"recipients\" must be an array");
-	expect_bad(HEAD START "\"objects\":[],\"locations\":[1]}", "\"locations[0]\" must be a string");
+	expect_bad(HEAD START "\"objects\":[],\"recipients\":\"age1\"}",
+	           "\"recipients\" must be an array");
+	expect_bad(HEAD START "\"objects\":[],\"locations\":[1]}",
+	           "\"locations[0]\" must be a string");
 	expect_bad(HEAD START "\"objects\":[],\"meta\":[]}", "\"meta\" must be an object");
 	expect_bad(HEAD START "\"objects\":[],\"source\":\"t\"}", "not valid JSON"); /* duplicate */
 	expect_bad(HEAD START "\"objects\":[],\"finished\":\"2026-11-22T09:10:46\"}",
-		   "\"finished\" is not an RFC 3339");
+	           "\"finished\" is not an RFC 3339");
 }
 
 static void test_unknown_keys_ignored(void **state)
 {
 	static const char text[] = HEAD START
-		"\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA "\",\"future\":{\"a\":[1,2]}}],"
-		"\"added_in_a_later_version\":true,\"another\":{\"nested\":null},"
-		"\"meta\":{\"z\":1,\"a\":{\"b\":\"c\"}}}";
+	    "\"objects\":[{\"key\":\"k\",\"sha256\":\"" SHA "\",\"future\":{\"a\":[1,2]}}],"
+	    "\"added_in_a_later_version\":true,\"another\":{\"nested\":null},"
+	    "\"meta\":{\"z\":1,\"a\":{\"b\":\"c\"}}}";
 	struct catalog_backup *b;
 
 	(void)state;
@@ -319,12 +329,9 @@ static void test_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_manifest_mode),
-		cmocka_unit_test(test_encode_errors),
-		cmocka_unit_test(test_strict_decode),
-		cmocka_unit_test(test_unknown_keys_ignored),
-		cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_round_trip),           cmocka_unit_test(test_manifest_mode),
+	    cmocka_unit_test(test_encode_errors),        cmocka_unit_test(test_strict_decode),
+	    cmocka_unit_test(test_unknown_keys_ignored), cmocka_unit_test(test_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,8 +137,8 @@ static void test_round_trip(void **state)
 	expect_content(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", "hello world");
 	expect_content(f->s, "top", "");
 
-	assert_int_equal(storage_head(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", &info),
-			 0);
+	assert_int_equal(
+	    storage_head(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", &info), 0);
 	assert_int_equal(info.size, 11);
 	assert_true(info.mtime_ms > time_now_ms() - 60000);
 
@@ -146,15 +146,18 @@ static void test_round_trip(void **state)
 	assert_string_equal(text, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age:11\ntop:0\n");
 	free(text);
 
-	assert_int_equal(storage_delete(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age"), 0);
-	assert_int_equal(storage_head(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", &info),
-			 CF_ERR_NOTFOUND);
-	assert_int_equal(storage_read_all(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", 10,
-					  &(struct buf){0}),
-			 CF_ERR_NOTFOUND);
+	assert_int_equal(storage_delete(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age"),
+	                 0);
+	assert_int_equal(
+	    storage_head(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age", &info),
+	    CF_ERR_NOTFOUND);
+	assert_int_equal(storage_read_all(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age",
+	                                  10, &(struct buf){0}),
+	                 CF_ERR_NOTFOUND);
 	assert_non_null(strstr(error_message(), "does not exist"));
 	/* Deleting a missing key succeeds; the emptied directories are gone. */
-	assert_int_equal(storage_delete(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age"), 0);
+	assert_int_equal(storage_delete(f->s, "src/20261122T091046.123Z-1a2b3c4d/stdout.zst.age"),
+	                 0);
 	assert_int_equal(storage_delete(f->s, "top"), 0);
 	assert_int_equal(count_entries(f->dir, NULL), 0);
 }
@@ -214,8 +217,8 @@ static void test_range_reads(void **state)
 	/* A range in the middle, crossing a chunk boundary. */
 	memset(&c, 0, sizeof(c));
 	buf_init(&c.b, big);
-	assert_int_equal(storage_read(f->s, "big", 1024 * 1024 - 5, 2 * 1024 * 1024, read_collect, &c),
-			 0);
+	assert_int_equal(
+	    storage_read(f->s, "big", 1024 * 1024 - 5, 2 * 1024 * 1024, read_collect, &c), 0);
 	assert_int_equal(c.b.len, 2 * 1024 * 1024);
 	assert_memory_equal(c.b.data, data + 1024 * 1024 - 5, 2 * 1024 * 1024);
 	buf_free(&c.b);
@@ -262,16 +265,16 @@ static void test_list_order_and_prefix(void **state)
 
 	text = list_text(f->s, "");
 	assert_string_equal(text, "a-y:3\na.x:2\na/a/z:1\na/b:1\nb:1\n"
-				  "src/20261122T091046.123Z-1a2b3c4d/manifest.json:2\n"
-				  "src/20261123T091046.123Z-1a2b3c4d/manifest.json:2\n"
-				  "src/20271123T091046.123Z-1a2b3c4d/manifest.json:2\n"
-				  "src2/x:1\n");
+	                          "src/20261122T091046.123Z-1a2b3c4d/manifest.json:2\n"
+	                          "src/20261123T091046.123Z-1a2b3c4d/manifest.json:2\n"
+	                          "src/20271123T091046.123Z-1a2b3c4d/manifest.json:2\n"
+	                          "src2/x:1\n");
 	free(text);
 
 	/* A prefix is a string prefix, not a directory. */
 	text = list_text(f->s, "src/2026");
 	assert_string_equal(text, "src/20261122T091046.123Z-1a2b3c4d/manifest.json:2\n"
-				  "src/20261123T091046.123Z-1a2b3c4d/manifest.json:2\n");
+	                          "src/20261123T091046.123Z-1a2b3c4d/manifest.json:2\n");
 	free(text);
 	text = list_text(f->s, "src");
 	assert_non_null(strstr(text, "src2/x"));
@@ -387,7 +390,8 @@ static void test_abort_leaves_nothing(void **state)
 	text = list_text(f->s, "");
 	assert_string_equal(text, "");
 	free(text);
-	assert_int_equal(storage_read_all(f->s, "deep/er/obj", 10, &(struct buf){0}), CF_ERR_NOTFOUND);
+	assert_int_equal(storage_read_all(f->s, "deep/er/obj", 10, &(struct buf){0}),
+	                 CF_ERR_NOTFOUND);
 	count_entries(f->dir, &tmp);
 	assert_int_equal(tmp, 1);
 
@@ -395,7 +399,7 @@ static void test_abort_leaves_nothing(void **state)
 	storage_write_abort(NULL);
 	assert_int_equal(count_entries(f->dir, NULL), 0);
 	assert_int_equal(storage_head(f->s, "deep/er/obj", &(struct storage_info){0}),
-			 CF_ERR_NOTFOUND);
+	                 CF_ERR_NOTFOUND);
 	/* The key is free again. */
 	put(f->s, "deep/er/obj", "done");
 	expect_content(f->s, "deep/er/obj", "done");
@@ -459,10 +463,10 @@ static void test_bad_keys(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = {
-		"", "/abs", "a//b", "a/", "./a", "a/./b", "..", "a/../b", "a/..", "a\\b", ".",
+	    "", "/abs", "a//b", "a/", "./a", "a/./b", "..", "a/../b", "a/..", "a\\b", ".",
 	};
 	static const char *const good[] = {
-		"a", "a/b/c", "..a", "a..", ".hidden", "a/.b", "x-y_z.1",
+	    "a", "a/b/c", "..a", "a..", ".hidden", "a/.b", "x-y_z.1",
 	};
 	char longkey[STORAGE_KEY_MAX + 2];
 	struct storage_write *w;
@@ -470,7 +474,8 @@ static void test_bad_keys(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(storage_key_valid(bad[i]));
 		assert_int_equal(storage_write_new(f->s, bad[i], &w), CF_ERR_STORAGE);
-		assert_int_equal(storage_head(f->s, bad[i], &(struct storage_info){0}), CF_ERR_STORAGE);
+		assert_int_equal(storage_head(f->s, bad[i], &(struct storage_info){0}),
+		                 CF_ERR_STORAGE);
 		assert_int_equal(storage_delete(f->s, bad[i]), CF_ERR_STORAGE);
 		assert_int_equal(storage_read(f->s, bad[i], 0, 1, read_stop, NULL), CF_ERR_STORAGE);
 	}
@@ -499,7 +504,8 @@ static void test_open_errors(void **state)
 	(void)state;
 	assert_int_equal(storage_open(&opts, &s), CF_ERR_NOTFOUND);
 	assert_null(s);
-	assert_string_equal(error_message(), "repository directory /nonexistent/coffer-repo does not exist");
+	assert_string_equal(error_message(),
+	                    "repository directory /nonexistent/coffer-repo does not exist");
 
 	opts.type = "ftp";
 	assert_int_equal(storage_open(&opts, &s), CF_ERR_CONFIG);
@@ -537,7 +543,7 @@ static void test_filter_sink(void **state)
 	assert_int_equal(filter_write(sink, "abc", 3), 0);
 	filter_chain_free(sink);
 	assert_int_equal(storage_head(f->s, "f/abandoned", &(struct storage_info){0}),
-			 CF_ERR_NOTFOUND);
+	                 CF_ERR_NOTFOUND);
 
 	/* A failed commit (the key was taken meanwhile) is not aborted twice. */
 	assert_int_equal(storage_write_new(f->s, "f/taken", &w), 0);
@@ -570,8 +576,8 @@ static void test_no_space(void **state)
 	path_join(mnt, sizeof(mnt), f->dir, "tiny");
 	assert_int_equal(mkdir(mnt, 0750), 0);
 	if (mount("coffer-test", mnt, "tmpfs", 0, "size=1m") != 0) {
-		fprintf(stderr, "cannot mount a tmpfs on %s (%s): skipping the full-disk test\n", mnt,
-			strerror(errno));
+		fprintf(stderr, "cannot mount a tmpfs on %s (%s): skipping the full-disk test\n",
+		        mnt, strerror(errno));
 		skip();
 	}
 	opts.path = mnt;
@@ -587,7 +593,8 @@ static void test_no_space(void **state)
 	assert_int_equal(rc, CF_ERR_NOSPACE);
 	assert_non_null(strstr(error_message(), "src/id/huge"));
 	assert_non_null(strstr(error_message(), "No space left"));
-	assert_int_equal(storage_head(s, "src/id/huge", &(struct storage_info){0}), CF_ERR_NOTFOUND);
+	assert_int_equal(storage_head(s, "src/id/huge", &(struct storage_info){0}),
+	                 CF_ERR_NOTFOUND);
 	assert_int_equal(count_entries(mnt, &tmp), 0);
 
 	/* The space is back: a small object fits. */
@@ -600,18 +607,18 @@ static void test_no_space(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_range_reads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_order_and_prefix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_skips_symlinks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_while_listing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_never_overwrites, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
-		cmocka_unit_test(test_open_errors),
-		cmocka_unit_test_setup_teardown(test_filter_sink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_range_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_order_and_prefix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_skips_symlinks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_while_listing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_never_overwrites, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
+	    cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test_setup_teardown(test_filter_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
