@@ -11,6 +11,14 @@
 #include <stdlib.h>
 #include <zstd.h>
 
+/*
+ * Size of one multi-threaded compression job. zstd's default (4 windows,
+ * 8 MiB at level 3) keeps several such buffers per worker in memory; 2 MiB
+ * measured faster on 2 cores and cut peak RSS from 55 to 20 MiB on a 1 GiB
+ * dump (bench/README.md).
+ */
+#define ZSTD_FILTER_JOB_SIZE (2 * 1024 * 1024)
+
 struct zstd_filter {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
@@ -91,6 +99,8 @@ int zstd_filter_compress_new(int level, int workers, struct filter **out)
 		/* A libzstd built without threads refuses workers: fall back. */
 		if (ZSTD_isError(r))
 			r = 0;
+		else
+			r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, ZSTD_FILTER_JOB_SIZE);
 	}
 	if (ZSTD_isError(r)) {
 		struct filter tmp = {.ctx = z};
