@@ -58,10 +58,12 @@ struct age_recipients;
 
 /* Errors: CF_ERR_NOMEM. */
 int age_recipients_new(struct age_recipients **out);
-/* Adds one "age1..." X25519 recipient (surrounding white space ignored).
+/* Adds one "age1..." X25519 recipient (surrounding white space ignored; all
+ * upper case is accepted as age does, mixed case is not).
  * Errors: CF_ERR_KEY (the message names the bad string), CF_ERR_NOMEM. */
 int age_recipients_add(struct age_recipients *r, const char *recipient);
-/* Adds a scrypt passphrase recipient with work factor 2^log2n (age uses 18).
+/* Adds a scrypt passphrase recipient with work factor 2^log2n (age uses 18;
+ * 1..22 is accepted, since decrypting refuses more than 22).
  * age allows a scrypt stanza only as the sole recipient of a file, so this
  * fails with CF_ERR_KEY if the set already has another recipient, and adding
  * anything after a passphrase fails likewise. Errors: CF_ERR_KEY, CF_ERR_NOMEM. */
@@ -75,16 +77,22 @@ struct age_identities;
 
 /* Errors: CF_ERR_NOMEM. */
 int age_identities_new(struct age_identities **out);
-/* Adds one "AGE-SECRET-KEY-1..." identity. Errors: CF_ERR_KEY, CF_ERR_NOMEM. */
+/* Adds one "AGE-SECRET-KEY-1..." identity (upper or lower case, as age).
+ * The error message never quotes the identity.
+ * Errors: CF_ERR_KEY (also for ML-KEM hybrid and plugin identities),
+ * CF_ERR_NOMEM. */
 int age_identities_add(struct age_identities *ids, const char *identity);
-/* Adds a passphrase for scrypt stanzas (max work factor 2^22 accepted).
- * Errors: CF_ERR_NOMEM. */
+/* Adds a passphrase for scrypt stanzas. As in age, a stanza with a work
+ * factor above 2^22 makes decryption fail with CF_ERR_AGE_HEADER rather than
+ * spend minutes and gigabytes. Errors: CF_ERR_NOMEM. */
 int age_identities_add_passphrase(struct age_identities *ids, const char *passphrase);
 /*
  * Loads an identity file as age-keygen writes it: "#" comment lines, blank
- * lines and one AGE-SECRET-KEY-1 per line. Refuses a file other users can read
- * only with a warning (age does the same). Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
- * CF_ERR_KEY (names the file and line), CF_ERR_NOMEM.
+ * lines and one AGE-SECRET-KEY-1 per line (LF or CRLF). A file that group or
+ * others can access is still loaded, with a log_warn(). The file is read into
+ * sodium_malloc memory and wiped. Errors: CF_ERR_NOTFOUND, CF_ERR_IO,
+ * CF_ERR_KEY (names the file and line; also for a file with no identity, or
+ * one larger than 1 MiB), CF_ERR_NOMEM.
  */
 int age_identities_load_file(struct age_identities *ids, const char *path);
 size_t age_identities_count(const struct age_identities *ids);
@@ -115,9 +123,13 @@ int age_encrypt_filter_new(const struct age_recipients *r, age_random_fn rnd, vo
  * one authenticated 64 KiB chunk at a time. No byte of a chunk is emitted
  * before its tag verifies; a truncated or extended file fails at finish, so a
  * consumer must treat its output as valid only once filter_finish() succeeds.
- * ids must stay alive until the filter is freed. Bounded memory: the header
- * (refused past 1 MiB) plus one chunk.
- * Errors: CF_ERR_AGE_HEADER (malformed header, unknown version),
+ * ids must stay alive until the filter is freed (NULL: nothing matches).
+ * Bounded memory: the header (refused past 1 MiB) plus one chunk.
+ * Like age, an authenticated chunk is still passed on when the stream turns
+ * out bad after it (a final chunk followed by trailing data, a middle chunk
+ * at which the file ends); the error follows at once.
+ * Errors: CF_ERR_AGE_HEADER (malformed header, unknown version, scrypt work
+ * factor above 2^22, file ending before the 16-byte payload nonce),
  * CF_ERR_AGE_NOMATCH (no identity opens any stanza), CF_ERR_AGE_HMAC,
  * CF_ERR_AGE_PAYLOAD (bad tag, truncation, trailing data, empty last chunk),
  * CF_ERR_UNSUPPORTED (armored input), CF_ERR_NOMEM, and downstream errors.
@@ -137,7 +149,8 @@ int age_decrypt_filter_new(const struct age_identities *ids, struct filter **out
  * their SHA-256. Errors: CF_ERR_NOMEM, and downstream errors.
  */
 int hash_filter_new(struct filter **out);
-/* After filter_finish(): the digest as lower-case hex and the byte count. */
+/* After filter_finish(): the digest as lower-case hex and the byte count.
+ * Before it, hex is "" (the count is the bytes seen so far). bytes may be NULL. */
 void hash_filter_result(const struct filter *f, char hex[HASH_SHA256_HEX_LEN + 1], uint64_t *bytes);
 
 /* SHA-256 of a buffer as lower-case hex. */
