@@ -23,7 +23,7 @@
 #define AGE_X25519_INFO "age-encryption.org/v1/X25519"
 #define AGE_SCRYPT_LABEL "age-encryption.org/v1/scrypt"
 /* Base64 of 43 characters encodes 32 bytes, of 22 characters 16 bytes. */
-#define AGE_B64_LEN(n) (((n) * 4 + 2) / 3)
+#define AGE_B64_LEN(n) (((n)*4 + 2) / 3)
 
 /* Key material used while wrapping or unwrapping one stanza; sodium_malloc'd. */
 struct age_wrap_secrets {
@@ -71,7 +71,7 @@ static int age_b64_decode(const char *s, size_t len, uint8_t *out, size_t want)
 	if (len != AGE_B64_LEN(want))
 		return -1;
 	if (sodium_base642bin(out, want, s, len, NULL, &n, NULL,
-			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
+	                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
 		return -1;
 	return n == want ? 0 : -1;
 }
@@ -118,12 +118,12 @@ static int age_header_wrap_key(const struct age_wrap_secrets *s, struct buf *out
 	unsigned long long body_len = 0;
 
 	crypto_aead_chacha20poly1305_ietf_encrypt(body, &body_len, s->file_key, AGE_FILE_KEY_LEN,
-						  NULL, 0, NULL, age_zero_nonce, s->wrap_key);
+	                                          NULL, 0, NULL, age_zero_nonce, s->wrap_key);
 	return age_body_append(out, body, (size_t)body_len);
 }
 
 static int age_header_write_x25519(const struct age_recipient *rc_item, struct age_wrap_secrets *s,
-				   age_random_fn rnd, void *rnd_ctx, struct buf *out)
+                                   age_random_fn rnd, void *rnd_ctx, struct buf *out)
 {
 	uint8_t share[AGE_X25519_LEN];
 	uint8_t salt[2 * AGE_X25519_LEN];
@@ -138,8 +138,8 @@ static int age_header_write_x25519(const struct age_recipient *rc_item, struct a
 	memcpy(salt, share, AGE_X25519_LEN);
 	memcpy(salt + AGE_X25519_LEN, rc_item->public_key, AGE_X25519_LEN);
 	rc = hkdf_sha256(salt, sizeof(salt), s->shared, sizeof(s->shared),
-			 (const uint8_t *)AGE_X25519_INFO, strlen(AGE_X25519_INFO), s->wrap_key,
-			 sizeof(s->wrap_key));
+	                 (const uint8_t *)AGE_X25519_INFO, strlen(AGE_X25519_INFO), s->wrap_key,
+	                 sizeof(s->wrap_key));
 	if (!rc)
 		rc = buf_append(out, "-> X25519 ", 10);
 	if (!rc)
@@ -152,23 +152,22 @@ static int age_header_write_x25519(const struct age_recipient *rc_item, struct a
 }
 
 static int age_scrypt_derive(const char *passphrase, const uint8_t salt[AGE_SCRYPT_SALT_LEN],
-			     int log2n, uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES])
+                             int log2n, uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES])
 {
 	uint8_t full_salt[sizeof(AGE_SCRYPT_LABEL) - 1 + AGE_SCRYPT_SALT_LEN];
 
 	memcpy(full_salt, AGE_SCRYPT_LABEL, sizeof(AGE_SCRYPT_LABEL) - 1);
 	memcpy(full_salt + sizeof(AGE_SCRYPT_LABEL) - 1, salt, AGE_SCRYPT_SALT_LEN);
-	if (crypto_pwhash_scryptsalsa208sha256_ll((const uint8_t *)passphrase, strlen(passphrase),
-						  full_salt, sizeof(full_salt), (uint64_t)1 << log2n,
-						  8, 1, key,
-						  crypto_aead_chacha20poly1305_ietf_KEYBYTES) != 0)
-		return error_set(CF_ERR_NOMEM, "scrypt with work factor 2^%d failed (out of memory?)",
-				 log2n);
+	if (crypto_pwhash_scryptsalsa208sha256_ll(
+	        (const uint8_t *)passphrase, strlen(passphrase), full_salt, sizeof(full_salt),
+	        (uint64_t)1 << log2n, 8, 1, key, crypto_aead_chacha20poly1305_ietf_KEYBYTES) != 0)
+		return error_set(CF_ERR_NOMEM,
+		                 "scrypt with work factor 2^%d failed (out of memory?)", log2n);
 	return 0;
 }
 
 static int age_header_write_scrypt(const struct age_recipient *item, struct age_wrap_secrets *s,
-				   age_random_fn rnd, void *rnd_ctx, struct buf *out)
+                                   age_random_fn rnd, void *rnd_ctx, struct buf *out)
 {
 	uint8_t salt[AGE_SCRYPT_SALT_LEN];
 	int rc;
@@ -187,7 +186,7 @@ static int age_header_write_scrypt(const struct age_recipient *item, struct age_
 }
 
 int age_header_write(const struct age_recipients *r, const uint8_t file_key[AGE_FILE_KEY_LEN],
-		     age_random_fn rnd, void *rnd_ctx, struct buf *out)
+                     age_random_fn rnd, void *rnd_ctx, struct buf *out)
 {
 	struct age_wrap_secrets *s = NULL;
 	uint8_t mac[AGE_MAC_LEN];
@@ -210,8 +209,8 @@ int age_header_write(const struct age_recipients *r, const uint8_t file_key[AGE_
 	if (!rc)
 		rc = buf_append(out, "---", 3);
 	if (!rc)
-		rc = hkdf_sha256(NULL, 0, s->file_key, AGE_FILE_KEY_LEN, (const uint8_t *)"header", 6,
-				 s->hmac_key, sizeof(s->hmac_key));
+		rc = hkdf_sha256(NULL, 0, s->file_key, AGE_FILE_KEY_LEN, (const uint8_t *)"header",
+		                 6, s->hmac_key, sizeof(s->hmac_key));
 	if (!rc) {
 		crypto_auth_hmacsha256(mac, out->data + start, out->len - start, s->hmac_key);
 		rc = buf_append(out, " ", 1);
@@ -248,8 +247,8 @@ int age_header_find_end(const uint8_t *data, size_t len, size_t *scan, size_t *h
 		if (n > 0 && memcmp(data + i, armor, n) == 0) {
 			if (n == sizeof(armor) - 1)
 				return error_set(CF_ERR_UNSUPPORTED,
-						 "ASCII-armored age files are not supported; "
-						 "decode the armor first (age -d can)");
+				                 "ASCII-armored age files are not supported; "
+				                 "decode the armor first (age -d can)");
 			return 0;
 		}
 		if (i == len)
@@ -257,9 +256,9 @@ int age_header_find_end(const uint8_t *data, size_t len, size_t *scan, size_t *h
 		n = len < sizeof(version) - 1 ? len : sizeof(version) - 1;
 		if (memcmp(data, version, n) != 0)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "not an age file: the first line is not \"%s\" "
-					 "(unknown format or version)",
-					 AGE_VERSION_LINE);
+			                 "not an age file: the first line is not \"%s\" "
+			                 "(unknown format or version)",
+			                 AGE_VERSION_LINE);
 		if (len < sizeof(version) - 1)
 			return 0;
 		*scan = sizeof(version) - 1;
@@ -334,13 +333,15 @@ static int age_parse_args(struct age_stanza *s, char *line, size_t line_len, siz
 		if (c == ' ' || c == '\0') {
 			if (arg_len == 0)
 				return error_set(CF_ERR_AGE_HEADER,
-						 "stanza %zu has an empty argument (or none)", index);
+				                 "stanza %zu has an empty argument (or none)",
+				                 index);
 			line[i] = '\0';
 			s->nargs++;
 			arg_len = 0;
 		} else if (c < 0x21 || c > 0x7e) {
 			return error_set(CF_ERR_AGE_HEADER,
-					 "stanza %zu has a byte 0x%02x outside printable ASCII", index, c);
+			                 "stanza %zu has a byte 0x%02x outside printable ASCII",
+			                 index, c);
 		} else {
 			arg_len++;
 		}
@@ -349,7 +350,7 @@ static int age_parse_args(struct age_stanza *s, char *line, size_t line_len, siz
 }
 
 static int age_parse_body(struct age_header_parsed *h, struct age_stanza *s, size_t len,
-			  size_t *pos, size_t index)
+                          size_t *pos, size_t index)
 {
 	for (;;) {
 		uint8_t chunk[48];
@@ -359,22 +360,24 @@ static int age_parse_body(struct age_header_parsed *h, struct age_stanza *s, siz
 
 		if (!line)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "stanza %zu is not closed by a short body line", index);
+			                 "stanza %zu is not closed by a short body line", index);
 		/* A new stanza or the MAC line where a body line belongs: the body
 		 * lacked its closing short line (an empty one if need be). */
 		if (strncmp(line, "-> ", 3) == 0 || strncmp(line, "---", 3) == 0)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "stanza %zu is not closed by a short body line", index);
+			                 "stanza %zu is not closed by a short body line", index);
 		if (line_len > AGE_BODY_COLUMNS)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "stanza %zu has a body line longer than 64 columns", index);
+			                 "stanza %zu has a body line longer than 64 columns",
+			                 index);
 		if (line_len > 0 &&
 		    sodium_base642bin(chunk, sizeof(chunk), line, line_len, NULL, &n, NULL,
-				      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
-			return error_set(CF_ERR_AGE_HEADER,
-					 "stanza %zu has a body line that is not canonical unpadded "
-					 "base64",
-					 index);
+		                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
+			return error_set(
+			    CF_ERR_AGE_HEADER,
+			    "stanza %zu has a body line that is not canonical unpadded "
+			    "base64",
+			    index);
 		rc = buf_append(&s->body, chunk, n);
 		if (rc)
 			return rc;
@@ -394,40 +397,41 @@ static int age_check_stanza(const struct age_stanza *s, size_t index, size_t cou
 
 		if (s->nargs != 2)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "X25519 stanza %zu must have exactly one argument", index);
+			                 "X25519 stanza %zu must have exactly one argument", index);
 		if (age_b64_decode(share, strlen(share), tmp, AGE_X25519_LEN) != 0)
-			return error_set(CF_ERR_AGE_HEADER,
-					 "X25519 stanza %zu: the share is not 32 bytes of canonical "
-					 "base64",
-					 index);
+			return error_set(
+			    CF_ERR_AGE_HEADER,
+			    "X25519 stanza %zu: the share is not 32 bytes of canonical "
+			    "base64",
+			    index);
 	} else if (strcmp(type, "scrypt") == 0) {
 		const char *salt, *wf;
 		size_t wf_len;
 
 		if (count != 1)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "an scrypt stanza must be the only stanza of a file");
+			                 "an scrypt stanza must be the only stanza of a file");
 		if (s->nargs != 3)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "scrypt stanza must have exactly two arguments");
+			                 "scrypt stanza must have exactly two arguments");
 		salt = age_stanza_arg(s, 1);
 		wf = age_stanza_arg(s, 2);
 		wf_len = strlen(wf);
 		if (age_b64_decode(salt, strlen(salt), tmp, AGE_SCRYPT_SALT_LEN) != 0)
-			return error_set(CF_ERR_AGE_HEADER,
-					 "scrypt stanza: the salt is not 16 bytes of canonical base64");
+			return error_set(
+			    CF_ERR_AGE_HEADER,
+			    "scrypt stanza: the salt is not 16 bytes of canonical base64");
 		/* Decimal without sign or leading zero; two digits are plenty. */
-		if (wf_len == 0 || wf_len > 2 || wf[0] == '0' ||
-		    strspn(wf, "0123456789") != wf_len)
+		if (wf_len == 0 || wf_len > 2 || wf[0] == '0' || strspn(wf, "0123456789") != wf_len)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "scrypt stanza: bad work factor \"%.8s\"", wf);
+			                 "scrypt stanza: bad work factor \"%.8s\"", wf);
 	} else {
 		return 0;
 	}
 	if (s->body.len != AGE_WRAP_BODY_LEN)
 		return error_set(CF_ERR_AGE_HEADER,
-				 "%s stanza %zu: the wrapped file key is %zu bytes, not %d", type,
-				 index, s->body.len, AGE_WRAP_BODY_LEN);
+		                 "%s stanza %zu: the wrapped file key is %zu bytes, not %d", type,
+		                 index, s->body.len, AGE_WRAP_BODY_LEN);
 	return 0;
 }
 
@@ -457,19 +461,22 @@ static int age_parse(const uint8_t *header, size_t len, struct age_header_parsed
 			if (line_len != 4 + AGE_B64_LEN(AGE_MAC_LEN) || line[3] != ' ' ||
 			    age_b64_decode(line + 4, line_len - 4, h->mac, AGE_MAC_LEN) != 0)
 				return error_set(CF_ERR_AGE_HEADER,
-						 "malformed MAC line in the age header");
+				                 "malformed MAC line in the age header");
 			break;
 		}
 		if (strncmp(line, "-> ", 3) != 0)
-			return error_set(CF_ERR_AGE_HEADER,
-					 "age header line %zu is neither a stanza nor the MAC line",
-					 h->count + 2);
+			return error_set(
+			    CF_ERR_AGE_HEADER,
+			    "age header: the line after stanza %zu is neither a stanza "
+			    "nor the MAC line",
+			    h->count);
 		if (h->count == h->cap) {
 			size_t cap = h->cap ? h->cap * 2 : 4;
 			struct age_stanza *p = realloc(h->stanzas, cap * sizeof(*p));
 
 			if (!p)
-				return error_set(CF_ERR_NOMEM, "out of memory parsing an age header");
+				return error_set(CF_ERR_NOMEM,
+				                 "out of memory parsing an age header");
 			h->stanzas = p;
 			h->cap = cap;
 		}
@@ -482,7 +489,8 @@ static int age_parse(const uint8_t *header, size_t len, struct age_header_parsed
 			return rc;
 	}
 	if (pos != len)
-		return error_set(CF_ERR_AGE_HEADER, "unexpected data after the age header MAC line");
+		return error_set(CF_ERR_AGE_HEADER,
+		                 "unexpected data after the age header MAC line");
 	if (h->count == 0)
 		return error_set(CF_ERR_AGE_HEADER, "age header has no recipient stanzas");
 	for (i = 0; !rc && i < h->count; i++)
@@ -501,14 +509,14 @@ static int age_unwrap_body(const struct age_stanza *st, struct age_wrap_secrets 
 	unsigned long long n = 0;
 
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(s->file_key, &n, NULL, st->body.data,
-						      st->body.len, NULL, 0, age_zero_nonce,
-						      s->wrap_key) != 0)
+	                                              st->body.len, NULL, 0, age_zero_nonce,
+	                                              s->wrap_key) != 0)
 		return 0;
 	return n == AGE_FILE_KEY_LEN;
 }
 
 static int age_unwrap_x25519(const struct age_stanza *st, size_t index,
-			     const struct age_identities *ids, struct age_wrap_secrets *s)
+                             const struct age_identities *ids, struct age_wrap_secrets *s)
 {
 	const char *share_text = age_stanza_arg(st, 1);
 	uint8_t salt[2 * AGE_X25519_LEN];
@@ -523,11 +531,12 @@ static int age_unwrap_x25519(const struct age_stanza *st, size_t index,
 		 * point, which age treats as a malformed header, not a mismatch. */
 		if (crypto_scalarmult(s->shared, id->secret_key, salt) != 0)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "X25519 stanza %zu: the share is a low-order point", index);
+			                 "X25519 stanza %zu: the share is a low-order point",
+			                 index);
 		memcpy(salt + AGE_X25519_LEN, id->public_key, AGE_X25519_LEN);
 		rc = hkdf_sha256(salt, sizeof(salt), s->shared, sizeof(s->shared),
-				 (const uint8_t *)AGE_X25519_INFO, strlen(AGE_X25519_INFO),
-				 s->wrap_key, sizeof(s->wrap_key));
+		                 (const uint8_t *)AGE_X25519_INFO, strlen(AGE_X25519_INFO),
+		                 s->wrap_key, sizeof(s->wrap_key));
 		if (rc)
 			return rc;
 		if (age_unwrap_body(st, s))
@@ -537,7 +546,7 @@ static int age_unwrap_x25519(const struct age_stanza *st, size_t index,
 }
 
 static int age_unwrap_scrypt(const struct age_stanza *st, const struct age_identities *ids,
-			     struct age_wrap_secrets *s)
+                             struct age_wrap_secrets *s)
 {
 	const char *salt_text = age_stanza_arg(st, 1);
 	const char *wf = age_stanza_arg(st, 2);
@@ -554,8 +563,8 @@ static int age_unwrap_scrypt(const struct age_stanza *st, const struct age_ident
 	 * rather than try: 2^22 already takes 4 GiB and seconds. */
 	if (log2n > AGE_SCRYPT_MAX_LOG2N)
 		return error_set(CF_ERR_AGE_HEADER,
-				 "scrypt work factor 2^%d is above the limit of 2^%d", log2n,
-				 AGE_SCRYPT_MAX_LOG2N);
+		                 "scrypt work factor 2^%d is above the limit of 2^%d", log2n,
+		                 AGE_SCRYPT_MAX_LOG2N);
 	(void)age_b64_decode(salt_text, strlen(salt_text), salt, sizeof(salt)); /* checked */
 	for (i = 0; i < ids->passphrase_count; i++) {
 		rc = age_scrypt_derive(ids->passphrases[i], salt, log2n, s->wrap_key);
@@ -568,7 +577,7 @@ static int age_unwrap_scrypt(const struct age_stanza *st, const struct age_ident
 }
 
 int age_header_open(const uint8_t *header, size_t len, const struct age_identities *ids,
-		    uint8_t file_key[AGE_FILE_KEY_LEN])
+                    uint8_t file_key[AGE_FILE_KEY_LEN])
 {
 	static const struct age_identities no_identities;
 	struct age_header_parsed h = {0};
@@ -596,13 +605,15 @@ int age_header_open(const uint8_t *header, size_t len, const struct age_identiti
 		}
 	}
 	if (!rc && !found)
-		rc = error_set(CF_ERR_AGE_NOMATCH, "no identity matches any recipient of this file");
+		rc =
+		    error_set(CF_ERR_AGE_NOMATCH, "no identity matches any recipient of this file");
 	if (!rc)
-		rc = hkdf_sha256(NULL, 0, s->file_key, AGE_FILE_KEY_LEN, (const uint8_t *)"header", 6,
-				 s->hmac_key, sizeof(s->hmac_key));
+		rc = hkdf_sha256(NULL, 0, s->file_key, AGE_FILE_KEY_LEN, (const uint8_t *)"header",
+		                 6, s->hmac_key, sizeof(s->hmac_key));
 	if (!rc && crypto_auth_hmacsha256_verify(h.mac, header, h.mac_covered, s->hmac_key) != 0)
-		rc = error_set(CF_ERR_AGE_HMAC,
-			       "age header MAC does not verify: the header was altered or corrupted");
+		rc = error_set(
+		    CF_ERR_AGE_HMAC,
+		    "age header MAC does not verify: the header was altered or corrupted");
 	if (!rc)
 		memcpy(file_key, s->file_key, AGE_FILE_KEY_LEN);
 	sodium_free(s);

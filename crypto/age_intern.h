@@ -26,7 +26,7 @@
  * Errors: CF_ERR_LIMIT if out is too small.
  */
 int bech32_encode(const char *hrp, const uint8_t *data, size_t len, int upper, char *out,
-		  size_t out_size);
+                  size_t out_size);
 
 /*
  * Decodes a Bech32 string whose human-readable part must equal hrp (compared
@@ -91,7 +91,7 @@ struct age_identities {
  * CF_ERR_LIMIT, CF_ERR_INTERNAL.
  */
 int age_header_write(const struct age_recipients *r, const uint8_t file_key[AGE_FILE_KEY_LEN],
-		     age_random_fn rnd, void *rnd_ctx, struct buf *out);
+                     age_random_fn rnd, void *rnd_ctx, struct buf *out);
 
 /*
  * Given the start of a file, says where its header ends: returns 1 and sets
@@ -108,6 +108,6 @@ int age_header_find_end(const uint8_t *data, size_t len, size_t *scan, size_t *h
  * CF_ERR_AGE_NOMATCH, CF_ERR_AGE_HMAC, CF_ERR_NOMEM.
  */
 int age_header_open(const uint8_t *header, size_t len, const struct age_identities *ids,
-		    uint8_t file_key[AGE_FILE_KEY_LEN]);
+                    uint8_t file_key[AGE_FILE_KEY_LEN]);
 
 #endif

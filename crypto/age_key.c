@@ -38,12 +38,12 @@ static void age_key_trim(const char **s, size_t *len)
 		(*len)--;
 	}
 	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
-			    (*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n'))
+	                    (*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n'))
 		(*len)--;
 }
 
 static int age_key_encode_recipient(const uint8_t pk[AGE_X25519_LEN],
-				    char out[AGE_RECIPIENT_LEN + 1])
+                                    char out[AGE_RECIPIENT_LEN + 1])
 {
 	return bech32_encode(AGE_RECIPIENT_HRP, pk, AGE_X25519_LEN, 0, out, AGE_RECIPIENT_LEN + 1);
 }
@@ -66,7 +66,7 @@ int age_keygen(char *identity, char recipient[AGE_RECIPIENT_LEN + 1])
 		rc = error_set(CF_ERR_INTERNAL, "X25519 public key derivation failed");
 	if (!rc)
 		rc = bech32_encode(AGE_IDENTITY_HRP, k->secret_key, AGE_X25519_LEN, 1, identity,
-				   AGE_IDENTITY_LEN + 1);
+		                   AGE_IDENTITY_LEN + 1);
 	if (!rc)
 		rc = age_key_encode_recipient(k->public_key, recipient);
 	sodium_free(k);
@@ -102,7 +102,7 @@ static int age_key_parse_recipient(const char *recipient, uint8_t pk[AGE_X25519_
 	age_key_trim(&s, &len);
 	if (bech32_decode(AGE_RECIPIENT_HRP, s, len, pk, AGE_X25519_LEN) != 0)
 		return error_set(CF_ERR_KEY, "not a valid age X25519 recipient: \"%.*s\"",
-				 len > 100 ? 100 : (int)len, s);
+		                 len > 100 ? 100 : (int)len, s);
 	return 0;
 }
 
@@ -197,7 +197,7 @@ int age_recipients_add_passphrase(struct age_recipients *r, const char *passphra
 		return error_set(CF_ERR_KEY, "a passphrase must be the only recipient of a file");
 	if (log2n < 1 || log2n > AGE_SCRYPT_MAX_LOG2N)
 		return error_set(CF_ERR_KEY, "scrypt work factor %d is outside 1..%d", log2n,
-				 AGE_SCRYPT_MAX_LOG2N);
+		                 AGE_SCRYPT_MAX_LOG2N);
 	rc = age_recipients_grow(r);
 	if (rc)
 		return rc;
@@ -341,18 +341,18 @@ static int age_identities_read(const char *path, char **out, size_t *out_len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_IO, errno,
-				       "cannot open identity file %s", path);
+		                       "cannot open identity file %s", path);
 	if (fstat(fd, &st) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot stat identity file %s", path);
 	else if (!S_ISREG(st.st_mode))
 		rc = error_set(CF_ERR_KEY, "identity file %s is not a regular file", path);
 	else if (st.st_size > AGE_IDENTITY_FILE_MAX)
 		rc = error_set(CF_ERR_KEY, "identity file %s is larger than %d bytes", path,
-			       AGE_IDENTITY_FILE_MAX);
+		               AGE_IDENTITY_FILE_MAX);
 	if (!rc && (st.st_mode & (S_IRWXG | S_IRWXO)))
 		log_warn("identity file %s is accessible to other users (mode %03o); "
-			 "consider chmod 600",
-			 path, (unsigned int)(st.st_mode & 0777));
+		         "consider chmod 600",
+		         path, (unsigned int)(st.st_mode & 0777));
 	if (!rc) {
 		/* One spare byte lets a file that grew since fstat be detected. */
 		text = sodium_malloc((size_t)st.st_size + 2);
@@ -365,11 +365,13 @@ static int age_identities_read(const char *path, char **out, size_t *out_len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot read identity file %s", path);
+			rc =
+			    error_set_errno(CF_ERR_IO, errno, "cannot read identity file %s", path);
 		else if (n == 0)
 			break;
 		else if ((len += (size_t)n) > (size_t)st.st_size)
-			rc = error_set(CF_ERR_IO, "identity file %s changed while being read", path);
+			rc =
+			    error_set(CF_ERR_IO, "identity file %s changed while being read", path);
 	}
 	close(fd);
 	if (rc) {
@@ -404,7 +406,7 @@ int age_identities_load_file(struct age_identities *ids, const char *path)
 		rc = age_identities_add_text(ids, line, line_len);
 		if (rc == -1)
 			rc = error_set(CF_ERR_KEY, "%s, line %u: %s", path, line_no,
-				       age_identity_kind(line, line_len));
+			               age_identity_kind(line, line_len));
 	}
 	if (!rc && ids->x25519_count == before)
 		rc = error_set(CF_ERR_KEY, "no identities found in %s", path);

@@ -37,7 +37,7 @@ static void age_stream_default_random(void *ctx, uint8_t *buf, size_t n)
 }
 
 static void age_stream_chunk_nonce(uint64_t counter, int last,
-				   uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES])
+                                   uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES])
 {
 	int i;
 
@@ -50,10 +50,10 @@ static void age_stream_chunk_nonce(uint64_t counter, int last,
 }
 
 static int age_stream_payload_key(struct age_stream_secrets *s,
-				  const uint8_t nonce[AGE_PAYLOAD_NONCE_LEN])
+                                  const uint8_t nonce[AGE_PAYLOAD_NONCE_LEN])
 {
 	return hkdf_sha256(nonce, AGE_PAYLOAD_NONCE_LEN, s->file_key, AGE_FILE_KEY_LEN,
-			   (const uint8_t *)"payload", 7, s->payload_key, AGE_KEY_LEN);
+	                   (const uint8_t *)"payload", 7, s->payload_key, AGE_KEY_LEN);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -91,7 +91,7 @@ static int age_encrypt_seal(struct filter *f, struct age_encrypt_ctx *c, int las
 		return error_set(CF_ERR_LIMIT, "age payload too long for the chunk counter");
 	age_stream_chunk_nonce(c->counter, last, nonce);
 	crypto_aead_chacha20poly1305_ietf_encrypt(c->sealed, &n, c->plain, c->plain_len, NULL, 0,
-						  NULL, nonce, c->secrets->payload_key);
+	                                          NULL, nonce, c->secrets->payload_key);
 	c->counter++;
 	c->plain_len = 0;
 	return filter_emit(f, c->sealed, (size_t)n);
@@ -151,10 +151,10 @@ static void age_encrypt_free(struct filter *f)
 }
 
 static const struct filter_ops age_encrypt_ops = {"age-encrypt", age_encrypt_write,
-						  age_encrypt_finish, age_encrypt_free};
+                                                  age_encrypt_finish, age_encrypt_free};
 
 int age_encrypt_filter_new(const struct age_recipients *r, age_random_fn rnd, void *rnd_ctx,
-			   struct filter **out)
+                           struct filter **out)
 {
 	struct age_encrypt_ctx *c = calloc(1, sizeof(*c));
 	uint8_t nonce[AGE_PAYLOAD_NONCE_LEN];
@@ -228,7 +228,7 @@ static long age_decrypt_open(struct age_decrypt_ctx *c, int last)
 
 	age_stream_chunk_nonce(c->counter, last, nonce);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(c->plain, &n, NULL, c->sealed, c->sealed_len,
-						      NULL, 0, nonce, c->secrets->payload_key) != 0)
+	                                              NULL, 0, nonce, c->secrets->payload_key) != 0)
 		return -1;
 	return (long)n;
 }
@@ -246,10 +246,10 @@ static int age_decrypt_emit(struct filter *f, struct age_decrypt_ctx *c, long n)
 static int age_decrypt_bad_chunk(const struct age_decrypt_ctx *c)
 {
 	return error_set(CF_ERR_AGE_PAYLOAD,
-			 "age payload chunk %llu (at plaintext offset %llu) fails authentication: "
-			 "the file is corrupted or truncated",
-			 (unsigned long long)c->counter + 1,
-			 (unsigned long long)c->counter * AGE_CHUNK_LEN);
+	                 "age payload chunk %llu (at plaintext offset %llu) fails authentication: "
+	                 "the file is corrupted or truncated",
+	                 (unsigned long long)c->counter + 1,
+	                 (unsigned long long)c->counter * AGE_CHUNK_LEN);
 }
 
 /*
@@ -272,13 +272,13 @@ static int age_decrypt_full_chunk(struct filter *f, struct age_decrypt_ctx *c)
 	c->state = AGE_DECRYPT_DONE;
 	if (!rc)
 		rc = error_set(CF_ERR_AGE_PAYLOAD,
-			       "age payload has data after its final chunk (chunk %llu)",
-			       (unsigned long long)c->counter);
+		               "age payload has data after its final chunk (chunk %llu)",
+		               (unsigned long long)c->counter);
 	return rc;
 }
 
 static int age_decrypt_payload(struct filter *f, struct age_decrypt_ctx *c, const uint8_t *data,
-			       size_t len)
+                               size_t len)
 {
 	int rc = 0;
 
@@ -320,20 +320,22 @@ static int age_decrypt_payload(struct filter *f, struct age_decrypt_ctx *c, cons
 /* Collects header bytes; once the header is complete opens it and passes the
  * bytes after it on as payload. */
 static int age_decrypt_header(struct filter *f, struct age_decrypt_ctx *c, const uint8_t *data,
-			      size_t len)
+                              size_t len)
 {
 	size_t room = AGE_HEADER_MAX - c->header.len, take = len < room ? len : room;
 	size_t header_len = 0;
 	int rc = buf_append(&c->header, data, take);
 
 	if (!rc)
-		rc = age_header_find_end(c->header.data, c->header.len, &c->header_scan, &header_len);
+		rc = age_header_find_end(c->header.data, c->header.len, &c->header_scan,
+		                         &header_len);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
 		if (c->header.len == AGE_HEADER_MAX)
 			return error_set(CF_ERR_AGE_HEADER,
-					 "age header is longer than the %d byte limit", AGE_HEADER_MAX);
+			                 "age header is longer than the %d byte limit",
+			                 AGE_HEADER_MAX);
 		return 0;
 	}
 	rc = age_header_open(c->header.data, header_len, c->ids, c->secrets->file_key);
@@ -372,14 +374,15 @@ static int age_decrypt_last_chunk(struct filter *f, struct age_decrypt_ctx *c)
 	if (c->sealed_len == 0)
 		return error_set(CF_ERR_AGE_PAYLOAD, "age payload has no chunks");
 	if (c->sealed_len < AGE_TAG_LEN)
-		return error_set(CF_ERR_AGE_PAYLOAD,
-				 "age payload chunk %llu is truncated (%zu bytes, shorter than a tag)",
-				 (unsigned long long)c->counter + 1, c->sealed_len);
+		return error_set(
+		    CF_ERR_AGE_PAYLOAD,
+		    "age payload chunk %llu is truncated (%zu bytes, shorter than a tag)",
+		    (unsigned long long)c->counter + 1, c->sealed_len);
 	/* Only an entirely empty payload may end with an empty chunk. */
 	if (c->sealed_len == AGE_TAG_LEN && c->counter > 0)
 		return error_set(CF_ERR_AGE_PAYLOAD,
-				 "age payload ends with an empty chunk %llu after a non-empty one",
-				 (unsigned long long)c->counter + 1);
+		                 "age payload ends with an empty chunk %llu after a non-empty one",
+		                 (unsigned long long)c->counter + 1);
 	n = age_decrypt_open(c, 1);
 	if (n >= 0) {
 		c->state = AGE_DECRYPT_DONE;
@@ -391,9 +394,9 @@ static int age_decrypt_last_chunk(struct filter *f, struct age_decrypt_ctx *c)
 		rc = age_decrypt_emit(f, c, n);
 		if (!rc)
 			rc = error_set(CF_ERR_AGE_PAYLOAD,
-				       "age payload is truncated: it ends after chunk %llu, which "
-				       "is not marked as the last",
-				       (unsigned long long)c->counter);
+			               "age payload is truncated: it ends after chunk %llu, which "
+			               "is not marked as the last",
+			               (unsigned long long)c->counter);
 		return rc;
 	}
 	return age_decrypt_bad_chunk(c);
@@ -409,8 +412,8 @@ static int age_decrypt_finish(struct filter *f)
 	switch (c->state) {
 	case AGE_DECRYPT_HEADER:
 		rc = c->header.len == 0
-			     ? error_set(CF_ERR_AGE_HEADER, "empty input: not an age file")
-			     : error_set(CF_ERR_AGE_HEADER, "age header is truncated (no MAC line)");
+		         ? error_set(CF_ERR_AGE_HEADER, "empty input: not an age file")
+		         : error_set(CF_ERR_AGE_HEADER, "age header is truncated (no MAC line)");
 		break;
 	case AGE_DECRYPT_NONCE:
 		/* age reads the nonce together with the header, so this is a header
@@ -444,7 +447,7 @@ static void age_decrypt_free(struct filter *f)
 }
 
 static const struct filter_ops age_decrypt_ops = {"age-decrypt", age_decrypt_write,
-						  age_decrypt_finish, age_decrypt_free};
+                                                  age_decrypt_finish, age_decrypt_free};
 
 int age_decrypt_filter_new(const struct age_identities *ids, struct filter **out)
 {

@@ -47,7 +47,7 @@ static char bech32_case(char c, int upper)
 }
 
 int bech32_encode(const char *hrp, const uint8_t *data, size_t len, int upper, char *out,
-		  size_t out_size)
+                  size_t out_size)
 {
 	size_t hrp_len = strlen(hrp);
 	size_t groups = (len * 8 + 4) / 5;

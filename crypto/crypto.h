@@ -116,7 +116,7 @@ typedef void (*age_random_fn)(void *ctx, uint8_t *buf, size_t n);
  * and whatever the downstream filters return.
  */
 int age_encrypt_filter_new(const struct age_recipients *r, age_random_fn rnd, void *rnd_ctx,
-			   struct filter **out);
+                           struct filter **out);
 
 /*
  * Creates a filter that reads an age file and emits the plaintext downstream,
@@ -159,6 +159,6 @@ void hash_sha256_hex(const void *data, size_t len, char hex[HASH_SHA256_HEX_LEN 
 /* HKDF-SHA-256 (RFC 5869) built on libsodium's HMAC-SHA-256. okm_len <= 255*32.
  * Errors: CF_ERR_INTERNAL for a bad length. */
 int hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-		const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len);
+                const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len);
 
 #endif

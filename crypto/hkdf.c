@@ -11,7 +11,7 @@
 #include <string.h>
 
 int hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-		const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len)
+                const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len)
 {
 	static const uint8_t zero_salt[crypto_auth_hmacsha256_BYTES];
 	uint8_t prk[crypto_auth_hmacsha256_BYTES];
@@ -22,7 +22,7 @@ int hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t
 
 	if (okm_len > 255 * crypto_auth_hmacsha256_BYTES)
 		return error_set(CF_ERR_INTERNAL, "HKDF-SHA-256 output of %zu bytes is too long",
-				 okm_len);
+		                 okm_len);
 	/* Extract. RFC 5869 2.2: an absent salt is HashLen zero bytes, which as
 	 * an HMAC key is the same as an empty one; be explicit anyway. */
 	if (salt_len == 0) {

@@ -33,9 +33,9 @@ static int agetool_fail(int rc)
 static int agetool_usage(void)
 {
 	fprintf(stderr, "usage: agetool keygen\n"
-			"       agetool encrypt (-r RECIPIENT ... | -p) < in > out\n"
-			"       agetool decrypt (-i IDENTITY_FILE ... | -p) < in > out\n"
-			"       -p reads the passphrase from $AGETOOL_PASSPHRASE\n");
+	                "       agetool encrypt (-r RECIPIENT ... | -p) < in > out\n"
+	                "       agetool decrypt (-i IDENTITY_FILE ... | -p) < in > out\n"
+	                "       -p reads the passphrase from $AGETOOL_PASSPHRASE\n");
 	return 2;
 }
 
@@ -110,7 +110,7 @@ static int agetool_encrypt(int argc, char **argv)
 		} else if (strcmp(argv[i], "-p") == 0) {
 			pass = agetool_passphrase();
 			rc = pass ? age_recipients_add_passphrase(r, pass, AGETOOL_SCRYPT_LOG2N)
-				  : CF_ERR_USAGE;
+			          : CF_ERR_USAGE;
 		} else {
 			age_recipients_free(r);
 			return agetool_usage();

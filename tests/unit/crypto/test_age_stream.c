@@ -22,10 +22,10 @@
 #define BIG (64u * 1024 * 1024)
 
 static const char id_a[] =
-	"AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS";
+    "AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS";
 static const char rcpt_a[] = "age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd";
 static const char id_b[] =
-	"AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0";
+    "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0";
 
 /* A sink that keeps everything it receives. */
 static int collect_write(struct filter *f, const uint8_t *data, size_t len)
@@ -43,7 +43,7 @@ static size_t random_piece(size_t max)
 /* Writes data to head in random pieces of 1..max_piece bytes, then finishes.
  * *write_rc receives the first write error (0 if the writes succeeded). */
 static int push(struct filter *head, const uint8_t *data, size_t len, size_t max_piece,
-		int *write_rc)
+                int *write_rc)
 {
 	size_t pos = 0;
 	int rc = 0;
@@ -64,7 +64,7 @@ static int push(struct filter *head, const uint8_t *data, size_t len, size_t max
 }
 
 static void encrypt_buf(const struct age_recipients *r, const uint8_t *data, size_t len,
-			struct buf *out)
+                        struct buf *out)
 {
 	struct filter *enc = NULL;
 
@@ -77,7 +77,7 @@ static void encrypt_buf(const struct age_recipients *r, const uint8_t *data, siz
 }
 
 static int decrypt_buf(const struct age_identities *ids, const uint8_t *data, size_t len,
-		       struct buf *out, int *write_rc)
+                       struct buf *out, int *write_rc)
 {
 	struct filter *dec = NULL;
 	int rc;
@@ -335,12 +335,12 @@ static void test_payload_tampering(void **state)
 
 	/* Truncation at a chunk boundary is only detected at finish. */
 	assert_int_equal(decrypt_buf(ids, ct.data, start + SEALED, &pt, &write_rc),
-			 CF_ERR_AGE_PAYLOAD);
+	                 CF_ERR_AGE_PAYLOAD);
 	assert_int_equal(write_rc, 0);
 	assert_non_null(strstr(error_message(), "truncated"));
 	buf_free(&pt);
 	assert_int_equal(decrypt_buf(ids, ct.data, start + 2 * SEALED, &pt, &write_rc),
-			 CF_ERR_AGE_PAYLOAD);
+	                 CF_ERR_AGE_PAYLOAD);
 	assert_int_equal(write_rc, 0);
 	buf_free(&pt);
 	/* Truncation inside a chunk, and right after the nonce. */
@@ -386,7 +386,8 @@ static void test_full_last_chunk_trailing(void **state)
 
 static void test_armor_and_limits(void **state)
 {
-	static const char armored[] = "\n  -----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24u\n";
+	static const char armored[] =
+	    "\n  -----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24u\n";
 	struct age_identities *ids = identities(id_a);
 	struct age_recipients *r = NULL;
 	struct filter *f = NULL;
@@ -395,10 +396,10 @@ static void test_armor_and_limits(void **state)
 
 	(void)state;
 	assert_int_equal(decrypt_buf(ids, (const uint8_t *)armored, sizeof(armored) - 1, &pt, NULL),
-			 CF_ERR_UNSUPPORTED);
+	                 CF_ERR_UNSUPPORTED);
 	buf_free(&pt);
 	assert_int_equal(decrypt_buf(ids, (const uint8_t *)"hello world\n", 12, &pt, NULL),
-			 CF_ERR_AGE_HEADER);
+	                 CF_ERR_AGE_HEADER);
 	buf_free(&pt);
 
 	/* An endless header is refused at 1 MiB, not buffered. */
@@ -464,7 +465,8 @@ static void test_hash_filter(void **state)
 	assert_int_equal(filter_write(h, "c", 1), 0);
 	assert_int_equal(filter_finish(h), 0);
 	hash_filter_result(h, hex, &bytes);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(bytes, 3);
 	hash_sha256_hex("abc", 3, want);
 	assert_string_equal(hex, want);
@@ -474,16 +476,16 @@ static void test_hash_filter(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trips),
-		cmocka_unit_test(test_multiple_recipients),
-		cmocka_unit_test(test_scrypt),
-		cmocka_unit_test(test_wrong_identity),
-		cmocka_unit_test(test_header_tampering),
-		cmocka_unit_test(test_payload_tampering),
-		cmocka_unit_test(test_full_last_chunk_trailing),
-		cmocka_unit_test(test_armor_and_limits),
-		cmocka_unit_test(test_pinned_randomness),
-		cmocka_unit_test(test_hash_filter),
+	    cmocka_unit_test(test_round_trips),
+	    cmocka_unit_test(test_multiple_recipients),
+	    cmocka_unit_test(test_scrypt),
+	    cmocka_unit_test(test_wrong_identity),
+	    cmocka_unit_test(test_header_tampering),
+	    cmocka_unit_test(test_payload_tampering),
+	    cmocka_unit_test(test_full_last_chunk_trailing),
+	    cmocka_unit_test(test_armor_and_limits),
+	    cmocka_unit_test(test_pinned_randomness),
+	    cmocka_unit_test(test_hash_filter),
 	};
 
 	if (age_init() != 0)

@@ -84,13 +84,13 @@ static int vector_parse(struct vector *v, const struct buf *file)
 		} else if (klen == 8 && memcmp(p, "identity", 8) == 0) {
 			if (v->identity_count == MAX_VALUES)
 				return -1;
-			copy_value(v->identities[v->identity_count++], sizeof(v->identities[0]), val,
-				   vlen);
+			copy_value(v->identities[v->identity_count++], sizeof(v->identities[0]),
+			           val, vlen);
 		} else if (klen == 10 && memcmp(p, "passphrase", 10) == 0) {
 			if (v->passphrase_count == MAX_VALUES)
 				return -1;
 			copy_value(v->passphrases[v->passphrase_count++], sizeof(v->passphrases[0]),
-				   val, vlen);
+			           val, vlen);
 		} else if (klen == 7 && memcmp(p, "armored", 7) == 0) {
 			v->armored = vlen == 3 && memcmp(val, "yes", 3) == 0;
 		} else if (klen == 10 && memcmp(p, "compressed", 10) == 0) {
@@ -151,7 +151,7 @@ static int expected_code(const char *expect)
 
 /* Decrypts the vector; piece 0 means one write, else pieces of 1..piece bytes. */
 static int vector_run(const struct vector *v, const struct age_identities *ids, size_t piece,
-		      char hex[HASH_SHA256_HEX_LEN + 1], uint64_t *emitted)
+                      char hex[HASH_SHA256_HEX_LEN + 1], uint64_t *emitted)
 {
 	struct filter *dec = NULL, *hash = NULL;
 	uint32_t seed = 2463534242u;
@@ -312,7 +312,7 @@ static void test_age_vectors_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_age_vectors_all),
+	    cmocka_unit_test(test_age_vectors_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

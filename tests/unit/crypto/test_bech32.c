@@ -15,11 +15,11 @@
 
 static const char bip_all_values[] = "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw";
 static const uint8_t bip_all_bytes[20] = {0x00, 0x44, 0x32, 0x14, 0xc7, 0x42, 0x54,
-					  0xb6, 0x35, 0xcf, 0x84, 0x65, 0x3a, 0x56,
-					  0xd7, 0xc6, 0x75, 0xbe, 0x77, 0xdf};
+                                          0xb6, 0x35, 0xcf, 0x84, 0x65, 0x3a, 0x56,
+                                          0xd7, 0xc6, 0x75, 0xbe, 0x77, 0xdf};
 /* Written by the real age-keygen (age 1.1.1). */
 static const char keygen_recipient[] =
-	"age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd";
+    "age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd";
 
 static int dec(const char *hrp, const char *s, uint8_t *out, size_t len)
 {
@@ -39,9 +39,9 @@ static void test_bip173_valid(void **state)
 	assert_int_equal(bech32_encode("abcdef", bip_all_bytes, 20, 0, out, sizeof(out)), 0);
 	assert_string_equal(out, bip_all_values);
 	/* A human-readable part may itself contain '1'. */
-	assert_int_equal(dec("split", "split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w",
-			     data, 30),
-			 0);
+	assert_int_equal(
+	    dec("split", "split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w", data, 30),
+	    0);
 }
 
 static void test_case_rules(void **state)
@@ -52,14 +52,14 @@ static void test_case_rules(void **state)
 
 	(void)state;
 	assert_int_equal(dec("a", "A12uEL5L", data, 0), -1);
-	assert_int_equal(dec("age", "Age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd",
-			     data, 32),
-			 -1);
+	assert_int_equal(
+	    dec("age", "Age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd", data, 32),
+	    -1);
 	/* All upper case is the same string. */
 	for (i = 0; keygen_recipient[i]; i++)
 		upper[i] = (char)(keygen_recipient[i] >= 'a' && keygen_recipient[i] <= 'z'
-					  ? keygen_recipient[i] - 'a' + 'A'
-					  : keygen_recipient[i]);
+		                      ? keygen_recipient[i] - 'a' + 'A'
+		                      : keygen_recipient[i]);
 	upper[i] = '\0';
 	assert_int_equal(dec("age", upper, data, 32), 0);
 }
@@ -101,7 +101,8 @@ static void test_round_trip(void **state)
 		assert_int_equal(strlen(out), AGE_RECIPIENT_LEN);
 		assert_int_equal(dec("age", out, back, 32), 0);
 		assert_memory_equal(data, back, 32);
-		assert_int_equal(bech32_encode("age-secret-key-", data, 32, 1, out, sizeof(out)), 0);
+		assert_int_equal(bech32_encode("age-secret-key-", data, 32, 1, out, sizeof(out)),
+		                 0);
 		assert_int_equal(strlen(out), AGE_IDENTITY_LEN);
 		assert_memory_equal(out, "AGE-SECRET-KEY-1", 16);
 		assert_int_equal(dec("age-secret-key-", out, back, 32), 0);
@@ -113,10 +114,10 @@ static void test_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bip173_valid),
-		cmocka_unit_test(test_case_rules),
-		cmocka_unit_test(test_bad_checksum_and_hrp),
-		cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_bip173_valid),
+	    cmocka_unit_test(test_case_rules),
+	    cmocka_unit_test(test_bad_checksum_and_hrp),
+	    cmocka_unit_test(test_round_trip),
 	};
 
 	if (age_init() != 0)

@@ -18,9 +18,9 @@
 
 /* Written by age-keygen 1.1.1. */
 static const char keygen_identity[] =
-	"AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS";
+    "AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS";
 static const char keygen_recipient[] =
-	"age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd";
+    "age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd";
 
 static void test_known_pair(void **state)
 {
@@ -34,17 +34,17 @@ static void test_known_pair(void **state)
 	/* age accepts a lower-case identity too; mixed case is refused. */
 	for (i = 0; i <= AGE_IDENTITY_LEN; i++)
 		lower[i] = (char)(keygen_identity[i] >= 'A' && keygen_identity[i] <= 'Z'
-					  ? keygen_identity[i] - 'A' + 'a'
-					  : keygen_identity[i]);
+		                      ? keygen_identity[i] - 'A' + 'a'
+		                      : keygen_identity[i]);
 	assert_int_equal(age_identity_to_recipient(lower, r), 0);
 	assert_string_equal(r, keygen_recipient);
 	lower[0] = 'A';
 	assert_int_equal(age_identity_to_recipient(lower, r), CF_ERR_KEY);
 	assert_int_equal(age_identity_to_recipient(keygen_recipient, r), CF_ERR_KEY);
 	assert_int_equal(
-		age_identity_to_recipient(
-			"AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CT", r),
-		CF_ERR_KEY);
+	    age_identity_to_recipient(
+	        "AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CT", r),
+	    CF_ERR_KEY);
 }
 
 static void test_keygen(void **state)
@@ -78,8 +78,8 @@ static void test_fingerprint(void **state)
 	assert_memory_equal(fp, hex, AGE_FINGERPRINT_LEN);
 	for (i = 0; i <= AGE_RECIPIENT_LEN; i++)
 		upper[i] = (char)(keygen_recipient[i] >= 'a' && keygen_recipient[i] <= 'z'
-					  ? keygen_recipient[i] - 'a' + 'A'
-					  : keygen_recipient[i]);
+		                      ? keygen_recipient[i] - 'a' + 'A'
+		                      : keygen_recipient[i]);
 	assert_int_equal(age_recipient_fingerprint(upper, fp2), 0);
 	assert_string_equal(fp, fp2);
 	assert_int_equal(age_recipient_fingerprint("age1nope", fp), CF_ERR_KEY);
@@ -91,12 +91,17 @@ static void test_recipient_sets(void **state)
 
 	(void)state;
 	assert_int_equal(age_recipients_new(&r), 0);
-	assert_int_equal(age_recipients_add(r, "  age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd\n"), 0);
-	assert_int_equal(age_recipients_add(r, "age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrD"),
-			 CF_ERR_KEY);
+	assert_int_equal(
+	    age_recipients_add(
+	        r, "  age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd\n"),
+	    0);
+	assert_int_equal(
+	    age_recipients_add(r, "age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrD"),
+	    CF_ERR_KEY);
 	assert_non_null(strstr(error_message(), "age16gqy"));
-	assert_int_equal(age_recipients_add(r, "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"),
-			 CF_ERR_KEY);
+	assert_int_equal(
+	    age_recipients_add(r, "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"),
+	    CF_ERR_KEY);
 	assert_int_equal(age_recipients_count(r), 1);
 	/* A passphrase must be alone, in either order. */
 	assert_int_equal(age_recipients_add_passphrase(r, "secret", 10), CF_ERR_KEY);
@@ -129,12 +134,12 @@ static void test_identity_file(void **state)
 	assert_int_equal(fs_mkdir_p(COFFER_TEST_TMP, 0700), 0);
 	snprintf(path, sizeof(path), "%s/test_keys_identity.txt", COFFER_TEST_TMP);
 	write_file(path,
-		   "# created: 2026-11-22T09:15:32Z\n"
-		   "# public key: age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd\n"
-		   "AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS\n"
-		   "\n"
-		   "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0\r\n",
-		   0600);
+	           "# created: 2026-11-22T09:15:32Z\n"
+	           "# public key: age16gqy4sdf4p6jxsw7xd8hfc3ppzsht43fd5tls0jx4x5vdl0qpddswqgrrd\n"
+	           "AGE-SECRET-KEY-1XXYZCHKP8M75RXK57C9M59CSTKPC4TKYXRARH3JNT586U9CWA5PQTY53CS\n"
+	           "\n"
+	           "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0\r\n",
+	           0600);
 	assert_int_equal(age_identities_new(&ids), 0);
 	assert_int_equal(age_identities_load_file(ids, path), 0);
 	assert_int_equal(age_identities_count(ids), 2);
@@ -151,10 +156,11 @@ static void test_identity_file(void **state)
 	assert_int_equal(age_identities_load_file(ids, path), CF_ERR_KEY);
 	age_identities_free(ids);
 
-	write_file(path,
-		   "# comment\n"
-		   "AGE-SECRET-KEY-PQ-1HZLGZUPT4ETPKDEV8HSGFDCYZ4E522W0A7PU2LHT8EH9W6YLNC3SW78XKG\n",
-		   0600);
+	write_file(
+	    path,
+	    "# comment\n"
+	    "AGE-SECRET-KEY-PQ-1HZLGZUPT4ETPKDEV8HSGFDCYZ4E522W0A7PU2LHT8EH9W6YLNC3SW78XKG\n",
+	    0600);
 	assert_int_equal(age_identities_new(&ids), 0);
 	assert_int_equal(age_identities_load_file(ids, path), CF_ERR_KEY);
 	assert_non_null(strstr(error_message(), "line 2"));
@@ -163,7 +169,7 @@ static void test_identity_file(void **state)
 
 	assert_int_equal(age_identities_new(&ids), 0);
 	assert_int_equal(age_identities_load_file(ids, COFFER_TEST_TMP "/does-not-exist"),
-			 CF_ERR_NOTFOUND);
+	                 CF_ERR_NOTFOUND);
 	assert_int_equal(age_identities_add(ids, "AGE-SECRET-KEY-1nope"), CF_ERR_KEY);
 	assert_int_equal(age_identities_add_passphrase(ids, "pw"), 0);
 	assert_int_equal(age_identities_count(ids), 1);
@@ -175,11 +181,9 @@ static void test_identity_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_pair),
-		cmocka_unit_test(test_keygen),
-		cmocka_unit_test(test_fingerprint),
-		cmocka_unit_test(test_recipient_sets),
-		cmocka_unit_test(test_identity_file),
+	    cmocka_unit_test(test_known_pair),    cmocka_unit_test(test_keygen),
+	    cmocka_unit_test(test_fingerprint),   cmocka_unit_test(test_recipient_sets),
+	    cmocka_unit_test(test_identity_file),
 	};
 
 	if (age_init() != 0)
