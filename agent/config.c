@@ -33,6 +33,7 @@ struct config_parse {
 	struct config *cfg;
 	FILE *fp;
 	int line;        /* line number of the line inih is handling */
+	int section_line; /* line number of the last [section] header */
 	int failed;      /* an error is recorded */
 	struct config_section *secs;
 	size_t nsecs;
@@ -227,7 +228,7 @@ static struct config_section *config_section_get(struct config_parse *p, const c
 	s = &p->secs[p->nsecs];
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(name);
-	s->line = p->line;
+	s->line = p->section_line;
 	if (!s->name)
 		return NULL;
 	p->nsecs++;
@@ -308,8 +309,15 @@ static char *config_reader(char *str, int num, void *stream)
 	struct config_parse *p = stream;
 	char *r = fgets(str, num, p->fp);
 
-	if (r)
+	if (r) {
+		const char *q = r;
+
 		p->line++;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '[')
+			p->section_line = p->line;
+	}
 	return r;
 }
 

@@ -48,14 +48,18 @@ const char *cf_strerror(int code)
 	return error_table[i];
 }
 
+/* Formats into a local buffer first: callers may pass error_message() itself
+ * as an argument to add context to the message already recorded. */
 static void error_vset(int code, int errnum, const char *fmt, va_list ap)
 {
-	int n = vsnprintf(error_text, sizeof(error_text), fmt, ap);
+	char text[sizeof(error_text)];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
 
 	if (n < 0)
 		n = 0;
-	if (errnum && (size_t)n < sizeof(error_text))
-		snprintf(error_text + n, sizeof(error_text) - (size_t)n, ": %s", strerror(errnum));
+	if (errnum && (size_t)n < sizeof(text))
+		snprintf(text + n, sizeof(text) - (size_t)n, ": %s", strerror(errnum));
+	memcpy(error_text, text, sizeof(error_text));
 	error_last = code;
 }
 
