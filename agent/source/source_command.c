@@ -182,7 +182,9 @@ static void source_command_stderr_line(struct source_command_stderr *e)
 
 	if (n == 0)
 		return;
-	log_info("%s: stderr: %.*s", e->source, (int)n, e->line);
+	/* A dump tool's stderr is its diagnostics: keep it in the journal of a
+	 * scheduled run without needing --verbose. */
+	log_warn("source %s: stderr: %.*s", e->source, (int)n, e->line);
 	/* The tail keeps the last lines, separated by " | ", for the error. */
 	if (n + 3 > sizeof(e->tail))
 		n = sizeof(e->tail) - 3;
