@@ -54,11 +54,12 @@ pass() {
 }
 
 fail() {
+	local msg
 	T_FAIL=$((T_FAIL + 1))
 	t_log "FAIL $1"
 	shift
-	for line in "$@"; do
-		t_log "      $line"
+	for msg in "$@"; do
+		t_log "      $msg"
 	done
 }
 
