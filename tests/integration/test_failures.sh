@@ -73,13 +73,11 @@ check_eq "(b) the interrupted run is listed as failed" 1 "$(count_status slow2 f
 check_eq "(b) the interrupted run is not left running" 0 "$(count_status slow2 running)"
 check_empty_output "(b) the interrupted run left no file in the repository" \
 	find "$REPO" -path "$REPO/slow2/*"
-if [ -n "$BG_CHILD" ] && kill -0 "$BG_CHILD" 2>/dev/null; then
-	sleep 1
-	if kill -0 "$BG_CHILD" 2>/dev/null; then
-		fail "(b) coffer stops its command when interrupted" "pid $BG_CHILD still runs"
-	else
-		pass "(b) coffer stops its command when interrupted"
-	fi
+if [ -z "$BG_CHILD" ]; then
+	fail "(b) coffer stops its command when interrupted" "could not find the command's pid"
+elif kill -0 "$BG_CHILD" 2>/dev/null && sleep 1 && kill -0 "$BG_CHILD" 2>/dev/null; then
+	fail "(b) coffer stops its command when interrupted" "pid $BG_CHILD still runs"
+	kill -9 "$BG_CHILD"
 else
 	pass "(b) coffer stops its command when interrupted"
 fi
