@@ -5,6 +5,7 @@
 #include "agent/agent.h"
 
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,11 @@ int main(int argc, char **argv)
 	int opt, rc, quiet = 0;
 
 	memset(&cli, 0, sizeof(cli));
+	/* File names go into tar headers as UTF-8 (pax), which libarchive converts
+	 * from the locale's charset: use UTF-8 whatever locale a timer runs in.
+	 * Names that are not valid UTF-8 are stored as raw bytes. */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
 	env = getenv("COFFER_CONFIG");
 	cli.config_path = env && *env ? env : CONFIG_DEFAULT_PATH;
 	while ((opt = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {

@@ -1,6 +1,7 @@
 /*
  * source_files: backs up files and directories as one pax tar stream
- * ("files"), read with libarchive's disk reader: regular files, directories,
+ * ("files"): our own depth-first walk, with libarchive reading each entry's
+ * metadata and writing the tar: regular files, directories,
  * symlinks, hard links, devices and fifos, permissions, owners, times, xattrs
  * and ACLs where the filesystem has them, sparse files as sparse entries.
  *
@@ -18,9 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SOURCE_FILES_ZERO_BLOCK (64 * 1024)
+#define SOURCE_FILES_READ_BLOCK (256 * 1024)
 
 struct source_files {
 	char *name;
@@ -40,7 +45,9 @@ struct source_files_run {
 	struct archive *disk;
 	struct archive *tar;
 	struct archive_entry_linkresolver *links;
+	struct archive *match;
 	uint8_t *zeros;
+	uint8_t *readbuf;
 	uint64_t entries;
 	uint64_t warnings;
 	int write_rc; /* the pipeline's error, kept across libarchive's return */
@@ -144,30 +151,38 @@ static int source_files_tar_error(struct source_files_run *r, const char *what)
 			 what, archive_error_string(r->tar));
 }
 
-/* Copies the data of the entry the disk reader is on. Holes in a sparse file
- * are written as zeros, which the pax writer turns back into holes. */
-static int source_files_copy_data(struct source_files_run *r, struct archive_entry *e)
+/*
+ * Copies a regular file's data from fd. The data regions come from the sparse
+ * map libarchive recorded (one region for a dense file); holes are written as
+ * zeros, which the pax writer turns back into holes without storing them.
+ */
+static int source_files_copy_data(struct source_files_run *r, struct archive_entry *e, int fd)
 {
 	const char *path = archive_entry_sourcepath(e);
-	int64_t done = 0, size = archive_entry_size(e);
-	const void *data;
-	size_t len;
-	la_int64_t offset;
-	int ar;
+	int64_t size = archive_entry_size(e), done = 0, off, len;
+	int regions = archive_entry_sparse_reset(e);
 
-	while ((ar = archive_read_data_block(r->disk, &data, &len, &offset)) == ARCHIVE_OK) {
-		if (backup_run_interrupted(r->run))
-			return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while reading %s",
-					 path);
-		if (offset > size || (int64_t)len > size - offset) {
-			/* The file grew after its size was recorded: store what fits. */
-			if (offset >= size)
+	for (;;) {
+		if (regions > 0) {
+			la_int64_t o, l;
+
+			if (archive_entry_sparse_next(e, &o, &l) != ARCHIVE_OK)
 				break;
-			len = (size_t)(size - offset);
+			off = o;
+			len = l;
+		} else {
+			if (done > 0 || size == 0)
+				break;
+			off = 0;
+			len = size;
 		}
-		while (done < offset) {
-			size_t n = offset - done > SOURCE_FILES_ZERO_BLOCK ? SOURCE_FILES_ZERO_BLOCK
-									     : (size_t)(offset - done);
+		if (off > size)
+			off = size;
+		if (len > size - off)
+			len = size - off;
+		while (done < off) {
+			size_t n = off - done > SOURCE_FILES_ZERO_BLOCK ? SOURCE_FILES_ZERO_BLOCK
+								     : (size_t)(off - done);
 			la_ssize_t w = archive_write_data(r->tar, r->zeros, n);
 
 			if (w < 0)
@@ -175,41 +190,46 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 			done += w;
 		}
 		while (len > 0) {
-			la_ssize_t w = archive_write_data(r->tar, data, len);
+			size_t want = len > SOURCE_FILES_READ_BLOCK ? SOURCE_FILES_READ_BLOCK : (size_t)len;
+			ssize_t n = pread(fd, r->readbuf, want, (off_t)done);
+			la_ssize_t w;
 
+			if (backup_run_interrupted(r->run))
+				return error_set(CF_ERR_INTERRUPTED,
+						 "interrupted by a signal while reading %s", path);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				/* The file shrank (n == 0) or cannot be read: the pax writer pads
+				 * the entry to its recorded size; say so. */
+				source_files_warn(r, "%s: %s; stored %lld of %lld bytes, the rest as zeros",
+						  path, n < 0 ? strerror(errno) : "shrank while it was read",
+						  (long long)done, (long long)size);
+				return 0;
+			}
+			w = archive_write_data(r->tar, r->readbuf, (size_t)n);
 			if (w < 0)
 				return source_files_tar_error(r, path);
-			data = (const uint8_t *)data + w;
-			len -= (size_t)w;
-			done += w;
+			done += n;
+			len -= n;
 		}
+		if (regions <= 0)
+			break;
 	}
-	if (ar != ARCHIVE_OK && ar != ARCHIVE_EOF) {
-		source_files_warn(r, "%s: read failed (%s); stored %lld of %lld bytes", path,
-				  archive_error_string(r->disk), (long long)done, (long long)size);
-		return 0;
-	}
-	/* Trailing hole, or a file that shrank: the pax writer pads the entry to
-	 * its recorded size with zeros. Only a shrink deserves a warning. */
 	return 0;
 }
 
-/* Warns when a file changed between the header and the end of its read. */
-static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e)
+/* Warns when a file changed between its stat and the end of its read. */
+static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e, int fd)
 {
-	const char *path = archive_entry_sourcepath(e);
 	struct stat st;
 
-	if (!path || archive_entry_filetype(e) != AE_IFREG)
+	if (fstat(fd, &st) != 0)
 		return;
-	if (lstat(path, &st) != 0) {
-		source_files_warn(r, "%s: vanished while it was read", path);
-		return;
-	}
 	if (st.st_size != archive_entry_size(e) || st.st_mtim.tv_sec != archive_entry_mtime(e) ||
 	    st.st_mtim.tv_nsec != archive_entry_mtime_nsec(e))
 		source_files_warn(r, "%s: changed while it was read; the stored copy may be inconsistent",
-				  path);
+				  archive_entry_sourcepath(e));
 }
 
 /* Stores name without leading '/' (and "./"), as tar does. */
@@ -220,7 +240,8 @@ static const char *source_files_strip(const char *name)
 	return name;
 }
 
-static int source_files_write_entry(struct source_files_run *r, struct archive_entry *e)
+/* Writes one entry (header, and data from fd for a regular file). */
+static int source_files_write_entry(struct source_files_run *r, struct archive_entry *e, int fd)
 {
 	const char *name = source_files_strip(archive_entry_pathname(e));
 	const char *link = source_files_strip(archive_entry_hardlink(e));
@@ -242,77 +263,138 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 		return 0;
 	}
 	r->entries++;
-	if (archive_entry_size(e) > 0 && !link) {
-		rc = source_files_copy_data(r, e);
+	if (archive_entry_size(e) > 0 && !link && fd >= 0) {
+		rc = source_files_copy_data(r, e, fd);
 		if (rc)
 			return rc;
-		source_files_check_changed(r, e);
+		source_files_check_changed(r, e, fd);
 	}
 	if (archive_write_finish_entry(r->tar) < ARCHIVE_WARN)
 		return source_files_tar_error(r, archive_entry_sourcepath(e));
 	return 0;
 }
 
-static int source_files_walk(struct source_files_run *r, const char *path)
+/* Opens what the walk needs to read: regular files for data, directories for
+ * listing (both also let libarchive read xattrs, ACLs and the sparse map
+ * through the descriptor). Never follows a symlink, never opens a fifo. */
+static int source_files_open(const char *path, const struct stat *st)
 {
-	struct archive_entry *entry = archive_entry_new();
-	int rc = 0;
+	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	int fd;
 
-	if (!entry)
+	if (S_ISDIR(st->st_mode))
+		flags |= O_DIRECTORY;
+	else if (!S_ISREG(st->st_mode))
+		return -1;
+	/* O_NOATIME keeps a backup from touching access times; only the owner or
+	 * root may use it. */
+	fd = open(path, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);
+	return fd;
+}
+
+/*
+ * Walks path depth-first: a directory, then everything under it, before its
+ * next sibling. GNU tar sets a directory's times when it leaves it, so this
+ * order is what lets `tar -x` restore them. Memory is one open directory per
+ * level, whatever the number of entries.
+ */
+static int source_files_walk(struct source_files_run *r, const char *path, dev_t root_dev, int depth)
+{
+	struct archive_entry *e = NULL, *spare = NULL;
+	struct stat st;
+	DIR *dir = NULL;
+	int fd = -1, rc = 0;
+
+	if (backup_run_interrupted(r->run))
+		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	if (lstat(path, &st) != 0) {
+		if (depth == 0)
+			return error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
+					       r->cfg->name, path);
+		source_files_warn(r, "%s: %s", path,
+				  errno == ENOENT ? "vanished before it was read" : strerror(errno));
+		return 0;
+	}
+	e = archive_entry_new();
+	if (!e)
 		return error_set(CF_ERR_NOMEM, "out of memory");
-	if (archive_read_disk_open(r->disk, path) != ARCHIVE_OK) {
-		rc = error_set(CF_ERR_SOURCE, "source %s: cannot read %s: %s", r->cfg->name, path,
-			       archive_error_string(r->disk));
+	archive_entry_copy_pathname(e, path);
+	archive_entry_copy_sourcepath(e, path);
+	if (archive_match_path_excluded(r->match, e) > 0) {
+		log_debug("excluded %s", path);
 		goto out;
 	}
-	for (;;) {
-		struct archive_entry *e, *spare = NULL;
-		int ar;
+	fd = source_files_open(path, &st);
+	if (fd < 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		if (depth == 0) {
+			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot open %s",
+					     r->cfg->name, path);
+			goto out;
+		}
+		source_files_warn(r, "%s: skipped: %s", path,
+				  errno == ENOENT ? "vanished before it was read" : strerror(errno));
+		goto out;
+	}
+	if (fd >= 0 && fstat(fd, &st) != 0) {
+		rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot stat %s", r->cfg->name, path);
+		goto out;
+	}
+	if (archive_read_disk_entry_from_file(r->disk, e, fd, &st) < ARCHIVE_WARN) {
+		source_files_warn(r, "%s: skipped: %s", path, archive_error_string(r->disk));
+		goto out;
+	}
+	{
+		struct archive_entry *w = e;
 
-		archive_entry_clear(entry);
-		ar = archive_read_next_header2(r->disk, entry);
-		if (ar == ARCHIVE_EOF)
-			break;
-		if (backup_run_interrupted(r->run)) {
-			rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
-			break;
-		}
-		if (ar == ARCHIVE_FATAL) {
-			rc = error_set(CF_ERR_SOURCE, "source %s: cannot read %s: %s", r->cfg->name, path,
-				       archive_error_string(r->disk));
-			break;
-		}
-		if (ar == ARCHIVE_RETRY || ar == ARCHIVE_FAILED) {
-			/* Typically a file that vanished between the directory read and its open. */
-			source_files_warn(r, "%s: skipped: %s",
-					  archive_entry_sourcepath(entry) ? archive_entry_sourcepath(entry) : path,
-					  archive_error_string(r->disk));
-			continue;
-		}
-		if (ar == ARCHIVE_WARN)
-			source_files_warn(r, "%s: %s", archive_entry_sourcepath(entry),
-					  archive_error_string(r->disk));
-		archive_read_disk_descend(r->disk);
-		e = entry;
-		archive_entry_linkify(r->links, &e, &spare);
-		if (e)
-			rc = source_files_write_entry(r, e);
+		archive_entry_linkify(r->links, &w, &spare);
+		if (w)
+			rc = source_files_write_entry(r, w, w == e ? fd : -1);
+		/* With the tar strategy the resolver hands back e itself, never a
+		 * deferred or spare entry; both stay owned by the resolver anyway. */
 		if (!rc && spare)
-			rc = source_files_write_entry(r, spare);
+			rc = source_files_write_entry(r, spare, -1);
+	}
+	if (rc || !S_ISDIR(st.st_mode))
+		goto out;
+	if (r->cfg->one_file_system && depth > 0 && st.st_dev != root_dev)
+		goto out;
+	dir = fdopendir(fd);
+	if (!dir) {
+		source_files_warn(r, "%s: cannot list: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1; /* owned by dir now */
+	for (;;) {
+		struct dirent *d;
+		struct buf child;
+
+		errno = 0;
+		d = readdir(dir);
+		if (!d) {
+			if (errno)
+				source_files_warn(r, "%s: listing stopped: %s", path, strerror(errno));
+			break;
+		}
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		buf_init(&child, 65536);
+		rc = buf_printf(&child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
+				d->d_name);
+		if (!rc)
+			rc = source_files_walk(r, (char *)child.data, root_dev, depth + 1);
+		buf_free(&child);
 		if (rc)
 			break;
 	}
-	archive_read_close(r->disk);
 out:
-	archive_entry_free(entry);
+	if (dir)
+		closedir(dir);
+	if (fd >= 0)
+		close(fd);
+	archive_entry_free(e);
 	return rc;
-}
-
-static void source_files_excluded(struct archive *a, void *ctx, struct archive_entry *e)
-{
-	(void)a;
-	(void)ctx;
-	log_debug("excluded %s", archive_entry_sourcepath(e));
 }
 
 static int source_files_run(void *state, struct backup_run *run)
@@ -321,35 +403,35 @@ static int source_files_run(void *state, struct backup_run *run)
 	struct source_files_run r;
 	struct archive *match = NULL;
 	char meta[256];
-	int rc = 0, flags = 0;
+	int rc = 0;
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = s;
 	r.run = run;
 	r.zeros = calloc(1, SOURCE_FILES_ZERO_BLOCK);
+	r.readbuf = malloc(SOURCE_FILES_READ_BLOCK);
 	r.disk = archive_read_disk_new();
 	r.tar = archive_write_new();
 	r.links = archive_entry_linkresolver_new();
 	match = archive_match_new();
-	if (!r.zeros || !r.disk || !r.tar || !r.links || !match) {
+	r.match = match;
+	if (!r.zeros || !r.readbuf || !r.disk || !r.tar || !r.links || !match) {
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	archive_read_disk_set_standard_lookup(r.disk);
 	archive_read_disk_set_symlink_physical(r.disk);
-	if (s->one_file_system)
-		flags |= ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS;
 	if (!s->xattrs)
-		flags |= ARCHIVE_READDISK_NO_XATTR;
-	archive_read_disk_set_behavior(r.disk, flags);
+		archive_read_disk_set_behavior(r.disk, ARCHIVE_READDISK_NO_XATTR);
 	for (size_t i = 0; i < s->nexcludes; i++)
 		if (archive_match_exclude_pattern(match, s->excludes[i]) != ARCHIVE_OK) {
 			rc = error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s", s->name,
 				       s->excludes[i], archive_error_string(match));
 			goto out;
 		}
-	archive_read_disk_set_matching(r.disk, match, source_files_excluded, &r);
-	archive_write_set_format_pax_restricted(r.tar);
+	/* Full pax, not pax_restricted: every entry gets its times to the
+	 * nanosecond, not only entries that need a pax header for another reason. */
+	archive_write_set_format_pax(r.tar);
 	archive_entry_linkresolver_set_strategy(r.links, archive_format(r.tar));
 
 	rc = backup_stream_open(run, "files", "tar", &r.head);
@@ -359,15 +441,22 @@ static int source_files_run(void *state, struct backup_run *run)
 		rc = source_files_tar_error(&r, "open");
 		goto out;
 	}
-	for (size_t i = 0; !rc && i < s->npaths; i++)
-		rc = source_files_walk(&r, s->paths[i]);
+	for (size_t i = 0; !rc && i < s->npaths; i++) {
+		struct stat st;
+
+		if (lstat(s->paths[i], &st) != 0)
+			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s", s->name,
+					     s->paths[i]);
+		else
+			rc = source_files_walk(&r, s->paths[i], st.st_dev, 0);
+	}
 	if (!rc) {
 		struct archive_entry *e = NULL, *spare = NULL;
 
 		/* Hard links whose other names were never seen are still pending. */
 		archive_entry_linkify(r.links, &e, &spare);
 		while (!rc && e) {
-			rc = source_files_write_entry(&r, e);
+			rc = source_files_write_entry(&r, e, -1);
 			e = NULL;
 			archive_entry_linkify(r.links, &e, &spare);
 		}
@@ -394,6 +483,7 @@ out:
 	if (r.links)
 		archive_entry_linkresolver_free(r.links);
 	free(r.zeros);
+	free(r.readbuf);
 	return rc;
 }
 
