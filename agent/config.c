@@ -235,25 +235,50 @@ static struct config_section *config_section_get(struct config_parse *p, const c
 	return s;
 }
 
-static int config_source_kv(struct config_parse *p, const char *sname, const char *name,
+/* Checks a source section's name; returns its section (created if new), or
+ * NULL after recording the error. section is "source NAME". */
+static struct config_section *config_source_get(struct config_parse *p, const char *section)
+{
+	const char *sname = section + 6;
+	struct config_section *s;
+
+	while (*sname == ' ' || *sname == '\t')
+		sname++;
+	if (!*sname) {
+		config_fail(p, p->section_line, "a [source] section needs a name: [source NAME]");
+		return NULL;
+	}
+	for (const char *q = sname; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+		      *q == '-' || *q == '_' || *q == '.')) {
+			config_fail(p, p->section_line,
+				    "source name '%s': use letters, digits, '-', '_' and '.' only", sname);
+			return NULL;
+		}
+	if (sname[0] == '.') {
+		config_fail(p, p->section_line, "source name '%s' must not start with '.'", sname);
+		return NULL;
+	}
+	s = config_section_get(p, sname);
+	if (!s)
+		config_fail(p, p->line, "out of memory");
+	return s;
+}
+
+static int config_source_section(struct config_parse *p, const char *section)
+{
+	return config_source_get(p, section) ? 1 : 0;
+}
+
+static int config_source_kv(struct config_parse *p, const char *section, const char *name,
 			    const char *value)
 {
 	struct config_section *s;
 	struct config_kv *kv;
 
-	if (!*sname)
-		return config_fail(p, p->line, "a [source] section needs a name: [source NAME]");
-	for (const char *q = sname; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
-		      *q == '-' || *q == '_' || *q == '.'))
-			return config_fail(p, p->line,
-					   "source name '%s': use letters, digits, '-', '_' and '.' only",
-					   sname);
-	if (sname[0] == '.')
-		return config_fail(p, p->line, "source name '%s' must not start with '.'", sname);
-	s = config_section_get(p, sname);
+	s = config_source_get(p, section);
 	if (!s)
-		return config_fail(p, p->line, "out of memory");
+		return 0;
 	kv = realloc(s->kv, (s->nkv + 1) * sizeof(*kv));
 	if (!kv)
 		return config_fail(p, p->line, "out of memory");
@@ -288,19 +313,54 @@ static int config_handler(void *user, const char *section, const char *name, con
 		return config_encryption(p, name, value);
 	if (!strcmp(section, "compression"))
 		return config_compression(p, name, value);
-	if (!strncmp(section, "source ", 7) || !strcmp(section, "source")) {
-		const char *sname = section[6] ? section + 7 : "";
-
-		while (*sname == ' ')
-			sname++;
-		return config_source_kv(p, sname, name, value);
-	}
+	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
+		return config_source_kv(p, section, name, value);
 	if (!*section)
 		return config_fail(p, p->line, "key '%s' outside any section", name);
-	return config_fail(p, p->line,
+	return config_fail(p, p->section_line,
 			   "unknown section [%s] (expected repository, catalog, encryption, "
 			   "compression, source NAME)",
 			   section);
+}
+
+static int config_source_section(struct config_parse *p, const char *section);
+
+/*
+ * Checks a [section] header when the reader meets it, so a section with no
+ * keys is checked too (inih only reports keys), and registers [source NAME]
+ * sections so an empty one is reported as lacking a type.
+ */
+static void config_section_header(struct config_parse *p, const char *line)
+{
+	char name[256];
+	const char *end = strchr(line, ']');
+	size_t n;
+
+	if (p->failed || !end)
+		return;
+	line++;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	n = (size_t)(end - line);
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		n--;
+	if (n >= sizeof(name)) {
+		config_fail(p, p->line, "section name too long");
+		return;
+	}
+	memcpy(name, line, n);
+	name[n] = '\0';
+	if (!strcmp(name, "repository") || !strcmp(name, "catalog") || !strcmp(name, "encryption") ||
+	    !strcmp(name, "compression"))
+		return;
+	if (!strncmp(name, "source", 6) && (name[6] == '\0' || name[6] == ' ' || name[6] == '\t')) {
+		config_source_section(p, name);
+		return;
+	}
+	config_fail(p, p->line,
+		    "unknown section [%s] (expected repository, catalog, encryption, compression, "
+		    "source NAME)",
+		    name);
 }
 
 /* inih's line reader, counting lines so the handler knows where it is. */
@@ -315,8 +375,10 @@ static char *config_reader(char *str, int num, void *stream)
 		p->line++;
 		while (*q == ' ' || *q == '\t')
 			q++;
-		if (*q == '[')
+		if (*q == '[') {
 			p->section_line = p->line;
+			config_section_header(p, q);
+		}
 	}
 	return r;
 }

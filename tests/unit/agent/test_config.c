@@ -97,7 +97,9 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_error("[repository]\npath = /x\nbucket = b\n", CF_ERR_CONFIG, 3, "unknown key 'bucket'");
-	expect_error("\n[repo]\npath = /x\n", CF_ERR_CONFIG, 3, "unknown section [repo]");
+	expect_error("\n[repo]\npath = /x\n", CF_ERR_CONFIG, 2, "unknown section [repo]");
+	expect_error("[repository]\npath = /x\n[sauce]\n", CF_ERR_CONFIG, 3, "unknown section [sauce]");
+	expect_error("[source empty]\n; nothing\n", CF_ERR_CONFIG, 1, "has no type");
 	expect_error("[repository]\ntype = ftp\n", CF_ERR_CONFIG, 2, "expected posix");
 	expect_error("[compression]\nlevel = 99\n", CF_ERR_CONFIG, 2, "from 1 to 19");
 	expect_error("[compression]\nlevel = 3x\n", CF_ERR_CONFIG, 2, "whole number");
@@ -113,8 +115,8 @@ static void test_errors(void **state)
 	expect_error("[source a]\ntype = command\nshell = maybe\ncommand = x\n", CF_ERR_CONFIG, 3,
 		     "expected true or false");
 	expect_error("[source a]\ntype = command\n", CF_ERR_CONFIG, 1, "missing key 'command'");
-	expect_error("[source a/b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 2, "letters, digits");
-	expect_error("[source]\ntype = command\n", CF_ERR_CONFIG, 2, "needs a name");
+	expect_error("[source a/b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 1, "letters, digits");
+	expect_error("[source]\ntype = command\n", CF_ERR_CONFIG, 1, "needs a name");
 	expect_error("[repository]\nthis line has no equals sign\n", CF_ERR_CONFIG, 2, "cannot parse");
 }
 
