@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -268,8 +269,20 @@ static int posix_write_new(void *drv, const char *key, void **wctx)
 		posix_tmp_name(w);
 		w->fd = openat(r->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		               POSIX_FILE_MODE);
-		if (w->fd >= 0)
-			break;
+		if (w->fd >= 0) {
+			struct stat st;
+
+			/* The lock marks the temporary file as in use: cleanup skips
+			 * locked files, and the kernel drops the lock when the writer
+			 * dies, however it dies. A cleanup that slipped in between
+			 * create and lock has unlinked the file: start again. */
+			if (flock(w->fd, LOCK_EX | LOCK_NB) == 0 && fstat(w->fd, &st) == 0 &&
+			    st.st_nlink > 0)
+				break;
+			close(w->fd);
+			w->fd = -1;
+			errno = EEXIST;
+		}
 		/* ENOENT: a concurrent delete pruned the directory just made;
 		 * EEXIST: a random-name collision. Both deserve another try. */
 		if (errno != ENOENT && errno != EEXIST) {
@@ -740,15 +753,29 @@ static int posix_cleanup_one(struct posix_repo *r, void *ctx, const char *key, i
                              const struct storage_info *info)
 {
 	struct posix_cleanup_ctx *c = ctx;
+	int fd, rc = 0;
 
 	if (!is_tmp || info->mtime_ms >= c->cutoff_ms)
 		return 0;
-	if (unlinkat(r->dirfd, key, 0) != 0) {
-		if (errno == ENOENT)
-			return 0; /* its writer finished or another cleanup won */
-		return error_set_errno(CF_ERR_IO, errno, "cannot remove temporary file %s/%s",
-		                       r->root, key);
+	/* A writer holds an exclusive lock on its temporary file until it
+	 * commits or aborts: a file we cannot lock is still being written. */
+	fd = openat(r->dirfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : error_set_errno(CF_ERR_IO, errno,
+		                                             "cannot open temporary file %s/%s",
+		                                             r->root, key);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return 0;
 	}
+	if (unlinkat(r->dirfd, key, 0) != 0) {
+		if (errno != ENOENT) /* ENOENT: its writer finished or another cleanup won */
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot remove temporary file %s/%s",
+			                     r->root, key);
+		close(fd);
+		return rc;
+	}
+	close(fd);
 	c->removed++;
 	posix_prune_dirs(r, key);
 	return 0;

@@ -459,6 +459,26 @@ static void test_cleanup(void **state)
 	assert_int_equal(removed, 1);
 }
 
+/* A write in progress is never removed by cleanup, whatever its age: its
+ * writer holds a lock on the temporary file. */
+static void test_cleanup_spares_open_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct storage_write *w = NULL;
+	unsigned removed = 99;
+	int tmp = 0;
+
+	assert_int_equal(storage_write_new(f->s, "s/id/live", &w), 0);
+	assert_int_equal(storage_write_data(w, "part", 4), 0);
+	assert_int_equal(storage_cleanup(f->s, 0, time_now_ms() + 3600 * 1000, &removed), 0);
+	assert_int_equal(removed, 0);
+	count_entries(f->dir, &tmp);
+	assert_int_equal(tmp, 1);
+	assert_int_equal(storage_write_data(w, "ial", 3), 0);
+	assert_int_equal(storage_write_commit(w), 0);
+	expect_content(f->s, "s/id/live", "partial");
+}
+
 static void test_bad_keys(void **state)
 {
 	struct fixture *f = *state;
@@ -614,6 +634,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_delete_while_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_never_overwrites, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cleanup_spares_open_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
 	    cmocka_unit_test(test_open_errors),
