@@ -175,6 +175,15 @@ int filter_finish(struct filter *f);
 /* Releases f and every filter after it. NULL does nothing. */
 void filter_chain_free(struct filter *f);
 
+/*
+ * A pass-through filter that runs the filters after it in a worker thread,
+ * with nbufs buffers of bufsize bytes between the two (so the memory it adds
+ * is bounded). Link the rest of the chain to it before the first write.
+ * Errors (from write/finish): CF_ERR_NOMEM, CF_ERR_INTERNAL, and whatever the
+ * filters after it return, with their message.
+ */
+int filter_thread_new(size_t bufsize, size_t nbufs, struct filter **out);
+
 /* A sink that counts bytes and drops them (for tests and benchmarks). */
 struct filter *filter_null_new(void);
 /* A sink that writes everything to a file descriptor (not closed on free). */
