@@ -25,12 +25,15 @@ double time_mono(void)
 
 void time_format_iso(int64_t ms, char *out, size_t size)
 {
-	time_t secs = (time_t)(ms / 1000);
+	/* Floor division, so a time before 1970 keeps a millisecond field 0..999. */
+	int64_t secs = ms / 1000 - (ms % 1000 < 0);
+	int millis = (int)(ms - secs * 1000);
+	time_t t = (time_t)secs;
 	struct tm tm;
 
-	gmtime_r(&secs, &tm);
+	gmtime_r(&t, &tm);
 	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 int time_parse_iso(const char *text, int64_t *ms)
@@ -44,9 +47,13 @@ int time_parse_iso(const char *text, int64_t *ms)
 	if (!rest)
 		return error_set(CF_ERR_FORMAT, "bad timestamp '%s'", text);
 	if (*rest == '.') {
-		if (sscanf(rest, ".%3d%n", &millis, &consumed) != 1 || consumed != 4)
-			return error_set(CF_ERR_FORMAT, "bad timestamp '%s'", text);
-		rest += consumed;
+		/* Exactly three digits: no sign, no blanks (sscanf would take both). */
+		for (consumed = 1; consumed <= 3; consumed++) {
+			if (rest[consumed] < '0' || rest[consumed] > '9')
+				return error_set(CF_ERR_FORMAT, "bad timestamp '%s'", text);
+			millis = millis * 10 + (rest[consumed] - '0');
+		}
+		rest += 4;
 	}
 	if (strcmp(rest, "Z") != 0)
 		return error_set(CF_ERR_FORMAT, "bad timestamp '%s' (want UTC, ending in Z)", text);

@@ -190,6 +190,12 @@ static void test_time_iso(void **state)
 	assert_int_equal(time_parse_iso("2026-11-22T09:10:46+01:00", &ms), CF_ERR_FORMAT);
 	assert_int_equal(time_parse_iso("yesterday", &ms), CF_ERR_FORMAT);
 	assert_int_equal(time_parse_iso("2026-11-22T09:10:46.12Z", &ms), CF_ERR_FORMAT);
+	assert_int_equal(time_parse_iso("1970-01-01T00:00:00.-50Z", &ms), CF_ERR_FORMAT);
+	/* Before 1970 the millisecond field stays 0..999 and round-trips. */
+	time_format_iso(-500, t, sizeof(t));
+	assert_string_equal(t, "1969-12-31T23:59:59.500Z");
+	assert_int_equal(time_parse_iso(t, &ms), 0);
+	assert_int_equal(ms, -500);
 }
 
 static void test_error_table(void **state)
