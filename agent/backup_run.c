@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Buffers between compression and encryption: 1 MiB. */
+#define BACKUP_THREAD_BUF (256 * 1024)
+#define BACKUP_THREAD_BUFS 4
+
 struct backup_run {
 	const struct backup_run_params *params;
 	struct catalog_backup *rec;
@@ -62,7 +66,7 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 	const struct backup_run_params *p = run->params;
 	struct catalog_object *obj;
 	struct storage_write *w = NULL;
-	struct filter *age = NULL, *sink = NULL;
+	struct filter *age = NULL, *thr = NULL, *sink = NULL;
 	struct buf key;
 	int rc;
 
@@ -109,6 +113,13 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 	if (!rc) {
 		age->next = sink;
 		sink = age;
+		/* Encryption, hashing and storage writes run in their own thread, so
+		 * they overlap with reading the source and feeding zstd. */
+		rc = filter_thread_new(BACKUP_THREAD_BUF, BACKUP_THREAD_BUFS, &thr);
+	}
+	if (!rc) {
+		thr->next = sink;
+		sink = thr;
 		rc = zstd_filter_compress_new(p->cfg->zstd_level, p->cfg->zstd_workers, &run->zstd);
 	}
 	if (!rc) {
