@@ -327,19 +327,32 @@ out:
  * with their path ("objects[2].sha256"), built in field[].
  */
 
+/*
+ * Looks up a field: *j is NULL when it is absent or null, which is an error
+ * only when required.
+ */
+static int catalog_get_field(json_t *obj, const char *key, const char *field, int required,
+                             json_t **j)
+{
+	*j = json_object_get(obj, key);
+	if (*j && json_is_null(*j))
+		*j = NULL;
+	if (!*j && required)
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing", field);
+	return 0;
+}
+
 /* A string field: absent or null gives *out NULL unless required. */
 static int catalog_get_str(json_t *obj, const char *key, const char *field, int required,
                            char **out)
 {
-	json_t *j = json_object_get(obj, key);
+	json_t *j;
+	int rc;
 
 	*out = NULL;
-	if (!j || json_is_null(j)) {
-		if (required)
-			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing",
-			                 field);
-		return 0;
-	}
+	rc = catalog_get_field(obj, key, field, required, &j);
+	if (rc || !j)
+		return rc;
 	if (!json_is_string(j))
 		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be a string",
 		                 field);
@@ -358,15 +371,13 @@ static int catalog_get_str(json_t *obj, const char *key, const char *field, int 
 static int catalog_get_int(json_t *obj, const char *key, const char *field, int required,
                            json_int_t min, json_int_t max, json_int_t *out)
 {
-	json_t *j = json_object_get(obj, key);
+	json_t *j;
+	int rc;
 
 	*out = 0;
-	if (!j || json_is_null(j)) {
-		if (required)
-			return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" is missing",
-			                 field);
-		return 0;
-	}
+	rc = catalog_get_field(obj, key, field, required, &j);
+	if (rc || !j)
+		return rc;
 	if (!json_is_integer(j))
 		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an integer",
 		                 field);
