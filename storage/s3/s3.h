@@ -53,13 +53,17 @@ struct s3_cred;
  * identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, optional
  * AWS_ROLE_SESSION_NAME) through STS AssumeRoleWithWebIdentity; EC2 instance
  * metadata with an IMDSv2 token. Errors: CF_ERR_AUTH ("no credentials found:
- * tried ..."), CF_ERR_NETWORK, CF_ERR_FORMAT, CF_ERR_NOMEM. No error message
- * ever contains a secret.
+ * tried ...", or STS / IMDS refused), CF_ERR_CONFIG (half a key pair in the
+ * config or the environment, an unreadable or malformed shared file, an
+ * AWS_PROFILE no file has), CF_ERR_NETWORK, CF_ERR_FORMAT, CF_ERR_LIMIT,
+ * CF_ERR_NOMEM. No error message ever contains a secret.
  */
 int s3_cred_open(const struct s3_cred_options *opts, struct s3_cred **out);
 /* Copies the current credentials into out (caller releases them with
  * s3_credentials_clear), first refreshing temporary ones that expire within
- * 5 minutes of now. Errors: as s3_cred_open for the refresh. */
+ * 5 minutes of now. If that refresh fails while the current ones have not
+ * expired yet, they are returned with a log_warn(). Errors: as s3_cred_open
+ * for the refresh. */
 int s3_cred_get(struct s3_cred *c, time_t now, struct s3_credentials *out);
 /* Names the source in use ("config", "environment", "profile NAME",
  * "web identity", "instance metadata") for logs. */
@@ -80,7 +84,9 @@ struct s3_header {
 
 struct s3_sigv4_request {
 	const char *method;       /* "GET", "PUT", ... */
-	const char *path;         /* URI path, already URI-encoded as sent ("/bucket/key%20x") */
+	const char *path;         /* URI path, already URI-encoded as sent ("/bucket/key%20x"
+				   * from s3_uri_encode(key, 1)); signed as given, never
+				   * encoded a second time */
 	const char *query;        /* raw query string as sent, without '?', or NULL/"" */
 	const struct s3_header *headers; /* headers to sign; must include host */
 	size_t nheaders;
@@ -107,7 +113,8 @@ struct s3_sigv4_result {
  * s3_sigv4_result_free(). The x-amz-date header must be among req->headers
  * with the value s3_sigv4_format_date(now) (the AWS suite signs "X-Amz-Date"),
  * and x-amz-security-token too when the credentials carry a token.
- * Errors: CF_ERR_NOMEM, CF_ERR_LIMIT.
+ * Errors: CF_ERR_NOMEM, CF_ERR_LIMIT (over 1 MiB), CF_ERR_INTERNAL (no
+ * method, region, service, payload hash or secret key).
  */
 int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credentials *cred,
 		  struct s3_sigv4_result *result);
@@ -129,10 +136,14 @@ struct s3_error_reply {
 };
 
 /* Each parser returns CF_ERR_FORMAT (with a message naming the reply) when the
- * XML is malformed or lacks a required element. */
+ * XML is malformed, has another root element (an <Error> root is reported
+ * with its code and message) or lacks a required element; CF_ERR_LIMIT for a
+ * body over 16 MiB or a list over 100,000 entries; CF_ERR_NOMEM. */
 
 /* Parses an <Error> document (also one inside a 200 reply to
- * CompleteMultipartUpload). Returns 1 if body is an <Error>, 0 if not. */
+ * CompleteMultipartUpload, and STS's <ErrorResponse><Error>). Returns 1 if
+ * body is one (fields cut to fit), 0 if not (also for an empty or non-XML
+ * body); never fails and leaves the recorded error of the thread alone. */
 int s3_xml_error(const char *body, size_t len, struct s3_error_reply *out);
 /* InitiateMultipartUploadResult -> UploadId (malloc'ed). */
 int s3_xml_upload_id(const char *body, size_t len, char **upload_id);
@@ -175,6 +186,11 @@ int s3_xml_complete_etag(const char *body, size_t len, char **etag);
 /* AssumeRoleWithWebIdentityResponse -> credentials (secret and token in
  * sodium_malloc memory) and expiry. */
 int s3_xml_sts_credentials(const char *body, size_t len, struct s3_credentials *out);
+
+/* The builders append to out, which the caller initialises (its max bounds
+ * the body). Errors: CF_ERR_LIMIT, CF_ERR_NOMEM, CF_ERR_FORMAT (a control
+ * character XML 1.0 cannot carry), CF_ERR_INTERNAL (n is 0 or above the S3
+ * limit: 10,000 parts, 1,000 keys). */
 
 /* Builds <CompleteMultipartUpload> for parts 1..n with the given ETags. */
 int s3_xml_complete_body(char *const *etags, size_t n, struct buf *out);
