@@ -77,14 +77,13 @@ int agent_exit_code(int rc)
 
 int agent_open_storage(const struct config *cfg, struct storage **out)
 {
-	struct storage_options opts;
+	struct storage_options opts = cfg->s3;
 
-	if (!cfg->repo_path)
-		return error_set(CF_ERR_CONFIG, "%s: no repository configured (expected [repository] path)",
-				 cfg->file);
-	memset(&opts, 0, sizeof(opts));
 	opts.type = cfg->repo_type ? cfg->repo_type : "posix";
 	opts.path = cfg->repo_path;
+	if (!strcmp(opts.type, "posix") && !cfg->repo_path)
+		return error_set(CF_ERR_CONFIG, "%s: no repository configured (expected [repository] path)",
+				 cfg->file);
 	return storage_open(&opts, out);
 }
 

@@ -17,8 +17,14 @@
 
 struct config {
 	char *file;             /* the file it was read from */
-	char *repo_type;        /* [repository] type */
+	char *repo_type;        /* [repository] type: posix or s3 */
 	char *repo_path;        /* [repository] path (posix), absolute */
+	/* [repository] keys of the s3 driver, passed on as storage_options;
+	 * strings are owned, secret_key lives in sodium_malloc memory. */
+	struct storage_options s3;
+	int s3_secret_line;     /* where secret_key was set, for the 0600 check */
+	int64_t orphan_age_ms;  /* [repository] orphan_age: leftovers older than this
+				 * are cleaned at the start of each backup (24h) */
 	char *catalog_path;     /* [catalog] path, absolute */
 	char **recipients;      /* [encryption] recipients */
 	size_t nrecipients;
@@ -41,6 +47,9 @@ int config_empty(struct config **out);
 void config_free(struct config *c);
 /* The configured source named name, or NULL. */
 struct source *config_source_find(const struct config *c, const char *name);
+/* Parses a duration "0", "90s", "30m", "24h", "7d" into milliseconds.
+ * Errors: CF_ERR_CONFIG naming the text. */
+int config_parse_duration(const char *text, int64_t *ms);
 /* Splits a comma-separated list, trimming blanks; empty items are refused.
  * Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
 int config_split_list(const char *value, char ***out, size_t *n);

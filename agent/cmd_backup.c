@@ -97,6 +97,19 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
 		rc = agent_reap_stale_runs(cat, st, &reaped);
+	if (!rc) {
+		unsigned cleaned = 0;
+
+		/* Leftovers of writes killed long ago (temporary files, multipart
+		 * uploads) cost space; a failure here must not stop the backup. */
+		if (storage_cleanup(st, cfg->orphan_age_ms, time_now_ms(), &cleaned))
+			log_warn("could not clean up leftovers in %s: %s", storage_describe(st),
+				 error_message());
+		else if (cleaned)
+			log_info("removed %u leftover(s) of interrupted writes older than the orphan age",
+				 cleaned);
+		error_clear();
+	}
 	if (rc)
 		goto out;
 

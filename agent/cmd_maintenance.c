@@ -104,31 +104,6 @@ int cmd_catalog(const struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
-/* Parses "0", "90s", "30m", "24h", "7d" into milliseconds. */
-static int cleanup_parse_age(const char *text, int64_t *ms)
-{
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	int64_t unit = 1000;
-
-	if (end == text || v < 0)
-		return error_set(CF_ERR_USAGE, "--older-than %s: expected a duration like 0, 90s, 30m, 24h, 7d",
-				 text);
-	if (!strcmp(end, "d"))
-		unit = 86400000;
-	else if (!strcmp(end, "h"))
-		unit = 3600000;
-	else if (!strcmp(end, "m"))
-		unit = 60000;
-	else if (strcmp(end, "s") != 0 && *end)
-		return error_set(CF_ERR_USAGE, "--older-than %s: expected a duration like 0, 90s, 30m, 24h, 7d",
-				 text);
-	if (v > INT64_MAX / unit)
-		return error_set(CF_ERR_USAGE, "--older-than %s: too large", text);
-	*ms = (int64_t)v * unit;
-	return 0;
-}
-
 /* One backup folder seen while listing. */
 struct cleanup_folder {
 	char *prefix;
@@ -254,9 +229,8 @@ int cmd_repo(const struct cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
 		if (opt != 'o')
 			return error_set(CF_ERR_USAGE, "%s", usage);
-		rc = cleanup_parse_age(optarg, &older_ms);
-		if (rc)
-			return rc;
+		if (config_parse_duration(optarg, &older_ms))
+			return error_set(CF_ERR_USAGE, "--older-than %s", error_message());
 	}
 	if (optind != argc - 1)
 		return error_set(CF_ERR_USAGE, "%s", usage);

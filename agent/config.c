@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,22 +148,199 @@ void config_free_list(char **v, size_t n)
 	free(v);
 }
 
+int config_parse_duration(const char *text, int64_t *ms)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	int64_t unit = 1000;
+
+	if (end == text || v < 0)
+		return error_set(CF_ERR_CONFIG, "'%s': expected a duration like 0, 90s, 30m, 24h, 7d",
+				 text);
+	if (!strcmp(end, "d"))
+		unit = 86400000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (!strcmp(end, "m"))
+		unit = 60000;
+	else if (strcmp(end, "s") != 0 && *end)
+		return error_set(CF_ERR_CONFIG, "'%s': expected a duration like 0, 90s, 30m, 24h, 7d",
+				 text);
+	if (v > INT64_MAX / unit)
+		return error_set(CF_ERR_CONFIG, "'%s': too long", text);
+	*ms = (int64_t)v * unit;
+	return 0;
+}
+
+/* Parses a size "16MiB", "16M", "65536" (K, M, G are powers of 1024). */
+static int config_parse_size(struct config_parse *p, const char *key, const char *value,
+			     uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(value, &end, 10);
+	uint64_t unit = 1;
+
+	if (end != value && (*end == 'K' || *end == 'k'))
+		unit = 1024;
+	else if (end != value && *end == 'M')
+		unit = 1024 * 1024;
+	else if (end != value && *end == 'G')
+		unit = 1024ULL * 1024 * 1024;
+	if (unit > 1)
+		end += (end[1] == 'i' && end[2] == 'B') ? 3 : (end[1] == 'B' ? 2 : 1);
+	if (end == value || *end || value[0] == '-' || v > hi / unit || v * unit < lo)
+		return config_fail(p, p->line, "%s = '%s': expected a size from %llu to %llu bytes "
+				   "(suffixes K, M, G)", key, value, (unsigned long long)lo,
+				   (unsigned long long)hi);
+	*out = v * unit;
+	return 1;
+}
+
+static int config_set_str(struct config_parse *p, const char **dst, const char *value)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return config_fail(p, p->line, "out of memory");
+	free((void *)(uintptr_t)*dst);
+	*dst = v;
+	return 1;
+}
+
+static int config_repository_s3(struct config_parse *p, const char *name, const char *value)
+{
+	struct storage_options *o = &p->cfg->s3;
+
+	if (!strcmp(name, "endpoint")) {
+		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
+			return config_fail(p, p->line, "endpoint = '%s': expected https://HOST[:PORT]",
+					   value);
+		return config_set_str(p, &o->endpoint, value);
+	}
+	if (!strcmp(name, "region"))
+		return config_set_str(p, &o->region, value);
+	if (!strcmp(name, "bucket"))
+		return config_set_str(p, &o->bucket, value);
+	if (!strcmp(name, "prefix"))
+		return config_set_str(p, &o->prefix, value);
+	if (!strcmp(name, "access_key"))
+		return config_set_str(p, &o->access_key, value);
+	if (!strcmp(name, "secret_key")) {
+		size_t n = strlen(value) + 1;
+		char *v = sodium_malloc(n);
+
+		if (!v)
+			return config_fail(p, p->line, "out of memory");
+		memcpy(v, value, n);
+		if (o->secret_key)
+			sodium_free((void *)(uintptr_t)o->secret_key);
+		o->secret_key = v;
+		p->cfg->s3_secret_line = p->line;
+		return 1;
+	}
+	if (!strcmp(name, "uri_style")) {
+		if (strcmp(value, "path") != 0 && strcmp(value, "virtual") != 0)
+			return config_fail(p, p->line, "uri_style = '%s': expected path or virtual", value);
+		o->virtual_style = !strcmp(value, "virtual");
+		return 1;
+	}
+	if (!strcmp(name, "storage_class"))
+		return config_set_str(p, &o->storage_class, value);
+	if (!strcmp(name, "ca_file"))
+		return config_set_path(p, (char **)(uintptr_t)&o->ca_file, value);
+	if (!strcmp(name, "verify_tls")) {
+		int v;
+
+		if (source_parse_bool(name, value, &v))
+			return config_fail(p, p->line, "%s", error_message());
+		o->insecure_tls = !v;
+		return 1;
+	}
+	if (!strcmp(name, "part_size"))
+		/* S3 wants 5 MiB parts at least; smaller sizes are for S3-compatible
+		 * servers configured to allow them (tests). */
+		return config_parse_size(p, name, value, 64 * 1024, 5ULL * 1024 * 1024 * 1024,
+					 &o->part_size);
+	if (!strcmp(name, "upload_concurrency"))
+		return config_parse_int(p, name, value, 1, 64, &o->upload_concurrency);
+	if (!strcmp(name, "download_concurrency"))
+		return config_parse_int(p, name, value, 1, 64, &o->download_concurrency);
+	if (!strcmp(name, "max_attempts"))
+		return config_parse_int(p, name, value, 1, 100, &o->max_attempts);
+	if (!strcmp(name, "timeout"))
+		return config_parse_int(p, name, value, 1, 3600, &o->timeout_s);
+	if (!strcmp(name, "object_lock_mode")) {
+		if (strcmp(value, "GOVERNANCE") != 0 && strcmp(value, "COMPLIANCE") != 0)
+			return config_fail(p, p->line,
+					   "object_lock_mode = '%s': expected GOVERNANCE or COMPLIANCE", value);
+		return config_set_str(p, &o->object_lock_mode, value);
+	}
+	if (!strcmp(name, "object_lock_days"))
+		return config_parse_int(p, name, value, 1, 36500, &o->object_lock_days);
+	if (!strcmp(name, "sts_endpoint"))
+		return config_set_str(p, &o->sts_endpoint, value);
+	if (!strcmp(name, "imds_endpoint"))
+		return config_set_str(p, &o->imds_endpoint, value);
+	return 0;
+}
+
 static int config_repository(struct config_parse *p, const char *name, const char *value)
 {
 	struct config *c = p->cfg;
 
 	if (!strcmp(name, "type")) {
-		if (strcmp(value, "posix") != 0)
-			return config_fail(p, p->line,
-					   "type = '%s': expected posix (the only driver in this build)",
-					   value);
+		if (strcmp(value, "posix") != 0 && strcmp(value, "s3") != 0)
+			return config_fail(p, p->line, "type = '%s': expected posix or s3", value);
 		free(c->repo_type);
 		c->repo_type = strdup(value);
 		return c->repo_type ? 1 : config_fail(p, p->line, "out of memory");
 	}
 	if (!strcmp(name, "path"))
 		return config_set_path(p, &c->repo_path, value);
-	return config_fail(p, p->line, "unknown key '%s' in [repository] (expected type, path)", name);
+	if (!strcmp(name, "orphan_age")) {
+		if (config_parse_duration(value, &c->orphan_age_ms))
+			return config_fail(p, p->line, "orphan_age = %s", error_message());
+		return 1;
+	}
+	if (config_repository_s3(p, name, value) || p->failed)
+		return p->failed ? 0 : 1;
+	return config_fail(p, p->line,
+			   "unknown key '%s' in [repository] (expected type, path, orphan_age, endpoint, "
+			   "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
+			   "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
+			   "max_attempts, timeout, object_lock_mode, object_lock_days)",
+			   name);
+}
+
+/* Checks the [repository] section as a whole once the file is read. */
+static int config_check_repository(struct config *c, FILE *fp)
+{
+	const struct storage_options *o = &c->s3;
+	struct stat st;
+
+	if (!c->repo_type)
+		c->repo_type = strdup(o->endpoint || o->bucket ? "s3" : "posix");
+	if (!c->repo_type)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (!strcmp(c->repo_type, "s3")) {
+		if (!o->endpoint)
+			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs endpoint", c->file);
+		if (!o->bucket)
+			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs bucket", c->file);
+		if (!o->access_key != !o->secret_key)
+			return error_set(CF_ERR_CONFIG,
+					 "%s: [repository] access_key and secret_key go together", c->file);
+		if (o->object_lock_mode && !o->object_lock_days)
+			return error_set(CF_ERR_CONFIG,
+					 "%s: [repository] object_lock_mode needs object_lock_days", c->file);
+	}
+	/* A file holding a secret key must be readable by its owner only. */
+	if (o->secret_key && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
+		return error_set(CF_ERR_CONFIG,
+				 "%s:%d: secret_key is in a file others can read (mode %04o); "
+				 "chmod 600 %s, or take the key from the environment",
+				 c->file, c->s3_secret_line, (unsigned)(st.st_mode & 07777), c->file);
+	return 0;
 }
 
 static int config_encryption(struct config_parse *p, const char *name, const char *value)
@@ -454,6 +634,7 @@ int config_empty(struct config **out)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	c->zstd_level = 3;
 	c->zstd_workers = 0;
+	c->orphan_age_ms = 24 * 3600 * 1000LL;
 	{
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -494,7 +675,6 @@ int config_load(const char *path, struct config **out)
 		return rc;
 	}
 	line = ini_parse_stream(config_reader, &p, config_handler, &p);
-	fclose(p.fp);
 	if (p.failed)
 		rc = CF_ERR_CONFIG;
 	else if (line > 0)
@@ -502,8 +682,9 @@ int config_load(const char *path, struct config **out)
 			       path, line);
 	else if (line < 0)
 		rc = error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
-	if (!rc && c->repo_path && !c->repo_type)
-		c->repo_type = strdup("posix");
+	if (!rc)
+		rc = config_check_repository(c, p.fp);
+	fclose(p.fp);
 	if (!rc)
 		rc = config_build_sources(&p);
 	config_parse_free(&p);
@@ -529,6 +710,18 @@ void config_free(struct config *c)
 	free(c->file);
 	free(c->repo_type);
 	free(c->repo_path);
+	free((void *)(uintptr_t)c->s3.endpoint);
+	free((void *)(uintptr_t)c->s3.region);
+	free((void *)(uintptr_t)c->s3.bucket);
+	free((void *)(uintptr_t)c->s3.prefix);
+	free((void *)(uintptr_t)c->s3.access_key);
+	if (c->s3.secret_key)
+		sodium_free((void *)(uintptr_t)c->s3.secret_key);
+	free((void *)(uintptr_t)c->s3.storage_class);
+	free((void *)(uintptr_t)c->s3.ca_file);
+	free((void *)(uintptr_t)c->s3.object_lock_mode);
+	free((void *)(uintptr_t)c->s3.sts_endpoint);
+	free((void *)(uintptr_t)c->s3.imds_endpoint);
 	free(c->catalog_path);
 	free(c->identity);
 	free(c);

@@ -26,6 +26,7 @@ struct storage_write {
 /* Every driver this build knows, for lookup and for the error message. */
 static const struct storage_driver *const storage_drivers[] = {
     &storage_posix_driver,
+    &storage_s3_driver,
 };
 
 #define STORAGE_NDRIVERS (sizeof(storage_drivers) / sizeof(storage_drivers[0]))

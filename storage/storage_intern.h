@@ -28,5 +28,6 @@ struct storage_driver {
 };
 
 extern const struct storage_driver storage_posix_driver;
+extern const struct storage_driver storage_s3_driver;
 
 #endif

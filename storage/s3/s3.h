@@ -1,6 +1,6 @@
 /*
  * s3: internal declarations of the S3 driver, shared by its files only
- * (storage/s3/*.c). Callers use storage.h.
+ * (the .c files in storage/s3/). Callers use storage.h.
  *
  *   s3_sigv4.c   AWS Signature Version 4, a pure function (time, credentials in)
  *   s3_xml.c     the S3 XML replies, parsed with libexpat
@@ -196,5 +196,68 @@ int s3_xml_sts_credentials(const char *body, size_t len, struct s3_credentials *
 int s3_xml_complete_body(char *const *etags, size_t n, struct buf *out);
 /* Builds <Delete><Quiet>true</Quiet> with the keys (XML-escaped). */
 int s3_xml_delete_body(char *const *keys, size_t n, struct buf *out);
+
+/* ------------------------------------------------------------------------ */
+/* Requests (s3_http.c)                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct storage_options;
+
+/* The endpoint, bucket and connection settings, and a pool of curl handles
+ * (one per thread in use, kept so connections are reused). Thread-safe. */
+struct s3_client;
+
+/* Errors: CF_ERR_CONFIG (bad endpoint, missing bucket), CF_ERR_AUTH (no
+ * credentials), CF_ERR_NOMEM. */
+int s3_client_new(const struct storage_options *opts, struct s3_client **out);
+void s3_client_free(struct s3_client *c);
+/* "s3://bucket/prefix" for messages. */
+const char *s3_client_describe(const struct s3_client *c);
+/* The bucket key of a repository key: prefix + key. Errors: CF_ERR_NOMEM. */
+int s3_client_key(const struct s3_client *c, const char *key, struct buf *out);
+size_t s3_client_prefix_len(const struct s3_client *c);
+
+struct s3_request {
+	const char *method;      /* GET PUT POST HEAD DELETE */
+	const char *key;         /* bucket key (already prefixed), or NULL for the bucket */
+	const char *query;       /* "uploads", "partNumber=1&uploadId=...", or NULL */
+	const struct s3_header *headers; /* extra headers to send and sign */
+	size_t nheaders;
+	const uint8_t *body;     /* request body (PUT/POST), may be NULL */
+	size_t body_len;
+	const char *body_md5;    /* base64 MD5 of body for Content-MD5, or NULL */
+	/* Response body: passed to sink as it arrives when set (a retry calls
+	 * reset first), else kept in the response up to max_body bytes. */
+	int (*sink)(void *ctx, const uint8_t *data, size_t len);
+	void (*reset)(void *ctx);
+	void *sink_ctx;
+	size_t max_body;         /* 0: 1 MiB */
+	const char *what;        /* "upload part 3", for messages */
+};
+
+struct s3_response {
+	long status;
+	struct buf body;
+	char etag[130];
+	char request_id[128];
+	char content_range[128];
+	char last_modified[64];
+	int64_t content_length;  /* -1 if absent */
+	struct s3_error_reply error; /* parsed from an error body */
+};
+
+/*
+ * Performs one request with retries: connection failures, timeouts, resets,
+ * 5xx, SlowDown and RequestTimeout are retried up to max_attempts with
+ * exponential backoff and full jitter; an expired token refreshes the
+ * credentials. Any 2xx and 304 return 0 with resp filled; a 404 returns
+ * CF_ERR_NOTFOUND (resp filled, no message recorded: callers decide). Other
+ * failures return CF_ERR_AUTH (403, signature), CF_ERR_NETWORK (could not
+ * reach), CF_ERR_STORAGE, with one message naming the method, s3://bucket/key,
+ * the HTTP status and the S3 error code. resp is initialised by the call and
+ * released with s3_response_free().
+ */
+int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3_response *resp);
+void s3_response_free(struct s3_response *resp);
 
 #endif

@@ -96,7 +96,16 @@ static void test_defaults(void **state)
 static void test_errors(void **state)
 {
 	(void)state;
-	expect_error("[repository]\npath = /x\nbucket = b\n", CF_ERR_CONFIG, 3, "unknown key 'bucket'");
+	expect_error("[repository]\npath = /x\nbuckets = b\n", CF_ERR_CONFIG, 3, "unknown key 'buckets'");
+	expect_error("[repository]\ntype = s3\nbucket = b\n", CF_ERR_CONFIG, 0, "needs endpoint");
+	expect_error("[repository]\nendpoint = ftp://x\n", CF_ERR_CONFIG, 2, "expected https://");
+	expect_error("[repository]\npart_size = 1K\n", CF_ERR_CONFIG, 2, "expected a size");
+	expect_error("[repository]\npart_size = 16Q\n", CF_ERR_CONFIG, 2, "expected a size");
+	expect_error("[repository]\nuri_style = dns\n", CF_ERR_CONFIG, 2, "path or virtual");
+	expect_error("[repository]\norphan_age = soon\n", CF_ERR_CONFIG, 2, "duration");
+	expect_error("[repository]\nobject_lock_mode = LEGAL\n", CF_ERR_CONFIG, 2, "GOVERNANCE");
+	expect_error("[repository]\nendpoint = http://h\nbucket = b\naccess_key = A\n", CF_ERR_CONFIG, 0,
+		     "go together");
 	expect_error("\n[repo]\npath = /x\n", CF_ERR_CONFIG, 2, "unknown section [repo]");
 	expect_error("[repository]\npath = /x\n[sauce]\n", CF_ERR_CONFIG, 3, "unknown section [sauce]");
 	expect_error("[source empty]\n; nothing\n", CF_ERR_CONFIG, 1, "has no type");
@@ -118,6 +127,33 @@ static void test_errors(void **state)
 	expect_error("[source a/b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 1, "letters, digits");
 	expect_error("[source]\ntype = command\n", CF_ERR_CONFIG, 1, "needs a name");
 	expect_error("[repository]\nthis line has no equals sign\n", CF_ERR_CONFIG, 2, "cannot parse");
+}
+
+static void test_s3(void **state)
+{
+	struct config *c = NULL;
+
+	(void)state;
+	write_conf("[repository]\ntype = s3\nendpoint = https://s3.example\nregion = eu-west-1\n"
+		   "bucket = b\nprefix = host1/\npart_size = 8MiB\nupload_concurrency = 2\n"
+		   "uri_style = virtual\naccess_key = AKID\nsecret_key = s3cr3t\norphan_age = 2h\n");
+	/* A file holding secret_key must be 0600. */
+	chmod(path, 0644);
+	assert_int_equal(config_load(path, &c), CF_ERR_CONFIG);
+	assert_non_null(strstr(error_message(), "chmod 600"));
+	assert_null(strstr(error_message(), "s3cr3t")); /* never the secret itself */
+	chmod(path, 0600);
+	assert_int_equal(config_load(path, &c), 0);
+	assert_string_equal(c->repo_type, "s3");
+	assert_string_equal(c->s3.bucket, "b");
+	assert_string_equal(c->s3.region, "eu-west-1");
+	assert_int_equal(c->s3.part_size, 8 * 1024 * 1024);
+	assert_int_equal(c->s3.upload_concurrency, 2);
+	assert_int_equal(c->s3.virtual_style, 1);
+	assert_string_equal(c->s3.secret_key, "s3cr3t");
+	assert_int_equal(c->orphan_age_ms, 2 * 3600 * 1000);
+	config_free(c);
+	unlink(path);
 }
 
 static void test_missing_file(void **state)
@@ -149,6 +185,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config), cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),      cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_s3),
 		cmocka_unit_test(test_split_list),
 	};
 

@@ -36,7 +36,7 @@ static void path_join(char *out, size_t size, const char *dir, const char *rel)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct storage_options opts = {"posix", NULL};
+	struct storage_options opts = {.type = "posix"};
 
 	assert_non_null(f);
 	assert_int_equal(fs_mkdir_p(COFFER_TEST_TMP, 0755), 0);
@@ -518,7 +518,7 @@ static void test_bad_keys(void **state)
 
 static void test_open_errors(void **state)
 {
-	struct storage_options opts = {"posix", "/nonexistent/coffer-repo"};
+	struct storage_options opts = {.type = "posix", .path = "/nonexistent/coffer-repo"};
 	struct storage *s = (struct storage *)1;
 
 	(void)state;
@@ -586,7 +586,7 @@ static void test_filter_sink(void **state)
 static void test_no_space(void **state)
 {
 	struct fixture *f = *state;
-	struct storage_options opts = {"posix", NULL};
+	struct storage_options opts = {.type = "posix"};
 	struct storage *s = NULL;
 	struct storage_write *w;
 	char mnt[1024];

@@ -1,0 +1,1055 @@
+/*
+ * s3_driver: the storage vtable over S3 (any S3-compatible service).
+ *
+ * Writes stream into a multipart upload: parts of part_size bytes (growing on
+ * the schedule below) go up from upload_concurrency worker threads while the
+ * next part fills, each with Content-MD5 and a signed SHA-256 that the server
+ * checks, and each returned ETag checked against the MD5. An object smaller
+ * than one part is a single PUT. Commit completes the upload; abort (or any
+ * failure) aborts it. Reads fetch ranges from download_concurrency threads and
+ * hand them to the caller in order.
+ *
+ * Part size schedule: parts 1-1000 have part_size bytes, and the size doubles
+ * every 1000 parts after that, up to S3's 5 GiB limit. 10,000 parts then hold
+ * 1023 x 1000 x part_size bytes: 16 TiB for the default 16 MiB, and S3's
+ * 5 TiB object limit from a part_size of 5.2 MiB. Memory is (in-flight parts
+ * + the part being filled) x the current part size: part_size x
+ * (upload_concurrency + 1) for the first 1000 parts.
+ */
+#include "storage/s3/s3.h"
+#include "storage/storage_intern.h"
+
+#include <curl/curl.h>
+#include <md5.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S3_DEFAULT_PART_SIZE (16ULL * 1024 * 1024)
+#define S3_MAX_PART_SIZE (5ULL * 1024 * 1024 * 1024)
+#define S3_MAX_PARTS 10000
+#define S3_PARTS_PER_TIER 1000
+#define S3_MAX_CONCURRENCY 64
+
+struct s3_repo {
+	struct s3_client *c;
+	uint64_t part_size;
+	int upload_conc;
+	int download_conc;
+	char *storage_class;
+	char *lock_mode;
+	int lock_days;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* MD5 of data as base64 (Content-MD5) and as hex (what an ETag holds). */
+static void s3_md5(const uint8_t *data, size_t len, char b64[32], char hex[33])
+{
+	uint8_t d[MD5_DIGEST_LENGTH];
+	MD5_CTX ctx;
+
+	MD5Init(&ctx);
+	MD5Update(&ctx, data, len);
+	MD5Final(d, &ctx);
+	sodium_bin2base64(b64, 32, d, sizeof(d), sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2hex(hex, 33, d, sizeof(d));
+}
+
+/* 1 if an ETag ("\"hex\"", any case) holds the given hex MD5. */
+static int s3_etag_matches(const char *etag, const char *hex)
+{
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+		etag++;
+		n -= 2;
+	}
+	return n == 32 && strncasecmp(etag, hex, 32) == 0;
+}
+
+/* The headers every new object carries: storage class and object lock. */
+static size_t s3_object_headers(const struct s3_repo *r, struct s3_header *h, char *until,
+				size_t until_size)
+{
+	size_t n = 0;
+
+	if (r->storage_class)
+		h[n++] = (struct s3_header){"x-amz-storage-class", r->storage_class};
+	if (r->lock_mode) {
+		time_t t = time(NULL) + (time_t)r->lock_days * 86400;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(until, until_size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		h[n++] = (struct s3_header){"x-amz-object-lock-mode", r->lock_mode};
+		h[n++] = (struct s3_header){"x-amz-object-lock-retain-until-date", until};
+	}
+	return n;
+}
+
+/* The size of part number n (1-based) on the growth schedule. */
+static uint64_t s3_part_size_for(const struct s3_repo *r, unsigned n)
+{
+	unsigned tier = (n - 1) / S3_PARTS_PER_TIER;
+	uint64_t size = r->part_size;
+
+	while (tier-- > 0 && size < S3_MAX_PART_SIZE)
+		size *= 2;
+	return size > S3_MAX_PART_SIZE ? S3_MAX_PART_SIZE : size;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open                                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void s3_free(void *drv)
+{
+	struct s3_repo *r = drv;
+
+	if (!r)
+		return;
+	s3_client_free(r->c);
+	free(r->storage_class);
+	free(r->lock_mode);
+	free(r);
+}
+
+static int s3_open(const struct storage_options *opts, void **drv)
+{
+	struct s3_repo *r = calloc(1, sizeof(*r));
+	struct s3_response resp;
+	struct s3_request req;
+	int rc;
+
+	if (!r)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	r->part_size = opts->part_size ? opts->part_size : S3_DEFAULT_PART_SIZE;
+	r->upload_conc = opts->upload_concurrency > 0 ? opts->upload_concurrency : 4;
+	r->download_conc = opts->download_concurrency > 0 ? opts->download_concurrency : 4;
+	if (r->upload_conc > S3_MAX_CONCURRENCY)
+		r->upload_conc = S3_MAX_CONCURRENCY;
+	if (r->download_conc > S3_MAX_CONCURRENCY)
+		r->download_conc = S3_MAX_CONCURRENCY;
+	r->lock_days = opts->object_lock_days;
+	r->storage_class = opts->storage_class ? strdup(opts->storage_class) : NULL;
+	r->lock_mode = opts->object_lock_mode ? strdup(opts->object_lock_mode) : NULL;
+	if (r->part_size > S3_MAX_PART_SIZE) {
+		s3_free(r);
+		return error_set(CF_ERR_CONFIG, "s3: part_size is larger than S3's 5 GiB limit");
+	}
+	if (r->lock_mode && r->lock_days <= 0) {
+		s3_free(r);
+		return error_set(CF_ERR_CONFIG, "s3: object_lock_mode needs object_lock_days > 0");
+	}
+	rc = s3_client_new(opts, &r->c);
+	if (rc) {
+		s3_free(r);
+		return rc;
+	}
+	/* Fail early and clearly when the bucket is missing or the keys are wrong. */
+	memset(&req, 0, sizeof(req));
+	req.method = "HEAD";
+	req.what = "(check bucket)";
+	rc = s3_http_request(r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND || (!rc && resp.status == 404))
+		rc = error_set(CF_ERR_NOTFOUND, "s3: bucket %s does not exist (HTTP 404)",
+			       s3_client_describe(r->c));
+	else if (rc == CF_ERR_AUTH)
+		rc = error_set(rc,
+			       "s3: access to %s denied (HTTP %ld): check the access key, the secret "
+			       "key, the session token and the bucket's permissions",
+			       s3_client_describe(r->c), resp.status);
+	s3_response_free(&resp);
+	if (rc) {
+		s3_free(r);
+		return rc;
+	}
+	*drv = r;
+	return 0;
+}
+
+static const char *s3_describe(void *drv)
+{
+	return s3_client_describe(((struct s3_repo *)drv)->c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Head, delete                                                               */
+/* ------------------------------------------------------------------------ */
+
+static int s3_head(void *drv, const char *key, struct storage_info *info)
+{
+	struct s3_repo *r = drv;
+	struct s3_response resp;
+	struct s3_request req;
+	struct buf bk;
+	int rc;
+
+	rc = s3_client_key(r->c, key, &bk);
+	if (rc)
+		return rc;
+	memset(&req, 0, sizeof(req));
+	req.method = "HEAD";
+	req.key = (char *)bk.data;
+	rc = s3_http_request(r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		error_set(rc, "s3: no object s3://%s%s", s3_client_describe(r->c) + 5, key);
+	if (!rc) {
+		time_t t = resp.last_modified[0] ? curl_getdate(resp.last_modified, NULL) : 0;
+
+		info->size = resp.content_length > 0 ? (uint64_t)resp.content_length : 0;
+		info->mtime_ms = t > 0 ? (int64_t)t * 1000 : 0;
+	}
+	s3_response_free(&resp);
+	buf_free(&bk);
+	return rc;
+}
+
+static int s3_remove(void *drv, const char *key)
+{
+	struct s3_repo *r = drv;
+	struct s3_response resp;
+	struct s3_request req;
+	struct buf bk;
+	int rc;
+
+	rc = s3_client_key(r->c, key, &bk);
+	if (rc)
+		return rc;
+	memset(&req, 0, sizeof(req));
+	req.method = "DELETE";
+	req.key = (char *)bk.data;
+	rc = s3_http_request(r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = 0;
+	s3_response_free(&resp);
+	buf_free(&bk);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* List                                                                       */
+/* ------------------------------------------------------------------------ */
+
+static int s3_list(void *drv, const char *prefix, storage_list_cb cb, void *ctx)
+{
+	struct s3_repo *r = drv;
+	size_t plen = s3_client_prefix_len(r->c);
+	char *token = NULL;
+	struct buf bp;
+	int rc;
+
+	rc = s3_client_key(r->c, prefix, &bp);
+	while (!rc) {
+		struct s3_list_reply list;
+		struct s3_response resp;
+		struct s3_request req;
+		struct buf q, e;
+
+		memset(&list, 0, sizeof(list));
+		buf_init(&q, 65536);
+		buf_init(&e, 65536);
+		if (token) {
+			rc = s3_uri_encode(token, 0, &e);
+			if (!rc)
+				rc = buf_printf(&q, "continuation-token=%s&", (char *)e.data);
+			buf_reset(&e);
+		}
+		if (!rc)
+			rc = s3_uri_encode((char *)bp.data, 0, &e);
+		if (!rc)
+			rc = buf_printf(&q, "list-type=2&prefix=%s", e.data ? (char *)e.data : "");
+		memset(&req, 0, sizeof(req));
+		req.method = "GET";
+		req.query = (char *)q.data;
+		req.max_body = 16 * 1024 * 1024;
+		req.what = "list";
+		if (!rc)
+			rc = s3_http_request(r->c, &req, &resp);
+		else
+			memset(&resp, 0, sizeof(resp));
+		if (!rc)
+			rc = s3_xml_list_objects((const char *)resp.body.data, resp.body.len, &list);
+		for (size_t i = 0; !rc && i < list.nitems; i++) {
+			struct storage_info info = {list.items[i].size, list.items[i].time_ms};
+
+			if (strlen(list.items[i].key) <= plen)
+				continue;
+			rc = cb(ctx, list.items[i].key + plen, &info);
+		}
+		free(token);
+		token = NULL;
+		if (!rc && list.truncated && list.next_token)
+			token = strdup(list.next_token);
+		s3_list_reply_free(&list);
+		s3_response_free(&resp);
+		buf_free(&q);
+		buf_free(&e);
+		if (rc || !token)
+			break;
+	}
+	free(token);
+	buf_free(&bp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Multipart upload                                                           */
+/* ------------------------------------------------------------------------ */
+
+struct s3_part {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	unsigned number;
+	struct s3_part *next;
+};
+
+struct s3_write {
+	struct s3_repo *r;
+	struct buf key;        /* bucket key */
+	char *upload_id;
+	struct s3_part *fill;  /* the part being filled */
+	unsigned next_number;  /* number of the next part to fill */
+	char **etags;          /* by part number - 1 */
+	size_t netags;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t workers[S3_MAX_CONCURRENCY];
+	int nworkers;
+	struct s3_part *queue_head, *queue_tail; /* parts waiting for a worker */
+	struct s3_part *free_parts;              /* buffers to reuse */
+	int buffers;  /* part buffers in existence */
+	int busy;     /* parts queued or uploading */
+	int stop;
+	int err;
+	char errmsg[1024];
+};
+
+static void s3_part_free(struct s3_part *p)
+{
+	if (p) {
+		free(p->data);
+		free(p);
+	}
+}
+
+/* Uploads one part; records its ETag. Runs in a worker thread. */
+static int s3_upload_part(struct s3_write *w, struct s3_part *p)
+{
+	char b64[32], hex[33], query[600];
+	struct s3_response resp;
+	struct s3_request req;
+	char what[64];
+	int rc;
+
+	s3_md5(p->data, p->len, b64, hex);
+	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", p->number, w->upload_id);
+	snprintf(what, sizeof(what), "upload part %u", p->number);
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = (char *)w->key.data;
+	req.query = query;
+	req.body = p->data;
+	req.body_len = p->len;
+	req.body_md5 = b64;
+	req.what = what;
+	rc = s3_http_request(w->r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_STORAGE, "s3: upload part %u of s3://%s: the upload is gone",
+			       p->number, (char *)w->key.data);
+	if (!rc && !s3_etag_matches(resp.etag, hex))
+		rc = error_set(CF_ERR_STORAGE,
+			       "s3: part %u of %s came back with ETag %s, expected the MD5 %s",
+			       p->number, (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
+	if (!rc) {
+		pthread_mutex_lock(&w->mu);
+		w->etags[p->number - 1] = strdup(resp.etag);
+		if (!w->etags[p->number - 1])
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		pthread_mutex_unlock(&w->mu);
+	}
+	s3_response_free(&resp);
+	return rc;
+}
+
+static void *s3_upload_worker(void *arg)
+{
+	struct s3_write *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct s3_part *p;
+		int rc;
+
+		while (!w->queue_head && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->queue_head)
+			break;
+		p = w->queue_head;
+		w->queue_head = p->next;
+		if (!w->queue_head)
+			w->queue_tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+		rc = w->err ? 0 : s3_upload_part(w, p);
+		pthread_mutex_lock(&w->mu);
+		if (rc && !w->err) {
+			w->err = rc;
+			snprintf(w->errmsg, sizeof(w->errmsg), "%s", error_message());
+		}
+		p->len = 0;
+		p->next = w->free_parts;
+		w->free_parts = p;
+		w->busy--;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int s3_write_initiate(struct s3_write *w)
+{
+	struct s3_header h[4];
+	char until[32];
+	struct s3_response resp;
+	struct s3_request req;
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.key = (char *)w->key.data;
+	req.query = "uploads";
+	req.headers = h;
+	req.nheaders = s3_object_headers(w->r, h, until, sizeof(until));
+	req.what = "create multipart upload";
+	rc = s3_http_request(w->r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_STORAGE, "s3: cannot start an upload of s3://%s",
+			       (char *)w->key.data);
+	if (!rc)
+		rc = s3_xml_upload_id((const char *)resp.body.data, resp.body.len, &w->upload_id);
+	s3_response_free(&resp);
+	if (rc)
+		return rc;
+	w->etags = calloc(S3_MAX_PARTS, sizeof(*w->etags));
+	if (!w->etags)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < w->r->upload_conc; i++) {
+		if (pthread_create(&w->workers[i], NULL, s3_upload_worker, w) != 0)
+			return error_set(CF_ERR_INTERNAL, "cannot start an upload thread");
+		w->nworkers++;
+	}
+	log_debug("s3: upload %s of %s started", w->upload_id, (char *)w->key.data);
+	return 0;
+}
+
+/* Takes a buffer for part number n: a reused one if big enough, else a new
+ * one while fewer than upload_concurrency + 1 exist, else waits for one. */
+static int s3_write_take_buffer(struct s3_write *w, unsigned n)
+{
+	uint64_t size = s3_part_size_for(w->r, n);
+	struct s3_part *p = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (w->err)
+			break;
+		if (w->free_parts) {
+			p = w->free_parts;
+			w->free_parts = p->next;
+			break;
+		}
+		if (w->buffers < w->r->upload_conc + 1) {
+			w->buffers++;
+			break;
+		}
+		pthread_cond_wait(&w->cv, &w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (w->err)
+		return error_set(w->err, "%s", w->errmsg);
+	if (p && p->cap < size) {
+		/* The schedule grew the part size: this buffer is too small. */
+		s3_part_free(p);
+		p = NULL;
+	}
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (p)
+			p->data = malloc(size);
+		if (!p || !p->data) {
+			s3_part_free(p);
+			return error_set(CF_ERR_NOMEM, "out of memory for a %llu-byte part",
+					 (unsigned long long)size);
+		}
+		p->cap = size;
+	}
+	p->len = 0;
+	p->number = n;
+	p->next = NULL;
+	w->fill = p;
+	return 0;
+}
+
+/* Queues the filled part for upload. */
+static int s3_write_queue(struct s3_write *w)
+{
+	struct s3_part *p = w->fill;
+
+	if (p->number > S3_MAX_PARTS)
+		return error_set(CF_ERR_LIMIT, "s3: %s would need more than %d parts",
+				 (char *)w->key.data, S3_MAX_PARTS);
+	w->fill = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->queue_tail)
+		w->queue_tail->next = p;
+	else
+		w->queue_head = p;
+	w->queue_tail = p;
+	w->busy++;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+static int s3_write_new(void *drv, const char *key, void **wctx)
+{
+	struct s3_repo *r = drv;
+	struct storage_info info;
+	struct s3_write *w;
+	int rc;
+
+	/* Objects are never rewritten: refuse a key that exists. (S3 has no
+	 * atomic create-if-absent for multipart uploads, so two writers racing
+	 * for one key are not caught here; coffer's keys are unique per run.) */
+	rc = s3_head(drv, key, &info);
+	if (!rc)
+		return error_set(CF_ERR_EXISTS, "s3: %s%s already exists; objects are never rewritten",
+				 s3_client_describe(r->c), key);
+	if (rc != CF_ERR_NOTFOUND)
+		return rc;
+	error_clear();
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	w->r = r;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->next_number = 1;
+	rc = s3_client_key(r->c, key, &w->key);
+	if (!rc)
+		rc = s3_write_take_buffer(w, w->next_number++);
+	if (rc) {
+		buf_free(&w->key);
+		free(w);
+		return rc;
+	}
+	*wctx = w;
+	return 0;
+}
+
+static int s3_write_data(void *wctx, const void *data, size_t len)
+{
+	struct s3_write *w = wctx;
+	const uint8_t *p = data;
+	int rc = 0;
+
+	while (!rc && len > 0) {
+		size_t n = w->fill->cap - w->fill->len;
+
+		if (n > len)
+			n = len;
+		memcpy(w->fill->data + w->fill->len, p, n);
+		w->fill->len += n;
+		p += n;
+		len -= n;
+		if (w->fill->len < w->fill->cap)
+			break;
+		/* A full part: start the upload if this is the first, queue it,
+		 * and take the next buffer (waiting while all are in flight). */
+		if (!w->upload_id)
+			rc = s3_write_initiate(w);
+		if (!rc)
+			rc = s3_write_queue(w);
+		if (!rc)
+			rc = s3_write_take_buffer(w, w->next_number++);
+	}
+	return rc;
+}
+
+/* Stops and joins the workers, discarding queued parts. */
+static void s3_write_stop(struct s3_write *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	while (w->queue_head) {
+		struct s3_part *p = w->queue_head;
+
+		w->queue_head = p->next;
+		s3_part_free(p);
+		w->busy--;
+	}
+	w->queue_tail = NULL;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nworkers; i++)
+		pthread_join(w->workers[i], NULL);
+	w->nworkers = 0;
+}
+
+static void s3_write_release(struct s3_write *w)
+{
+	s3_write_stop(w);
+	s3_part_free(w->fill);
+	while (w->free_parts) {
+		struct s3_part *p = w->free_parts;
+
+		w->free_parts = p->next;
+		s3_part_free(p);
+	}
+	for (size_t i = 0; w->etags && i < S3_MAX_PARTS; i++)
+		free(w->etags[i]);
+	free(w->etags);
+	free(w->upload_id);
+	buf_free(&w->key);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}
+
+/* Aborts the multipart upload (its parts stop costing storage). */
+static void s3_write_abort_upload(struct s3_write *w)
+{
+	struct s3_response resp;
+	struct s3_request req;
+	char query[600];
+	char msg[1024];
+
+	if (!w->upload_id)
+		return;
+	snprintf(msg, sizeof(msg), "%s", error_message());
+	snprintf(query, sizeof(query), "uploadId=%s", w->upload_id);
+	memset(&req, 0, sizeof(req));
+	req.method = "DELETE";
+	req.key = (char *)w->key.data;
+	req.query = query;
+	req.what = "abort multipart upload";
+	if (s3_http_request(w->r->c, &req, &resp) && error_code() != CF_ERR_NOTFOUND)
+		log_warn("could not abort upload %s of %s: %s (coffer repo cleanup will)", w->upload_id,
+			 (char *)w->key.data, error_message());
+	s3_response_free(&resp);
+	error_set(error_code(), "%s", msg); /* keep the error that made us abort */
+}
+
+static void s3_write_abort(void *wctx)
+{
+	struct s3_write *w = wctx;
+
+	if (!w)
+		return;
+	s3_write_stop(w);
+	s3_write_abort_upload(w);
+	s3_write_release(w);
+}
+
+/* A single PUT for an object smaller than one part. */
+static int s3_write_single(struct s3_write *w)
+{
+	struct s3_header h[4];
+	char b64[32], hex[33], until[32];
+	struct s3_response resp;
+	struct s3_request req;
+	int rc;
+
+	s3_md5(w->fill->data, w->fill->len, b64, hex);
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = (char *)w->key.data;
+	req.body = w->fill->data;
+	req.body_len = w->fill->len;
+	req.body_md5 = b64;
+	req.headers = h;
+	req.nheaders = s3_object_headers(w->r, h, until, sizeof(until));
+	rc = s3_http_request(w->r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_STORAGE, "s3: cannot write s3://%s", (char *)w->key.data);
+	if (!rc && !s3_etag_matches(resp.etag, hex))
+		rc = error_set(CF_ERR_STORAGE, "s3: %s came back with ETag %s, expected the MD5 %s",
+			       (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
+	s3_response_free(&resp);
+	return rc;
+}
+
+static int s3_write_complete(struct s3_write *w, unsigned nparts)
+{
+	struct s3_error_reply err;
+	struct s3_response resp;
+	struct s3_request req;
+	char query[600];
+	struct buf body;
+	int rc;
+
+	buf_init(&body, 2 * 1024 * 1024);
+	rc = s3_xml_complete_body(w->etags, nparts, &body);
+	snprintf(query, sizeof(query), "uploadId=%s", w->upload_id);
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.key = (char *)w->key.data;
+	req.query = query;
+	req.body = body.data;
+	req.body_len = body.len;
+	req.what = "complete multipart upload";
+	if (!rc)
+		rc = s3_http_request(w->r->c, &req, &resp);
+	else
+		memset(&resp, 0, sizeof(resp));
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_STORAGE, "s3: upload %s of s3://%s is gone", w->upload_id,
+			       (char *)w->key.data);
+	/* S3 can answer 200 and still fail: the error is then in the body. */
+	if (!rc && s3_xml_error((const char *)resp.body.data, resp.body.len, &err) == 1)
+		rc = error_set(CF_ERR_STORAGE, "s3: completing s3://%s failed: %s %s",
+			       (char *)w->key.data, err.code, err.message);
+	s3_response_free(&resp);
+	buf_free(&body);
+	return rc;
+}
+
+static int s3_write_commit(void *wctx)
+{
+	struct s3_write *w = wctx;
+	unsigned nparts;
+	int rc = 0;
+
+	if (!w->upload_id) {
+		rc = s3_write_single(w);
+		s3_write_release(w);
+		return rc;
+	}
+	/* The last part may be short; an empty one is not sent. */
+	if (w->fill->len > 0)
+		rc = s3_write_queue(w);
+	nparts = w->fill ? w->fill->number - 1 : w->next_number - 1;
+	pthread_mutex_lock(&w->mu);
+	while (!rc && w->busy > 0 && !w->err)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (!rc && w->err)
+		rc = error_set(w->err, "%s", w->errmsg);
+	pthread_mutex_unlock(&w->mu);
+	if (!rc) {
+		s3_write_stop(w);
+		rc = s3_write_complete(w, nparts);
+	}
+	if (rc) {
+		s3_write_stop(w);
+		s3_write_abort_upload(w);
+	}
+	s3_write_release(w);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ranged, parallel reads                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct s3_slot {
+	struct buf data;
+	uint64_t range;  /* index of the range it holds or fetches */
+	int state;       /* 0 free, 1 fetching, 2 ready */
+};
+
+struct s3_read {
+	struct s3_repo *r;
+	const char *key;
+	uint64_t offset, end, chunk, nranges;
+	uint64_t next_range; /* next range to hand to a worker */
+	struct s3_slot *slots;
+	int nslots;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int err;
+	char errmsg[1024];
+};
+
+static int s3_slot_sink(void *ctx, const uint8_t *data, size_t len)
+{
+	return buf_append(&((struct s3_slot *)ctx)->data, data, len);
+}
+
+static void s3_slot_reset(void *ctx)
+{
+	buf_reset(&((struct s3_slot *)ctx)->data);
+}
+
+/* Fetches range k into slot s (no lock held). */
+static int s3_read_range(struct s3_read *rd, struct s3_slot *s, uint64_t k)
+{
+	uint64_t from = rd->offset + k * rd->chunk;
+	uint64_t to = from + rd->chunk > rd->end ? rd->end : from + rd->chunk;
+	char range[64];
+	struct s3_header h = {"range", range};
+	struct s3_response resp;
+	struct s3_request req;
+	int rc;
+
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)from,
+		 (unsigned long long)to - 1);
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.key = rd->key;
+	req.headers = &h;
+	req.nheaders = 1;
+	req.sink = s3_slot_sink;
+	req.reset = s3_slot_reset;
+	req.sink_ctx = s;
+	req.what = "read";
+	rc = s3_http_request(rd->r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(rc, "s3: object %s vanished while it was read", rd->key);
+	if (!rc && s->data.len != to - from)
+		rc = error_set(CF_ERR_STORAGE, "s3: %s: range %s gave %zu bytes", rd->key, range,
+			       s->data.len);
+	s3_response_free(&resp);
+	return rc;
+}
+
+static void *s3_read_worker(void *arg)
+{
+	struct s3_read *rd = arg;
+
+	pthread_mutex_lock(&rd->mu);
+	for (;;) {
+		struct s3_slot *s;
+		uint64_t k;
+		int rc;
+
+		/* The next range goes into slot k % nslots once the reader has
+		 * consumed what that slot held. */
+		while (!rd->stop && !rd->err && rd->next_range < rd->nranges &&
+		       rd->slots[rd->next_range % (uint64_t)rd->nslots].state != 0)
+			pthread_cond_wait(&rd->cv, &rd->mu);
+		if (rd->stop || rd->err || rd->next_range >= rd->nranges)
+			break;
+		k = rd->next_range++;
+		s = &rd->slots[k % (uint64_t)rd->nslots];
+		s->state = 1;
+		s->range = k;
+		pthread_mutex_unlock(&rd->mu);
+		buf_reset(&s->data);
+		rc = s3_read_range(rd, s, k);
+		pthread_mutex_lock(&rd->mu);
+		if (rc && !rd->err) {
+			rd->err = rc;
+			snprintf(rd->errmsg, sizeof(rd->errmsg), "%s", error_message());
+		}
+		s->state = 2;
+		pthread_cond_broadcast(&rd->cv);
+	}
+	pthread_mutex_unlock(&rd->mu);
+	return NULL;
+}
+
+static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
+		   storage_read_cb cb, void *ctx)
+{
+	struct s3_repo *r = drv;
+	struct storage_info info;
+	struct s3_read rd;
+	pthread_t th[S3_MAX_CONCURRENCY];
+	int nth = 0, rc;
+	struct buf bk;
+
+	rc = s3_head(drv, key, &info);
+	if (rc)
+		return rc;
+	if (offset >= info.size)
+		return 0;
+	memset(&rd, 0, sizeof(rd));
+	rc = s3_client_key(r->c, key, &bk);
+	if (rc)
+		return rc;
+	rd.r = r;
+	rd.key = (char *)bk.data;
+	rd.offset = offset;
+	rd.end = length == UINT64_MAX || length > info.size - offset ? info.size : offset + length;
+	rd.chunk = r->part_size;
+	rd.nranges = (rd.end - rd.offset + rd.chunk - 1) / rd.chunk;
+	rd.nslots = rd.nranges < (uint64_t)r->download_conc ? (int)rd.nranges : r->download_conc;
+	rd.slots = calloc((size_t)rd.nslots, sizeof(*rd.slots));
+	if (!rd.slots) {
+		buf_free(&bk);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	for (int i = 0; i < rd.nslots; i++)
+		buf_init(&rd.slots[i].data, rd.chunk);
+	pthread_mutex_init(&rd.mu, NULL);
+	pthread_cond_init(&rd.cv, NULL);
+	for (int i = 0; i < rd.nslots; i++) {
+		if (pthread_create(&th[i], NULL, s3_read_worker, &rd) != 0) {
+			rc = error_set(CF_ERR_INTERNAL, "cannot start a download thread");
+			break;
+		}
+		nth++;
+	}
+	/* Hand the ranges to cb in order as they arrive. */
+	for (uint64_t k = 0; !rc && k < rd.nranges; k++) {
+		struct s3_slot *s = &rd.slots[k % (uint64_t)rd.nslots];
+
+		pthread_mutex_lock(&rd.mu);
+		while (!rd.err && !(s->state == 2 && s->range == k))
+			pthread_cond_wait(&rd.cv, &rd.mu);
+		if (rd.err)
+			rc = error_set(rd.err, "%s", rd.errmsg);
+		pthread_mutex_unlock(&rd.mu);
+		if (!rc)
+			rc = cb(ctx, s->data.data, s->data.len);
+		pthread_mutex_lock(&rd.mu);
+		s->state = 0;
+		buf_reset(&s->data);
+		pthread_cond_broadcast(&rd.cv);
+		pthread_mutex_unlock(&rd.mu);
+	}
+	pthread_mutex_lock(&rd.mu);
+	rd.stop = 1;
+	pthread_cond_broadcast(&rd.cv);
+	pthread_mutex_unlock(&rd.mu);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < rd.nslots; i++)
+		buf_free(&rd.slots[i].data);
+	free(rd.slots);
+	pthread_mutex_destroy(&rd.mu);
+	pthread_cond_destroy(&rd.cv);
+	buf_free(&bk);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cleanup of abandoned multipart uploads                                     */
+/* ------------------------------------------------------------------------ */
+
+static int s3_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned *removed)
+{
+	struct s3_repo *r = drv;
+	char *key_marker = NULL, *id_marker = NULL;
+	struct buf bp;
+	int rc;
+
+	*removed = 0;
+	rc = s3_client_key(r->c, "", &bp);
+	while (!rc) {
+		struct s3_list_reply list;
+		struct s3_response resp;
+		struct s3_request req;
+		struct buf q, e;
+
+		memset(&list, 0, sizeof(list));
+		buf_init(&q, 65536);
+		buf_init(&e, 65536);
+		if (key_marker) {
+			rc = s3_uri_encode(key_marker, 0, &e);
+			if (!rc)
+				rc = buf_printf(&q, "key-marker=%s&", (char *)e.data);
+			buf_reset(&e);
+		}
+		if (!rc)
+			rc = s3_uri_encode((char *)bp.data, 0, &e);
+		if (!rc)
+			rc = buf_printf(&q, "prefix=%s&", e.data ? (char *)e.data : "");
+		buf_reset(&e);
+		if (!rc && id_marker) {
+			rc = s3_uri_encode(id_marker, 0, &e);
+			if (!rc)
+				rc = buf_printf(&q, "upload-id-marker=%s&", (char *)e.data);
+		}
+		if (!rc)
+			rc = buf_printf(&q, "uploads");
+		memset(&req, 0, sizeof(req));
+		req.method = "GET";
+		req.query = (char *)q.data;
+		req.max_body = 16 * 1024 * 1024;
+		req.what = "list multipart uploads";
+		if (!rc)
+			rc = s3_http_request(r->c, &req, &resp);
+		else
+			memset(&resp, 0, sizeof(resp));
+		if (!rc)
+			rc = s3_xml_list_uploads((const char *)resp.body.data, resp.body.len, &list);
+		for (size_t i = 0; !rc && i < list.nitems; i++) {
+			struct s3_item_abort {
+				struct s3_response resp;
+				struct s3_request req;
+				struct buf q;
+			} a;
+			struct s3_list_item *it = &list.items[i];
+
+			if (it->time_ms > now_ms - older_than_ms)
+				continue;
+			buf_init(&a.q, 4096);
+			rc = s3_uri_encode(it->upload_id, 0, &a.q);
+			if (!rc) {
+				struct buf qq;
+
+				buf_init(&qq, 4096);
+				rc = buf_printf(&qq, "uploadId=%s", (char *)a.q.data);
+				memset(&a.req, 0, sizeof(a.req));
+				a.req.method = "DELETE";
+				a.req.key = it->key;
+				a.req.query = (char *)qq.data;
+				a.req.what = "abort abandoned upload";
+				if (!rc)
+					rc = s3_http_request(r->c, &a.req, &a.resp);
+				if (rc == CF_ERR_NOTFOUND)
+					rc = 0; /* finished or aborted meanwhile */
+				else if (!rc) {
+					(*removed)++;
+					log_info("aborted abandoned upload of s3://%s", it->key);
+				}
+				s3_response_free(&a.resp);
+				buf_free(&qq);
+			}
+			buf_free(&a.q);
+		}
+		free(key_marker);
+		free(id_marker);
+		key_marker = id_marker = NULL;
+		if (!rc && list.truncated && list.next_key_marker) {
+			key_marker = strdup(list.next_key_marker);
+			id_marker = list.next_upload_id_marker ? strdup(list.next_upload_id_marker) : NULL;
+		}
+		s3_list_reply_free(&list);
+		s3_response_free(&resp);
+		buf_free(&q);
+		buf_free(&e);
+		if (rc || !key_marker)
+			break;
+	}
+	free(key_marker);
+	free(id_marker);
+	buf_free(&bp);
+	return rc;
+}
+
+const struct storage_driver storage_s3_driver = {
+	.name = "s3",
+	.features = STORAGE_FEATURE_RANGE,
+	.open = s3_open,
+	.free = s3_free,
+	.describe = s3_describe,
+	.write_new = s3_write_new,
+	.write_data = s3_write_data,
+	.write_commit = s3_write_commit,
+	.write_abort = s3_write_abort,
+	.read = s3_read,
+	.list = s3_list,
+	.head = s3_head,
+	.remove = s3_remove,
+	.cleanup = s3_cleanup,
+};
