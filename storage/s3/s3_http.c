@@ -215,6 +215,18 @@ static size_t s3_read_cb(char *dst, size_t size, size_t n, void *ctx)
 	return want;
 }
 
+/* Lets curl rewind the body, which it does to resend a request on a reused
+ * connection that turned out to be dead. */
+static int s3_seek_cb(void *ctx, curl_off_t offset, int origin)
+{
+	struct s3_attempt *a = ctx;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > a->req->body_len)
+		return CURL_SEEKFUNC_FAIL;
+	a->body_off = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
 static size_t s3_write_cb(char *data, size_t size, size_t n, void *ctx)
 {
 	struct s3_attempt *a = ctx;
@@ -320,6 +332,9 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 	struct curl_slist *list = NULL;
 	struct buf url, path, host, line;
 	char date[S3_AMZ_DATE_LEN + 1], payload[HASH_SHA256_HEX_LEN + 1];
+	/* One reading of the clock for both the x-amz-date header and the
+	 * signature: two readings can straddle a second and not match. */
+	time_t now = time(NULL);
 	size_t nh = 0;
 	int rc;
 
@@ -327,7 +342,7 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 	rc = s3_url(c, req, &url, &path, &host);
 	if (rc)
 		goto out_bufs;
-	s3_sigv4_format_date(time(NULL), date);
+	s3_sigv4_format_date(now, date);
 	hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len, payload);
 	hdrs[nh++] = (struct s3_header){"host", (char *)host.data};
 	hdrs[nh++] = (struct s3_header){"x-amz-date", date};
@@ -347,7 +362,7 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 	sr.payload_hash = payload;
 	sr.region = c->region;
 	sr.service = "s3";
-	sr.now = time(NULL);
+	sr.now = now;
 	rc = s3_sigv4_sign(&sr, cred, &sig);
 	if (rc)
 		goto out_bufs;
@@ -403,6 +418,8 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, s3_read_cb);
 		curl_easy_setopt(h, CURLOPT_READDATA, a);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, s3_seek_cb);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, a);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
 		if (!strcmp(req->method, "POST"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
@@ -444,6 +461,7 @@ static int s3_transient_curl(CURLcode cc)
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
+	case CURLE_SEND_FAIL_REWIND:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 	case CURLE_SSL_CONNECT_ERROR:
@@ -504,11 +522,11 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 			transient = s3_transient_curl(cc);
 			if (!transient || attempt >= c->max_attempts) {
 				rc = error_set(transient ? CF_ERR_NETWORK : CF_ERR_STORAGE,
-					       "s3: %s %s s3://%s/%s: %s%s (after %d attempt%s)", req->method,
+					       "s3: %s %s s3://%s/%s: %s%s (curl %d, after %d attempt%s)", req->method,
 					       req->what ? req->what : "", c->bucket, req->key ? req->key : "",
 					       cerr[0] ? cerr : curl_easy_strerror(cc),
 					       cc == CURLE_PEER_FAILED_VERIFICATION ? " (check ca_file)" : "",
-					       attempt, attempt == 1 ? "" : "s");
+					       (int)cc, attempt, attempt == 1 ? "" : "s");
 				break;
 			}
 			log_info("s3: %s s3://%s/%s: %s; retrying", req->method, c->bucket,
