@@ -16,7 +16,9 @@
 #   AWS_SHARED_CREDENTIALS_FILE  empty, so ~/.aws is never read
 #   CEPH_CONF              the cluster's ceph.conf (for s3_rgw_admin)
 # and defines:
-#   s3_aws ARGS...              aws --endpoint-url $S3_ENDPOINT ARGS...
+#   S3_AWS                 the aws CLI to run (a pyenv shim is resolved to
+#                          the real script: 0.4 s less per call)
+#   s3_aws ARGS...              $S3_AWS --endpoint-url $S3_ENDPOINT ARGS...
 #   s3_aws_in REGION ARGS...    the same against REGION's gateway and region
 #   s3_aws_config KEY VALUE     aws configure set KEY VALUE in AWS_CONFIG_FILE
 #                               (s3_aws_config s3.multipart_chunksize 5MB)
@@ -116,12 +118,18 @@ s3 =
     addressing_style = path
 EOF
 
+S3_AWS=$(command -v aws)
+case $S3_AWS in
+*/shims/aws) S3_AWS=$(pyenv which aws 2>/dev/null) || S3_AWS=aws ;;
+esac
+export S3_AWS
+
 s3_aws_config() {
-	aws configure set "$1" "$2"
+	"$S3_AWS" configure set "$1" "$2"
 }
 
 s3_aws() {
-	aws --endpoint-url "$S3_ENDPOINT" "$@"
+	"$S3_AWS" --endpoint-url "$S3_ENDPOINT" "$@"
 }
 
 # s3_endpoint REGION: the gateway of REGION.
@@ -139,7 +147,7 @@ s3_aws_in() {
 	local region=$1 ep
 	shift
 	ep=$(s3_endpoint "$region") || return 1
-	aws --endpoint-url "$ep" --region "$region" "$@"
+	"$S3_AWS" --endpoint-url "$ep" --region "$region" "$@"
 }
 
 s3_mkbucket() {
