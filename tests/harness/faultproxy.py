@@ -13,12 +13,15 @@ For a share of the requests (--fault-rate, deterministic per request number
 with --seed) it injects one of --faults:
   500         answers 500 InternalError (S3 XML body), request not forwarded
   503slowdown answers 503 SlowDown (S3 XML body), request not forwarded
-  reset       resets the connection (close with SO_LINGER 0, so a TCP RST):
-              a request with a body is forwarded up to the middle of its body,
-              then reset; a request without one is forwarded whole and the
-              connection is reset in the middle of the response body (or,
-              for an empty response body, right before the response head,
-              after the upstream carried the request out)
+  reset-request   resets the connection (close with SO_LINGER 0, so a TCP
+              RST) in the middle of the request body, after forwarding its
+              first half (a request without a body: right after its head, not
+              forwarded)
+  reset-response  forwards the request whole and resets the connection in
+              the middle of the response body (for an empty response body:
+              right before the response head, after the upstream carried the
+              request out)
+  reset       reset-request for a request with a body, else reset-response
   stall       reads the request and never answers; the connection is closed
               after --stall-seconds (or at exit)
 Every other request is forwarded: keep-alive, Content-Length and chunked
@@ -49,7 +52,7 @@ import time
 
 CHUNK = 65536
 MAX_HEAD = 65536
-FAULT_KINDS = ("500", "503slowdown", "reset", "stall")
+FAULT_KINDS = ("500", "503slowdown", "reset", "reset-request", "reset-response", "stall")
 
 
 class Closed(Exception):
@@ -298,6 +301,14 @@ class Proxy:
                 client_close = wants_close(version, headers)
                 n, fault = self.next_request(method)
                 has_body = framing == "chunked" or (framing == "length" and length > 0)
+                if fault == "reset":
+                    fault = "reset-request" if has_body else "reset-response"
+                if fault == "reset-request" and not has_body:
+                    self.count(fault)
+                    self.log("c=%d %d %s %s fault=reset-request (after the head)" % (cid, n, method, path))
+                    reset(client)
+                    client = None
+                    return
 
                 if fault in ("500", "503slowdown", "stall"):
                     self.count(fault)
@@ -345,9 +356,9 @@ class Proxy:
                     if rhead is not None:
                         rstart, rheaders = parse_head(rhead)
                         status = int(rstart[1])
-                        if status != 100 and fault == "reset":
-                            self.count("reset")
-                            self.log("c=%d %d %s %s fault=reset (before body, upstream said %d)"
+                        if status != 100 and fault == "reset-request":
+                            self.count(fault)
+                            self.log("c=%d %d %s %s fault=reset-request (before the body, upstream said %d)"
                                      % (cid, n, method, path, status))
                             reset(client)
                             client = None
@@ -359,15 +370,15 @@ class Proxy:
                             self.log("c=%d %d %s %s status=%d (before body)" % (cid, n, method, path, status))
                             return
                         client.sendall(rhead)
-                if fault == "reset" and has_body:
+                if fault == "reset-request":
                     # Forward half the body, then reset both sides.
                     half = (length // 2) if framing == "length" else CHUNK
-                    self.count("reset")
+                    self.count(fault)
                     if framing == "chunked":
                         copy_chunked(cr, up.sendall, stop_after=half)
                     else:
                         copy_length(cr, length, up.sendall, stop_after=half)
-                    self.log("c=%d %d %s %s fault=reset (request body)" % (cid, n, method, path))
+                    self.log("c=%d %d %s %s fault=reset-request (request body)" % (cid, n, method, path))
                     reset(client)
                     client = None
                     reset(up)
@@ -387,11 +398,11 @@ class Proxy:
                         client.sendall(rhead)
                         continue
                     break
-                if fault == "reset":
-                    self.count("reset")
+                if fault == "reset-response":
+                    self.count(fault)
                     got = self.relay_response_body(ur, client, method, status, rheaders,
                                                    head=rhead, reset_midway=True)
-                    self.log("c=%d %d %s %s fault=reset (response %s, status %d)"
+                    self.log("c=%d %d %s %s fault=reset-response (response %s, status %d)"
                              % (cid, n, method, path, "body" if got else "head", status))
                     reset(client)
                     client = None

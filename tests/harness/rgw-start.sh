@@ -64,6 +64,7 @@ if [ -n "$missing" ]; then
 		# shellcheck disable=SC2086
 		apt-get install -y -qq --no-install-recommends $missing >/dev/null
 		log "installed"
+		t0=$(date +%s%N)
 	else
 		echo "rgw-start: missing packages:$missing (run with INSTALL=1)" >&2
 		exit 77
@@ -168,6 +169,10 @@ bluestore fsck on mount = false
 osd memory target = 1073741824
 [client]
 rgw multipart min part size = $RGW_MIN_PART
+# free deleted objects' data within seconds, not hours (memstore keeps it in RAM)
+rgw gc obj min wait = 10
+rgw gc processor period = 10
+rgw gc processor max time = 10
 EOF
 export CEPH_CONF="$C"
 

@@ -16,8 +16,8 @@
 #   AWS_SHARED_CREDENTIALS_FILE  empty, so ~/.aws is never read
 #   CEPH_CONF              the cluster's ceph.conf (for s3_rgw_admin)
 # and defines:
-#   S3_AWS                 the aws CLI to run (a pyenv shim is resolved to
-#                          the real script: 0.4 s less per call)
+#   S3_AWS                 the aws CLI to run (set it to choose one; a pyenv
+#                          shim is resolved to the real script: 0.4 s less a call)
 #   s3_aws ARGS...              $S3_AWS --endpoint-url $S3_ENDPOINT ARGS...
 #   s3_aws_in REGION ARGS...    the same against REGION's gateway and region
 #   s3_aws_config KEY VALUE     aws configure set KEY VALUE in AWS_CONFIG_FILE
@@ -118,7 +118,7 @@ s3 =
     addressing_style = path
 EOF
 
-S3_AWS=$(command -v aws)
+S3_AWS=${S3_AWS:-$(command -v aws)}
 case $S3_AWS in
 */shims/aws) S3_AWS=$(pyenv which aws 2>/dev/null) || S3_AWS=aws ;;
 esac

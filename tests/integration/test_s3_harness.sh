@@ -19,7 +19,7 @@ for tool in aws curl python3 cmp; do
 done
 
 . "$COFFER_SRC/tests/harness/s3-env.sh"
-t_log "# $T_NAME: $(aws --version 2>&1), endpoint $S3_ENDPOINT, regions $S3_REGIONS, scratch $T"
+t_log "# $T_NAME: $("$S3_AWS" --version 2>&1), endpoint $S3_ENDPOINT, regions $S3_REGIONS, scratch $T"
 
 # The aws CLI's smallest part size (5 MB), and patient retries for the fault
 # proxy. (s3_aws_config KEY VALUE does the same one key at a time, at 0.7 s a call.)
@@ -124,6 +124,9 @@ check_eq "proxy reset: curl sees a reset (exit 56)" 56 "$(cat "$T/curl.rc")"
 curl_fp -X PUT --data-binary "@$T/big" "$FP_ENDPOINT/$B/x" >/dev/null
 check_eq "proxy reset: mid request body (exit 55 or 56)" ok \
 	"$(case $(cat "$T/curl.rc") in 55 | 56) echo ok ;; *) cat "$T/curl.rc" ;; esac)"
+s3_faultproxy --fault-rate 1 --faults reset-request
+curl_fp "$FP_ENDPOINT/" >/dev/null
+check_eq "proxy reset-request without a body: reset after the head (exit 56)" 56 "$(cat "$T/curl.rc")"
 s3_faultproxy --fault-rate 1 --faults stall --stall-seconds 1
 s=$(date +%s%N)
 curl_fp -m 10 "$FP_ENDPOINT/" >/dev/null
@@ -148,7 +151,11 @@ s3_rmbucket "$B"
 # SigV4 signs the Host header: the aws CLI addresses the proxy, which forwards
 # the Host header unchanged, and RGW checks the signature with it.
 # A stalled request ends with the aws CLI's read timeout, and is retried.
-s3_faultproxy --fault-rate 0.3 --faults 500,503slowdown,reset,stall --stall-seconds 30 --seed 7
+# aws CLI 2.9 (Debian 12's) does not retry a download whose body was cut by a
+# reset (1.x does): with it, resets only cut requests.
+resets=reset
+case $("$S3_AWS" --version 2>&1) in aws-cli/2.*) resets=reset-request ;; esac
+s3_faultproxy --fault-rate 0.3 --faults 500,503slowdown,$resets,stall --stall-seconds 30 --seed 7
 via_proxy() { "$S3_AWS" --endpoint-url "$FP_ENDPOINT" --cli-read-timeout 3 "$@"; }
 B3=$(s3_bucket_name harness-fp)
 ops "$B3" "fault proxy" via_proxy
@@ -157,7 +164,7 @@ s3_faultproxy_stop
 cp "$FP_LOG" "$T/faultproxy.log"
 nf=$(grep -c 'fault=' "$T/faultproxy.log")
 nr=$(grep -c '^c=' "$T/faultproxy.log")
-t_log "# fault proxy: $nf faults in $nr requests: $(grep -o 'fault=[a-z0-9]*' "$T/faultproxy.log" | sort | uniq -c | tr -s ' \n' ' ')"
+t_log "# fault proxy: $nf faults in $nr requests: $(grep -o 'fault=[a-z0-9-]*' "$T/faultproxy.log" | sort | uniq -c | tr -s ' \n' ' ')"
 check "fault proxy: log shows injected faults ($nf of $nr)" test "$nf" -ge 3
 check_grep "fault proxy: log shows a forwarded 200" "$T/faultproxy.log" ' status=200 '
 s3_rmbucket "$B3"
