@@ -5,11 +5,16 @@
 # ceph-osd (Ceph 16.2 "pacific"). Runs as root without systemd; uses no network
 # but 127.0.0.1. See tests/harness/README.md.
 #
-# Usage:  rgw-start.sh [DIR]    DIR: the cluster's folder (default $COFFER_RGW_DIR,
-#                               else /tmp/coffer-rgw); wiped when a cluster is made
+# Usage:  rgw-start.sh [--fixture] [DIR]
+#   DIR: the cluster's folder (default $COFFER_RGW_DIR, else
+#   $COFFER_RGW_DEFAULT_DIR, else /tmp/coffer-rgw); wiped when a cluster is made.
 # Idempotent: when the cluster of DIR is up with the same REGIONS and ports it
 # prints "already running" and exits 0; a dead or different one is stopped
 # (rgw-stop.sh) and made anew. Concurrent starts of one DIR wait on DIR.lock.
+# --fixture (CTest's harness/rgw_start): a cluster that is up in DIR is used
+# whatever its settings, and only one made here is marked DIR/fixture-owned,
+# for rgw-stop.sh --fixture: so `COFFER_RGW_DIR=/tmp/coffer-rgw ctest` runs
+# the S3 tests against a cluster started by hand and leaves it running.
 #
 # Environment:
 #   REGIONS=""            "us-east-1 eu-west-1": one realm, one zonegroup+zone per
@@ -30,7 +35,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-D=$(realpath -m "${1:-${COFFER_RGW_DIR:-/tmp/coffer-rgw}}")
+FIXTURE=0
+if [ "${1:-}" = --fixture ]; then
+	FIXTURE=1
+	shift
+fi
+D=$(realpath -m "${1:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}")
 RGW_PORT=${RGW_PORT:-7480}
 MON_PORT=${MON_PORT:-13300}
 AK=${S3_ACCESS_KEY:-TESTACCESSKEY0000001}
@@ -80,23 +90,27 @@ WANT="regions=$REGIONS rgw_port=$RGW_PORT mon_port=$MON_PORT backend=$OSD_BACKEN
 NGW=1
 [ -n "$REGIONS" ] && NGW=$(echo $REGIONS | wc -w)
 
-# up: every pid file names a live daemon and every gateway answers.
+# up: DIR was made complete, its daemons are alive and its gateways (the
+# ports in DIR/gateways) answer.
 cluster_up() {
-	local f pid i
-	[ -f "$D/state" ] && [ "$(cat "$D/state")" = "$WANT" ] || return 1
-	[ -f "$D/env.sh" ] || return 1
-	for f in "$D/run/mon.a.pid" "$D/run/osd.0.pid"; do
+	local f pid p
+	[ -f "$D/state" ] && [ -f "$D/env.sh" ] && [ -f "$D/gateways" ] || return 1
+	for f in "$D/run/mon.a.pid" "$D/run/osd.0.pid" "$D"/run/client.rgw.*.pid; do
 		[ -f "$f" ] && pid=$(cat "$f") && kill -0 "$pid" 2>/dev/null || return 1
 	done
-	for i in $(seq 0 $((NGW - 1))); do
-		f=$D/run/client.rgw.$i.pid
-		[ -f "$f" ] && pid=$(cat "$f") && kill -0 "$pid" 2>/dev/null || return 1
-		curl -s -m 5 -o /dev/null "http://127.0.0.1:$((RGW_PORT + i))/" || return 1
+	for p in $(cat "$D/gateways"); do
+		curl -s -m 5 -o /dev/null "http://127.0.0.1:$p/" || return 1
 	done
 }
 if cluster_up; then
-	log "already running in $D ($(cat "$D/state"))"
-	exit 0
+	if [ "$(cat "$D/state")" = "$WANT" ]; then
+		log "already running in $D ($(cat "$D/state"))"
+		exit 0
+	fi
+	if [ "$FIXTURE" = 1 ]; then
+		log "already running in $D, kept with its own settings ($(cat "$D/state"))"
+		exit 0
+	fi
 fi
 if [ -e "$D" ]; then
 	log "stopping the stale cluster of $D"
@@ -269,5 +283,7 @@ if [ "$NGW" -gt 1 ]; then
 	done
 fi
 echo "$ENV" >"$D/env.sh"
+seq "$RGW_PORT" $((RGW_PORT + NGW - 1)) | tr '\n' ' ' >"$D/gateways"
 echo "$WANT" >"$D/state"
+[ "$FIXTURE" = 1 ] && touch "$D/fixture-owned"
 log "ready in $D: access=$AK secret=$SK (source $D/env.sh)"

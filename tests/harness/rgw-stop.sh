@@ -2,15 +2,26 @@
 # rgw-stop.sh: stops the cluster rgw-start.sh made in DIR and leaves no daemon
 # behind. Adapted from shared/s3/stop-rgw.sh.
 #
-# Usage:  rgw-stop.sh [DIR] [--purge]   (DIR default $COFFER_RGW_DIR, else
-#                                        /tmp/coffer-rgw; --purge deletes DIR)
+# Usage:  rgw-stop.sh [--fixture] [DIR] [--purge]
+#   DIR default $COFFER_RGW_DIR, else $COFFER_RGW_DEFAULT_DIR, else
+#   /tmp/coffer-rgw; --purge deletes DIR. --fixture (CTest's harness/rgw_stop):
+#   only a cluster that rgw-start.sh --fixture made (DIR/fixture-owned) is stopped.
 # The daemons of DIR are those named by its pid files and, whatever the pid
 # files say (stale, missing), every ceph-mon, ceph-osd or radosgw process whose
 # command line holds "-c DIR/ceph.conf" (rgw-start.sh starts them so). The
 # gateways get SIGTERM first, then the OSD, then the mon; a daemon still alive
 # 5 s after its SIGTERM gets SIGKILL. Exit status 0, unless a daemon survived SIGKILL.
 set -u
-D=$(realpath -m "${1:-${COFFER_RGW_DIR:-/tmp/coffer-rgw}}")
+FIXTURE=0
+if [ "${1:-}" = --fixture ]; then
+	FIXTURE=1
+	shift
+fi
+D=$(realpath -m "${1:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}")
+if [ "$FIXTURE" = 1 ] && [ ! -f "$D/fixture-owned" ]; then
+	echo "[rgw-stop] $D was not started by the fixture: left running"
+	exit 0
+fi
 PURGE=0
 [ "${2:-}" = --purge ] && PURGE=1
 C="$D/ceph.conf"
@@ -66,7 +77,7 @@ stop_all '^radosgw$'
 stop_all '^ceph-osd$'
 stop_all '^ceph-mon$'
 left=$(daemons_of '.')
-rm -f "$D"/run/*.pid "$D/state"
+rm -f "$D"/run/*.pid "$D/state" "$D/fixture-owned"
 ms=$((($(date +%s%N) - t0) / 1000000))
 if [ -n "$left" ]; then
 	echo "rgw-stop: daemons of $D still alive: $left" >&2

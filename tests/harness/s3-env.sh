@@ -35,14 +35,15 @@
 #                               FP_ENDPOINT, FP_PID, FP_LOG; stopped at exit
 #   s3_faultproxy_stop          stops it now (SIGTERM; waits)
 #
-# Inputs: COFFER_RGW_DIR (default /tmp/coffer-rgw), REGIONS (when it starts
+# Inputs: COFFER_RGW_DIR (else COFFER_RGW_DEFAULT_DIR, which CTest sets to
+# <build>/tests/rgw, else /tmp/coffer-rgw), REGIONS (when it starts
 # the cluster itself), INSTALL=1 (install missing packages), S3_KEEP_RGW=1.
 # When the packages are missing it skips the test (exit 77; t_skip if lib.sh
 # is sourced). Cleanup goes through lib.sh's t_at_exit when defined, else an
 # EXIT trap.
 
 S3_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-COFFER_RGW_DIR=${COFFER_RGW_DIR:-/tmp/coffer-rgw}
+COFFER_RGW_DIR=${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}
 export COFFER_RGW_DIR
 S3_STARTED_RGW=0
 S3_TMP=$(mktemp -d "${TMPDIR:-/tmp}/coffer-s3env.XXXXXX") || exit 1
