@@ -36,11 +36,15 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FIXTURE=0
-if [ "${1:-}" = --fixture ]; then
-	FIXTURE=1
-	shift
-fi
-D=$(realpath -m "${1:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}")
+D=
+for a in "$@"; do
+	case $a in
+	--fixture) FIXTURE=1 ;;
+	-*) echo "usage: rgw-start.sh [--fixture] [DIR]" >&2; exit 2 ;;
+	*) D=$a ;;
+	esac
+done
+D=$(realpath -m -- "${D:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}")
 RGW_PORT=${RGW_PORT:-7480}
 MON_PORT=${MON_PORT:-13300}
 AK=${S3_ACCESS_KEY:-TESTACCESSKEY0000001}

@@ -13,17 +13,21 @@
 # 5 s after its SIGTERM gets SIGKILL. Exit status 0, unless a daemon survived SIGKILL.
 set -u
 FIXTURE=0
-if [ "${1:-}" = --fixture ]; then
-	FIXTURE=1
-	shift
-fi
-D=$(realpath -m "${1:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}")
+PURGE=0
+D=
+for a in "$@"; do
+	case $a in
+	--fixture) FIXTURE=1 ;;
+	--purge) PURGE=1 ;;
+	-*) echo "usage: rgw-stop.sh [--fixture] [DIR] [--purge]" >&2; exit 2 ;;
+	*) D=$a ;;
+	esac
+done
+D=$(realpath -m -- "${D:-${COFFER_RGW_DIR:-${COFFER_RGW_DEFAULT_DIR:-/tmp/coffer-rgw}}}") || exit 2
 if [ "$FIXTURE" = 1 ] && [ ! -f "$D/fixture-owned" ]; then
 	echo "[rgw-stop] $D was not started by the fixture: left running"
 	exit 0
 fi
-PURGE=0
-[ "${2:-}" = --purge ] && PURGE=1
 C="$D/ceph.conf"
 t0=$(date +%s%N)
 

@@ -124,6 +124,11 @@ case $S3_AWS in
 */shims/aws) S3_AWS=$(pyenv which aws 2>/dev/null) || S3_AWS=aws ;;
 esac
 export S3_AWS
+# The proxy's pid must be python's own, not a shim's.
+S3_PYTHON=$(command -v python3)
+case $S3_PYTHON in
+*/shims/python3) S3_PYTHON=$(pyenv which python3 2>/dev/null) || S3_PYTHON=python3 ;;
+esac
 
 s3_aws_config() {
 	"$S3_AWS" configure set "$1" "$2"
@@ -197,7 +202,7 @@ s3_faultproxy() {
 	s3_faultproxy_stop
 	rm -f "$portfile"
 	FP_LOG=$S3_TMP/faultproxy.$$.$RANDOM.log
-	python3 "$S3_HARNESS_DIR/faultproxy.py" --listen 127.0.0.1:0 \
+	"$S3_PYTHON" "$S3_HARNESS_DIR/faultproxy.py" --listen 127.0.0.1:0 \
 		--upstream "${S3_ENDPOINT#http://}" --log "$FP_LOG" --port-file "$portfile" "$@" &
 	FP_PID=$!
 	for i in $(seq 1 100); do
@@ -214,8 +219,14 @@ s3_faultproxy() {
 }
 
 s3_faultproxy_stop() {
+	local i
 	[ -n "$FP_PID" ] || return 0
 	kill -TERM "$FP_PID" 2>/dev/null
+	for i in $(seq 1 50); do
+		kill -0 "$FP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$FP_PID" 2>/dev/null
 	wait "$FP_PID" 2>/dev/null
 	FP_PID=
 }
