@@ -9,7 +9,8 @@ pkgs="build-essential cmake pkg-config libarchive-dev libzstd-dev libsodium-dev
   libcurl4-openssl-dev liblmdb-dev libjansson-dev libinih-dev libexpat1-dev libmd-dev
   zstd age tar"
 if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq"
+  pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq
+    radosgw ceph-mon ceph-osd ceph-common awscli curl"
 fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""

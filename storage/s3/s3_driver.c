@@ -721,6 +721,48 @@ static int s3_write_complete(struct s3_write *w, unsigned nparts)
 	return rc;
 }
 
+/*
+ * Sets the object-lock retention of a completed multipart object. S3 takes it
+ * from CreateMultipartUpload already, but some S3-compatible servers (Ceph
+ * RGW 16) drop it there; setting it again to the same date is harmless.
+ */
+static int s3_write_retention(struct s3_write *w)
+{
+	char until[32], b64[32], hex[33];
+	struct s3_response resp;
+	struct s3_request req;
+	struct s3_header h[4];
+	struct buf body;
+	int rc;
+
+	if (!w->r->lock_mode)
+		return 0;
+	s3_object_headers(w->r, h, until, sizeof(until));
+	buf_init(&body, 4096);
+	rc = buf_printf(&body,
+			"<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
+			"<RetainUntilDate>%s</RetainUntilDate></Retention>",
+			w->r->lock_mode, until);
+	if (rc)
+		return rc;
+	s3_md5(body.data, body.len, b64, hex);
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = (char *)w->key.data;
+	req.query = "retention";
+	req.body = body.data;
+	req.body_len = body.len;
+	req.body_md5 = b64;
+	req.what = "set object retention";
+	rc = s3_http_request(w->r->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_STORAGE, "s3: cannot set the retention of s3://%s",
+			       (char *)w->key.data);
+	s3_response_free(&resp);
+	buf_free(&body);
+	return rc;
+}
+
 static int s3_write_commit(void *wctx)
 {
 	struct s3_write *w = wctx;
@@ -745,6 +787,8 @@ static int s3_write_commit(void *wctx)
 	if (!rc) {
 		s3_write_stop(w);
 		rc = s3_write_complete(w, nparts);
+		if (!rc)
+			rc = s3_write_retention(w);
 	}
 	if (rc) {
 		s3_write_stop(w);
