@@ -13,6 +13,7 @@ For a share of the requests (--fault-rate, deterministic per request number
 with --seed) it injects one of --faults:
   500         answers 500 InternalError (S3 XML body), request not forwarded
   503slowdown answers 503 SlowDown (S3 XML body), request not forwarded
+  400expiredtoken answers 400 ExpiredToken, as S3 does for an expired session token
   reset-request   resets the connection (close with SO_LINGER 0, so a TCP
               RST) in the middle of the request body, after forwarding its
               first half (a request without a body: right after its head, not
@@ -52,7 +53,8 @@ import time
 
 CHUNK = 65536
 MAX_HEAD = 65536
-FAULT_KINDS = ("500", "503slowdown", "reset", "reset-request", "reset-response", "stall")
+FAULT_KINDS = ("500", "503slowdown", "reset", "reset-request", "reset-response", "stall",
+               "400expiredtoken")
 
 
 class Closed(Exception):
@@ -257,6 +259,9 @@ class Proxy:
     def error_response(self, status, n, method, path, close):
         if status == 503:
             code, reason, msg = "SlowDown", "Slow Down", "Please reduce your request rate."
+        elif status == 400:
+            code, reason, msg = "ExpiredToken", "Bad Request", \
+                "The provided token has expired."
         else:
             code, reason, msg = "InternalError", "Internal Server Error", \
                 "We encountered an internal error. Please try again."
@@ -310,7 +315,7 @@ class Proxy:
                     client = None
                     return
 
-                if fault in ("500", "503slowdown", "stall"):
+                if fault in ("500", "503slowdown", "stall", "400expiredtoken"):
                     self.count(fault)
                     # Without Expect, the body is on its way: read it so the
                     # connection can go on. With Expect, the client waits for
@@ -325,7 +330,7 @@ class Proxy:
                         self.log("c=%d %d %s %s fault=stall" % (cid, n, method, path))
                         self.stopping.wait(self.args.stall_seconds)
                         return
-                    status = 503 if fault == "503slowdown" else 500
+                    status = {"503slowdown": 503, "400expiredtoken": 400}.get(fault, 500)
                     client.sendall(self.error_response(status, n, method, path, close))
                     self.log("c=%d %d %s %s fault=%s" % (cid, n, method, path, fault))
                     if close:

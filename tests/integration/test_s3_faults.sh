@@ -56,4 +56,16 @@ check_eq "the run is recorded failed" 1 "$(count_status data failed "$T/doomed.c
 check_eq "its multipart upload was aborted" 0 "$(s3_list_uploads "$BUCKET")"
 s3_faultproxy_stop
 
+# ===== an expired session token: one clear line, nothing complete ============
+s3_faultproxy --fault-rate 1.0 --faults 400expiredtoken --fault-after 1 --seed 1
+fp_config "$T/expired.conf" "$FP_ENDPOINT" "max_attempts = 3"
+BEFORE=$(count_status data complete "$T/expired.conf")
+AWS_SESSION_TOKEN=expired-session-token-xyz cf_conf "$T/expired.conf" backup data
+check_rc "an expired session token exits 6" 6
+check_one_error_line "one error line for the expired token"
+check_grep "the error says ExpiredToken" "$ERR" "ExpiredToken"
+check_no_grep "the token is never printed" "$ERR" "expired-session-token-xyz"
+check_eq "nothing is recorded complete with it" "$BEFORE" "$(count_status data complete "$T/expired.conf")"
+s3_faultproxy_stop
+
 t_finish
