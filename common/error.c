@@ -51,6 +51,9 @@ const char *cf_strerror(int code)
 /* Formats into a local buffer first: callers may pass error_message() itself
  * as an argument to add context to the message already recorded. */
 static void error_vset(int code, int errnum, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void error_vset(int code, int errnum, const char *fmt, va_list ap)
 {
 	char text[sizeof(error_text)];
 	int n = vsnprintf(text, sizeof(text), fmt, ap);
