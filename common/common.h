@@ -112,6 +112,9 @@ struct buf {
 
 /* Initialises an empty buffer that may hold at most max bytes. */
 void buf_init(struct buf *b, size_t max);
+/* Makes room for extra more bytes at once, so later appends do not realloc.
+ * Errors: CF_ERR_NOMEM, CF_ERR_LIMIT. */
+int buf_reserve(struct buf *b, size_t extra);
 /* Appends len bytes. Errors: CF_ERR_NOMEM, CF_ERR_LIMIT. */
 int buf_append(struct buf *b, const void *data, size_t len);
 /* Appends formatted text. Errors: CF_ERR_NOMEM, CF_ERR_LIMIT. */

@@ -931,8 +931,13 @@ static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
 		buf_free(&bk);
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	}
-	for (int i = 0; i < rd.nslots; i++)
+	/* Each slot gets its full size once: growing it by doubling would hold
+	 * the old and the new block at once and inflate peak memory. */
+	for (int i = 0; i < rd.nslots; i++) {
 		buf_init(&rd.slots[i].data, rd.chunk);
+		if (!rc)
+			rc = buf_reserve(&rd.slots[i].data, rd.chunk);
+	}
 	pthread_mutex_init(&rd.mu, NULL);
 	pthread_cond_init(&rd.cv, NULL);
 	for (int i = 0; i < rd.nslots; i++) {
