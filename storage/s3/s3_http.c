@@ -343,7 +343,14 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 	if (rc)
 		goto out_bufs;
 	s3_sigv4_format_date(now, date);
-	hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len, payload);
+	/* A body with a Content-MD5 is bound to the signature through that
+	 * (signed) header and checked by the server against it, so hashing it a
+	 * second time with SHA-256 buys nothing: it goes as UNSIGNED-PAYLOAD, as
+	 * the aws CLI sends uploads. Other bodies (XML, none) are hashed. */
+	if (req->body_md5)
+		snprintf(payload, sizeof(payload), "UNSIGNED-PAYLOAD");
+	else
+		hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len, payload);
 	hdrs[nh++] = (struct s3_header){"host", (char *)host.data};
 	hdrs[nh++] = (struct s3_header){"x-amz-date", date};
 	hdrs[nh++] = (struct s3_header){"x-amz-content-sha256", payload};
