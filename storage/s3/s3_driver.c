@@ -179,6 +179,72 @@ static const char *s3_describe(void *drv)
 	return s3_client_describe(((struct s3_repo *)drv)->c);
 }
 
+/* Appends name=value (value URI-encoded; NULL: the bare name) to a query. The
+ * signer sorts the parameters, so their order here does not matter. */
+static int s3_query_add(struct buf *q, const char *name, const char *value)
+{
+	struct buf e;
+	int rc;
+
+	if (!value)
+		return buf_printf(q, "%s%s", q->len ? "&" : "", name);
+	buf_init(&e, 65536);
+	rc = s3_uri_encode(value, 0, &e);
+	if (!rc)
+		rc = buf_printf(q, "%s%s=%s", q->len ? "&" : "", name, e.data ? (char *)e.data : "");
+	buf_free(&e);
+	return rc;
+}
+
+/* GETs and parses one page of a listing: ListObjectsV2, or ListMultipartUploads
+ * when uploads is set. list is initialised by the call. */
+static int s3_list_page(struct s3_repo *r, const struct buf *query, int uploads,
+			struct s3_list_reply *list)
+{
+	struct s3_response resp;
+	struct s3_request req;
+	int rc;
+
+	memset(list, 0, sizeof(*list));
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.query = (char *)query->data;
+	req.max_body = 16 * 1024 * 1024;
+	req.what = uploads ? "list multipart uploads" : "list";
+	rc = s3_http_request(r->c, &req, &resp);
+	if (!rc && uploads)
+		rc = s3_xml_list_uploads((const char *)resp.body.data, resp.body.len, list);
+	else if (!rc)
+		rc = s3_xml_list_objects((const char *)resp.body.data, resp.body.len, list);
+	s3_response_free(&resp);
+	return rc;
+}
+
+/* Aborts a multipart upload of bucket_key. CF_ERR_NOTFOUND (no message) when
+ * it is already gone: completed or aborted meanwhile. */
+static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char *upload_id,
+			   const char *what)
+{
+	struct s3_response resp;
+	struct s3_request req;
+	struct buf q;
+	int rc;
+
+	buf_init(&q, 4096);
+	rc = s3_query_add(&q, "uploadId", upload_id);
+	memset(&req, 0, sizeof(req));
+	req.method = "DELETE";
+	req.key = bucket_key;
+	req.query = (char *)q.data;
+	req.what = what;
+	if (!rc) {
+		rc = s3_http_request(r->c, &req, &resp);
+		s3_response_free(&resp);
+	}
+	buf_free(&q);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Head, delete                                                               */
 /* ------------------------------------------------------------------------ */
@@ -248,34 +314,19 @@ static int s3_list(void *drv, const char *prefix, storage_list_cb cb, void *ctx)
 	rc = s3_client_key(r->c, prefix, &bp);
 	while (!rc) {
 		struct s3_list_reply list;
-		struct s3_response resp;
-		struct s3_request req;
-		struct buf q, e;
+		struct buf q;
 
-		memset(&list, 0, sizeof(list));
 		buf_init(&q, 65536);
-		buf_init(&e, 65536);
-		if (token) {
-			rc = s3_uri_encode(token, 0, &e);
-			if (!rc)
-				rc = buf_printf(&q, "continuation-token=%s&", (char *)e.data);
-			buf_reset(&e);
-		}
+		rc = s3_query_add(&q, "list-type", "2");
 		if (!rc)
-			rc = s3_uri_encode((char *)bp.data, 0, &e);
+			rc = s3_query_add(&q, "prefix", (char *)bp.data);
+		if (!rc && token)
+			rc = s3_query_add(&q, "continuation-token", token);
 		if (!rc)
-			rc = buf_printf(&q, "list-type=2&prefix=%s", e.data ? (char *)e.data : "");
-		memset(&req, 0, sizeof(req));
-		req.method = "GET";
-		req.query = (char *)q.data;
-		req.max_body = 16 * 1024 * 1024;
-		req.what = "list";
-		if (!rc)
-			rc = s3_http_request(r->c, &req, &resp);
+			rc = s3_list_page(r, &q, 0, &list);
 		else
-			memset(&resp, 0, sizeof(resp));
-		if (!rc)
-			rc = s3_xml_list_objects((const char *)resp.body.data, resp.body.len, &list);
+			memset(&list, 0, sizeof(list));
+		buf_free(&q);
 		for (size_t i = 0; !rc && i < list.nitems; i++) {
 			struct storage_info info = {list.items[i].size, list.items[i].time_ms};
 
@@ -288,9 +339,6 @@ static int s3_list(void *drv, const char *prefix, storage_list_cb cb, void *ctx)
 		if (!rc && list.truncated && list.next_token)
 			token = strdup(list.next_token);
 		s3_list_reply_free(&list);
-		s3_response_free(&resp);
-		buf_free(&q);
-		buf_free(&e);
 		if (rc || !token)
 			break;
 	}
@@ -626,25 +674,18 @@ static void s3_write_release(struct s3_write *w)
 /* Aborts the multipart upload (its parts stop costing storage). */
 static void s3_write_abort_upload(struct s3_write *w)
 {
-	struct s3_response resp;
-	struct s3_request req;
-	char query[600];
 	char msg[1024];
+	int code = error_code(), rc;
 
 	if (!w->upload_id)
 		return;
+	/* Keep the error that made us abort: the abort's own must not replace it. */
 	snprintf(msg, sizeof(msg), "%s", error_message());
-	snprintf(query, sizeof(query), "uploadId=%s", w->upload_id);
-	memset(&req, 0, sizeof(req));
-	req.method = "DELETE";
-	req.key = (char *)w->key.data;
-	req.query = query;
-	req.what = "abort multipart upload";
-	if (s3_http_request(w->r->c, &req, &resp) && error_code() != CF_ERR_NOTFOUND)
+	rc = s3_abort_upload(w->r, (char *)w->key.data, w->upload_id, "abort multipart upload");
+	if (rc && rc != CF_ERR_NOTFOUND)
 		log_warn("could not abort upload %s of %s: %s (coffer repo cleanup will)", w->upload_id,
 			 (char *)w->key.data, error_message());
-	s3_response_free(&resp);
-	error_set(error_code(), "%s", msg); /* keep the error that made us abort */
+	error_set(code, "%s", msg);
 }
 
 static void s3_write_abort(void *wctx)
@@ -995,76 +1036,33 @@ static int s3_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned
 	rc = s3_client_key(r->c, "", &bp);
 	while (!rc) {
 		struct s3_list_reply list;
-		struct s3_response resp;
-		struct s3_request req;
-		struct buf q, e;
+		struct buf q;
 
-		memset(&list, 0, sizeof(list));
 		buf_init(&q, 65536);
-		buf_init(&e, 65536);
-		if (key_marker) {
-			rc = s3_uri_encode(key_marker, 0, &e);
-			if (!rc)
-				rc = buf_printf(&q, "key-marker=%s&", (char *)e.data);
-			buf_reset(&e);
-		}
+		rc = s3_query_add(&q, "uploads", NULL);
 		if (!rc)
-			rc = s3_uri_encode((char *)bp.data, 0, &e);
+			rc = s3_query_add(&q, "prefix", (char *)bp.data);
+		if (!rc && key_marker)
+			rc = s3_query_add(&q, "key-marker", key_marker);
+		if (!rc && id_marker)
+			rc = s3_query_add(&q, "upload-id-marker", id_marker);
 		if (!rc)
-			rc = buf_printf(&q, "prefix=%s&", e.data ? (char *)e.data : "");
-		buf_reset(&e);
-		if (!rc && id_marker) {
-			rc = s3_uri_encode(id_marker, 0, &e);
-			if (!rc)
-				rc = buf_printf(&q, "upload-id-marker=%s&", (char *)e.data);
-		}
-		if (!rc)
-			rc = buf_printf(&q, "uploads");
-		memset(&req, 0, sizeof(req));
-		req.method = "GET";
-		req.query = (char *)q.data;
-		req.max_body = 16 * 1024 * 1024;
-		req.what = "list multipart uploads";
-		if (!rc)
-			rc = s3_http_request(r->c, &req, &resp);
+			rc = s3_list_page(r, &q, 1, &list);
 		else
-			memset(&resp, 0, sizeof(resp));
-		if (!rc)
-			rc = s3_xml_list_uploads((const char *)resp.body.data, resp.body.len, &list);
+			memset(&list, 0, sizeof(list));
+		buf_free(&q);
 		for (size_t i = 0; !rc && i < list.nitems; i++) {
-			struct s3_item_abort {
-				struct s3_response resp;
-				struct s3_request req;
-				struct buf q;
-			} a;
 			struct s3_list_item *it = &list.items[i];
 
 			if (it->time_ms > now_ms - older_than_ms)
 				continue;
-			buf_init(&a.q, 4096);
-			rc = s3_uri_encode(it->upload_id, 0, &a.q);
-			if (!rc) {
-				struct buf qq;
-
-				buf_init(&qq, 4096);
-				rc = buf_printf(&qq, "uploadId=%s", (char *)a.q.data);
-				memset(&a.req, 0, sizeof(a.req));
-				a.req.method = "DELETE";
-				a.req.key = it->key;
-				a.req.query = (char *)qq.data;
-				a.req.what = "abort abandoned upload";
-				if (!rc)
-					rc = s3_http_request(r->c, &a.req, &a.resp);
-				if (rc == CF_ERR_NOTFOUND)
-					rc = 0; /* finished or aborted meanwhile */
-				else if (!rc) {
-					(*removed)++;
-					log_info("aborted abandoned upload of s3://%s", it->key);
-				}
-				s3_response_free(&a.resp);
-				buf_free(&qq);
+			rc = s3_abort_upload(r, it->key, it->upload_id, "abort abandoned upload");
+			if (rc == CF_ERR_NOTFOUND) {
+				rc = 0; /* finished or aborted meanwhile */
+			} else if (!rc) {
+				(*removed)++;
+				log_info("aborted abandoned upload of s3://%s", it->key);
 			}
-			buf_free(&a.q);
 		}
 		free(key_marker);
 		free(id_marker);
@@ -1074,9 +1072,6 @@ static int s3_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned
 			id_marker = list.next_upload_id_marker ? strdup(list.next_upload_id_marker) : NULL;
 		}
 		s3_list_reply_free(&list);
-		s3_response_free(&resp);
-		buf_free(&q);
-		buf_free(&e);
 		if (rc || !key_marker)
 			break;
 	}
