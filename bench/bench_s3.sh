@@ -88,33 +88,8 @@ mkdir -p "$OUT/inputs" "$W"
 rm -rf "${W:?}"/*
 
 # ----- inputs: the same files as bench.sh (made once, then reused) ------------
-# gen_sql comes from bench.sh itself, so both scripts get the same bytes.
-eval "$(sed -n '/^gen_sql() {$/,/^}$/p' "$ROOT/bench/bench.sh")"
-declare -F gen_sql >/dev/null || die "could not take gen_sql from bench/bench.sh"
-
-if [ $QUICK = 1 ]; then
-	LIBS=$OUT/inputs/libs-256m.tar
-	SQL=$OUT/inputs/dump-256m.sql
-	SQL_BYTES=$((256 * MIB))
-else
-	LIBS=$OUT/inputs/libs.tar
-	SQL=$OUT/inputs/dump-2g.sql
-	SQL_BYTES=$((2048 * MIB))
-fi
-if [ ! -s "$LIBS" ]; then
-	echo "bench_s3: writing $LIBS (tar of /usr/lib/x86_64-linux-gnu)..." >&2
-	if [ $QUICK = 1 ]; then
-		{ tar -cf - -C /usr/lib x86_64-linux-gnu 2>/dev/null || true; } | head -c $((256 * MIB)) >"$LIBS.part"
-	else
-		tar -cf "$LIBS.part" -C /usr/lib x86_64-linux-gnu 2>/dev/null || [ $? = 1 ] # 1: a file changed
-	fi
-	mv "$LIBS.part" "$LIBS"
-fi
-if [ ! -s "$SQL" ] || [ "$(stat -c %s "$SQL")" != "$SQL_BYTES" ]; then
-	echo "bench_s3: generating $SQL ($((SQL_BYTES / MIB)) MiB SQL dump)..." >&2
-	gen_sql "$SQL_BYTES" >"$SQL.part"
-	mv "$SQL.part" "$SQL"
-fi
+. "$ROOT/bench/inputs.sh"
+bench_inputs bench_s3
 
 # sha256 of an input, cached beside it (recomputed when the input is newer).
 input_sha() {
