@@ -59,6 +59,7 @@ int agent_exit_code(int rc)
 	case CF_ERR_COMPRESS:
 		return 4;
 	case CF_ERR_SOURCE:
+	case CF_ERR_TARGET:
 		return 5;
 	case CF_ERR_STORAGE:
 	case CF_ERR_IO:

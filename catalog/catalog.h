@@ -38,6 +38,7 @@ struct catalog_object {
 	uint64_t raw_bytes;    /* plaintext bytes before compression */
 	uint64_t stored_bytes; /* bytes of the stored object */
 	char *sha256;      /* hex SHA-256 of the stored object */
+	char *meta_json;   /* source-specific JSON object (e.g. the database it holds), or NULL */
 };
 
 struct catalog_backup {

@@ -82,6 +82,7 @@ static void catalog_object_clear(struct catalog_object *o)
 	free(o->compression);
 	free(o->encryption);
 	free(o->sha256);
+	free(o->meta_json);
 }
 
 void catalog_backup_free(struct catalog_backup *b)
@@ -186,6 +187,24 @@ static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, s
 	return catalog_json_set(obj, key, arr);
 }
 
+/* Sets key to the JSON object text meta (NULL: nothing); what names the
+ * record or object for the error. */
+static int catalog_json_set_meta(json_t *obj, const char *key, const char *meta, const char *what)
+{
+	json_error_t jerr;
+	json_t *m;
+
+	if (!meta)
+		return 0;
+	m = json_loads(meta, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m || !json_is_object(m)) {
+		json_decref(m);
+		return error_set(CF_ERR_FORMAT, "%s: field \"%s\" is not a JSON object%s%s", what, key,
+		                 m ? "" : ": ", m ? "" : jerr.text);
+	}
+	return catalog_json_set(obj, key, m);
+}
+
 static int catalog_json_object(const struct catalog_object *o, int need_sha, json_t **out)
 {
 	json_t *obj = json_object();
@@ -216,6 +235,8 @@ static int catalog_json_object(const struct catalog_object *o, int need_sha, jso
 		rc = catalog_json_set_u64(obj, "stored_bytes", o->stored_bytes);
 	if (!rc)
 		rc = catalog_json_set_str(obj, "sha256", o->sha256);
+	if (!rc)
+		rc = catalog_json_set_meta(obj, "meta", o->meta_json, o->key);
 	if (rc) {
 		json_decref(obj);
 		return rc;
@@ -227,8 +248,7 @@ static int catalog_json_object(const struct catalog_object *o, int need_sha, jso
 int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out)
 {
 	int manifest = flags & CATALOG_JSON_MANIFEST;
-	json_t *root = NULL, *objects = NULL, *meta = NULL;
-	json_error_t jerr;
+	json_t *root = NULL, *objects = NULL;
 	int rc = 0;
 
 	*out = NULL;
@@ -248,16 +268,6 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
 		goto out;
 	}
-	if (b->meta_json) {
-		meta = json_loads(b->meta_json, JSON_REJECT_DUPLICATES, &jerr);
-		if (!meta || !json_is_object(meta)) {
-			rc = error_set(CF_ERR_FORMAT,
-			               "backup %s: field \"meta\" is not a JSON object%s%s", b->id,
-			               meta ? "" : ": ", meta ? "" : jerr.text);
-			goto out;
-		}
-	}
-
 	rc = catalog_json_set(root, "format", json_integer(CATALOG_FORMAT_VERSION));
 	if (!rc)
 		rc = catalog_json_set_str(root, "id", b->id);
@@ -299,9 +309,11 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients);
 	if (!rc)
 		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations);
-	if (!rc && meta) {
-		rc = catalog_json_set(root, "meta", meta);
-		meta = NULL;
+	if (!rc) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "backup %s", b->id);
+		rc = catalog_json_set_meta(root, "meta", b->meta_json, what);
 	}
 	if (!rc) {
 		size_t jflags = JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
@@ -312,7 +324,6 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 			rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
 	}
 out:
-	json_decref(meta);
 	json_decref(objects);
 	json_decref(root);
 	return rc;
@@ -441,6 +452,21 @@ static int catalog_sha256_valid(const char *s)
 	return i == 64;
 }
 
+/* Reads an optional JSON object field as compact text with sorted keys. */
+static int catalog_get_meta(json_t *obj, const char *key, const char *field, char **out)
+{
+	json_t *meta = json_object_get(obj, key);
+
+	if (!meta || json_is_null(meta))
+		return 0;
+	if (!json_is_object(meta))
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an object", field);
+	*out = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	if (!*out)
+		return error_set(CF_ERR_NOMEM, "out of memory decoding field \"%s\"", field);
+	return 0;
+}
+
 static int catalog_get_object(json_t *j, size_t idx, int need_sha, struct catalog_object *o)
 {
 	char field[64];
@@ -478,6 +504,8 @@ static int catalog_get_object(json_t *j, size_t idx, int need_sha, struct catalo
 		rc = error_set(CF_ERR_FORMAT,
 		               "backup record: field \"%s\" must be 64 lowercase hex characters",
 		               CATALOG_FIELD("sha256"));
+	if (!rc)
+		rc = catalog_get_meta(j, "meta", CATALOG_FIELD("meta"), &o->meta_json);
 #undef CATALOG_FIELD
 	return rc;
 }
@@ -509,7 +537,7 @@ static int catalog_get_status(json_t *root, enum catalog_status *out)
 int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup **out)
 {
 	struct catalog_backup *b = NULL;
-	json_t *root, *objects, *meta, *item;
+	json_t *root, *objects, *item;
 	json_error_t jerr;
 	json_int_t v;
 	size_t i;
@@ -592,20 +620,7 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	if (rc)
 		goto out;
 
-	meta = json_object_get(root, "meta");
-	if (meta && !json_is_null(meta)) {
-		if (!json_is_object(meta)) {
-			rc = error_set(CF_ERR_FORMAT,
-			               "backup record: field \"meta\" must be an object");
-			goto out;
-		}
-		b->meta_json =
-		    json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-		if (!b->meta_json) {
-			rc = error_set(CF_ERR_NOMEM, "out of memory decoding field \"meta\"");
-			goto out;
-		}
-	}
+	rc = catalog_get_meta(root, "meta", "meta", &b->meta_json);
 out:
 	json_decref(root);
 	if (rc) {

@@ -50,7 +50,8 @@ enum cf_error {
 	CF_ERR_NETWORK = -22,       /* a network peer could not be reached */
 	CF_ERR_AUTH = -23,          /* credentials were refused */
 	CF_ERR_INTERNAL = -24,      /* a bug: an invariant did not hold */
-	CF_ERR_LAST = -25
+	CF_ERR_TARGET = -25,        /* a restore target (database client) failed */
+	CF_ERR_LAST = -26
 };
 
 /* A short, constant description of an error code ("age header MAC mismatch"). */

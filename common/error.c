@@ -37,6 +37,7 @@ static const char *const error_table[] = {
 	[22] = "network error",
 	[23] = "access denied",
 	[24] = "internal error",
+	[25] = "restore target failed",
 };
 
 const char *cf_strerror(int code)

@@ -9,20 +9,13 @@
  * fails half-way never becomes a stored object.
  */
 #include "agent/pipeline.h"
+#include "agent/proc.h"
 #include "agent/source/source.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define SOURCE_COMMAND_CHUNK (256 * 1024)
-#define SOURCE_COMMAND_TAIL 2048
 
 struct source_command {
 	char *name;
@@ -167,209 +160,43 @@ out:
 	return 0;
 }
 
-/* Keeps the last bytes of the command's stderr and logs complete lines. */
-struct source_command_stderr {
-	const char *source;
-	char line[1024];
-	size_t line_len;
-	char tail[SOURCE_COMMAND_TAIL];
-	size_t tail_len;
-};
-
-static void source_command_stderr_line(struct source_command_stderr *e)
-{
-	size_t n = e->line_len;
-
-	if (n == 0)
-		return;
-	/* A dump tool's stderr is its diagnostics: keep it in the journal of a
-	 * scheduled run without needing --verbose. */
-	log_warn("source %s: stderr: %.*s", e->source, (int)n, e->line);
-	/* The tail keeps the last lines, separated by " | ", for the error. */
-	if (n + 3 > sizeof(e->tail))
-		n = sizeof(e->tail) - 3;
-	if (e->tail_len + n + 3 > sizeof(e->tail)) {
-		size_t drop = e->tail_len + n + 3 - sizeof(e->tail);
-
-		memmove(e->tail, e->tail + drop, e->tail_len - drop);
-		e->tail_len -= drop;
-	}
-	if (e->tail_len) {
-		memcpy(e->tail + e->tail_len, " | ", 3);
-		e->tail_len += 3;
-	}
-	memcpy(e->tail + e->tail_len, e->line + e->line_len - n, n);
-	e->tail_len += n;
-	e->line_len = 0;
-}
-
-static void source_command_stderr_feed(struct source_command_stderr *e, const char *data, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n') {
-			source_command_stderr_line(e);
-		} else if (e->line_len < sizeof(e->line)) {
-			e->line[e->line_len++] = data[i];
-		}
-	}
-}
-
-static void source_command_child(int out_fd, int err_fd, int status_fd, char **argv, const char *line,
-				 int shell)
-{
-	int e;
-
-	dup2(out_fd, STDOUT_FILENO);
-	dup2(err_fd, STDERR_FILENO);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (shell)
-		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-	else
-		execvp(argv[0], argv);
-	/* Tell the parent why exec failed, through the close-on-exec pipe. */
-	e = errno;
-	(void)!write(status_fd, &e, sizeof(e));
-	_exit(127);
-}
-
-/* Stops a command that is still running: SIGTERM, then SIGKILL after 5 s. */
-static void source_command_kill(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
 static int source_command_run(void *state, struct backup_run *run)
 {
 	struct source_command *s = state;
-	struct source_command_stderr err;
-	char **argv = NULL;
-	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, st_pipe[2] = {-1, -1};
+	struct proc_spec spec;
 	struct filter *head = NULL;
-	uint8_t *chunk = NULL;
-	pid_t pid = -1;
-	int rc = 0, status = 0, exec_errno = 0, open_fds = 2;
+	char **argv = NULL;
+	char label[256];
+	struct proc p;
+	int rc = 0;
 
-	memset(&err, 0, sizeof(err));
-	err.source = s->name;
 	if (!s->shell)
 		rc = source_command_split(s->command, &argv);
 	if (rc)
 		return error_set(CF_ERR_SOURCE, "source %s: %s", s->name, error_message());
-	chunk = malloc(SOURCE_COMMAND_CHUNK);
-	if (!chunk) {
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(st_pipe, O_CLOEXEC)) {
-		rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot create a pipe", s->name);
-		goto out;
-	}
-	/* A bigger pipe means fewer wake-ups on a fast dump; failure is harmless. */
-	(void)fcntl(out_pipe[0], F_SETPIPE_SZ, 1024 * 1024);
+	snprintf(label, sizeof(label), "source %s: command", s->name);
+	memset(&spec, 0, sizeof(spec));
+	spec.label = label;
+	spec.argv = argv;
+	spec.shell = s->shell ? s->command : NULL;
+	spec.out = 1;
+	spec.errcode = CF_ERR_SOURCE;
+	memset(&p, 0, sizeof(p));
+	p.pid = p.in = p.out = p.err = -1;
 	rc = backup_stream_open(run, "stdout", "raw", &head);
-	if (rc)
-		goto out;
-	pid = fork();
-	if (pid < 0) {
-		rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot fork", s->name);
-		goto out;
-	}
-	if (pid == 0)
-		source_command_child(out_pipe[1], err_pipe[1], st_pipe[1], argv, s->command, s->shell);
-	close(out_pipe[1]);
-	close(err_pipe[1]);
-	close(st_pipe[1]);
-	out_pipe[1] = err_pipe[1] = st_pipe[1] = -1;
-	if (read(st_pipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
-		waitpid(pid, NULL, 0);
-		pid = -1;
-		rc = error_set(CF_ERR_SOURCE, "source %s: cannot run '%s': %s", s->name,
-			       argv ? argv[0] : "/bin/sh", strerror(exec_errno));
-		goto out;
-	}
-
-	while (open_fds > 0) {
-		struct pollfd pfd[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-		int pr = poll(pfd, 2, 1000);
-
-		if (backup_run_interrupted(run)) {
-			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal", s->name);
-			goto out;
-		}
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0) {
-			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: poll failed", s->name);
-			goto out;
-		}
-		for (int i = 0; i < 2; i++) {
-			ssize_t n;
-
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			n = read(pfd[i].fd, chunk, i == 0 ? SOURCE_COMMAND_CHUNK : 4096);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read the command's output",
-						     s->name);
-				goto out;
-			}
-			if (n == 0) {
-				close(pfd[i].fd);
-				if (i == 0)
-					out_pipe[0] = -1;
-				else
-					err_pipe[0] = -1;
-				open_fds--;
-				continue;
-			}
-			if (i == 1) {
-				source_command_stderr_feed(&err, (char *)chunk, (size_t)n);
-				continue;
-			}
-			rc = filter_write(head, chunk, (size_t)n);
-			if (rc)
-				goto out;
-		}
-	}
-	source_command_stderr_line(&err);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	pid = -1;
-	if (WIFSIGNALED(status))
-		rc = error_set(CF_ERR_SOURCE, "source %s: command was killed by signal %d%s%.*s", s->name,
-			       WTERMSIG(status), err.tail_len ? "; stderr: " : "", (int)err.tail_len, err.tail);
-	else if (WEXITSTATUS(status) != 0)
-		rc = error_set(CF_ERR_SOURCE, "source %s: command exited with status %d%s%.*s", s->name,
-			       WEXITSTATUS(status), err.tail_len ? "; stderr: " : "", (int)err.tail_len,
-			       err.tail);
+	if (!rc)
+		rc = proc_start(&spec, &p);
+	if (!rc)
+		rc = proc_pump(&p, head);
+	/* Committed only once the command has exited with status 0. */
+	if (!rc)
+		rc = proc_finish(&p);
 	if (!rc)
 		rc = backup_stream_close(run);
-out:
-	if (pid > 0)
-		source_command_kill(pid);
-	for (int i = 0; i < 2; i++) {
-		if (out_pipe[i] >= 0)
-			close(out_pipe[i]);
-		if (err_pipe[i] >= 0)
-			close(err_pipe[i]);
-		if (st_pipe[i] >= 0)
-			close(st_pipe[i]);
-	}
+	proc_release(&p);
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
-	free(chunk);
 	return rc;
 }
 

@@ -51,6 +51,7 @@ static struct catalog_backup *full_record(void)
 	o->raw_bytes = 123456789012ULL;
 	o->stored_bytes = 4567;
 	o->sha256 = xstrdup(SHA);
+	o->meta_json = xstrdup("{\"database\":\"app\",\"role\":\"database\"}");
 	o = catalog_backup_add_object(b);
 	assert_non_null(o);
 	o->name = xstrdup("files");
@@ -94,6 +95,7 @@ static void assert_records_equal(const struct catalog_backup *a, const struct ca
 		assert_int_equal(a->objects[i].raw_bytes, b->objects[i].raw_bytes);
 		assert_int_equal(a->objects[i].stored_bytes, b->objects[i].stored_bytes);
 		assert_str_eq_null(a->objects[i].sha256, b->objects[i].sha256);
+		assert_str_eq_null(a->objects[i].meta_json, b->objects[i].meta_json);
 	}
 	assert_int_equal(a->nrecipients, b->nrecipients);
 	for (size_t i = 0; i < a->nrecipients; i++)
@@ -195,6 +197,12 @@ static void test_encode_errors(void **state)
 	assert_non_null(strstr(error_message(), "meta"));
 	free(b->meta_json);
 	b->meta_json = NULL;
+	free(b->objects[0].meta_json);
+	b->objects[0].meta_json = xstrdup("\"app\"");
+	assert_int_equal(catalog_backup_to_json(b, 0, &json), CF_ERR_FORMAT);
+	assert_non_null(strstr(error_message(), "stdout.zst.age"));
+	free(b->objects[0].meta_json);
+	b->objects[0].meta_json = NULL;
 	free(b->host);
 	b->host = xstrdup("bad\xff utf8");
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), CF_ERR_FORMAT);

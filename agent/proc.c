@@ -1,0 +1,542 @@
+/*
+ * proc: running the tools coffer drives. See proc.h.
+ */
+#include "agent/proc.h"
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROC_CHUNK (256 * 1024)
+
+extern char **environ;
+
+/* ------------------------------------------------------------------------ */
+/* Starting                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int proc_env_match(const char *entry, const char *change)
+{
+	size_t n = strcspn(change, "=");
+
+	return !strncmp(entry, change, n) && entry[n] == '=';
+}
+
+/* coffer's environment with spec->env applied; the strings are borrowed. */
+static char **proc_env_build(char *const *changes)
+{
+	size_t n = 0, m = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	while (changes && changes[m])
+		m++;
+	env = calloc(n + m + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int changed = 0;
+
+		for (size_t j = 0; j < m && !changed; j++)
+			changed = proc_env_match(environ[i], changes[j]);
+		if (!changed)
+			env[k++] = environ[i];
+	}
+	for (size_t j = 0; j < m; j++)
+		if (strchr(changes[j], '='))
+			env[k++] = changes[j];
+	env[k] = NULL;
+	return env;
+}
+
+static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err_fd, int status_fd,
+		       char **env)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int e;
+
+	if (in_fd < 0)
+		in_fd = devnull;
+	if (out_fd < 0)
+		out_fd = devnull;
+	if (in_fd < 0 || dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0) {
+		e = errno;
+		(void)!write(status_fd, &e, sizeof(e));
+		_exit(127);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (s->shell)
+		execle("/bin/sh", "sh", "-c", s->shell, (char *)NULL, env);
+	else
+		execvpe(s->argv[0], s->argv, env);
+	/* Tell the parent why, through the close-on-exec pipe. */
+	e = errno;
+	(void)!write(status_fd, &e, sizeof(e));
+	_exit(127);
+}
+
+int proc_start(const struct proc_spec *s, struct proc *p)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, st[2] = {-1, -1};
+	const char *prog = s->shell ? "/bin/sh" : s->argv[0];
+	int code = s->errcode ? s->errcode : CF_ERR_SOURCE;
+	char **env = NULL;
+	int exec_errno = 0, rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	p->in = p->out = p->err = -1;
+	p->errcode = code;
+	p->stderr_debug = s->stderr_debug;
+	snprintf(p->label, sizeof(p->label), "%s", s->label);
+	env = proc_env_build(s->env);
+	if (!env)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if ((s->in && pipe2(in, O_CLOEXEC)) || (s->out && pipe2(out, O_CLOEXEC)) ||
+	    pipe2(err, O_CLOEXEC) || pipe2(st, O_CLOEXEC)) {
+		rc = error_set_errno(code, errno, "%s: cannot create a pipe", p->label);
+		goto out;
+	}
+	/* A bigger pipe means fewer wake-ups on a fast dump; failure is harmless. */
+	if (s->out)
+		(void)fcntl(out[0], F_SETPIPE_SZ, 1024 * 1024);
+	if (s->in)
+		(void)fcntl(in[1], F_SETPIPE_SZ, 1024 * 1024);
+	p->pid = fork();
+	if (p->pid < 0) {
+		rc = error_set_errno(code, errno, "%s: cannot fork", p->label);
+		goto out;
+	}
+	if (p->pid == 0)
+		proc_child(s, in[0], out[1], err[1], st[1], env);
+	close(st[1]);
+	st[1] = -1;
+	if (read(st[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
+		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		p->pid = -1;
+		rc = error_set(code, "%s: cannot run '%s': %s", p->label, prog, strerror(exec_errno));
+		goto out;
+	}
+	p->in = in[1];
+	p->out = out[0];
+	p->err = err[0];
+	in[1] = out[0] = err[0] = -1;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+		if (st[i] >= 0)
+			close(st[i]);
+	}
+	free(env);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* stderr                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void proc_stderr_line(struct proc *p)
+{
+	size_t n = p->line_len;
+
+	if (n == 0)
+		return;
+	/* A tool's stderr is its diagnostics: keep it in the journal of a
+	 * scheduled run without needing --verbose. */
+	if (p->stderr_debug)
+		log_debug("%s: %.*s", p->label, (int)n, p->line);
+	else
+		log_warn("%s: %.*s", p->label, (int)n, p->line);
+	/* The tail keeps the last lines, separated by " | ", for the error. */
+	if (n + 3 > sizeof(p->tail))
+		n = sizeof(p->tail) - 3;
+	if (p->tail_len + n + 3 > sizeof(p->tail)) {
+		size_t drop = p->tail_len + n + 3 - sizeof(p->tail);
+
+		memmove(p->tail, p->tail + drop, p->tail_len - drop);
+		p->tail_len -= drop;
+	}
+	if (p->tail_len) {
+		memcpy(p->tail + p->tail_len, " | ", 3);
+		p->tail_len += 3;
+	}
+	memcpy(p->tail + p->tail_len, p->line + p->line_len - n, n);
+	p->tail_len += n;
+	p->line_len = 0;
+}
+
+static void proc_stderr_feed(struct proc *p, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n')
+			proc_stderr_line(p);
+		else if (p->line_len < sizeof(p->line))
+			p->line[p->line_len++] = data[i];
+	}
+}
+
+const char *proc_stderr_tail(struct proc *p)
+{
+	if (p->tail_len >= sizeof(p->tail))
+		p->tail_len = sizeof(p->tail) - 1;
+	p->tail[p->tail_len] = '\0';
+	return p->tail;
+}
+
+/* Reads what stderr has; closes it at EOF. */
+static int proc_stderr_read(struct proc *p)
+{
+	char chunk[4096];
+	ssize_t n = read(p->err, chunk, sizeof(chunk));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		proc_stderr_line(p);
+		close(p->err);
+		p->err = -1;
+		return 0;
+	}
+	proc_stderr_feed(p, chunk, (size_t)n);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pumping                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Waits for the child's stdout (when want_out) or stdin (when want_in) to be
+ * ready, serving stderr meanwhile. *ready is set when the wanted fd is.
+ */
+static int proc_wait_ready(struct proc *p, int want_out, int want_in, int *ready)
+{
+	struct pollfd pfd[2];
+	int fd = want_out ? p->out : want_in ? p->in : -1;
+	int pr;
+
+	*ready = 0;
+	pfd[0].fd = fd;
+	pfd[0].events = want_out ? POLLIN : POLLOUT;
+	pfd[0].revents = 0;
+	pfd[1].fd = p->err;
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+	pr = poll(pfd, 2, 1000);
+	if (agent_signals_caught())
+		return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal", p->label);
+	if (pr < 0 && errno == EINTR)
+		return 0;
+	if (pr < 0)
+		return error_set_errno(p->errcode, errno, "%s: poll failed", p->label);
+	if (pfd[1].fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		proc_stderr_read(p);
+	if (fd >= 0 && pfd[0].revents)
+		*ready = 1;
+	return 0;
+}
+
+int proc_pump(struct proc *p, struct filter *head)
+{
+	uint8_t *chunk = malloc(PROC_CHUNK);
+	int rc = 0, ready;
+
+	if (!chunk)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	while (p->out >= 0) {
+		ssize_t n;
+
+		rc = proc_wait_ready(p, 1, 0, &ready);
+		if (rc)
+			break;
+		if (!ready)
+			continue;
+		n = read(p->out, chunk, PROC_CHUNK);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rc = error_set_errno(p->errcode, errno, "%s: cannot read its output", p->label);
+			break;
+		}
+		if (n == 0) {
+			close(p->out);
+			p->out = -1;
+			break;
+		}
+		if (head) {
+			rc = filter_write(head, chunk, (size_t)n);
+			if (rc)
+				break;
+		}
+	}
+	free(chunk);
+	return rc;
+}
+
+int proc_feed(struct proc *p, const uint8_t *data, size_t len)
+{
+	int rc, ready;
+
+	while (len > 0) {
+		ssize_t n;
+
+		if (p->in < 0)
+			return error_set(p->errcode, "%s: its input is closed", p->label);
+		rc = proc_wait_ready(p, 0, 1, &ready);
+		if (rc)
+			return rc;
+		if (!ready)
+			continue;
+		n = write(p->in, data, len > PROC_CHUNK ? PROC_CHUNK : len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0 && errno == EPIPE) {
+			/* The child exited or closed its input: proc_finish() says why. */
+			close(p->in);
+			p->in = -1;
+			return error_set(p->errcode, "%s stopped reading its input", p->label);
+		}
+		if (n < 0)
+			return error_set_errno(p->errcode, errno, "%s: cannot write its input", p->label);
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int proc_filter_write(struct filter *f, const uint8_t *data, size_t len)
+{
+	return proc_feed(f->ctx, data, len);
+}
+
+static int proc_filter_finish(struct filter *f)
+{
+	struct proc *p = f->ctx;
+
+	if (p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+	return 0;
+}
+
+static const struct filter_ops proc_filter_ops = {"proc", proc_filter_write, proc_filter_finish, NULL};
+
+struct filter *proc_filter_new(struct proc *p)
+{
+	return filter_new(&proc_filter_ops, p);
+}
+
+int proc_finish(struct proc *p)
+{
+	int status = 0, rc;
+
+	if (p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+	/* Output nobody asked for is drained, so the child cannot block on it. */
+	rc = proc_pump(p, NULL);
+	while (!rc && p->err >= 0) {
+		int ready;
+
+		rc = proc_wait_ready(p, 0, 0, &ready);
+	}
+	if (rc)
+		return rc;
+	while (waitpid(p->pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return error_set_errno(p->errcode, errno, "%s: cannot wait for it", p->label);
+		if (agent_signals_caught())
+			return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal", p->label);
+	}
+	p->pid = -1;
+	proc_stderr_tail(p);
+	if (WIFSIGNALED(status))
+		return error_set(p->errcode, "%s was killed by signal %d%s%s", p->label, WTERMSIG(status),
+				 p->tail_len ? "; stderr: " : "", p->tail);
+	if (WEXITSTATUS(status) != 0)
+		return error_set(p->errcode, "%s exited with status %d%s%s", p->label,
+				 WEXITSTATUS(status), p->tail_len ? "; stderr: " : "", p->tail);
+	return 0;
+}
+
+void proc_release(struct proc *p)
+{
+	if (p->in >= 0)
+		close(p->in);
+	if (p->out >= 0)
+		close(p->out);
+	if (p->err >= 0)
+		close(p->err);
+	p->in = p->out = p->err = -1;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+				p->pid = -1;
+				return;
+			}
+			usleep(100000);
+		}
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = -1;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Capture                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static int proc_buf_write(struct filter *f, const uint8_t *data, size_t len)
+{
+	return buf_append(f->ctx, data, len);
+}
+
+static const struct filter_ops proc_buf_ops = {"capture", proc_buf_write, NULL, NULL};
+
+int proc_capture(const struct proc_spec *spec, struct buf *out)
+{
+	struct proc_spec s = *spec;
+	struct filter *sink;
+	struct proc p;
+	int rc;
+
+	s.out = 1;
+	sink = filter_new(&proc_buf_ops, out);
+	if (!sink)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	rc = proc_start(&s, &p);
+	if (!rc) {
+		rc = proc_pump(&p, sink);
+		if (rc == CF_ERR_LIMIT)
+			rc = error_set(p.errcode, "%s: its output is larger than %zu bytes", p.label,
+				       out->max);
+	}
+	if (!rc)
+		rc = proc_finish(&p);
+	proc_release(&p);
+	filter_chain_free(sink);
+	/* NUL-terminated for the callers that parse text. */
+	if (!rc && (rc = buf_reserve(out, 1)) == 0)
+		out->data[out->len] = '\0';
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Secrets                                                                    */
+/* ------------------------------------------------------------------------ */
+
+int proc_temp_file(const char *prefix, const char *text, char **path)
+{
+	const char *dir = getenv("TMPDIR");
+	char *p;
+	int fd, rc;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if (asprintf(&p, "%s/%s.XXXXXX", dir, prefix) < 0)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	/* mkstemp creates the file with mode 0600. */
+	fd = mkostemp(p, O_CLOEXEC);
+	if (fd < 0) {
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot create a temporary file in %s", dir);
+		free(p);
+		return rc;
+	}
+	rc = fs_write_all(fd, text, strlen(text), p);
+	if (close(fd) != 0 && !rc)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", p);
+	if (rc) {
+		proc_temp_remove(p);
+		return rc;
+	}
+	*path = p;
+	return 0;
+}
+
+void proc_temp_remove(char *path)
+{
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+		char zero[512] = {0};
+
+		if (size > 0 && lseek(fd, 0, SEEK_SET) == 0)
+			for (off_t done = 0; done < size; done += (off_t)sizeof(zero))
+				if (write(fd, zero, sizeof(zero)) < 0)
+					break;
+		close(fd);
+	}
+	unlink(path);
+	free(path);
+}
+
+int proc_read_secret(const char *path, char **out)
+{
+	char *s = sodium_malloc(4096);
+	size_t n = 0;
+	int fd, rc = 0;
+
+	if (!s)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
+		goto out;
+	}
+	while (n < 4095) {
+		ssize_t r = read(fd, s + n, 4095 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	s[n] = '\0';
+	s[strcspn(s, "\r\n")] = '\0';
+	if (!rc && !*s)
+		rc = error_set(CF_ERR_CONFIG, "the password file %s is empty", path);
+out:
+	if (rc) {
+		sodium_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void proc_secret_free(char *s)
+{
+	if (s)
+		sodium_free(s);
+}
