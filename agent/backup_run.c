@@ -49,6 +49,22 @@ int backup_run_set_meta(struct backup_run *run, const char *json_object)
 	return 0;
 }
 
+int backup_stream_set_meta(struct backup_run *run, const char *json_object)
+{
+	struct catalog_object *obj;
+	char *m;
+
+	if (!run->stream_open)
+		return error_set(CF_ERR_INTERNAL, "stream metadata set while no stream is open");
+	obj = &run->rec->objects[run->obj_index];
+	m = strdup(json_object);
+	if (!m)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	free(obj->meta_json);
+	obj->meta_json = m;
+	return 0;
+}
+
 static int backup_stream_name_valid(const char *name)
 {
 	if (!*name || name[0] == '.' || strlen(name) > 200)

@@ -31,6 +31,10 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
  * storage commit returns; the object is then discarded.
  */
 int backup_stream_close(struct backup_run *run);
+/* Attaches metadata (a JSON object text, e.g. {"database":"app"}) to the
+ * open stream's object in the manifest. Errors: CF_ERR_INTERNAL (no stream
+ * is open), CF_ERR_NOMEM. */
+int backup_stream_set_meta(struct backup_run *run, const char *json_object);
 /* 1 once SIGINT or SIGTERM has been received; sources check it between reads. */
 int backup_run_interrupted(const struct backup_run *run);
 /* Attaches source-specific metadata (a JSON object text) to the record.

@@ -9,8 +9,8 @@
  * fails half-way never becomes a stored object.
  */
 #include "agent/pipeline.h"
-#include "agent/proc.h"
 #include "agent/source/source.h"
+#include "agent/source/source_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,10 +164,8 @@ static int source_command_run(void *state, struct backup_run *run)
 {
 	struct source_command *s = state;
 	struct proc_spec spec;
-	struct filter *head = NULL;
 	char **argv = NULL;
 	char label[256];
-	struct proc p;
 	int rc = 0;
 
 	if (!s->shell)
@@ -179,21 +177,8 @@ static int source_command_run(void *state, struct backup_run *run)
 	spec.label = label;
 	spec.argv = argv;
 	spec.shell = s->shell ? s->command : NULL;
-	spec.out = 1;
 	spec.errcode = CF_ERR_SOURCE;
-	memset(&p, 0, sizeof(p));
-	p.pid = p.in = p.out = p.err = -1;
-	rc = backup_stream_open(run, "stdout", "raw", &head);
-	if (!rc)
-		rc = proc_start(&spec, &p);
-	if (!rc)
-		rc = proc_pump(&p, head);
-	/* Committed only once the command has exited with status 0. */
-	if (!rc)
-		rc = proc_finish(&p);
-	if (!rc)
-		rc = backup_stream_close(run);
-	proc_release(&p);
+	rc = source_dump_child(run, &spec, "stdout", "raw", NULL);
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);

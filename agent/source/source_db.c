@@ -1,0 +1,220 @@
+/*
+ * source_db: helpers shared by the database sources. See source_db.h.
+ */
+#include "agent/source/source_db.h"
+#include "agent/pipeline.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int strv_add(struct strv *sv, const char *s)
+{
+	char *c;
+
+	if (sv->n + 2 > sv->cap) {
+		size_t cap = sv->cap ? sv->cap * 2 : 16;
+		char **v = realloc(sv->v, cap * sizeof(*v));
+
+		if (!v)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		sv->v = v;
+		sv->cap = cap;
+	}
+	c = strdup(s);
+	if (!c)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	sv->v[sv->n++] = c;
+	sv->v[sv->n] = NULL;
+	return 0;
+}
+
+int strv_addf(struct strv *sv, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	rc = strv_add(sv, s);
+	free(s);
+	return rc;
+}
+
+int strv_add_env(struct strv *sv, const char *name, const char *value)
+{
+	if (!value)
+		return 0;
+	return strv_addf(sv, "%s=%s", name, value);
+}
+
+int strv_has(const struct strv *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (!strcmp(sv->v[i], s))
+			return 1;
+	return 0;
+}
+
+void strv_free(struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
+
+int source_db_set(char **field, const char *value)
+{
+	char *c = strdup(value);
+
+	if (!c)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+int source_db_set_port(char **field, const char *key, const char *value)
+{
+	char *end;
+	long v = strtol(value, &end, 10);
+
+	if (!*value || *end || v < 1 || v > 65535)
+		return error_set(CF_ERR_CONFIG, "%s = '%s': expected a TCP port (1-65535)", key, value);
+	return source_db_set(field, value);
+}
+
+int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
+		     char **exclude, size_t nexclude, struct strv *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < ninclude; i++)
+		if (!strv_has(all, include[i]))
+			return error_set(CF_ERR_SOURCE, "source %s: database '%s' does not exist on the server",
+					 source, include[i]);
+	for (size_t i = 0; i < nexclude; i++)
+		if (!strv_has(all, exclude[i]))
+			log_warn("source %s: excluded database '%s' does not exist on the server", source,
+				 exclude[i]);
+	for (size_t i = 0; !rc && i < all->n; i++) {
+		const char *db = all->v[i];
+		int keep = ninclude == 0;
+
+		for (size_t j = 0; j < ninclude && !keep; j++)
+			keep = !strcmp(include[j], db);
+		for (size_t j = 0; j < nexclude && keep; j++)
+			keep = strcmp(exclude[j], db) != 0;
+		if (keep)
+			rc = strv_add(out, db);
+	}
+	return rc;
+}
+
+int source_db_stream_name(const char *prefix, const char *db, const char *suffix, char *out,
+			  size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+#define PUT(c)                                                                                     \
+	do {                                                                                       \
+		if (n + 1 >= outlen)                                                               \
+			return error_set(CF_ERR_LIMIT, "database name '%s' is too long", db);      \
+		out[n++] = (c);                                                                    \
+	} while (0)
+	for (const char *p = prefix; *p; p++)
+		PUT(*p);
+	for (const unsigned char *p = (const unsigned char *)db; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '.' || *p == '-') {
+			PUT((char)*p);
+		} else {
+			PUT('_');
+			PUT(hex[*p >> 4]);
+			PUT(hex[*p & 15]);
+		}
+	}
+	for (const char *p = suffix; *p; p++)
+		PUT(*p);
+#undef PUT
+	out[n] = '\0';
+	return 0;
+}
+
+char *source_db_find_tool(const char *bin_dir, const char *const *names)
+{
+	for (size_t i = 0; names[i]; i++) {
+		const char *path = bin_dir ? bin_dir : getenv("PATH");
+		char *copy, *save = NULL;
+
+		if (!path)
+			path = "/usr/local/bin:/usr/bin:/bin";
+		copy = strdup(path);
+		if (!copy)
+			return NULL;
+		for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+			char *full;
+
+			if (asprintf(&full, "%s/%s", d, names[i]) < 0) {
+				free(copy);
+				return NULL;
+			}
+			if (access(full, X_OK) == 0) {
+				free(copy);
+				return full;
+			}
+			free(full);
+		}
+		free(copy);
+	}
+	return NULL;
+}
+
+int source_dump_child(struct backup_run *run, const struct proc_spec *spec, const char *stream,
+		   const char *format, const char *meta_json)
+{
+	struct proc_spec s = *spec;
+	struct filter *head = NULL;
+	struct proc p;
+	int rc;
+
+	s.out = 1;
+	memset(&p, 0, sizeof(p));
+	p.pid = p.in = p.out = p.err = -1;
+	rc = backup_stream_open(run, stream, format, &head);
+	if (!rc && meta_json)
+		rc = backup_stream_set_meta(run, meta_json);
+	if (!rc)
+		rc = proc_start(&s, &p);
+	if (!rc)
+		rc = proc_pump(&p, head);
+	/* The object is committed only once the tool has exited with status 0:
+	 * a dump that fails half-way never becomes a stored object. */
+	if (!rc)
+		rc = proc_finish(&p);
+	if (!rc)
+		rc = backup_stream_close(run);
+	proc_release(&p);
+	return rc;
+}
+
+char *source_db_json_str(const char *s)
+{
+	json_t *j = json_string(s);
+	char *out;
+
+	if (!j)
+		return NULL;
+	out = json_dumps(j, JSON_ENCODE_ANY);
+	json_decref(j);
+	return out;
+}

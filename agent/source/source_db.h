@@ -1,0 +1,66 @@
+/*
+ * source_db: what the database sources (postgres, mysql, redis, sqlite,
+ * mongodb) share: string vectors for argv and environments, choosing the
+ * databases to dump, object names for database names, finding a tool, and
+ * dumping one child's stdout as one stream.
+ */
+#ifndef COFFER_SOURCE_DB_H
+#define COFFER_SOURCE_DB_H
+
+#include "agent/proc.h"
+#include "common/common.h"
+
+struct backup_run;
+
+/* A NULL-terminated, growable vector of malloc'ed strings (argv, env). */
+struct strv {
+	char **v; /* NULL until the first add; v[n] is NULL */
+	size_t n, cap;
+};
+
+/* Appends a copy of s / a formatted string. Errors: CF_ERR_NOMEM. */
+int strv_add(struct strv *sv, const char *s);
+int strv_addf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends "name=value" when value is not NULL. Errors: CF_ERR_NOMEM. */
+int strv_add_env(struct strv *sv, const char *name, const char *value);
+/* 1 if s is in the vector. */
+int strv_has(const struct strv *sv, const char *s);
+void strv_free(struct strv *sv);
+
+/* Replaces *field with a copy of value (config keys). Errors: CF_ERR_NOMEM. */
+int source_db_set(char **field, const char *value);
+/* Parses a TCP port 1..65535. Errors: CF_ERR_CONFIG naming key. */
+int source_db_set_port(char **field, const char *key, const char *value);
+
+/*
+ * Chooses the databases to dump from those the server has (all, in order):
+ * include (if any) then minus exclude. A name in include that the server does
+ * not have fails, naming it; a name in exclude it does not have is a warning.
+ * Errors: CF_ERR_SOURCE (message starts "source NAME: "), CF_ERR_NOMEM.
+ */
+int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
+		     char **exclude, size_t nexclude, struct strv *out);
+
+/* The stream name for a database: prefix + the name with every byte outside
+ * [A-Za-z0-9.-] written as _XX (hex) + suffix, e.g. "db-app.pgdump".
+ * Errors: CF_ERR_LIMIT (too long). */
+int source_db_stream_name(const char *prefix, const char *db, const char *suffix, char *out,
+			  size_t outlen);
+
+/* The path of the first of names found in bin_dir (if set) or else on PATH,
+ * malloc'ed; NULL if none is found (or out of memory). */
+char *source_db_find_tool(const char *bin_dir, const char *const *names);
+
+/*
+ * Runs spec (its stdout a pipe) into a new stream of run: opens the stream,
+ * pumps the child's output through it, and commits the object only once the
+ * child has exited with status 0, with meta_json (may be NULL) as the object's
+ * metadata. Errors: whatever failed; the stream is then abandoned.
+ */
+int source_dump_child(struct backup_run *run, const struct proc_spec *spec, const char *stream,
+		   const char *format, const char *meta_json);
+
+/* A JSON string literal of s (with quotes), malloc'ed; NULL on out of memory. */
+char *source_db_json_str(const char *s);
+
+#endif
