@@ -14,6 +14,7 @@
 static const struct source_ops *const source_registry[] = {
 	&source_files_ops,
 	&source_command_ops,
+	&source_postgres_ops,
 };
 
 const struct source_ops *source_find(const char *type)
@@ -26,7 +27,7 @@ const struct source_ops *source_find(const char *type)
 
 const char *source_types(void)
 {
-	return "files, command";
+	return "files, command, postgres";
 }
 
 int source_parse_bool(const char *key, const char *value, int *out)

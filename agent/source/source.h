@@ -52,5 +52,6 @@ int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const ch
 extern const struct source_ops source_files_ops;
 extern const struct source_ops source_command_ops;
 extern const struct source_ops source_stdin_ops;
+extern const struct source_ops source_postgres_ops;
 
 #endif

@@ -1,0 +1,418 @@
+/*
+ * source_postgres: PostgreSQL, one object per database with pg_dump's custom
+ * format (so pg_restore can restore one table, or restore in parallel from a
+ * file), plus pg_dumpall --globals-only (roles, tablespaces) as its own
+ * object.
+ *
+ * The connection follows libpq's conventions and is passed to the tools only
+ * through the environment (PGHOST, PGPORT, PGUSER, PGSERVICE, PGPASSFILE,
+ * PGSSLMODE, PGDATABASE): a password lives in a .pgpass file or a service
+ * file, never in an argv or a log line. Each database is dumped by its own
+ * pg_dump, so each object is a snapshot of one database as of the moment its
+ * dump started; two databases are not dumped at one instant.
+ */
+#include "agent/agent.h"
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+#include "agent/source/source_db.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct source_postgres {
+	char *name;
+	char *host, *port, *user, *dbname, *service, *passfile, *sslmode, *bin_dir;
+	char **databases, **exclude;
+	size_t ndatabases, nexclude;
+	int globals;        /* dump roles and tablespaces */
+	int role_passwords; /* 0: pg_dumpall --no-role-passwords (managed services) */
+};
+
+static int source_postgres_create(const char *name, void **state)
+{
+	struct source_postgres *s = calloc(1, sizeof(*s));
+
+	if (!s || !(s->name = strdup(name))) {
+		free(s);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	s->globals = 1;
+	s->role_passwords = 1;
+	*state = s;
+	return 0;
+}
+
+static void source_postgres_free(void *state)
+{
+	struct source_postgres *s = state;
+
+	if (!s)
+		return;
+	free(s->name);
+	free(s->host);
+	free(s->port);
+	free(s->user);
+	free(s->dbname);
+	free(s->service);
+	free(s->passfile);
+	free(s->sslmode);
+	free(s->bin_dir);
+	config_free_list(s->databases, s->ndatabases);
+	config_free_list(s->exclude, s->nexclude);
+	free(s);
+}
+
+static int source_postgres_set(void *state, const char *key, const char *value)
+{
+	struct source_postgres *s = state;
+
+	if (!strcmp(key, "host"))
+		return source_db_set(&s->host, value);
+	if (!strcmp(key, "port"))
+		return source_db_set_port(&s->port, key, value);
+	if (!strcmp(key, "user"))
+		return source_db_set(&s->user, value);
+	if (!strcmp(key, "dbname"))
+		return source_db_set(&s->dbname, value);
+	if (!strcmp(key, "service"))
+		return source_db_set(&s->service, value);
+	if (!strcmp(key, "passfile"))
+		return source_db_set(&s->passfile, value);
+	if (!strcmp(key, "sslmode"))
+		return source_db_set(&s->sslmode, value);
+	if (!strcmp(key, "bin_dir"))
+		return source_db_set(&s->bin_dir, value);
+	if (!strcmp(key, "databases")) {
+		config_free_list(s->databases, s->ndatabases);
+		s->databases = NULL;
+		s->ndatabases = 0;
+		return config_split_list(value, &s->databases, &s->ndatabases);
+	}
+	if (!strcmp(key, "exclude_databases")) {
+		config_free_list(s->exclude, s->nexclude);
+		s->exclude = NULL;
+		s->nexclude = 0;
+		return config_split_list(value, &s->exclude, &s->nexclude);
+	}
+	if (!strcmp(key, "globals"))
+		return source_parse_bool(key, value, &s->globals);
+	if (!strcmp(key, "role_passwords"))
+		return source_parse_bool(key, value, &s->role_passwords);
+	return error_set(CF_ERR_CONFIG,
+			 "unknown key '%s' (expected host, port, user, dbname, service, passfile, sslmode, "
+			 "databases, exclude_databases, globals, role_passwords, bin_dir)",
+			 key);
+}
+
+static int source_postgres_check(void *state)
+{
+	struct source_postgres *s = state;
+
+	if (s->passfile && s->passfile[0] != '/')
+		return error_set(CF_ERR_CONFIG, "passfile = '%s': expected an absolute path", s->passfile);
+	return 0;
+}
+
+/* The environment every tool gets: the connection, and nothing that could
+ * make a tool prompt. db is the database to connect to (NULL: the
+ * maintenance database). */
+static int source_postgres_env(const struct source_postgres *s, const char *db, struct strv *env)
+{
+	int rc = strv_add_env(env, "PGHOST", s->host);
+
+	if (!rc)
+		rc = strv_add_env(env, "PGPORT", s->port);
+	if (!rc)
+		rc = strv_add_env(env, "PGUSER", s->user);
+	if (!rc)
+		rc = strv_add_env(env, "PGSERVICE", s->service);
+	if (!rc)
+		rc = strv_add_env(env, "PGPASSFILE", s->passfile);
+	if (!rc)
+		rc = strv_add_env(env, "PGSSLMODE", s->sslmode);
+	/* PGDATABASE is taken as a name, never parsed as a connection string. */
+	if (!rc)
+		rc = strv_add_env(env, "PGDATABASE", db ? db : s->dbname ? s->dbname : "postgres");
+	if (!rc)
+		rc = strv_add_env(env, "PGAPPNAME", "coffer");
+	if (!rc)
+		rc = strv_add_env(env, "PGCONNECT_TIMEOUT", "30");
+	return rc;
+}
+
+static int source_postgres_tool(const struct source_postgres *s, const char *tool, struct strv *argv)
+{
+	const char *names[] = {tool, NULL};
+	char *path = source_db_find_tool(s->bin_dir, names);
+	int rc;
+
+	if (!path)
+		return error_set(CF_ERR_SOURCE, "source %s: %s not found in %s", s->name, tool,
+				 s->bin_dir ? s->bin_dir : "PATH (install postgresql-client)");
+	rc = strv_add(argv, path);
+	free(path);
+	return rc;
+}
+
+/* Runs a query through psql; out receives one column's rows separated by NUL
+ * bytes (psql -A -t -0), so any database name is safe. */
+static int source_postgres_query(const struct source_postgres *s, const char *sql, struct buf *out)
+{
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	char label[256];
+	int rc;
+
+	snprintf(label, sizeof(label), "source %s: psql", s->name);
+	rc = source_postgres_tool(s, "psql", &argv);
+	if (!rc)
+		rc = strv_add(&argv, "-X");
+	if (!rc)
+		rc = strv_add(&argv, "-w");
+	if (!rc)
+		rc = strv_add(&argv, "-q");
+	if (!rc)
+		rc = strv_add(&argv, "-A");
+	if (!rc)
+		rc = strv_add(&argv, "-t");
+	if (!rc)
+		rc = strv_add(&argv, "-0");
+	if (!rc)
+		rc = strv_add(&argv, "-v");
+	if (!rc)
+		rc = strv_add(&argv, "ON_ERROR_STOP=1");
+	if (!rc)
+		rc = strv_add(&argv, "-c");
+	if (!rc)
+		rc = strv_add(&argv, sql);
+	if (!rc)
+		rc = source_postgres_env(s, NULL, &env);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_SOURCE;
+		rc = proc_capture(&spec, out);
+	}
+	strv_free(&argv);
+	strv_free(&env);
+	return rc;
+}
+
+/* Splits psql -0 output into rows. */
+static int source_postgres_rows(const struct buf *out, struct strv *rows)
+{
+	const char *p = (const char *)out->data, *end = p + out->len;
+	int rc = 0;
+
+	while (!rc && p < end) {
+		size_t n = strnlen(p, (size_t)(end - p));
+		char *row = strndup(p, n);
+
+		/* psql ends the last row with a newline, not a NUL. */
+		if (!row)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		if (n && row[n - 1] == '\n' && p + n == end)
+			row[n - 1] = '\0';
+		rc = strv_add(rows, row);
+		free(row);
+		p += n + 1;
+	}
+	return rc;
+}
+
+/* "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> 15; 0 if unknown. */
+static int source_postgres_tool_major(const struct source_postgres *s, const char *tool,
+				      char *version, size_t vlen)
+{
+	struct strv argv = {0};
+	struct proc_spec spec;
+	struct buf out;
+	char label[256];
+	const char *v;
+	int major = 0;
+
+	snprintf(label, sizeof(label), "source %s: %s", s->name, tool);
+	buf_init(&out, 4096);
+	if (!source_postgres_tool(s, tool, &argv) && !strv_add(&argv, "--version")) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.errcode = CF_ERR_SOURCE;
+		if (!proc_capture(&spec, &out) && (v = strstr((char *)out.data, ") ")) != NULL) {
+			major = atoi(v + 2);
+			snprintf(version, vlen, "%.*s", (int)strcspn(v + 2, " \n"), v + 2);
+		}
+	}
+	strv_free(&argv);
+	buf_free(&out);
+	return major;
+}
+
+/* pg_dumpall --globals-only into the stream "globals.sql". */
+static int source_postgres_globals(struct source_postgres *s, struct backup_run *run)
+{
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	char label[256];
+	int rc;
+
+	snprintf(label, sizeof(label), "source %s: pg_dumpall", s->name);
+	rc = source_postgres_tool(s, "pg_dumpall", &argv);
+	if (!rc)
+		rc = strv_add(&argv, "--globals-only");
+	if (!rc)
+		rc = strv_add(&argv, "--no-password");
+	if (!rc && !s->role_passwords)
+		rc = strv_add(&argv, "--no-role-passwords");
+	if (!rc)
+		rc = strv_add(&argv, "--quote-all-identifiers");
+	if (!rc)
+		rc = source_postgres_env(s, NULL, &env);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_SOURCE;
+		rc = source_dump_child(run, &spec, "globals.sql", "sql", "{\"role\":\"globals\"}");
+	}
+	strv_free(&argv);
+	strv_free(&env);
+	return rc;
+}
+
+static int source_postgres_database(struct source_postgres *s, struct backup_run *run, const char *db)
+{
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	char label[512], stream[256];
+	char *dbjson = NULL, *meta = NULL;
+	int rc;
+
+	snprintf(label, sizeof(label), "source %s: pg_dump %s", s->name, db);
+	rc = source_db_stream_name("db-", db, ".pgdump", stream, sizeof(stream));
+	if (!rc)
+		rc = source_postgres_tool(s, "pg_dump", &argv);
+	/* Custom format, uncompressed: coffer compresses. */
+	if (!rc)
+		rc = strv_add(&argv, "--format=custom");
+	if (!rc)
+		rc = strv_add(&argv, "--compress=0");
+	if (!rc)
+		rc = strv_add(&argv, "--no-password");
+	if (!rc)
+		rc = source_postgres_env(s, db, &env);
+	if (!rc && (!(dbjson = source_db_json_str(db)) ||
+		    asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
+		meta = NULL;
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_SOURCE;
+		log_info("source %s: dumping database %s", s->name, db);
+		rc = source_dump_child(run, &spec, stream, "pg_dump", meta);
+	}
+	free(dbjson);
+	free(meta);
+	strv_free(&argv);
+	strv_free(&env);
+	return rc;
+}
+
+static int source_postgres_meta(struct source_postgres *s, struct backup_run *run, const char *server_version,
+				long server_num, const char *dump_version, const struct strv *dbs)
+{
+	json_t *m = json_object(), *arr = json_array();
+	char *text = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; m && arr && i < dbs->n; i++)
+		if (json_array_append_new(arr, json_string(dbs->v[i])))
+			rc = CF_ERR_NOMEM;
+	if (!m || !arr || rc || json_object_set_new(m, "engine", json_string("postgres")) ||
+	    json_object_set_new(m, "server_version", json_string(server_version)) ||
+	    json_object_set_new(m, "server_version_num", json_integer(server_num)) ||
+	    json_object_set_new(m, "pg_dump_version", json_string(dump_version)) ||
+	    json_object_set_new(m, "databases", arr) ||
+	    json_object_set_new(m, "globals", json_boolean(s->globals)) ||
+	    json_object_set_new(m, "dump_options", json_string("pg_dump --format=custom --compress=0")) ||
+	    !(text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS))) {
+		json_decref(m);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	json_decref(m);
+	rc = backup_run_set_meta(run, text);
+	free(text);
+	return rc;
+}
+
+static int source_postgres_run(void *state, struct backup_run *run)
+{
+	struct source_postgres *s = state;
+	struct strv rows = {0}, all = {0}, dbs = {0};
+	char dump_version[64] = "", server_version[128] = "";
+	long server_num = 0;
+	struct buf out;
+	int rc, dump_major;
+
+	/* One query checks the connection and the password before anything is
+	 * stored, and lists the databases that can be dumped. */
+	buf_init(&out, 16 * 1024 * 1024);
+	rc = source_postgres_query(s,
+				   "SELECT x FROM (SELECT 0 AS k, current_setting('server_version_num') AS x "
+				   "UNION ALL SELECT 1, current_setting('server_version') "
+				   "UNION ALL SELECT 2, datname::text FROM pg_database "
+				   "WHERE datallowconn AND NOT datistemplate) t ORDER BY k, x COLLATE \"C\"",
+				   &out);
+	if (!rc)
+		rc = source_postgres_rows(&out, &rows);
+	if (!rc && rows.n < 2)
+		rc = error_set(CF_ERR_SOURCE, "source %s: psql returned no server version", s->name);
+	if (rc)
+		goto out;
+	server_num = atol(rows.v[0]);
+	snprintf(server_version, sizeof(server_version), "%s", rows.v[1]);
+	for (size_t i = 2; !rc && i < rows.n; i++)
+		rc = strv_add(&all, rows.v[i]);
+	if (!rc)
+		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude, s->nexclude,
+				      &dbs);
+	if (!rc && dbs.n == 0)
+		rc = error_set(CF_ERR_SOURCE, "source %s: no database left to dump after the excludes",
+			       s->name);
+	if (rc)
+		goto out;
+	dump_major = source_postgres_tool_major(s, "pg_dump", dump_version, sizeof(dump_version));
+	if (dump_major && dump_major < server_num / 10000)
+		log_warn("source %s: pg_dump %s is older than the server (%s); install the client of "
+			 "the server's major version or set bin_dir",
+			 s->name, dump_version, server_version);
+	rc = source_postgres_meta(s, run, server_version, server_num, dump_version, &dbs);
+	if (!rc && s->globals)
+		rc = source_postgres_globals(s, run);
+	for (size_t i = 0; !rc && i < dbs.n; i++) {
+		if (backup_run_interrupted(run))
+			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal", s->name);
+		else
+			rc = source_postgres_database(s, run, dbs.v[i]);
+	}
+out:
+	buf_free(&out);
+	strv_free(&rows);
+	strv_free(&all);
+	strv_free(&dbs);
+	return rc;
+}
+
+const struct source_ops source_postgres_ops = {
+	"postgres",          source_postgres_create, source_postgres_set, source_postgres_check,
+	source_postgres_run, source_postgres_free,
+};
