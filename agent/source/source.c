@@ -15,6 +15,7 @@ static const struct source_ops *const source_registry[] = {
 	&source_files_ops,
 	&source_command_ops,
 	&source_postgres_ops,
+	&source_mysql_ops,
 };
 
 const struct source_ops *source_find(const char *type)
@@ -27,7 +28,7 @@ const struct source_ops *source_find(const char *type)
 
 const char *source_types(void)
 {
-	return "files, command, postgres";
+	return "files, command, postgres, mysql";
 }
 
 int source_parse_bool(const char *key, const char *value, int *out)

@@ -53,5 +53,6 @@ extern const struct source_ops source_files_ops;
 extern const struct source_ops source_command_ops;
 extern const struct source_ops source_stdin_ops;
 extern const struct source_ops source_postgres_ops;
+extern const struct source_ops source_mysql_ops;
 
 #endif

@@ -207,6 +207,39 @@ int source_dump_child(struct backup_run *run, const struct proc_spec *spec, cons
 	return rc;
 }
 
+json_t *source_db_meta_new(const char *engine, const struct strv *dbs)
+{
+	json_t *m = json_object(), *arr = dbs ? json_array() : NULL;
+	int bad = !m || (dbs && !arr);
+
+	for (size_t i = 0; !bad && dbs && i < dbs->n; i++)
+		bad = json_array_append_new(arr, json_string(dbs->v[i])) != 0;
+	if (!bad && arr) {
+		bad = json_object_set_new(m, "databases", arr) != 0;
+		arr = NULL;
+	}
+	bad = bad || json_object_set_new(m, "engine", json_string(engine)) != 0;
+	json_decref(arr);
+	if (bad) {
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
+int source_db_meta_commit(struct backup_run *run, json_t *m, int bad)
+{
+	char *text = bad || !m ? NULL : json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	json_decref(m);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	rc = backup_run_set_meta(run, text);
+	free(text);
+	return rc;
+}
+
 char *source_db_json_str(const char *s)
 {
 	json_t *j = json_string(s);

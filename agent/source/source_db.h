@@ -10,6 +10,8 @@
 #include "agent/proc.h"
 #include "common/common.h"
 
+#include <jansson.h>
+
 struct backup_run;
 
 /* A NULL-terminated, growable vector of malloc'ed strings (argv, env). */
@@ -59,6 +61,23 @@ char *source_db_find_tool(const char *bin_dir, const char *const *names);
  */
 int source_dump_child(struct backup_run *run, const struct proc_spec *spec, const char *stream,
 		   const char *format, const char *meta_json);
+
+/* The backup's metadata object: {"engine": engine, "databases": [dbs...]}
+ * (no databases key when dbs is NULL). NULL on out of memory. */
+json_t *source_db_meta_new(const char *engine, const struct strv *dbs);
+/* Stores m (consumed) as the run's metadata; bad != 0 means building it ran
+ * out of memory. Errors: CF_ERR_NOMEM. */
+int source_db_meta_commit(struct backup_run *run, json_t *m, int bad);
+
+/*
+ * Writes a MySQL/MariaDB client option file (0600, in $TMPDIR) for
+ * --defaults-extra-file: "!include defaults_file" if set, then [client] with
+ * the given values (NULL ones left out) and the password read from
+ * password_file. Remove it with proc_temp_remove().
+ * Errors: CF_ERR_CONFIG (password file), CF_ERR_IO, CF_ERR_NOMEM.
+ */
+int source_mysql_optfile(const char *defaults_file, const char *host, const char *port,
+			 const char *socket, const char *user, const char *password_file, char **path);
 
 /* A JSON string literal of s (with quotes), malloc'ed; NULL on out of memory. */
 char *source_db_json_str(const char *s);

@@ -330,28 +330,15 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 static int source_postgres_meta(struct source_postgres *s, struct backup_run *run, const char *server_version,
 				long server_num, const char *dump_version, const struct strv *dbs)
 {
-	json_t *m = json_object(), *arr = json_array();
-	char *text = NULL;
-	int rc = 0;
+	json_t *m = source_db_meta_new("postgres", dbs);
+	int bad = !m;
 
-	for (size_t i = 0; m && arr && i < dbs->n; i++)
-		if (json_array_append_new(arr, json_string(dbs->v[i])))
-			rc = CF_ERR_NOMEM;
-	if (!m || !arr || rc || json_object_set_new(m, "engine", json_string("postgres")) ||
-	    json_object_set_new(m, "server_version", json_string(server_version)) ||
-	    json_object_set_new(m, "server_version_num", json_integer(server_num)) ||
-	    json_object_set_new(m, "pg_dump_version", json_string(dump_version)) ||
-	    json_object_set_new(m, "databases", arr) ||
-	    json_object_set_new(m, "globals", json_boolean(s->globals)) ||
-	    json_object_set_new(m, "dump_options", json_string("pg_dump --format=custom --compress=0")) ||
-	    !(text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS))) {
-		json_decref(m);
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	json_decref(m);
-	rc = backup_run_set_meta(run, text);
-	free(text);
-	return rc;
+	bad = bad || json_object_set_new(m, "server_version", json_string(server_version));
+	bad = bad || json_object_set_new(m, "server_version_num", json_integer(server_num));
+	bad = bad || json_object_set_new(m, "pg_dump_version", json_string(dump_version));
+	bad = bad || json_object_set_new(m, "globals", json_boolean(s->globals));
+	bad = bad || json_object_set_new(m, "dump_options", json_string("pg_dump --format=custom --compress=0"));
+	return source_db_meta_commit(run, m, bad);
 }
 
 static int source_postgres_run(void *state, struct backup_run *run)

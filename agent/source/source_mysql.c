@@ -1,0 +1,442 @@
+/*
+ * source_mysql: MySQL and MariaDB, one object per database with mariadb-dump
+ * or mysqldump (whichever is installed) in one transaction per database
+ * (--single-transaction: a consistent snapshot of the InnoDB tables of that
+ * database), with routines, triggers, events and binary columns as hex; plus
+ * the users and their grants as their own object (mariadb-dump --system=users).
+ *
+ * Credentials reach the tools through a temporary 0600 option file given as
+ * --defaults-extra-file, never through argv or the environment. Each database
+ * is dumped without CREATE DATABASE / USE statements, so its object restores
+ * into a database of any name.
+ */
+#include "agent/agent.h"
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+#include "agent/source/source_db.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Schemas the server makes for itself: never dumped unless listed by name in
+ * databases (the users and grants of "mysql" are in the grants object). */
+static const char *const source_mysql_system[] = {"information_schema", "performance_schema", "sys",
+						   "mysql", NULL};
+
+struct source_mysql {
+	char *name;
+	char *host, *port, *socket, *user, *password_file, *defaults_file, *bin_dir;
+	char **databases, **exclude;
+	size_t ndatabases, nexclude;
+	int grants;
+};
+
+/* A run's tools and credentials. */
+struct source_mysql_ctx {
+	char *client;   /* mariadb or mysql */
+	char *dump;     /* mariadb-dump or mysqldump */
+	char *optfile;  /* the temporary option file */
+	int mariadb;    /* the dump tool is mariadb-dump */
+};
+
+static int source_mysql_create(const char *name, void **state)
+{
+	struct source_mysql *s = calloc(1, sizeof(*s));
+
+	if (!s || !(s->name = strdup(name))) {
+		free(s);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	s->grants = 1;
+	*state = s;
+	return 0;
+}
+
+static void source_mysql_free(void *state)
+{
+	struct source_mysql *s = state;
+
+	if (!s)
+		return;
+	free(s->name);
+	free(s->host);
+	free(s->port);
+	free(s->socket);
+	free(s->user);
+	free(s->password_file);
+	free(s->defaults_file);
+	free(s->bin_dir);
+	config_free_list(s->databases, s->ndatabases);
+	config_free_list(s->exclude, s->nexclude);
+	free(s);
+}
+
+static int source_mysql_set(void *state, const char *key, const char *value)
+{
+	struct source_mysql *s = state;
+
+	if (!strcmp(key, "host"))
+		return source_db_set(&s->host, value);
+	if (!strcmp(key, "port"))
+		return source_db_set_port(&s->port, key, value);
+	if (!strcmp(key, "socket"))
+		return source_db_set(&s->socket, value);
+	if (!strcmp(key, "user"))
+		return source_db_set(&s->user, value);
+	if (!strcmp(key, "password_file"))
+		return source_db_set(&s->password_file, value);
+	if (!strcmp(key, "defaults_file"))
+		return source_db_set(&s->defaults_file, value);
+	if (!strcmp(key, "bin_dir"))
+		return source_db_set(&s->bin_dir, value);
+	if (!strcmp(key, "databases")) {
+		config_free_list(s->databases, s->ndatabases);
+		s->databases = NULL;
+		s->ndatabases = 0;
+		return config_split_list(value, &s->databases, &s->ndatabases);
+	}
+	if (!strcmp(key, "exclude_databases")) {
+		config_free_list(s->exclude, s->nexclude);
+		s->exclude = NULL;
+		s->nexclude = 0;
+		return config_split_list(value, &s->exclude, &s->nexclude);
+	}
+	if (!strcmp(key, "grants"))
+		return source_parse_bool(key, value, &s->grants);
+	return error_set(CF_ERR_CONFIG,
+			 "unknown key '%s' (expected host, port, socket, user, password_file, defaults_file, "
+			 "databases, exclude_databases, grants, bin_dir)",
+			 key);
+}
+
+static int source_mysql_check(void *state)
+{
+	struct source_mysql *s = state;
+
+	if (s->socket && (s->host || s->port))
+		return error_set(CF_ERR_CONFIG, "socket excludes host and port");
+	if (s->password_file && s->password_file[0] != '/')
+		return error_set(CF_ERR_CONFIG, "password_file = '%s': expected an absolute path",
+				 s->password_file);
+	if (s->defaults_file && s->defaults_file[0] != '/')
+		return error_set(CF_ERR_CONFIG, "defaults_file = '%s': expected an absolute path",
+				 s->defaults_file);
+	return 0;
+}
+
+/* Appends an option file line key="value", escaping as the client's option
+ * file parser expects. */
+static int source_mysql_opt(struct buf *b, const char *key, const char *value)
+{
+	int rc;
+
+	if (!value)
+		return 0;
+	rc = buf_printf(b, "%s=\"", key);
+	for (const char *p = value; !rc && *p; p++)
+		rc = (*p == '"' || *p == '\\') ? buf_printf(b, "\\%c", *p) : buf_append(b, p, 1);
+	if (!rc)
+		rc = buf_printf(b, "\"\n");
+	return rc;
+}
+
+/*
+ * Writes the client option file of a connection: an !include of the user's
+ * defaults_file, then the keys of the config. Used by the source and by
+ * restore (which passes its own values).
+ */
+int source_mysql_optfile(const char *defaults_file, const char *host, const char *port,
+			 const char *socket, const char *user, const char *password_file, char **path)
+{
+	char *password = NULL;
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, 64 * 1024);
+	if (password_file)
+		rc = proc_read_secret(password_file, &password);
+	if (!rc && defaults_file)
+		rc = buf_printf(&b, "!include %s\n", defaults_file);
+	if (!rc)
+		rc = buf_printf(&b, "[client]\n");
+	if (!rc)
+		rc = source_mysql_opt(&b, "user", user);
+	if (!rc)
+		rc = source_mysql_opt(&b, "password", password);
+	if (!rc)
+		rc = source_mysql_opt(&b, "host", host);
+	if (!rc)
+		rc = source_mysql_opt(&b, "port", port);
+	if (!rc)
+		rc = source_mysql_opt(&b, "socket", socket);
+	/* "localhost" would otherwise mean the default socket, not TCP. */
+	if (!rc && (host || port))
+		rc = buf_printf(&b, "protocol=tcp\n");
+	if (!rc)
+		rc = buf_append(&b, "", 1);
+	if (!rc)
+		rc = proc_temp_file("coffer-my", (char *)b.data, path);
+	if (b.data)
+		sodium_memzero(b.data, b.len);
+	buf_free(&b);
+	proc_secret_free(password);
+	return rc;
+}
+
+static void source_mysql_ctx_free(struct source_mysql_ctx *c)
+{
+	free(c->client);
+	free(c->dump);
+	proc_temp_remove(c->optfile);
+	memset(c, 0, sizeof(*c));
+}
+
+static int source_mysql_ctx_init(struct source_mysql *s, struct source_mysql_ctx *c)
+{
+	static const char *const clients[] = {"mariadb", "mysql", NULL};
+	static const char *const dumps[] = {"mariadb-dump", "mysqldump", NULL};
+	const char *base;
+
+	memset(c, 0, sizeof(*c));
+	c->client = source_db_find_tool(s->bin_dir, clients);
+	c->dump = source_db_find_tool(s->bin_dir, dumps);
+	if (!c->client || !c->dump)
+		return error_set(CF_ERR_SOURCE, "source %s: %s not found in %s (install mariadb-client)",
+				 s->name, c->client ? "mariadb-dump or mysqldump" : "the mariadb or mysql client",
+				 s->bin_dir ? s->bin_dir : "PATH");
+	base = strrchr(c->dump, '/');
+	c->mariadb = !strcmp(base ? base + 1 : c->dump, "mariadb-dump");
+	return source_mysql_optfile(s->defaults_file, s->host, s->port, s->socket, s->user,
+				    s->password_file, &c->optfile);
+}
+
+/* Runs SQL through the client, batch mode without column names. */
+static int source_mysql_query(struct source_mysql *s, struct source_mysql_ctx *c, const char *sql,
+			      struct buf *out)
+{
+	struct strv argv = {0};
+	struct proc_spec spec;
+	char label[256];
+	int rc;
+
+	snprintf(label, sizeof(label), "source %s: mariadb client", s->name);
+	rc = strv_add(&argv, c->client);
+	if (!rc)
+		rc = strv_addf(&argv, "--defaults-extra-file=%s", c->optfile);
+	if (!rc)
+		rc = strv_add(&argv, "--batch");
+	if (!rc)
+		rc = strv_add(&argv, "--skip-column-names");
+	if (!rc)
+		rc = strv_add(&argv, "--connect-timeout=30");
+	if (!rc)
+		rc = strv_addf(&argv, "--execute=%s", sql);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.errcode = CF_ERR_SOURCE;
+		rc = proc_capture(&spec, out);
+	}
+	strv_free(&argv);
+	return rc;
+}
+
+static int source_mysql_unhex(const char *hex, char **out)
+{
+	size_t n = strlen(hex);
+	char *s = malloc(n / 2 + 1);
+
+	if (!s)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		if (n % 2 || sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			free(s);
+			return error_set(CF_ERR_SOURCE, "unexpected schema name '%s' from the server", hex);
+		}
+		s[i] = (char)v;
+	}
+	s[n / 2] = '\0';
+	*out = s;
+	return 0;
+}
+
+static int source_mysql_is_system(const char *db)
+{
+	for (size_t i = 0; source_mysql_system[i]; i++)
+		if (!strcmp(db, source_mysql_system[i]))
+			return 1;
+	return 0;
+}
+
+/* Common dump options; the option file must come first. */
+static int source_mysql_dump_argv(struct source_mysql_ctx *c, struct strv *argv)
+{
+	int rc = strv_add(argv, c->dump);
+
+	if (!rc)
+		rc = strv_addf(argv, "--defaults-extra-file=%s", c->optfile);
+	if (!rc)
+		rc = strv_add(argv, "--max-allowed-packet=1G");
+	if (!rc)
+		rc = strv_add(argv, "--default-character-set=utf8mb4");
+	return rc;
+}
+
+static int source_mysql_database(struct source_mysql *s, struct source_mysql_ctx *c,
+				 struct backup_run *run, const char *db)
+{
+	static const char *const opts[] = {"--single-transaction", "--routines", "--triggers",
+					   "--events", "--hex-blob", "--quick", NULL};
+	struct strv argv = {0};
+	struct proc_spec spec;
+	char label[512], stream[256];
+	char *dbjson = NULL, *meta = NULL;
+	int rc;
+
+	snprintf(label, sizeof(label), "source %s: %s %s", s->name, c->mariadb ? "mariadb-dump" : "mysqldump",
+		 db);
+	rc = source_db_stream_name("db-", db, ".sql", stream, sizeof(stream));
+	if (!rc)
+		rc = source_mysql_dump_argv(c, &argv);
+	for (size_t i = 0; !rc && opts[i]; i++)
+		rc = strv_add(&argv, opts[i]);
+	/* The name after "--" is never taken as an option. */
+	if (!rc)
+		rc = strv_add(&argv, "--");
+	if (!rc)
+		rc = strv_add(&argv, db);
+	if (!rc && (!(dbjson = source_db_json_str(db)) ||
+		    asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
+		meta = NULL;
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.errcode = CF_ERR_SOURCE;
+		log_info("source %s: dumping database %s", s->name, db);
+		rc = source_dump_child(run, &spec, stream, "sql", meta);
+	}
+	free(dbjson);
+	free(meta);
+	strv_free(&argv);
+	return rc;
+}
+
+static int source_mysql_grants(struct source_mysql *s, struct source_mysql_ctx *c, struct backup_run *run)
+{
+	struct strv argv = {0};
+	struct proc_spec spec;
+	char label[256];
+	int rc;
+
+	if (!c->mariadb)
+		return error_set(CF_ERR_SOURCE,
+				 "source %s: users and grants are dumped with mariadb-dump --system=users, "
+				 "and %s has no such option; install mariadb-client or set grants = false",
+				 s->name, c->dump);
+	snprintf(label, sizeof(label), "source %s: mariadb-dump --system=users", s->name);
+	rc = source_mysql_dump_argv(c, &argv);
+	if (!rc)
+		rc = strv_add(&argv, "--system=users");
+	/* CREATE USER IF NOT EXISTS: loading into a server that has some of the
+	 * users does not stop half-way. */
+	if (!rc)
+		rc = strv_add(&argv, "--insert-ignore");
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = label;
+		spec.argv = argv.v;
+		spec.errcode = CF_ERR_SOURCE;
+		rc = source_dump_child(run, &spec, "grants.sql", "sql", "{\"role\":\"globals\"}");
+	}
+	strv_free(&argv);
+	return rc;
+}
+
+static int source_mysql_meta(struct source_mysql *s, struct source_mysql_ctx *c, struct backup_run *run,
+			     const char *version, const struct strv *dbs)
+{
+	const char *tool = strrchr(c->dump, '/');
+	json_t *m = source_db_meta_new("mysql", dbs);
+	int bad = !m;
+
+	bad = bad || json_object_set_new(m, "flavor", json_string(strstr(version, "MariaDB") ? "mariadb" : "mysql"));
+	bad = bad || json_object_set_new(m, "server_version", json_string(version));
+	bad = bad || json_object_set_new(m, "dump_tool", json_string(tool ? tool + 1 : c->dump));
+	bad = bad || json_object_set_new(m, "grants", json_boolean(s->grants));
+	bad = bad || json_object_set_new(m, "dump_options",
+					 json_string("--single-transaction --routines --triggers --events --hex-blob"));
+	return source_db_meta_commit(run, m, bad);
+}
+
+static int source_mysql_run(void *state, struct backup_run *run)
+{
+	struct source_mysql *s = state;
+	struct source_mysql_ctx c;
+	struct strv all = {0}, dbs = {0};
+	char version[256] = "";
+	struct buf out;
+	int rc;
+
+	buf_init(&out, 16 * 1024 * 1024);
+	rc = source_mysql_ctx_init(s, &c);
+	/* One query checks the connection and the password before anything is
+	 * stored, and lists the databases. Names travel as hex: any byte is safe. */
+	if (!rc)
+		rc = source_mysql_query(s, &c,
+					"SELECT VERSION(); SELECT HEX(schema_name) FROM "
+					"information_schema.schemata ORDER BY schema_name",
+					&out);
+	if (!rc) {
+		char *save = NULL, *line = strtok_r((char *)out.data, "\n", &save);
+
+		if (!line)
+			rc = error_set(CF_ERR_SOURCE, "source %s: the server returned no version", s->name);
+		else
+			snprintf(version, sizeof(version), "%s", line);
+		while (!rc && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+			char *db = NULL;
+			int listed = 0;
+
+			rc = source_mysql_unhex(line, &db);
+			for (size_t i = 0; !rc && i < s->ndatabases && !listed; i++)
+				listed = !strcmp(s->databases[i], db);
+			if (!rc && (listed || !source_mysql_is_system(db)))
+				rc = strv_add(&all, db);
+			free(db);
+		}
+	}
+	if (!rc)
+		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude, s->nexclude,
+				      &dbs);
+	if (!rc && dbs.n == 0 && !s->grants)
+		rc = error_set(CF_ERR_SOURCE, "source %s: no database to dump", s->name);
+	if (!rc)
+		rc = source_mysql_meta(s, &c, run, version, &dbs);
+	if (!rc && s->grants)
+		rc = source_mysql_grants(s, &c, run);
+	for (size_t i = 0; !rc && i < dbs.n; i++) {
+		if (backup_run_interrupted(run))
+			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal", s->name);
+		else
+			rc = source_mysql_database(s, &c, run, dbs.v[i]);
+	}
+	source_mysql_ctx_free(&c);
+	buf_free(&out);
+	strv_free(&all);
+	strv_free(&dbs);
+	return rc;
+}
+
+const struct source_ops source_mysql_ops = {
+	"mysql",          source_mysql_create, source_mysql_set, source_mysql_check,
+	source_mysql_run, source_mysql_free,
+};
