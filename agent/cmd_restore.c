@@ -13,6 +13,7 @@
  */
 #include "agent/agent.h"
 #include "agent/pipeline.h"
+#include "agent/restore.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -126,11 +127,20 @@ static int restore_wait_child(pid_t pid, int *failed)
 	return 0;
 }
 
-/* Streams one object through the restore chain into sink_fd. */
-static int restore_object(struct storage *st, const struct catalog_object *obj,
-			  const struct age_identities *ids, int sink_fd, int progress)
+int restore_object_fd(struct storage *st, const struct catalog_object *obj,
+		      const struct age_identities *ids, int sink_fd, int progress)
 {
-	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *sink = NULL, *thr = NULL;
+	struct filter *sink = filter_fd_new(sink_fd, "the restore target");
+
+	if (!sink)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	return restore_object(st, obj, ids, sink, progress);
+}
+
+int restore_object(struct storage *st, const struct catalog_object *obj,
+		   const struct age_identities *ids, struct filter *sink, int progress)
+{
+	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *thr = NULL;
 	char hex[HASH_SHA256_HEX_LEN + 1];
 	uint64_t bytes = 0;
 	int rc;
@@ -142,8 +152,6 @@ static int restore_object(struct storage *st, const struct catalog_object *obj,
 		rc = zstd_filter_decompress_new(&zstd);
 	if (!rc && progress)
 		rc = progress_filter_new(obj->name, &prog);
-	if (!rc && !(sink = filter_fd_new(sink_fd, "the restore target")))
-		rc = CF_ERR_NOMEM;
 	/* Decryption (with the hash) in this thread, decompression and writing in
 	 * another: the two halves cost about the same, so restore uses two cores. */
 	if (!rc) {
@@ -200,7 +208,7 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 	if (!obj)
 		return error_set(CF_ERR_USAGE, "backup %s has %zu objects; choose one with --object NAME",
 				 b->id, b->nobjects);
-	return restore_object(st, obj, ids, STDOUT_FILENO, progress);
+	return restore_object_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
 /* Restores every object into tmpdir: raw streams as files named after the
@@ -238,7 +246,7 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 				_exit(restore_extract_tar(p[0]));
 			}
 			close(p[0]);
-			rc = restore_object(st, obj, ids, p[1], progress);
+			rc = restore_object_fd(st, obj, ids, p[1], progress);
 			close(p[1]);
 			if (rc)
 				kill(pid, SIGTERM);
@@ -253,7 +261,7 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
-		rc = restore_object(st, obj, ids, fd, progress);
+		rc = restore_object_fd(st, obj, ids, fd, progress);
 		if (!rc && fsync(fd) != 0)
 			rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", path);
 		close(fd);
@@ -328,21 +336,81 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
+/* Backups of one-file engines restore --to FILE: the object is written to a
+ * temporary name beside FILE and renamed to it once verified. */
+static int restore_single_file_kind(const char *kind)
+{
+	return !strcmp(kind, "redis") || !strcmp(kind, "sqlite");
+}
+
+static int restore_to_file(struct storage *st, const struct catalog_backup *b,
+			   const struct age_identities *ids, const char *object, const char *file, int progress)
+{
+	const struct catalog_object *obj = NULL;
+	char tmp[4096], dir[4096];
+	struct stat sb;
+	int fd, rc;
+
+	for (size_t i = 0; i < b->nobjects; i++)
+		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
+			obj = &b->objects[i];
+	if (!obj && object)
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id, object);
+	if (!obj)
+		return error_set(CF_ERR_USAGE, "backup %s has %zu objects; choose one with --object NAME",
+				 b->id, b->nobjects);
+	if (lstat(file, &sb) == 0)
+		return error_set(CF_ERR_EXISTS, "%s exists; restore to a new file name", file);
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.coffer-restore.%d", file, (int)getpid()) >= sizeof(tmp))
+		return error_set(CF_ERR_IO, "path too long: %s", file);
+	rc = fs_mkdir_p(dirname(dir), 0755);
+	if (rc)
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	rc = restore_object_fd(st, obj, ids, fd, progress);
+	if (!rc && fsync(fd) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", tmp);
+	if (close(fd) != 0 && !rc)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", tmp);
+	/* link() never replaces: a FILE made meanwhile is not overwritten. */
+	if (!rc && link(tmp, file) != 0)
+		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno, "cannot create %s", file);
+	unlink(tmp);
+	if (!rc) {
+		snprintf(dir, sizeof(dir), "%s", file);
+		rc = fs_fsync_dir(dirname(dir));
+	}
+	return rc;
+}
+
+#define RESTORE_USAGE                                                                              \
+	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database NAME | " \
+	"--globals] [--clean]) [--identity FILE] [--object NAME]"
+
 int cmd_restore(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
 					     {"stdout", no_argument, NULL, 's'},
 					     {"identity", required_argument, NULL, 'i'},
 					     {"object", required_argument, NULL, 'o'},
+					     {"to-database", required_argument, NULL, 'D'},
+					     {"database", required_argument, NULL, 'd'},
+					     {"globals", no_argument, NULL, 'g'},
+					     {"clean", no_argument, NULL, 'c'},
 					     {NULL, 0, NULL, 0}};
 	const char *to = NULL, *identity = NULL, *object = NULL, *id;
+	struct restore_db_options dbo;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
 	struct catalog_backup *b = NULL;
 	struct age_identities *ids = NULL;
-	int to_stdout = 0, opt, rc;
+	int to_stdout = 0, opt, rc, modes;
 
+	memset(&dbo, 0, sizeof(dbo));
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
 		switch (opt) {
@@ -358,14 +426,30 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		case 'o':
 			object = optarg;
 			break;
+		case 'D':
+			dbo.target = optarg;
+			break;
+		case 'd':
+			dbo.database = optarg;
+			break;
+		case 'g':
+			dbo.globals = 1;
+			break;
+		case 'c':
+			dbo.clean = 1;
+			break;
 		default:
-			return error_set(CF_ERR_USAGE, "usage: coffer restore ID (--to DIR | --stdout) "
-						       "[--identity FILE] [--object NAME]");
+			return error_set(CF_ERR_USAGE, RESTORE_USAGE);
 		}
 	}
-	if (optind != argc - 1 || (!to && !to_stdout) || (to && to_stdout))
-		return error_set(CF_ERR_USAGE,
-				 "usage: coffer restore ID (--to DIR | --stdout) [--identity FILE] [--object NAME]");
+	modes = !!to + to_stdout + !!dbo.target;
+	if (optind != argc - 1 || modes != 1)
+		return error_set(CF_ERR_USAGE, RESTORE_USAGE);
+	if ((dbo.database || dbo.globals || dbo.clean) && !dbo.target)
+		return error_set(CF_ERR_USAGE, "--database, --globals and --clean go with --to-database TARGET");
+	if (dbo.database && dbo.globals)
+		return error_set(CF_ERR_USAGE, "--database and --globals exclude each other");
+	dbo.progress = cli->progress;
 	id = argv[optind];
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
@@ -378,10 +462,14 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = agent_load_identities(cfg, identity, &ids);
 	if (!rc && to_stdout)
 		rc = restore_to_stdout(st, b, ids, object, cli->progress);
+	else if (!rc && dbo.target)
+		rc = restore_database(st, b, ids, &dbo);
+	else if (!rc && restore_single_file_kind(b->kind))
+		rc = restore_to_file(st, b, ids, object, to, cli->progress);
 	else if (!rc)
 		rc = restore_to_dir(st, b, ids, to, cli->progress);
 	if (!rc && !to_stdout && !cli->json)
-		printf("restored %s (%s) into %s\n", b->id, b->source, to);
+		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);
 	catalog_backup_free(b);
 	catalog_close(cat);
