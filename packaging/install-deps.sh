@@ -10,7 +10,9 @@ pkgs="build-essential cmake pkg-config libarchive-dev libzstd-dev libsodium-dev
   zstd age tar"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq
-    radosgw ceph-mon ceph-osd ceph-common awscli curl"
+    radosgw ceph-mon ceph-osd ceph-common awscli curl
+    postgresql-15 postgresql-contrib mariadb-server mariadb-client redis-server redis-tools
+    sqlite3 libsqlite3-dev pgbackrest"
 fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""
