@@ -4,6 +4,7 @@
 #include "agent/source/source_db.h"
 #include "agent/pipeline.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,8 +135,12 @@ int source_db_stream_name(const char *prefix, const char *db, const char *suffix
 	for (const char *p = prefix; *p; p++)
 		PUT(*p);
 	for (const unsigned char *p = (const unsigned char *)db; *p; p++) {
+		/* '_' stays itself unless two hex digits follow (which would read
+		 * as an escape), so names map one to one. */
+		int hex2 = p[1] && p[2] && isxdigit(p[1]) && isxdigit(p[2]);
+
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '.' || *p == '-') {
+		    *p == '.' || *p == '-' || (*p == '_' && !hex2)) {
 			PUT((char)*p);
 		} else {
 			PUT('_');

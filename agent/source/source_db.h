@@ -44,7 +44,9 @@ int source_db_select(const char *source, const struct strv *all, char **include,
 		     char **exclude, size_t nexclude, struct strv *out);
 
 /* The stream name for a database: prefix + the name with every byte outside
- * [A-Za-z0-9.-] written as _XX (hex) + suffix, e.g. "db-app.pgdump".
+ * [A-Za-z0-9._-] written as _XX (hex; '_' too when two hex digits follow it,
+ * so the mapping is one to one) + suffix, e.g. "db-my_app.pgdump",
+ * "db-odd_20name.pgdump".
  * Errors: CF_ERR_LIMIT (too long). */
 int source_db_stream_name(const char *prefix, const char *db, const char *suffix, char *out,
 			  size_t outlen);
