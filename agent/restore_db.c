@@ -409,12 +409,19 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 		if (!rc)
 			rc = restore_db_my_client(&t, NULL, (char *)sql.data, &out);
 	}
+	/* The users and grants: one that cannot be applied (root's PROXY grant
+	 * for a user that is not root, a user that exists) is reported and
+	 * skipped, as psql does for roles; so the connection is checked first. */
+	if (!rc && o->globals)
+		rc = restore_db_my_client(&t, NULL, "SELECT 1", &out);
 	if (!rc)
 		rc = strv_add(&argv, t.client);
 	if (!rc)
 		rc = strv_addf(&argv, "--defaults-extra-file=%s", t.optfile);
 	if (!rc)
 		rc = strv_add(&argv, "--binary-mode");
+	if (!rc && o->globals)
+		rc = strv_add(&argv, "--force");
 	if (!rc && !o->globals)
 		rc = strv_addf(&argv, "--database=%s", t.database);
 	if (!rc) {
@@ -422,7 +429,11 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 		spec.label = "mariadb client";
 		spec.argv = argv.v;
 		rc = restore_db_feed(st, obj, ids, &spec, o->progress);
-		if (rc && !o->globals) {
+		if (rc == CF_ERR_TARGET && o->globals) {
+			log_warn("some users or grants could not be applied (see the warnings above); the "
+				 "others were");
+			rc = 0;
+		} else if (rc && !o->globals) {
 			char msg[1024];
 
 			snprintf(msg, sizeof(msg), "%s", error_message());
