@@ -463,7 +463,7 @@ db_my_checksum() {
 # 2000 fields, 300 lists + one of 10000 elements, 300 integer sets, 300 string
 # sets + one of 3000 members, 300 sorted sets + one of 3000, 20 streams (50
 # entries each, explicit ids) with a consumer group and pending entries,
-# 200 keys with a PEXPIREAT in 2100 (ttl:*); in db 3: 30 keys of all types.
+# 201 keys with a PEXPIREAT in 2100 (ttl:*); in db 3: 31 keys of all types.
 db_redis_fixture() {
 	db_redis FLUSHALL >/dev/null || return 1
 	python3 - <<'PY' >"${TMPDIR:-/tmp}/coffer-redis-fixture.$$" || return 1

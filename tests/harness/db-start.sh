@@ -53,6 +53,10 @@ D=$(realpath -m -- "${D:-${COFFER_DB_DIR:-${COFFER_DB_DEFAULT_DIR:-/tmp/coffer-d
 PG_PORT=${PG_PORT:-15432}
 MY_PORT=${MY_PORT:-13306}
 REDIS_PORT=${REDIS_PORT:-16379}
+for p in "$PG_PORT" "$MY_PORT" "$REDIS_PORT"; do
+	[[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] ||
+		{ echo "db-start.sh: bad port $p" >&2; exit 2; }
+done
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_OSUSER=${DB_PG_OSUSER:-postgres}
 
@@ -263,7 +267,8 @@ newpass() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
 
 # --- PostgreSQL 15 ----------------------------------------------------------
 make_pg() {
-	local t=$(date +%s%N)
+	local t
+	t=$(date +%s%N)
 	pg_owner -R "$D/pg"
 	chmod 700 "$D/pg/data" "$D/pg/run"
 	: >"$D/log/pg.log"
@@ -312,7 +317,8 @@ EOF
 
 # --- MariaDB 10.11 ----------------------------------------------------------
 make_my() {
-	local t=$(date +%s%N) root_user=root
+	local t root_user=root
+	t=$(date +%s%N)
 	[ "$(id -u)" = 0 ] || root_user=$(id -un)
 	cat >"$MY_CNF" <<EOF
 # coffer test harness (tests/harness/db-start.sh); read with --defaults-file only
@@ -358,7 +364,8 @@ EOF
 
 # --- Redis 7 ----------------------------------------------------------------
 make_redis() {
-	local t=$(date +%s%N)
+	local t
+	t=$(date +%s%N)
 	(
 		umask 077
 		cat >"$REDIS_CONF" <<EOF

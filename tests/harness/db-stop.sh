@@ -99,7 +99,7 @@ for k in $KINDS; do
 done
 alive=""
 if [ -n "$all" ]; then
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		alive=""
 		for pid in $all; do alive "$pid" && alive="$alive $pid"; done
 		[ -z "$alive" ] && break

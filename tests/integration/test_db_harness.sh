@@ -167,7 +167,7 @@ check_same_file "MariaDB is up, the data kept" "$T/my1.sum" "$T/my5.sum"
 # --- Redis --------------------------------------------------------------------
 check_eq "redis-cli with the password" PONG "$(db_redis PING)"
 check_grep "redis is 7.x" <(db_redis INFO server) '^redis_version:7\.'
-check_grep "redis without a password: NOAUTH" <(REDISCLI_AUTH= redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PING 2>&1) 'NOAUTH'
+check_grep "redis without a password: NOAUTH" <(REDISCLI_AUTH='' redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PING 2>&1) 'NOAUTH'
 check_grep "redis with a wrong password: WRONGPASS" <(REDISCLI_AUTH=wrong-password redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PING 2>&1) 'WRONGPASS'
 check_grep "backup user: no key access" \
 	<(REDISCLI_AUTH=$(cat "$REDIS_BACKUP_PASSWORD_FILE") redis-cli --user "$REDIS_BACKUP_USER" -h 127.0.0.1 -p "$REDIS_PORT" GET str:1 2>&1) 'NOPERM'
