@@ -2,6 +2,7 @@
  * source_db: helpers shared by the database sources. See source_db.h.
  */
 #include "agent/source/source_db.h"
+#include "agent/agent.h"
 #include "agent/pipeline.h"
 
 #include <ctype.h>
@@ -81,6 +82,14 @@ int source_db_set(char **field, const char *value)
 	free(*field);
 	*field = c;
 	return 0;
+}
+
+int source_db_set_list(char ***v, size_t *n, const char *value)
+{
+	config_free_list(*v, *n);
+	*v = NULL;
+	*n = 0;
+	return config_split_list(value, v, n);
 }
 
 int source_db_set_port(char **field, const char *key, const char *value)

@@ -31,6 +31,9 @@ void strv_free(struct strv *sv);
 
 /* Replaces *field with a copy of value (config keys). Errors: CF_ERR_NOMEM. */
 int source_db_set(char **field, const char *value);
+/* Replaces the list *v (n items) with the comma-separated value.
+ * Errors: CF_ERR_CONFIG (an empty item), CF_ERR_NOMEM. */
+int source_db_set_list(char ***v, size_t *n, const char *value);
 /* Parses a TCP port 1..65535. Errors: CF_ERR_CONFIG naming key. */
 int source_db_set_port(char **field, const char *key, const char *value);
 

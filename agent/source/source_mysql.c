@@ -92,18 +92,10 @@ static int source_mysql_set(void *state, const char *key, const char *value)
 		return source_db_set(&s->defaults_file, value);
 	if (!strcmp(key, "bin_dir"))
 		return source_db_set(&s->bin_dir, value);
-	if (!strcmp(key, "databases")) {
-		config_free_list(s->databases, s->ndatabases);
-		s->databases = NULL;
-		s->ndatabases = 0;
-		return config_split_list(value, &s->databases, &s->ndatabases);
-	}
-	if (!strcmp(key, "exclude_databases")) {
-		config_free_list(s->exclude, s->nexclude);
-		s->exclude = NULL;
-		s->nexclude = 0;
-		return config_split_list(value, &s->exclude, &s->nexclude);
-	}
+	if (!strcmp(key, "databases"))
+		return source_db_set_list(&s->databases, &s->ndatabases, value);
+	if (!strcmp(key, "exclude_databases"))
+		return source_db_set_list(&s->exclude, &s->nexclude, value);
 	if (!strcmp(key, "grants"))
 		return source_parse_bool(key, value, &s->grants);
 	return error_set(CF_ERR_CONFIG,
