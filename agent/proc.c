@@ -59,7 +59,7 @@ static char **proc_env_build(char *const *changes)
 }
 
 static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err_fd, int status_fd,
-		       char **env)
+                       char **env)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int e;
@@ -127,7 +127,8 @@ int proc_start(const struct proc_spec *s, struct proc *p)
 		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		p->pid = -1;
-		rc = error_set(code, "%s: cannot run '%s': %s", p->label, prog, strerror(exec_errno));
+		rc = error_set(code, "%s: cannot run '%s': %s", p->label, prog,
+		               strerror(exec_errno));
 		goto out;
 	}
 	p->in = in[1];
@@ -273,7 +274,8 @@ int proc_pump(struct proc *p, struct filter *head)
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
-			rc = error_set_errno(p->errcode, errno, "%s: cannot read its output", p->label);
+			rc = error_set_errno(p->errcode, errno, "%s: cannot read its output",
+			                     p->label);
 			break;
 		}
 		if (n == 0) {
@@ -315,7 +317,8 @@ int proc_feed(struct proc *p, const uint8_t *data, size_t len)
 			return error_set(p->errcode, "%s stopped reading its input", p->label);
 		}
 		if (n < 0)
-			return error_set_errno(p->errcode, errno, "%s: cannot write its input", p->label);
+			return error_set_errno(p->errcode, errno, "%s: cannot write its input",
+			                       p->label);
 		data += n;
 		len -= (size_t)n;
 	}
@@ -338,7 +341,8 @@ static int proc_filter_finish(struct filter *f)
 	return 0;
 }
 
-static const struct filter_ops proc_filter_ops = {"proc", proc_filter_write, proc_filter_finish, NULL};
+static const struct filter_ops proc_filter_ops = {"proc", proc_filter_write, proc_filter_finish,
+                                                  NULL};
 
 struct filter *proc_filter_new(struct proc *p)
 {
@@ -364,18 +368,20 @@ int proc_finish(struct proc *p)
 		return rc;
 	while (waitpid(p->pid, &status, 0) < 0) {
 		if (errno != EINTR)
-			return error_set_errno(p->errcode, errno, "%s: cannot wait for it", p->label);
+			return error_set_errno(p->errcode, errno, "%s: cannot wait for it",
+			                       p->label);
 		if (agent_signals_caught())
-			return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal", p->label);
+			return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal",
+			                 p->label);
 	}
 	p->pid = -1;
 	proc_stderr_tail(p);
 	if (WIFSIGNALED(status))
-		return error_set(p->errcode, "%s was killed by signal %d%s%s", p->label, WTERMSIG(status),
-				 p->tail_len ? "; stderr: " : "", p->tail);
+		return error_set(p->errcode, "%s was killed by signal %d%s%s", p->label,
+		                 WTERMSIG(status), p->tail_len ? "; stderr: " : "", p->tail);
 	if (WEXITSTATUS(status) != 0)
 		return error_set(p->errcode, "%s exited with status %d%s%s", p->label,
-				 WEXITSTATUS(status), p->tail_len ? "; stderr: " : "", p->tail);
+		                 WEXITSTATUS(status), p->tail_len ? "; stderr: " : "", p->tail);
 	return 0;
 }
 
@@ -429,8 +435,8 @@ int proc_capture(const struct proc_spec *spec, struct buf *out)
 	if (!rc) {
 		rc = proc_pump(&p, sink);
 		if (rc == CF_ERR_LIMIT)
-			rc = error_set(p.errcode, "%s: its output is larger than %zu bytes", p.label,
-				       out->max);
+			rc = error_set(p.errcode, "%s: its output is larger than %zu bytes",
+			               p.label, out->max);
 	}
 	if (!rc)
 		rc = proc_finish(&p);
@@ -505,7 +511,8 @@ int proc_read_secret(const char *path, char **out)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
+		rc =
+		    error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
 		goto out;
 	}
 	while (n < 4095) {
@@ -514,7 +521,8 @@ int proc_read_secret(const char *path, char **out)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
+			rc = error_set_errno(CF_ERR_CONFIG, errno,
+			                     "cannot read the password file %s", path);
 			break;
 		}
 		if (r == 0)

@@ -15,10 +15,10 @@
  * CF_ERR_INTERRUPTED, and whatever the sink returns.
  */
 int restore_object(struct storage *st, const struct catalog_object *obj,
-		   const struct age_identities *ids, struct filter *sink, int progress);
+                   const struct age_identities *ids, struct filter *sink, int progress);
 /* The same into a file descriptor (not closed). */
 int restore_object_fd(struct storage *st, const struct catalog_object *obj,
-		      const struct age_identities *ids, int sink_fd, int progress);
+                      const struct age_identities *ids, int sink_fd, int progress);
 
 struct restore_db_options {
 	const char *database; /* --database NAME, or NULL */
@@ -38,6 +38,6 @@ struct restore_db_options {
  * and the restore_object() errors.
  */
 int restore_database(struct storage *st, const struct catalog_backup *b,
-		     const struct age_identities *ids, const struct restore_db_options *o);
+                     const struct age_identities *ids, const struct restore_db_options *o);
 
 #endif

@@ -34,7 +34,7 @@ static const char *restore_db_meta(json_t *meta, const char *key)
 /* Finds the object to restore: the globals, the database named, or the only
  * database of the backup. */
 static int restore_db_pick(const struct catalog_backup *b, const struct restore_db_options *o,
-			   const struct catalog_object **out)
+                           const struct catalog_object **out)
 {
 	const struct catalog_object *found = NULL;
 	struct buf names;
@@ -43,14 +43,17 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 
 	buf_init(&names, 64 * 1024);
 	for (size_t i = 0; i < b->nobjects; i++) {
-		json_t *meta = b->objects[i].meta_json ? json_loads(b->objects[i].meta_json, 0, NULL) : NULL;
-		const char *role = restore_db_meta(meta, "role"), *db = restore_db_meta(meta, "database");
+		json_t *meta =
+		    b->objects[i].meta_json ? json_loads(b->objects[i].meta_json, 0, NULL) : NULL;
+		const char *role = restore_db_meta(meta, "role"),
+		           *db = restore_db_meta(meta, "database");
 
 		if (role && !strcmp(role, "globals") && o->globals)
 			found = &b->objects[i];
 		if (role && !strcmp(role, "database") && db) {
 			ndb++;
-			if (!o->globals && (!o->database || !strcmp(o->database, db)) && (o->database || ndb == 1))
+			if (!o->globals && (!o->database || !strcmp(o->database, db)) &&
+			    (o->database || ndb == 1))
 				found = &b->objects[i];
 			(void)buf_printf(&names, "%s%s", names.len ? ", " : "", db);
 		}
@@ -62,11 +65,14 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 		if (o->globals)
 			rc = error_set(CF_ERR_NOTFOUND, "backup %s has no globals object", b->id);
 		else if (o->database)
-			rc = error_set(CF_ERR_NOTFOUND, "backup %s has no database '%s' (it has: %s)", b->id,
-				       o->database, names.len ? (char *)names.data : "none");
+			rc = error_set(CF_ERR_NOTFOUND,
+			               "backup %s has no database '%s' (it has: %s)", b->id,
+			               o->database, names.len ? (char *)names.data : "none");
 		else if (ndb > 1)
-			rc = error_set(CF_ERR_USAGE, "backup %s holds %zu databases (%s); choose one with --database NAME",
-				       b->id, ndb, (char *)names.data);
+			rc = error_set(
+			    CF_ERR_USAGE,
+			    "backup %s holds %zu databases (%s); choose one with --database NAME",
+			    b->id, ndb, (char *)names.data);
 		else
 			rc = error_set(CF_ERR_NOTFOUND, "backup %s holds no database", b->id);
 	}
@@ -78,7 +84,8 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 /* Streams obj into a child's stdin; the child's own error wins over the
  * broken pipe it causes. */
 static int restore_db_feed(struct storage *st, const struct catalog_object *obj,
-			   const struct age_identities *ids, const struct proc_spec *spec, int progress)
+                           const struct age_identities *ids, const struct proc_spec *spec,
+                           int progress)
 {
 	struct proc_spec s = *spec;
 	struct filter *sink;
@@ -129,7 +136,8 @@ static int restore_db_pg_count(const char *target, long *count)
 {
 	static const char sql[] =
 	    "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast') + "
+	    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ "
+	    "'^pg_toast') + "
 	    "(SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
 	    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) + "
 	    "(SELECT count(*) FROM pg_largeobject_metadata) + "
@@ -143,13 +151,7 @@ static int restore_db_pg_count(const char *target, long *count)
 	buf_init(&out, 4096);
 	rc = strv_add(&argv, "psql");
 	if (!rc)
-		rc = strv_add(&argv, "-X");
-	if (!rc)
-		rc = strv_add(&argv, "-w");
-	if (!rc)
-		rc = strv_add(&argv, "-A");
-	if (!rc)
-		rc = strv_add(&argv, "-t");
+		rc = strv_addl(&argv, "-X", "-w", "-A", "-t", NULL);
 	if (!rc)
 		rc = strv_addf(&argv, "--dbname=%s", target);
 	if (!rc)
@@ -187,7 +189,7 @@ static int restore_db_pg_has_password(const char *target)
 }
 
 static int restore_db_postgres(struct storage *st, const struct catalog_object *obj,
-			       const struct age_identities *ids, const struct restore_db_options *o)
+                               const struct age_identities *ids, const struct restore_db_options *o)
 {
 	struct strv argv = {0}, env = {0};
 	struct proc_spec spec;
@@ -195,15 +197,17 @@ static int restore_db_postgres(struct storage *st, const struct catalog_object *
 	int rc = 0;
 
 	if (restore_db_pg_has_password(o->target))
-		return error_set(CF_ERR_USAGE, "--to-database must not hold a password (it would be on a "
-					       "command line): put it in a .pgpass file or PGPASSFILE");
+		return error_set(CF_ERR_USAGE,
+		                 "--to-database must not hold a password (it would be on a "
+		                 "command line): put it in a .pgpass file or PGPASSFILE");
 	if (!o->globals) {
 		rc = restore_db_pg_count(o->target, &count);
 		if (!rc && count > 0 && !o->clean)
-			rc = error_set(CF_ERR_EXISTS,
-				       "the target database already holds %ld objects; restore into an empty "
-				       "database or add --clean to replace them",
-				       count);
+			rc = error_set(
+			    CF_ERR_EXISTS,
+			    "the target database already holds %ld objects; restore into an empty "
+			    "database or add --clean to replace them",
+			    count);
 	}
 	if (!rc && o->globals) {
 		/* Roles that exist already fail one by one and are reported; the
@@ -285,19 +289,20 @@ static int restore_db_my_parse(const char *target, struct restore_db_my *t)
 		if (eq) {
 			*eq = '\0';
 			field = !strcmp(w, "host")            ? &t->host
-				: !strcmp(w, "port")          ? &t->port
-				: !strcmp(w, "socket")        ? &t->socket
-				: !strcmp(w, "user")          ? &t->user
-				: !strcmp(w, "password_file") ? &t->password_file
-				: !strcmp(w, "defaults_file") ? &t->defaults_file
-				: !strcmp(w, "database")      ? &t->database
-							      : NULL;
+			        : !strcmp(w, "port")          ? &t->port
+			        : !strcmp(w, "socket")        ? &t->socket
+			        : !strcmp(w, "user")          ? &t->user
+			        : !strcmp(w, "password_file") ? &t->password_file
+			        : !strcmp(w, "defaults_file") ? &t->defaults_file
+			        : !strcmp(w, "database")      ? &t->database
+			                                      : NULL;
 		}
 		if (!field)
 			rc = error_set(CF_ERR_USAGE,
-				       "--to-database: '%s' is not a key=value word (keys: host, port, socket, "
-				       "user, password_file, defaults_file, database)",
-				       w);
+			               "--to-database: '%s' is not a key=value word (keys: host, "
+			               "port, socket, "
+			               "user, password_file, defaults_file, database)",
+			               w);
 		else
 			rc = source_db_set(field, eq + 1);
 	}
@@ -306,7 +311,7 @@ static int restore_db_my_parse(const char *target, struct restore_db_my *t)
 }
 
 static int restore_db_my_client(struct restore_db_my *t, const char *database, const char *sql,
-				struct buf *out)
+                                struct buf *out)
 {
 	struct strv argv = {0};
 	struct proc_spec spec;
@@ -315,11 +320,7 @@ static int restore_db_my_client(struct restore_db_my *t, const char *database, c
 	if (!rc)
 		rc = strv_addf(&argv, "--defaults-extra-file=%s", t->optfile);
 	if (!rc)
-		rc = strv_add(&argv, "--batch");
-	if (!rc)
-		rc = strv_add(&argv, "--skip-column-names");
-	if (!rc)
-		rc = strv_add(&argv, "--binary-mode");
+		rc = strv_addl(&argv, "--batch", "--skip-column-names", "--binary-mode", NULL);
 	if (!rc && database)
 		rc = strv_addf(&argv, "--database=%s", database);
 	if (!rc && sql)
@@ -348,7 +349,7 @@ static int restore_db_my_ident(const char *name, struct buf *b)
 }
 
 static int restore_db_mysql(struct storage *st, const struct catalog_object *obj,
-			    const struct age_identities *ids, const struct restore_db_options *o)
+                            const struct age_identities *ids, const struct restore_db_options *o)
 {
 	static const char *const clients[] = {"mariadb", "mysql", NULL};
 	struct restore_db_my t;
@@ -366,8 +367,8 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 	if (!rc && !(t.client = source_db_find_tool(NULL, clients)))
 		rc = error_set(CF_ERR_TARGET, "the mariadb or mysql client is not installed");
 	if (!rc)
-		rc = source_mysql_optfile(t.defaults_file, t.host, t.port, t.socket, t.user, t.password_file,
-					  &t.optfile);
+		rc = source_mysql_optfile(t.defaults_file, t.host, t.port, t.socket, t.user,
+		                          t.password_file, &t.optfile);
 	if (!rc && !o->globals) {
 		/* Hex literals: the name needs no quoting in the query. */
 		struct buf hex;
@@ -378,20 +379,23 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 		if (!rc)
 			rc = buf_append(&hex, "", 1);
 		if (!rc)
-			rc = buf_printf(&sql,
-					"SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE "
-					"table_schema = X'%s') + (SELECT COUNT(*) FROM information_schema.routines "
-					"WHERE routine_schema = X'%s') + (SELECT COUNT(*) FROM "
-					"information_schema.events WHERE event_schema = X'%s')",
-					(char *)hex.data, (char *)hex.data, (char *)hex.data);
+			rc = buf_printf(
+			    &sql,
+			    "SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE "
+			    "table_schema = X'%s') + (SELECT COUNT(*) FROM "
+			    "information_schema.routines "
+			    "WHERE routine_schema = X'%s') + (SELECT COUNT(*) FROM "
+			    "information_schema.events WHERE event_schema = X'%s')",
+			    (char *)hex.data, (char *)hex.data, (char *)hex.data);
 		buf_free(&hex);
 		if (!rc)
 			rc = restore_db_my_client(&t, NULL, (char *)sql.data, &out);
 		if (!rc && atol((char *)out.data) > 0 && !o->clean)
 			rc = error_set(CF_ERR_EXISTS,
-				       "the target database %s already holds %ld objects; restore into an empty "
-				       "database or add --clean to replace them",
-				       t.database, atol((char *)out.data));
+			               "the target database %s already holds %ld objects; restore "
+			               "into an empty "
+			               "database or add --clean to replace them",
+			               t.database, atol((char *)out.data));
 		buf_reset(&sql);
 		out.len = 0;
 		if (!rc && o->clean)
@@ -430,15 +434,18 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 		spec.argv = argv.v;
 		rc = restore_db_feed(st, obj, ids, &spec, o->progress);
 		if (rc == CF_ERR_TARGET && o->globals) {
-			log_warn("some users or grants could not be applied (see the warnings above); the "
-				 "others were");
+			log_warn("some users or grants could not be applied (see the warnings "
+			         "above); the "
+			         "others were");
 			rc = 0;
 		} else if (rc && !o->globals) {
 			char msg[1024];
 
 			snprintf(msg, sizeof(msg), "%s", error_message());
-			error_set(rc, "%s (database %s is left partly restored; restore again with --clean)", msg,
-				  t.database);
+			error_set(
+			    rc,
+			    "%s (database %s is left partly restored; restore again with --clean)",
+			    msg, t.database);
 		}
 	}
 	strv_free(&argv);
@@ -453,7 +460,7 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 /* ------------------------------------------------------------------------ */
 
 static int restore_db_mongodb(struct storage *st, const struct catalog_object *obj,
-			      const struct age_identities *ids, const struct restore_db_options *o)
+                              const struct age_identities *ids, const struct restore_db_options *o)
 {
 	static const char *const tools[] = {"mongorestore", NULL};
 	char *tool = source_db_find_tool(NULL, tools), *conf = NULL, *text = NULL, *uri = NULL;
@@ -462,7 +469,8 @@ static int restore_db_mongodb(struct storage *st, const struct catalog_object *o
 	int rc = 0;
 
 	if (!tool)
-		return error_set(CF_ERR_TARGET, "mongorestore is not installed (install MongoDB Database Tools)");
+		return error_set(CF_ERR_TARGET,
+		                 "mongorestore is not installed (install MongoDB Database Tools)");
 	if (!(uri = source_db_json_str(o->target)) || asprintf(&text, "uri: %s\n", uri) < 0) {
 		text = NULL;
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
@@ -494,7 +502,7 @@ static int restore_db_mongodb(struct storage *st, const struct catalog_object *o
 }
 
 int restore_database(struct storage *st, const struct catalog_backup *b,
-		     const struct age_identities *ids, const struct restore_db_options *o)
+                     const struct age_identities *ids, const struct restore_db_options *o)
 {
 	const struct catalog_object *obj = NULL;
 	struct restore_db_options opts = *o;
@@ -503,18 +511,21 @@ int restore_database(struct storage *st, const struct catalog_backup *b,
 	if (!strcmp(b->kind, "mongodb")) {
 		/* One archive holds every database; --database filters it. */
 		if (b->nobjects != 1)
-			return error_set(CF_ERR_FORMAT, "backup %s: expected one mongodump archive", b->id);
+			return error_set(CF_ERR_FORMAT, "backup %s: expected one mongodump archive",
+			                 b->id);
 		return restore_db_mongodb(st, &b->objects[0], ids, o);
 	}
 	if (strcmp(b->kind, "postgres") && strcmp(b->kind, "mysql"))
-		return error_set(CF_ERR_USAGE,
-				 "backup %s is of a %s source; --to-database restores postgres, mysql and "
-				 "mongodb backups (use --to or --stdout)",
-				 b->id, b->kind);
+		return error_set(
+		    CF_ERR_USAGE,
+		    "backup %s is of a %s source; --to-database restores postgres, mysql and "
+		    "mongodb backups (use --to or --stdout)",
+		    b->id, b->kind);
 	rc = restore_db_pick(b, &opts, &obj);
 	if (rc)
 		return rc;
-	log_info("restoring %s into %s", obj->name, !strcmp(b->kind, "postgres") ? "pg_restore" : "the mariadb client");
+	log_info("restoring %s into %s", obj->name,
+	         !strcmp(b->kind, "postgres") ? "pg_restore" : "the mariadb client");
 	if (!strcmp(b->kind, "postgres"))
 		return restore_db_postgres(st, obj, ids, &opts);
 	return restore_db_mysql(st, obj, ids, &opts);

@@ -34,6 +34,19 @@ int strv_add(struct strv *sv, const char *s)
 	return 0;
 }
 
+int strv_addl(struct strv *sv, ...)
+{
+	va_list ap;
+	const char *a;
+	int rc = 0;
+
+	va_start(ap, sv);
+	while (!rc && (a = va_arg(ap, const char *)) != NULL)
+		rc = strv_add(sv, a);
+	va_end(ap);
+	return rc;
+}
+
 int strv_addf(struct strv *sv, const char *fmt, ...)
 {
 	va_list ap;
@@ -98,23 +111,25 @@ int source_db_set_port(char **field, const char *key, const char *value)
 	long v = strtol(value, &end, 10);
 
 	if (!*value || *end || v < 1 || v > 65535)
-		return error_set(CF_ERR_CONFIG, "%s = '%s': expected a TCP port (1-65535)", key, value);
+		return error_set(CF_ERR_CONFIG, "%s = '%s': expected a TCP port (1-65535)", key,
+		                 value);
 	return source_db_set(field, value);
 }
 
 int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
-		     char **exclude, size_t nexclude, struct strv *out)
+                     char **exclude, size_t nexclude, struct strv *out)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < ninclude; i++)
 		if (!strv_has(all, include[i]))
-			return error_set(CF_ERR_SOURCE, "source %s: database '%s' does not exist on the server",
-					 source, include[i]);
+			return error_set(CF_ERR_SOURCE,
+			                 "source %s: database '%s' does not exist on the server",
+			                 source, include[i]);
 	for (size_t i = 0; i < nexclude; i++)
 		if (!strv_has(all, exclude[i]))
-			log_warn("source %s: excluded database '%s' does not exist on the server", source,
-				 exclude[i]);
+			log_warn("source %s: excluded database '%s' does not exist on the server",
+			         source, exclude[i]);
 	for (size_t i = 0; !rc && i < all->n; i++) {
 		const char *db = all->v[i];
 		int keep = ninclude == 0;
@@ -130,7 +145,7 @@ int source_db_select(const char *source, const struct strv *all, char **include,
 }
 
 int source_db_stream_name(const char *prefix, const char *db, const char *suffix, char *out,
-			  size_t outlen)
+                          size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
@@ -148,8 +163,8 @@ int source_db_stream_name(const char *prefix, const char *db, const char *suffix
 		 * as an escape), so names map one to one. */
 		int hex2 = p[1] && p[2] && isxdigit(p[1]) && isxdigit(p[2]);
 
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '.' || *p == '-' || (*p == '_' && !hex2)) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || (*p == '_' && !hex2)) {
 			PUT((char)*p);
 		} else {
 			PUT('_');
@@ -194,7 +209,7 @@ char *source_db_find_tool(const char *bin_dir, const char *const *names)
 }
 
 int source_dump_child(struct backup_run *run, const struct proc_spec *spec, const char *stream,
-		   const char *format, const char *meta_json)
+                      const char *format, const char *meta_json)
 {
 	struct proc_spec s = *spec;
 	struct filter *head = NULL;

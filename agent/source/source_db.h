@@ -22,6 +22,8 @@ struct strv {
 
 /* Appends a copy of s / a formatted string. Errors: CF_ERR_NOMEM. */
 int strv_add(struct strv *sv, const char *s);
+/* Appends copies of every string up to a NULL. Errors: CF_ERR_NOMEM. */
+int strv_addl(struct strv *sv, ...) __attribute__((sentinel));
 int strv_addf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends "name=value" when value is not NULL. Errors: CF_ERR_NOMEM. */
 int strv_add_env(struct strv *sv, const char *name, const char *value);
@@ -44,7 +46,7 @@ int source_db_set_port(char **field, const char *key, const char *value);
  * Errors: CF_ERR_SOURCE (message starts "source NAME: "), CF_ERR_NOMEM.
  */
 int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
-		     char **exclude, size_t nexclude, struct strv *out);
+                     char **exclude, size_t nexclude, struct strv *out);
 
 /* The stream name for a database: prefix + the name with every byte outside
  * [A-Za-z0-9._-] written as _XX (hex; '_' too when two hex digits follow it,
@@ -52,7 +54,7 @@ int source_db_select(const char *source, const struct strv *all, char **include,
  * "db-odd_20name.pgdump".
  * Errors: CF_ERR_LIMIT (too long). */
 int source_db_stream_name(const char *prefix, const char *db, const char *suffix, char *out,
-			  size_t outlen);
+                          size_t outlen);
 
 /* The path of the first of names found in bin_dir (if set) or else on PATH,
  * malloc'ed; NULL if none is found (or out of memory). */
@@ -65,7 +67,7 @@ char *source_db_find_tool(const char *bin_dir, const char *const *names);
  * metadata. Errors: whatever failed; the stream is then abandoned.
  */
 int source_dump_child(struct backup_run *run, const struct proc_spec *spec, const char *stream,
-		   const char *format, const char *meta_json);
+                      const char *format, const char *meta_json);
 
 /* The backup's metadata object: {"engine": engine, "databases": [dbs...]}
  * (no databases key when dbs is NULL). NULL on out of memory. */
@@ -82,7 +84,8 @@ int source_db_meta_commit(struct backup_run *run, json_t *m, int bad);
  * Errors: CF_ERR_CONFIG (password file), CF_ERR_IO, CF_ERR_NOMEM.
  */
 int source_mysql_optfile(const char *defaults_file, const char *host, const char *port,
-			 const char *socket, const char *user, const char *password_file, char **path);
+                         const char *socket, const char *user, const char *password_file,
+                         char **path);
 
 /* A JSON string literal of s (with quotes), malloc'ed; NULL on out of memory. */
 char *source_db_json_str(const char *s);

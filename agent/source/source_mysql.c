@@ -24,7 +24,7 @@
 /* Schemas the server makes for itself: never dumped unless listed by name in
  * databases (the users and grants of "mysql" are in the grants object). */
 static const char *const source_mysql_system[] = {"information_schema", "performance_schema", "sys",
-						   "mysql", NULL};
+                                                  "mysql", NULL};
 
 struct source_mysql {
 	char *name;
@@ -36,10 +36,10 @@ struct source_mysql {
 
 /* A run's tools and credentials. */
 struct source_mysql_ctx {
-	char *client;   /* mariadb or mysql */
-	char *dump;     /* mariadb-dump or mysqldump */
-	char *optfile;  /* the temporary option file */
-	int mariadb;    /* the dump tool is mariadb-dump */
+	char *client;  /* mariadb or mysql */
+	char *dump;    /* mariadb-dump or mysqldump */
+	char *optfile; /* the temporary option file */
+	int mariadb;   /* the dump tool is mariadb-dump */
 };
 
 static int source_mysql_create(const char *name, void **state)
@@ -98,10 +98,11 @@ static int source_mysql_set(void *state, const char *key, const char *value)
 		return source_db_set_list(&s->exclude, &s->nexclude, value);
 	if (!strcmp(key, "grants"))
 		return source_parse_bool(key, value, &s->grants);
-	return error_set(CF_ERR_CONFIG,
-			 "unknown key '%s' (expected host, port, socket, user, password_file, defaults_file, "
-			 "databases, exclude_databases, grants, bin_dir)",
-			 key);
+	return error_set(
+	    CF_ERR_CONFIG,
+	    "unknown key '%s' (expected host, port, socket, user, password_file, defaults_file, "
+	    "databases, exclude_databases, grants, bin_dir)",
+	    key);
 }
 
 static int source_mysql_check(void *state)
@@ -112,10 +113,10 @@ static int source_mysql_check(void *state)
 		return error_set(CF_ERR_CONFIG, "socket excludes host and port");
 	if (s->password_file && s->password_file[0] != '/')
 		return error_set(CF_ERR_CONFIG, "password_file = '%s': expected an absolute path",
-				 s->password_file);
+		                 s->password_file);
 	if (s->defaults_file && s->defaults_file[0] != '/')
 		return error_set(CF_ERR_CONFIG, "defaults_file = '%s': expected an absolute path",
-				 s->defaults_file);
+		                 s->defaults_file);
 	return 0;
 }
 
@@ -141,7 +142,8 @@ static int source_mysql_opt(struct buf *b, const char *key, const char *value)
  * restore (which passes its own values).
  */
 int source_mysql_optfile(const char *defaults_file, const char *host, const char *port,
-			 const char *socket, const char *user, const char *password_file, char **path)
+                         const char *socket, const char *user, const char *password_file,
+                         char **path)
 {
 	char *password = NULL;
 	struct buf b;
@@ -196,18 +198,20 @@ static int source_mysql_ctx_init(struct source_mysql *s, struct source_mysql_ctx
 	c->client = source_db_find_tool(s->bin_dir, clients);
 	c->dump = source_db_find_tool(s->bin_dir, dumps);
 	if (!c->client || !c->dump)
-		return error_set(CF_ERR_SOURCE, "source %s: %s not found in %s (install mariadb-client)",
-				 s->name, c->client ? "mariadb-dump or mysqldump" : "the mariadb or mysql client",
-				 s->bin_dir ? s->bin_dir : "PATH");
+		return error_set(CF_ERR_SOURCE,
+		                 "source %s: %s not found in %s (install mariadb-client)", s->name,
+		                 c->client ? "mariadb-dump or mysqldump"
+		                           : "the mariadb or mysql client",
+		                 s->bin_dir ? s->bin_dir : "PATH");
 	base = strrchr(c->dump, '/');
 	c->mariadb = !strcmp(base ? base + 1 : c->dump, "mariadb-dump");
 	return source_mysql_optfile(s->defaults_file, s->host, s->port, s->socket, s->user,
-				    s->password_file, &c->optfile);
+	                            s->password_file, &c->optfile);
 }
 
 /* Runs SQL through the client, batch mode without column names. */
 static int source_mysql_query(struct source_mysql *s, struct source_mysql_ctx *c, const char *sql,
-			      struct buf *out)
+                              struct buf *out)
 {
 	struct strv argv = {0};
 	struct proc_spec spec;
@@ -219,11 +223,8 @@ static int source_mysql_query(struct source_mysql *s, struct source_mysql_ctx *c
 	if (!rc)
 		rc = strv_addf(&argv, "--defaults-extra-file=%s", c->optfile);
 	if (!rc)
-		rc = strv_add(&argv, "--batch");
-	if (!rc)
-		rc = strv_add(&argv, "--skip-column-names");
-	if (!rc)
-		rc = strv_add(&argv, "--connect-timeout=30");
+		rc = strv_addl(&argv, "--batch", "--skip-column-names", "--connect-timeout=30",
+		               NULL);
 	if (!rc)
 		rc = strv_addf(&argv, "--execute=%s", sql);
 	if (!rc) {
@@ -249,7 +250,8 @@ static int source_mysql_unhex(const char *hex, char **out)
 
 		if (n % 2 || sscanf(hex + 2 * i, "%2x", &v) != 1) {
 			free(s);
-			return error_set(CF_ERR_SOURCE, "unexpected schema name '%s' from the server", hex);
+			return error_set(CF_ERR_SOURCE,
+			                 "unexpected schema name '%s' from the server", hex);
 		}
 		s[i] = (char)v;
 	}
@@ -281,18 +283,19 @@ static int source_mysql_dump_argv(struct source_mysql_ctx *c, struct strv *argv)
 }
 
 static int source_mysql_database(struct source_mysql *s, struct source_mysql_ctx *c,
-				 struct backup_run *run, const char *db)
+                                 struct backup_run *run, const char *db)
 {
-	static const char *const opts[] = {"--single-transaction", "--routines", "--triggers",
-					   "--events", "--hex-blob", "--quick", NULL};
+	static const char *const opts[] = {
+	    "--single-transaction", "--routines", "--triggers", "--events",
+	    "--hex-blob",           "--quick",    NULL};
 	struct strv argv = {0};
 	struct proc_spec spec;
 	char label[512], stream[256];
 	char *dbjson = NULL, *meta = NULL;
 	int rc;
 
-	snprintf(label, sizeof(label), "source %s: %s %s", s->name, c->mariadb ? "mariadb-dump" : "mysqldump",
-		 db);
+	snprintf(label, sizeof(label), "source %s: %s %s", s->name,
+	         c->mariadb ? "mariadb-dump" : "mysqldump", db);
 	rc = source_db_stream_name("db-", db, ".sql", stream, sizeof(stream));
 	if (!rc)
 		rc = source_mysql_dump_argv(c, &argv);
@@ -304,7 +307,7 @@ static int source_mysql_database(struct source_mysql *s, struct source_mysql_ctx
 	if (!rc)
 		rc = strv_add(&argv, db);
 	if (!rc && (!(dbjson = source_db_json_str(db)) ||
-		    asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
+	            asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
 		meta = NULL;
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	}
@@ -322,7 +325,8 @@ static int source_mysql_database(struct source_mysql *s, struct source_mysql_ctx
 	return rc;
 }
 
-static int source_mysql_grants(struct source_mysql *s, struct source_mysql_ctx *c, struct backup_run *run)
+static int source_mysql_grants(struct source_mysql *s, struct source_mysql_ctx *c,
+                               struct backup_run *run)
 {
 	struct strv argv = {0};
 	struct proc_spec spec;
@@ -330,10 +334,11 @@ static int source_mysql_grants(struct source_mysql *s, struct source_mysql_ctx *
 	int rc;
 
 	if (!c->mariadb)
-		return error_set(CF_ERR_SOURCE,
-				 "source %s: users and grants are dumped with mariadb-dump --system=users, "
-				 "and %s has no such option; install mariadb-client or set grants = false",
-				 s->name, c->dump);
+		return error_set(
+		    CF_ERR_SOURCE,
+		    "source %s: users and grants are dumped with mariadb-dump --system=users, "
+		    "and %s has no such option; install mariadb-client or set grants = false",
+		    s->name, c->dump);
 	snprintf(label, sizeof(label), "source %s: mariadb-dump --system=users", s->name);
 	rc = source_mysql_dump_argv(c, &argv);
 	if (!rc)
@@ -353,19 +358,23 @@ static int source_mysql_grants(struct source_mysql *s, struct source_mysql_ctx *
 	return rc;
 }
 
-static int source_mysql_meta(struct source_mysql *s, struct source_mysql_ctx *c, struct backup_run *run,
-			     const char *version, const struct strv *dbs)
+static int source_mysql_meta(struct source_mysql *s, struct source_mysql_ctx *c,
+                             struct backup_run *run, const char *version, const struct strv *dbs)
 {
 	const char *tool = strrchr(c->dump, '/');
 	json_t *m = source_db_meta_new("mysql", dbs);
 	int bad = !m;
 
-	bad = bad || json_object_set_new(m, "flavor", json_string(strstr(version, "MariaDB") ? "mariadb" : "mysql"));
+	bad = bad ||
+	      json_object_set_new(m, "flavor",
+	                          json_string(strstr(version, "MariaDB") ? "mariadb" : "mysql"));
 	bad = bad || json_object_set_new(m, "server_version", json_string(version));
 	bad = bad || json_object_set_new(m, "dump_tool", json_string(tool ? tool + 1 : c->dump));
 	bad = bad || json_object_set_new(m, "grants", json_boolean(s->grants));
-	bad = bad || json_object_set_new(m, "dump_options",
-					 json_string("--single-transaction --routines --triggers --events --hex-blob"));
+	bad = bad ||
+	      json_object_set_new(
+	          m, "dump_options",
+	          json_string("--single-transaction --routines --triggers --events --hex-blob"));
 	return source_db_meta_commit(run, m, bad);
 }
 
@@ -384,14 +393,15 @@ static int source_mysql_run(void *state, struct backup_run *run)
 	 * stored, and lists the databases. Names travel as hex: any byte is safe. */
 	if (!rc)
 		rc = source_mysql_query(s, &c,
-					"SELECT VERSION(); SELECT HEX(schema_name) FROM "
-					"information_schema.schemata ORDER BY schema_name",
-					&out);
+		                        "SELECT VERSION(); SELECT HEX(schema_name) FROM "
+		                        "information_schema.schemata ORDER BY schema_name",
+		                        &out);
 	if (!rc) {
 		char *save = NULL, *line = strtok_r((char *)out.data, "\n", &save);
 
 		if (!line)
-			rc = error_set(CF_ERR_SOURCE, "source %s: the server returned no version", s->name);
+			rc = error_set(CF_ERR_SOURCE, "source %s: the server returned no version",
+			               s->name);
 		else
 			snprintf(version, sizeof(version), "%s", line);
 		while (!rc && (line = strtok_r(NULL, "\n", &save)) != NULL) {
@@ -407,8 +417,8 @@ static int source_mysql_run(void *state, struct backup_run *run)
 		}
 	}
 	if (!rc)
-		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude, s->nexclude,
-				      &dbs);
+		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude,
+		                      s->nexclude, &dbs);
 	if (!rc && dbs.n == 0 && !s->grants)
 		rc = error_set(CF_ERR_SOURCE, "source %s: no database to dump", s->name);
 	if (!rc)
@@ -417,7 +427,8 @@ static int source_mysql_run(void *state, struct backup_run *run)
 		rc = source_mysql_grants(s, &c, run);
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
 		if (backup_run_interrupted(run))
-			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal", s->name);
+			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal",
+			               s->name);
 		else
 			rc = source_mysql_database(s, &c, run, dbs.v[i]);
 	}
@@ -429,6 +440,6 @@ static int source_mysql_run(void *state, struct backup_run *run)
 }
 
 const struct source_ops source_mysql_ops = {
-	"mysql",          source_mysql_create, source_mysql_set, source_mysql_check,
-	source_mysql_run, source_mysql_free,
+    "mysql",          source_mysql_create, source_mysql_set, source_mysql_check,
+    source_mysql_run, source_mysql_free,
 };

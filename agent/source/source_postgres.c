@@ -92,10 +92,11 @@ static int source_postgres_set(void *state, const char *key, const char *value)
 		return source_parse_bool(key, value, &s->globals);
 	if (!strcmp(key, "role_passwords"))
 		return source_parse_bool(key, value, &s->role_passwords);
-	return error_set(CF_ERR_CONFIG,
-			 "unknown key '%s' (expected host, port, user, dbname, service, passfile, sslmode, "
-			 "databases, exclude_databases, globals, role_passwords, bin_dir)",
-			 key);
+	return error_set(
+	    CF_ERR_CONFIG,
+	    "unknown key '%s' (expected host, port, user, dbname, service, passfile, sslmode, "
+	    "databases, exclude_databases, globals, role_passwords, bin_dir)",
+	    key);
 }
 
 static int source_postgres_check(void *state)
@@ -103,7 +104,8 @@ static int source_postgres_check(void *state)
 	struct source_postgres *s = state;
 
 	if (s->passfile && s->passfile[0] != '/')
-		return error_set(CF_ERR_CONFIG, "passfile = '%s': expected an absolute path", s->passfile);
+		return error_set(CF_ERR_CONFIG, "passfile = '%s': expected an absolute path",
+		                 s->passfile);
 	return 0;
 }
 
@@ -134,7 +136,8 @@ static int source_postgres_env(const struct source_postgres *s, const char *db, 
 	return rc;
 }
 
-static int source_postgres_tool(const struct source_postgres *s, const char *tool, struct strv *argv)
+static int source_postgres_tool(const struct source_postgres *s, const char *tool,
+                                struct strv *argv)
 {
 	const char *names[] = {tool, NULL};
 	char *path = source_db_find_tool(s->bin_dir, names);
@@ -142,7 +145,7 @@ static int source_postgres_tool(const struct source_postgres *s, const char *too
 
 	if (!path)
 		return error_set(CF_ERR_SOURCE, "source %s: %s not found in %s", s->name, tool,
-				 s->bin_dir ? s->bin_dir : "PATH (install postgresql-client)");
+		                 s->bin_dir ? s->bin_dir : "PATH (install postgresql-client)");
 	rc = strv_add(argv, path);
 	free(path);
 	return rc;
@@ -160,25 +163,8 @@ static int source_postgres_query(const struct source_postgres *s, const char *sq
 	snprintf(label, sizeof(label), "source %s: psql", s->name);
 	rc = source_postgres_tool(s, "psql", &argv);
 	if (!rc)
-		rc = strv_add(&argv, "-X");
-	if (!rc)
-		rc = strv_add(&argv, "-w");
-	if (!rc)
-		rc = strv_add(&argv, "-q");
-	if (!rc)
-		rc = strv_add(&argv, "-A");
-	if (!rc)
-		rc = strv_add(&argv, "-t");
-	if (!rc)
-		rc = strv_add(&argv, "-0");
-	if (!rc)
-		rc = strv_add(&argv, "-v");
-	if (!rc)
-		rc = strv_add(&argv, "ON_ERROR_STOP=1");
-	if (!rc)
-		rc = strv_add(&argv, "-c");
-	if (!rc)
-		rc = strv_add(&argv, sql);
+		rc = strv_addl(&argv, "-X", "-w", "-q", "-A", "-t", "-0", "-v", "ON_ERROR_STOP=1",
+		               "-c", sql, NULL);
 	if (!rc)
 		rc = source_postgres_env(s, NULL, &env);
 	if (!rc) {
@@ -218,7 +204,7 @@ static int source_postgres_rows(const struct buf *out, struct strv *rows)
 
 /* "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> 15; 0 if unknown. */
 static int source_postgres_tool_major(const struct source_postgres *s, const char *tool,
-				      char *version, size_t vlen)
+                                      char *version, size_t vlen)
 {
 	struct strv argv = {0};
 	struct proc_spec spec;
@@ -255,9 +241,7 @@ static int source_postgres_globals(struct source_postgres *s, struct backup_run 
 	snprintf(label, sizeof(label), "source %s: pg_dumpall", s->name);
 	rc = source_postgres_tool(s, "pg_dumpall", &argv);
 	if (!rc)
-		rc = strv_add(&argv, "--globals-only");
-	if (!rc)
-		rc = strv_add(&argv, "--no-password");
+		rc = strv_addl(&argv, "--globals-only", "--no-password", NULL);
 	if (!rc && !s->role_passwords)
 		rc = strv_add(&argv, "--no-role-passwords");
 	if (!rc)
@@ -277,7 +261,8 @@ static int source_postgres_globals(struct source_postgres *s, struct backup_run 
 	return rc;
 }
 
-static int source_postgres_database(struct source_postgres *s, struct backup_run *run, const char *db)
+static int source_postgres_database(struct source_postgres *s, struct backup_run *run,
+                                    const char *db)
 {
 	struct strv argv = {0}, env = {0};
 	struct proc_spec spec;
@@ -291,15 +276,11 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 		rc = source_postgres_tool(s, "pg_dump", &argv);
 	/* Custom format, uncompressed: coffer compresses. */
 	if (!rc)
-		rc = strv_add(&argv, "--format=custom");
-	if (!rc)
-		rc = strv_add(&argv, "--compress=0");
-	if (!rc)
-		rc = strv_add(&argv, "--no-password");
+		rc = strv_addl(&argv, "--format=custom", "--compress=0", "--no-password", NULL);
 	if (!rc)
 		rc = source_postgres_env(s, db, &env);
 	if (!rc && (!(dbjson = source_db_json_str(db)) ||
-		    asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
+	            asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
 		meta = NULL;
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	}
@@ -319,8 +300,9 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 	return rc;
 }
 
-static int source_postgres_meta(struct source_postgres *s, struct backup_run *run, const char *server_version,
-				long server_num, const char *dump_version, const struct strv *dbs)
+static int source_postgres_meta(struct source_postgres *s, struct backup_run *run,
+                                const char *server_version, long server_num,
+                                const char *dump_version, const struct strv *dbs)
 {
 	json_t *m = source_db_meta_new("postgres", dbs);
 	int bad = !m;
@@ -329,7 +311,8 @@ static int source_postgres_meta(struct source_postgres *s, struct backup_run *ru
 	bad = bad || json_object_set_new(m, "server_version_num", json_integer(server_num));
 	bad = bad || json_object_set_new(m, "pg_dump_version", json_string(dump_version));
 	bad = bad || json_object_set_new(m, "globals", json_boolean(s->globals));
-	bad = bad || json_object_set_new(m, "dump_options", json_string("pg_dump --format=custom --compress=0"));
+	bad = bad || json_object_set_new(m, "dump_options",
+	                                 json_string("pg_dump --format=custom --compress=0"));
 	return source_db_meta_commit(run, m, bad);
 }
 
@@ -345,16 +328,18 @@ static int source_postgres_run(void *state, struct backup_run *run)
 	/* One query checks the connection and the password before anything is
 	 * stored, and lists the databases that can be dumped. */
 	buf_init(&out, 16 * 1024 * 1024);
-	rc = source_postgres_query(s,
-				   "SELECT x FROM (SELECT 0 AS k, current_setting('server_version_num') AS x "
-				   "UNION ALL SELECT 1, current_setting('server_version') "
-				   "UNION ALL SELECT 2, datname::text FROM pg_database "
-				   "WHERE datallowconn AND NOT datistemplate) t ORDER BY k, x COLLATE \"C\"",
-				   &out);
+	rc = source_postgres_query(
+	    s,
+	    "SELECT x FROM (SELECT 0 AS k, current_setting('server_version_num') AS x "
+	    "UNION ALL SELECT 1, current_setting('server_version') "
+	    "UNION ALL SELECT 2, datname::text FROM pg_database "
+	    "WHERE datallowconn AND NOT datistemplate) t ORDER BY k, x COLLATE \"C\"",
+	    &out);
 	if (!rc)
 		rc = source_postgres_rows(&out, &rows);
 	if (!rc && rows.n < 2)
-		rc = error_set(CF_ERR_SOURCE, "source %s: psql returned no server version", s->name);
+		rc =
+		    error_set(CF_ERR_SOURCE, "source %s: psql returned no server version", s->name);
 	if (rc)
 		goto out;
 	server_num = atol(rows.v[0]);
@@ -362,24 +347,26 @@ static int source_postgres_run(void *state, struct backup_run *run)
 	for (size_t i = 2; !rc && i < rows.n; i++)
 		rc = strv_add(&all, rows.v[i]);
 	if (!rc)
-		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude, s->nexclude,
-				      &dbs);
+		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude,
+		                      s->nexclude, &dbs);
 	if (!rc && dbs.n == 0)
-		rc = error_set(CF_ERR_SOURCE, "source %s: no database left to dump after the excludes",
-			       s->name);
+		rc = error_set(CF_ERR_SOURCE,
+		               "source %s: no database left to dump after the excludes", s->name);
 	if (rc)
 		goto out;
 	dump_major = source_postgres_tool_major(s, "pg_dump", dump_version, sizeof(dump_version));
 	if (dump_major && dump_major < server_num / 10000)
-		log_warn("source %s: pg_dump %s is older than the server (%s); install the client of "
-			 "the server's major version or set bin_dir",
-			 s->name, dump_version, server_version);
+		log_warn(
+		    "source %s: pg_dump %s is older than the server (%s); install the client of "
+		    "the server's major version or set bin_dir",
+		    s->name, dump_version, server_version);
 	rc = source_postgres_meta(s, run, server_version, server_num, dump_version, &dbs);
 	if (!rc && s->globals)
 		rc = source_postgres_globals(s, run);
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
 		if (backup_run_interrupted(run))
-			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal", s->name);
+			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal",
+			               s->name);
 		else
 			rc = source_postgres_database(s, run, dbs.v[i]);
 	}
@@ -392,6 +379,6 @@ out:
 }
 
 const struct source_ops source_postgres_ops = {
-	"postgres",          source_postgres_create, source_postgres_set, source_postgres_check,
-	source_postgres_run, source_postgres_free,
+    "postgres",          source_postgres_create, source_postgres_set, source_postgres_check,
+    source_postgres_run, source_postgres_free,
 };
