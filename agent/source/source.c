@@ -16,6 +16,9 @@ static const struct source_ops *const source_registry[] = {
 	&source_command_ops,
 	&source_postgres_ops,
 	&source_mysql_ops,
+	&source_redis_ops,
+	&source_sqlite_ops,
+	&source_mongodb_ops,
 };
 
 const struct source_ops *source_find(const char *type)
@@ -28,7 +31,7 @@ const struct source_ops *source_find(const char *type)
 
 const char *source_types(void)
 {
-	return "files, command, postgres, mysql";
+	return "files, command, postgres, mysql, redis, sqlite, mongodb";
 }
 
 int source_parse_bool(const char *key, const char *value, int *out)
