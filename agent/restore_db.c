@@ -508,12 +508,14 @@ int restore_database(struct storage *st, const struct catalog_backup *b,
 	struct restore_db_options opts = *o;
 	int rc;
 
-	if (!strcmp(b->kind, "mongodb")) {
-		/* One archive holds every database; --database filters it. */
-		if (b->nobjects != 1)
-			return error_set(CF_ERR_FORMAT, "backup %s: expected one mongodump archive",
-			                 b->id);
+	if (!strcmp(b->kind, "mongodb") && b->nobjects == 1 && !o->globals) {
+		/* One archive of the whole deployment; --database filters it. */
 		return restore_db_mongodb(st, &b->objects[0], ids, o);
+	}
+	if (!strcmp(b->kind, "mongodb")) {
+		/* One archive per database: --database picks it. */
+		rc = restore_db_pick(b, &opts, &obj);
+		return rc ? rc : restore_db_mongodb(st, obj, ids, &opts);
 	}
 	if (strcmp(b->kind, "postgres") && strcmp(b->kind, "mysql"))
 		return error_set(

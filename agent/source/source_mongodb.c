@@ -226,7 +226,7 @@ static int mongodb_dump(const struct source_mongodb *s, const char *tool, const 
 			goto out;
 		}
 		dbjson = source_db_json_str(db);
-		if (!dbjson || asprintf(&meta, "{\"database\":%s}", dbjson) < 0) {
+		if (!dbjson || asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0) {
 			meta = NULL;
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 			goto out;

@@ -140,8 +140,8 @@ ID=$(last_id mongo-dbs)
 cf show "$ID" --json
 check_eq "objects db-app.archive and db-we_20ird.archive" "db-app.archive db-we_20ird.archive" \
 	"$(jq -r '[.objects[].name] | join(" ")' "$OUT")"
-check_eq "each object's metadata names its database" '{"database":"we ird"}' \
-	"$(jq -c '.objects[1].meta' "$OUT")"
+check_eq "each object's metadata names its database" '{"database":"we ird","role":"database"}' \
+	"$(jq -cS '.objects[1].meta' "$OUT")"
 cf restore "$ID" --stdout --object db-app.archive
 check_same_file "db-app.archive is the app dump" "$T/payload/app.bin" "$OUT"
 cf restore "$ID" --stdout --object db-we_20ird.archive
