@@ -116,6 +116,66 @@ int source_db_set_port(char **field, const char *key, const char *value)
 	return source_db_set(field, value);
 }
 
+int source_keys_set(const struct source_key *keys, void *state, const char *key, const char *value)
+{
+	char *base = state;
+	struct buf names;
+	int rc;
+
+	for (const struct source_key *k = keys; k->name; k++) {
+		char **str = (char **)(void *)(base + k->offset);
+
+		if (strcmp(k->name, key))
+			continue;
+		switch (k->type) {
+		case SOURCE_KEY_BOOL:
+			return source_parse_bool(key, value, (int *)(void *)(base + k->offset));
+		case SOURCE_KEY_LIST:
+			return source_db_set_list((char ***)(void *)(base + k->offset),
+			                          (size_t *)(void *)(base + k->count_offset),
+			                          value);
+		case SOURCE_KEY_PORT:
+			return source_db_set_port(str, key, value);
+		case SOURCE_KEY_PATH:
+			if (value[0] != '/')
+				return error_set(CF_ERR_CONFIG,
+				                 "%s = '%s': expected an absolute path", key,
+				                 value);
+			return source_db_set(str, value);
+		case SOURCE_KEY_STR:
+			if (!*value)
+				return error_set(CF_ERR_CONFIG, "%s is empty", key);
+			return source_db_set(str, value);
+		}
+	}
+	buf_init(&names, 4096);
+	for (const struct source_key *k = keys; k->name; k++)
+		(void)buf_printf(&names, "%s%s", k == keys ? "" : ", ", k->name);
+	rc = error_set(CF_ERR_CONFIG, "unknown key '%s' (expected %s)", key,
+	               names.len ? (char *)names.data : "none");
+	buf_free(&names);
+	return rc;
+}
+
+void source_keys_free(const struct source_key *keys, void *state)
+{
+	char *base = state;
+
+	for (const struct source_key *k = keys; k->name; k++) {
+		if (k->type == SOURCE_KEY_LIST) {
+			char ***v = (char ***)(void *)(base + k->offset);
+
+			config_free_list(*v, *(size_t *)(void *)(base + k->count_offset));
+			*v = NULL;
+		} else if (k->type != SOURCE_KEY_BOOL) {
+			char **str = (char **)(void *)(base + k->offset);
+
+			free(*str);
+			*str = NULL;
+		}
+	}
+}
+
 int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
                      char **exclude, size_t nexclude, struct strv *out)
 {

@@ -31,6 +31,31 @@ int strv_add_env(struct strv *sv, const char *name, const char *value);
 int strv_has(const struct strv *sv, const char *s);
 void strv_free(struct strv *sv);
 
+/*
+ * A source's config keys as a table, so set() and free() are one call each:
+ * { "host", SOURCE_KEY_STR, offsetof(struct s, host), 0 }, ..., { NULL }.
+ */
+enum source_key_type {
+	SOURCE_KEY_STR,  /* char *, not empty */
+	SOURCE_KEY_PATH, /* char *, an absolute path */
+	SOURCE_KEY_PORT, /* char *, a TCP port */
+	SOURCE_KEY_BOOL, /* int, true/false */
+	SOURCE_KEY_LIST, /* char ** with its size_t count at count_offset */
+};
+
+struct source_key {
+	const char *name;
+	enum source_key_type type;
+	size_t offset;
+	size_t count_offset;
+};
+
+/* Applies key to the field of state the table names. Errors: CF_ERR_CONFIG
+ * (unknown key, listing the known ones; a bad value), CF_ERR_NOMEM. */
+int source_keys_set(const struct source_key *keys, void *state, const char *key, const char *value);
+/* Frees every string and list field the table names. */
+void source_keys_free(const struct source_key *keys, void *state);
+
 /* Replaces *field with a copy of value (config keys). Errors: CF_ERR_NOMEM. */
 int source_db_set(char **field, const char *value);
 /* Replaces the list *v (n items) with the comma-separated value.

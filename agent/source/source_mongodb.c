@@ -18,6 +18,7 @@
 #include "agent/source/source_db.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,20 @@ struct source_mongodb {
 	char *mongodump;
 };
 
+#define MGK(n, t, f) {n, t, offsetof(struct source_mongodb, f), 0}
+static const struct source_key source_mongodb_keys[] = {
+    MGK("uri", SOURCE_KEY_STR, uri),
+    MGK("user", SOURCE_KEY_STR, user),
+    MGK("password_file", SOURCE_KEY_STR, password_file),
+    MGK("authentication_database", SOURCE_KEY_STR, auth_db),
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mongodb, databases),
+     offsetof(struct source_mongodb, ndatabases)},
+    MGK("oplog", SOURCE_KEY_BOOL, oplog),
+    MGK("mongodump", SOURCE_KEY_STR, mongodump),
+    {NULL, SOURCE_KEY_STR, 0, 0},
+};
+#undef MGK
+
 static int source_mongodb_create(const char *name, void **state)
 {
 	struct source_mongodb *s = calloc(1, sizeof(*s));
@@ -56,13 +71,8 @@ static void source_mongodb_free(void *state)
 
 	if (!s)
 		return;
+	source_keys_free(source_mongodb_keys, s);
 	free(s->name);
-	free(s->uri);
-	free(s->user);
-	free(s->password_file);
-	free(s->auth_db);
-	config_free_list(s->databases, s->ndatabases);
-	free(s->mongodump);
 	free(s);
 }
 
@@ -83,19 +93,7 @@ static int mongodb_uri_has_password(const char *uri)
 
 static int source_mongodb_set(void *state, const char *key, const char *value)
 {
-	struct source_mongodb *s = state;
-
-	if (!strcmp(key, "oplog"))
-		return source_parse_bool(key, value, &s->oplog);
-	if (!strcmp(key, "databases")) {
-		config_free_list(s->databases, s->ndatabases);
-		s->databases = NULL;
-		s->ndatabases = 0;
-		return config_split_list(value, &s->databases, &s->ndatabases);
-	}
-	if (!*value)
-		return error_set(CF_ERR_CONFIG, "%s is empty", key);
-	if (!strcmp(key, "uri")) {
+	if (!strcmp(key, "uri") && *value) {
 		if (strncmp(value, "mongodb://", 10) != 0 &&
 		    strncmp(value, "mongodb+srv://", 14) != 0)
 			return error_set(CF_ERR_CONFIG,
@@ -107,21 +105,8 @@ static int source_mongodb_set(void *state, const char *key, const char *value)
 			    CF_ERR_CONFIG,
 			    "uri holds a password: put the user in 'user' and the password in "
 			    "a file named by 'password_file'");
-		return source_db_set(&s->uri, value);
 	}
-	if (!strcmp(key, "user"))
-		return source_db_set(&s->user, value);
-	if (!strcmp(key, "password_file"))
-		return source_db_set(&s->password_file, value);
-	if (!strcmp(key, "authentication_database"))
-		return source_db_set(&s->auth_db, value);
-	if (!strcmp(key, "mongodump"))
-		return source_db_set(&s->mongodump, value);
-	return error_set(
-	    CF_ERR_CONFIG,
-	    "unknown key '%s' (expected uri, user, password_file, authentication_database, "
-	    "databases, oplog, mongodump)",
-	    key);
+	return source_keys_set(source_mongodb_keys, state, key, value);
 }
 
 static int source_mongodb_check(void *state)

@@ -16,6 +16,7 @@
 #include "agent/source/source_db.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,27 @@ struct source_mysql_ctx {
 	int mariadb;   /* the dump tool is mariadb-dump */
 };
 
+#define MYK(n, t, f)                                                                               \
+	{                                                                                          \
+		n, t, offsetof(struct source_mysql, f), 0                                          \
+	}
+static const struct source_key source_mysql_keys[] = {
+    MYK("host", SOURCE_KEY_STR, host),
+    MYK("port", SOURCE_KEY_PORT, port),
+    MYK("socket", SOURCE_KEY_PATH, socket),
+    MYK("user", SOURCE_KEY_STR, user),
+    MYK("password_file", SOURCE_KEY_PATH, password_file),
+    MYK("defaults_file", SOURCE_KEY_PATH, defaults_file),
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, databases),
+     offsetof(struct source_mysql, ndatabases)},
+    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, exclude),
+     offsetof(struct source_mysql, nexclude)},
+    MYK("grants", SOURCE_KEY_BOOL, grants),
+    MYK("bin_dir", SOURCE_KEY_PATH, bin_dir),
+    {NULL, SOURCE_KEY_STR, 0, 0},
+};
+#undef MYK
+
 static int source_mysql_create(const char *name, void **state)
 {
 	struct source_mysql *s = calloc(1, sizeof(*s));
@@ -61,48 +83,14 @@ static void source_mysql_free(void *state)
 
 	if (!s)
 		return;
+	source_keys_free(source_mysql_keys, s);
 	free(s->name);
-	free(s->host);
-	free(s->port);
-	free(s->socket);
-	free(s->user);
-	free(s->password_file);
-	free(s->defaults_file);
-	free(s->bin_dir);
-	config_free_list(s->databases, s->ndatabases);
-	config_free_list(s->exclude, s->nexclude);
 	free(s);
 }
 
 static int source_mysql_set(void *state, const char *key, const char *value)
 {
-	struct source_mysql *s = state;
-
-	if (!strcmp(key, "host"))
-		return source_db_set(&s->host, value);
-	if (!strcmp(key, "port"))
-		return source_db_set_port(&s->port, key, value);
-	if (!strcmp(key, "socket"))
-		return source_db_set(&s->socket, value);
-	if (!strcmp(key, "user"))
-		return source_db_set(&s->user, value);
-	if (!strcmp(key, "password_file"))
-		return source_db_set(&s->password_file, value);
-	if (!strcmp(key, "defaults_file"))
-		return source_db_set(&s->defaults_file, value);
-	if (!strcmp(key, "bin_dir"))
-		return source_db_set(&s->bin_dir, value);
-	if (!strcmp(key, "databases"))
-		return source_db_set_list(&s->databases, &s->ndatabases, value);
-	if (!strcmp(key, "exclude_databases"))
-		return source_db_set_list(&s->exclude, &s->nexclude, value);
-	if (!strcmp(key, "grants"))
-		return source_parse_bool(key, value, &s->grants);
-	return error_set(
-	    CF_ERR_CONFIG,
-	    "unknown key '%s' (expected host, port, socket, user, password_file, defaults_file, "
-	    "databases, exclude_databases, grants, bin_dir)",
-	    key);
+	return source_keys_set(source_mysql_keys, state, key, value);
 }
 
 static int source_mysql_check(void *state)
@@ -111,12 +99,6 @@ static int source_mysql_check(void *state)
 
 	if (s->socket && (s->host || s->port))
 		return error_set(CF_ERR_CONFIG, "socket excludes host and port");
-	if (s->password_file && s->password_file[0] != '/')
-		return error_set(CF_ERR_CONFIG, "password_file = '%s': expected an absolute path",
-		                 s->password_file);
-	if (s->defaults_file && s->defaults_file[0] != '/')
-		return error_set(CF_ERR_CONFIG, "defaults_file = '%s': expected an absolute path",
-		                 s->defaults_file);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "agent/source/source_db.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,29 @@ struct source_postgres {
 	int globals;        /* dump roles and tablespaces */
 	int role_passwords; /* 0: pg_dumpall --no-role-passwords (managed services) */
 };
+
+#define PGK(n, t, f)                                                                               \
+	{                                                                                          \
+		n, t, offsetof(struct source_postgres, f), 0                                       \
+	}
+static const struct source_key source_postgres_keys[] = {
+    PGK("host", SOURCE_KEY_STR, host),
+    PGK("port", SOURCE_KEY_PORT, port),
+    PGK("user", SOURCE_KEY_STR, user),
+    PGK("dbname", SOURCE_KEY_STR, dbname),
+    PGK("service", SOURCE_KEY_STR, service),
+    PGK("passfile", SOURCE_KEY_PATH, passfile),
+    PGK("sslmode", SOURCE_KEY_STR, sslmode),
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, databases),
+     offsetof(struct source_postgres, ndatabases)},
+    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, exclude),
+     offsetof(struct source_postgres, nexclude)},
+    PGK("globals", SOURCE_KEY_BOOL, globals),
+    PGK("role_passwords", SOURCE_KEY_BOOL, role_passwords),
+    PGK("bin_dir", SOURCE_KEY_PATH, bin_dir),
+    {NULL, SOURCE_KEY_STR, 0, 0},
+};
+#undef PGK
 
 static int source_postgres_create(const char *name, void **state)
 {
@@ -50,62 +74,19 @@ static void source_postgres_free(void *state)
 
 	if (!s)
 		return;
+	source_keys_free(source_postgres_keys, s);
 	free(s->name);
-	free(s->host);
-	free(s->port);
-	free(s->user);
-	free(s->dbname);
-	free(s->service);
-	free(s->passfile);
-	free(s->sslmode);
-	free(s->bin_dir);
-	config_free_list(s->databases, s->ndatabases);
-	config_free_list(s->exclude, s->nexclude);
 	free(s);
 }
 
 static int source_postgres_set(void *state, const char *key, const char *value)
 {
-	struct source_postgres *s = state;
-
-	if (!strcmp(key, "host"))
-		return source_db_set(&s->host, value);
-	if (!strcmp(key, "port"))
-		return source_db_set_port(&s->port, key, value);
-	if (!strcmp(key, "user"))
-		return source_db_set(&s->user, value);
-	if (!strcmp(key, "dbname"))
-		return source_db_set(&s->dbname, value);
-	if (!strcmp(key, "service"))
-		return source_db_set(&s->service, value);
-	if (!strcmp(key, "passfile"))
-		return source_db_set(&s->passfile, value);
-	if (!strcmp(key, "sslmode"))
-		return source_db_set(&s->sslmode, value);
-	if (!strcmp(key, "bin_dir"))
-		return source_db_set(&s->bin_dir, value);
-	if (!strcmp(key, "databases"))
-		return source_db_set_list(&s->databases, &s->ndatabases, value);
-	if (!strcmp(key, "exclude_databases"))
-		return source_db_set_list(&s->exclude, &s->nexclude, value);
-	if (!strcmp(key, "globals"))
-		return source_parse_bool(key, value, &s->globals);
-	if (!strcmp(key, "role_passwords"))
-		return source_parse_bool(key, value, &s->role_passwords);
-	return error_set(
-	    CF_ERR_CONFIG,
-	    "unknown key '%s' (expected host, port, user, dbname, service, passfile, sslmode, "
-	    "databases, exclude_databases, globals, role_passwords, bin_dir)",
-	    key);
+	return source_keys_set(source_postgres_keys, state, key, value);
 }
 
 static int source_postgres_check(void *state)
 {
-	struct source_postgres *s = state;
-
-	if (s->passfile && s->passfile[0] != '/')
-		return error_set(CF_ERR_CONFIG, "passfile = '%s': expected an absolute path",
-		                 s->passfile);
+	(void)state;
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "agent/source/source_db.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,20 @@ struct source_redis {
 	char *ca_file;
 	char *redis_cli;
 };
+
+#define RDK(n, t, f) {n, t, offsetof(struct source_redis, f), 0}
+static const struct source_key source_redis_keys[] = {
+    RDK("host", SOURCE_KEY_STR, host),
+    RDK("port", SOURCE_KEY_PORT, port),
+    RDK("socket", SOURCE_KEY_STR, socket),
+    RDK("user", SOURCE_KEY_STR, user),
+    RDK("password_file", SOURCE_KEY_STR, password_file),
+    RDK("tls", SOURCE_KEY_BOOL, tls),
+    RDK("ca_file", SOURCE_KEY_STR, ca_file),
+    RDK("redis_cli", SOURCE_KEY_STR, redis_cli),
+    {NULL, SOURCE_KEY_STR, 0, 0},
+};
+#undef RDK
 
 static int source_redis_create(const char *name, void **state)
 {
@@ -57,43 +72,14 @@ static void source_redis_free(void *state)
 
 	if (!s)
 		return;
+	source_keys_free(source_redis_keys, s);
 	free(s->name);
-	free(s->host);
-	free(s->port);
-	free(s->socket);
-	free(s->user);
-	free(s->password_file);
-	free(s->ca_file);
-	free(s->redis_cli);
 	free(s);
 }
 
 static int source_redis_set(void *state, const char *key, const char *value)
 {
-	struct source_redis *s = state;
-
-	if (!strcmp(key, "port"))
-		return source_db_set_port(&s->port, key, value);
-	if (!strcmp(key, "tls"))
-		return source_parse_bool(key, value, &s->tls);
-	if (!*value)
-		return error_set(CF_ERR_CONFIG, "%s is empty", key);
-	if (!strcmp(key, "host"))
-		return source_db_set(&s->host, value);
-	if (!strcmp(key, "socket"))
-		return source_db_set(&s->socket, value);
-	if (!strcmp(key, "user"))
-		return source_db_set(&s->user, value);
-	if (!strcmp(key, "password_file"))
-		return source_db_set(&s->password_file, value);
-	if (!strcmp(key, "ca_file"))
-		return source_db_set(&s->ca_file, value);
-	if (!strcmp(key, "redis_cli"))
-		return source_db_set(&s->redis_cli, value);
-	return error_set(CF_ERR_CONFIG,
-	                 "unknown key '%s' (expected host, port, socket, user, password_file, tls, "
-	                 "ca_file, redis_cli)",
-	                 key);
+	return source_keys_set(source_redis_keys, state, key, value);
 }
 
 static int source_redis_check(void *state)
