@@ -21,11 +21,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,16 +36,71 @@
 #define RESTORE_THREAD_BUF (256 * 1024)
 #define RESTORE_THREAD_BUFS 4
 
-/* Extracts a tar stream from fd into the current directory (child process).
- * Returns 0 or prints one error line and returns non-zero. */
-static int restore_extract_tar(int fd)
+/* Entry filters of a kubernetes backup (--namespace, --kind); NULL: all. */
+struct restore_filter {
+	const char *ns;
+	const char *kind;
+};
+
+/* Whether a kubernetes archive path passes the filters: cluster-info.json
+ * always; "namespaces/<ns>/<group>/<Kind>/<name>.yaml" and
+ * "cluster/<group>/<Kind>/<name>.yaml" by namespace and by Kind or
+ * Kind.group (case-insensitive; the core group is "core" or nothing). */
+static int restore_filter_pass(const struct restore_filter *f, const char *path)
+{
+	char copy[4096], *part[6] = {0}, *save = NULL;
+	const char *group, *kind;
+	size_t n = 0;
+
+	if (!f || (!f->ns && !f->kind) || !strcmp(path, "cluster-info.json"))
+		return 1;
+	snprintf(copy, sizeof(copy), "%s", path);
+	for (char *p = strtok_r(copy, "/", &save); p && n < 6; p = strtok_r(NULL, "/", &save))
+		part[n++] = p;
+	if (n == 5 && !strcmp(part[0], "namespaces")) {
+		if (f->ns && strcmp(part[1], f->ns))
+			return 0;
+		group = part[2];
+		kind = part[3];
+	} else if (n == 4 && !strcmp(part[0], "cluster")) {
+		/* With --namespace, of the cluster's objects only that Namespace. */
+		if (f->ns) {
+			char want[512];
+
+			snprintf(want, sizeof(want), "%s.yaml", f->ns);
+			if (strcmp(part[1], "core") || strcmp(part[2], "Namespace") ||
+			    strcmp(part[3], want))
+				return 0;
+		}
+		group = part[1];
+		kind = part[2];
+	} else {
+		return !f->kind && !f->ns;
+	}
+	if (f->kind) {
+		const char *dot = strchr(f->kind, '.');
+		size_t kl = dot ? (size_t)(dot - f->kind) : strlen(f->kind);
+
+		if (strlen(kind) != kl || strncasecmp(kind, f->kind, kl))
+			return 0;
+		if (dot && strcmp(dot + 1, group) && !(!dot[1] && !strcmp(group, "core")))
+			return 0;
+	}
+	return 1;
+}
+
+/* Extracts a tar stream from fd into the current directory (child process),
+ * the entries that pass f. Returns 0 or prints one error line and returns
+ * non-zero. */
+static int restore_extract_tar(int fd, const struct restore_filter *f)
 {
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
 	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL |
-		    ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	            ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_XATTR |
+	            ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+	            ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 	int ar, rc = 0;
 
 	if (geteuid() == 0)
@@ -61,27 +118,37 @@ static int restore_extract_tar(int fd)
 		size_t len;
 		la_int64_t off;
 
+		if (!restore_filter_pass(f, archive_entry_pathname(e))) {
+			if (archive_read_data_skip(in) != ARCHIVE_OK) {
+				log_error("the tar stream is damaged at %s: %s",
+				          archive_entry_pathname(e), archive_error_string(in));
+				rc = 1;
+				goto out;
+			}
+			continue;
+		}
 		if (archive_write_header(out, e) < ARCHIVE_WARN) {
 			log_error("cannot restore %s: %s", archive_entry_pathname(e),
-				  archive_error_string(out));
+			          archive_error_string(out));
 			rc = 1;
 			goto out;
 		}
 		while ((ar = archive_read_data_block(in, &data, &len, &off)) == ARCHIVE_OK)
 			if (archive_write_data_block(out, data, len, off) < ARCHIVE_WARN) {
 				log_error("cannot write %s: %s", archive_entry_pathname(e),
-					  archive_error_string(out));
+				          archive_error_string(out));
 				rc = 1;
 				goto out;
 			}
 		if (ar != ARCHIVE_EOF) {
 			log_error("the tar stream is damaged at %s: %s", archive_entry_pathname(e),
-				  archive_error_string(in));
+			          archive_error_string(in));
 			rc = 1;
 			goto out;
 		}
 		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			log_error("cannot finish %s: %s", archive_entry_pathname(e), archive_error_string(out));
+			log_error("cannot finish %s: %s", archive_entry_pathname(e),
+			          archive_error_string(out));
 			rc = 1;
 			goto out;
 		}
@@ -103,8 +170,8 @@ out:
 
 /* One object on its way out. */
 struct restore_sink {
-	pid_t child;  /* tar extraction process, or -1 */
-	int fd;       /* where the plaintext goes */
+	pid_t child;   /* tar extraction process, or -1 */
+	int fd;        /* where the plaintext goes */
 	char *tmpfile; /* raw stream written to a temp name in the temp folder */
 	char *final;
 };
@@ -128,7 +195,7 @@ static int restore_wait_child(pid_t pid, int *failed)
 }
 
 int restore_object_fd(struct storage *st, const struct catalog_object *obj,
-		      const struct age_identities *ids, int sink_fd, int progress)
+                      const struct age_identities *ids, int sink_fd, int progress)
 {
 	struct filter *sink = filter_fd_new(sink_fd, "the restore target");
 
@@ -138,7 +205,7 @@ int restore_object_fd(struct storage *st, const struct catalog_object *obj,
 }
 
 int restore_object(struct storage *st, const struct catalog_object *obj,
-		   const struct age_identities *ids, struct filter *sink, int progress)
+                   const struct age_identities *ids, struct filter *sink, int progress)
 {
 	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *thr = NULL;
 	char hex[HASH_SHA256_HEX_LEN + 1];
@@ -181,22 +248,24 @@ int restore_object(struct storage *st, const struct catalog_object *obj,
 	if (!rc) {
 		hash_filter_result(hash, hex, &bytes);
 		if (bytes != obj->stored_bytes || strcmp(hex, obj->sha256) != 0)
-			rc = error_set(CF_ERR_INTEGRITY,
-				       "%s: stored object does not match its manifest (size %llu, expected "
-				       "%llu; SHA-256 %.16s..., expected %.16s...)",
-				       obj->key, (unsigned long long)bytes,
-				       (unsigned long long)obj->stored_bytes, hex, obj->sha256);
+			rc = error_set(
+			    CF_ERR_INTEGRITY,
+			    "%s: stored object does not match its manifest (size %llu, expected "
+			    "%llu; SHA-256 %.16s..., expected %.16s...)",
+			    obj->key, (unsigned long long)bytes,
+			    (unsigned long long)obj->stored_bytes, hex, obj->sha256);
 		else if (zstd->bytes_out != obj->raw_bytes)
-			rc = error_set(CF_ERR_INTEGRITY, "%s: restored %llu bytes, the manifest says %llu",
-				       obj->key, (unsigned long long)zstd->bytes_out,
-				       (unsigned long long)obj->raw_bytes);
+			rc = error_set(CF_ERR_INTEGRITY,
+			               "%s: restored %llu bytes, the manifest says %llu", obj->key,
+			               (unsigned long long)zstd->bytes_out,
+			               (unsigned long long)obj->raw_bytes);
 	}
 	filter_chain_free(hash);
 	return rc;
 }
 
 static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
-			     const struct age_identities *ids, const char *object, int progress)
+                             const struct age_identities *ids, const char *object, int progress)
 {
 	const struct catalog_object *obj = NULL;
 
@@ -204,17 +273,20 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
 			obj = &b->objects[i];
 	if (!obj && object)
-		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id, object);
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
+		                 object);
 	if (!obj)
-		return error_set(CF_ERR_USAGE, "backup %s has %zu objects; choose one with --object NAME",
-				 b->id, b->nobjects);
+		return error_set(CF_ERR_USAGE,
+		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
+		                 b->nobjects);
 	return restore_object_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
 /* Restores every object into tmpdir: raw streams as files named after the
  * object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
-			const struct age_identities *ids, const char *tmpdir, int progress)
+                        const struct age_identities *ids, const char *tmpdir, int progress,
+                        const struct restore_filter *f)
 {
 	int rc = 0;
 
@@ -243,7 +315,7 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 					log_error("cannot enter %s: %s", tmpdir, strerror(errno));
 					_exit(1);
 				}
-				_exit(restore_extract_tar(p[0]));
+				_exit(restore_extract_tar(p[0], f));
 			}
 			close(p[0]);
 			rc = restore_object_fd(st, obj, ids, p[1], progress);
@@ -253,10 +325,13 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 			restore_wait_child(pid, &failed);
 			/* The child printed why it failed; our broken pipe is only a symptom. */
 			if (failed && (!rc || rc == CF_ERR_IO))
-				rc = error_set(CF_ERR_IO, "extracting %s failed (see the error above)", obj->key);
+				rc = error_set(CF_ERR_IO,
+				               "extracting %s failed (see the error above)",
+				               obj->key);
 			continue;
 		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >= sizeof(path))
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >=
+		    sizeof(path))
 			return error_set(CF_ERR_IO, "path too long under %s", tmpdir);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
@@ -294,12 +369,14 @@ static int restore_check_target(const char *dir)
 		closedir(d);
 	}
 	if (!empty)
-		return error_set(CF_ERR_EXISTS, "%s is not empty; restore into a new or empty directory", dir);
+		return error_set(CF_ERR_EXISTS,
+		                 "%s is not empty; restore into a new or empty directory", dir);
 	return 0;
 }
 
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
-			  const struct age_identities *ids, const char *dir, int progress)
+                          const struct age_identities *ids, const char *dir, int progress,
+                          const struct restore_filter *f)
 {
 	char tmp[4096], parent[4096], base[1024];
 	int rc;
@@ -310,18 +387,19 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 	snprintf(parent, sizeof(parent), "%s", dir);
 	snprintf(base, sizeof(base), "%s", dir);
 	snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", dirname(parent), basename(base),
-		 (int)getpid());
+	         (int)getpid());
 	snprintf(parent, sizeof(parent), "%s", dir);
 	rc = fs_mkdir_p(dirname(parent), 0755);
 	if (!rc && mkdir(tmp, 0700) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
 	if (rc)
 		return rc;
-	rc = restore_into(st, b, ids, tmp, progress);
+	rc = restore_into(st, b, ids, tmp, progress, f);
 	if (!rc && chmod(tmp, 0755) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
 	if (!rc && rename(tmp, dir) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot move the restored files into %s", dir);
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot move the restored files into %s",
+		                     dir);
 	if (!rc) {
 		snprintf(parent, sizeof(parent), "%s", dir);
 		rc = fs_fsync_dir(dirname(parent));
@@ -344,7 +422,8 @@ static int restore_single_file_kind(const char *kind)
 }
 
 static int restore_to_file(struct storage *st, const struct catalog_backup *b,
-			   const struct age_identities *ids, const char *object, const char *file, int progress)
+                           const struct age_identities *ids, const char *object, const char *file,
+                           int progress)
 {
 	const struct catalog_object *obj = NULL;
 	char tmp[4096], dir[4096];
@@ -355,14 +434,17 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
 			obj = &b->objects[i];
 	if (!obj && object)
-		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id, object);
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
+		                 object);
 	if (!obj)
-		return error_set(CF_ERR_USAGE, "backup %s has %zu objects; choose one with --object NAME",
-				 b->id, b->nobjects);
+		return error_set(CF_ERR_USAGE,
+		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
+		                 b->nobjects);
 	if (lstat(file, &sb) == 0)
 		return error_set(CF_ERR_EXISTS, "%s exists; restore to a new file name", file);
 	snprintf(dir, sizeof(dir), "%s", file);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.coffer-restore.%d", file, (int)getpid()) >= sizeof(tmp))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.coffer-restore.%d", file, (int)getpid()) >=
+	    sizeof(tmp))
 		return error_set(CF_ERR_IO, "path too long: %s", file);
 	rc = fs_mkdir_p(dirname(dir), 0755);
 	if (rc)
@@ -377,7 +459,8 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", tmp);
 	/* link() never replaces: a FILE made meanwhile is not overwritten. */
 	if (!rc && link(tmp, file) != 0)
-		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno, "cannot create %s", file);
+		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
+		                     "cannot create %s", file);
 	unlink(tmp);
 	if (!rc) {
 		snprintf(dir, sizeof(dir), "%s", file);
@@ -386,23 +469,129 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
+/* The order to `kubectl apply -f` a restored kubernetes archive in. */
+static int restore_apply_rank(const char *path)
+{
+	static const char *const early[] = {
+	    "ServiceAccount", "Secret",      "ConfigMap", "PersistentVolumeClaim",
+	    "Role",           "RoleBinding", "Service",   NULL};
+	char copy[4096], *part[6] = {0}, *save = NULL;
+	size_t n = 0;
+	int builtin;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	for (char *p = strtok_r(copy, "/", &save); p && n < 6; p = strtok_r(NULL, "/", &save))
+		part[n++] = p;
+	if (n == 4 && !strcmp(part[0], "cluster")) {
+		if (!strcmp(part[2], "CustomResourceDefinition"))
+			return 0;
+		if (!strcmp(part[1], "core") && !strcmp(part[2], "Namespace"))
+			return 1;
+		return 2;
+	}
+	if (n != 5)
+		return 20;
+	for (int i = 0; early[i]; i++)
+		if (!strcmp(part[3], early[i]) &&
+		    (!strcmp(part[2], "core") || strstr(part[2], "k8s.io")))
+			return 3 + i;
+	/* Built-in groups have no dot or end in k8s.io; the rest are custom
+	 * resources, whose CRDs and controllers come first. */
+	builtin = !strchr(part[2], '.') || strstr(part[2], "k8s.io") != NULL;
+	return builtin ? 10 : 11;
+}
+
+struct restore_apply_item {
+	int rank;
+	char *path;
+};
+
+static int restore_apply_cmp(const void *a, const void *b)
+{
+	const struct restore_apply_item *x = a, *y = b;
+
+	return x->rank != y->rank ? x->rank - y->rank : strcmp(x->path, y->path);
+}
+
+static struct restore_apply_item *restore_apply_items;
+static size_t restore_apply_n, restore_apply_cap;
+static size_t restore_apply_skip;
+
+static int restore_apply_visit(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *rel = path + restore_apply_skip;
+	size_t len = strlen(rel);
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_F || len < 5 || strcmp(rel + len - 5, ".yaml"))
+		return 0;
+	if (restore_apply_n == restore_apply_cap) {
+		size_t cap = restore_apply_cap ? restore_apply_cap * 2 : 256;
+		struct restore_apply_item *v = realloc(restore_apply_items, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		restore_apply_items = v;
+		restore_apply_cap = cap;
+	}
+	restore_apply_items[restore_apply_n].rank = restore_apply_rank(rel);
+	restore_apply_items[restore_apply_n].path = strdup(rel);
+	if (!restore_apply_items[restore_apply_n].path)
+		return -1;
+	restore_apply_n++;
+	return 0;
+}
+
+/* Prints DIR's YAML files, one path (relative to DIR) a line, in apply order:
+ * CRDs, Namespaces, other cluster-scoped objects, then per namespace
+ * ServiceAccounts, Secrets, ConfigMaps, PVCs, Roles, RoleBindings, Services,
+ * the other built-in kinds, and custom resources last. */
+static int restore_print_apply_order(const char *dir)
+{
+	int rc = 0;
+
+	restore_apply_skip = strlen(dir) + 1;
+	if (nftw(dir, restore_apply_visit, 32, FTW_PHYS) != 0)
+		rc = error_set(CF_ERR_IO, "cannot list %s", dir);
+	if (!rc) {
+		qsort(restore_apply_items, restore_apply_n, sizeof(*restore_apply_items),
+		      restore_apply_cmp);
+		for (size_t i = 0; i < restore_apply_n; i++)
+			printf("%s\n", restore_apply_items[i].path);
+	}
+	for (size_t i = 0; i < restore_apply_n; i++)
+		free(restore_apply_items[i].path);
+	free(restore_apply_items);
+	restore_apply_items = NULL;
+	restore_apply_n = restore_apply_cap = 0;
+	return rc;
+}
+
 #define RESTORE_USAGE                                                                              \
-	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database NAME | " \
-	"--globals] [--clean]) [--identity FILE] [--object NAME]"
+	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
+	"NAME | "                                                                                  \
+	"--globals] [--clean]) [--identity FILE] [--object NAME] [--namespace NS] [--kind KIND] "  \
+	"[--print-apply-order]"
 
 int cmd_restore(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
-					     {"stdout", no_argument, NULL, 's'},
-					     {"identity", required_argument, NULL, 'i'},
-					     {"object", required_argument, NULL, 'o'},
-					     {"to-database", required_argument, NULL, 'D'},
-					     {"database", required_argument, NULL, 'd'},
-					     {"globals", no_argument, NULL, 'g'},
-					     {"clean", no_argument, NULL, 'c'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"stdout", no_argument, NULL, 's'},
+	                                     {"identity", required_argument, NULL, 'i'},
+	                                     {"object", required_argument, NULL, 'o'},
+	                                     {"to-database", required_argument, NULL, 'D'},
+	                                     {"database", required_argument, NULL, 'd'},
+	                                     {"globals", no_argument, NULL, 'g'},
+	                                     {"clean", no_argument, NULL, 'c'},
+	                                     {"namespace", required_argument, NULL, 'n'},
+	                                     {"kind", required_argument, NULL, 'k'},
+	                                     {"print-apply-order", no_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *to = NULL, *identity = NULL, *object = NULL, *id;
 	struct restore_db_options dbo;
+	struct restore_filter filter = {NULL, NULL};
+	int apply_order = 0;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
@@ -438,6 +627,15 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		case 'c':
 			dbo.clean = 1;
 			break;
+		case 'n':
+			filter.ns = optarg;
+			break;
+		case 'k':
+			filter.kind = optarg;
+			break;
+		case 'p':
+			apply_order = 1;
+			break;
 		default:
 			return error_set(CF_ERR_USAGE, RESTORE_USAGE);
 		}
@@ -446,9 +644,13 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (optind != argc - 1 || modes != 1)
 		return error_set(CF_ERR_USAGE, RESTORE_USAGE);
 	if ((dbo.database || dbo.globals || dbo.clean) && !dbo.target)
-		return error_set(CF_ERR_USAGE, "--database, --globals and --clean go with --to-database TARGET");
+		return error_set(CF_ERR_USAGE,
+		                 "--database, --globals and --clean go with --to-database TARGET");
 	if (dbo.database && dbo.globals)
 		return error_set(CF_ERR_USAGE, "--database and --globals exclude each other");
+	if ((filter.ns || filter.kind || apply_order) && !to)
+		return error_set(CF_ERR_USAGE,
+		                 "--namespace, --kind and --print-apply-order go with --to DIR");
 	dbo.progress = cli->progress;
 	id = argv[optind];
 	rc = config_load(cli->config_path, &cfg);
@@ -466,9 +668,15 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = restore_database(st, b, ids, &dbo);
 	else if (!rc && restore_single_file_kind(b->kind))
 		rc = restore_to_file(st, b, ids, object, to, cli->progress);
+	else if (!rc && (filter.ns || filter.kind || apply_order) && strcmp(b->kind, "kubernetes"))
+		rc = error_set(
+		    CF_ERR_USAGE,
+		    "--namespace, --kind and --print-apply-order are for kubernetes backups");
 	else if (!rc)
-		rc = restore_to_dir(st, b, ids, to, cli->progress);
-	if (!rc && !to_stdout && !cli->json)
+		rc = restore_to_dir(st, b, ids, to, cli->progress, &filter);
+	if (!rc && apply_order)
+		rc = restore_print_apply_order(to);
+	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);
 	catalog_backup_free(b);
