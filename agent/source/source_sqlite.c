@@ -241,7 +241,7 @@ static int sqlite_copy(struct sqlite_ctx *c)
 {
 	sqlite3_backup *b;
 	char mode[32];
-	int rc, done_before = 0, restarts = 0, step = SQLITE_STEP_PAGES, tries = 0;
+	int rc = 0, done_before = 0, restarts = 0, step = SQLITE_STEP_PAGES, tries = 0;
 	int in_txn = 0;
 
 	/* The first read: a file that is not a database fails here. */
