@@ -34,10 +34,10 @@ struct k8s_client;
 
 struct k8s_conn_options {
 	const char *kubeconfig; /* path; NULL: $KUBECONFIG, else ~/.kube/config, else in-cluster
-				 * credentials when running in a pod (KUBERNETES_SERVICE_HOST
-				 * set). $KUBECONFIG may be a ':' list: the first file that
-				 * exists is used; several files are NOT merged the way
-				 * kubectl merges them. */
+	                         * credentials when running in a pod (KUBERNETES_SERVICE_HOST
+	                         * set). $KUBECONFIG may be a ':' list: the first file that
+	                         * exists is used; several files are NOT merged the way
+	                         * kubectl merges them. */
 	const char *context;    /* NULL: the kubeconfig's current-context */
 	int in_cluster;         /* 1: use the pod's service account, ignore kubeconfigs */
 	long timeout_s;         /* per request (connect, and no progress for that long); 0: 30 */
@@ -86,10 +86,10 @@ int k8s_get_json(struct k8s_client *c, const char *path, json_t **out, long *sta
 
 /* One listable resource type. */
 struct k8s_resource {
-	char *group;    /* "" for the core group */
-	char *version;  /* "v1" */
-	char *kind;     /* "Deployment" */
-	char *name;     /* plural, "deployments" */
+	char *group;   /* "" for the core group */
+	char *version; /* "v1" */
+	char *kind;    /* "Deployment" */
+	char *name;    /* plural, "deployments" */
 	int namespaced;
 };
 
@@ -117,7 +117,7 @@ struct k8s_discovery {
 int k8s_discovery_parse_groups(json_t *group_list, char ***gv, size_t *ngv);
 void k8s_discovery_groups_free(char **gv, size_t ngv);
 int k8s_discovery_parse_resources(json_t *resource_list, const char *group, const char *version,
-				  struct k8s_discovery *d);
+                                  struct k8s_discovery *d);
 /*
  * Runs discovery against the server into d (which it zeroes first): /version
  * (left NULL if that fails with an HTTP error), /api/v1, /apis and every
@@ -129,7 +129,7 @@ int k8s_discovery_parse_resources(json_t *resource_list, const char *group, cons
  * server is gone, not one group. d is then to be freed all the same.
  */
 int k8s_discover(struct k8s_client *c, struct k8s_discovery *d,
-		 void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx);
+                 void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx);
 /* Frees what d holds and zeroes it. */
 void k8s_discovery_free(struct k8s_discovery *d);
 
@@ -148,7 +148,7 @@ void k8s_discovery_free(struct k8s_discovery *d);
  */
 typedef int (*k8s_item_cb)(void *ctx, const struct k8s_resource *r, json_t *item);
 int k8s_list(struct k8s_client *c, const struct k8s_resource *r, const char *ns,
-	     const char *label_selector, long page_size, k8s_item_cb cb, void *ctx);
+             const char *label_selector, long page_size, k8s_item_cb cb, void *ctx);
 
 /*
  * Converts the first YAML document of text (len bytes, UTF-8) into a jansson

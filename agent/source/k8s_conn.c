@@ -58,11 +58,9 @@ static void k8s_json_wipe(json_t *j)
 		memcpy(&w, &s, sizeof(w));
 		sodium_memzero(w, json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, key, v)
-			k8s_json_wipe(v);
+		json_object_foreach(j, key, v) k8s_json_wipe(v);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			k8s_json_wipe(v);
+		json_array_foreach(j, i, v) k8s_json_wipe(v);
 	}
 }
 
@@ -180,13 +178,15 @@ static int k8s_yaml_add(struct k8s_yaml_state *st, json_t *v, const yaml_mark_t 
 	}
 	f = &st->stack[st->depth - 1];
 	if (json_is_array(f->node))
-		return json_array_append_new(f->node, v) ? error_set(CF_ERR_NOMEM, "out of memory reading YAML")
-							 : 0;
+		return json_array_append_new(f->node, v)
+		           ? error_set(CF_ERR_NOMEM, "out of memory reading YAML")
+		           : 0;
 	if (!f->key) {
 		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
 			json_decref(v);
-			return error_set(CF_ERR_FORMAT, "line %zu, column %zu: a mapping key must be a scalar",
-					 m->line + 1, m->column + 1);
+			return error_set(CF_ERR_FORMAT,
+			                 "line %zu, column %zu: a mapping key must be a scalar",
+			                 m->line + 1, m->column + 1);
 		}
 		f->key = strdup(json_string_value(v));
 		json_decref(v);
@@ -199,7 +199,7 @@ static int k8s_yaml_add(struct k8s_yaml_state *st, json_t *v, const yaml_mark_t 
 }
 
 static int k8s_yaml_open(struct k8s_yaml_state *st, json_t *node, const yaml_char_t *anchor,
-			 const yaml_mark_t *m)
+                         const yaml_mark_t *m)
 {
 	struct k8s_yaml_frame *f;
 
@@ -207,8 +207,9 @@ static int k8s_yaml_open(struct k8s_yaml_state *st, json_t *node, const yaml_cha
 		return error_set(CF_ERR_NOMEM, "out of memory reading YAML");
 	if (st->depth == K8S_YAML_DEPTH) {
 		json_decref(node);
-		return error_set(CF_ERR_FORMAT, "line %zu, column %zu: nested deeper than %d levels",
-				 m->line + 1, m->column + 1, K8S_YAML_DEPTH);
+		return error_set(CF_ERR_FORMAT,
+		                 "line %zu, column %zu: nested deeper than %d levels", m->line + 1,
+		                 m->column + 1, K8S_YAML_DEPTH);
 	}
 	f = &st->stack[st->depth];
 	memset(f, 0, sizeof(*f));
@@ -242,11 +243,11 @@ static int k8s_yaml_error(const yaml_parser_t *p)
 		return error_set(CF_ERR_NOMEM, "out of memory reading YAML");
 	if (p->context)
 		return error_set(CF_ERR_FORMAT, "line %zu, column %zu: %s (%s at line %zu)",
-				 p->problem_mark.line + 1, p->problem_mark.column + 1,
-				 p->problem ? p->problem : "malformed YAML", p->context,
-				 p->context_mark.line + 1);
+		                 p->problem_mark.line + 1, p->problem_mark.column + 1,
+		                 p->problem ? p->problem : "malformed YAML", p->context,
+		                 p->context_mark.line + 1);
 	return error_set(CF_ERR_FORMAT, "line %zu, column %zu: %s", p->problem_mark.line + 1,
-			 p->problem_mark.column + 1, p->problem ? p->problem : "malformed YAML");
+	                 p->problem_mark.column + 1, p->problem ? p->problem : "malformed YAML");
 }
 
 /* One event of the first document into st. *done is set at its end. */
@@ -262,8 +263,9 @@ static int k8s_yaml_event(struct k8s_yaml_state *st, yaml_event_t *ev, int *done
 		/* libyaml's copy may be a token or a key: wipe it once it is in v. */
 		sodium_memzero(ev->data.scalar.value, ev->data.scalar.length);
 		if (!v)
-			return error_set(CF_ERR_FORMAT, "line %zu, column %zu: a scalar jansson cannot hold",
-					 m->line + 1, m->column + 1);
+			return error_set(CF_ERR_FORMAT,
+			                 "line %zu, column %zu: a scalar jansson cannot hold",
+			                 m->line + 1, m->column + 1);
 		rc = k8s_yaml_anchor_add(st, ev->data.scalar.anchor, v);
 		if (rc) {
 			json_decref(v);
@@ -281,7 +283,8 @@ static int k8s_yaml_event(struct k8s_yaml_state *st, yaml_event_t *ev, int *done
 		v = k8s_yaml_anchor_find(st, (const char *)ev->data.alias.anchor);
 		if (!v)
 			return error_set(CF_ERR_FORMAT, "line %zu, column %zu: unknown anchor '%s'",
-					 m->line + 1, m->column + 1, (const char *)ev->data.alias.anchor);
+			                 m->line + 1, m->column + 1,
+			                 (const char *)ev->data.alias.anchor);
 		return k8s_yaml_add(st, json_incref(v), m);
 	case YAML_DOCUMENT_END_EVENT:
 	case YAML_STREAM_END_EVENT:
@@ -367,7 +370,7 @@ static const char *k8s_str(json_t *obj, const char *key)
 static int k8s_bool(json_t *obj, const char *key)
 {
 	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-					  "on",   "On",   "ON",   "y",   "Y"};
+	                                  "on",   "On",   "ON",   "y",   "Y"};
 	json_t *v = json_object_get(obj, key);
 	const char *s = json_string_value(v);
 
@@ -385,7 +388,8 @@ static json_t *k8s_named(json_t *root, const char *list, const char *name)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(root, list), i, e) {
+	json_array_foreach(json_object_get(root, list), i, e)
+	{
 		const char *n = json_string_value(json_object_get(e, "name"));
 
 		if (n && !strcmp(n, name))
@@ -401,7 +405,8 @@ static void k8s_names(json_t *root, const char *list, char *out, size_t outlen)
 	json_t *e;
 
 	out[0] = '\0';
-	json_array_foreach(json_object_get(root, list), i, e) {
+	json_array_foreach(json_object_get(root, list), i, e)
+	{
 		const char *n = json_string_value(json_object_get(e, "name"));
 		int w;
 
@@ -421,6 +426,8 @@ static void k8s_names(json_t *root, const char *list, char *out, size_t outlen)
 static int k8s_path(const struct k8s_load *l, const char *p, char **out)
 {
 	free(*out);
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
 	if (p[0] == '/' || !l->dir)
 		*out = strdup(p);
 	else
@@ -431,19 +438,19 @@ static int k8s_path(const struct k8s_load *l, const char *p, char **out)
 /* A file the client will read later must be readable now, so a typo is found
  * at open and named there. */
 static int k8s_readable(const char *path, const char *key, const char *entry, const char *name,
-			const char *file)
+                        const char *file)
 {
 	if (access(path, R_OK) == 0)
 		return 0;
 	if (file)
-		return error_set_errno(CF_ERR_CONFIG, errno, "cannot read %s %s of %s '%s' in %s", key,
-				       path, entry, name, file);
+		return error_set_errno(CF_ERR_CONFIG, errno, "cannot read %s %s of %s '%s' in %s",
+		                       key, path, entry, name, file);
 	return error_set_errno(CF_ERR_CONFIG, errno, "cannot read %s %s", key, path);
 }
 
 /* Decodes base64 (kubeconfig *-data keys) into a blob. */
 static int k8s_blob_b64(const char *b64, int secret, struct k8s_blob *out, const char *key,
-			const char *entry, const char *name, const char *file)
+                        const char *entry, const char *name, const char *file)
 {
 	size_t n = strlen(b64), max = n / 4 * 3 + 3, len = 0;
 	uint8_t *d = secret ? sodium_malloc(max + 1) : malloc(max + 1);
@@ -451,15 +458,16 @@ static int k8s_blob_b64(const char *b64, int secret, struct k8s_blob *out, const
 	k8s_blob_free(out);
 	if (!d)
 		return error_set(CF_ERR_NOMEM, "out of memory");
-	if (sodium_base642bin(d, max, b64, n, " \t\r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL) &&
+	if (sodium_base642bin(d, max, b64, n, " \t\r\n", &len, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) &&
 	    sodium_base642bin(d, max, b64, n, " \t\r\n", &len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING)) {
+	                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING)) {
 		if (secret)
 			sodium_free(d);
 		else
 			free(d);
-		return error_set(CF_ERR_CONFIG, "%s of %s '%s' in %s is not valid base64", key, entry,
-				 name, file);
+		return error_set(CF_ERR_CONFIG, "%s of %s '%s' in %s is not valid base64", key,
+		                 entry, name, file);
 	}
 	d[len] = '\0';
 	out->data = d;
@@ -503,7 +511,8 @@ static int k8s_token_read(const char *path, char **out)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the token file %s", path);
+			rc = error_set_errno(CF_ERR_CONFIG, errno, "cannot read the token file %s",
+			                     path);
 		else if (r == 0)
 			break;
 		else
@@ -534,11 +543,13 @@ static int k8s_cluster_load(struct k8s_client *c, const struct k8s_load *l, json
 	int rc = 0;
 
 	if (!server)
-		return error_set(CF_ERR_CONFIG, "cluster '%s' in %s has no server", l->cluster, l->path);
+		return error_set(CF_ERR_CONFIG, "cluster '%s' in %s has no server", l->cluster,
+		                 l->path);
 	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
-		return error_set(CF_ERR_CONFIG,
-				 "cluster '%s' in %s: server '%s' must start with https:// or http://",
-				 l->cluster, l->path, server);
+		return error_set(
+		    CF_ERR_CONFIG,
+		    "cluster '%s' in %s: server '%s' must start with https:// or http://",
+		    l->cluster, l->path, server);
 	n = strlen(server);
 	while (n && server[n - 1] == '/')
 		n--;
@@ -547,13 +558,13 @@ static int k8s_cluster_load(struct k8s_client *c, const struct k8s_load *l, json
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	/* Inline data wins over a file, as in client-go. */
 	if ((s = k8s_str(cl, "certificate-authority-data")))
-		rc = k8s_blob_b64(s, 0, &c->ca_data, "certificate-authority-data", "cluster", l->cluster,
-				  l->path);
+		rc = k8s_blob_b64(s, 0, &c->ca_data, "certificate-authority-data", "cluster",
+		                  l->cluster, l->path);
 	else if ((s = k8s_str(cl, "certificate-authority"))) {
 		rc = k8s_path(l, s, &c->ca_file);
 		if (!rc)
-			rc = k8s_readable(c->ca_file, "certificate-authority", "cluster", l->cluster,
-					  l->path);
+			rc = k8s_readable(c->ca_file, "certificate-authority", "cluster",
+			                  l->cluster, l->path);
 	}
 	c->insecure = k8s_bool(cl, "insecure-skip-tls-verify");
 	if (!rc && (s = k8s_str(cl, "tls-server-name")) && !(c->tls_server_name = strdup(s)))
@@ -598,13 +609,15 @@ static int k8s_exec_info(struct k8s_client *c, json_t *x, char **out)
 		bad |= !cl;
 		bad |= json_object_set_new(cl, "server", json_string(c->server));
 		if (c->tls_server_name)
-			bad |= json_object_set_new(cl, "tls-server-name", json_string(c->tls_server_name));
+			bad |= json_object_set_new(cl, "tls-server-name",
+			                           json_string(c->tls_server_name));
 		if (c->proxy_url)
 			bad |= json_object_set_new(cl, "proxy-url", json_string(c->proxy_url));
 		if (c->insecure)
 			bad |= json_object_set_new(cl, "insecure-skip-tls-verify", json_true());
 		if (ca)
-			bad |= json_object_set_new(cl, "certificate-authority-data", json_string(ca));
+			bad |=
+			    json_object_set_new(cl, "certificate-authority-data", json_string(ca));
 		bad |= json_object_set_new(spec, "cluster", cl);
 	}
 	bad |= json_object_set_new(info, "spec", spec);
@@ -624,17 +637,19 @@ static int k8s_exec_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 	int rc = 0;
 
 	if (!api || (strcmp(api, K8S_EXEC_V1) != 0 && strcmp(api, K8S_EXEC_V1BETA1) != 0))
-		return error_set(CF_ERR_UNSUPPORTED,
-				 "user '%s' in %s: exec apiVersion '%s' is not supported (use %s or %s)",
-				 l->user, l->path, api ? api : "", K8S_EXEC_V1, K8S_EXEC_V1BETA1);
+		return error_set(
+		    CF_ERR_UNSUPPORTED,
+		    "user '%s' in %s: exec apiVersion '%s' is not supported (use %s or %s)",
+		    l->user, l->path, api ? api : "", K8S_EXEC_V1, K8S_EXEC_V1BETA1);
 	if (!cmd)
 		return error_set(CF_ERR_CONFIG, "user '%s' in %s: exec has no command", l->user,
-				 l->path);
+		                 l->path);
 	if ((s = k8s_str(x, "interactiveMode")) && !strcmp(s, "Always"))
-		return error_set(CF_ERR_CONFIG,
-				 "user '%s' in %s: the exec plugin '%s' needs a terminal (interactiveMode: "
-				 "Always), which a backup does not have",
-				 l->user, l->path, cmd);
+		return error_set(
+		    CF_ERR_CONFIG,
+		    "user '%s' in %s: the exec plugin '%s' needs a terminal (interactiveMode: "
+		    "Always), which a backup does not have",
+		    l->user, l->path, cmd);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return error_set(CF_ERR_NOMEM, "out of memory");
@@ -651,23 +666,27 @@ static int k8s_exec_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 	if (!rc)
 		rc = strv_add(&e->argv, path ? path : cmd);
 	free(path);
-	json_array_foreach(json_object_get(x, "args"), i, v) {
+	json_array_foreach(json_object_get(x, "args"), i, v)
+	{
 		if (rc)
 			break;
 		if (!json_is_string(v))
 			rc = error_set(CF_ERR_CONFIG, "user '%s' in %s: exec args must be strings",
-				       l->user, l->path);
+			               l->user, l->path);
 		else
 			rc = strv_add(&e->argv, json_string_value(v));
 	}
-	json_array_foreach(json_object_get(x, "env"), i, v) {
-		const char *name = k8s_str(v, "name"), *value = json_string_value(json_object_get(v, "value"));
+	json_array_foreach(json_object_get(x, "env"), i, v)
+	{
+		const char *name = k8s_str(v, "name"),
+		           *value = json_string_value(json_object_get(v, "value"));
 
 		if (rc)
 			break;
 		if (!name || strchr(name, '='))
-			rc = error_set(CF_ERR_CONFIG, "user '%s' in %s: an exec env entry has no valid name",
-				       l->user, l->path);
+			rc = error_set(CF_ERR_CONFIG,
+			               "user '%s' in %s: an exec env entry has no valid name",
+			               l->user, l->path);
 		else
 			rc = strv_add_env(&e->env, name, value ? value : "");
 	}
@@ -687,23 +706,26 @@ static int k8s_user_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 	int rc = 0;
 
 	if ((v = json_object_get(u, "auth-provider")))
-		return error_set(CF_ERR_UNSUPPORTED,
-				 "user '%s' in %s uses auth-provider '%s', which coffer does not support; "
-				 "use an exec credential plugin (kubelogin, gke-gcloud-auth-plugin...)",
-				 l->user, l->path, k8s_str(v, "name") ? k8s_str(v, "name") : "?");
+		return error_set(
+		    CF_ERR_UNSUPPORTED,
+		    "user '%s' in %s uses auth-provider '%s', which coffer does not support; "
+		    "use an exec credential plugin (kubelogin, gke-gcloud-auth-plugin...)",
+		    l->user, l->path, k8s_str(v, "name") ? k8s_str(v, "name") : "?");
 	/* Client certificate and key: inline data wins over files. */
 	cert = k8s_str(u, "client-certificate-data");
 	key = k8s_str(u, "client-key-data");
 	if (cert)
-		rc = k8s_blob_b64(cert, 0, &c->cert_data, "client-certificate-data", "user", l->user,
-				  l->path);
+		rc = k8s_blob_b64(cert, 0, &c->cert_data, "client-certificate-data", "user",
+		                  l->user, l->path);
 	else if ((cert = k8s_str(u, "client-certificate"))) {
 		rc = k8s_path(l, cert, &c->cert_file);
 		if (!rc)
-			rc = k8s_readable(c->cert_file, "client-certificate", "user", l->user, l->path);
+			rc = k8s_readable(c->cert_file, "client-certificate", "user", l->user,
+			                  l->path);
 	}
 	if (!rc && key)
-		rc = k8s_blob_b64(key, 1, &c->key_data, "client-key-data", "user", l->user, l->path);
+		rc =
+		    k8s_blob_b64(key, 1, &c->key_data, "client-key-data", "user", l->user, l->path);
 	else if (!rc && (key = k8s_str(u, "client-key"))) {
 		rc = k8s_path(l, key, &c->key_file);
 		if (!rc)
@@ -711,8 +733,8 @@ static int k8s_user_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 	}
 	if (!rc && !cert != !key)
 		rc = error_set(CF_ERR_CONFIG, "user '%s' in %s has a client %s but no client %s",
-			       l->user, l->path, cert ? "certificate" : "key",
-			       cert ? "key" : "certificate");
+		               l->user, l->path, cert ? "certificate" : "key",
+		               cert ? "key" : "certificate");
 	if (!rc && cert)
 		c->auth = K8S_AUTH_CERT;
 	if (!rc && (s = k8s_str(u, "username"))) {
@@ -737,15 +759,17 @@ static int k8s_user_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 		c->auth = K8S_AUTH_TOKEN;
 	}
 	if (!rc && c->username && (c->token || c->token_file))
-		rc = error_set(CF_ERR_CONFIG, "user '%s' in %s has both a token and a username: use one",
-			       l->user, l->path);
+		rc = error_set(CF_ERR_CONFIG,
+		               "user '%s' in %s has both a token and a username: use one", l->user,
+		               l->path);
 	if (!rc && (v = json_object_get(u, "exec")) && json_is_object(v)) {
 		rc = k8s_exec_load(c, l, v);
 		c->auth = K8S_AUTH_EXEC;
 	}
 	if (!rc && (s = k8s_str(u, "as")) && !(c->impersonate = strdup(s)))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	json_array_foreach(json_object_get(u, "as-groups"), i, v) {
+	json_array_foreach(json_object_get(u, "as-groups"), i, v)
+	{
 		if (!rc && json_is_string(v))
 			rc = strv_add(&c->impersonate_groups, json_string_value(v));
 	}
@@ -789,15 +813,15 @@ static int k8s_kubeconfig_load(struct k8s_client *c, const char *path, const cha
 	name = want && *want ? want : k8s_str(root, "current-context");
 	if (!name) {
 		rc = error_set(CF_ERR_CONFIG,
-			       "kubeconfig %s has no current-context: name one with context = NAME "
-			       "(contexts: %s)",
-			       path, names);
+		               "kubeconfig %s has no current-context: name one with context = NAME "
+		               "(contexts: %s)",
+		               path, names);
 		goto out;
 	}
 	ctx = k8s_named(root, "contexts", name);
 	if (!ctx) {
 		rc = error_set(CF_ERR_CONFIG, "context '%s' is not in kubeconfig %s (contexts: %s)",
-			       name, path, names);
+		               name, path, names);
 		goto out;
 	}
 	ctx = json_object_get(ctx, "context");
@@ -809,13 +833,15 @@ static int k8s_kubeconfig_load(struct k8s_client *c, const char *path, const cha
 	}
 	cl = k8s_named(root, "clusters", l.cluster);
 	if (!cl) {
-		rc = error_set(CF_ERR_CONFIG, "context '%s' in %s names cluster '%s', which it does not define",
-			       name, path, l.cluster);
+		rc = error_set(CF_ERR_CONFIG,
+		               "context '%s' in %s names cluster '%s', which it does not define",
+		               name, path, l.cluster);
 		goto out;
 	}
 	if (l.user && !(u = k8s_named(root, "users", l.user))) {
-		rc = error_set(CF_ERR_CONFIG, "context '%s' in %s names user '%s', which it does not define",
-			       name, path, l.user);
+		rc = error_set(CF_ERR_CONFIG,
+		               "context '%s' in %s names user '%s', which it does not define", name,
+		               path, l.user);
 		goto out;
 	}
 	c->kubeconfig = strdup(path);
@@ -874,12 +900,13 @@ static int k8s_kubeconfig_find(const struct k8s_conn_options *o, char **path)
 		if (getenv("KUBERNETES_SERVICE_HOST"))
 			return 0;
 		return error_set(CF_ERR_CONFIG,
-				 "no kubeconfig: set kubeconfig = PATH or $KUBECONFIG, or create "
-				 "~/.kube/config (and not running in a pod)");
+		                 "no kubeconfig: set kubeconfig = PATH or $KUBECONFIG, or create "
+		                 "~/.kube/config (and not running in a pod)");
 	}
 	p = realpath(found, NULL);
 	if (!p)
-		return error_set_errno(CF_ERR_CONFIG, errno, "cannot read the kubeconfig %s", found);
+		return error_set_errno(CF_ERR_CONFIG, errno, "cannot read the kubeconfig %s",
+		                       found);
 	*path = p;
 	return 0;
 }
@@ -888,14 +915,16 @@ static int k8s_kubeconfig_find(const struct k8s_conn_options *o, char **path)
  * server's address from the variables the kubelet sets. */
 static int k8s_in_cluster(struct k8s_client *c)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"),
+	           *port = getenv("KUBERNETES_SERVICE_PORT");
 	const char *dir = getenv("COFFER_K8S_SA_DIR");
 	struct buf ns;
 	int rc;
 
 	if (!host || !*host)
-		return error_set(CF_ERR_CONFIG, "in-cluster credentials need KUBERNETES_SERVICE_HOST "
-						"(is coffer running in a pod?)");
+		return error_set(CF_ERR_CONFIG,
+		                 "in-cluster credentials need KUBERNETES_SERVICE_HOST "
+		                 "(is coffer running in a pod?)");
 	if (!dir || !*dir)
 		dir = K8S_SA_DIR;
 	if (!port || !*port)
@@ -952,7 +981,7 @@ static int k8s_server_prepare(struct k8s_client *c)
 	    curl_url_set(u, CURLUPART_HOST, c->tls_server_name, 0) ||
 	    curl_url_get(u, CURLUPART_URL, &url, 0)) {
 		rc = error_set(CF_ERR_CONFIG, "cannot use server '%s' with tls-server-name '%s'",
-			       c->server, c->tls_server_name);
+		               c->server, c->tls_server_name);
 	} else {
 		size_t n = strlen(url);
 
@@ -989,7 +1018,8 @@ static int64_t k8s_time_parse(const char *s)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L + ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+		      ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
 		if (*p == '-')
 			off = -off;
 		p += 6;
@@ -1012,8 +1042,8 @@ static int k8s_exec_run(struct k8s_client *c)
 	struct buf out;
 	int rc;
 
-	snprintf(label, sizeof(label), "kubernetes exec plugin '%s' (user '%s' in %s)", e->argv.v[0],
-		 c->user ? c->user : "", c->kubeconfig ? c->kubeconfig : "");
+	snprintf(label, sizeof(label), "kubernetes exec plugin '%s' (user '%s' in %s)",
+	         e->argv.v[0], c->user ? c->user : "", c->kubeconfig ? c->kubeconfig : "");
 	memset(&spec, 0, sizeof(spec));
 	spec.label = label;
 	spec.argv = e->argv.v;
@@ -1034,7 +1064,7 @@ static int k8s_exec_run(struct k8s_client *c)
 	j = json_loadb((const char *)out.data, out.len, 0, &jerr);
 	if (!json_is_object(j)) {
 		rc = error_set(CF_ERR_AUTH, "%s: its output is not an ExecCredential (%s)", label,
-			       j ? "not an object" : jerr.text);
+		               j ? "not an object" : jerr.text);
 		goto out;
 	}
 	st = json_object_get(j, "status");
@@ -1043,9 +1073,9 @@ static int k8s_exec_run(struct k8s_client *c)
 	key = k8s_str(st, "clientKeyData");
 	if (!token && !(cert && key)) {
 		rc = error_set(CF_ERR_AUTH,
-			       "%s returned no credential (neither status.token nor "
-			       "status.clientCertificateData and clientKeyData)",
-			       label);
+		               "%s returned no credential (neither status.token nor "
+		               "status.clientCertificateData and clientKeyData)",
+		               label);
 		goto out;
 	}
 	if (token) {
@@ -1066,7 +1096,7 @@ static int k8s_exec_run(struct k8s_client *c)
 	}
 	c->expiry_ms = k8s_time_parse(k8s_str(st, "expirationTimestamp"));
 	log_debug("k8s: %s gave a %s%s", label, token ? "token" : "client certificate",
-		  c->expiry_ms ? " that expires" : "");
+	          c->expiry_ms ? " that expires" : "");
 out:
 	k8s_json_wipe(j);
 	json_decref(j);
@@ -1125,14 +1155,14 @@ static void k8s_describe(struct k8s_client *c)
 		break;
 	}
 	if (c->kubeconfig)
-		n = snprintf(c->describe, sizeof(c->describe), "context '%s' of %s: %s, %s", c->context,
-			     c->kubeconfig, c->server, auth);
+		n = snprintf(c->describe, sizeof(c->describe), "context '%s' of %s: %s, %s",
+		             c->context, c->kubeconfig, c->server, auth);
 	else
 		n = snprintf(c->describe, sizeof(c->describe), "in-cluster service account: %s, %s",
-			     c->server, auth);
+		             c->server, auth);
 	if (c->insecure && n > 0 && (size_t)n < sizeof(c->describe))
 		snprintf(c->describe + n, sizeof(c->describe) - (size_t)n,
-			 ", insecure-skip-tls-verify");
+		         ", insecure-skip-tls-verify");
 }
 
 int k8s_client_open(const struct k8s_conn_options *o, struct k8s_client **out)
@@ -1169,8 +1199,8 @@ int k8s_client_open(const struct k8s_conn_options *o, struct k8s_client **out)
 	k8s_describe(c);
 	if (c->insecure)
 		log_warn("k8s: cluster '%s': insecure-skip-tls-verify is set; the API server's "
-			 "certificate is not checked",
-			 c->cluster ? c->cluster : c->server);
+		         "certificate is not checked",
+		         c->cluster ? c->cluster : c->server);
 	log_debug("k8s: %s", c->describe);
 	*out = c;
 	return 0;

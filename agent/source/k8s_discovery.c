@@ -38,18 +38,19 @@ int k8s_discovery_parse_groups(json_t *group_list, char ***gv, size_t *ngv)
 
 	if (!json_is_array(groups))
 		return error_set(CF_ERR_FORMAT, "k8s: the API group list has no groups");
-	json_array_foreach(groups, i, g) {
-		const char *v =
-		    json_string_value(json_object_get(json_object_get(g, "preferredVersion"), "groupVersion"));
+	json_array_foreach(groups, i, g)
+	{
+		const char *v = json_string_value(
+		    json_object_get(json_object_get(g, "preferredVersion"), "groupVersion"));
 
 		if (!v)
-			v = json_string_value(
-			    json_object_get(json_array_get(json_object_get(g, "versions"), 0), "groupVersion"));
+			v = json_string_value(json_object_get(
+			    json_array_get(json_object_get(g, "versions"), 0), "groupVersion"));
 		if (!v || !strchr(v, '/')) {
 			const char *name = json_string_value(json_object_get(g, "name"));
 
 			return error_set(CF_ERR_FORMAT, "k8s: API group '%s' has no usable version",
-					 name ? name : "?");
+			                 name ? name : "?");
 		}
 		rc = k8s_discovery_gv_add(gv, ngv, v);
 		if (rc)
@@ -70,7 +71,8 @@ static int k8s_discovery_has_verb(json_t *verbs, const char *verb)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(verbs, i, v) {
+	json_array_foreach(verbs, i, v)
+	{
 		const char *s = json_string_value(v);
 
 		if (s && !strcmp(s, verb))
@@ -80,15 +82,16 @@ static int k8s_discovery_has_verb(json_t *verbs, const char *verb)
 }
 
 int k8s_discovery_parse_resources(json_t *resource_list, const char *group, const char *version,
-				  struct k8s_discovery *d)
+                                  struct k8s_discovery *d)
 {
 	json_t *list = json_object_get(resource_list, "resources"), *r;
 	size_t i;
 
 	if (!json_is_array(list))
 		return error_set(CF_ERR_FORMAT, "k8s: the resource list of %s%s%s has no resources",
-				 group, *group ? "/" : "", version);
-	json_array_foreach(list, i, r) {
+		                 group, *group ? "/" : "", version);
+	json_array_foreach(list, i, r)
+	{
 		const char *name = json_string_value(json_object_get(r, "name"));
 		const char *kind = json_string_value(json_object_get(r, "kind"));
 		struct k8s_resource *grown, *x;
@@ -140,7 +143,7 @@ static int k8s_discovery_fatal(int rc, long status)
 
 /* One preferred group version: GET, parse; a failure is skipped unless fatal. */
 static int k8s_discovery_gv(struct k8s_client *c, struct k8s_discovery *d, const char *gv,
-			    void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx)
+                            void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx)
 {
 	const char *slash = strchr(gv, '/');
 	char path[1024], group[512];
@@ -170,7 +173,7 @@ static int k8s_discovery_gv(struct k8s_client *c, struct k8s_discovery *d, const
 }
 
 int k8s_discover(struct k8s_client *c, struct k8s_discovery *d,
-		 void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx)
+                 void (*skip)(void *ctx, const char *gv, const char *reason), void *ctx)
 {
 	char **gv = NULL;
 	size_t ngv = 0;

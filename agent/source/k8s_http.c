@@ -54,7 +54,7 @@ static size_t k8s_header_cb(char *line, size_t size, size_t n, void *ctx)
 
 /* Stops a transfer when coffer is asked to stop. */
 static int k8s_progress_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-			   curl_off_t ulnow)
+                           curl_off_t ulnow)
 {
 	(void)ctx;
 	(void)dltotal;
@@ -115,7 +115,7 @@ static int k8s_header_auth(struct k8s_client *c, struct curl_slist **l)
 		memcpy(raw + ulen + 1, c->password, plen);
 		memcpy(line, "Authorization: Basic ", 21);
 		sodium_bin2base64(line + 21, cap - 21, (const unsigned char *)raw, raw_len,
-				  sodium_base64_VARIANT_ORIGINAL);
+		                  sodium_base64_VARIANT_ORIGINAL);
 		sodium_free(raw);
 	}
 	rc = k8s_header_add(l, line);
@@ -155,7 +155,7 @@ static int k8s_headers(struct k8s_client *c, struct curl_slist **out)
 }
 
 static void k8s_setopts(struct k8s_client *c, const char *url, struct curl_slist *headers,
-			struct curl_slist *connect_to, struct k8s_reply *r, char *cerr)
+                        struct curl_slist *connect_to, struct k8s_reply *r, char *cerr)
 {
 	CURL *h = c->h;
 
@@ -227,7 +227,7 @@ static const char *k8s_ca_name(const struct k8s_client *c)
 /* A transport failure as one message. Returns 0 if it is worth another
  * try (a keep-alive connection the server had closed). */
 static int k8s_curl_error(struct k8s_client *c, const char *path, CURLcode cc, const char *cerr,
-			  const struct k8s_reply *r, int last)
+                          const struct k8s_reply *r, int last)
 {
 	const char *detail = cerr[0] ? cerr : curl_easy_strerror(cc);
 
@@ -236,20 +236,23 @@ static int k8s_curl_error(struct k8s_client *c, const char *path, CURLcode cc, c
 		return error_set(CF_ERR_INTERRUPTED, "k8s: GET %s: interrupted by a signal", path);
 	case CURLE_WRITE_ERROR:
 		if (r->body_rc == CF_ERR_LIMIT)
-			return error_set(CF_ERR_LIMIT, "k8s: GET %s%s: the reply is larger than %zu MiB",
-					 c->server, path, K8S_MAX_BODY >> 20);
+			return error_set(CF_ERR_LIMIT,
+			                 "k8s: GET %s%s: the reply is larger than %zu MiB",
+			                 c->server, path, K8S_MAX_BODY >> 20);
 		if (r->body_rc)
 			return error_set(CF_ERR_NOMEM, "k8s: GET %s%s: out of memory for the reply",
-					 c->server, path);
+			                 c->server, path);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-		return error_set(CF_ERR_NETWORK,
-				 "k8s: the server certificate of %s could not be verified (CA: %s): %s",
-				 c->server, k8s_ca_name(c), detail);
+		return error_set(
+		    CF_ERR_NETWORK,
+		    "k8s: the server certificate of %s could not be verified (CA: %s): %s",
+		    c->server, k8s_ca_name(c), detail);
 	case CURLE_SSL_CERTPROBLEM:
-		return error_set(CF_ERR_AUTH, "k8s: %s: the client certificate or key cannot be used: %s",
-				 c->server, detail);
+		return error_set(CF_ERR_AUTH,
+		                 "k8s: %s: the client certificate or key cannot be used: %s",
+		                 c->server, detail);
 	case CURLE_GOT_NOTHING:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
@@ -259,33 +262,47 @@ static int k8s_curl_error(struct k8s_client *c, const char *path, CURLcode cc, c
 	default:
 		break;
 	}
-	return error_set(CF_ERR_NETWORK, "k8s: cannot reach the API server %s: %s (GET %s, curl %d)",
-			 c->server, detail, path, (int)cc);
+	return error_set(CF_ERR_NETWORK,
+	                 "k8s: cannot reach the API server %s: %s (GET %s, curl %d)", c->server,
+	                 detail, path, (int)cc);
 }
 
 static const char *k8s_reason(long status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 410: return "Gone";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
+	case 410:
+		return "Gone";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "";
 	}
 }
 
 /* An HTTP error as one message, with the Status object's message, or the
  * start of a body that is not one (a proxy's HTML page). */
 static int k8s_status_error(struct k8s_client *c, const char *path, long status,
-			    const struct k8s_reply *r)
+                            const struct k8s_reply *r)
 {
 	json_t *j = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
 	const char *m = json_string_value(json_object_get(j, "message"));
@@ -309,8 +326,8 @@ static int k8s_status_error(struct k8s_client *c, const char *path, long status,
 	else
 		code = CF_ERR_SOURCE;
 	code = error_set(code, "k8s: GET %s%s: HTTP %ld%s%s%s%s%s", c->server, path, status,
-			 *k8s_reason(status) ? " " : "", k8s_reason(status), m && *m ? ": " : "",
-			 m ? m : "", status == 401 ? " (the credentials were refused)" : "");
+	                 *k8s_reason(status) ? " " : "", k8s_reason(status), m && *m ? ": " : "",
+	                 m ? m : "", status == 401 ? " (the credentials were refused)" : "");
 	json_decref(j);
 	return code;
 }
@@ -366,7 +383,8 @@ int k8s_get_json(struct k8s_client *c, const char *path, json_t **out, long *sta
 		if (cc != CURLE_OK) {
 			rc = k8s_curl_error(c, path, cc, cerr, &r, attempt >= K8S_ATTEMPTS);
 			if (!rc)
-				log_info("k8s: GET %s: %s; trying again", path, curl_easy_strerror(cc));
+				log_info("k8s: GET %s: %s; trying again", path,
+				         curl_easy_strerror(cc));
 			continue;
 		}
 		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
@@ -398,8 +416,9 @@ int k8s_get_json(struct k8s_client *c, const char *path, json_t **out, long *sta
 	if (!rc) {
 		*out = json_loadb((const char *)r.body.data, r.body.len, 0, &jerr);
 		if (!*out)
-			rc = error_set(CF_ERR_FORMAT, "k8s: GET %s%s: the reply is not JSON: %s (line %d)",
-				       c->server, path, jerr.text, jerr.line);
+			rc = error_set(CF_ERR_FORMAT,
+			               "k8s: GET %s%s: the reply is not JSON: %s (line %d)",
+			               c->server, path, jerr.text, jerr.line);
 	}
 	k8s_headers_free(headers);
 	curl_slist_free_all(connect_to);

@@ -52,10 +52,10 @@ struct k8s_client {
 	                   * the server's, when tls_server_name is set */
 	char *tls_server_name;
 	char *proxy_url;
-	int insecure;     /* insecure-skip-tls-verify */
-	char *ca_file;    /* certificate-authority (absolute), or NULL */
+	int insecure;  /* insecure-skip-tls-verify */
+	char *ca_file; /* certificate-authority (absolute), or NULL */
 	struct k8s_blob ca_data;
-	char *cert_file;  /* client-certificate / client-key (absolute) */
+	char *cert_file; /* client-certificate / client-key (absolute) */
 	char *key_file;
 	struct k8s_blob cert_data; /* client-certificate-data, or an exec plugin's */
 	struct k8s_blob key_data;  /* client-key-data, or an exec plugin's (secret) */
@@ -63,13 +63,13 @@ struct k8s_client {
 	char *token;      /* bearer token (sodium_malloc), or NULL */
 	char *token_file; /* re-read at open and on a 401 (absolute) */
 	char *username;
-	char *password;   /* sodium_malloc */
-	char *impersonate;            /* "as", or NULL */
+	char *password;                 /* sodium_malloc */
+	char *impersonate;              /* "as", or NULL */
 	struct strv impersonate_groups; /* "as-groups" */
 	struct k8s_exec *exec;
 	int64_t expiry_ms; /* when the exec credential expires; 0: never said */
 	long timeout_s;
-	CURL *h;           /* one handle, so its connection is kept alive */
+	CURL *h; /* one handle, so its connection is kept alive */
 	char describe[1024];
 };
 

@@ -99,8 +99,8 @@ static int k8s_list_encode(struct buf *b, const char *s)
 	for (; !rc && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
 			rc = buf_append(b, s, 1);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
@@ -112,7 +112,7 @@ static int k8s_list_encode(struct buf *b, const char *s)
 }
 
 static int k8s_list_path(const struct k8s_resource *r, const char *ns, const char *selector,
-			 long limit, const char *cont, struct buf *b)
+                         long limit, const char *cont, struct buf *b)
 {
 	int rc;
 
@@ -143,7 +143,7 @@ static int k8s_list_path(const struct k8s_resource *r, const char *ns, const cha
 
 /* Gives the page's items not given yet. *stop is set when cb asks to stop. */
 static int k8s_list_page(const struct k8s_resource *r, json_t *page, const char *api_version,
-			 struct k8s_uids *seen, k8s_item_cb cb, void *ctx, size_t *given, int *stop)
+                         struct k8s_uids *seen, k8s_item_cb cb, void *ctx, size_t *given, int *stop)
 {
 	json_t *items = json_object_get(page, "items"), *item;
 	size_t i;
@@ -151,7 +151,8 @@ static int k8s_list_page(const struct k8s_resource *r, json_t *page, const char 
 
 	if (!json_is_array(items) && !json_is_null(items)) /* null: an empty list */
 		return error_set(CF_ERR_FORMAT, "k8s: the list of %s has no items", r->name);
-	json_array_foreach(items, i, item) {
+	json_array_foreach(items, i, item)
+	{
 		const char *uid =
 		    json_string_value(json_object_get(json_object_get(item, "metadata"), "uid"));
 
@@ -177,7 +178,7 @@ static int k8s_list_page(const struct k8s_resource *r, json_t *page, const char 
 }
 
 int k8s_list(struct k8s_client *c, const struct k8s_resource *r, const char *ns,
-	     const char *label_selector, long page_size, k8s_item_cb cb, void *ctx)
+             const char *label_selector, long page_size, k8s_item_cb cb, void *ctx)
 {
 	struct k8s_uids seen = {NULL, 0, 0};
 	char api_version[512], *cont = NULL;
@@ -205,16 +206,18 @@ int k8s_list(struct k8s_client *c, const struct k8s_resource *r, const char *ns,
 		rc = k8s_get_json(c, (const char *)path.data, &page, &status);
 		if (rc && status == 410 && cont) {
 			if (restarts == K8S_LIST_RESTARTS) {
-				rc = error_set(CF_ERR_SOURCE,
-					       "k8s: the list of %s expired %d times before it could be read "
-					       "to the end; try a larger page size",
-					       r->name, restarts);
+				rc = error_set(
+				    CF_ERR_SOURCE,
+				    "k8s: the list of %s expired again after %d restarts before it "
+				    "could be read to the end; try a larger page size",
+				    r->name, restarts);
 				break;
 			}
 			restarts++;
-			log_info("k8s: the list of %s expired after %zu objects; listing again from the "
-				 "start, skipping those",
-				 r->name, given);
+			log_info(
+			    "k8s: the list of %s expired after %zu objects; listing again from the "
+			    "start, skipping those",
+			    r->name, given);
 			error_clear();
 			free(cont);
 			cont = NULL;
@@ -223,7 +226,8 @@ int k8s_list(struct k8s_client *c, const struct k8s_resource *r, const char *ns,
 		}
 		if (!rc)
 			rc = k8s_list_page(r, page, api_version, &seen, cb, ctx, &given, &stop);
-		next = json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
+		next = json_string_value(
+		    json_object_get(json_object_get(page, "metadata"), "continue"));
 		free(cont);
 		cont = NULL;
 		if (!rc && !stop && next && *next && !(cont = strdup(next)))

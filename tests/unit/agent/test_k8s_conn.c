@@ -16,20 +16,23 @@
 #include <cmocka.h>
 
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nMIIBfakeCA\n-----END CERTIFICATE-----\n"
-#define CA_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ0EKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+#define CA_B64                                                                                     \
+	"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ0EKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\nMIIBfakeClient\n-----END CERTIFICATE-----\n"
-#define CERT_B64                                                                                    \
-	"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ2xpZW50Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+#define CERT_B64                                                                                   \
+	"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlQ2xpZW50Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0t" \
+	"LS0K"
 #define KEY_PEM "-----BEGIN EC PRIVATE KEY-----\nMHcfakeKey\n-----END EC PRIVATE KEY-----\n"
-#define KEY_B64                                                                                     \
-	"LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY2Zha2VLZXkKLS0tLS1FTkQgRUMgUFJJVkFURSBLRVktLS0tLQo="
+#define KEY_B64                                                                                    \
+	"LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY2Zha2VLZXkKLS0tLS1FTkQgRUMgUFJJVkFURSBLRVkt" \
+	"LS0tLQo="
 
 /* A kubeconfig with one cluster c1 and context dev (user u1, namespace
  * team-a); USERS is the users: list. */
-#define KC(CLUSTER_EXTRA, USERS)                                                                    \
-	"apiVersion: v1\nkind: Config\ncurrent-context: dev\n"                                      \
-	"clusters:\n- name: c1\n  cluster:\n    server: https://10.0.0.1:6443/\n" CLUSTER_EXTRA     \
-	"contexts:\n- name: dev\n  context: {cluster: c1, user: u1, namespace: team-a}\n"           \
+#define KC(CLUSTER_EXTRA, USERS)                                                                   \
+	"apiVersion: v1\nkind: Config\ncurrent-context: dev\n"                                     \
+	"clusters:\n- name: c1\n  cluster:\n    server: https://10.0.0.1:6443/\n" CLUSTER_EXTRA    \
+	"contexts:\n- name: dev\n  context: {cluster: c1, user: u1, namespace: team-a}\n"          \
 	"users:\n" USERS
 
 static char dir[512], path[600];
@@ -110,8 +113,8 @@ static void test_token_and_ca_data(void **state)
 
 	(void)state;
 	open_ok(KC("    certificate-authority-data: " CA_B64 "\n",
-				    "- name: u1\n  user:\n    token: \"s3cret-token\"\n"),
-				 NULL, &c);
+	           "- name: u1\n  user:\n    token: \"s3cret-token\"\n"),
+	        NULL, &c);
 	assert_string_equal(k8s_client_server(c), "https://10.0.0.1:6443");
 	assert_string_equal(c->url_base, "https://10.0.0.1:6443");
 	assert_null(c->connect_to);
@@ -168,9 +171,9 @@ static void test_contexts(void **state)
 	expect_fail(text, "nouser", CF_ERR_CONFIG, "names user 'ghost'");
 	/* No current-context and none asked for. */
 	expect_fail(text + strlen("current-context: prod\n"), NULL, CF_ERR_CONFIG,
-		    "has no current-context");
+	            "has no current-context");
 	expect_fail("current-context: \"\"\nclusters: []\n", NULL, CF_ERR_CONFIG,
-		    "has no current-context");
+	            "has no current-context");
 	expect_fail("", NULL, CF_ERR_CONFIG, "is empty or not a YAML mapping");
 	expect_fail("a: [1, 2\n", NULL, CF_ERR_CONFIG, "line ");
 }
@@ -179,13 +182,14 @@ static void test_server_mistakes(void **state)
 {
 	(void)state;
 	expect_fail("current-context: a\nclusters:\n- name: c\n  cluster: {}\n"
-		    "contexts:\n- name: a\n  context: {cluster: c}\n",
-		    NULL, CF_ERR_CONFIG, "cluster 'c' in");
+	            "contexts:\n- name: a\n  context: {cluster: c}\n",
+	            NULL, CF_ERR_CONFIG, "cluster 'c' in");
 	expect_fail("current-context: a\nclusters:\n- name: c\n  cluster: {server: 10.0.0.1:6443}\n"
-		    "contexts:\n- name: a\n  context: {cluster: c}\n",
-		    NULL, CF_ERR_CONFIG, "must start with https://");
-	expect_fail(KC("    certificate-authority-data: '%%%notbase64'\n", "- name: u1\n  user: {}\n"),
-		    NULL, CF_ERR_CONFIG, "certificate-authority-data of cluster 'c1'");
+	            "contexts:\n- name: a\n  context: {cluster: c}\n",
+	            NULL, CF_ERR_CONFIG, "must start with https://");
+	expect_fail(
+	    KC("    certificate-authority-data: '%%%notbase64'\n", "- name: u1\n  user: {}\n"),
+	    NULL, CF_ERR_CONFIG, "certificate-authority-data of cluster 'c1'");
 }
 
 static void test_token_file_and_relative_ca(void **state)
@@ -199,8 +203,8 @@ static void test_token_file_and_relative_ca(void **state)
 	write_file("ca/ca.pem", CA_PEM);
 	write_file("tok", "  tok-from-file\n\n");
 	open_ok(KC("    certificate-authority: ca/ca.pem\n",
-				    "- name: u1\n  user:\n    tokenFile: tok\n    token: ignored\n"),
-				 NULL, &c);
+	           "- name: u1\n  user:\n    tokenFile: tok\n    token: ignored\n"),
+	        NULL, &c);
 	snprintf(want, sizeof(want), "%s/ca/ca.pem", dir);
 	assert_string_equal(c->ca_file, want);
 	assert_int_equal(c->ca_data.len, 0);
@@ -218,12 +222,12 @@ static void test_token_file_and_relative_ca(void **state)
 	k8s_client_free(c);
 
 	expect_fail(KC("    certificate-authority: ca/missing.pem\n", "- name: u1\n  user: {}\n"),
-		    NULL, CF_ERR_CONFIG, "ca/missing.pem of cluster 'c1'");
+	            NULL, CF_ERR_CONFIG, "ca/missing.pem of cluster 'c1'");
 	expect_fail(KC("", "- name: u1\n  user: {tokenFile: nofile}\n"), NULL, CF_ERR_CONFIG,
-		    "/nofile");
+	            "/nofile");
 	write_file("empty", "\n");
 	expect_fail(KC("", "- name: u1\n  user: {tokenFile: empty}\n"), NULL, CF_ERR_CONFIG,
-		    "is empty");
+	            "is empty");
 }
 
 static void test_client_cert_files(void **state)
@@ -234,10 +238,11 @@ static void test_client_cert_files(void **state)
 	(void)state;
 	write_file("c.pem", CERT_PEM);
 	write_file("k.pem", KEY_PEM);
-	snprintf(text, sizeof(text),
-		 KC("    insecure-skip-tls-verify: true\n",
-		    "- name: u1\n  user:\n    client-certificate: c.pem\n    client-key: %s/k.pem\n"),
-		 dir);
+	snprintf(
+	    text, sizeof(text),
+	    KC("    insecure-skip-tls-verify: true\n",
+	       "- name: u1\n  user:\n    client-certificate: c.pem\n    client-key: %s/k.pem\n"),
+	    dir);
 	open_ok(text, NULL, &c);
 	snprintf(want, sizeof(want), "%s/c.pem", dir);
 	assert_string_equal(c->cert_file, want);
@@ -252,9 +257,10 @@ static void test_client_cert_files(void **state)
 	k8s_client_free(c);
 
 	expect_fail(KC("", "- name: u1\n  user: {client-key: k.pem}\n"), NULL, CF_ERR_CONFIG,
-		    "has a client key but no client certificate");
-	expect_fail(KC("", "- name: u1\n  user: {client-certificate: nope.pem, client-key: k.pem}\n"),
-		    NULL, CF_ERR_CONFIG, "client-certificate");
+	            "has a client key but no client certificate");
+	expect_fail(
+	    KC("", "- name: u1\n  user: {client-certificate: nope.pem, client-key: k.pem}\n"), NULL,
+	    CF_ERR_CONFIG, "client-certificate");
 }
 
 static void test_client_cert_data(void **state)
@@ -263,10 +269,10 @@ static void test_client_cert_data(void **state)
 
 	(void)state;
 	open_ok(KC("", "- name: u1\n  user:\n"
-					"    client-certificate-data: " CERT_B64 "\n"
-					"    client-key-data: >-\n      " KEY_B64 "\n"
-					"    client-certificate: /ignored/for/data.pem\n"),
-				 NULL, &c);
+	               "    client-certificate-data: " CERT_B64 "\n"
+	               "    client-key-data: >-\n      " KEY_B64 "\n"
+	               "    client-certificate: /ignored/for/data.pem\n"),
+	        NULL, &c);
 	assert_int_equal(c->cert_data.len, strlen(CERT_PEM));
 	assert_memory_equal(c->cert_data.data, CERT_PEM, c->cert_data.len);
 	assert_int_equal(c->key_data.len, strlen(KEY_PEM));
@@ -277,8 +283,8 @@ static void test_client_cert_data(void **state)
 	k8s_client_free(c);
 
 	expect_fail(KC("", "- name: u1\n  user:\n    client-certificate-data: " CERT_B64 "\n"
-			   "    client-key-data: '!!!'\n"),
-		    NULL, CF_ERR_CONFIG, "client-key-data of user 'u1'");
+	                   "    client-key-data: '!!!'\n"),
+	            NULL, CF_ERR_CONFIG, "client-key-data of user 'u1'");
 }
 
 static void test_basic_tls_server_name(void **state)
@@ -287,10 +293,10 @@ static void test_basic_tls_server_name(void **state)
 
 	(void)state;
 	open_ok(KC("    tls-server-name: api.internal\n"
-				    "    proxy-url: http://proxy:3128\n",
-				    "- name: u1\n  user:\n    username: alice\n    password: 'p@ss: word'\n"
-				    "    as: bob\n    as-groups: [ops, dev]\n"),
-				 NULL, &c);
+	           "    proxy-url: http://proxy:3128\n",
+	           "- name: u1\n  user:\n    username: alice\n    password: 'p@ss: word'\n"
+	           "    as: bob\n    as-groups: [ops, dev]\n"),
+	        NULL, &c);
 	assert_string_equal(k8s_client_server(c), "https://10.0.0.1:6443");
 	assert_string_equal(c->url_base, "https://api.internal:6443");
 	assert_string_equal(c->connect_to, "api.internal:6443:10.0.0.1:6443");
@@ -306,9 +312,9 @@ static void test_basic_tls_server_name(void **state)
 	k8s_client_free(c);
 
 	expect_fail(KC("", "- name: u1\n  user: {username: a, password: b, token: c}\n"), NULL,
-		    CF_ERR_CONFIG, "both a token and a username");
+	            CF_ERR_CONFIG, "both a token and a username");
 	expect_fail(KC("", "- name: u1\n  user:\n    auth-provider:\n      name: gcp\n"), NULL,
-		    CF_ERR_UNSUPPORTED, "auth-provider 'gcp'");
+	            CF_ERR_UNSUPPORTED, "auth-provider 'gcp'");
 }
 
 /* An exec plugin: a shell script that records KUBERNETES_EXEC_INFO and
@@ -323,24 +329,25 @@ static void test_exec_token(void **state)
 	(void)state;
 	snprintf(info_path, sizeof(info_path), "%s/info.json", dir);
 	snprintf(text, sizeof(text),
-		 KC("    certificate-authority-data: " CA_B64 "\n",
-		    "- name: u1\n  user:\n    exec:\n"
-		    "      apiVersion: client.authentication.k8s.io/v1\n"
-		    "      command: sh\n"
-		    "      args:\n"
-		    "      - -c\n"
-		    "      - |\n"
-		    "        printf '%%s' \"$KUBERNETES_EXEC_INFO\" > \"$INFO_OUT\"\n"
-		    "        printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",'\n"
-		    "        printf '\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\",' \"$TOK\"\n"
-		    "        printf '\"expirationTimestamp\":\"2030-01-01T00:00:00Z\"}}'\n"
-		    "      env:\n"
-		    "      - name: TOK\n"
-		    "        value: exec-token\n"
-		    "      - {name: INFO_OUT, value: '%s'}\n"
-		    "      interactiveMode: IfAvailable\n"
-		    "      provideClusterInfo: true\n"),
-		 info_path);
+	         KC("    certificate-authority-data: " CA_B64 "\n",
+	            "- name: u1\n  user:\n    exec:\n"
+	            "      apiVersion: client.authentication.k8s.io/v1\n"
+	            "      command: sh\n"
+	            "      args:\n"
+	            "      - -c\n"
+	            "      - |\n"
+	            "        printf '%%s' \"$KUBERNETES_EXEC_INFO\" > \"$INFO_OUT\"\n"
+	            "        printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",'\n"
+	            "        printf '\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\",' "
+	            "\"$TOK\"\n"
+	            "        printf '\"expirationTimestamp\":\"2030-01-01T00:00:00Z\"}}'\n"
+	            "      env:\n"
+	            "      - name: TOK\n"
+	            "        value: exec-token\n"
+	            "      - {name: INFO_OUT, value: '%s'}\n"
+	            "      interactiveMode: IfAvailable\n"
+	            "      provideClusterInfo: true\n"),
+	         info_path);
 	open_ok(text, NULL, &c);
 	assert_int_equal(c->auth, K8S_AUTH_EXEC);
 	assert_string_equal(c->token, "exec-token");
@@ -354,16 +361,17 @@ static void test_exec_token(void **state)
 	if (!info)
 		fail_msg("KUBERNETES_EXEC_INFO: %s", err.text);
 	assert_string_equal(json_string_value(json_object_get(info, "apiVersion")),
-			    "client.authentication.k8s.io/v1");
+	                    "client.authentication.k8s.io/v1");
 	assert_string_equal(json_string_value(json_object_get(info, "kind")), "ExecCredential");
 	assert_true(json_is_false(json_object_get(json_object_get(info, "spec"), "interactive")));
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(json_object_get(info, "spec"), "cluster"), "server")),
-			    "https://10.0.0.1:6443");
 	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(json_object_get(info, "spec"), "cluster"),
-					      "certificate-authority-data")),
-	    CA_B64);
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(info, "spec"), "cluster"), "server")),
+	    "https://10.0.0.1:6443");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_object_get(info, "spec"), "cluster"),
+	                        "certificate-authority-data")),
+	                    CA_B64);
 	json_decref(info);
 }
 
@@ -372,12 +380,14 @@ static void test_exec_cert_and_failures(void **state)
 	struct k8s_client *c = NULL;
 
 	(void)state;
-	write_file("plugin.sh",
-		   "#!/bin/sh\n"
-		   "printf '%s' '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":"
-		   "\"ExecCredential\",\"status\":{\"clientCertificateData\":\"-----BEGIN CERTIFICATE-----\\nX\\n"
-		   "-----END CERTIFICATE-----\\n\",\"clientKeyData\":\"-----BEGIN PRIVATE KEY-----\\nY\\n"
-		   "-----END PRIVATE KEY-----\\n\"}}'\n");
+	write_file(
+	    "plugin.sh",
+	    "#!/bin/sh\n"
+	    "printf '%s' '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":"
+	    "\"ExecCredential\",\"status\":{\"clientCertificateData\":\"-----BEGIN "
+	    "CERTIFICATE-----\\nX\\n"
+	    "-----END CERTIFICATE-----\\n\",\"clientKeyData\":\"-----BEGIN PRIVATE KEY-----\\nY\\n"
+	    "-----END PRIVATE KEY-----\\n\"}}'\n");
 	{
 		char p[1024];
 
@@ -386,9 +396,9 @@ static void test_exec_cert_and_failures(void **state)
 	}
 	/* A command with a '/' is relative to the kubeconfig's folder. */
 	open_ok(KC("", "- name: u1\n  user:\n    exec:\n"
-					"      apiVersion: client.authentication.k8s.io/v1beta1\n"
-					"      command: ./plugin.sh\n"),
-				 NULL, &c);
+	               "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+	               "      command: ./plugin.sh\n"),
+	        NULL, &c);
 
 	assert_null(c->token);
 	assert_non_null(strstr((const char *)c->cert_data.data, "BEGIN CERTIFICATE-----\nX\n"));
@@ -397,25 +407,26 @@ static void test_exec_cert_and_failures(void **state)
 	assert_int_equal(c->expiry_ms, 0);
 	k8s_client_free(c);
 
-#define EXEC(CMD_AND_ARGS)                                                                          \
-	KC("", "- name: u1\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n" \
-	       CMD_AND_ARGS)
-	expect_fail(EXEC("      command: sh\n      args: [-c, 'echo plugin exploded >&2; exit 3']\n"),
-		    NULL, CF_ERR_AUTH, "exited with status 3; stderr: plugin exploded");
-	expect_fail(EXEC("      command: sh\n      args: [-c, 'echo \"{\\\"status\\\":{}}\"']\n"), NULL,
-		    CF_ERR_AUTH, "returned no credential");
+#define EXEC(CMD_AND_ARGS)                                                                         \
+	KC("", "- name: u1\n  user:\n    exec:\n      apiVersion: "                                \
+	       "client.authentication.k8s.io/v1\n" CMD_AND_ARGS)
+	expect_fail(
+	    EXEC("      command: sh\n      args: [-c, 'echo plugin exploded >&2; exit 3']\n"), NULL,
+	    CF_ERR_AUTH, "exited with status 3; stderr: plugin exploded");
+	expect_fail(EXEC("      command: sh\n      args: [-c, 'echo \"{\\\"status\\\":{}}\"']\n"),
+	            NULL, CF_ERR_AUTH, "returned no credential");
 	expect_fail(EXEC("      command: sh\n      args: [-c, 'echo hello']\n"), NULL, CF_ERR_AUTH,
-		    "is not an ExecCredential");
+	            "is not an ExecCredential");
 	expect_fail(EXEC("      command: /nonexistent/kube-plugin\n"
-			 "      installHint: install kube-plugin from example.com\n"),
-		    NULL, CF_ERR_AUTH, "(install kube-plugin from example.com)");
+	                 "      installHint: install kube-plugin from example.com\n"),
+	            NULL, CF_ERR_AUTH, "(install kube-plugin from example.com)");
 	expect_fail(EXEC("      command: sh\n      interactiveMode: Always\n"), NULL, CF_ERR_CONFIG,
-		    "needs a terminal");
+	            "needs a terminal");
 	expect_fail(EXEC("      args: [x]\n"), NULL, CF_ERR_CONFIG, "exec has no command");
 	expect_fail(KC("", "- name: u1\n  user:\n    exec:\n"
-			   "      apiVersion: client.authentication.k8s.io/v1alpha1\n"
-			   "      command: sh\n"),
-		    NULL, CF_ERR_UNSUPPORTED, "v1alpha1' is not supported");
+	                   "      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+	                   "      command: sh\n"),
+	            NULL, CF_ERR_UNSUPPORTED, "v1alpha1' is not supported");
 #undef EXEC
 }
 
@@ -539,13 +550,15 @@ static void test_yaml_scalars(void **state)
 {
 	(void)state;
 	/* No type resolution: every scalar is a string. */
-	expect_yaml("a: 42\nb: true\nc: null\nd: ~\ne:\nf: 1.5\n",
-		    "{\"a\":\"42\",\"b\":\"true\",\"c\":\"null\",\"d\":\"~\",\"e\":\"\",\"f\":\"1.5\"}");
-	expect_yaml("a: 'it''s: here'\nb: \"tab\\there\\nline \\u00e9 \\\"q\\\"\"\nc: plain text  \n",
-		    "{\"a\":\"it's: here\",\"b\":\"tab\\there\\nline \xc3\xa9 \\\"q\\\"\","
-		    "\"c\":\"plain text\"}");
+	expect_yaml(
+	    "a: 42\nb: true\nc: null\nd: ~\ne:\nf: 1.5\n",
+	    "{\"a\":\"42\",\"b\":\"true\",\"c\":\"null\",\"d\":\"~\",\"e\":\"\",\"f\":\"1.5\"}");
+	expect_yaml(
+	    "a: 'it''s: here'\nb: \"tab\\there\\nline \\u00e9 \\\"q\\\"\"\nc: plain text  \n",
+	    "{\"a\":\"it's: here\",\"b\":\"tab\\there\\nline \xc3\xa9 \\\"q\\\"\","
+	    "\"c\":\"plain text\"}");
 	expect_yaml("key with spaces: v\n\"quoted key\": w\n'1': x\n",
-		    "{\"key with spaces\":\"v\",\"quoted key\":\"w\",\"1\":\"x\"}");
+	            "{\"key with spaces\":\"v\",\"quoted key\":\"w\",\"1\":\"x\"}");
 	expect_yaml("a: !!str 12\nb: !custom {x: y}\n", "{\"a\":\"12\",\"b\":{\"x\":\"y\"}}");
 	expect_yaml("just a scalar\n", "\"just a scalar\"");
 	expect_yaml("", "null");
@@ -560,11 +573,13 @@ static void test_yaml_block_scalars(void **state)
 {
 	(void)state;
 	expect_yaml("lit: |\n  line1\n    indented\n  line3\nnext: x\n",
-		    "{\"lit\":\"line1\\n  indented\\nline3\\n\",\"next\":\"x\"}");
+	            "{\"lit\":\"line1\\n  indented\\nline3\\n\",\"next\":\"x\"}");
 	expect_yaml("fold: >\n  one\n  two\n\n  three\n", "{\"fold\":\"one two\\nthree\\n\"}");
-	expect_yaml("keep: |+\n  x\n\nstrip: |-\n  y\n\n", "{\"keep\":\"x\\n\\n\",\"strip\":\"y\"}");
-	expect_yaml("pem: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n",
-		    "{\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}");
+	expect_yaml("keep: |+\n  x\n\nstrip: |-\n  y\n\n",
+	            "{\"keep\":\"x\\n\\n\",\"strip\":\"y\"}");
+	expect_yaml(
+	    "pem: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n",
+	    "{\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}");
 }
 
 static void test_yaml_nesting(void **state)
@@ -574,18 +589,19 @@ static void test_yaml_nesting(void **state)
 
 	(void)state;
 	expect_yaml("- [1, [2, 3]]\n- - a\n  - b\n- {k: [v, {w: z}]}\n- name: x\n  items:\n"
-		    "  - p: 1\n    q: [ ]\n  - {}\n",
-		    "[[\"1\",[\"2\",\"3\"]],[\"a\",\"b\"],{\"k\":[\"v\",{\"w\":\"z\"}]},"
-		    "{\"name\":\"x\",\"items\":[{\"p\":\"1\",\"q\":[]},{}]}]");
+	            "  - p: 1\n    q: [ ]\n  - {}\n",
+	            "[[\"1\",[\"2\",\"3\"]],[\"a\",\"b\"],{\"k\":[\"v\",{\"w\":\"z\"}]},"
+	            "{\"name\":\"x\",\"items\":[{\"p\":\"1\",\"q\":[]},{}]}]");
 	expect_yaml("users:\n- name: u\n  user:\n    exec:\n      args:\n      - a\n      - b\n",
-		    "{\"users\":[{\"name\":\"u\",\"user\":{\"exec\":{\"args\":[\"a\",\"b\"]}}}]}");
+	            "{\"users\":[{\"name\":\"u\",\"user\":{\"exec\":{\"args\":[\"a\",\"b\"]}}}]}");
 	/* An alias is the anchored value itself. */
 	assert_int_equal(k8s_yaml_to_json(y, strlen(y), &j), 0);
 	assert_ptr_equal(json_object_get(j, "use"), json_object_get(j, "base"));
 	assert_string_equal(json_string_value(json_object_get(j, "also")), "hello");
 	json_decref(j);
 	/* Merge keys are plain keys. */
-	expect_yaml("a: &a {x: 1}\nb:\n  <<: *a\n", "{\"a\":{\"x\":\"1\"},\"b\":{\"<<\":{\"x\":\"1\"}}}");
+	expect_yaml("a: &a {x: 1}\nb:\n  <<: *a\n",
+	            "{\"a\":{\"x\":\"1\"},\"b\":{\"<<\":{\"x\":\"1\"}}}");
 }
 
 static void test_yaml_errors(void **state)
@@ -614,21 +630,21 @@ static void test_yaml_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_token_and_ca_data, env_clean),
-		cmocka_unit_test_setup(test_contexts, env_clean),
-		cmocka_unit_test_setup(test_server_mistakes, env_clean),
-		cmocka_unit_test_setup(test_token_file_and_relative_ca, env_clean),
-		cmocka_unit_test_setup(test_client_cert_files, env_clean),
-		cmocka_unit_test_setup(test_client_cert_data, env_clean),
-		cmocka_unit_test_setup(test_basic_tls_server_name, env_clean),
-		cmocka_unit_test_setup(test_exec_token, env_clean),
-		cmocka_unit_test_setup(test_exec_cert_and_failures, env_clean),
-		cmocka_unit_test_setup(test_kubeconfig_search, env_clean),
-		cmocka_unit_test_setup(test_in_cluster, env_clean),
-		cmocka_unit_test(test_yaml_scalars),
-		cmocka_unit_test(test_yaml_block_scalars),
-		cmocka_unit_test(test_yaml_nesting),
-		cmocka_unit_test(test_yaml_errors),
+	    cmocka_unit_test_setup(test_token_and_ca_data, env_clean),
+	    cmocka_unit_test_setup(test_contexts, env_clean),
+	    cmocka_unit_test_setup(test_server_mistakes, env_clean),
+	    cmocka_unit_test_setup(test_token_file_and_relative_ca, env_clean),
+	    cmocka_unit_test_setup(test_client_cert_files, env_clean),
+	    cmocka_unit_test_setup(test_client_cert_data, env_clean),
+	    cmocka_unit_test_setup(test_basic_tls_server_name, env_clean),
+	    cmocka_unit_test_setup(test_exec_token, env_clean),
+	    cmocka_unit_test_setup(test_exec_cert_and_failures, env_clean),
+	    cmocka_unit_test_setup(test_kubeconfig_search, env_clean),
+	    cmocka_unit_test_setup(test_in_cluster, env_clean),
+	    cmocka_unit_test(test_yaml_scalars),
+	    cmocka_unit_test(test_yaml_block_scalars),
+	    cmocka_unit_test(test_yaml_nesting),
+	    cmocka_unit_test(test_yaml_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -29,7 +29,7 @@ static json_t *load(const char *name)
 }
 
 static const struct k8s_resource *find(const struct k8s_discovery *d, const char *group,
-				       const char *name)
+                                       const char *name)
 {
 	for (size_t i = 0; i < d->n; i++)
 		if (!strcmp(d->res[i].group, group) && !strcmp(d->res[i].name, name))
@@ -44,13 +44,14 @@ static size_t count_listable(json_t *doc)
 	json_t *r, *v;
 	size_t i, k, n = 0;
 
-	json_array_foreach(json_object_get(doc, "resources"), i, r) {
+	json_array_foreach(json_object_get(doc, "resources"), i, r)
+	{
 		int list = 0;
 
 		if (strchr(json_string_value(json_object_get(r, "name")), '/'))
 			continue;
-		json_array_foreach(json_object_get(r, "verbs"), k, v)
-			list |= !strcmp(json_string_value(v), "list");
+		json_array_foreach(json_object_get(r, "verbs"), k, v) list |=
+		    !strcmp(json_string_value(v), "list");
 		n += (size_t)list;
 	}
 	return n;
@@ -65,7 +66,8 @@ static void test_groups_preferred(void **state)
 	(void)state;
 	assert_int_equal(k8s_discovery_parse_groups(apis, &gv, &ngv), 0);
 	assert_int_equal(ngv, json_array_size(json_object_get(apis, "groups")));
-	json_array_foreach(json_object_get(apis, "groups"), i, g) {
+	json_array_foreach(json_object_get(apis, "groups"), i, g)
+	{
 		const char *want = json_string_value(
 		    json_object_get(json_object_get(g, "preferredVersion"), "groupVersion"));
 
@@ -84,10 +86,11 @@ static void test_groups_preferred(void **state)
 
 static void test_groups_fallback_first_version(void **state)
 {
-	json_t *j = json_loads("{\"kind\":\"APIGroupList\",\"groups\":[{\"name\":\"x.io\",\"versions\":"
-			       "[{\"groupVersion\":\"x.io/v2\",\"version\":\"v2\"},"
-			       "{\"groupVersion\":\"x.io/v1\",\"version\":\"v1\"}]}]}",
-			       0, NULL);
+	json_t *j =
+	    json_loads("{\"kind\":\"APIGroupList\",\"groups\":[{\"name\":\"x.io\",\"versions\":"
+	               "[{\"groupVersion\":\"x.io/v2\",\"version\":\"v2\"},"
+	               "{\"groupVersion\":\"x.io/v1\",\"version\":\"v1\"}]}]}",
+	               0, NULL);
 	char **gv = NULL;
 	size_t ngv = 0;
 
@@ -141,7 +144,8 @@ static void test_every_resource_list(void **state)
 			snprintf(version, sizeof(version), "v1");
 		} else if (!strncmp(n, "apis__", 6) && (sep = strstr(n + 6, "__"))) {
 			snprintf(group, sizeof(group), "%.*s", (int)(sep - n - 6), n + 6);
-			snprintf(version, sizeof(version), "%.*s", (int)(strlen(sep + 2) - 5), sep + 2);
+			snprintf(version, sizeof(version), "%.*s", (int)(strlen(sep + 2) - 5),
+			         sep + 2);
 		} else {
 			continue;
 		}
@@ -151,7 +155,7 @@ static void test_every_resource_list(void **state)
 		assert_int_equal(k8s_discovery_parse_resources(doc, group, version, &d), 0);
 		if (d.n != count_listable(doc))
 			fail_msg("%s: %zu listable resources parsed, %zu counted", n, d.n,
-				 count_listable(doc));
+			         count_listable(doc));
 		for (size_t i = 0; i < d.n; i++) {
 			assert_null(strchr(d.res[i].name, '/'));
 			assert_true(d.res[i].kind[0] >= 'A' && d.res[i].kind[0] <= 'Z');
@@ -213,7 +217,7 @@ static void test_preferred_resources(void **state)
 	assert_true(r && !r->namespaced);
 	r = find(&d, "apps", "deployments");
 	assert_true(r && r->namespaced && !strcmp(r->kind, "Deployment") &&
-		    !strcmp(r->version, "v1"));
+	            !strcmp(r->version, "v1"));
 	r = find(&d, "rbac.authorization.k8s.io", "clusterroles");
 	assert_true(r && !r->namespaced);
 	r = find(&d, "autoscaling", "horizontalpodautoscalers");
@@ -239,11 +243,11 @@ static void test_preferred_resources(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_groups_preferred),
-		cmocka_unit_test(test_groups_fallback_first_version),
-		cmocka_unit_test(test_wrong_documents),
-		cmocka_unit_test(test_every_resource_list),
-		cmocka_unit_test(test_preferred_resources),
+	    cmocka_unit_test(test_groups_preferred),
+	    cmocka_unit_test(test_groups_fallback_first_version),
+	    cmocka_unit_test(test_wrong_documents),
+	    cmocka_unit_test(test_every_resource_list),
+	    cmocka_unit_test(test_preferred_resources),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,16 +38,17 @@ static pid_t server;
 /* ------------------------------------------------------------------------ */
 
 struct srv_state {
-	int restarted;    /* the deployments list expired once */
-	int unavailable;  /* /flaky answered 503 once */
+	int restarted;   /* the deployments list expired once */
+	int unavailable; /* /flaky answered 503 once */
 };
 
 static void srv_reply(int fd, int code, const char *extra, const char *body, size_t len)
 {
 	char head[512];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-			 code, len, extra ? extra : "");
+	int n = snprintf(
+	    head, sizeof(head),
+	    "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+	    code, len, extra ? extra : "");
 
 	struct iovec v[2] = {{head, (size_t)n}, {(void *)(uintptr_t)body, len}};
 
@@ -64,10 +65,11 @@ static void srv_status(int fd, int code, const char *reason, const char *msg)
 {
 	char body[1024];
 
-	snprintf(body, sizeof(body),
-		 "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-		 "\"message\":\"%s\",\"reason\":\"%s\",\"code\":%d}",
-		 msg, reason, code);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+	    "\"message\":\"%s\",\"reason\":\"%s\",\"code\":%d}",
+	    msg, reason, code);
 	srv_text(fd, code, body);
 }
 
@@ -91,19 +93,21 @@ static void srv_page(int fd, const char *cont, const char *const *uids)
 	char body[4096];
 	size_t n = 0;
 
-	n += (size_t)snprintf(body + n, sizeof(body) - n,
-			      "{\"kind\":\"DeploymentList\",\"apiVersion\":\"apps/v1\","
-			      "\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"%s\"},\"items\":[",
-			      cont);
+	n += (size_t)snprintf(
+	    body + n, sizeof(body) - n,
+	    "{\"kind\":\"DeploymentList\",\"apiVersion\":\"apps/v1\","
+	    "\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"%s\"},\"items\":[",
+	    cont);
 	for (size_t i = 0; uids[i]; i++) {
 		if (strcmp(uids[i], "-") != 0)
 			n += (size_t)snprintf(body + n, sizeof(body) - n,
-					      "%s{\"metadata\":{\"name\":\"n-%s\",\"uid\":\"%s\"},"
-					      "\"spec\":{}}",
-					      i ? "," : "", uids[i], uids[i]);
+			                      "%s{\"metadata\":{\"name\":\"n-%s\",\"uid\":\"%s\"},"
+			                      "\"spec\":{}}",
+			                      i ? "," : "", uids[i], uids[i]);
 		else
 			n += (size_t)snprintf(body + n, sizeof(body) - n,
-					      "%s{\"metadata\":{\"name\":\"no-uid\"}}", i ? "," : "");
+			                      "%s{\"metadata\":{\"name\":\"no-uid\"}}",
+			                      i ? "," : "");
 	}
 	n += (size_t)snprintf(body + n, sizeof(body) - n, "]}");
 	srv_reply(fd, 200, NULL, body, n);
@@ -140,8 +144,8 @@ static void srv_request(struct srv_state *st, int fd, const char *req)
 		srv_text(fd, strcmp(token, "Basic YWxpY2U6cEBzcw==") ? 401 : 200, "{}");
 	} else if (!strcmp(path, "/e403")) {
 		srv_status(fd, 403, "Forbidden",
-			   "pods is forbidden: User \\\"system:anonymous\\\" cannot list resource "
-			   "\\\"pods\\\"");
+		           "pods is forbidden: User \\\"system:anonymous\\\" cannot list resource "
+		           "\\\"pods\\\"");
 	} else if (!strcmp(path, "/e404")) {
 		srv_status(fd, 404, "NotFound", "the server could not find the requested resource");
 	} else if (!strcmp(path, "/e500")) {
@@ -162,7 +166,7 @@ static void srv_request(struct srv_state *st, int fd, const char *req)
 	} else if (!strcmp(path, "/apis/flowcontrol.apiserver.k8s.io/v1")) {
 		srv_status(fd, 403, "Forbidden", "no flow control for you");
 	} else if (!strncmp(path, "/apis/", 6) && strchr(path + 6, '/') &&
-		   !strchr(strchr(path + 6, '/') + 1, '/')) {
+	           !strchr(strchr(path + 6, '/') + 1, '/')) {
 		char name[2100];
 
 		snprintf(name, sizeof(name), "apis__%s.json", path + 6);
@@ -177,14 +181,16 @@ static void srv_request(struct srv_state *st, int fd, const char *req)
 		srv_page(fd, st->restarted ? "tok2" : "tok/1=", first);
 	} else if (!strcmp(path, DEPLOY "&continue=tok%2F1%3D")) {
 		st->restarted = 1;
-		srv_status(fd, 410, "Expired",
-			   "The provided continue parameter is too old to display a consistent list "
-			   "result.");
+		srv_status(
+		    fd, 410, "Expired",
+		    "The provided continue parameter is too old to display a consistent list "
+		    "result.");
 	} else if (!strcmp(path, DEPLOY "&continue=tok2")) {
 		static const char *const second[] = {"u3", "-", "u2", NULL};
 
 		srv_page(fd, "", second);
-	} else if (!strcmp(path, "/api/v1/pods?limit=500") || !strcmp(path, "/api/v1/nodes?limit=500")) {
+	} else if (!strcmp(path, "/api/v1/pods?limit=500") ||
+	           !strcmp(path, "/api/v1/nodes?limit=500")) {
 		static const char *const one[] = {"p1", "p2", "p3", NULL};
 
 		srv_page(fd, "", one);
@@ -327,10 +333,10 @@ static struct k8s_client *client(const char *server_url, const char *user_yaml)
 	char text[2048];
 
 	snprintf(text, sizeof(text),
-		 "current-context: t\nclusters:\n- name: s\n  cluster: {server: '%s'}\n"
-		 "contexts:\n- name: t\n  context: {cluster: s, user: u}\n"
-		 "users:\n- name: u\n  user: %s\n",
-		 server_url, user_yaml);
+	         "current-context: t\nclusters:\n- name: s\n  cluster: {server: '%s'}\n"
+	         "contexts:\n- name: t\n  context: {cluster: s, user: u}\n"
+	         "users:\n- name: u\n  user: %s\n",
+	         server_url, user_yaml);
 	write_file(kubeconfig, text);
 	if (k8s_client_open(&o, &c) != 0)
 		fail_msg("open: %s", error_message());
@@ -346,7 +352,7 @@ static struct k8s_client *local_client(const char *user_yaml)
 }
 
 static void expect_get_error(struct k8s_client *c, const char *path, int code, long status,
-			     const char *want)
+                             const char *want)
 {
 	json_t *j = NULL;
 	long got = -1;
@@ -356,7 +362,7 @@ static void expect_get_error(struct k8s_client *c, const char *path, int code, l
 	rc = k8s_get_json(c, path, &j, &got);
 	if (rc != code || got != status || !strstr(error_message(), want))
 		fail_msg("GET %s: got %d (HTTP %ld) '%s', wanted %d (HTTP %ld) with '%s'", path, rc,
-			 got, error_message(), code, status, want);
+		         got, error_message(), code, status, want);
 	assert_null(j);
 }
 
@@ -424,11 +430,13 @@ static void test_errors(void **state)
 	char *log;
 
 	(void)state;
-	expect_get_error(c, "/e403", CF_ERR_AUTH, 403,
-			 "HTTP 403 Forbidden: pods is forbidden: User \"system:anonymous\" cannot list");
+	expect_get_error(
+	    c, "/e403", CF_ERR_AUTH, 403,
+	    "HTTP 403 Forbidden: pods is forbidden: User \"system:anonymous\" cannot list");
 	expect_get_error(c, "/e404", CF_ERR_NOTFOUND, 404,
-			 "/e404: HTTP 404 Not Found: the server could not find");
-	expect_get_error(c, "/e500", CF_ERR_SOURCE, 500, "HTTP 500 Internal Server Error: <html> <b>oops");
+	                 "/e404: HTTP 404 Not Found: the server could not find");
+	expect_get_error(c, "/e500", CF_ERR_SOURCE, 500,
+	                 "HTTP 500 Internal Server Error: <html> <b>oops");
 	expect_get_error(c, "/notjson", CF_ERR_FORMAT, 200, "the reply is not JSON");
 	/* 503 with Retry-After is tried again. */
 	assert_int_equal(k8s_get_json(c, "/flaky", &j, NULL), 0);
@@ -441,7 +449,8 @@ static void test_errors(void **state)
 
 	/* Nothing listens on port 1 of the loopback. */
 	c = client("https://127.0.0.1:1", "{token: t}");
-	expect_get_error(c, "/version", CF_ERR_NETWORK, 0, "cannot reach the API server https://127.0.0.1:1");
+	expect_get_error(c, "/version", CF_ERR_NETWORK, 0,
+	                 "cannot reach the API server https://127.0.0.1:1");
 	k8s_client_free(c);
 }
 
@@ -450,9 +459,10 @@ static int collect(void *ctx, const struct k8s_resource *r, json_t *item)
 	struct buf *b = ctx;
 
 	(void)r;
-	return buf_printf(b, "%s %s %s\n", json_string_value(json_object_get(item, "apiVersion")),
-			  json_string_value(json_object_get(item, "kind")),
-			  json_string_value(json_object_get(json_object_get(item, "metadata"), "name")));
+	return buf_printf(
+	    b, "%s %s %s\n", json_string_value(json_object_get(item, "apiVersion")),
+	    json_string_value(json_object_get(item, "kind")),
+	    json_string_value(json_object_get(json_object_get(item, "metadata"), "name")));
 }
 
 static int stop_after_one(void *ctx, const struct k8s_resource *r, json_t *item)
@@ -486,12 +496,12 @@ static void test_list_pages_and_restart(void **state)
 	/* u1 and u2 once although the list started again and u2 came back
 	 * on the last page; the item without a uid is given. */
 	assert_string_equal((char *)got.data, "apps/v1 Deployment n-u1\n"
-					      "apps/v1 Deployment n-u2\n"
-					      "apps/v1 Deployment n-u3\n"
-					      "apps/v1 Deployment no-uid\n");
+	                                      "apps/v1 Deployment n-u2\n"
+	                                      "apps/v1 Deployment n-u3\n"
+	                                      "apps/v1 Deployment no-uid\n");
 	log = requests();
 	assert_string_equal(log, DEPLOY "\n" DEPLOY "&continue=tok%2F1%3D\n" DEPLOY "\n" DEPLOY
-					"&continue=tok2\n");
+	                                "&continue=tok2\n");
 	free(log);
 	buf_free(&got);
 	k8s_client_free(c);
@@ -499,8 +509,8 @@ static void test_list_pages_and_restart(void **state)
 
 static void test_list_core_and_stops(void **state)
 {
-	char core[] = "", xio[] = "x.io", v1[] = "v1", pod[] = "Pod", podn[] = "pods", node[] = "Node",
-	     noden[] = "nodes", thing[] = "Thing", thingn[] = "things";
+	char core[] = "", xio[] = "x.io", v1[] = "v1", pod[] = "Pod", podn[] = "pods",
+	     node[] = "Node", noden[] = "nodes", thing[] = "Thing", thingn[] = "things";
 	struct k8s_resource pods = {core, v1, pod, podn, 1};
 	struct k8s_resource nodes = {core, v1, node, noden, 0};
 	struct k8s_resource things = {xio, v1, thing, thingn, 0};
@@ -525,7 +535,7 @@ static void test_list_core_and_stops(void **state)
 	/* A list that expires every time gives up, having given t1 once. */
 	buf_reset(&got);
 	assert_int_equal(k8s_list(c, &things, NULL, NULL, 0, collect, &got), CF_ERR_SOURCE);
-	assert_non_null(strstr(error_message(), "expired 8 times"));
+	assert_non_null(strstr(error_message(), "expired again after 8 restarts"));
 	assert_string_equal((char *)got.data, "x.io/v1 Thing n-t1\n");
 	buf_free(&got);
 	free(requests());
@@ -577,12 +587,12 @@ static void test_discover(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token_renewed_on_401),
-		cmocka_unit_test(test_basic_auth),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_list_pages_and_restart),
-		cmocka_unit_test(test_list_core_and_stops),
-		cmocka_unit_test(test_discover),
+	    cmocka_unit_test(test_token_renewed_on_401),
+	    cmocka_unit_test(test_basic_auth),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_list_pages_and_restart),
+	    cmocka_unit_test(test_list_core_and_stops),
+	    cmocka_unit_test(test_discover),
 	};
 
 	unsetenv("KUBECONFIG");
