@@ -19,6 +19,7 @@ static const struct source_ops *const source_registry[] = {
 	&source_redis_ops,
 	&source_sqlite_ops,
 	&source_mongodb_ops,
+	&source_kubernetes_ops,
 };
 
 const struct source_ops *source_find(const char *type)
@@ -31,7 +32,7 @@ const struct source_ops *source_find(const char *type)
 
 const char *source_types(void)
 {
-	return "files, command, postgres, mysql, redis, sqlite, mongodb";
+	return "files, command, postgres, mysql, redis, sqlite, mongodb, kubernetes";
 }
 
 int source_parse_bool(const char *key, const char *value, int *out)

@@ -57,5 +57,6 @@ extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_redis_ops;
 extern const struct source_ops source_sqlite_ops;
 extern const struct source_ops source_mongodb_ops;
+extern const struct source_ops source_kubernetes_ops;
 
 #endif
