@@ -283,6 +283,12 @@ static int k8s_list_resource(struct k8s_run *r, struct k8s_client *c,
 		k8s_skip(r, what, error_message());
 		return 0;
 	}
+	if (rc && rc != CF_ERR_INTERRUPTED) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", error_message());
+		return error_set(rc, "source %s: listing %s: %s", s->name, what, msg);
+	}
 	if (rc)
 		return rc;
 	o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "group", res->group ? res->group : "",

@@ -36,7 +36,10 @@ $(conf execfail "kubeconfig=$T/kc-exec-fail" kinds=configmaps)
 $(conf wrongca "kubeconfig=$T/kc-wrongca" kinds=configmaps)
 $(conf multi "kubeconfig=$T/kc-multi" context=good kinds=configmaps)
 $(conf multibad "kubeconfig=$T/kc-multi" kinds=configmaps)
+$(conf slow "kubeconfig=$T/kc-token" kinds=configmaps timeout=2)
+$(conf unreachable "kubeconfig=$T/kc-unreachable" kinds=configmaps)
 EOF
+sed "s#server: https://127.0.0.1:$K8S_PORT#server: https://127.0.0.1:9#" "$T/kc-token" >"$T/kc-unreachable"
 
 # extract ID DIR: the archive of a backup, by the standard tools.
 extract() {
@@ -175,9 +178,24 @@ check_rc "a failing exec plugin fails" 6
 check_one_error_line "exec plugin failure: one error line"
 cf backup multibad
 check "a broken current-context fails" test "$RC" != 0
+cf backup unreachable
+check_rc "an unreachable API server fails" 6
+check_one_error_line "unreachable: one error line"
+k8s_control '{"unauthorized":true}'
+cf backup tokenfile
+check_rc "a refused credential (401) fails" 6
+check_grep "the 401 is named" "$ERR" 'Unauthorized|401'
+k8s_control '{"slow_path":"configmaps","slow_seconds":6}'
+cf backup slow
+check_rc "a response slower than the timeout fails" 6
+check_grep "the timeout is named" "$ERR" 'source slow: listing configmaps: .*(too slow|[Tt]ime)'
+k8s_control '{}' 
 check_eq "no failed run left a folder without a manifest" "" "$(dirs_without_manifest "$REPO")"
 
 # --- restore ----------------------------------------------------------------------------------------
+cf restore "$ID" --to "$T/r-full"
+check_rc "restore --to DIR" 0
+check "the restored tree equals the archive extracted by tar" diff -r "$T/all" "$T/r-full"
 cf restore "$ID" --to "$T/r-ns" --namespace app-b
 check_rc "restore --namespace app-b" 0
 check_eq "only app-b is restored" "app-b" "$(ls "$T/r-ns/namespaces")"
