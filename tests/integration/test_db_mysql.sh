@@ -126,7 +126,8 @@ sed -i "/^\[source my\]/a bin_dir = $T/bin-slow" "$CONF"
 rm -f "$T/dump-started"
 "$COFFER_BIN" --config "$CONF" backup my >"$OUT" 2>"$ERR" &
 pid=$!
-for _ in $(seq 100); do [ -e "$T/dump-started" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -e "$T/dump-started" ] && break; sleep 0.1; done
+check "the dump was under way before the server stopped" test -e "$T/dump-started"
 sleep 1
 db_my_stop
 wait $pid

@@ -154,6 +154,7 @@ ln -s "$PG_BIN/psql" "$PG_BIN/pg_dumpall" "$T/bin-slow/"
 cat >"$T/bin-slow/pg_dump" <<EOF
 #!/bin/bash
 set -o pipefail
+case "\$1" in --version) exec "$PG_BIN/pg_dump" "\$@" ;; esac
 touch "$T/dump-started"
 "$PG_BIN/pg_dump" "\$@" | python3 -c '
 import sys, time
@@ -167,7 +168,8 @@ sed -i "/^\[source pg\]/a bin_dir = $T/bin-slow" "$CONF"
 rm -f "$T/dump-started"
 "$COFFER_BIN" --config "$CONF" backup pg >"$OUT" 2>"$ERR" &
 pid=$!
-for _ in $(seq 100); do [ -e "$T/dump-started" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -e "$T/dump-started" ] && break; sleep 0.1; done
+check "the dump was under way before the server stopped" test -e "$T/dump-started"
 sleep 1
 db_pg_stop
 wait $pid
