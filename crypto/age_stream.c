@@ -135,18 +135,26 @@ static int age_encrypt_finish(struct filter *f)
 	return rc;
 }
 
+/* What both directions hold: the keys, the plaintext chunk (wiped), the
+ * sealed chunk and the header buffer. */
+static void age_stream_buffers_free(struct age_stream_secrets *secrets, uint8_t *plain, uint8_t *sealed,
+                                    struct buf *header)
+{
+	sodium_free(secrets);
+	if (plain)
+		sodium_memzero(plain, AGE_CHUNK_LEN);
+	free(plain);
+	free(sealed);
+	buf_free(header);
+}
+
 static void age_encrypt_free(struct filter *f)
 {
 	struct age_encrypt_ctx *c = f->ctx;
 
 	if (!c)
 		return;
-	sodium_free(c->secrets);
-	if (c->plain)
-		sodium_memzero(c->plain, AGE_CHUNK_LEN);
-	free(c->plain);
-	free(c->sealed);
-	buf_free(&c->header);
+	age_stream_buffers_free(c->secrets, c->plain, c->sealed, &c->header);
 	free(c);
 }
 
@@ -437,12 +445,7 @@ static void age_decrypt_free(struct filter *f)
 
 	if (!c)
 		return;
-	sodium_free(c->secrets);
-	if (c->plain)
-		sodium_memzero(c->plain, AGE_CHUNK_LEN);
-	free(c->plain);
-	free(c->sealed);
-	buf_free(&c->header);
+	age_stream_buffers_free(c->secrets, c->plain, c->sealed, &c->header);
 	free(c);
 }
 
