@@ -46,6 +46,33 @@ int source_parse_bool(const char *key, const char *value, int *out)
 	return 0;
 }
 
+la_ssize_t source_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct source_tar_out *o = ctx;
+	int rc;
+
+	/* After a failure the stream is being abandoned: accept nothing more. */
+	if (!o->head) {
+		archive_set_error(a, EIO, "stream closed");
+		return -1;
+	}
+	rc = filter_write(o->head, buf, len);
+	if (rc) {
+		o->write_rc = rc;
+		archive_set_error(a, EIO, "%s", error_message());
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+int source_tar_error(const struct source_tar_out *o, struct archive *a, const char *source, const char *what)
+{
+	if (o->write_rc)
+		return o->write_rc;
+	return error_set(CF_ERR_SOURCE, "source %s: cannot write the tar stream (%s): %s", source, what,
+			 archive_error_string(a));
+}
+
 int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const char *what)
 {
 	uint8_t *chunk = malloc(SOURCE_COPY_CHUNK);

@@ -13,6 +13,8 @@
 
 #include "common/common.h"
 
+#include <archive.h>
+
 struct backup_run;
 
 struct source_ops {
@@ -48,6 +50,21 @@ int source_parse_bool(const char *key, const char *value, int *out);
  * Errors: CF_ERR_SOURCE (read failed, names what), CF_ERR_INTERRUPTED, and
  * whatever the filters return. */
 int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const char *what);
+
+/* Where a source's libarchive writer sends its tar stream: the open stream's
+ * head (NULL once the stream is abandoned), and the pipeline's error, kept
+ * across libarchive's return. */
+struct source_tar_out {
+	struct filter *head;
+	int write_rc;
+};
+/* The write callback for archive_write_open2(); ctx is a struct source_tar_out. */
+la_ssize_t source_tar_write(struct archive *a, void *ctx, const void *buf, size_t len);
+/* The error of a failed libarchive call on the tar side: the pipeline's own
+ * if it caused it, else CF_ERR_SOURCE "source NAME: cannot write the tar
+ * stream (WHAT): libarchive's message". */
+int source_tar_error(const struct source_tar_out *o, struct archive *a, const char *source,
+                     const char *what);
 
 extern const struct source_ops source_files_ops;
 extern const struct source_ops source_command_ops;

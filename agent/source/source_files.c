@@ -41,7 +41,7 @@ struct source_files {
 struct source_files_run {
 	struct source_files *cfg;
 	struct backup_run *run;
-	struct filter *head;
+	struct source_tar_out out;
 	struct archive *disk;
 	struct archive *tar;
 	struct archive_entry_linkresolver *links;
@@ -50,7 +50,6 @@ struct source_files_run {
 	uint8_t *readbuf;
 	uint64_t entries;
 	uint64_t warnings;
-	int write_rc; /* the pipeline's error, kept across libarchive's return */
 };
 
 static int source_files_create(const char *name, void **state)
@@ -107,25 +106,6 @@ static int source_files_check(void *state)
 	return 0;
 }
 
-static la_ssize_t source_files_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct source_files_run *r = ctx;
-	int rc;
-
-	/* After a failure the stream is being abandoned: accept nothing more. */
-	if (!r->head) {
-		archive_set_error(a, EIO, "stream closed");
-		return -1;
-	}
-	rc = filter_write(r->head, buf, len);
-	if (rc) {
-		r->write_rc = rc;
-		archive_set_error(a, EIO, "%s", error_message());
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
 static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -145,10 +125,7 @@ static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
  * it caused it, else libarchive's message. */
 static int source_files_tar_error(struct source_files_run *r, const char *what)
 {
-	if (r->write_rc)
-		return r->write_rc;
-	return error_set(CF_ERR_SOURCE, "source %s: cannot write the tar stream (%s): %s", r->cfg->name,
-			 what, archive_error_string(r->tar));
+	return source_tar_error(&r->out, r->tar, r->cfg->name, what);
 }
 
 /*
@@ -434,10 +411,10 @@ static int source_files_run(void *state, struct backup_run *run)
 	archive_write_set_format_pax(r.tar);
 	archive_entry_linkresolver_set_strategy(r.links, archive_format(r.tar));
 
-	rc = backup_stream_open(run, "files", "tar", &r.head);
+	rc = backup_stream_open(run, "files", "tar", &r.out.head);
 	if (rc)
 		goto out;
-	if (archive_write_open2(r.tar, &r, NULL, source_files_tar_write, NULL, NULL) != ARCHIVE_OK) {
+	if (archive_write_open2(r.tar, &r.out, NULL, source_tar_write, NULL, NULL) != ARCHIVE_OK) {
 		rc = source_files_tar_error(&r, "open");
 		goto out;
 	}
@@ -473,7 +450,7 @@ static int source_files_run(void *state, struct backup_run *run)
 	if (!rc && r.warnings)
 		log_warn("source %s: %llu warning(s); see above", s->name, (unsigned long long)r.warnings);
 out:
-	r.head = NULL;
+	r.out.head = NULL;
 	if (r.tar)
 		archive_write_free(r.tar);
 	if (r.disk)

@@ -67,9 +67,8 @@ static const struct source_key source_kubernetes_keys[] = {
 struct k8s_run {
 	struct source_kubernetes *s;
 	struct backup_run *run;
-	struct filter *head;
+	struct source_tar_out out;
 	struct archive *tar;
-	int write_rc;
 	struct buf yaml;
 	time_t mtime;
 	json_t *resources; /* cluster-info: found resources with counts */
@@ -128,25 +127,6 @@ static int source_kubernetes_check(void *state)
 	return 0;
 }
 
-static la_ssize_t k8s_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct k8s_run *r = ctx;
-	int rc;
-
-	/* After a failure the stream is being abandoned: accept nothing more. */
-	if (!r->head) {
-		archive_set_error(a, EIO, "stream closed");
-		return -1;
-	}
-	rc = filter_write(r->head, buf, len);
-	if (rc) {
-		r->write_rc = rc;
-		archive_set_error(a, EIO, "%s", error_message());
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
 /* Adds one file to the archive. */
 static int k8s_tar_add(struct k8s_run *r, const char *path, const void *data, size_t len)
 {
@@ -162,20 +142,32 @@ static int k8s_tar_add(struct k8s_run *r, const char *path, const void *data, si
 	archive_entry_set_mtime(e, r->mtime, 0);
 	if (archive_write_header(r->tar, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(r->tar, data, len) != (la_ssize_t)len))
-		rc = r->write_rc
-		         ? r->write_rc
-		         : error_set(CF_ERR_SOURCE, "source %s: cannot write %s to the archive: %s",
-		                     r->s->name, path, archive_error_string(r->tar));
+		rc = source_tar_error(&r->out, r->tar, r->s->name, path);
 	archive_entry_free(e);
 	return rc;
 }
 
-static void k8s_skip(struct k8s_run *r, const char *what, const char *reason)
+/* "deployments.apps", "configmaps": how cluster-info.json and the log name a
+ * resource. */
+static void k8s_resource_label(const struct k8s_resource *res, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s%s", res->name, res->group && *res->group ? "." : "",
+	         res->group ? res->group : "");
+}
+
+/* Records in cluster-info.json what was left out and why. */
+static void k8s_record_skip(struct k8s_run *r, const char *what, const char *reason)
 {
 	json_t *o = json_pack("{s:s, s:s}", "resource", what, "reason", reason);
 
 	if (o)
 		json_array_append_new(r->skipped, o);
+}
+
+/* The same for what was meant to be backed up: said in the log too. */
+static void k8s_skip(struct k8s_run *r, const char *what, const char *reason)
+{
+	k8s_record_skip(r, what, reason);
 	log_warn("source %s: skipped %s: %s", r->s->name, what, reason);
 }
 
@@ -267,8 +259,7 @@ static int k8s_list_resource(struct k8s_run *r, struct k8s_client *c,
 	json_t *o;
 	int rc = 0;
 
-	snprintf(what, sizeof(what), "%s%s%s", res->name, res->group && *res->group ? "." : "",
-	         res->group);
+	k8s_resource_label(res, what, sizeof(what));
 	r->count = 0;
 	if (res->namespaced && s->nnamespaces) {
 		for (size_t i = 0; !rc && i < s->nnamespaces; i++)
@@ -375,19 +366,17 @@ static int source_kubernetes_run(void *state, struct backup_run *run)
 		goto out;
 	}
 	archive_write_set_format_pax_restricted(r.tar);
-	rc = backup_stream_open(run, "manifests", "tar", &r.head);
-	if (!rc && archive_write_open2(r.tar, &r, NULL, k8s_tar_write, NULL, NULL) != ARCHIVE_OK)
-		rc =
-		    error_set(CF_ERR_SOURCE, "source %s: %s", s->name, archive_error_string(r.tar));
+	rc = backup_stream_open(run, "manifests", "tar", &r.out.head);
+	if (!rc &&
+	    archive_write_open2(r.tar, &r.out, NULL, source_tar_write, NULL, NULL) != ARCHIVE_OK)
+		rc = source_tar_error(&r.out, r.tar, s->name, "open");
 	for (size_t i = 0; !rc && i < d.n; i++) {
 		const char *why = k8s_excluded(s, &d.res[i]);
 		char what[512];
 
 		if (why) {
-			snprintf(what, sizeof(what), "%s%s%s", d.res[i].name,
-			         *d.res[i].group ? "." : "", d.res[i].group);
-			json_array_append_new(
-			    r.skipped, json_pack("{s:s, s:s}", "resource", what, "reason", why));
+			k8s_resource_label(&d.res[i], what, sizeof(what));
+			k8s_record_skip(&r, what, why);
 			continue;
 		}
 		rc = k8s_list_resource(&r, c, &d.res[i]);
@@ -395,9 +384,7 @@ static int source_kubernetes_run(void *state, struct backup_run *run)
 	if (!rc)
 		rc = k8s_cluster_info(&r, c, &d);
 	if (!rc && archive_write_close(r.tar) != ARCHIVE_OK)
-		rc = r.write_rc ? r.write_rc
-		                : error_set(CF_ERR_SOURCE, "source %s: %s", s->name,
-		                            archive_error_string(r.tar));
+		rc = source_tar_error(&r.out, r.tar, s->name, "close");
 	if (!rc)
 		rc = k8s_run_meta(&r, c, &d);
 	if (!rc)
@@ -408,7 +395,7 @@ static int source_kubernetes_run(void *state, struct backup_run *run)
 		         s->name, r.objects, r.owned_skipped, json_array_size(r.skipped));
 out:
 	if (rc)
-		r.head = NULL;
+		r.out.head = NULL;
 	if (r.tar)
 		archive_write_free(r.tar);
 	buf_free(&r.yaml);
