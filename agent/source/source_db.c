@@ -176,6 +176,27 @@ void source_keys_free(const struct source_key *keys, void *state)
 	}
 }
 
+int source_state_new(size_t size, const char *name, void **state)
+{
+	char **s = calloc(1, size);
+
+	if (!s || !(*s = strdup(name))) {
+		free(s);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	*state = s;
+	return 0;
+}
+
+void source_state_free(const struct source_key *keys, void *state)
+{
+	if (!state)
+		return;
+	source_keys_free(keys, state);
+	free(*(char **)state);
+	free(state);
+}
+
 int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
                      char **exclude, size_t nexclude, struct strv *out)
 {

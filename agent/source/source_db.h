@@ -56,6 +56,14 @@ int source_keys_set(const struct source_key *keys, void *state, const char *key,
 /* Frees every string and list field the table names. */
 void source_keys_free(const struct source_key *keys, void *state);
 
+/* Allocates a zeroed source state of size bytes whose first member is
+ * `char *name` (each source checks that with a static assertion), holding a
+ * copy of name. Errors: CF_ERR_NOMEM. */
+int source_state_new(size_t size, const char *name, void **state);
+/* Frees the fields the key table names, the name and the state; NULL does
+ * nothing. */
+void source_state_free(const struct source_key *keys, void *state);
+
 /* Replaces *field with a copy of value (config keys). Errors: CF_ERR_NOMEM. */
 int source_db_set(char **field, const char *value);
 /* Replaces the list *v (n items) with the comma-separated value.

@@ -33,6 +33,8 @@ struct source_kubernetes {
 	size_t nnamespaces, nexclude_namespaces, nkinds, nexclude_kinds;
 	int in_cluster, secrets, keep_last_applied, strict, owned;
 };
+_Static_assert(offsetof(struct source_kubernetes, name) == 0,
+               "source_state_new() needs the name first");
 
 #define K8K(n, t, f)                                                                               \
 	{                                                                                          \
@@ -79,25 +81,12 @@ struct k8s_run {
 
 static int source_kubernetes_create(const char *name, void **state)
 {
-	struct source_kubernetes *s = calloc(1, sizeof(*s));
-
-	if (!s || !(s->name = strdup(name))) {
-		free(s);
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	*state = s;
-	return 0;
+	return source_state_new(sizeof(struct source_kubernetes), name, state);
 }
 
 static void source_kubernetes_free(void *state)
 {
-	struct source_kubernetes *s = state;
-
-	if (!s)
-		return;
-	source_keys_free(source_kubernetes_keys, s);
-	free(s->name);
-	free(s);
+	source_state_free(source_kubernetes_keys, state);
 }
 
 static int source_kubernetes_set(void *state, const char *key, const char *value)

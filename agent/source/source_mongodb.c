@@ -38,8 +38,13 @@ struct source_mongodb {
 	int oplog;
 	char *mongodump;
 };
+_Static_assert(offsetof(struct source_mongodb, name) == 0,
+               "source_state_new() needs the name first");
 
-#define MGK(n, t, f) {n, t, offsetof(struct source_mongodb, f), 0}
+#define MGK(n, t, f)                                                                               \
+	{                                                                                          \
+		n, t, offsetof(struct source_mongodb, f), 0                                        \
+	}
 static const struct source_key source_mongodb_keys[] = {
     MGK("uri", SOURCE_KEY_STR, uri),
     MGK("user", SOURCE_KEY_STR, user),
@@ -55,25 +60,12 @@ static const struct source_key source_mongodb_keys[] = {
 
 static int source_mongodb_create(const char *name, void **state)
 {
-	struct source_mongodb *s = calloc(1, sizeof(*s));
-
-	if (!s || !(s->name = strdup(name))) {
-		free(s);
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	*state = s;
-	return 0;
+	return source_state_new(sizeof(struct source_mongodb), name, state);
 }
 
 static void source_mongodb_free(void *state)
 {
-	struct source_mongodb *s = state;
-
-	if (!s)
-		return;
-	source_keys_free(source_mongodb_keys, s);
-	free(s->name);
-	free(s);
+	source_state_free(source_mongodb_keys, state);
 }
 
 /* Whether the URI's user info holds a password: scheme://user:pass@hosts/... */
@@ -211,7 +203,8 @@ static int mongodb_dump(const struct source_mongodb *s, const char *tool, const 
 			goto out;
 		}
 		dbjson = source_db_json_str(db);
-		if (!dbjson || asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0) {
+		if (!dbjson ||
+		    asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0) {
 			meta = NULL;
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 			goto out;

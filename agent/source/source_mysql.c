@@ -34,6 +34,7 @@ struct source_mysql {
 	size_t ndatabases, nexclude;
 	int grants;
 };
+_Static_assert(offsetof(struct source_mysql, name) == 0, "source_state_new() needs the name first");
 
 /* A run's tools and credentials. */
 struct source_mysql_ctx {
@@ -66,26 +67,19 @@ static const struct source_key source_mysql_keys[] = {
 
 static int source_mysql_create(const char *name, void **state)
 {
-	struct source_mysql *s = calloc(1, sizeof(*s));
+	int rc = source_state_new(sizeof(struct source_mysql), name, state);
 
-	if (!s || !(s->name = strdup(name))) {
-		free(s);
-		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		struct source_mysql *s = *state;
+
+		s->grants = 1;
 	}
-	s->grants = 1;
-	*state = s;
-	return 0;
+	return rc;
 }
 
 static void source_mysql_free(void *state)
 {
-	struct source_mysql *s = state;
-
-	if (!s)
-		return;
-	source_keys_free(source_mysql_keys, s);
-	free(s->name);
-	free(s);
+	source_state_free(source_mysql_keys, state);
 }
 
 static int source_mysql_set(void *state, const char *key, const char *value)

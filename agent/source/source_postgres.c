@@ -30,6 +30,8 @@ struct source_postgres {
 	int globals;        /* dump roles and tablespaces */
 	int role_passwords; /* 0: pg_dumpall --no-role-passwords (managed services) */
 };
+_Static_assert(offsetof(struct source_postgres, name) == 0,
+               "source_state_new() needs the name first");
 
 #define PGK(n, t, f)                                                                               \
 	{                                                                                          \
@@ -56,27 +58,20 @@ static const struct source_key source_postgres_keys[] = {
 
 static int source_postgres_create(const char *name, void **state)
 {
-	struct source_postgres *s = calloc(1, sizeof(*s));
+	int rc = source_state_new(sizeof(struct source_postgres), name, state);
 
-	if (!s || !(s->name = strdup(name))) {
-		free(s);
-		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		struct source_postgres *s = *state;
+
+		s->globals = 1;
+		s->role_passwords = 1;
 	}
-	s->globals = 1;
-	s->role_passwords = 1;
-	*state = s;
-	return 0;
+	return rc;
 }
 
 static void source_postgres_free(void *state)
 {
-	struct source_postgres *s = state;
-
-	if (!s)
-		return;
-	source_keys_free(source_postgres_keys, s);
-	free(s->name);
-	free(s);
+	source_state_free(source_postgres_keys, state);
 }
 
 static int source_postgres_set(void *state, const char *key, const char *value)

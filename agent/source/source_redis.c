@@ -39,8 +39,12 @@ struct source_redis {
 	char *ca_file;
 	char *redis_cli;
 };
+_Static_assert(offsetof(struct source_redis, name) == 0, "source_state_new() needs the name first");
 
-#define RDK(n, t, f) {n, t, offsetof(struct source_redis, f), 0}
+#define RDK(n, t, f)                                                                               \
+	{                                                                                          \
+		n, t, offsetof(struct source_redis, f), 0                                          \
+	}
 static const struct source_key source_redis_keys[] = {
     RDK("host", SOURCE_KEY_STR, host),
     RDK("port", SOURCE_KEY_PORT, port),
@@ -56,25 +60,12 @@ static const struct source_key source_redis_keys[] = {
 
 static int source_redis_create(const char *name, void **state)
 {
-	struct source_redis *s = calloc(1, sizeof(*s));
-
-	if (!s || !(s->name = strdup(name))) {
-		free(s);
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	*state = s;
-	return 0;
+	return source_state_new(sizeof(struct source_redis), name, state);
 }
 
 static void source_redis_free(void *state)
 {
-	struct source_redis *s = state;
-
-	if (!s)
-		return;
-	source_keys_free(source_redis_keys, s);
-	free(s->name);
-	free(s);
+	source_state_free(source_redis_keys, state);
 }
 
 static int source_redis_set(void *state, const char *key, const char *value)
