@@ -249,21 +249,31 @@ static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char
 /* Head, delete                                                               */
 /* ------------------------------------------------------------------------ */
 
-static int s3_head(void *drv, const char *key, struct storage_info *info)
+/* A request without a body on one object: HEAD or DELETE. */
+static int s3_key_request(struct s3_repo *r, const char *method, const char *key, struct s3_response *resp)
 {
-	struct s3_repo *r = drv;
-	struct s3_response resp;
 	struct s3_request req;
 	struct buf bk;
 	int rc;
 
+	memset(resp, 0, sizeof(*resp));
 	rc = s3_client_key(r->c, key, &bk);
 	if (rc)
 		return rc;
 	memset(&req, 0, sizeof(req));
-	req.method = "HEAD";
+	req.method = method;
 	req.key = (char *)bk.data;
-	rc = s3_http_request(r->c, &req, &resp);
+	rc = s3_http_request(r->c, &req, resp);
+	buf_free(&bk);
+	return rc;
+}
+
+static int s3_head(void *drv, const char *key, struct storage_info *info)
+{
+	struct s3_repo *r = drv;
+	struct s3_response resp;
+	int rc = s3_key_request(r, "HEAD", key, &resp);
+
 	if (rc == CF_ERR_NOTFOUND)
 		error_set(rc, "s3: no object s3://%s%s", s3_client_describe(r->c) + 5, key);
 	if (!rc) {
@@ -273,30 +283,16 @@ static int s3_head(void *drv, const char *key, struct storage_info *info)
 		info->mtime_ms = t > 0 ? (int64_t)t * 1000 : 0;
 	}
 	s3_response_free(&resp);
-	buf_free(&bk);
 	return rc;
 }
 
 static int s3_remove(void *drv, const char *key)
 {
-	struct s3_repo *r = drv;
 	struct s3_response resp;
-	struct s3_request req;
-	struct buf bk;
-	int rc;
+	int rc = s3_key_request(drv, "DELETE", key, &resp);
 
-	rc = s3_client_key(r->c, key, &bk);
-	if (rc)
-		return rc;
-	memset(&req, 0, sizeof(req));
-	req.method = "DELETE";
-	req.key = (char *)bk.data;
-	rc = s3_http_request(r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
-		rc = 0;
 	s3_response_free(&resp);
-	buf_free(&bk);
-	return rc;
+	return rc == CF_ERR_NOTFOUND ? 0 : rc;
 }
 
 /* ------------------------------------------------------------------------ */
