@@ -48,17 +48,18 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 		const char *role = restore_db_meta(meta, "role"),
 		           *db = restore_db_meta(meta, "database");
 
-		if (role && !strcmp(role, "globals") && o->globals)
+		int is_db = role && db && !strcmp(role, "database");
+
+		if (o->globals ? role && !strcmp(role, "globals")
+		               : is_db && (!o->database || !strcmp(o->database, db)))
 			found = &b->objects[i];
-		if (role && !strcmp(role, "database") && db) {
+		if (is_db) {
 			ndb++;
-			if (!o->globals && (!o->database || !strcmp(o->database, db)) &&
-			    (o->database || ndb == 1))
-				found = &b->objects[i];
 			(void)buf_printf(&names, "%s%s", names.len ? ", " : "", db);
 		}
 		json_decref(meta);
 	}
+	/* Without --database the backup must hold exactly one. */
 	if (!o->globals && !o->database && ndb > 1)
 		found = NULL;
 	if (!found) {
