@@ -196,6 +196,52 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 	return 0;
 }
 
+/*
+ * Rewrites the sparse map libarchive read from the file into one that every
+ * tar reader restores: regions of data only (no zero-length entries), and the
+ * last region ending at the end of the file. libarchive's reader gives a file
+ * with no data at all (truncate -s, fallocate) a map of one empty region, and
+ * its pax writer then declares a sparse entry with no map, which neither GNU
+ * tar nor libarchive can read back; a map whose last region ends before the
+ * end of the file relies on every reader extending the file. So a file that
+ * ends in a hole (or is all hole) gets its last byte stored as data: one zero
+ * byte, read from the file like the rest.
+ */
+static int source_files_fix_sparse(struct archive_entry *e)
+{
+	int64_t size = archive_entry_size(e), end = 0;
+	int n = archive_entry_sparse_reset(e);
+	la_int64_t *map;
+	int kept = 0;
+
+	if (n <= 0 || size <= 0)
+		return 0;
+	map = calloc((size_t)n, 2 * sizeof(*map));
+	if (!map)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		la_int64_t off, len;
+
+		if (archive_entry_sparse_next(e, &off, &len) != ARCHIVE_OK)
+			break;
+		if (off < end || off >= size || len <= 0)
+			continue; /* empty, overlapping or past the end */
+		if (len > size - off)
+			len = size - off;
+		map[2 * kept] = off;
+		map[2 * kept + 1] = len;
+		end = off + len;
+		kept++;
+	}
+	archive_entry_sparse_clear(e);
+	for (int i = 0; i < kept; i++)
+		archive_entry_sparse_add_entry(e, map[2 * i], map[2 * i + 1]);
+	if (end < size)
+		archive_entry_sparse_add_entry(e, size - 1, 1);
+	free(map);
+	return 0;
+}
+
 /* Warns when a file changed between its stat and the end of its read. */
 static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e, int fd)
 {
@@ -322,6 +368,9 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		source_files_warn(r, "%s: skipped: %s", path, archive_error_string(r->disk));
 		goto out;
 	}
+	rc = source_files_fix_sparse(e);
+	if (rc)
+		goto out;
 	{
 		struct archive_entry *w = e;
 

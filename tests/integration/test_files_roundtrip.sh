@@ -73,6 +73,15 @@ chmod 0755 "$T/src" "$SRC"
 	head -c 65536 /dev/urandom | dd of=sparse bs=64K seek=8192 conv=notrunc status=none
 	head -c 65536 /dev/urandom | dd of=sparse bs=64K seek=16383 conv=notrunc status=none
 
+	# Files with no data extent at all (issue 9): a truncated file, a
+	# preallocated one (unwritten extents), and one with data only at the
+	# start, so its end is a hole.
+	truncate -s 4096 hole-4k
+	truncate -s 100M hole-100m
+	fallocate -l 1M prealloc-1m 2>/dev/null || truncate -s 1M prealloc-1m
+	truncate -s 1M data-then-hole
+	printf 'abc' | dd of=data-then-hole conv=notrunc status=none
+
 	echo "excluded" >junk.tmp
 	echo "excluded" >sub/also.tmp
 	echo "kept: only the suffix .tmp is excluded" >keep.tmpx
@@ -174,6 +183,9 @@ compare_restore() {
 	else
 		fail "$desc: the 1 GiB sparse file is sparse" "$((blocks / 2048)) MiB allocated"
 	fi
+	blocks=$(stat -c %b "$got/hole-100m" 2>/dev/null || echo missing)
+	check "$desc: the 100 MiB file with no data stays sparse ($blocks blocks)" \
+		test "$blocks" != missing -a "$blocks" -lt 2048
 	if [ $XATTRS = 1 ]; then
 		check_eq "$desc: getfattr shows the same user xattrs" \
 			"$(cd "$SRC" && getfattr -R -h -d -m '^user\.' -e hex . 2>&1)" \
