@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,9 +90,30 @@ static int restore_filter_pass(const struct restore_filter *f, const char *path)
 	return 1;
 }
 
-/* Extracts a tar stream from fd into the current directory (child process),
- * the entries that pass f. Returns 0 or prints one error line and returns
- * non-zero. */
+/* Records a failed write of the extraction ("cannot write NAME: Write
+ * failed: No space left on device"); a full disk has its own code. */
+static int restore_write_error(struct archive *out, const char *what, const char *name)
+{
+	int e = archive_errno(out);
+	const char *msg = archive_error_string(out);
+
+	return error_set(e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+	                 "cannot %s %s: %s%s%s", what, name, msg ? msg : "failed",
+	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? ": " : "",
+	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? strerror(e) : "");
+}
+
+/*
+ * Extracts a tar stream from fd into the current directory (child process),
+ * the entries that pass f. Returns 0 or an error code with error_set().
+ *
+ * libarchive's disk writer returns ARCHIVE_WARN, not an error, when a write
+ * of file data fails (a full disk): every data write must be ARCHIVE_OK, or
+ * the file would be left with a hole where its data should be. A warning on
+ * a header or at the end of an entry is metadata it could not set (an owner
+ * without root, an xattr the filesystem refuses): printed, counted, and the
+ * restore goes on.
+ */
 static int restore_extract_tar(int fd, const struct restore_filter *f)
 {
 	struct archive *in = archive_read_new();
@@ -101,71 +123,114 @@ static int restore_extract_tar(int fd, const struct restore_filter *f)
 	            ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_XATTR |
 	            ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 	            ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	unsigned long long warnings = 0;
 	int ar, rc = 0;
 
+	if (!in || !out) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if (geteuid() == 0)
 		flags |= ARCHIVE_EXTRACT_OWNER;
 	archive_read_support_format_tar(in);
 	archive_write_disk_set_options(out, flags);
 	archive_write_disk_set_standard_lookup(out);
 	if (archive_read_open_fd(in, fd, 256 * 1024) != ARCHIVE_OK) {
-		log_error("cannot read the tar stream: %s", archive_error_string(in));
-		rc = 1;
+		rc = error_set(CF_ERR_FORMAT, "cannot read the tar stream: %s",
+		               archive_error_string(in));
 		goto out;
 	}
 	while ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+		const char *name = archive_entry_pathname(e);
 		const void *data;
 		size_t len;
 		la_int64_t off;
 
-		if (!restore_filter_pass(f, archive_entry_pathname(e))) {
+		if (!restore_filter_pass(f, name)) {
 			if (archive_read_data_skip(in) != ARCHIVE_OK) {
-				log_error("the tar stream is damaged at %s: %s",
-				          archive_entry_pathname(e), archive_error_string(in));
-				rc = 1;
+				rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
+				               name, archive_error_string(in));
 				goto out;
 			}
 			continue;
 		}
-		if (archive_write_header(out, e) < ARCHIVE_WARN) {
-			log_error("cannot restore %s: %s", archive_entry_pathname(e),
-			          archive_error_string(out));
-			rc = 1;
+		ar = archive_write_header(out, e);
+		if (ar < ARCHIVE_WARN) {
+			rc = restore_write_error(out, "restore", name);
 			goto out;
 		}
+		if (ar == ARCHIVE_WARN) {
+			log_warn("%s: %s", name, archive_error_string(out));
+			warnings++;
+		}
 		while ((ar = archive_read_data_block(in, &data, &len, &off)) == ARCHIVE_OK)
-			if (archive_write_data_block(out, data, len, off) < ARCHIVE_WARN) {
-				log_error("cannot write %s: %s", archive_entry_pathname(e),
-				          archive_error_string(out));
-				rc = 1;
+			if (archive_write_data_block(out, data, len, off) != ARCHIVE_OK) {
+				rc = restore_write_error(out, "write", name);
 				goto out;
 			}
 		if (ar != ARCHIVE_EOF) {
-			log_error("the tar stream is damaged at %s: %s", archive_entry_pathname(e),
-			          archive_error_string(in));
-			rc = 1;
+			rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s", name,
+			               archive_error_string(in));
 			goto out;
 		}
-		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			log_error("cannot finish %s: %s", archive_entry_pathname(e),
-			          archive_error_string(out));
-			rc = 1;
+		ar = archive_write_finish_entry(out);
+		if (ar < ARCHIVE_WARN) {
+			rc = restore_write_error(out, "finish", name);
 			goto out;
+		}
+		if (ar == ARCHIVE_WARN) {
+			log_warn("%s: %s", name, archive_error_string(out));
+			warnings++;
 		}
 	}
 	if (ar != ARCHIVE_EOF) {
-		log_error("the tar stream is damaged: %s", archive_error_string(in));
-		rc = 1;
+		rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged: %s",
+		               archive_error_string(in));
+		goto out;
 	}
 	/* Directory times and permissions are set at close. */
-	if (!rc && archive_write_close(out) != ARCHIVE_OK) {
-		log_error("cannot finish the restore: %s", archive_error_string(out));
-		rc = 1;
-	}
+	if (archive_write_close(out) != ARCHIVE_OK)
+		rc = restore_write_error(out, "finish", "the restore");
+	if (!rc && warnings)
+		log_warn("%llu entr%s restored without some of their metadata (see above)",
+		         warnings, warnings == 1 ? "y" : "ies");
 out:
 	archive_read_free(in);
 	archive_write_free(out);
 	return rc;
+}
+
+/*
+ * The extraction child reports its result to the parent over a pipe: the
+ * error code, then the message, so the parent prints the one error line (and
+ * a child killed by a signal, which wrote nothing, is told apart).
+ */
+static void restore_child_report(int fd, int rc)
+{
+	const char *msg = error_message();
+
+	if (!rc)
+		return;
+	if (write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc))
+		(void)!write(fd, msg, strlen(msg));
+}
+
+/* Reads the child's report: 0 if it wrote none, else its code, with its
+ * message recorded by error_set(). */
+static int restore_child_result(int fd)
+{
+	char msg[1024];
+	ssize_t n;
+	size_t len = 0;
+	int code = 0;
+
+	if (read(fd, &code, sizeof(code)) != (ssize_t)sizeof(code) || code >= 0 ||
+	    code <= CF_ERR_LAST)
+		return 0;
+	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += (size_t)n;
+	msg[len] = '\0';
+	return error_set(code, "%s", msg);
 }
 
 /* One object on its way out. */
@@ -181,17 +246,6 @@ static int restore_push_cb(void *ctx, const uint8_t *data, size_t len)
 	if (agent_signals_caught())
 		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	return filter_write(ctx, data, len);
-}
-
-/* Waits for the extraction child; its own error line is already printed. */
-static int restore_wait_child(pid_t pid, int *failed)
-{
-	int status = 0;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	*failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	return 0;
 }
 
 int restore_object_fd(struct storage *st, const struct catalog_object *obj,
@@ -282,6 +336,82 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 	return restore_object_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
+/*
+ * Restores one tar object into tmpdir: a child process chdirs there and
+ * extracts what this process decrypts and decompresses into a pipe. Whose
+ * error wins: a signal first (exit 130), then a failure of the stream itself
+ * (authentication, integrity, storage), then the child's (a full disk, a
+ * damaged archive); a broken pipe is only the symptom of the child's.
+ */
+static int restore_tar_object(struct storage *st, const struct catalog_object *obj,
+                              const struct age_identities *ids, const char *tmpdir, int progress,
+                              const struct restore_filter *f)
+{
+	int data[2], report[2], status = 0, rc, child_rc;
+	pid_t pid;
+
+	if (pipe2(data, O_CLOEXEC) != 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
+	if (pipe2(report, O_CLOEXEC) != 0) {
+		close(data[0]);
+		close(data[1]);
+		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot fork");
+		close(data[0]);
+		close(data[1]);
+		close(report[0]);
+		close(report[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(data[1]);
+		close(report[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (chdir(tmpdir) != 0)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot enter %s", tmpdir);
+		else
+			rc = restore_extract_tar(data[0], f);
+		restore_child_report(report[1], rc);
+		_exit(rc ? 1 : 0);
+	}
+	close(data[0]);
+	close(report[1]);
+	rc = restore_object_fd(st, obj, ids, data[1], progress);
+	close(data[1]);
+	if (rc)
+		kill(pid, SIGTERM);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc && rc != CF_ERR_IO) {
+		close(report[0]);
+		return rc;
+	}
+	{
+		char parent_msg[1024];
+
+		snprintf(parent_msg, sizeof(parent_msg), "%s", error_message());
+		child_rc = restore_child_result(report[0]);
+		close(report[0]);
+		if (agent_signals_caught())
+			return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while restoring %s",
+			                 obj->key);
+		if (child_rc)
+			return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d",
+			                 obj->key,
+			                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
+			                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		if (rc)
+			return error_set(rc, "%s", parent_msg);
+	}
+	return 0;
+}
+
 /* Restores every object into tmpdir: raw streams as files named after the
  * object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
@@ -293,41 +423,10 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 	for (size_t i = 0; !rc && i < b->nobjects; i++) {
 		const struct catalog_object *obj = &b->objects[i];
 		char path[4096];
-		int fd, failed = 0;
+		int fd;
 
 		if (!strcmp(obj->format, "tar")) {
-			int p[2];
-			pid_t pid;
-
-			if (pipe2(p, O_CLOEXEC) != 0)
-				return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
-			pid = fork();
-			if (pid < 0) {
-				close(p[0]);
-				close(p[1]);
-				return error_set_errno(CF_ERR_IO, errno, "cannot fork");
-			}
-			if (pid == 0) {
-				close(p[1]);
-				signal(SIGINT, SIG_DFL);
-				signal(SIGTERM, SIG_DFL);
-				if (chdir(tmpdir) != 0) {
-					log_error("cannot enter %s: %s", tmpdir, strerror(errno));
-					_exit(1);
-				}
-				_exit(restore_extract_tar(p[0], f));
-			}
-			close(p[0]);
-			rc = restore_object_fd(st, obj, ids, p[1], progress);
-			close(p[1]);
-			if (rc)
-				kill(pid, SIGTERM);
-			restore_wait_child(pid, &failed);
-			/* The child printed why it failed; our broken pipe is only a symptom. */
-			if (failed && (!rc || rc == CF_ERR_IO))
-				rc = error_set(CF_ERR_IO,
-				               "extracting %s failed (see the error above)",
-				               obj->key);
+			rc = restore_tar_object(st, obj, ids, tmpdir, progress, f);
 			continue;
 		}
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >=
@@ -338,8 +437,11 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 			return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
 		rc = restore_object_fd(st, obj, ids, fd, progress);
 		if (!rc && fsync(fd) != 0)
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", path);
-		close(fd);
+			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
+			                     "cannot write %s", path);
+		if (close(fd) != 0 && !rc)
+			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
+			                     "cannot write %s", path);
 	}
 	return rc;
 }
@@ -374,36 +476,100 @@ static int restore_check_target(const char *dir)
 	return 0;
 }
 
+/*
+ * Removes what restores killed before they ended (kill -9, power loss) left
+ * in parent: names starting with prefix ("<parent>/.<DIR>.coffer-restore.PID"
+ * folders, "<FILE>.coffer-restore.PID" files). A running restore holds an
+ * exclusive flock on its temporary folder or file, so one that can be locked
+ * and whose pid is gone belongs to a dead restore.
+ */
+static void restore_reap_leftovers(const char *parent, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	DIR *d = opendir(parent);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[4096], *end;
+		long pid;
+		int fd;
+
+		if (strncmp(e->d_name, prefix, plen))
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (errno || *end || pid <= 0 || pid == getpid() ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) >= sizeof(path))
+			continue;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (fs_remove_tree(path) == 0)
+				log_warn("removed %s, left by a restore that was interrupted", path);
+			else
+				log_warn("cannot remove %s, left by an interrupted restore: %s", path,
+				         error_message());
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* Flushes everything written on the filesystem of fd to disk; any error of a
+ * write since fd was opened (a full disk at writeback) is reported here. */
+static int restore_sync(int fd, const char *what)
+{
+	if (syncfs(fd) != 0)
+		return error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+		                       errno, "cannot write the restored files to disk under %s", what);
+	return 0;
+}
+
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
                           const struct age_identities *ids, const char *dir, int progress,
                           const struct restore_filter *f)
 {
-	char tmp[4096], parent[4096], base[1024];
-	int rc;
+	char tmp[4096], parent[4096], base[1024], prefix[1100];
+	int rc, lock = -1;
 
 	rc = restore_check_target(dir);
 	if (rc)
 		return rc;
 	snprintf(parent, sizeof(parent), "%s", dir);
 	snprintf(base, sizeof(base), "%s", dir);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", dirname(parent), basename(base),
-	         (int)getpid());
+	snprintf(prefix, sizeof(prefix), ".%s.coffer-restore.", basename(base));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s%d", dirname(parent), prefix, (int)getpid()) >=
+	    sizeof(tmp))
+		return error_set(CF_ERR_IO, "path too long: %s", dir);
 	snprintf(parent, sizeof(parent), "%s", dir);
 	rc = fs_mkdir_p(dirname(parent), 0755);
-	if (!rc && mkdir(tmp, 0700) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
 	if (rc)
 		return rc;
-	rc = restore_into(st, b, ids, tmp, progress, f);
+	restore_reap_leftovers(parent, prefix);
+	if (mkdir(tmp, 0700) != 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	/* Held until the end: tells a later restore that this folder is in use. */
+	lock = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot lock %s", tmp);
+	if (!rc)
+		rc = restore_into(st, b, ids, tmp, progress, f);
+	if (!rc)
+		rc = restore_sync(lock, tmp);
 	if (!rc && chmod(tmp, 0755) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
+	if (!rc && agent_signals_caught())
+		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	if (!rc && rename(tmp, dir) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot move the restored files into %s",
 		                     dir);
-	if (!rc) {
-		snprintf(parent, sizeof(parent), "%s", dir);
-		rc = fs_fsync_dir(dirname(parent));
-	}
+	if (!rc)
+		rc = fs_fsync_dir(parent);
 	if (rc) {
 		char msg[1024];
 
@@ -411,6 +577,8 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 		fs_remove_tree(tmp);
 		error_set(rc, "%s", msg);
 	}
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }
 
@@ -426,7 +594,7 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
                            int progress)
 {
 	const struct catalog_object *obj = NULL;
-	char tmp[4096], dir[4096];
+	char tmp[4096], dir[4096], prefix[1100];
 	struct stat sb;
 	int fd, rc;
 
@@ -443,20 +611,30 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	if (lstat(file, &sb) == 0)
 		return error_set(CF_ERR_EXISTS, "%s exists; restore to a new file name", file);
 	snprintf(dir, sizeof(dir), "%s", file);
+	snprintf(prefix, sizeof(prefix), "%s.coffer-restore.", basename(dir));
+	snprintf(dir, sizeof(dir), "%s", file);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.coffer-restore.%d", file, (int)getpid()) >=
 	    sizeof(tmp))
 		return error_set(CF_ERR_IO, "path too long: %s", file);
 	rc = fs_mkdir_p(dirname(dir), 0755);
 	if (rc)
 		return rc;
+	restore_reap_leftovers(dir, prefix);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
-	rc = restore_object_fd(st, obj, ids, fd, progress);
+	if (flock(fd, LOCK_EX) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot lock %s", tmp);
+	if (!rc)
+		rc = restore_object_fd(st, obj, ids, fd, progress);
 	if (!rc && fsync(fd) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot fsync %s", tmp);
+		rc = error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+		                     errno, "cannot write %s", tmp);
 	if (close(fd) != 0 && !rc)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", tmp);
+		rc = error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+		                     errno, "cannot write %s", tmp);
+	if (!rc && agent_signals_caught())
+		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	/* link() never replaces: a FILE made meanwhile is not overwritten. */
 	if (!rc && link(tmp, file) != 0)
 		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,

@@ -99,12 +99,53 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-int fs_remove_tree(const char *path)
+/* Removes everything in the directory open as fd (closed here), one level
+ * at a time through *at() calls, so no path length limits the depth. */
+static int fs_remove_contents(int fd, const char *path)
 {
-	struct stat st;
 	DIR *d;
 	struct dirent *e;
 	int rc = 0;
+
+	/* A restored tree may hold read-only directories; it is going anyway. */
+	(void)fchmod(fd, S_IRWXU);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s", path);
+	}
+	while (!rc && (errno = 0, e = readdir(d)) != NULL) {
+		int child;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot remove an entry of %s", path);
+			break;
+		}
+		child = openat(dirfd(d), e->d_name,
+		               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (child < 0) {
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot open a directory under %s", path);
+			break;
+		}
+		rc = fs_remove_contents(child, path);
+		if (!rc && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot remove a directory under %s",
+			                     path);
+	}
+	if (!rc && errno)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot list %s", path);
+	closedir(d);
+	return rc;
+}
+
+int fs_remove_tree(const char *path)
+{
+	struct stat st;
+	int fd, rc;
 
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT ? 0 : error_set_errno(CF_ERR_IO, errno, "cannot stat %s", path);
@@ -113,20 +154,10 @@ int fs_remove_tree(const char *path)
 			return error_set_errno(CF_ERR_IO, errno, "cannot remove %s", path);
 		return 0;
 	}
-	d = opendir(path);
-	if (!d)
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot open directory %s", path);
-	while (!rc && (e = readdir(d)) != NULL) {
-		char child[4096];
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= sizeof(child))
-			rc = error_set(CF_ERR_IO, "path too long under %s", path);
-		else
-			rc = fs_remove_tree(child);
-	}
-	closedir(d);
+	rc = fs_remove_contents(fd, path);
 	if (!rc && rmdir(path) != 0 && errno != ENOENT)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot remove directory %s", path);
 	return rc;
