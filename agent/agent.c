@@ -39,6 +39,13 @@ int agent_signals_caught(void)
 	return agent_signal_seen != 0;
 }
 
+const char *agent_status_label(const struct catalog_backup *b)
+{
+	if (b->status == CATALOG_COMPLETE && b->missing_count)
+		return "partial";
+	return catalog_status_name(b->status);
+}
+
 int agent_exit_code(int rc)
 {
 	switch (rc) {
@@ -69,6 +76,8 @@ int agent_exit_code(int rc)
 		return 6;
 	case CF_ERR_CATALOG:
 		return 7;
+	case CF_ERR_PARTIAL:
+		return 8;
 	case CF_ERR_INTERRUPTED:
 		return 130;
 	default:

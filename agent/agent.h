@@ -86,6 +86,9 @@ void agent_signals_install(void);
 int agent_signals_caught(void);
 
 /* The exit status for an error code (see README "Exit codes"). */
+/* The status a listing shows: "partial" for a complete backup that misses
+ * something it was asked for, else catalog_status_name(). */
+const char *agent_status_label(const struct catalog_backup *b);
 int agent_exit_code(int rc);
 
 /* Commands: argc/argv start at the command word. Return a CF_ code. */

@@ -22,6 +22,7 @@
 
 struct backup_run {
 	const struct backup_run_params *params;
+	const struct source *src;
 	struct catalog_backup *rec;
 	/* The open stream, if any. */
 	struct filter *head;     /* where the source pushes plaintext */
@@ -62,6 +63,58 @@ int backup_stream_set_meta(struct backup_run *run, const char *json_object)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	free(obj->meta_json);
 	obj->meta_json = m;
+	return 0;
+}
+
+int backup_run_add_missing(struct backup_run *run, const char *what, const char *why)
+{
+	struct catalog_backup *rec = run->rec;
+	struct buf item;
+	int rc = 0;
+
+	log_warn("source %s: %s: %s; it is not in the backup", rec->source, what, why);
+	rec->missing_count++;
+	if (rec->nmissing >= CATALOG_MISSING_MAX)
+		return 0;
+	buf_init(&item, 8192);
+	if (buf_printf(&item, "%s: %s", what, why) == CF_ERR_NOMEM)
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	else if (item.data)
+		rc = catalog_strv_add(&rec->missing, &rec->nmissing, (char *)item.data);
+	buf_free(&item);
+	return rc;
+}
+
+int backup_run_strict(const struct backup_run *run)
+{
+	return run->src->strict;
+}
+
+/* Checks what the source produced before the manifest makes it a backup: no
+ * object without data (a dump that printed nothing is a misconfigured dump,
+ * unless allow_empty), nothing missing under strict. */
+static int backup_run_check_result(const struct backup_run *run)
+{
+	const struct catalog_backup *rec = run->rec;
+
+	if (rec->nobjects == 0)
+		return error_set(CF_ERR_SOURCE, "source %s produced no data", rec->source);
+	for (size_t i = 0; !run->src->allow_empty && i < rec->nobjects; i++)
+		if (rec->objects[i].raw_bytes == 0)
+			return error_set(CF_ERR_SOURCE,
+					 "source %s produced no output for %s (0 bytes); if that is "
+					 "expected, %s%s%s",
+					 rec->source, rec->objects[i].name,
+					 strcmp(rec->kind, "stdin") ? "set allow_empty = true in [source "
+								     : "add --allow-empty",
+					 strcmp(rec->kind, "stdin") ? rec->source : "",
+					 strcmp(rec->kind, "stdin") ? "]" : "");
+	if (run->src->strict && rec->missing_count)
+		return error_set(CF_ERR_SOURCE,
+				 "source %s: %llu item(s) could not be backed up and strict = true; "
+				 "the first: %s",
+				 rec->source, (unsigned long long)rec->missing_count,
+				 rec->nmissing ? rec->missing[0] : "?");
 	return 0;
 }
 
@@ -292,6 +345,7 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 
 	memset(&run, 0, sizeof(run));
 	run.params = params;
+	run.src = src;
 	rc = backup_run_start(&run, src, kind);
 	if (rc) {
 		catalog_backup_free(run.rec);
@@ -300,8 +354,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 	rc = src->ops->run(src->state, &run);
 	if (!rc && run.stream_open)
 		rc = error_set(CF_ERR_INTERNAL, "source %s left a stream open", src->name);
-	if (!rc && run.rec->nobjects == 0)
-		rc = error_set(CF_ERR_SOURCE, "source %s produced no data", src->name);
+	if (!rc)
+		rc = backup_run_check_result(&run);
 	if (!rc && agent_signals_caught())
 		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	if (!rc) {

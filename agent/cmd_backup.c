@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CMD_BACKUP_USAGE "usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]]"
+
 static void cmd_backup_print(const struct cli *cli, const struct catalog_backup *b)
 {
 	char raw[32], stored[32];
@@ -31,7 +33,7 @@ static void cmd_backup_print(const struct cli *cli, const struct catalog_backup 
 	fmt_bytes(r, raw, sizeof(raw));
 	fmt_bytes(s, stored, sizeof(stored));
 	printf("%s  %s  %s  raw %s  stored %s  %.1fs\n", b->id, b->source,
-	       catalog_status_name(b->status), raw, stored,
+	       agent_status_label(b), raw, stored,
 	       (double)(b->finished_ms - b->started_ms) / 1000.0);
 }
 
@@ -56,7 +58,9 @@ static int cmd_backup_recipients(const struct config *cfg, struct age_recipients
 
 int cmd_backup(const struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'},
+					     {"allow-empty", no_argument, NULL, 'e'},
+					     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
@@ -64,16 +68,21 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct age_recipients *rcpt = NULL;
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
-	int rc, first_rc = 0, opt;
+	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
 	unsigned reaped = 0;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 's')
 			stdin_name = optarg;
+		else if (opt == 'e')
+			allow_empty = 1;
 		else
-			return error_set(CF_ERR_USAGE, "usage: coffer backup [SOURCE...] [--stdin NAME]");
+			return error_set(CF_ERR_USAGE, CMD_BACKUP_USAGE);
 	}
+	if (allow_empty && !stdin_name)
+		return error_set(CF_ERR_USAGE, "--allow-empty goes with --stdin NAME (a source "
+					       "takes allow_empty = true in its section)");
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
 		rc = cmd_backup_recipients(cfg, &rcpt);
@@ -123,6 +132,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	if (stdin_name) {
 		stdin_src.name = (char *)(uintptr_t)stdin_name;
 		stdin_src.ops = &source_stdin_ops;
+		stdin_src.allow_empty = allow_empty;
 	}
 	for (size_t i = 0;; i++) {
 		const struct source *src;
@@ -148,12 +158,22 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			log_error("%s", error_message()[0] ? error_message() : cf_strerror(rc));
 			if (!first_rc)
 				first_rc = rc;
+		} else if (res && res->missing_count) {
+			/* Complete, but not everything it was asked for: an error line
+			 * (shown under --quiet too) and exit status 8. */
+			log_error("backup %s of source %s is partial: %llu item(s) could not be "
+				  "backed up, the first: %s (see 'coffer show %s'; strict = true "
+				  "makes this a failure)",
+				  res->id, res->source, (unsigned long long)res->missing_count,
+				  res->nmissing ? res->missing[0] : "?", res->id);
+			if (!partial_rc)
+				partial_rc = CF_ERR_PARTIAL;
 		}
 		catalog_backup_free(res);
 		if (agent_signals_caught())
 			break;
 	}
-	rc = first_rc;
+	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:
 	catalog_close(cat);

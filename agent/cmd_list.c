@@ -45,6 +45,7 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 			return error_set(CF_ERR_INTERNAL, "cannot re-read the record of %s", b->id);
 		json_object_set_new(obj, "raw_bytes", json_integer((json_int_t)raw));
 		json_object_set_new(obj, "stored_bytes", json_integer((json_int_t)stored));
+		json_object_set_new(obj, "partial", json_boolean(b->missing_count > 0));
 		text = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
 		json_decref(obj);
 		if (!text)
@@ -59,7 +60,7 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 		fmt_bytes(raw, raw_s, sizeof(raw_s));
 		fmt_bytes(stored, stored_s, sizeof(stored_s));
 		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s\n", b->id, b->source,
-		       catalog_status_name(b->status), started, raw_s, stored_s);
+		       agent_status_label(b), started, raw_s, stored_s);
 	}
 	s->count++;
 	return 0;
@@ -137,7 +138,7 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 		char t[TIME_ISO_LEN + 1], raw[32], stored[32];
 
 		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id, b->source,
-		       b->kind, b->host ? b->host : "", catalog_status_name(b->status));
+		       b->kind, b->host ? b->host : "", agent_status_label(b));
 		time_format_iso(b->started_ms, t, sizeof(t));
 		printf("started:   %s\n", t);
 		if (b->finished_ms) {
@@ -146,6 +147,12 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 		}
 		if (b->error)
 			printf("error:     %s\n", b->error);
+		if (b->missing_count)
+			printf("partial:   %llu item(s) could not be backed up%s\n",
+			       (unsigned long long)b->missing_count,
+			       b->missing_count > b->nmissing ? "; the first ones:" : ":");
+		for (size_t i = 0; i < b->nmissing; i++)
+			printf("missing:   %s\n", b->missing[i]);
 		printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
 		for (size_t i = 0; i < b->nlocations; i++)
 			printf("location:  %s\n", b->locations[i]);

@@ -356,13 +356,23 @@ static int config_encryption(struct config_parse *p, const char *name, const cha
 		for (size_t i = 0; i < n; i++) {
 			char fp[AGE_FINGERPRINT_LEN + 1];
 
-			if (age_recipient_fingerprint(v[i], fp)) {
+			if (age_recipient_fingerprint(v[i], fp) && age_text_is_secret(v[i])) {
+				config_fail(p, p->line,
+					    "recipients: item %zu is an age identity (a secret key), not a "
+					    "recipient; put its recipient here (age-keygen -y FILE prints "
+					    "it) and keep the identity off the backup host",
+					    i + 1);
+			} else if (age_recipient_fingerprint(v[i], fp)) {
 				config_fail(p, p->line,
 					    "recipients: '%s' is not an age X25519 recipient (expected age1...)",
 					    v[i]);
-				config_free_list(v, n);
-				return 0;
+			} else {
+				continue;
 			}
+			for (size_t k = 0; k < n; k++)
+				sodium_memzero(v[k], strlen(v[k]));
+			config_free_list(v, n);
+			return 0;
 		}
 		config_free_list(c->recipients, c->nrecipients);
 		c->recipients = v;
@@ -600,7 +610,13 @@ static int config_build_sources(struct config_parse *p)
 		for (size_t k = 0; k < s->nkv; k++) {
 			if (!strcmp(s->kv[k].key, "type"))
 				continue;
-			rc = src->ops->set(src->state, s->kv[k].key, s->kv[k].value);
+			if (!strcmp(s->kv[k].key, "strict"))
+				rc = source_parse_bool("strict", s->kv[k].value, &src->strict);
+			else if (!strcmp(s->kv[k].key, "allow_empty"))
+				rc = source_parse_bool("allow_empty", s->kv[k].value,
+						       &src->allow_empty);
+			else
+				rc = src->ops->set(src->state, s->kv[k].key, s->kv[k].value);
 			if (rc)
 				return error_set(rc, "%s:%d: [source %s] %s", c->file, s->kv[k].line,
 						 s->name, error_message());

@@ -40,6 +40,17 @@ int backup_run_interrupted(const struct backup_run *run);
 /* Attaches source-specific metadata (a JSON object text) to the record.
  * Errors: CF_ERR_NOMEM. */
 int backup_run_set_meta(struct backup_run *run, const char *json_object);
+/*
+ * Records that something the source was asked to back up is not in the
+ * backup (what: a path or a resource; why: the reason), with a warning. The
+ * backup then completes as "partial" (listed, and a distinct exit status),
+ * or fails at the end when the source says strict = true. Sources go on
+ * after it. Errors: CF_ERR_NOMEM.
+ */
+int backup_run_add_missing(struct backup_run *run, const char *what, const char *why);
+/* 1 if the source has strict = true: anything missing fails the backup (a
+ * source may then fail at once instead of calling backup_run_add_missing). */
+int backup_run_strict(const struct backup_run *run);
 
 /* Compressing filter: zstd at level, with workers threads (0: single-threaded).
  * Errors: CF_ERR_COMPRESS, CF_ERR_NOMEM. */

@@ -60,7 +60,16 @@ struct catalog_backup {
 	char **locations;  /* repositories holding it, storage_describe() strings */
 	size_t nlocations;
 	char *meta_json;   /* source-specific JSON object (engine, versions...), or NULL */
+	/* What the source was asked to back up and could not (an unreadable or
+	 * vanished path, a forbidden resource): a complete backup with
+	 * missing_count > 0 is "partial". missing holds the first
+	 * CATALOG_MISSING_MAX of them, "WHAT: WHY" each. */
+	char **missing;
+	size_t nmissing;
+	uint64_t missing_count;
 };
+
+#define CATALOG_MISSING_MAX 100
 
 struct catalog;
 
@@ -118,7 +127,9 @@ const char *catalog_status_name(enum catalog_status s);
  * an object without sha256 in a manifest or a complete record (a running or
  * failed run may hold an unfinished stream's object), a manifest without
  * finished_ms, meta_json not a JSON object,
- * text that is not UTF-8, a count above INT64_MAX), CF_ERR_NOMEM.
+ * a name or key that is not UTF-8, a count above INT64_MAX), CF_ERR_NOMEM.
+ * Free text (error, missing) that is not UTF-8 is stored with its bad bytes
+ * as "\xNN" (fmt_text_utf8()), so a failure is always recorded.
  */
 int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out);
 /*

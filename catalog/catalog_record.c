@@ -102,6 +102,7 @@ void catalog_backup_free(struct catalog_backup *b)
 	catalog_strv_free(b->recipients, b->nrecipients);
 	catalog_strv_free(b->locations, b->nlocations);
 	free(b->meta_json);
+	catalog_strv_free(b->missing, b->nmissing);
 	free(b);
 }
 
@@ -148,6 +149,23 @@ static int catalog_json_set_str(json_t *obj, const char *key, const char *s)
 		return error_set(CF_ERR_FORMAT, "field \"%s\" is not valid UTF-8 text", key);
 	}
 	return catalog_json_set(obj, key, j);
+}
+
+/* Sets a free-text field (an error message, a path): bytes that are not
+ * UTF-8 are escaped rather than refused, so the text is always recorded. */
+static int catalog_json_set_text(json_t *obj, const char *key, const char *s)
+{
+	char *clean;
+	int rc;
+
+	if (!s)
+		return 0;
+	clean = fmt_text_utf8(s);
+	if (!clean)
+		return error_set(CF_ERR_NOMEM, "out of memory encoding field \"%s\"", key);
+	rc = catalog_json_set_str(obj, key, clean);
+	free(clean);
+	return rc;
 }
 
 static int catalog_json_set_u64(json_t *obj, const char *key, uint64_t v)
@@ -284,7 +302,7 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 	if (!rc && !manifest)
 		rc = catalog_json_set_str(root, "status", catalog_status_name(b->status));
 	if (!rc && !manifest)
-		rc = catalog_json_set_str(root, "error", b->error);
+		rc = catalog_json_set_text(root, "error", b->error);
 	if (!rc && !manifest && b->pid > 0)
 		rc = catalog_json_set(root, "pid", json_integer(b->pid));
 	if (!rc)
@@ -309,6 +327,20 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients);
 	if (!rc)
 		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations);
+	if (!rc && b->missing_count) {
+		json_t *arr = json_array();
+
+		rc = catalog_json_set(root, "missing", arr);
+		for (size_t i = 0; !rc && i < b->nmissing; i++) {
+			char *clean = fmt_text_utf8(b->missing[i]);
+
+			if (!clean || json_array_append_new(arr, json_string(clean)) != 0)
+				rc = error_set(CF_ERR_NOMEM, "out of memory encoding field \"missing\"");
+			free(clean);
+		}
+		if (!rc)
+			rc = catalog_json_set_u64(root, "missing_count", b->missing_count);
+	}
 	if (!rc) {
 		char what[128];
 
@@ -617,6 +649,14 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	rc = catalog_get_strv(root, "recipients", &b->recipients, &b->nrecipients);
 	if (!rc)
 		rc = catalog_get_strv(root, "locations", &b->locations, &b->nlocations);
+	if (!rc)
+		rc = catalog_get_strv(root, "missing", &b->missing, &b->nmissing);
+	if (!rc)
+		rc = catalog_get_int(root, "missing_count", "missing_count", 0, 0, INT64_MAX, &v);
+	if (!rc)
+		b->missing_count = (uint64_t)v;
+	if (!rc && b->missing_count < b->nmissing)
+		b->missing_count = b->nmissing;
 	if (rc)
 		goto out;
 

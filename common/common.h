@@ -51,7 +51,8 @@ enum cf_error {
 	CF_ERR_AUTH = -23,          /* credentials were refused */
 	CF_ERR_INTERNAL = -24,      /* a bug: an invariant did not hold */
 	CF_ERR_TARGET = -25,        /* a restore target (database client) failed */
-	CF_ERR_LAST = -26
+	CF_ERR_PARTIAL = -26,       /* a backup completed without something it was asked for */
+	CF_ERR_LAST = -27
 };
 
 /* A short, constant description of an error code ("age header MAC mismatch"). */
@@ -234,5 +235,14 @@ int backup_id_valid(const char *text);
 
 /* Formats a byte count as "1.5 GiB" into out. */
 void fmt_bytes(uint64_t n, char *out, size_t size);
+/* A malloc'ed copy of text that is valid UTF-8: each byte that does not
+ * belong to a valid sequence (a file name in another encoding, a tool's
+ * garbled output) is written as "\xNN". For messages and records, which
+ * must hold any text; NULL on out of memory. */
+char *fmt_text_utf8(const char *text);
+/* The same into out (size bytes, truncated at a whole character), and with
+ * controls also control characters (a newline in a file name) as "\xNN", so
+ * a log line stays one line. Returns the length written. */
+size_t fmt_text_escape(const char *text, char *out, size_t size, int controls);
 
 #endif

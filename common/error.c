@@ -38,6 +38,7 @@ static const char *const error_table[] = {
 	[23] = "access denied",
 	[24] = "internal error",
 	[25] = "restore target failed",
+	[26] = "backup is partial",
 };
 
 const char *cf_strerror(int code)

@@ -22,18 +22,19 @@ enum log_level log_get_level(void)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
-	char line[2048];
+	char msg[2048], line[2048];
 	va_list ap;
 	int n;
 
 	if (level > log_level_current)
 		return;
-	n = snprintf(line, sizeof(line), "coffer: %s: ", names[level]);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n >= (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 2;
+	/* One line of valid UTF-8 whatever the message holds (file names, a
+	 * tool's output): the journal and terminals get text. */
+	n = snprintf(line, sizeof(line), "coffer: %s: ", names[level]);
+	n += (int)fmt_text_escape(msg, line + n, sizeof(line) - 1 - (size_t)n, 1);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }

@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,17 +94,28 @@ int age_identity_to_recipient(const char *identity, char recipient[AGE_RECIPIENT
 	return rc;
 }
 
-/* Parses an "age1..." string; the error message names the string. */
+int age_text_is_secret(const char *text)
+{
+	while (*text == ' ' || *text == '\t' || *text == '\'' || *text == '"')
+		text++;
+	return !strncasecmp(text, "AGE-SECRET-KEY-", 15) || !strncasecmp(text, "AGE-PLUGIN-", 11);
+}
+
+/* Parses an "age1..." string; the error message names the string, unless it
+ * is a secret key pasted in the wrong place. */
 static int age_key_parse_recipient(const char *recipient, uint8_t pk[AGE_X25519_LEN])
 {
 	const char *s = recipient;
 	size_t len = strlen(s);
 
 	age_key_trim(&s, &len);
-	if (bech32_decode(AGE_RECIPIENT_HRP, s, len, pk, AGE_X25519_LEN) != 0)
-		return error_set(CF_ERR_KEY, "not a valid age X25519 recipient: \"%.*s\"",
-		                 len > 100 ? 100 : (int)len, s);
-	return 0;
+	if (bech32_decode(AGE_RECIPIENT_HRP, s, len, pk, AGE_X25519_LEN) == 0)
+		return 0;
+	if (age_text_is_secret(recipient))
+		return error_set(CF_ERR_KEY, "an age identity (a secret key) was given where a "
+		                             "recipient (age1...) belongs");
+	return error_set(CF_ERR_KEY, "not a valid age X25519 recipient: \"%.*s\"",
+	                 len > 100 ? 100 : (int)len, s);
 }
 
 int age_recipient_fingerprint(const char *recipient, char out[AGE_FINGERPRINT_LEN + 1])

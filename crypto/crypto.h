@@ -52,6 +52,10 @@ int age_identity_to_recipient(const char *identity, char recipient[AGE_RECIPIENT
  * Errors: CF_ERR_KEY if recipient is not a valid X25519 recipient.
  */
 int age_recipient_fingerprint(const char *recipient, char out[AGE_FINGERPRINT_LEN + 1]);
+/* 1 if text looks like an age identity (a secret key: "AGE-SECRET-KEY-1...",
+ * any case, or a plugin identity), which must never be echoed in an error,
+ * a log line or an argv. */
+int age_text_is_secret(const char *text);
 
 /* A set of recipients to encrypt to. */
 struct age_recipients;

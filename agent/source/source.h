@@ -32,11 +32,14 @@ struct source_ops {
 	void (*free)(void *state);
 };
 
-/* A configured source. */
+/* A configured source. strict and allow_empty are keys every source type
+ * takes (config.c handles them, the type never sees them). */
 struct source {
 	char *name;
 	const struct source_ops *ops;
 	void *state;
+	int strict;      /* anything that cannot be read fails the backup */
+	int allow_empty; /* an object with no data at all is a good backup */
 };
 
 /* The implementation of a type, or NULL if there is none. */

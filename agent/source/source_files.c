@@ -121,6 +121,22 @@ static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 	r->warnings++;
 }
 
+static int source_files_missing(struct source_files_run *r, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records path as not (or not wholly) in the backup: the backup will be
+ * partial. */
+static int source_files_missing(struct source_files_run *r, const char *path, const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return backup_run_add_missing(r->run, path, why);
+}
+
 /* Error for a libarchive failure on the tar side: the pipeline's own error if
  * it caused it, else libarchive's message. */
 static int source_files_tar_error(struct source_files_run *r, const char *what)
@@ -179,10 +195,10 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 			if (n <= 0) {
 				/* The file shrank (n == 0) or cannot be read: the pax writer pads
 				 * the entry to its recorded size; say so. */
-				source_files_warn(r, "%s: %s; stored %lld of %lld bytes, the rest as zeros",
-						  path, n < 0 ? strerror(errno) : "shrank while it was read",
-						  (long long)done, (long long)size);
-				return 0;
+				return source_files_missing(
+				    r, path, "%s; stored %lld of %lld bytes, the rest as zeros",
+				    n < 0 ? strerror(errno) : "shrank while it was read", (long long)done,
+				    (long long)size);
 			}
 			w = archive_write_data(r->tar, r->readbuf, (size_t)n);
 			if (w < 0)
@@ -281,9 +297,8 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 	} else if (ar != ARCHIVE_OK) {
 		if (ar == ARCHIVE_FATAL)
 			return source_files_tar_error(r, archive_entry_sourcepath(e));
-		source_files_warn(r, "%s: skipped: %s", archive_entry_sourcepath(e),
-				  archive_error_string(r->tar));
-		return 0;
+		return source_files_missing(r, archive_entry_sourcepath(e), "%s",
+					    archive_error_string(r->tar));
 	}
 	r->entries++;
 	if (archive_entry_size(e) > 0 && !link && fd >= 0) {
@@ -336,9 +351,8 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		if (depth == 0)
 			return error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
 					       r->cfg->name, path);
-		source_files_warn(r, "%s: %s", path,
-				  errno == ENOENT ? "vanished before it was read" : strerror(errno));
-		return 0;
+		return source_files_missing(r, path, "%s",
+					    errno == ENOENT ? "vanished before it was read" : strerror(errno));
 	}
 	e = archive_entry_new();
 	if (!e)
@@ -356,8 +370,8 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 					     r->cfg->name, path);
 			goto out;
 		}
-		source_files_warn(r, "%s: skipped: %s", path,
-				  errno == ENOENT ? "vanished before it was read" : strerror(errno));
+		rc = source_files_missing(r, path, "%s",
+					  errno == ENOENT ? "vanished before it was read" : strerror(errno));
 		goto out;
 	}
 	if (fd >= 0 && fstat(fd, &st) != 0) {
@@ -365,7 +379,7 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		goto out;
 	}
 	if (archive_read_disk_entry_from_file(r->disk, e, fd, &st) < ARCHIVE_WARN) {
-		source_files_warn(r, "%s: skipped: %s", path, archive_error_string(r->disk));
+		rc = source_files_missing(r, path, "%s", archive_error_string(r->disk));
 		goto out;
 	}
 	rc = source_files_fix_sparse(e);
@@ -388,7 +402,7 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		goto out;
 	dir = fdopendir(fd);
 	if (!dir) {
-		source_files_warn(r, "%s: cannot list: %s", path, strerror(errno));
+		rc = source_files_missing(r, path, "cannot list: %s", strerror(errno));
 		goto out;
 	}
 	fd = -1; /* owned by dir now */
@@ -400,7 +414,8 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		d = readdir(dir);
 		if (!d) {
 			if (errno)
-				source_files_warn(r, "%s: listing stopped: %s", path, strerror(errno));
+				rc = source_files_missing(r, path, "listing stopped: %s",
+							  strerror(errno));
 			break;
 		}
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))

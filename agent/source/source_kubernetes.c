@@ -31,7 +31,7 @@ struct source_kubernetes {
 	char *kubeconfig, *context, *label_selector, *page_size_text, *timeout_text;
 	char **namespaces, **exclude_namespaces, **kinds, **exclude_kinds;
 	size_t nnamespaces, nexclude_namespaces, nkinds, nexclude_kinds;
-	int in_cluster, secrets, keep_last_applied, strict, owned;
+	int in_cluster, secrets, keep_last_applied, owned;
 };
 _Static_assert(offsetof(struct source_kubernetes, name) == 0,
                "source_state_new() needs the name first");
@@ -56,7 +56,6 @@ static const struct source_key source_kubernetes_keys[] = {
     K8K("label_selector", SOURCE_KEY_STR, label_selector),
     K8K("secrets", SOURCE_KEY_BOOL, secrets),
     K8K("keep_last_applied", SOURCE_KEY_BOOL, keep_last_applied),
-    K8K("strict", SOURCE_KEY_BOOL, strict),
     K8K("owned", SOURCE_KEY_BOOL, owned),
     K8K("page_size", SOURCE_KEY_STR, page_size_text),
     K8K("timeout", SOURCE_KEY_STR, timeout_text),
@@ -153,11 +152,14 @@ static void k8s_record_skip(struct k8s_run *r, const char *what, const char *rea
 		json_array_append_new(r->skipped, o);
 }
 
-/* The same for what was meant to be backed up: said in the log too. */
+/* The same for what was meant to be backed up: the backup is then partial
+ * (backup_run_add_missing() says so in the log). Out of memory here only
+ * loses the entry in the list; the count and the warning stay. */
 static void k8s_skip(struct k8s_run *r, const char *what, const char *reason)
 {
 	k8s_record_skip(r, what, reason);
-	log_warn("source %s: skipped %s: %s", r->s->name, what, reason);
+	if (backup_run_add_missing(r->run, what, reason))
+		error_clear();
 }
 
 static void k8s_skip_gv(void *ctx, const char *gv, const char *reason)
@@ -257,7 +259,7 @@ static int k8s_list_resource(struct k8s_run *r, struct k8s_client *c,
 	} else {
 		rc = k8s_list(c, res, NULL, s->label_selector, page, k8s_item, r);
 	}
-	if (rc == CF_ERR_AUTH && !s->strict) {
+	if (rc == CF_ERR_AUTH && !backup_run_strict(r->run)) {
 		/* RBAC forbids this one: recorded, not fatal. A bad credential
 		 * already failed at discovery. */
 		k8s_skip(r, what, error_message());

@@ -149,7 +149,10 @@ check "every object selected by the label has it" \
 # --- forbidden kinds, expired continue tokens ------------------------------------------------
 k8s_control '{"forbid":["secrets."]}'
 cf backup all
-check_rc "a forbidden kind is skipped, not fatal" 0
+check_rc "a forbidden kind is skipped, not fatal: the backup is partial" 8
+check_grep "the error line says partial and names the kind" "$ERR" '^coffer: error: backup .* is partial: .*secrets'
+check_eq "list --json marks it partial" true \
+	"$(list_json | jq -r --arg id "$(last_id all)" '.[] | select(.id == $id) | .partial')"
 extract "$(last_id all)" "$T/forbid"
 check_grep "cluster-info records the forbidden kind" "$T/forbid/cluster-info.json" '"resource": "secrets"'
 cf backup strict
