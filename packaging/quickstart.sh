@@ -8,8 +8,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./packaging/install-deps.sh
-./packaging/build.sh >/dev/null
-COFFER=$PWD/build/agent/coffer
+# Without the tests: they need the test dependencies (install-deps.sh --test).
+./packaging/build.sh -DCOFFER_TESTS=OFF >/dev/null
+B=${BUILD_DIR:-build}   # where build.sh builds
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+COFFER=$B/agent/coffer
 D=${DEMO_DIR:-$PWD/coffer-demo}
 rm -rf "$D"; mkdir -p "$D/repo"
 

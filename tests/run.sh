@@ -6,5 +6,6 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./packaging/install-deps.sh --test
-BUILD_DIR=${BUILD_DIR:-build} ./packaging/build.sh -DCOFFER_WERROR=ON
+# COFFER_TESTS explicitly: the quickstart may have left it OFF in the cache.
+BUILD_DIR=${BUILD_DIR:-build} ./packaging/build.sh -DCOFFER_WERROR=ON -DCOFFER_TESTS=ON
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j2 "$@"
