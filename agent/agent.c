@@ -85,16 +85,43 @@ int agent_exit_code(int rc)
 	}
 }
 
-int agent_open_storage(const struct config *cfg, struct storage **out)
+/* The storage options of cfg's [repository]. */
+static int agent_storage_options(const struct config *cfg, struct storage_options *opts)
 {
-	struct storage_options opts = cfg->s3;
-
-	opts.type = cfg->repo_type ? cfg->repo_type : "posix";
-	opts.path = cfg->repo_path;
-	if (!strcmp(opts.type, "posix") && !cfg->repo_path)
+	*opts = cfg->s3;
+	opts->type = cfg->repo_type ? cfg->repo_type : "posix";
+	opts->path = cfg->repo_path;
+	if (!strcmp(opts->type, "posix") && !cfg->repo_path)
 		return error_set(CF_ERR_CONFIG, "%s: no repository configured (expected [repository] path)",
 				 cfg->file);
-	return storage_open(&opts, out);
+	return 0;
+}
+
+int agent_open_storage(const struct config *cfg, struct storage **out)
+{
+	struct storage_options opts;
+	int rc = agent_storage_options(cfg, &opts);
+
+	return rc ? rc : storage_open(&opts, out);
+}
+
+int agent_repo_location(const struct config *cfg, char **out)
+{
+	struct storage_options opts;
+	int rc = agent_storage_options(cfg, &opts);
+
+	return rc ? rc : storage_location(&opts, out);
+}
+
+int agent_record_here(const struct catalog_backup *b, const char *location)
+{
+	/* A record without locations predates them: it cannot be told apart. */
+	if (!b->nlocations)
+		return 1;
+	for (size_t i = 0; i < b->nlocations; i++)
+		if (!strcmp(b->locations[i], location))
+			return 1;
+	return 0;
 }
 
 int agent_open_catalog(const struct config *cfg, struct catalog **out)
@@ -130,6 +157,7 @@ int agent_load_identities(const struct config *cfg, const char *override,
 struct agent_reap {
 	struct catalog *cat;
 	struct storage *st;
+	const char *location;
 	char host[256];
 	char **ids;
 	size_t nids;
@@ -139,7 +167,8 @@ static int agent_reap_cb(void *ctx, const struct catalog_backup *b)
 {
 	struct agent_reap *r = ctx;
 
-	if (b->status != CATALOG_RUNNING || !b->host || strcmp(b->host, r->host) != 0)
+	if (b->status != CATALOG_RUNNING || !b->host || strcmp(b->host, r->host) != 0 ||
+	    !agent_record_here(b, r->location))
 		return 0;
 	/* kill(pid, 0) fails with ESRCH only when no such process exists. */
 	if (b->pid > 0 && (kill(b->pid, 0) == 0 || errno != ESRCH))
@@ -153,6 +182,7 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *rea
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	r.location = storage_describe(st);
 	*reaped = 0;
 	if (gethostname(r.host, sizeof(r.host)) != 0)
 		snprintf(r.host, sizeof(r.host), "unknown");
@@ -236,6 +266,14 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 	rc = catalog_backup_get(cat, id, &rec);
 	if (rc && rc != CF_ERR_NOTFOUND)
 		return rc;
+	if (rec && !agent_record_here(rec, storage_describe(st))) {
+		rc = error_set(CF_ERR_NOTFOUND,
+			       "backup %s is in %s, not in this configuration's repository %s (the "
+			       "catalog is shared); use the configuration of that repository",
+			       id, rec->locations[0], storage_describe(st));
+		catalog_backup_free(rec);
+		return rc;
+	}
 	if (rec && rec->status != CATALOG_COMPLETE) {
 		rc = error_set(CF_ERR_NOTFOUND, "backup %s is not complete (%s%s%s)", id,
 			       catalog_status_name(rec->status), rec->error ? ": " : "",

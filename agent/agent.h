@@ -66,6 +66,12 @@ struct cli {
 /* Opens the configured repository / catalog, with a clear error when the
  * configuration lacks them. */
 int agent_open_storage(const struct config *cfg, struct storage **out);
+/* The identity of cfg's repository as records hold it (storage_location()),
+ * without opening it. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
+int agent_repo_location(const struct config *cfg, char **out);
+/* 1 if record b is of the repository at location: several configurations
+ * (repositories) may share one catalog, and each sees only its own. */
+int agent_record_here(const struct catalog_backup *b, const char *location);
 int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */

@@ -266,7 +266,15 @@ static int backup_run_delete_cb(void *ctx, const char *key, const struct storage
 
 int backup_run_remove_objects(struct storage *st, const char *prefix)
 {
-	return storage_list(st, prefix, backup_run_delete_cb, st);
+	unsigned pending = 0;
+	int rc;
+
+	/* Writes the dead run left half-done first (a temporary file, an
+	 * unfinished multipart upload), then its stored objects. */
+	rc = storage_cleanup_prefix(st, prefix, 0, time_now_ms(), &pending);
+	if (!rc)
+		rc = storage_list(st, prefix, backup_run_delete_cb, st);
+	return rc;
 }
 
 static int backup_run_write_manifest(struct backup_run *run)

@@ -27,7 +27,9 @@ struct backup_run_params {
 int backup_run_source(const struct backup_run_params *params, const struct source *src,
 		      const char *kind, struct catalog_backup **result);
 
-/* Deletes every object under prefix. Errors: CF_ERR_IO, CF_ERR_STORAGE. */
+/* Deletes every object under prefix, and the leftovers of unfinished writes
+ * there (storage_cleanup_prefix()): only for a run that is over or known
+ * dead. Errors: CF_ERR_IO, CF_ERR_STORAGE. */
 int backup_run_remove_objects(struct storage *st, const char *prefix);
 
 #endif

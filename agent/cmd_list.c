@@ -13,6 +13,8 @@
 struct cmd_list_state {
 	int json;
 	size_t count;
+	const char *location; /* this configuration's repository */
+	size_t elsewhere;     /* records of other repositories, not listed */
 };
 
 static void cmd_list_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored)
@@ -30,6 +32,10 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32];
 	uint64_t raw, stored;
 
+	if (!agent_record_here(b, s->location)) {
+		s->elsewhere++;
+		return 0;
+	}
 	cmd_list_sizes(b, &raw, &stored);
 	if (s->json) {
 		char *text = NULL;
@@ -71,10 +77,11 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
 					     {"json", no_argument, NULL, 'j'},
 					     {NULL, 0, NULL, 0}};
-	struct cmd_list_state s = {cli->json, 0};
+	struct cmd_list_state s = {cli->json, 0, NULL, 0};
 	const char *source = NULL;
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
+	char *location = NULL;
 	int opt, rc;
 
 	optind = 0;
@@ -90,6 +97,9 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 		return error_set(CF_ERR_USAGE, "usage: coffer list [--source S] [--json]");
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
+		rc = agent_repo_location(cfg, &location);
+	s.location = location;
+	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc && s.json)
 		printf("[");
@@ -98,7 +108,12 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	if (!rc && s.json)
 		printf("%s]\n", s.count ? "\n" : "");
 	else if (!rc && s.count == 0)
-		printf("no backups%s%s\n", source ? " of source " : "", source ? source : "");
+		printf("no backups%s%s in %s\n", source ? " of source " : "", source ? source : "",
+		       location);
+	if (!rc && s.elsewhere)
+		log_info("%zu backup(s) of other repositories in the catalog %s not listed",
+			 s.elsewhere, cfg->catalog_path);
+	free(location);
 	catalog_close(cat);
 	config_free(cfg);
 	return rc;

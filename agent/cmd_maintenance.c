@@ -23,7 +23,15 @@ struct rebuild {
 	struct storage *st;
 	unsigned added;
 	unsigned bad;
+	unsigned forgotten;
+	char **seen; /* ids of every manifest in the repository, readable or not */
+	size_t nseen;
 };
+
+static int rebuild_id_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int rebuild_cb(void *ctx, const char *key, const struct storage_info *info)
 {
@@ -36,6 +44,14 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 	(void)info;
 	if (kl <= ml || strcmp(key + kl - ml, MANIFEST_NAME) != 0 || key[kl - ml - 1] != '/')
 		return 0;
+	if (kl > ml + 1 + BACKUP_ID_LEN) {
+		char id[BACKUP_ID_LEN + 1];
+
+		memcpy(id, key + kl - ml - 1 - BACKUP_ID_LEN, BACKUP_ID_LEN);
+		id[BACKUP_ID_LEN] = '\0';
+		if (backup_id_valid(id) && catalog_strv_add(&r->seen, &r->nseen, id))
+			return CF_ERR_NOMEM;
+	}
 	rc = storage_read_all(r->st, key, 16 * 1024 * 1024, &data);
 	if (rc)
 		return rc;
@@ -69,6 +85,48 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 	return rc;
 }
 
+/*
+ * A complete record of this repository whose manifest is no longer there
+ * (deleted by hand, by a lifecycle rule, another host's prune) is not a
+ * backup any more: this repository goes from its locations, and a record
+ * left with none is deleted. Failed and running records are this host's
+ * history and stay.
+ */
+static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct rebuild *r = ctx;
+	const char *here = storage_describe(r->st), *id = b->id;
+	struct catalog_backup *copy = NULL;
+	size_t kept = 0;
+	int rc;
+
+	if (b->status != CATALOG_COMPLETE || !agent_record_here(b, here) ||
+	    bsearch(&id, r->seen, r->nseen, sizeof(*r->seen), rebuild_id_cmp))
+		return 0;
+	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
+		 b->source, here);
+	r->forgotten++;
+	for (size_t i = 0; i < b->nlocations; i++)
+		kept += strcmp(b->locations[i], here) != 0;
+	if (!kept)
+		return catalog_backup_delete(r->cat, b->id);
+	rc = catalog_backup_get(r->cat, b->id, &copy);
+	if (!rc) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < copy->nlocations; i++) {
+			if (strcmp(copy->locations[i], here))
+				copy->locations[n++] = copy->locations[i];
+			else
+				free(copy->locations[i]);
+		}
+		copy->nlocations = n;
+		rc = catalog_backup_put(r->cat, copy);
+	}
+	catalog_backup_free(copy);
+	return rc;
+}
+
 static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
 {
 	struct rebuild r;
@@ -80,11 +138,22 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
 		rc = agent_open_catalog(cfg, &r.cat);
 	if (!rc)
 		rc = storage_list(r.st, "", rebuild_cb, &r);
+	/* Only after a whole listing: a record is forgotten only when its
+	 * manifest is known to be gone. */
+	if (!rc) {
+		qsort(r.seen, r.nseen, sizeof(*r.seen), rebuild_id_cmp);
+		rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
+	}
 	if (!rc && cli->json)
-		printf("{\"recorded\":%u,\"skipped\":%u}\n", r.added, r.bad);
+		printf("{\"recorded\":%u,\"skipped\":%u,\"forgotten\":%u}\n", r.added, r.bad,
+		       r.forgotten);
 	else if (!rc)
-		printf("recorded %u backup(s) from %s%s\n", r.added, storage_describe(r.st),
-		       r.bad ? " (some manifests were skipped, see above)" : "");
+		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
+		       r.added, storage_describe(r.st),
+		       r.bad ? " (some manifests were skipped, see above)" : "", r.forgotten);
+	for (size_t i = 0; i < r.nseen; i++)
+		free(r.seen[i]);
+	free(r.seen);
 	catalog_close(r.cat);
 	storage_free(r.st);
 	return rc;

@@ -99,6 +99,43 @@ const char *storage_describe(const struct storage *s)
 	return s->drv->describe(s->ctx);
 }
 
+int storage_location(const struct storage_options *opts, char **out)
+{
+	const char *type = opts->type ? opts->type : "posix";
+	struct buf b;
+	int rc;
+
+	*out = NULL;
+	buf_init(&b, 8192);
+	if (!strcmp(type, "posix")) {
+		char *root;
+
+		if (!opts->path || !*opts->path)
+			return error_set(CF_ERR_CONFIG, "posix storage needs a repository path");
+		/* As the driver: the resolved path, or the path as given if it
+		 * cannot be resolved (then no record can match it). */
+		root = realpath(opts->path, NULL);
+		rc = buf_printf(&b, "posix:%s", root ? root : opts->path);
+		free(root);
+	} else if (!strcmp(type, "s3")) {
+		const char *p = opts->prefix ? opts->prefix : "";
+
+		/* As s3_client_new(): no leading '/', one trailing '/'. */
+		while (*p == '/')
+			p++;
+		rc = buf_printf(&b, "s3://%s/%s%s", opts->bucket ? opts->bucket : "", p,
+		                *p && p[strlen(p) - 1] != '/' ? "/" : "");
+	} else {
+		return error_set(CF_ERR_CONFIG, "unknown repository type '%s'", type);
+	}
+	if (rc) {
+		buf_free(&b);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	*out = (char *)b.data;
+	return 0;
+}
+
 int storage_key_valid(const char *key)
 {
 	size_t len = strlen(key), part = 0;
@@ -280,8 +317,17 @@ int storage_delete(struct storage *s, const char *key)
 
 int storage_cleanup(struct storage *s, int64_t older_than_ms, int64_t now_ms, unsigned *removed)
 {
+	return storage_cleanup_prefix(s, "", older_than_ms, now_ms, removed);
+}
+
+int storage_cleanup_prefix(struct storage *s, const char *prefix, int64_t older_than_ms,
+                           int64_t now_ms, unsigned *removed)
+{
 	*removed = 0;
-	return s->drv->cleanup(s->ctx, older_than_ms, now_ms, removed);
+	if (!storage_prefix_valid(prefix))
+		return error_set(CF_ERR_STORAGE, "invalid key prefix '%.*s' for %s",
+		                 STORAGE_KEY_MAX, prefix, storage_describe(s));
+	return s->drv->cleanup(s->ctx, prefix, older_than_ms, now_ms, removed);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -72,8 +72,13 @@ struct storage_info {
 int storage_open(const struct storage_options *opts, struct storage **out);
 void storage_free(struct storage *s);
 uint32_t storage_features(const struct storage *s);
-/* A printable description of the repository ("posix:/srv/coffer-repo"). */
+/* A printable description of the repository ("posix:/srv/coffer-repo"). It
+ * is also the repository's identity in the catalog (a record's locations). */
 const char *storage_describe(const struct storage *s);
+/* What storage_describe() would give for opts, without opening anything (no
+ * network, no credentials): for telling which catalog records belong to a
+ * configuration. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
+int storage_location(const struct storage_options *opts, char **out);
 
 /* Starts writing a new object. Errors: CF_ERR_EXISTS, CF_ERR_IO, CF_ERR_NOSPACE,
  * CF_ERR_STORAGE, CF_ERR_NOMEM. */
@@ -141,6 +146,12 @@ int storage_delete(struct storage *s, const char *key);
  * many were removed. Errors: CF_ERR_IO, CF_ERR_STORAGE.
  */
 int storage_cleanup(struct storage *s, int64_t older_than_ms, int64_t now_ms, unsigned *removed);
+/* The same for the keys under prefix only: with older_than_ms 0, what a run
+ * known to be dead left under its backup's prefix goes at once (a posix
+ * temporary file still locked by a live writer is never removed; an S3
+ * upload is, so call it only for a run that cannot be writing). */
+int storage_cleanup_prefix(struct storage *s, const char *prefix, int64_t older_than_ms,
+                           int64_t now_ms, unsigned *removed);
 
 /* 1 if key is a well-formed object key (see the contract above), else 0. */
 int storage_key_valid(const char *key);

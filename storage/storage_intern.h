@@ -24,7 +24,8 @@ struct storage_driver {
 	int (*list)(void *drv, const char *prefix, storage_list_cb cb, void *ctx);
 	int (*head)(void *drv, const char *key, struct storage_info *info);
 	int (*remove)(void *drv, const char *key);
-	int (*cleanup)(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned *removed);
+	int (*cleanup)(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
+		       unsigned *removed);
 };
 
 extern const struct storage_driver storage_posix_driver;

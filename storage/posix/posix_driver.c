@@ -781,10 +781,11 @@ static int posix_cleanup_one(struct posix_repo *r, void *ctx, const char *key, i
 	return 0;
 }
 
-static int posix_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned *removed)
+static int posix_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
+                         unsigned *removed)
 {
 	struct posix_cleanup_ctx c = {now_ms - older_than_ms, 0};
-	int rc = posix_walk(drv, "", posix_cleanup_one, &c);
+	int rc = posix_walk(drv, prefix, posix_cleanup_one, &c);
 
 	*removed = c.removed;
 	return rc;

@@ -1021,7 +1021,8 @@ static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
 /* Cleanup of abandoned multipart uploads                                     */
 /* ------------------------------------------------------------------------ */
 
-static int s3_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned *removed)
+static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
+                      unsigned *removed)
 {
 	struct s3_repo *r = drv;
 	char *key_marker = NULL, *id_marker = NULL;
@@ -1029,7 +1030,7 @@ static int s3_cleanup(void *drv, int64_t older_than_ms, int64_t now_ms, unsigned
 	int rc;
 
 	*removed = 0;
-	rc = s3_client_key(r->c, "", &bp);
+	rc = s3_client_key(r->c, prefix, &bp);
 	while (!rc) {
 		struct s3_list_reply list;
 		struct buf q;
