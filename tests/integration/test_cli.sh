@@ -92,7 +92,7 @@ for i in 1 2 3; do
 	cf backup one two
 	check_rc "backup round $i" 0
 done
-cf backup --stdin three </dev/null
+cf backup --stdin three --allow-empty </dev/null
 check_rc "backup --stdin three" 0
 
 cf list --json

@@ -90,7 +90,9 @@ roundtrip dump.sql "$T/stdin.data" stdin
 
 : >"$T/empty.expected"
 cf backup --stdin empty </dev/null
-check_rc "backup --stdin of 0 bytes" 0
+check_rc "backup --stdin of 0 bytes fails without --allow-empty" 5
+cf backup --stdin empty --allow-empty </dev/null
+check_rc "backup --stdin of 0 bytes with --allow-empty" 0
 ID=$(last_id empty)
 check "the empty stdin backup is listed complete" test -n "$ID"
 check_eq "its raw_bytes is 0" 0 "$(list_json | jq --arg id "$ID" '.[] | select(.id == $id) | .raw_bytes')"
