@@ -6,9 +6,11 @@
  * and ACLs where the filesystem has them, sparse files as sparse entries.
  *
  * Member names are stored without a leading '/', as tar does, so the archive
- * extracts under any folder. A file that vanishes or changes while it is read
- * gives a warning naming it; the backup goes on (a changing file is recorded as
- * the bytes that were read, and the count of such warnings is in the record).
+ * extracts under any folder. A path that cannot be read, vanishes or shrinks
+ * while it is read is recorded with backup_run_add_missing() and the walk goes
+ * on: the backup is then partial (or fails, with strict = true). A file that
+ * changes while it is read gives a warning and is stored as read (the count of
+ * such warnings is in the record).
  */
 #include "agent/agent.h"
 #include "agent/pipeline.h"
