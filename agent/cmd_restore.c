@@ -854,6 +854,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = restore_to_dir(st, b, ids, to, cli->progress, &filter);
 	if (!rc && apply_order)
 		rc = restore_print_apply_order(to);
+	if (!rc && b->missing_count)
+		log_warn("backup %s is partial: %llu item(s) could not be backed up when it was made "
+		         "(see 'coffer show %s')",
+		         b->id, (unsigned long long)b->missing_count, b->id);
 	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);

@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 #include <locale.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +159,16 @@ int main(int argc, char **argv)
 		if (!rc)
 			rc = cmd->run(&cli, argc, argv);
 	}
+	/* Output that did not reach its file (a full disk under `coffer list >
+	 * FILE`) is a failure too, not a success with a truncated answer. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		int e = errno;
+
+		if (!rc)
+			rc = error_set_errno(e == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, e,
+					     "cannot write the output");
+	}
 	if (rc && error_message()[0])
 		log_error("%s", error_message());
-	fflush(stdout);
 	return agent_exit_code(rc);
 }

@@ -356,6 +356,12 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		return source_files_missing(r, path, "%s",
 					    errno == ENOENT ? "vanished before it was read" : strerror(errno));
 	}
+	/* A socket is made by the program that listens on it, never restored (as
+	 * GNU tar, which ignores them): left out, not missing. */
+	if (S_ISSOCK(st.st_mode)) {
+		log_info("source %s: %s: a socket, left out", r->cfg->name, path);
+		return 0;
+	}
 	e = archive_entry_new();
 	if (!e)
 		return error_set(CF_ERR_NOMEM, "out of memory");
