@@ -334,12 +334,58 @@ static void test_helpers(void **state)
 	assert_string_equal(catalog_status_name((enum catalog_status)7), "unknown");
 }
 
+/* A partial backup's missing list and count survive the round trip (also
+ * in a manifest), and free text that is not UTF-8 (an error, a path) is
+ * recorded escaped instead of making the record impossible to write. */
+static void test_missing_and_text(void **state)
+{
+	struct catalog_backup *b = full_record(), *back;
+	char *json;
+
+	(void)state;
+	free(b->error);
+	b->error = xstrdup("command: caf\xe9 \xff broke");
+	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/a: Permission denied"), 0);
+	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/\xff: vanished"), 0);
+	b->missing_count = 7;
+	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
+	assert_non_null(strstr(json, "\"error\":\"command: caf\\\\xe9 \\\\xff broke\""));
+	assert_non_null(strstr(json, "\"missing_count\":7"));
+	assert_int_equal(catalog_backup_from_json(json, strlen(json), &back), 0);
+	assert_int_equal(back->missing_count, 7);
+	assert_int_equal(back->nmissing, 2);
+	assert_string_equal(back->missing[0], "/srv/a: Permission denied");
+	assert_string_equal(back->missing[1], "/srv/\\xff: vanished");
+	catalog_backup_free(back);
+	free(json);
+
+	b->status = CATALOG_COMPLETE;
+	assert_int_equal(catalog_backup_to_json(b, CATALOG_JSON_MANIFEST, &json), 0);
+	assert_int_equal(catalog_backup_from_json(json, strlen(json), &back), 0);
+	assert_int_equal(back->missing_count, 7);
+	catalog_backup_free(back);
+	free(json);
+
+	/* A complete backup without missing items has neither field. */
+	for (size_t i = 0; i < b->nmissing; i++)
+		free(b->missing[i]);
+	free(b->missing);
+	b->missing = NULL;
+	b->nmissing = 0;
+	b->missing_count = 0;
+	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
+	assert_null(strstr(json, "missing"));
+	free(json);
+	catalog_backup_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),           cmocka_unit_test(test_manifest_mode),
 	    cmocka_unit_test(test_encode_errors),        cmocka_unit_test(test_strict_decode),
 	    cmocka_unit_test(test_unknown_keys_ignored), cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_missing_and_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

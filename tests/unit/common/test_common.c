@@ -232,6 +232,42 @@ static void test_fmt_bytes(void **state)
 	assert_string_equal(s, "3.0 GiB");
 }
 
+/* Text that is not UTF-8 comes back as valid UTF-8 with each bad byte as
+ * \xNN; valid text, multi-byte characters included, is unchanged. */
+static void test_text_utf8(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"plain", "plain"},
+	    {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"},
+	    {"caf\xe9", "caf\\xe9"},
+	    {"\xff\xfe", "\\xff\\xfe"},
+	    {"\xc0\xaf", "\\xc0\\xaf"},             /* overlong '/' */
+	    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},    /* a surrogate */
+	    {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* past U+10FFFF */
+	    {"\xe6\x97", "\\xe6\\x97"},             /* cut short */
+	    {"a\nb", "a\nb"},
+	};
+	char buf[16];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = fmt_text_utf8(cases[i].in);
+
+		assert_non_null(got);
+		assert_string_equal(got, cases[i].out);
+		free(got);
+	}
+	/* With controls: a newline cannot split a log line. */
+	assert_int_equal(fmt_text_escape("a\nb\tc", buf, sizeof(buf), 1), 8);
+	assert_string_equal(buf, "a\\x0ab\tc");
+	/* Truncated at a whole character or escape, always terminated. */
+	assert_int_equal(fmt_text_escape("abcdefghijklm\xff", buf, sizeof(buf), 0), 13);
+	assert_string_equal(buf, "abcdefghijklm");
+	assert_int_equal(fmt_text_escape("abcdefghijklm\xc3\xa9", buf, 15, 0), 13);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_filter_thread),
 		cmocka_unit_test(test_backup_id),   cmocka_unit_test(test_time_iso),
 		cmocka_unit_test(test_error_table), cmocka_unit_test(test_fmt_bytes),
+		cmocka_unit_test(test_text_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
  * its own fresh repository directory under COFFER_TEST_TMP.
  */
 #include "storage/storage.h"
+#include "storage/s3/s3.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -624,6 +625,47 @@ static void test_no_space(void **state)
 	assert_int_equal(umount(mnt), 0);
 }
 
+/* storage_location() names the repository as storage_describe() does,
+ * without opening it, for a path given through a symlink and with "..". */
+static void test_location(void **state)
+{
+	struct fixture *f = *state;
+	struct storage_options opts = {.type = "posix"};
+	char link[600], odd[700], *loc = NULL;
+
+	path_join(link, sizeof(link), f->dir, "link");
+	assert_int_equal(symlink(f->dir, link), 0);
+	snprintf(odd, sizeof(odd), "%s/../%s/", link, strrchr(f->dir, '/') + 1);
+	opts.path = odd;
+	assert_int_equal(storage_location(&opts, &loc), 0);
+	assert_string_equal(loc, storage_describe(f->s));
+	free(loc);
+	unlink(link);
+
+	/* S3: the same string as the client's description, for every form of
+	 * prefix (making a client sends nothing). */
+	opts.type = "s3";
+	opts.bucket = "b";
+	opts.endpoint = "http://127.0.0.1:9";
+	opts.access_key = "AKIDEXAMPLE";
+	opts.secret_key = "secret";
+	{
+		static const char *const prefixes[] = {NULL, "", "/", "///", "db1", "//db1", "db1/",
+		                                       "a/b", "a/b//"};
+
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			struct s3_client *c = NULL;
+
+			opts.prefix = prefixes[i];
+			assert_int_equal(storage_location(&opts, &loc), 0);
+			assert_int_equal(s3_client_new(&opts, &c), 0);
+			assert_string_equal(loc, s3_client_describe(c));
+			s3_client_free(c);
+			free(loc);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +682,7 @@ int main(void)
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test_setup_teardown(test_filter_sink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_location, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
