@@ -39,6 +39,26 @@ int agent_signals_caught(void)
 	return agent_signal_seen != 0;
 }
 
+int agent_fault(const char *point)
+{
+	const char *spec = getenv("COFFER_FAULT");
+	size_t n = strlen(point);
+
+	if (!spec)
+		return 0;
+	for (const char *p = strstr(spec, point); p; p = strstr(p + 1, point)) {
+		if ((p != spec && p[-1] != ',') || p[n] != ':')
+			continue;
+		if (!strncmp(p + n + 1, "kill", 4))
+			kill(getpid(), SIGKILL);
+		if (!strncmp(p + n + 1, "pause", 5))
+			sleep(3);
+		if (!strncmp(p + n + 1, "fail", 4))
+			return error_set(CF_ERR_IO, "injected fault at %s (COFFER_FAULT)", point);
+	}
+	return 0;
+}
+
 const char *agent_status_label(const struct catalog_backup *b)
 {
 	if (b->status == CATALOG_COMPLETE && b->missing_count)
@@ -176,6 +196,38 @@ static int agent_reap_cb(void *ctx, const struct catalog_backup *b)
 	return catalog_strv_add(&r->ids, &r->nids, b->id);
 }
 
+/* Records as complete the backup of record b, whose manifest is stored:
+ * the manifest's objects and digests, this host's own fields kept. */
+static int agent_repair_record(struct catalog *cat, struct storage *st,
+			       const struct catalog_backup *b)
+{
+	struct catalog_backup *man = NULL;
+	char key[STORAGE_KEY_MAX + 1];
+	int rc;
+
+	snprintf(key, sizeof(key), "%s%s", b->prefix, MANIFEST_NAME);
+	rc = agent_read_manifest(st, key, &man);
+	if (!rc && (strcmp(man->id, b->id) || strcmp(man->source, b->source)))
+		rc = error_set(CF_ERR_INTEGRITY, "manifest %s names another backup (%s)", key,
+			       man->id);
+	for (size_t i = 0; !rc && i < b->nlocations; i++) {
+		int known = 0;
+
+		for (size_t k = 0; k < man->nlocations; k++)
+			known |= !strcmp(man->locations[k], b->locations[i]);
+		if (!known)
+			rc = catalog_strv_add(&man->locations, &man->nlocations, b->locations[i]);
+	}
+	if (!rc)
+		rc = catalog_backup_put(cat, man);
+	if (!rc)
+		log_warn("backup %s had stored its manifest when process %d ended; recorded it "
+			 "complete",
+			 b->id, b->pid);
+	catalog_backup_free(man);
+	return rc;
+}
+
 int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped)
 {
 	struct agent_reap r;
@@ -191,14 +243,18 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *rea
 	for (size_t i = 0; !rc && i < r.nids; i++) {
 		struct catalog_backup *b = NULL;
 		char msg[128];
+		int complete = 0;
 
 		rc = catalog_backup_get(cat, r.ids[i], &b);
 		if (rc)
 			break;
-		/* The run died before its manifest: nothing under its prefix is part
-		 * of a complete backup, so its objects can go. */
-		rc = backup_run_remove_objects(st, b->prefix);
-		if (!rc) {
+		/* The manifest is the commit point: a run that stored it is a
+		 * complete backup whatever its record says (killed before the
+		 * record was updated), and its record is repaired, not deleted. */
+		rc = backup_run_discard(st, b, &complete);
+		if (!rc && complete) {
+			rc = agent_repair_record(cat, st, b);
+		} else if (!rc) {
 			snprintf(msg, sizeof(msg), "interrupted: process %d ended before the backup completed",
 				 b->pid);
 			free(b->error);
@@ -207,10 +263,11 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *rea
 			if (!b->finished_ms)
 				b->finished_ms = time_now_ms();
 			rc = catalog_backup_put(cat, b);
-		}
-		if (!rc) {
-			log_info("marked interrupted backup %s as failed and removed its objects", b->id);
-			(*reaped)++;
+			if (!rc) {
+				log_info("marked interrupted backup %s as failed and removed its objects",
+					 b->id);
+				(*reaped)++;
+			}
 		}
 		catalog_backup_free(b);
 	}
@@ -239,16 +296,26 @@ static int agent_find_cb(void *ctx, const char *key, const struct storage_info *
 }
 
 /* Reads and decodes a manifest from the repository. */
-static int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out)
+int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out)
 {
+	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
+	char *where;
 	struct buf b;
-	int rc = storage_read_all(st, key, 16 * 1024 * 1024, &b);
+	int rc;
 
+	if (kl < ml || strcmp(key + kl - ml, MANIFEST_NAME))
+		return error_set(CF_ERR_INTERNAL, "%s is not a manifest key", key);
+	rc = storage_read_all(st, key, 16 * 1024 * 1024, &b);
 	if (rc)
 		return rc;
-	rc = catalog_backup_from_json((char *)b.data, b.len, out);
-	if (rc)
-		error_set(rc, "manifest %s: %s", key, error_message());
+	where = strndup(key, kl - ml);
+	if (!where)
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	else
+		rc = catalog_manifest_from_json((char *)b.data, b.len, where, out);
+	if (rc && rc != CF_ERR_NOMEM)
+		rc = error_set(CF_ERR_INTEGRITY, "manifest %s: %s", key, error_message());
+	free(where);
 	buf_free(&b);
 	return rc;
 }

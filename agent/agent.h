@@ -77,11 +77,18 @@ int agent_open_catalog(const struct config *cfg, struct catalog **out);
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
 int agent_load_identities(const struct config *cfg, const char *override,
 			  struct age_identities **out);
-/* Marks this host's "running" records whose process is gone as failed and
- * removes their objects (they have no manifest). Reports how many. */
+/* Settles this host's "running" records (of this repository) whose process
+ * is gone: one whose manifest is stored is recorded complete from it (the
+ * manifest is the commit point); the others are marked failed and what they
+ * recorded writing is removed (backup_run_discard()). Reports how many were
+ * marked failed. */
 int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped);
 /* Finds the record of a backup: the catalog first, then the repository's
  * manifests (so a fresh host can restore). Errors: CF_ERR_NOTFOUND, ... */
+/* Reads and checks the manifest at key (catalog_manifest_from_json(): an
+ * untrusted document). Errors: CF_ERR_NOTFOUND, CF_ERR_INTEGRITY (malformed
+ * or inconsistent), CF_ERR_STORAGE, CF_ERR_IO, CF_ERR_NOMEM. */
+int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out);
 int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		      struct catalog_backup **out);
 /* The key of a backup's manifest: "<prefix>manifest.json". */
@@ -95,6 +102,16 @@ int agent_signals_caught(void);
 /* The status a listing shows: "partial" for a complete backup that misses
  * something it was asked for, else catalog_status_name(). */
 const char *agent_status_label(const struct catalog_backup *b);
+/*
+ * Fault injection for the tests, at named points of the code: when
+ * $COFFER_FAULT holds "POINT:kill" (comma-separated), the process kills
+ * itself with SIGKILL there; "POINT:fail" makes this return CF_ERR_IO;
+ * "POINT:pause" sleeps 3 s (to open a race window). Unset, it costs a
+ * getenv. Points: after-manifest (backup stored its manifest, record not
+ * yet complete), complete-record (the record's last update), cleanup-listed
+ * (repo cleanup has listed the repository).
+ */
+int agent_fault(const char *point);
 int agent_exit_code(int rc);
 
 /* Commands: argc/argv start at the command word. Return a CF_ code. */

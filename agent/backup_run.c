@@ -118,17 +118,6 @@ static int backup_run_check_result(const struct backup_run *run)
 	return 0;
 }
 
-static int backup_stream_name_valid(const char *name)
-{
-	if (!*name || name[0] == '.' || strlen(name) > 200)
-		return 0;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '-' || *p == '_' || *p == '.'))
-			return 0;
-	return 1;
-}
-
 int backup_stream_open(struct backup_run *run, const char *name, const char *format,
 		       struct filter **head)
 {
@@ -136,33 +125,36 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 	struct catalog_object *obj;
 	struct storage_write *w = NULL;
 	struct filter *age = NULL, *thr = NULL, *sink = NULL;
-	struct buf key;
+	char *key = NULL;
 	int rc;
 
 	if (run->stream_open)
 		return error_set(CF_ERR_INTERNAL, "stream '%s' opened while another is open", name);
-	if (!backup_stream_name_valid(name))
+	if (!catalog_name_valid(name))
 		return error_set(CF_ERR_INTERNAL, "bad stream name '%s'", name);
 	for (size_t i = 0; i < run->rec->nobjects; i++)
 		if (!strcmp(run->rec->objects[i].name, name))
 			return error_set(CF_ERR_INTERNAL, "stream '%s' opened twice", name);
 
-	buf_init(&key, 4096);
-	rc = buf_printf(&key, "%s%s%s.zst.age", run->rec->prefix, name,
-			strcmp(format, "tar") ? "" : ".tar");
+	rc = catalog_object_key(run->rec->prefix, name, format, &key);
 	obj = rc ? NULL : catalog_backup_add_object(run->rec);
 	if (!rc && !obj)
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc) {
 		obj->name = strdup(name);
-		obj->key = strdup((char *)key.data);
+		obj->key = key;
+		key = NULL;
 		obj->format = strdup(format);
 		obj->compression = strdup("zstd");
 		obj->encryption = strdup("age");
 		if (!obj->name || !obj->key || !obj->format || !obj->compression || !obj->encryption)
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 	}
-	buf_free(&key);
+	free(key);
+	/* The record lists the object before it is written, so a run killed
+	 * while writing it leaves a record saying exactly what to remove. */
+	if (!rc)
+		rc = catalog_backup_put(p->catalog, run->rec);
 	if (rc)
 		return rc;
 	run->obj_index = run->rec->nobjects - 1;
@@ -256,24 +248,116 @@ int backup_stream_close(struct backup_run *run)
 	return 0;
 }
 
-/* Deletes every object stored under the run's prefix (there is no manifest,
- * so nothing there is part of a complete backup). */
-static int backup_run_delete_cb(void *ctx, const char *key, const struct storage_info *info)
+/* 1 if prefix holds a manifest, 0 if not, or an error: asked right before
+ * each deletion, never taken from an earlier listing. */
+static int backup_run_has_manifest(struct storage *st, const char *prefix)
 {
-	(void)info;
-	return storage_delete(ctx, key);
+	struct storage_info info;
+	char key[STORAGE_KEY_MAX + 1];
+	int rc;
+
+	if ((size_t)snprintf(key, sizeof(key), "%s%s", prefix, MANIFEST_NAME) >= sizeof(key))
+		return error_set(CF_ERR_INTERNAL, "key too long under %s", prefix);
+	rc = storage_head(st, key, &info);
+	if (rc == CF_ERR_NOTFOUND) {
+		error_clear();
+		return 0;
+	}
+	return rc ? rc : 1;
 }
 
-int backup_run_remove_objects(struct storage *st, const char *prefix)
+/* 1 if prefix is exactly "<source>/<id>/" of a backup: the only shape of
+ * prefix anything is ever deleted under (never "", never a parent). */
+static int backup_run_prefix_valid(const char *prefix)
+{
+	const char *slash = prefix ? strchr(prefix, '/') : NULL;
+	char source[256], id[BACKUP_ID_LEN + 1];
+
+	if (!slash || (size_t)(slash - prefix) >= sizeof(source))
+		return 0;
+	memcpy(source, prefix, (size_t)(slash - prefix));
+	source[slash - prefix] = '\0';
+	if (strlen(slash + 1) != BACKUP_ID_LEN + 1 || slash[1 + BACKUP_ID_LEN] != '/')
+		return 0;
+	memcpy(id, slash + 1, BACKUP_ID_LEN);
+	id[BACKUP_ID_LEN] = '\0';
+	return catalog_name_valid(source) && backup_id_valid(id);
+}
+
+int backup_run_discard(struct storage *st, const struct catalog_backup *rec, int *complete)
 {
 	unsigned pending = 0;
 	int rc;
 
-	/* Writes the dead run left half-done first (a temporary file, an
-	 * unfinished multipart upload), then its stored objects. */
-	rc = storage_cleanup_prefix(st, prefix, 0, time_now_ms(), &pending);
+	*complete = 0;
+	if (!backup_run_prefix_valid(rec->prefix))
+		return error_set(CF_ERR_INTERNAL,
+				 "refusing to delete under '%.128s' (backup %s): not a backup's folder",
+				 rec->prefix ? rec->prefix : "", rec->id);
+	rc = backup_run_has_manifest(st, rec->prefix);
+	if (rc == 1) {
+		*complete = 1;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	/* Unfinished writes under the run's own folder (a temporary file no
+	 * live writer locks, an S3 multipart upload), then the objects the run
+	 * recorded writing, and nothing else. */
+	rc = storage_cleanup_prefix(st, rec->prefix, 0, time_now_ms(), &pending);
+	for (size_t i = 0; !rc && i < rec->nobjects; i++) {
+		const char *key = rec->objects[i].key;
+
+		if (!key || strncmp(key, rec->prefix, strlen(rec->prefix)))
+			continue;
+		rc = storage_delete(st, key);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = 0;
+		}
+	}
+	return rc;
+}
+
+struct backup_run_folder {
+	struct storage *st;
+	const char *prefix;
+	unsigned removed;
+};
+
+static int backup_run_folder_cb(void *ctx, const char *key, const struct storage_info *info)
+{
+	struct backup_run_folder *f = ctx;
+	int rc;
+
+	(void)info;
+	/* Checked at each deletion: a backup that completes meanwhile keeps
+	 * everything (and the folder is left for good). */
+	rc = backup_run_has_manifest(f->st, f->prefix);
+	if (rc == 1)
+		return error_set(CF_ERR_EXISTS, "%s now holds a manifest", f->prefix);
 	if (!rc)
-		rc = storage_list(st, prefix, backup_run_delete_cb, st);
+		rc = storage_delete(f->st, key);
+	if (rc == CF_ERR_NOTFOUND) {
+		error_clear();
+		rc = 0;
+	}
+	if (!rc)
+		f->removed++;
+	return rc;
+}
+
+int backup_run_remove_folder(struct storage *st, const char *prefix, unsigned *removed)
+{
+	struct backup_run_folder f = {st, prefix, 0};
+	int rc;
+
+	*removed = 0;
+	if (!backup_run_prefix_valid(prefix))
+		return error_set(CF_ERR_INTERNAL, "refusing to delete under '%.128s': not a backup's folder",
+				 prefix);
+	rc = storage_list(st, prefix, backup_run_folder_cb, &f);
+	*removed = f.removed;
 	return rc;
 }
 
@@ -349,7 +433,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		      const char *kind, struct catalog_backup **result)
 {
 	struct backup_run run;
-	int rc, rc2;
+	char msg[1024];
+	int rc, rc2, complete = 0;
 
 	memset(&run, 0, sizeof(run));
 	run.params = params;
@@ -372,14 +457,22 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 	}
 	if (rc) {
 		/* Keep the message of the failure: cleaning up may set others. */
-		char msg[1024];
-
 		snprintf(msg, sizeof(msg), "%s", error_message()[0] ? error_message() : cf_strerror(rc));
 		backup_stream_abort(&run);
-		if (backup_run_remove_objects(params->storage, run.rec->prefix))
+		if (backup_run_discard(params->storage, run.rec, &complete))
 			log_warn("could not remove the objects of failed backup %s: %s (run "
 				 "'coffer repo cleanup' later)",
 				 run.rec->id, error_message());
+		if (complete) {
+			/* The manifest was stored although its write reported a
+			 * failure (a reply lost on the way back): the manifest is the
+			 * commit point, so the backup is complete. */
+			log_warn("backup %s: %s; but its manifest is stored, so the backup is complete",
+				 run.rec->id, msg);
+			rc = 0;
+		}
+	}
+	if (rc) {
 		run.rec->status = CATALOG_FAILED;
 		run.rec->finished_ms = time_now_ms();
 		free(run.rec->error);
@@ -390,11 +483,15 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		error_set(rc, "%s", msg);
 	} else {
 		run.rec->status = CATALOG_COMPLETE;
-		rc2 = catalog_backup_put(params->catalog, run.rec);
+		rc2 = agent_fault("after-manifest");
+		if (!rc2)
+			rc2 = agent_fault("complete-record");
+		if (!rc2)
+			rc2 = catalog_backup_put(params->catalog, run.rec);
 		if (rc2)
 			rc = error_set(rc2,
 				       "backup %s is complete in the repository but the catalog could not "
-				       "record it (%s); run 'coffer catalog rebuild'",
+				       "record it (%s); the next coffer command records it",
 				       run.rec->id, error_message());
 	}
 	*result = run.rec;

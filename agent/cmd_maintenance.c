@@ -38,7 +38,6 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 	struct rebuild *r = ctx;
 	struct catalog_backup *b = NULL;
 	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
-	struct buf data;
 	int rc;
 
 	(void)info;
@@ -52,23 +51,15 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 		if (backup_id_valid(id) && catalog_strv_add(&r->seen, &r->nseen, id))
 			return CF_ERR_NOMEM;
 	}
-	rc = storage_read_all(r->st, key, 16 * 1024 * 1024, &data);
+	rc = agent_read_manifest(r->st, key, &b);
+	if (rc == CF_ERR_INTEGRITY) {
+		/* One bad manifest must not hide all the others. */
+		log_warn("skipping %s", error_message());
+		r->bad++;
+		return 0;
+	}
 	if (rc)
 		return rc;
-	rc = catalog_backup_from_json((char *)data.data, data.len, &b);
-	buf_free(&data);
-	if (rc) {
-		/* One unreadable manifest must not hide all the others. */
-		log_warn("skipping %s: %s", key, error_message());
-		r->bad++;
-		return 0;
-	}
-	if (!b->prefix || strncmp(key, b->prefix, strlen(b->prefix)) != 0) {
-		log_warn("skipping %s: its prefix field does not match where it is stored", key);
-		r->bad++;
-		catalog_backup_free(b);
-		return 0;
-	}
 	{
 		const char *here = storage_describe(r->st);
 		int known = 0;
@@ -240,10 +231,13 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 		rc = storage_cleanup(st, older_ms, now, &temps);
 	if (!rc)
 		rc = storage_list(st, "", cleanup_list_cb, &c);
+	if (!rc)
+		rc = agent_fault("cleanup-listed");
 	for (size_t i = 0; !rc && i < c.n; i++) {
 		struct cleanup_folder *f = &c.f[i];
 		struct catalog_backup *b = NULL;
 		char id[BACKUP_ID_LEN + 1];
+		unsigned removed = 0;
 		int known_dead = 0;
 
 		if (f->has_manifest)
@@ -251,19 +245,25 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 		memcpy(id, strchr(f->prefix, '/') + 1, BACKUP_ID_LEN);
 		id[BACKUP_ID_LEN] = '\0';
 		if (catalog_backup_get(cat, id, &b) == 0) {
-			/* A run still going on this host keeps its objects whatever their age. */
-			if (b->status == CATALOG_RUNNING) {
+			/* A run still going on this host keeps its objects whatever
+			 * their age, and one that completed since the listing is a
+			 * backup. */
+			if (b->status != CATALOG_FAILED) {
 				catalog_backup_free(b);
 				continue;
 			}
-			known_dead = b->status == CATALOG_FAILED;
+			known_dead = 1;
 			catalog_backup_free(b);
 		}
 		error_clear();
 		if (!known_dead && now - f->newest_ms < older_ms)
 			continue;
-		rc = backup_run_remove_objects(st, f->prefix);
-		if (!rc) {
+		rc = backup_run_remove_folder(st, f->prefix, &removed);
+		if (rc == CF_ERR_EXISTS) {
+			log_info("kept %s: it completed while cleanup ran", f->prefix);
+			error_clear();
+			rc = 0;
+		} else if (!rc) {
 			log_info("removed incomplete backup %s", f->prefix);
 			folders++;
 		}

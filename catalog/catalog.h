@@ -144,4 +144,23 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
  */
 int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup **out);
 
+/*
+ * A manifest read from a repository is untrusted input. This decodes one and
+ * checks what a restore, a rebuild and cleanup rely on: id and source are
+ * names (catalog_name_valid()); prefix is exactly "<source>/<id>/" (and
+ * key_prefix + prefix is where it was read, if key_prefix is not NULL: the
+ * manifest's folder); every object has a valid name, a format, and the key
+ * the backup run gives it (prefix + name + [".tar"] + ".zst.age"), no two
+ * alike. Host-local state is never taken from it: status is complete, pid 0,
+ * error none. Errors: CF_ERR_FORMAT (names what is wrong), CF_ERR_NOMEM.
+ */
+int catalog_manifest_from_json(const char *json, size_t len, const char *where,
+                               struct catalog_backup **out);
+/* 1 if name is a safe single name (a source, an object): 1-200 of
+ * [A-Za-z0-9._-], not starting with '.'. */
+int catalog_name_valid(const char *name);
+/* The storage key of an object of backup prefix: prefix + name + ".tar"
+ * for a tar + ".zst.age". *out is malloc'ed. Errors: CF_ERR_NOMEM. */
+int catalog_object_key(const char *prefix, const char *name, const char *format, char **out);
+
 #endif

@@ -670,3 +670,101 @@ out:
 	*out = b;
 	return rc;
 }
+
+int catalog_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (!name || !*name || name[0] == '.')
+		return 0;
+	for (const char *p = name; *p; p++, n++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '_' || *p == '.'))
+			return 0;
+	return n <= 200;
+}
+
+int catalog_object_key(const char *prefix, const char *name, const char *format, char **out)
+{
+	struct buf key;
+
+	buf_init(&key, 8192);
+	if (buf_printf(&key, "%s%s%s.zst.age", prefix, name,
+	               format && !strcmp(format, "tar") ? ".tar" : "")) {
+		buf_free(&key);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	*out = (char *)key.data;
+	return 0;
+}
+
+/* The checks of catalog_manifest_from_json() on a decoded record. */
+static int catalog_manifest_check(const struct catalog_backup *b, const char *where)
+{
+	char *want = NULL;
+	int rc = 0;
+
+	if (!catalog_name_valid(b->source))
+		return error_set(CF_ERR_FORMAT, "manifest: source '%.64s' is not a valid name",
+		                 b->source);
+	if (!b->finished_ms)
+		return error_set(CF_ERR_FORMAT, "manifest: field \"finished\" is missing");
+	if (!b->prefix || strncmp(b->prefix, b->source, strlen(b->source)) ||
+	    b->prefix[strlen(b->source)] != '/' ||
+	    strncmp(b->prefix + strlen(b->source) + 1, b->id, BACKUP_ID_LEN) ||
+	    strcmp(b->prefix + strlen(b->source) + 1 + BACKUP_ID_LEN, "/"))
+		return error_set(CF_ERR_FORMAT, "manifest: prefix '%.128s' is not '%s/%s/'",
+		                 b->prefix ? b->prefix : "", b->source, b->id);
+	if (where) {
+		size_t wl = strlen(where), pl = strlen(b->prefix);
+
+		if (wl < pl || strcmp(where + wl - pl, b->prefix) || (wl > pl && where[wl - pl - 1] != '/'))
+			return error_set(CF_ERR_FORMAT,
+			                 "manifest: it is stored under '%.128s', not under its prefix '%s'",
+			                 where, b->prefix);
+	}
+	for (size_t i = 0; !rc && i < b->nobjects; i++) {
+		const struct catalog_object *o = &b->objects[i];
+
+		if (!catalog_name_valid(o->name))
+			return error_set(CF_ERR_FORMAT, "manifest: object %zu has no valid name ('%.64s')",
+			                 i, o->name ? o->name : "");
+		if (!o->format || !*o->format)
+			return error_set(CF_ERR_FORMAT, "manifest: object %s has no format", o->name);
+		if (!o->sha256)
+			return error_set(CF_ERR_FORMAT, "manifest: object %s has no sha256", o->name);
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(b->objects[k].name, o->name))
+				return error_set(CF_ERR_FORMAT, "manifest: object %s is listed twice",
+				                 o->name);
+		rc = catalog_object_key(b->prefix, o->name, o->format, &want);
+		if (!rc && strcmp(o->key, want))
+			rc = error_set(CF_ERR_FORMAT,
+			               "manifest: object %s has key '%.128s', not '%s'", o->name, o->key,
+			               want);
+		free(want);
+		want = NULL;
+	}
+	return rc;
+}
+
+int catalog_manifest_from_json(const char *json, size_t len, const char *where,
+                               struct catalog_backup **out)
+{
+	struct catalog_backup *b = NULL;
+	int rc = catalog_backup_from_json(json, len, &b);
+
+	if (!rc)
+		rc = catalog_manifest_check(b, where);
+	if (rc) {
+		catalog_backup_free(b);
+		return rc;
+	}
+	/* What only the host that ran it knows is never taken from a manifest. */
+	b->status = CATALOG_COMPLETE;
+	b->pid = 0;
+	free(b->error);
+	b->error = NULL;
+	*out = b;
+	return 0;
+}
