@@ -320,6 +320,31 @@ int agent_read_manifest(struct storage *st, const char *key, struct catalog_back
 	return rc;
 }
 
+/* The catalog's record holds the digests the backup run computed itself: a
+ * manifest that says otherwise (another object, size or digest, an object
+ * more or less) was changed in the repository. */
+static int agent_manifest_matches(const struct catalog_backup *rec, const struct catalog_backup *man)
+{
+	if (rec->nobjects != man->nobjects)
+		return error_set(CF_ERR_INTEGRITY,
+				 "the manifest of %s lists %zu object(s), the catalog's record %zu: the "
+				 "repository's copy was changed",
+				 rec->id, man->nobjects, rec->nobjects);
+	for (size_t i = 0; i < rec->nobjects; i++) {
+		const struct catalog_object *a = &rec->objects[i], *b = &man->objects[i];
+
+		if (strcmp(a->name, b->name) || strcmp(a->key, b->key) ||
+		    strcmp(a->format ? a->format : "", b->format) || a->raw_bytes != b->raw_bytes ||
+		    a->stored_bytes != b->stored_bytes || !a->sha256 || strcmp(a->sha256, b->sha256))
+			return error_set(CF_ERR_INTEGRITY,
+					 "the manifest of %s does not match the catalog's record for "
+					 "object %s (key, format, sizes or SHA-256): the repository's copy "
+					 "was changed",
+					 rec->id, a->name);
+	}
+	return 0;
+}
+
 int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		      struct catalog_backup **out)
 {
@@ -356,9 +381,12 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		if (!rc)
 			rc = agent_read_manifest(st, (char *)key.data, &man);
 		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(CF_ERR_NOTFOUND,
-				       "backup %s has no manifest in %s, so it is not a complete backup there",
+			rc = error_set(CF_ERR_INTEGRITY,
+				       "backup %s has no manifest in %s any more, so it is not a complete "
+				       "backup there (run 'coffer catalog rebuild' to forget it)",
 				       id, storage_describe(st));
+		if (!rc)
+			rc = agent_manifest_matches(rec, man);
 		buf_free(&key);
 		catalog_backup_free(rec);
 	} else {
@@ -366,8 +394,13 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		snprintf(suffix, sizeof(suffix), "/%s/%s", id, MANIFEST_NAME);
 		f.suffix = suffix;
 		rc = storage_list(st, "", agent_find_cb, &f);
-		if (rc == 1)
+		if (rc == 1) {
 			rc = agent_read_manifest(st, f.key, &man);
+			if (!rc)
+				log_warn("backup %s is not in this host's catalog: trusting the manifest "
+					 "in %s as it is",
+					 id, storage_describe(st));
+		}
 		else if (!rc)
 			rc = error_set(CF_ERR_NOTFOUND, "no backup %s in the catalog or in %s", id,
 				       storage_describe(st));

@@ -107,8 +107,8 @@ const char *agent_status_label(const struct catalog_backup *b);
  * $COFFER_FAULT holds "POINT:kill" (comma-separated), the process kills
  * itself with SIGKILL there; "POINT:fail" makes this return CF_ERR_IO;
  * "POINT:pause" sleeps 3 s (to open a race window). Unset, it costs a
- * getenv. Points: after-manifest (backup stored its manifest, record not
- * yet complete), complete-record (the record's last update), cleanup-listed
+ * getenv. Points: before-manifest (every object of a backup is stored),
+ * after-manifest (backup stored its manifest, record not yet complete), complete-record (the record's last update), cleanup-listed
  * (repo cleanup has listed the repository).
  */
 int agent_fault(const char *point);

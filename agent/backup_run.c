@@ -451,6 +451,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		rc = backup_run_check_result(&run);
 	if (!rc && agent_signals_caught())
 		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	if (!rc)
+		rc = agent_fault("before-manifest");
 	if (!rc) {
 		run.rec->finished_ms = time_now_ms();
 		rc = backup_run_write_manifest(&run);

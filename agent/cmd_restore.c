@@ -96,8 +96,12 @@ static int restore_write_error(struct archive *out, const char *what, const char
 {
 	int e = archive_errno(out);
 	const char *msg = archive_error_string(out);
+	/* No system error: libarchive refused the entry itself (a path with
+	 * "..", through a symlink, absolute): the archive is not what coffer
+	 * writes, an integrity failure. */
+	int code = e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE : e > 0 ? CF_ERR_IO : CF_ERR_INTEGRITY;
 
-	return error_set(e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+	return error_set(code,
 	                 "cannot %s %s: %s%s%s", what, name, msg ? msg : "failed",
 	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? ": " : "",
 	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? strerror(e) : "");
@@ -263,9 +267,26 @@ int restore_object(struct storage *st, const struct catalog_object *obj,
 {
 	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *thr = NULL;
 	char hex[HASH_SHA256_HEX_LEN + 1];
+	struct storage_info info;
 	uint64_t bytes = 0;
 	int rc;
 
+	/* A missing, truncated or swapped object is refused before the first
+	 * byte of plaintext goes out (restore --stdout cannot take it back). */
+	rc = storage_head(st, obj->key, &info);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_INTEGRITY, "%s is missing from %s", obj->key,
+		               storage_describe(st));
+	else if (!rc && info.size != obj->stored_bytes)
+		rc = error_set(CF_ERR_INTEGRITY,
+		               "%s has %llu bytes in %s, the manifest says %llu: it was truncated, "
+		               "extended or replaced",
+		               obj->key, (unsigned long long)info.size, storage_describe(st),
+		               (unsigned long long)obj->stored_bytes);
+	if (rc) {
+		filter_chain_free(sink);
+		return rc;
+	}
 	rc = hash_filter_new(&hash);
 	if (!rc)
 		rc = age_decrypt_filter_new(ids, &age);
@@ -297,7 +318,9 @@ int restore_object(struct storage *st, const struct catalog_object *obj,
 		rc = filter_finish(hash);
 	if (prog)
 		progress_filter_done(prog);
-	if (rc && rc != CF_ERR_INTERRUPTED && rc != CF_ERR_IO && rc != CF_ERR_NOSPACE)
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(CF_ERR_INTEGRITY, "%s: %s", obj->key, error_message());
+	else if (rc && rc != CF_ERR_INTERRUPTED && rc != CF_ERR_IO && rc != CF_ERR_NOSPACE)
 		error_set(rc, "%s: %s", obj->key, error_message());
 	if (!rc) {
 		hash_filter_result(hash, hex, &bytes);

@@ -723,6 +723,8 @@ static int catalog_manifest_check(const struct catalog_backup *b, const char *wh
 			                 "manifest: it is stored under '%.128s', not under its prefix '%s'",
 			                 where, b->prefix);
 	}
+	if (!b->nobjects)
+		return error_set(CF_ERR_FORMAT, "manifest: no objects");
 	for (size_t i = 0; !rc && i < b->nobjects; i++) {
 		const struct catalog_object *o = &b->objects[i];
 

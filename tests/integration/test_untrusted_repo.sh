@@ -1,0 +1,217 @@
+# test_untrusted_repo: nothing good is ever deleted, and whatever is read from
+# the repository is untrusted (issue 10). A backup killed or failing between
+# its manifest and its catalog record, a cleanup racing a backup that
+# completes, a crafted manifest imported by catalog rebuild; then manifests
+# edited in the repository (a name with "..", another backup's object, an
+# extra or no object, a tar marked raw, fields left out) and damaged objects
+# (deleted, truncated): each is refused with exit 4 before anything is
+# written where it does not belong.
+. "$(dirname "$0")/lib.sh"
+t_setup untrusted_repo
+
+ID_RE='[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{8}'
+SRC=$T/src
+mkdir -p "$SRC/sub"
+seq 1 20000 >"$SRC/numbers"
+echo hello >"$SRC/sub/hello"
+head -c 300000 /dev/urandom >"$T/a.bin"
+head -c 200000 /dev/urandom >"$T/b.bin"
+
+t_config <<EOF
+[source tree]
+type = files
+paths = $SRC
+
+[source slow]
+type = command
+command = sh -c 'head -c 100000 /dev/urandom'
+EOF
+
+# fault POINT:ACTION CMD...: runs coffer with COFFER_FAULT set.
+fault() {
+	local spec=$1
+	shift
+	COFFER_FAULT=$spec "$COFFER_BIN" --config "$CONF" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+
+# ===== the manifest is the commit point =============================================
+fault after-manifest:kill backup --stdin killed <"$T/a.bin"
+check_rc "kill -9 right after the manifest is stored" 137
+KID=$(list_json | jq -r '.[] | select(.source == "killed") | .id')
+check_eq "the record is still running" running "$(list_json | jq -r '.[] | select(.source == "killed") | .status')"
+cf repo cleanup
+check_rc "repo cleanup after the kill" 0
+check_grep "cleanup says it recorded the backup complete" "$ERR" \
+	"^coffer: warning: backup $KID had stored its manifest when process [0-9]+ ended; recorded it complete"
+check_eq "the backup is listed complete" complete "$(list_json | jq -r --arg id "$KID" '.[] | select(.id == $id) | .status')"
+check "its manifest is still there" test -f "$REPO/killed/$KID/manifest.json"
+"$COFFER_BIN" --config "$CONF" restore "$KID" --stdout >"$T/killed.out" 2>"$ERR"
+RC=$?
+check_rc "it restores" 0
+check_same_file "it restores its data" "$T/a.bin" "$T/killed.out"
+
+fault complete-record:fail backup --stdin unrecorded <"$T/a.bin"
+check_rc "a failure of the last catalog update exits 6" 6
+check_grep "the error says the backup is complete in the repository" "$ERR" 'is complete in the repository'
+UID_=$(list_json | jq -r '.[] | select(.source == "unrecorded") | .id')
+cf repo cleanup
+check_rc "repo cleanup (the systemd unit's next command)" 0
+check_eq "the backup is complete, not deleted" complete \
+	"$(list_json | jq -r --arg id "$UID_" '.[] | select(.id == $id) | .status')"
+check "its objects are all there" test -f "$REPO/unrecorded/$UID_/stdin.zst.age"
+
+# ===== cleanup racing a backup that completes ======================================
+# The backup stops before its manifest; cleanup lists the repository (a
+# folder without a manifest), then pauses while the backup completes.
+race() {
+	local conf=$1 what=$2
+	COFFER_FAULT=before-manifest:pause "$COFFER_BIN" --config "$CONF" backup --stdin "race$3" \
+		<"$T/b.bin" >"$T/race.out" 2>&1 &
+	local bpid=$!
+	for _ in $(seq 100); do
+		[ -n "$(find "$REPO/race$3" -name 'stdin.zst.age' 2>/dev/null)" ] && break
+		sleep 0.03
+	done
+	COFFER_FAULT=cleanup-listed:pause "$COFFER_BIN" --config "$conf" repo cleanup --older-than 0 \
+		>"$OUT" 2>"$ERR"
+	RC=$?
+	wait $bpid
+	check_eq "race ($what): the backup exits 0" 0 $?
+	check_rc "race ($what): cleanup --older-than 0 exits 0" 0
+	local id
+	id=$(list_json | jq -r --arg s "race$3" '.[] | select(.source == $s) | .id')
+	check "race ($what): the completed backup keeps its object" test -f "$REPO/race$3/$id/stdin.zst.age"
+	check "race ($what): and its manifest" test -f "$REPO/race$3/$id/manifest.json"
+	"$COFFER_BIN" --config "$CONF" restore "$id" --stdout >"$T/race.bin" 2>"$ERR"
+	check_same_file "race ($what): it restores" "$T/b.bin" "$T/race.bin"
+}
+race "$CONF" "same host" 1
+# Another host sharing the repository has no record of the run: only the
+# check for a manifest at the moment of deletion protects it.
+sed -e "s|^path = $CATALOG\$|path = $T/other-catalog|" "$CONF" >"$T/other.conf"
+race "$T/other.conf" "another host's cleanup" 2
+
+# ===== catalog rebuild imports no host-local state ===============================
+cf backup tree
+check_rc "a backup of the tree" 0
+TREE_ID=$(last_id tree)
+cf backup --stdin evil <"$T/a.bin"
+EVIL_ID=$(last_id evil)
+M=$REPO/evil/$EVIL_ID/manifest.json
+HOST=$(hostname)
+jq --arg h "$HOST" '.status = "running" | .pid = 999999 | .host = $h | .prefix = ""' "$M" >"$T/m" && cp "$T/m" "$M"
+rm -rf "$CATALOG"
+cf catalog rebuild
+check_rc "rebuild with a crafted manifest (running, prefix \"\")" 0
+check_grep "rebuild skips the crafted manifest and says why" "$ERR" "skipping manifest .*evil/$EVIL_ID/manifest.json: .*prefix"
+check_eq "nothing is recorded running" 0 "$(list_json | jq '[.[] | select(.status == "running")] | length')"
+cf backup --stdin after <"$T/b.bin"
+check_rc "the next backup" 0
+check "the other backups' objects are all still there" test -f "$REPO/tree/$TREE_ID/files.tar.zst.age"
+check "the killed-then-repaired backup is still there" test -f "$REPO/killed/$KID/stdin.zst.age"
+
+# ===== crafted manifests ==========================================================
+cf backup --stdin a <"$T/a.bin"
+A_ID=$(last_id a)
+cf backup --stdin b <"$T/b.bin"
+B_ID=$(last_id b)
+MA=$REPO/a/$A_ID/manifest.json
+cp "$MA" "$T/ma.orig"
+
+# crafted DESC JQ-FILTER: rewrites a's manifest, restores it with this
+# host's catalog and from a fresh catalog (a new host), expecting exit 4
+# and nothing written; then puts the manifest back.
+crafted() {
+	local desc=$1 filter=$2 stdout_rc=${3:-4} mode
+	jq "$filter" "$T/ma.orig" >"$MA" || fail "$desc: jq"
+	for mode in catalog fresh; do
+		local conf=$CONF
+		if [ $mode = fresh ]; then
+			rm -rf "$T/fresh-catalog"
+			sed -e "s|^path = $CATALOG\$|path = $T/fresh-catalog|" "$CONF" >"$T/fresh.conf"
+			conf=$T/fresh.conf
+		fi
+		rm -rf "$T/out" "$T/x" /tmp/coffer-untrusted-x
+		mkdir -p "$T/out"
+		cf_conf "$conf" restore "$A_ID" --to "$T/out/dir"
+		check_rc "$desc ($mode): restore --to exits 4" 4
+		check_one_error_line "$desc ($mode): one error line"
+		check_absent "$desc ($mode): no DIR" "$T/out/dir"
+		check_empty_output "$desc ($mode): nothing beside DIR" find "$T/out" -mindepth 1
+		check_absent "$desc ($mode): nothing outside DIR" "$T/x"
+		check_absent "$desc ($mode): nothing in /tmp" /tmp/coffer-untrusted-x
+		"$COFFER_BIN" --config "$conf" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+		RC=$?
+		check_rc "$desc ($mode): restore --stdout fails" 4 $stdout_rc
+		check_eq "$desc ($mode): restore --stdout wrote nothing" 0 "$(stat -c %s "$T/stdout.bin")"
+	done
+	cp "$T/ma.orig" "$MA"
+}
+crafted "a name with .." '.objects[0].name = "../../x"'
+crafted "an absolute name" '.objects[0].name = "/tmp/coffer-untrusted-x"'
+BOBJ=$("$COFFER_BIN" --config "$CONF" show "$B_ID" --json | jq -c '.objects[0]')
+crafted "another backup's object, size and digest" ".objects[0] = $BOBJ"
+crafted "another backup's key with this name" \
+	".objects[0].key = \"b/$B_ID/stdin.zst.age\" | .objects[0].stored_bytes = $(echo "$BOBJ" | jq .stored_bytes) | .objects[0].sha256 = $(echo "$BOBJ" | jq .sha256)"
+crafted "no objects" '.objects = []'
+# (a new host cannot tell an extra entry from a real one until it finds no
+# object behind it; with two objects, --stdout asks which: exit 2)
+crafted "an extra object" '.objects += [.objects[0] | .name = "extra" | .key = (.key | sub("stdin"; "extra"))]' 2
+crafted "an object without format" '.objects[0] |= del(.format)'
+crafted "an object without name" '.objects[0] |= del(.name)'
+crafted "an object without sha256" '.objects[0] |= del(.sha256)'
+crafted "a raw object marked tar" '.objects[0].format = "tar"'
+crafted "a key with .." '.objects[0].key = "a/../b/'"$B_ID"'/stdin.zst.age"'
+
+cf restore "$A_ID" --to "$T/good"
+check_rc "the untouched manifest restores again" 0
+check_same_file "with the right data" "$T/a.bin" "$T/good/stdin"
+
+# ===== damaged objects ============================================================
+OBJ=$REPO/a/$A_ID/stdin.zst.age
+cp "$OBJ" "$T/obj.orig"
+head -c 1000 "$T/obj.orig" >"$OBJ"
+"$COFFER_BIN" --config "$CONF" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+RC=$?
+check_rc "a truncated object: restore --stdout exits 4" 4
+check_eq "a truncated object: nothing written to stdout" 0 "$(stat -c %s "$T/stdout.bin")"
+check_grep "a truncated object: the error says so" "$ERR" 'truncated, extended or replaced'
+rm -f "$OBJ"
+"$COFFER_BIN" --config "$CONF" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+RC=$?
+check_rc "a deleted object: restore exits 4" 4
+check_grep "a deleted object: the error says it is missing" "$ERR" 'is missing from'
+cp "$T/obj.orig" "$OBJ"
+rm -f "$MA"
+cf restore "$A_ID" --stdout
+check_rc "a deleted manifest of a cataloged backup: exit 4" 4
+cp "$T/ma.orig" "$MA"
+
+# A tar whose member climbs out with "..": the object is real age and zstd,
+# so only the extraction can refuse it.
+mkdir -p "$T/evil-tree"
+echo evil >"$T/evil-tree/f"
+tar -C "$T/evil-tree" --transform 's|^f$|../../evil-escape|' -cf "$T/evil.tar" f
+zstd -q -c "$T/evil.tar" | age -r "$RECIPIENT" >"$T/evil.tar.zst.age"
+TOBJ=$(jq -r '.objects[0].key' "$REPO/tree/$TREE_ID/manifest.json")
+cp "$REPO/$TOBJ" "$T/tree.orig.keep"
+rm -rf "$CATALOG.fresh"
+sed -e "s|^path = $CATALOG\$|path = $CATALOG.fresh|" "$CONF" >"$T/fresh2.conf"
+SIZE=$(stat -c %s "$T/evil.tar.zst.age")
+SUM=$(sha256sum "$T/evil.tar.zst.age" | cut -d' ' -f1)
+RAW=$(stat -c %s "$T/evil.tar")
+MT=$REPO/tree/$TREE_ID/manifest.json
+cp "$MT" "$T/mt.orig"
+jq --argjson s "$SIZE" --arg h "$SUM" --argjson r "$RAW" \
+	'.objects[0].stored_bytes = $s | .objects[0].sha256 = $h | .objects[0].raw_bytes = $r' "$T/mt.orig" >"$MT"
+cp "$T/evil.tar.zst.age" "$REPO/$TOBJ"
+mkdir -p "$T/deep/a/b"
+cf_conf "$T/fresh2.conf" restore "$TREE_ID" --to "$T/deep/a/b/out"
+check_rc "a tar member with ..: exit 4 (an integrity failure, not I/O)" 4
+check_absent "a tar member with ..: nothing escaped" "$T/deep/evil-escape"
+check_absent "a tar member with ..: no DIR" "$T/deep/a/b/out"
+cp "$T/tree.orig.keep" "$REPO/$TOBJ"
+cp "$T/mt.orig" "$MT"
+
+t_finish
