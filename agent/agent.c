@@ -4,6 +4,7 @@
  * died, signal handling and the mapping of errors to exit codes.
  */
 #include "agent/agent.h"
+#include "agent/proc.h"
 #include "agent/backup_run.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ int agent_exit_code(int rc)
 	case CF_ERR_AUTH:
 		return 6;
 	case CF_ERR_CATALOG:
+	case CF_ERR_CATALOG_DAMAGED:
 		return 7;
 	case CF_ERR_PARTIAL:
 		return 8;
@@ -236,6 +238,7 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *rea
 	memset(&r, 0, sizeof(r));
 	r.location = storage_describe(st);
 	*reaped = 0;
+	proc_temp_reap();
 	if (gethostname(r.host, sizeof(r.host)) != 0)
 		snprintf(r.host, sizeof(r.host), "unknown");
 	r.host[sizeof(r.host) - 1] = '\0';

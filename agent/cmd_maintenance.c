@@ -127,6 +127,22 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
 	rc = agent_open_storage(cfg, &r.st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &r.cat);
+	if (rc == CF_ERR_CATALOG_DAMAGED) {
+		/* Rebuilding is the fix: the damaged catalog is kept aside (it
+		 * may hold failed runs' history), a new one is built. */
+		char aside[4096], stamp[TIME_ISO_LEN + 1];
+
+		log_warn("%s", error_message());
+		time_format_iso(time_now_ms(), stamp, sizeof(stamp));
+		snprintf(aside, sizeof(aside), "%s.damaged-%s", cfg->catalog_path, stamp);
+		if (rename(cfg->catalog_path, aside) != 0)
+			rc = error_set_errno(CF_ERR_CATALOG, errno, "cannot move the damaged catalog %s aside",
+					     cfg->catalog_path);
+		else {
+			log_warn("moved the damaged catalog to %s; building a new one", aside);
+			rc = agent_open_catalog(cfg, &r.cat);
+		}
+	}
 	if (!rc)
 		rc = storage_list(r.st, "", rebuild_cb, &r);
 	/* Only after a whole listing: a record is forgotten only when its

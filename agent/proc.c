@@ -4,6 +4,7 @@
 #include "agent/proc.h"
 #include "agent/agent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,8 +32,35 @@ static int proc_env_match(const char *entry, const char *change)
 	return !strncmp(entry, change, n) && entry[n] == '=';
 }
 
-/* coffer's environment with spec->env applied; the strings are borrowed. */
-static char **proc_env_build(char *const *changes)
+/*
+ * What a child may see of coffer's environment: what any tool needs to run
+ * (PATH, locale, HOME, TMPDIR, TZ...) and the documented variables of the
+ * database clients (PG*, MYSQL*, MARIADB*, REDISCLI_*), and nothing else:
+ * never coffer's own credentials (AWS_*, the kubeconfig's), which a `command`
+ * running `env` would otherwise store in the backup. A command source passes
+ * more with pass_env (spec->pass).
+ */
+static int proc_env_allowed(const char *entry, char *const *pass)
+{
+	static const char *const names[] = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE",
+	                                    "TZ", "TMPDIR", "TERM", "SHELL", NULL};
+	static const char *const prefixes[] = {"LC_", "PG", "MYSQL", "MARIADB", "REDISCLI_", NULL};
+
+	for (int i = 0; names[i]; i++)
+		if (proc_env_match(entry, names[i]))
+			return 1;
+	for (int i = 0; prefixes[i]; i++)
+		if (!strncmp(entry, prefixes[i], strlen(prefixes[i])))
+			return 1;
+	for (size_t i = 0; pass && pass[i]; i++)
+		if (proc_env_match(entry, pass[i]))
+			return 1;
+	return 0;
+}
+
+/* The child's environment: the allowed part of coffer's, with spec->env
+ * applied; the strings are borrowed. */
+static char **proc_env_build(char *const *changes, char *const *pass)
 {
 	size_t n = 0, m = 0, k = 0;
 	char **env;
@@ -48,7 +77,7 @@ static char **proc_env_build(char *const *changes)
 
 		for (size_t j = 0; j < m && !changed; j++)
 			changed = proc_env_match(environ[i], changes[j]);
-		if (!changed)
+		if (!changed && proc_env_allowed(environ[i], pass))
 			env[k++] = environ[i];
 	}
 	for (size_t j = 0; j < m; j++)
@@ -101,7 +130,7 @@ int proc_start(const struct proc_spec *s, struct proc *p)
 	p->errcode = code;
 	p->stderr_debug = s->stderr_debug;
 	snprintf(p->label, sizeof(p->label), "%s", s->label);
-	env = proc_env_build(s->env);
+	env = proc_env_build(s->env, s->pass_env);
 	if (!env)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	if ((s->in && pipe2(in, O_CLOEXEC)) || (s->out && pipe2(out, O_CLOEXEC)) ||
@@ -452,14 +481,128 @@ int proc_capture(const struct proc_spec *spec, struct buf *out)
 /* Secrets                                                                    */
 /* ------------------------------------------------------------------------ */
 
-int proc_temp_file(const char *prefix, const char *text, char **path)
+/*
+ * Secret files live in one private folder per process,
+ * $TMPDIR/coffer-secrets.PID.XXXXXX (mode 0700), on which the process holds
+ * an exclusive flock: removed at exit, and, after a kill -9, by the next
+ * coffer that finds it unlocked with its pid gone (proc_temp_reap()).
+ */
+#define PROC_SECRETS_PREFIX "coffer-secrets."
+
+static char proc_secrets_path[4096];
+static pid_t proc_secrets_owner;
+
+static const char *proc_tmp_base(void)
 {
 	const char *dir = getenv("TMPDIR");
+
+	return dir && *dir ? dir : "/tmp";
+}
+
+/* Wipes and removes the files of a secrets folder, then the folder. */
+static void proc_secrets_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			char *p;
+
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (asprintf(&p, "%s/%s", dir, e->d_name) >= 0)
+				proc_temp_remove(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static void proc_secrets_atexit(void)
+{
+	if (proc_secrets_path[0] && getpid() == proc_secrets_owner)
+		proc_secrets_remove(proc_secrets_path);
+}
+
+static int proc_secrets_dir(const char **dir)
+{
+	int fd;
+
+	if (proc_secrets_path[0] && proc_secrets_owner == getpid()) {
+		*dir = proc_secrets_path;
+		return 0;
+	}
+	snprintf(proc_secrets_path, sizeof(proc_secrets_path), "%s/" PROC_SECRETS_PREFIX "%d.XXXXXX",
+	         proc_tmp_base(), (int)getpid());
+	if (!mkdtemp(proc_secrets_path)) {
+		int e = errno;
+
+		proc_secrets_path[0] = '\0';
+		return error_set_errno(CF_ERR_IO, e, "cannot create a private folder in %s",
+		                       proc_tmp_base());
+	}
+	/* Held (never closed) for the life of the process: tells others it is in use. */
+	fd = open(proc_secrets_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+		int e = errno;
+
+		rmdir(proc_secrets_path);
+		proc_secrets_path[0] = '\0';
+		return error_set_errno(CF_ERR_IO, e, "cannot lock a private folder in %s",
+		                       proc_tmp_base());
+	}
+	if (!proc_secrets_owner)
+		atexit(proc_secrets_atexit);
+	proc_secrets_owner = getpid();
+	*dir = proc_secrets_path;
+	return 0;
+}
+
+void proc_temp_reap(void)
+{
+	const char *base = proc_tmp_base();
+	size_t plen = strlen(PROC_SECRETS_PREFIX);
+	DIR *d = opendir(base);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[4096], *end;
+		long pid;
+		int fd;
+
+		if (strncmp(e->d_name, PROC_SECRETS_PREFIX, plen))
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (errno || *end != '.' || pid <= 0 || pid == getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", base, e->d_name) >= sizeof(path))
+			continue;
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			proc_secrets_remove(path);
+			log_info("removed %s, the secrets of a coffer that was killed", path);
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+int proc_temp_file(const char *prefix, const char *text, char **path)
+{
+	const char *dir;
 	char *p;
 	int fd, rc;
 
-	if (!dir || !*dir)
-		dir = "/tmp";
+	rc = proc_secrets_dir(&dir);
+	if (rc)
+		return rc;
 	if (asprintf(&p, "%s/%s.XXXXXX", dir, prefix) < 0)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	/* mkstemp creates the file with mode 0600. */

@@ -25,8 +25,11 @@ struct proc_spec {
 	const char *label; /* names the child in logs and errors: "source pg: pg_dump" */
 	char *const *argv; /* argv[0] is looked up in PATH */
 	const char *shell; /* if set, run /bin/sh -c shell instead of argv */
-	char *const *env;  /* changes to coffer's environment: "NAME=value" sets,
-	                    * "NAME" unsets; NULL-terminated, or NULL */
+	char *const *env;  /* changes to the child's environment: "NAME=value" sets,
+	                    * "NAME" unsets; NULL-terminated, or NULL. The child
+	                    * sees only PATH, HOME, locale, TZ, TMPDIR... and the
+	                    * database clients' variables of coffer's own. */
+	char *const *pass_env; /* names of further variables of coffer's to pass */
 	int in;            /* 1: stdin is a pipe fed with proc_feed() */
 	int out;           /* 1: stdout is a pipe read by proc_pump()/proc_capture() */
 	int errcode;       /* the error a failure reports: CF_ERR_SOURCE or CF_ERR_TARGET */
@@ -73,10 +76,14 @@ const char *proc_stderr_tail(struct proc *p);
  * out->max). Errors: as proc_start, proc_finish, and CF_ERR_LIMIT. */
 int proc_capture(const struct proc_spec *spec, struct buf *out);
 
-/* Writes text to a new file in $TMPDIR (or /tmp) with mode 0600, for a
+/* Writes text to a new file with mode 0600 in this process's private
+ * folder ($TMPDIR/coffer-secrets.PID.*, mode 0700, removed at exit), for a
  * secret a child reads (an option file, a password file). *path is
  * malloc'ed; remove it with proc_temp_remove(). Errors: CF_ERR_IO. */
 int proc_temp_file(const char *prefix, const char *text, char **path);
+/* Removes (wiping the files) the private folders of coffer processes that
+ * were killed before they could (kill -9, power loss). Never fails. */
+void proc_temp_reap(void);
 /* Overwrites the file with zeros, unlinks it and frees path. NULL is a no-op. */
 void proc_temp_remove(char *path);
 /* Reads a password file: the first line, without its newline; empty or

@@ -509,6 +509,7 @@ int restore_database(struct storage *st, const struct catalog_backup *b,
 	struct restore_db_options opts = *o;
 	int rc;
 
+	proc_temp_reap();
 	if (!strcmp(b->kind, "mongodb") && b->nobjects == 1 && !o->globals) {
 		/* One archive of the whole deployment; --database filters it. */
 		return restore_db_mongodb(st, &b->objects[0], ids, o);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Reserved address space, not disk: the data file grows as records are
  * written (sparse), and a catalog of a million records fits. */
@@ -35,10 +36,51 @@ struct catalog {
 	char *path;
 };
 
+#define CATALOG_DAMAGED_FIX "; move the folder aside and run 'coffer catalog rebuild'"
+
 static int catalog_mdb_error(const struct catalog *c, const char *what, int mrc)
 {
+	/* LMDB's own verdicts on a file that is not what it wrote. */
+	if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND ||
+	    mrc == MDB_VERSION_MISMATCH)
+		return error_set(CF_ERR_CATALOG_DAMAGED, "catalog at %s is damaged (%s: %s)%s",
+		                 c->path, what, mdb_strerror(mrc), CATALOG_DAMAGED_FIX);
 	return error_set(mrc == ENOMEM ? CF_ERR_NOMEM : CF_ERR_CATALOG, "catalog at %s: %s: %s",
 	                 c->path, what, mdb_strerror(mrc));
+}
+
+/*
+ * LMDB maps the file and trusts it: a data.mdb shorter than the pages its
+ * meta page says are in use (a truncated copy, a full disk during a
+ * restore of /var/lib) makes the first read past its end a SIGBUS. The meta
+ * pages are read with pread() by mdb_env_open(), so the size is checked
+ * here, before any page of the map is touched.
+ */
+static int catalog_check_size(const struct catalog *c)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat sb;
+	mdb_filehandle_t fd;
+	int mrc;
+
+	mrc = mdb_env_info(c->env, &info);
+	if (!mrc)
+		mrc = mdb_env_stat(c->env, &st);
+	if (!mrc)
+		mrc = mdb_env_get_fd(c->env, &fd);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot read the environment", mrc);
+	if (fstat(fd, &sb) != 0)
+		return error_set_errno(CF_ERR_CATALOG, errno, "catalog at %s: cannot stat data.mdb",
+		                       c->path);
+	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
+		return error_set(CF_ERR_CATALOG_DAMAGED,
+		                 "catalog at %s is damaged: data.mdb has %lld bytes, its pages need "
+		                 "%llu (the file was cut short)" CATALOG_DAMAGED_FIX,
+		                 c->path, (long long)sb.st_size,
+		                 ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize);
+	return 0;
 }
 
 /* Reads the schema version, writing it into a new catalog. */
@@ -114,6 +156,9 @@ int catalog_open(const char *path, struct catalog **out)
 		rc = catalog_mdb_error(c, "cannot open", mrc);
 		goto out;
 	}
+	rc = catalog_check_size(c);
+	if (rc)
+		goto out;
 	/* A coffer killed with -9 leaves its reader slot taken; free the slots
 	 * of dead processes so they cannot pin old pages forever. */
 	mrc = mdb_reader_check(c->env, &dead);

@@ -76,7 +76,9 @@ struct catalog;
 /*
  * Opens (creating if needed) the catalog in directory path, creating the
  * directory too. Refuses a catalog with a newer schema version.
- * Errors: CF_ERR_CATALOG (LMDB error, named), CF_ERR_IO, CF_ERR_NOMEM.
+ * Errors: CF_ERR_CATALOG_DAMAGED (the file is cut short or not LMDB's: the
+ * message says to move it aside and rebuild), CF_ERR_CATALOG (LMDB error,
+ * named), CF_ERR_IO, CF_ERR_NOMEM.
  */
 int catalog_open(const char *path, struct catalog **out);
 void catalog_close(struct catalog *c);

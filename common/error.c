@@ -39,6 +39,7 @@ static const char *const error_table[] = {
 	[24] = "internal error",
 	[25] = "restore target failed",
 	[26] = "backup is partial",
+	[27] = "damaged catalog",
 };
 
 const char *cf_strerror(int code)

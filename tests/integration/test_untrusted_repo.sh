@@ -214,4 +214,78 @@ check_absent "a tar member with ..: no DIR" "$T/deep/a/b/out"
 cp "$T/tree.orig.keep" "$REPO/$TOBJ"
 cp "$T/mt.orig" "$MT"
 
+# ===== a damaged catalog: one line, and rebuild starts over =========================
+for size in 8192 12288; do
+	rm -rf "$T/dcat" "$T"/dcat.damaged-*
+	cp -r "$CATALOG" "$T/dcat"
+	truncate -s "$size" "$T/dcat/data.mdb"
+	sed -e "s|^path = $CATALOG\$|path = $T/dcat|" "$CONF" >"$T/dcat.conf"
+	cf_conf "$T/dcat.conf" list
+	check_rc "catalog cut to $size bytes: list exits 7 (no SIGBUS)" 7
+	check_one_error_line "catalog cut to $size bytes: one error line"
+	check_grep "catalog cut to $size bytes: the line names the fix" "$ERR" \
+		"catalog at $T/dcat is damaged.*move the folder aside and run 'coffer catalog rebuild'"
+	cf_conf "$T/dcat.conf" catalog rebuild
+	check_rc "catalog cut to $size bytes: rebuild works" 0
+	check "catalog cut to $size bytes: the damaged one is kept aside" test -d "$(echo "$T"/dcat.damaged-*)"
+	check_eq "catalog cut to $size bytes: the rebuilt catalog lists the tree backup" "$TREE_ID" \
+		"$(list_json "$T/dcat.conf" | jq -r --arg id "$TREE_ID" '.[] | select(.id == $id) | .id')"
+done
+
+# ===== secrets: never in a child's environment, never left on disk =================
+mkdir -p "$T/bin" "$T/tmp"
+printf 'pw-%s\n' "$RANDOM" >"$T/mongo.pass"
+cat >"$T/bin/mongodump" <<'STUB'
+#!/bin/sh
+[ "$1" = --version ] && { echo 'mongodump version: 100.9.4'; exit 0; }
+head -c 1000 /dev/urandom
+sleep 30
+STUB
+chmod +x "$T/bin/mongodump"
+t_config "$T/secrets.conf" <<CONF
+[source mongo]
+type = mongodb
+user = backup
+password_file = $T/mongo.pass
+mongodump = $T/bin/mongodump
+
+[source env]
+type = command
+command = env
+
+[source env-pass]
+type = command
+command = env
+pass_env = COFFER_TEST_PASSED
+CONF
+TMPDIR=$T/tmp "$COFFER_BIN" --config "$T/secrets.conf" backup mongo >/dev/null 2>&1 &
+MPID=$!
+for _ in $(seq 100); do
+	[ -n "$(find "$T/tmp" -mindepth 2 -type f 2>/dev/null)" ] && break
+	sleep 0.05
+done
+check "the password file is in a private folder while the dump runs" \
+	test -n "$(find "$T/tmp" -mindepth 1 -maxdepth 1 -type d -name 'coffer-secrets.*' -perm 700)"
+kill -9 $MPID
+wait $MPID 2>/dev/null
+pkill -f "$T/bin/mongodump" 2>/dev/null
+check "kill -9 leaves it behind" test -n "$(find "$T/tmp" -mindepth 2 -type f)"
+TMPDIR=$T/tmp "$COFFER_BIN" --config "$T/secrets.conf" repo cleanup >"$OUT" 2>"$ERR"
+RC=$?
+check_rc "repo cleanup" 0
+check_empty_output "repo cleanup removed the dead run's secrets" find "$T/tmp" -mindepth 1
+
+AWS_SECRET_ACCESS_KEY=leak-me-not AWS_ACCESS_KEY_ID=AKIDLEAK COFFER_TEST_PASSED=yes \
+	"$COFFER_BIN" --config "$T/secrets.conf" backup env env-pass >"$OUT" 2>"$ERR"
+RC=$?
+check_rc "backups of 'env'" 0
+for s in env env-pass; do
+	id=$(last_id "$s" complete "$T/secrets.conf")
+	"$COFFER_BIN" --config "$T/secrets.conf" restore "$id" --stdout >"$T/$s.env" 2>"$ERR"
+	check_no_grep "$s: coffer's AWS credentials are not in a command's environment" "$T/$s.env" 'AWS_|leak-me-not|AKIDLEAK'
+	check_grep "$s: PATH is" "$T/$s.env" '^PATH='
+done
+check_no_grep "env: other variables are not passed" "$T/env.env" '^COFFER_TEST_PASSED='
+check_grep "env-pass: pass_env passes one" "$T/env-pass.env" '^COFFER_TEST_PASSED=yes$'
+
 t_finish
