@@ -584,8 +584,15 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 		rc = restore_into(st, b, ids, tmp, progress, f);
 	if (!rc)
 		rc = restore_sync(lock, tmp);
-	if (!rc && chmod(tmp, 0755) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
+	if (!rc) {
+		/* The folder was private while it filled; it ends as mkdir would
+		 * have made it, under the user's umask. */
+		mode_t mask = umask(0);
+
+		umask(mask);
+		if (chmod(tmp, 0777 & ~mask) != 0)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
+	}
 	if (!rc && agent_signals_caught())
 		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	if (!rc && rename(tmp, dir) != 0)

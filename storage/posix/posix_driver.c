@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -450,6 +452,50 @@ static void posix_write_abort(void *wctx)
 	free(w);
 }
 
+/*
+ * 0 if no folder on the way to key (below the root) is a symbolic link, else
+ * -1 with errno ELOOP (or the error of the check): the repository is
+ * untrusted, and a link planted in it must not lead reads or deletions
+ * outside it. posix_open_object() does it atomically with openat2().
+ */
+static int posix_dirs_plain(struct posix_repo *r, const char *key)
+{
+	char part[STORAGE_KEY_MAX + 1];
+	struct stat st;
+
+	for (const char *s = strchr(key, '/'); s; s = strchr(s + 1, '/')) {
+		memcpy(part, key, (size_t)(s - key));
+		part[s - key] = '\0';
+		if (fstatat(r->dirfd, part, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return -1;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Opens an object for reading: never through a symbolic link, never
+ * blocking on a FIFO planted where an object should be. */
+static int posix_open_object(struct posix_repo *r, const char *key)
+{
+	struct open_how how;
+	int fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = (int)syscall(SYS_openat2, r->dirfd, key, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* A kernel before 5.6, or a seccomp filter without openat2. */
+		if (posix_dirs_plain(r, key) != 0)
+			return -1;
+		fd = openat(r->dirfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	}
+	return fd;
+}
+
 static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t length,
                       storage_read_cb cb, void *ctx)
 {
@@ -458,7 +504,7 @@ static int posix_read(void *drv, const char *key, uint64_t offset, uint64_t leng
 	struct stat st;
 	int fd, rc = 0;
 
-	fd = openat(r->dirfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = posix_open_object(r, key);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key,
@@ -510,7 +556,7 @@ static int posix_head(void *drv, const char *key, struct storage_info *info)
 	struct posix_repo *r = drv;
 	struct stat st;
 
-	if (fstatat(r->dirfd, key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+	if (posix_dirs_plain(r, key) != 0 || fstatat(r->dirfd, key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key,
 			                 r->root);
@@ -528,6 +574,13 @@ static int posix_remove(void *drv, const char *key)
 {
 	struct posix_repo *r = drv;
 
+	if (posix_dirs_plain(r, key) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return error_set_errno(CF_ERR_STORAGE, errno,
+		                       "refusing to delete %s/%s: a folder on the way is not a folder",
+		                       r->root, key);
+	}
 	if (unlinkat(r->dirfd, key, 0) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;

@@ -800,6 +800,9 @@ static int s3_write_retention(struct s3_write *w)
 	return rc;
 }
 
+static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_t older_than_ms,
+                            int64_t now_ms, const char *keep_id, unsigned *removed);
+
 static int s3_write_commit(void *wctx)
 {
 	struct s3_write *w = wctx;
@@ -826,6 +829,20 @@ static int s3_write_commit(void *wctx)
 		rc = s3_write_complete(w, nparts);
 		if (!rc)
 			rc = s3_write_retention(w);
+		/* A CreateMultipartUpload whose reply was lost and retried left
+		 * another, empty upload of this key: abort it now, not at the
+		 * next cleanup. The object is stored whatever this gives. */
+		if (!rc) {
+			unsigned extra = 0;
+
+			if (s3_abort_uploads(w->r, (char *)w->key.data, 0, time_now_ms() + 3600 * 1000,
+			                     w->upload_id, &extra))
+				log_warn("could not look for stray uploads of %s: %s",
+				         (char *)w->key.data, error_message());
+			else if (extra)
+				log_info("aborted %u stray upload(s) of %s", extra, (char *)w->key.data);
+			error_clear();
+		}
 	}
 	if (rc) {
 		s3_write_stop(w);
@@ -1021,16 +1038,19 @@ static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
 /* Cleanup of abandoned multipart uploads                                     */
 /* ------------------------------------------------------------------------ */
 
-static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
-                      unsigned *removed)
+/*
+ * Aborts the multipart uploads whose key starts with bucket_prefix (the
+ * bucket's key, with the repository's prefix) and that began before
+ * now_ms - older_than_ms; with keep_id, only those of exactly that key but
+ * the upload keep_id (the one that just completed).
+ */
+static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_t older_than_ms,
+                            int64_t now_ms, const char *keep_id, unsigned *removed)
 {
-	struct s3_repo *r = drv;
 	char *key_marker = NULL, *id_marker = NULL;
-	struct buf bp;
-	int rc;
+	int rc = 0;
 
 	*removed = 0;
-	rc = s3_client_key(r->c, prefix, &bp);
 	while (!rc) {
 		struct s3_list_reply list;
 		struct buf q;
@@ -1038,7 +1058,7 @@ static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int6
 		buf_init(&q, 65536);
 		rc = s3_query_add(&q, "uploads", NULL);
 		if (!rc)
-			rc = s3_query_add(&q, "prefix", (char *)bp.data);
+			rc = s3_query_add(&q, "prefix", bucket_prefix);
 		if (!rc && key_marker)
 			rc = s3_query_add(&q, "key-marker", key_marker);
 		if (!rc && id_marker)
@@ -1052,6 +1072,8 @@ static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int6
 			struct s3_list_item *it = &list.items[i];
 
 			if (it->time_ms > now_ms - older_than_ms)
+				continue;
+			if (keep_id && (strcmp(it->key, bucket_prefix) || !strcmp(it->upload_id, keep_id)))
 				continue;
 			rc = s3_abort_upload(r, it->key, it->upload_id, "abort abandoned upload");
 			if (rc == CF_ERR_NOTFOUND) {
@@ -1074,6 +1096,20 @@ static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int6
 	}
 	free(key_marker);
 	free(id_marker);
+	return rc;
+}
+
+static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
+                      unsigned *removed)
+{
+	struct s3_repo *r = drv;
+	struct buf bp;
+	int rc;
+
+	*removed = 0;
+	rc = s3_client_key(r->c, prefix, &bp);
+	if (!rc)
+		rc = s3_abort_uploads(r, (char *)bp.data, older_than_ms, now_ms, NULL, removed);
 	buf_free(&bp);
 	return rc;
 }
