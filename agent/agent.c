@@ -8,6 +8,7 @@
 #include "agent/backup_run.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,14 +202,14 @@ static int agent_reap_cb(void *ctx, const struct catalog_backup *b)
 /* Records as complete the backup of record b, whose manifest is stored:
  * the manifest's objects and digests, this host's own fields kept. */
 static int agent_repair_record(struct catalog *cat, struct storage *st,
-			       const struct catalog_backup *b)
+			       const struct agent_trust *trust, const struct catalog_backup *b)
 {
 	struct catalog_backup *man = NULL;
 	char key[STORAGE_KEY_MAX + 1];
 	int rc;
 
 	snprintf(key, sizeof(key), "%s%s", b->prefix, MANIFEST_NAME);
-	rc = agent_read_manifest(st, key, &man);
+	rc = agent_read_manifest(st, key, trust, &man);
 	if (!rc && (strcmp(man->id, b->id) || strcmp(man->source, b->source)))
 		rc = error_set(CF_ERR_INTEGRITY, "manifest %s names another backup (%s)", key,
 			       man->id);
@@ -230,7 +231,8 @@ static int agent_repair_record(struct catalog *cat, struct storage *st,
 	return rc;
 }
 
-int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped)
+int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
+			  unsigned *reaped)
 {
 	struct agent_reap r;
 	int rc;
@@ -256,7 +258,7 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *rea
 		 * record was updated), and its record is repaired, not deleted. */
 		rc = backup_run_discard(st, b, &complete);
 		if (!rc && complete) {
-			rc = agent_repair_record(cat, st, b);
+			rc = agent_repair_record(cat, st, trust, b);
 		} else if (!rc) {
 			snprintf(msg, sizeof(msg), "interrupted: process %d ended before the backup completed",
 				 b->pid);
@@ -299,10 +301,87 @@ static int agent_find_cb(void *ctx, const char *key, const struct storage_info *
 }
 
 /* Reads and decodes a manifest from the repository. */
-int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out)
+void agent_signing_key_path(const struct config *cfg, char *out, size_t size)
+{
+	char dir[4096];
+	size_t n;
+
+	if (cfg->signing_key) {
+		snprintf(out, size, "%s", cfg->signing_key);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", cfg->catalog_path);
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	snprintf(out, size, "%s/signing.key", dirname(dir));
+}
+
+int agent_trust_load(const struct config *cfg, int allow_unsigned, struct agent_trust *t)
+{
+	struct sign_key *own = NULL;
+	char path[4096];
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->allow_unsigned = allow_unsigned;
+	for (size_t i = 0; !rc && i < cfg->ntrusted_signers; i++)
+		rc = catalog_strv_add(&t->keys, &t->nkeys, cfg->trusted_signers[i]);
+	agent_signing_key_path(cfg, path, sizeof(path));
+	if (!rc) {
+		rc = sign_key_load(path, 0, &own);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = 0;
+		} else if (!rc) {
+			rc = catalog_strv_add(&t->keys, &t->nkeys, sign_key_public(own));
+		}
+	}
+	sign_key_free(own);
+	if (rc)
+		agent_trust_free(t);
+	return rc;
+}
+
+void agent_trust_free(struct agent_trust *t)
+{
+	for (size_t i = 0; i < t->nkeys; i++)
+		free(t->keys[i]);
+	free(t->keys);
+	t->keys = NULL;
+	t->nkeys = 0;
+}
+
+/* Whether a manifest's signature (signer NULL: none) is one this host
+ * believes. */
+static int agent_trust_check(const struct agent_trust *t, const char *key, const char *signer)
+{
+	for (size_t i = 0; signer && i < t->nkeys; i++)
+		if (!strcmp(t->keys[i], signer))
+			return 0;
+	if (t->allow_unsigned) {
+		log_warn("manifest %s is %s%s; trusted because of --trust-unsigned", key,
+			 signer ? "signed by a key not in trusted_signers: " : "not signed",
+			 signer ? signer : "");
+		return 0;
+	}
+	if (!signer)
+		return error_set(CF_ERR_INTEGRITY,
+				 "manifest %s is not signed, so anyone who can write to the repository "
+				 "could have made it; pass --trust-unsigned to believe it anyway",
+				 key);
+	return error_set(CF_ERR_INTEGRITY,
+			 "manifest %s is signed by %s, which is not in [encryption] trusted_signers; "
+			 "add it there if it is a backup host's key ('coffer keygen --signing' on that "
+			 "host prints it), or pass --trust-unsigned",
+			 key, signer);
+}
+
+int agent_read_manifest(struct storage *st, const char *key, const struct agent_trust *trust,
+			struct catalog_backup **out)
 {
 	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
-	char *where;
+	char *where = NULL, *signer = NULL;
 	struct buf b;
 	int rc;
 
@@ -311,13 +390,26 @@ int agent_read_manifest(struct storage *st, const char *key, struct catalog_back
 	rc = storage_read_all(st, key, 16 * 1024 * 1024, &b);
 	if (rc)
 		return rc;
-	where = strndup(key, kl - ml);
-	if (!where)
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	else
-		rc = catalog_manifest_from_json((char *)b.data, b.len, where, out);
-	if (rc && rc != CF_ERR_NOMEM)
+	rc = catalog_manifest_verify((char *)b.data, b.len, &signer);
+	if (rc == CF_ERR_INTEGRITY && trust->allow_unsigned) {
+		/* Removing a signature is as easy as breaking one: --trust-unsigned
+		 * believes both, and says so. */
+		log_warn("manifest %s: %s; trusted because of --trust-unsigned", key, error_message());
+		error_clear();
+		rc = 0;
+	} else if (rc == CF_ERR_FORMAT || rc == CF_ERR_INTEGRITY) {
 		rc = error_set(CF_ERR_INTEGRITY, "manifest %s: %s", key, error_message());
+	} else if (!rc) {
+		rc = agent_trust_check(trust, key, signer);
+	}
+	if (!rc && !(where = strndup(key, kl - ml)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		rc = catalog_manifest_from_json((char *)b.data, b.len, where, out);
+		if (rc && rc != CF_ERR_NOMEM)
+			rc = error_set(CF_ERR_INTEGRITY, "manifest %s: %s", key, error_message());
+	}
+	free(signer);
 	free(where);
 	buf_free(&b);
 	return rc;
@@ -348,8 +440,8 @@ static int agent_manifest_matches(const struct catalog_backup *rec, const struct
 	return 0;
 }
 
-int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
-		      struct catalog_backup **out)
+int agent_find_backup(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
+		      const char *id, struct catalog_backup **out)
 {
 	struct catalog_backup *rec = NULL, *man = NULL;
 	struct agent_find f = {0};
@@ -382,7 +474,7 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		buf_init(&key, 4096);
 		rc = buf_printf(&key, "%s%s", rec->prefix, MANIFEST_NAME);
 		if (!rc)
-			rc = agent_read_manifest(st, (char *)key.data, &man);
+			rc = agent_read_manifest(st, (char *)key.data, trust, &man);
 		if (rc == CF_ERR_NOTFOUND)
 			rc = error_set(CF_ERR_INTEGRITY,
 				       "backup %s has no manifest in %s any more, so it is not a complete "
@@ -398,7 +490,7 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
 		f.suffix = suffix;
 		rc = storage_list(st, "", agent_find_cb, &f);
 		if (rc == 1) {
-			rc = agent_read_manifest(st, f.key, &man);
+			rc = agent_read_manifest(st, f.key, trust, &man);
 			if (!rc)
 				log_warn("backup %s is not in this host's catalog: trusting the manifest "
 					 "in %s as it is",

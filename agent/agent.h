@@ -29,6 +29,9 @@ struct config {
 	char **recipients;      /* [encryption] recipients */
 	size_t nrecipients;
 	char *identity;         /* [encryption] identity file, or NULL */
+	char *signing_key;      /* [encryption] signing_key, or NULL: beside the catalog */
+	char **trusted_signers; /* [encryption] trusted_signers: "ed25519:..." keys */
+	size_t ntrusted_signers;
 	int zstd_level;         /* [compression] level, 1..19 (default 3) */
 	int zstd_workers;       /* [compression] workers, 0 = single-threaded */
 	struct source *sources; /* [source NAME] sections, in file order */
@@ -65,6 +68,7 @@ struct cli {
 
 /* Opens the configured repository / catalog, with a clear error when the
  * configuration lacks them. */
+struct agent_trust;
 int agent_open_storage(const struct config *cfg, struct storage **out);
 /* The identity of cfg's repository as records hold it (storage_location()),
  * without opening it. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
@@ -82,15 +86,34 @@ int agent_load_identities(const struct config *cfg, const char *override,
  * manifest is the commit point); the others are marked failed and what they
  * recorded writing is removed (backup_run_discard()). Reports how many were
  * marked failed. */
-int agent_reap_stale_runs(struct catalog *cat, struct storage *st, unsigned *reaped);
+int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
+			  unsigned *reaped);
 /* Finds the record of a backup: the catalog first, then the repository's
  * manifests (so a fresh host can restore). Errors: CF_ERR_NOTFOUND, ... */
-/* Reads and checks the manifest at key (catalog_manifest_from_json(): an
- * untrusted document). Errors: CF_ERR_NOTFOUND, CF_ERR_INTEGRITY (malformed
- * or inconsistent), CF_ERR_STORAGE, CF_ERR_IO, CF_ERR_NOMEM. */
-int agent_read_manifest(struct storage *st, const char *key, struct catalog_backup **out);
-int agent_find_backup(struct catalog *cat, struct storage *st, const char *id,
-		      struct catalog_backup **out);
+/* Who may sign the manifests this host believes: [encryption]
+ * trusted_signers and this host's own signing key; allow_unsigned
+ * (--trust-unsigned) also takes unsigned or foreign-signed ones. */
+struct agent_trust {
+	char **keys;
+	size_t nkeys;
+	int allow_unsigned;
+};
+/* The path of this host's manifest signing key: [encryption] signing_key,
+ * else "signing.key" in the folder that holds the catalog folder. */
+void agent_signing_key_path(const struct config *cfg, char *out, size_t size);
+/* Builds the trust of cfg (this host's key only if it exists). Errors:
+ * CF_ERR_KEY (a damaged or exposed own key), CF_ERR_NOMEM. */
+int agent_trust_load(const struct config *cfg, int allow_unsigned, struct agent_trust *t);
+void agent_trust_free(struct agent_trust *t);
+/* Reads and checks the manifest at key: its signature against trust, then
+ * its contents (catalog_manifest_from_json(): an untrusted document).
+ * Errors: CF_ERR_NOTFOUND, CF_ERR_INTEGRITY (unsigned or signed by a key not
+ * trusted, a bad signature, malformed or inconsistent), CF_ERR_STORAGE,
+ * CF_ERR_IO, CF_ERR_NOMEM. */
+int agent_read_manifest(struct storage *st, const char *key, const struct agent_trust *trust,
+			struct catalog_backup **out);
+int agent_find_backup(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
+		      const char *id, struct catalog_backup **out);
 /* The key of a backup's manifest: "<prefix>manifest.json". */
 #define MANIFEST_NAME "manifest.json"
 

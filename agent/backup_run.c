@@ -371,7 +371,14 @@ static int backup_run_write_manifest(struct backup_run *run)
 	buf_init(&key, 4096);
 	rc = buf_printf(&key, "%s%s", run->rec->prefix, MANIFEST_NAME);
 	if (!rc)
-		rc = catalog_backup_to_json(run->rec, CATALOG_JSON_MANIFEST | CATALOG_JSON_PRETTY, &json);
+		rc = catalog_backup_to_json(run->rec, CATALOG_JSON_MANIFEST, &json);
+	if (!rc) {
+		char *plain = json;
+
+		json = NULL;
+		rc = catalog_manifest_sign(plain, run->params->sign, &json);
+		free(plain);
+	}
 	if (!rc)
 		rc = storage_write_new(run->params->storage, (char *)key.data, &w);
 	if (!rc) {

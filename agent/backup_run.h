@@ -13,6 +13,7 @@ struct backup_run_params {
 	struct storage *storage;
 	struct catalog *catalog;
 	const struct age_recipients *recipients;
+	const struct sign_key *sign; /* signs each manifest */
 	int progress; /* show progress on stderr */
 };
 

@@ -66,6 +66,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
 	struct age_recipients *rcpt = NULL;
+	struct sign_key *sign = NULL;
+	struct agent_trust trust = {NULL, 0, 0};
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
 	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
@@ -104,8 +106,17 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_storage(cfg, &st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
+	if (!rc) {
+		char path[4096];
+
+		/* This host's manifest signing key, made at first use. */
+		agent_signing_key_path(cfg, path, sizeof(path));
+		rc = sign_key_load(path, 1, &sign);
+	}
 	if (!rc)
-		rc = agent_reap_stale_runs(cat, st, &reaped);
+		rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_reap_stale_runs(cat, st, &trust, &reaped);
 	if (!rc) {
 		unsigned cleaned = 0;
 
@@ -127,6 +138,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	params.storage = st;
 	params.catalog = cat;
 	params.recipients = rcpt;
+	params.sign = sign;
 	params.progress = cli->progress;
 
 	if (stdin_name) {
@@ -179,6 +191,8 @@ out:
 	catalog_close(cat);
 	storage_free(st);
 	age_recipients_free(rcpt);
+	sign_key_free(sign);
+	agent_trust_free(&trust);
 	config_free(cfg);
 	return rc;
 }

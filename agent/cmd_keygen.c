@@ -2,6 +2,9 @@
  * cmd_keygen: `coffer keygen [-o FILE]` writes a new X25519 identity in the
  * format of age-keygen (readable by `age -d -i FILE`) and prints its
  * recipient. The file is created with mode 0600 and never overwritten.
+ * `coffer keygen --signing [-o FILE]` makes this host's manifest signing key
+ * (by default beside the catalog, where backups use it) if there is none, and
+ * prints its public key, for the trusted_signers of restore hosts.
  */
 #include "agent/agent.h"
 
@@ -14,8 +17,34 @@
 #include <time.h>
 #include <unistd.h>
 
+static int cmd_keygen_signing(const struct cli *cli, const char *out)
+{
+	struct config *cfg = NULL;
+	struct sign_key *k = NULL;
+	char path[4096];
+	int rc = 0;
+
+	if (out) {
+		snprintf(path, sizeof(path), "%s", out);
+	} else {
+		rc = config_load(cli->config_path, &cfg);
+		if (!rc)
+			agent_signing_key_path(cfg, path, sizeof(path));
+	}
+	if (!rc)
+		rc = sign_key_load(path, 1, &k);
+	if (!rc)
+		printf("%s\n", sign_key_public(k));
+	sign_key_free(k);
+	config_free(cfg);
+	return rc;
+}
+
 int cmd_keygen(const struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"signing", no_argument, NULL, 's'},
+					     {NULL, 0, NULL, 0}};
+	int signing = 0;
 	const char *out = NULL;
 	char recipient[AGE_RECIPIENT_LEN + 1], created[32];
 	char *identity = NULL, *text = NULL;
@@ -24,16 +53,19 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 	struct tm tm;
 	int opt, rc = 0, fd = -1, n;
 
-	(void)cli;
 	optind = 0;
-	while ((opt = getopt(argc, argv, "o:")) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (opt == 'o')
 			out = optarg;
+		else if (opt == 's')
+			signing = 1;
 		else
-			return error_set(CF_ERR_USAGE, "usage: coffer keygen [-o FILE]");
+			return error_set(CF_ERR_USAGE, "usage: coffer keygen [--signing] [-o FILE]");
 	}
 	if (optind != argc)
-		return error_set(CF_ERR_USAGE, "usage: coffer keygen [-o FILE]");
+		return error_set(CF_ERR_USAGE, "usage: coffer keygen [--signing] [-o FILE]");
+	if (signing)
+		return cmd_keygen_signing(cli, out);
 	/* Secrets stay in guarded memory and are wiped when freed. */
 	identity = sodium_malloc(AGE_IDENTITY_LEN + 1);
 	text = sodium_malloc(text_size);

@@ -24,6 +24,7 @@ struct rebuild {
 	unsigned added;
 	unsigned bad;
 	unsigned forgotten;
+	const struct agent_trust *trust;
 	char **seen; /* ids of every manifest in the repository, readable or not */
 	size_t nseen;
 };
@@ -51,7 +52,7 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 		if (backup_id_valid(id) && catalog_strv_add(&r->seen, &r->nseen, id))
 			return CF_ERR_NOMEM;
 	}
-	rc = agent_read_manifest(r->st, key, &b);
+	rc = agent_read_manifest(r->st, key, r->trust, &b);
 	if (rc == CF_ERR_INTEGRITY) {
 		/* One bad manifest must not hide all the others. */
 		log_warn("skipping %s", error_message());
@@ -118,13 +119,17 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	return rc;
 }
 
-static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
+static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, int trust_unsigned)
 {
+	struct agent_trust trust = {NULL, 0, 0};
 	struct rebuild r;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	rc = agent_open_storage(cfg, &r.st);
+	r.trust = &trust;
+	rc = agent_trust_load(cfg, trust_unsigned, &trust);
+	if (!rc)
+		rc = agent_open_storage(cfg, &r.st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &r.cat);
 	if (rc == CF_ERR_CATALOG_DAMAGED) {
@@ -163,6 +168,7 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg)
 	free(r.seen);
 	catalog_close(r.cat);
 	storage_free(r.st);
+	agent_trust_free(&trust);
 	return rc;
 }
 
@@ -171,11 +177,12 @@ int cmd_catalog(const struct cli *cli, int argc, char **argv)
 	struct config *cfg = NULL;
 	int rc;
 
-	if (argc != 2 || strcmp(argv[1], "rebuild") != 0)
-		return error_set(CF_ERR_USAGE, "usage: coffer catalog rebuild");
+	if (argc < 2 || argc > 3 || strcmp(argv[1], "rebuild") != 0 ||
+	    (argc == 3 && strcmp(argv[2], "--trust-unsigned") != 0))
+		return error_set(CF_ERR_USAGE, "usage: coffer catalog rebuild [--trust-unsigned]");
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
-		rc = cmd_catalog_rebuild(cli, cfg);
+		rc = cmd_catalog_rebuild(cli, cfg, argc == 3);
 	config_free(cfg);
 	return rc;
 }
@@ -234,15 +241,18 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
 	struct cleanup c = {0};
+	struct agent_trust trust = {NULL, 0, 0};
 	unsigned reaped = 0, temps = 0, folders = 0;
 	int64_t now = time_now_ms();
 	int rc;
 
-	rc = agent_open_storage(cfg, &st);
+	rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_open_storage(cfg, &st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
-		rc = agent_reap_stale_runs(cat, st, &reaped);
+		rc = agent_reap_stale_runs(cat, st, &trust, &reaped);
 	if (!rc)
 		rc = storage_cleanup(st, older_ms, now, &temps);
 	if (!rc)
@@ -296,6 +306,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 	free(c.f);
 	catalog_close(cat);
 	storage_free(st);
+	agent_trust_free(&trust);
 	return rc;
 }
 

@@ -780,7 +780,7 @@ static int restore_print_apply_order(const char *dir)
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
 	"--globals] [--clean]) [--identity FILE] [--object NAME] [--namespace NS] [--kind KIND] "  \
-	"[--print-apply-order]"
+	"[--print-apply-order] [--trust-unsigned]"
 
 int cmd_restore(const struct cli *cli, int argc, char **argv)
 {
@@ -795,11 +795,13 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	                                     {"namespace", required_argument, NULL, 'n'},
 	                                     {"kind", required_argument, NULL, 'k'},
 	                                     {"print-apply-order", no_argument, NULL, 'p'},
+	                                     {"trust-unsigned", no_argument, NULL, 'T'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *to = NULL, *identity = NULL, *object = NULL, *id;
 	struct restore_db_options dbo;
 	struct restore_filter filter = {NULL, NULL};
-	int apply_order = 0;
+	int apply_order = 0, trust_unsigned = 0;
+	struct agent_trust trust = {NULL, 0, 0};
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
@@ -844,6 +846,9 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		case 'p':
 			apply_order = 1;
 			break;
+		case 'T':
+			trust_unsigned = 1;
+			break;
 		default:
 			return error_set(CF_ERR_USAGE, RESTORE_USAGE);
 		}
@@ -863,11 +868,13 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	id = argv[optind];
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
+		rc = agent_trust_load(cfg, trust_unsigned, &trust);
+	if (!rc)
 		rc = agent_open_storage(cfg, &st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
-		rc = agent_find_backup(cat, st, id, &b);
+		rc = agent_find_backup(cat, st, &trust, id, &b);
 	if (!rc)
 		rc = agent_load_identities(cfg, identity, &ids);
 	if (!rc && to_stdout)
@@ -891,6 +898,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);
+	agent_trust_free(&trust);
 	catalog_backup_free(b);
 	catalog_close(cat);
 	storage_free(st);

@@ -381,8 +381,32 @@ static int config_encryption(struct config_parse *p, const char *name, const cha
 	}
 	if (!strcmp(name, "identity"))
 		return config_set_path(p, &c->identity, value);
+	if (!strcmp(name, "signing_key"))
+		return config_set_path(p, &c->signing_key, value);
+	if (!strcmp(name, "trusted_signers")) {
+		char **v;
+		size_t n;
+
+		if (config_split_list(value, &v, &n))
+			return config_fail(p, p->line, "trusted_signers: %s", error_message());
+		for (size_t i = 0; i < n; i++)
+			if (!sign_public_valid(v[i])) {
+				config_fail(p, p->line,
+					    "trusted_signers: '%.80s' is not a signing public key (expected "
+					    "ed25519:..., as 'coffer keygen --signing' prints)",
+					    v[i]);
+				config_free_list(v, n);
+				return 0;
+			}
+		config_free_list(c->trusted_signers, c->ntrusted_signers);
+		c->trusted_signers = v;
+		c->ntrusted_signers = n;
+		return 1;
+	}
 	return config_fail(p, p->line,
-			   "unknown key '%s' in [encryption] (expected recipients, identity)", name);
+			   "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
+			   "trusted_signers)",
+			   name);
 }
 
 static int config_compression(struct config_parse *p, const char *name, const char *value)
@@ -739,6 +763,8 @@ void config_free(struct config *c)
 	free((void *)(uintptr_t)c->s3.sts_endpoint);
 	free((void *)(uintptr_t)c->s3.imds_endpoint);
 	free(c->catalog_path);
+	free(c->signing_key);
+	config_free_list(c->trusted_signers, c->ntrusted_signers);
 	free(c->identity);
 	free(c);
 }

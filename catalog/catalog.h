@@ -158,6 +158,24 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
  */
 int catalog_manifest_from_json(const char *json, size_t len, const char *where,
                                struct catalog_backup **out);
+struct sign_key;
+/*
+ * Signs a manifest (the JSON catalog_backup_to_json() gave with
+ * CATALOG_JSON_MANIFEST): *out is the same document, indented, with a field
+ * "signature": {"key": "ed25519:...", "ed25519": "<base64>"}. What is signed
+ * is the compact encoding with sorted keys of the document without that
+ * field, so any field, known or added later, is covered. *out is malloc'ed.
+ * Errors: CF_ERR_FORMAT (not a JSON object), CF_ERR_INTERNAL, CF_ERR_NOMEM.
+ */
+int catalog_manifest_sign(const char *json, const struct sign_key *k, char **out);
+/*
+ * Checks a manifest's signature. *signer receives the signing public key
+ * (malloc'ed) when the signature verifies, NULL when the manifest is not
+ * signed. Errors: CF_ERR_INTEGRITY (a signature that does not verify, or a
+ * malformed one), CF_ERR_FORMAT (not JSON), CF_ERR_NOMEM.
+ */
+int catalog_manifest_verify(const char *json, size_t len, char **signer);
+
 /* 1 if name is a safe single name (a source, an object): 1-200 of
  * [A-Za-z0-9._-], not starting with '.'. */
 int catalog_name_valid(const char *name);

@@ -13,6 +13,7 @@
  * It does not touch LMDB or storage.
  */
 #include "catalog/catalog.h"
+#include "crypto/crypto.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -769,4 +770,84 @@ int catalog_manifest_from_json(const char *json, size_t len, const char *where,
 	b->error = NULL;
 	*out = b;
 	return 0;
+}
+
+/* The bytes a manifest's signature covers: root without "signature",
+ * compact, keys sorted. */
+static char *catalog_manifest_signed_text(json_t *root)
+{
+	json_t *copy = json_deep_copy(root);
+	char *text;
+
+	if (!copy)
+		return NULL;
+	json_object_del(copy, "signature");
+	text = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(copy);
+	return text;
+}
+
+int catalog_manifest_sign(const char *json, const struct sign_key *k, char **out)
+{
+	char sig[SIGN_SIGNATURE_TEXT_LEN + 1];
+	json_t *root = json_loads(json, 0, NULL), *s;
+	char *text = NULL;
+	int rc = 0;
+
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		return error_set(CF_ERR_FORMAT, "manifest to sign is not a JSON object");
+	}
+	text = catalog_manifest_signed_text(root);
+	if (!text)
+		rc = error_set(CF_ERR_NOMEM, "out of memory signing a manifest");
+	if (!rc)
+		rc = sign_message(k, text, strlen(text), sig);
+	if (!rc) {
+		s = json_pack("{s:s, s:s}", "key", sign_key_public(k), "ed25519", sig);
+		rc = catalog_json_set(root, "signature", s);
+	}
+	if (!rc) {
+		*out = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+		if (!*out)
+			rc = error_set(CF_ERR_NOMEM, "out of memory signing a manifest");
+	}
+	free(text);
+	json_decref(root);
+	return rc;
+}
+
+int catalog_manifest_verify(const char *json, size_t len, char **signer)
+{
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL), *s;
+	const char *key, *sig;
+	char *text = NULL;
+	int rc = 0;
+
+	*signer = NULL;
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		return error_set(CF_ERR_FORMAT, "manifest is not a JSON object");
+	}
+	s = json_object_get(root, "signature");
+	if (!s || json_is_null(s)) {
+		json_decref(root);
+		return 0;
+	}
+	key = json_string_value(json_object_get(s, "key"));
+	sig = json_string_value(json_object_get(s, "ed25519"));
+	if (!json_is_object(s) || !key || !sig)
+		rc = error_set(CF_ERR_INTEGRITY, "manifest signature is malformed");
+	if (!rc && !(text = catalog_manifest_signed_text(root)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory checking a manifest signature");
+	if (!rc) {
+		rc = sign_verify(key, text, strlen(text), sig);
+		if (rc)
+			rc = error_set(CF_ERR_INTEGRITY, "manifest signature: %s", error_message());
+	}
+	if (!rc && !(*signer = strdup(key)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	free(text);
+	json_decref(root);
+	return rc;
 }

@@ -165,4 +165,36 @@ void hash_sha256_hex(const void *data, size_t len, char hex[HASH_SHA256_HEX_LEN 
 int hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
                 const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len);
 
+/* ------------------------------------------------------------------------ */
+/* Manifest signing keys (sign.c)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* "ed25519:" + base64 of the 32-byte public key. */
+#define SIGN_PUBLIC_TEXT_LEN 52
+/* base64 of a 64-byte Ed25519 signature. */
+#define SIGN_SIGNATURE_TEXT_LEN 88
+
+struct sign_key;
+
+/*
+ * Loads the Ed25519 signing key in path; with create, makes one (mode 0600,
+ * never replacing a file) when there is none. A file others can read is
+ * refused. Errors: CF_ERR_NOTFOUND, CF_ERR_KEY (malformed, or readable by
+ * others), CF_ERR_IO, CF_ERR_NOMEM.
+ */
+int sign_key_load(const char *path, int create, struct sign_key **out);
+void sign_key_free(struct sign_key *k);
+/* The key's public half as text, "ed25519:..." (owned by k). */
+const char *sign_key_public(const struct sign_key *k);
+/* Signs len bytes; out receives the signature as base64 text.
+ * Errors: CF_ERR_INTERNAL. */
+int sign_message(const struct sign_key *k, const void *msg, size_t len,
+                 char out[SIGN_SIGNATURE_TEXT_LEN + 1]);
+/* 1 if text is a well-formed public key "ed25519:...". */
+int sign_public_valid(const char *text);
+/* Verifies a signature (base64 text) of len bytes under a public key text.
+ * Errors: CF_ERR_KEY (malformed public key), CF_ERR_INTEGRITY (malformed or
+ * wrong signature). */
+int sign_verify(const char *public_text, const void *msg, size_t len, const char *sig_text);
+
 #endif

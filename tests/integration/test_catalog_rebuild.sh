@@ -104,7 +104,7 @@ check_rc "fresh host: an id in neither catalog nor repository is 'not found'" 3
 # but the backup is no longer complete there, so restore must refuse.
 mv "$REPO/dump/$DUMP/manifest.json" "$T/manifest.saved"
 cf restore "$DUMP" --stdout
-check_rc "restore of a backup whose manifest is gone is 'not found'" 3
+check_rc "restore of a backup whose manifest is gone is an integrity failure" 4
 mv "$T/manifest.saved" "$REPO/dump/$DUMP/manifest.json"
 
 t_finish

@@ -91,14 +91,14 @@ fi
 # A big tree, so the restore is still running when the signal comes.
 BIG=$T/big
 mkdir -p "$BIG"
-head -c 200000000 /dev/zero | tr '\0' 'x' >"$BIG/x"
+head -c 300000000 /dev/urandom >"$BIG/x"
 t_config "$T/big.conf" <<EOF
 [source big]
 type = files
 paths = $BIG
 EOF
 cf_conf "$T/big.conf" backup big
-check_rc "backup of a 200 MB file" 0
+check_rc "backup of a 300 MB file" 0
 BIG_ID=$(last_id big complete "$T/big.conf")
 
 # restore_signal SIGNAL: starts a restore in its own process group, sends
@@ -113,7 +113,7 @@ restore_signal() {
 		[ -n "$(find "$T" -maxdepth 1 -name '.r.coffer-restore.*' 2>/dev/null)" ] && break
 		sleep 0.02
 	done
-	sleep 0.2
+	sleep 0.05
 	kill "-$1" "-$pid" 2>/dev/null
 	wait "$pid"
 	RC=$?

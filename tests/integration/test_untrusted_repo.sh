@@ -69,9 +69,9 @@ race() {
 	COFFER_FAULT=before-manifest:pause "$COFFER_BIN" --config "$CONF" backup --stdin "race$3" \
 		<"$T/b.bin" >"$T/race.out" 2>&1 &
 	local bpid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 200); do
 		[ -n "$(find "$REPO/race$3" -name 'stdin.zst.age' 2>/dev/null)" ] && break
-		sleep 0.03
+		sleep 0.05
 	done
 	COFFER_FAULT=cleanup-listed:pause "$COFFER_BIN" --config "$conf" repo cleanup --older-than 0 \
 		>"$OUT" 2>"$ERR"
@@ -104,7 +104,10 @@ jq --arg h "$HOST" '.status = "running" | .pid = 999999 | .host = $h | .prefix =
 rm -rf "$CATALOG"
 cf catalog rebuild
 check_rc "rebuild with a crafted manifest (running, prefix \"\")" 0
-check_grep "rebuild skips the crafted manifest and says why" "$ERR" "skipping manifest .*evil/$EVIL_ID/manifest.json: .*prefix"
+check_grep "rebuild skips the edited manifest: its signature fails" "$ERR" "skipping manifest .*evil/$EVIL_ID/manifest.json: .*signature does not verify"
+cf catalog rebuild --trust-unsigned
+check_rc "rebuild --trust-unsigned with the crafted manifest" 0
+check_grep "even trusted, the crafted manifest is skipped for its prefix" "$ERR" "skipping manifest .*evil/$EVIL_ID/manifest.json: .*prefix"
 check_eq "nothing is recorded running" 0 "$(list_json | jq '[.[] | select(.status == "running")] | length')"
 cf backup --stdin after <"$T/b.bin"
 check_rc "the next backup" 0
@@ -125,23 +128,26 @@ cp "$MA" "$T/ma.orig"
 crafted() {
 	local desc=$1 filter=$2 stdout_rc=${3:-4} mode
 	jq "$filter" "$T/ma.orig" >"$MA" || fail "$desc: jq"
-	for mode in catalog fresh; do
-		local conf=$CONF
-		if [ $mode = fresh ]; then
+	# Each edit breaks the manifest's signature; --trust-unsigned gets past
+	# that to the checks of the contents themselves.
+	for mode in catalog fresh catalog+trust-unsigned fresh+trust-unsigned; do
+		local conf=$CONF trust=
+		case $mode in *trust-unsigned) trust=--trust-unsigned ;; esac
+		if [ "${mode%%+*}" = fresh ]; then
 			rm -rf "$T/fresh-catalog"
 			sed -e "s|^path = $CATALOG\$|path = $T/fresh-catalog|" "$CONF" >"$T/fresh.conf"
 			conf=$T/fresh.conf
 		fi
 		rm -rf "$T/out" "$T/x" /tmp/coffer-untrusted-x
 		mkdir -p "$T/out"
-		cf_conf "$conf" restore "$A_ID" --to "$T/out/dir"
+		cf_conf "$conf" restore "$A_ID" --to "$T/out/dir" $trust
 		check_rc "$desc ($mode): restore --to exits 4" 4
 		check_one_error_line "$desc ($mode): one error line"
 		check_absent "$desc ($mode): no DIR" "$T/out/dir"
 		check_empty_output "$desc ($mode): nothing beside DIR" find "$T/out" -mindepth 1
 		check_absent "$desc ($mode): nothing outside DIR" "$T/x"
 		check_absent "$desc ($mode): nothing in /tmp" /tmp/coffer-untrusted-x
-		"$COFFER_BIN" --config "$conf" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+		"$COFFER_BIN" --config "$conf" restore "$A_ID" --stdout $trust >"$T/stdout.bin" 2>"$ERR"
 		RC=$?
 		check_rc "$desc ($mode): restore --stdout fails" 4 $stdout_rc
 		check_eq "$desc ($mode): restore --stdout wrote nothing" 0 "$(stat -c %s "$T/stdout.bin")"
@@ -207,12 +213,55 @@ jq --argjson s "$SIZE" --arg h "$SUM" --argjson r "$RAW" \
 	'.objects[0].stored_bytes = $s | .objects[0].sha256 = $h | .objects[0].raw_bytes = $r' "$T/mt.orig" >"$MT"
 cp "$T/evil.tar.zst.age" "$REPO/$TOBJ"
 mkdir -p "$T/deep/a/b"
-cf_conf "$T/fresh2.conf" restore "$TREE_ID" --to "$T/deep/a/b/out"
+cf_conf "$T/fresh2.conf" restore "$TREE_ID" --to "$T/deep/a/b/out" --trust-unsigned
 check_rc "a tar member with ..: exit 4 (an integrity failure, not I/O)" 4
 check_absent "a tar member with ..: nothing escaped" "$T/deep/evil-escape"
 check_absent "a tar member with ..: no DIR" "$T/deep/a/b/out"
 cp "$T/tree.orig.keep" "$REPO/$TOBJ"
 cp "$T/mt.orig" "$MT"
+
+# ===== signed manifests ===========================================================
+cf keygen --signing
+check_rc "keygen --signing prints this host's public key" 0
+OWN_KEY=$(cat "$OUT")
+check_grep "it is an ed25519 key" "$OUT" '^ed25519:[A-Za-z0-9+/]{43}=$'
+check_eq "the key file beside the catalog is 0600" 600 "$(stat -c %a "$T/signing.key")"
+check_grep "every manifest carries a signature by it" "$REPO/a/$A_ID/manifest.json" "\"key\": \"$OWN_KEY\""
+# Another backup host (its own catalog folder, so its own key) writing to
+# the same repository.
+mkdir -p "$T/host2"
+sed -e "s|^path = $CATALOG\$|path = $T/host2/catalog|" "$CONF" >"$T/host2.conf"
+cf_conf "$T/host2.conf" backup --stdin host2 <"$T/b.bin"
+check_rc "a backup made by a second host" 0
+H2_ID=$(last_id host2 complete "$T/host2.conf")
+H2_KEY=$("$COFFER_BIN" --config "$T/host2.conf" keygen --signing)
+check "the second host has another key" test "$H2_KEY" != "$OWN_KEY"
+cf restore "$H2_ID" --stdout
+check_rc "this host refuses the other host's manifest (not in trusted_signers)" 4
+check_grep "the error names the key and the fix" "$ERR" "is signed by $(printf '%s' "$H2_KEY" | sed 's/[+/]/./g'), which is not in \[encryption\] trusted_signers"
+sed -e "s|^recipients = .*|&\ntrusted_signers = $H2_KEY|" "$CONF" >"$T/trusting.conf"
+cf_conf "$T/trusting.conf" restore "$H2_ID" --to "$T/h2"
+check_rc "with trusted_signers = its key, it restores" 0
+check_same_file "with the right data" "$T/b.bin" "$T/h2/stdin"
+# An unsigned manifest (as an older coffer, or someone with write access,
+# would write) is refused unless --trust-unsigned.
+MB=$REPO/b/$B_ID/manifest.json
+cp "$MB" "$T/mb.orig"
+jq 'del(.signature)' "$T/mb.orig" >"$MB"
+cf restore "$B_ID" --stdout
+check_rc "an unsigned manifest is refused" 4
+check_grep "the error says it is not signed" "$ERR" 'is not signed.*--trust-unsigned'
+"$COFFER_BIN" --config "$CONF" restore "$B_ID" --stdout --trust-unsigned >"$T/unsigned.bin" 2>"$ERR"
+RC=$?
+check_rc "--trust-unsigned restores it" 0
+check_grep "with a warning" "$ERR" '^coffer: warning: manifest .* is not signed; trusted because of --trust-unsigned'
+check_same_file "--trust-unsigned: the right data" "$T/b.bin" "$T/unsigned.bin"
+cp "$T/mb.orig" "$MB"
+chmod 644 "$T/signing.key"
+cf backup --stdin exposed <"$T/b.bin"
+check_rc "a backup with a signing key readable by others is refused" 4
+check_grep "the error says chmod 600" "$ERR" 'chmod 600'
+chmod 600 "$T/signing.key"
 
 # ===== a damaged catalog: one line, and rebuild starts over =========================
 for size in 8192 12288; do
@@ -260,7 +309,7 @@ pass_env = COFFER_TEST_PASSED
 CONF
 TMPDIR=$T/tmp "$COFFER_BIN" --config "$T/secrets.conf" backup mongo >/dev/null 2>&1 &
 MPID=$!
-for _ in $(seq 100); do
+for _ in $(seq 200); do
 	[ -n "$(find "$T/tmp" -mindepth 2 -type f 2>/dev/null)" ] && break
 	sleep 0.05
 done
