@@ -10,6 +10,11 @@
  *     decoding it succeeds and encoding that gives the same text again, so a
  *     written manifest or record reads back as what was written;
  *   - the pretty (indented) encoding decodes to the same record.
+ * And as restore takes it, through catalog_manifest_from_json() and
+ * catalog_manifest_verify(): an accepted manifest is complete, has no pid,
+ * and every object key lies in its own folder (prefix + a valid name, no
+ * "..", no '/' after the prefix), so no manifest can point a restore or a
+ * deletion elsewhere.
  */
 #include "catalog/catalog.h"
 #include "tests/fuzz/fuzz.h"
@@ -53,9 +58,35 @@ static void fuzz_manifest_round_trip(const struct catalog_backup *b, int flags)
 	free(again);
 }
 
+static void fuzz_manifest_untrusted(const uint8_t *data, size_t size)
+{
+	struct catalog_backup *m = NULL;
+	char *signer = NULL;
+
+	if (catalog_manifest_verify((const char *)data, size, &signer) == 0 && signer &&
+	    strncmp(signer, "ed25519:", 8) != 0)
+		abort();
+	free(signer);
+	if (catalog_manifest_from_json((const char *)data, size, NULL, &m) != 0)
+		return;
+	if (m->status != CATALOG_COMPLETE || m->pid != 0 || m->error || !m->nobjects)
+		abort();
+	for (size_t i = 0; i < m->nobjects; i++) {
+		const char *k = m->objects[i].key;
+		size_t pl = strlen(m->prefix);
+
+		if (strncmp(k, m->prefix, pl) || strchr(k + pl, '/') ||
+		    !catalog_name_valid(m->objects[i].name))
+			abort();
+	}
+	catalog_backup_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct catalog_backup *b = NULL;
+
+	fuzz_manifest_untrusted(data, size);
 
 	if (catalog_backup_from_json((const char *)data, size, &b) == 0) {
 		fuzz_manifest_round_trip(b, 0);
