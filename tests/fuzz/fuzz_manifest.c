@@ -13,7 +13,7 @@
  * And as restore takes it, through catalog_manifest_from_json() and
  * catalog_manifest_verify(): an accepted manifest is complete, has no pid,
  * and every object key lies in its own folder (prefix + a valid name, no
- * "..", no '/' after the prefix), so no manifest can point a restore or a
+ * '/' after the prefix), so no manifest can point a restore or a
  * deletion elsewhere.
  */
 #include "catalog/catalog.h"
