@@ -90,6 +90,91 @@ static int restore_filter_pass(const struct restore_filter *f, const char *path)
 	return 1;
 }
 
+/* The reader's half of source_files_fix_times(): libarchive reads a pax
+ * time "-S.F" as sec -S and a positive fraction F, where it means -(S.F). */
+static void restore_fix_times(struct archive_entry *e)
+{
+	if (archive_entry_mtime_is_set(e) && archive_entry_mtime(e) < 0 &&
+	    archive_entry_mtime_nsec(e) > 0)
+		archive_entry_set_mtime(e, archive_entry_mtime(e) - 1,
+		                        1000000000L - archive_entry_mtime_nsec(e));
+	if (archive_entry_atime_is_set(e) && archive_entry_atime(e) < 0 &&
+	    archive_entry_atime_nsec(e) > 0)
+		archive_entry_set_atime(e, archive_entry_atime(e) - 1,
+		                        1000000000L - archive_entry_atime_nsec(e));
+}
+
+/* 1 if encoded is name with some bytes written as %XX (as libarchive writes
+ * xattr names in its pax headers). */
+static int restore_xattr_encodes(const char *encoded, const char *name)
+{
+	while (*encoded && *name) {
+		unsigned v;
+
+		if (encoded[0] == '%' && sscanf(encoded + 1, "%2x", &v) == 1 &&
+		    (unsigned char)*name == v) {
+			encoded += 3;
+			name++;
+		} else if (*encoded++ != *name++) {
+			return 0;
+		}
+	}
+	return !*encoded && !*name;
+}
+
+/*
+ * libarchive's pax writer stores an xattr whose name needs escaping twice,
+ * as LIBARCHIVE.xattr.<escaped> (which its reader decodes) and as
+ * SCHILY.xattr.<escaped> (which it does not): the entry then carries the
+ * real name and the escaped one. The escaped twin is dropped, so the file
+ * gets its xattrs and no others.
+ */
+static int restore_xattr_dedupe(struct archive_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size, n = 0;
+	int rc = 0;
+	struct {
+		char *name;
+		void *value;
+		size_t size;
+	} *x;
+
+	if (archive_entry_xattr_reset(e) < 2)
+		return 0;
+	x = calloc((size_t)archive_entry_xattr_count(e), sizeof(*x));
+	if (!x)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		x[n].name = strdup(name);
+		x[n].value = malloc(size ? size : 1);
+		if (!x[n].name || !x[n].value) {
+			free(x[n].name);
+			free(x[n].value);
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+			break;
+		}
+		memcpy(x[n].value, value, size);
+		x[n++].size = size;
+	}
+	if (!rc)
+		archive_entry_xattr_clear(e);
+	for (size_t i = 0; i < n; i++) {
+		int twin = 0;
+
+		for (size_t k = 0; !twin && strchr(x[i].name, '%') && k < n; k++)
+			twin = k != i && strcmp(x[i].name, x[k].name) &&
+			       restore_xattr_encodes(x[i].name, x[k].name);
+		if (!rc && !twin)
+			archive_entry_xattr_add_entry(e, x[i].name, x[i].value, x[i].size);
+		free(x[i].name);
+		free(x[i].value);
+	}
+	free(x);
+	return rc;
+}
+
 /* Records a failed write of the extraction ("cannot write NAME: Write
  * failed: No space left on device"); a full disk has its own code. */
 static int restore_write_error(struct archive *out, const char *what, const char *name)
@@ -158,6 +243,10 @@ static int restore_extract_tar(int fd, const struct restore_filter *f)
 			}
 			continue;
 		}
+		restore_fix_times(e);
+		rc = restore_xattr_dedupe(e);
+		if (rc)
+			goto out;
 		ar = archive_write_header(out, e);
 		if (ar < ARCHIVE_WARN) {
 			rc = restore_write_error(out, "restore", name);

@@ -22,7 +22,7 @@ enum log_level log_get_level(void)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
-	char msg[2048], line[2048];
+	char msg[8192], line[8192];
 	va_list ap;
 	int n;
 

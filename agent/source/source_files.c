@@ -113,7 +113,7 @@ static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 
 static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[8192];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -130,7 +130,7 @@ static int source_files_missing(struct source_files_run *r, const char *path, co
  * partial. */
 static int source_files_missing(struct source_files_run *r, const char *path, const char *fmt, ...)
 {
-	char why[1024];
+	char why[8192];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -260,15 +260,17 @@ static int source_files_fix_sparse(struct archive_entry *e)
 	return 0;
 }
 
-/* Warns when a file changed between its stat and the end of its read. */
-static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e, int fd)
+/* Warns when a file changed between its stat (whose mtime was) and the end
+ * of its read. */
+static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e, int fd,
+				       const struct timespec *was)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) != 0)
 		return;
-	if (st.st_size != archive_entry_size(e) || st.st_mtim.tv_sec != archive_entry_mtime(e) ||
-	    st.st_mtim.tv_nsec != archive_entry_mtime_nsec(e))
+	if (st.st_size != archive_entry_size(e) || st.st_mtim.tv_sec != was->tv_sec ||
+	    st.st_mtim.tv_nsec != was->tv_nsec)
 		source_files_warn(r, "%s: changed while it was read; the stored copy may be inconsistent",
 				  archive_entry_sourcepath(e));
 }
@@ -281,11 +283,55 @@ static const char *source_files_strip(const char *name)
 	return name;
 }
 
+/*
+ * libarchive 3.6's pax writer prints a time before 1970 with a fraction as
+ * "-<|sec|>.<nsec>", as if the fraction had the sign of the seconds: -1.25 s
+ * (sec -2, nsec 750000000) comes out as "-2.75". Given sec + 1 and
+ * 1e9 - nsec it prints the true value; its reader has the mirrored habit,
+ * which restore undoes (restore_fix_times). A time between -1 and 0 s
+ * cannot be printed right at all: it is stored as -1 s.
+ */
+static void source_files_fix_times(struct archive_entry *e)
+{
+	static const struct {
+		int (*is_set)(struct archive_entry *);
+		time_t (*sec)(struct archive_entry *);
+		long (*nsec)(struct archive_entry *);
+		void (*set)(struct archive_entry *, time_t, long);
+	} t[] = {
+	    {archive_entry_mtime_is_set, archive_entry_mtime, archive_entry_mtime_nsec,
+	     archive_entry_set_mtime},
+	    {archive_entry_atime_is_set, archive_entry_atime, archive_entry_atime_nsec,
+	     archive_entry_set_atime},
+	    {archive_entry_ctime_is_set, archive_entry_ctime, archive_entry_ctime_nsec,
+	     archive_entry_set_ctime},
+	    {archive_entry_birthtime_is_set, archive_entry_birthtime,
+	     archive_entry_birthtime_nsec, archive_entry_set_birthtime},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		time_t sec;
+		long nsec;
+
+		if (!t[i].is_set(e))
+			continue;
+		sec = t[i].sec(e);
+		nsec = t[i].nsec(e);
+		if (sec >= 0 || nsec <= 0)
+			continue;
+		if (sec == -1)
+			t[i].set(e, -1, 0);
+		else
+			t[i].set(e, sec + 1, 1000000000L - nsec);
+	}
+}
+
 /* Writes one entry (header, and data from fd for a regular file). */
 static int source_files_write_entry(struct source_files_run *r, struct archive_entry *e, int fd)
 {
 	const char *name = source_files_strip(archive_entry_pathname(e));
 	const char *link = source_files_strip(archive_entry_hardlink(e));
+	struct timespec mtime = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
 	int ar, rc;
 
 	if (!name || !*name)
@@ -293,6 +339,7 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 	archive_entry_copy_pathname(e, name);
 	if (link)
 		archive_entry_copy_hardlink(e, link);
+	source_files_fix_times(e);
 	ar = archive_write_header(r->tar, e);
 	if (ar == ARCHIVE_WARN) {
 		source_files_warn(r, "%s: %s", archive_entry_sourcepath(e), archive_error_string(r->tar));
@@ -307,7 +354,7 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 		rc = source_files_copy_data(r, e, fd);
 		if (rc)
 			return rc;
-		source_files_check_changed(r, e, fd);
+		source_files_check_changed(r, e, fd, &mtime);
 	}
 	if (archive_write_finish_entry(r->tar) < ARCHIVE_WARN)
 		return source_files_tar_error(r, archive_entry_sourcepath(e));
@@ -481,6 +528,15 @@ static int source_files_run(void *state, struct backup_run *run)
 	/* Full pax, not pax_restricted: every entry gets its times to the
 	 * nanosecond, not only entries that need a pax header for another reason. */
 	archive_write_set_format_pax(r.tar);
+	/* Names as the bytes the filesystem has, not as UTF-8 text: readers
+	 * convert UTF-8 names to the locale's normal form (libarchive turns
+	 * NFD into NFC on Linux, merging two files whose names differ only
+	 * so), while hdrcharset=BINARY names come back byte for byte from
+	 * libarchive and GNU tar alike. */
+	if (archive_write_set_format_option(r.tar, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK) {
+		rc = source_files_tar_error(&r, "hdrcharset");
+		goto out;
+	}
 	archive_entry_linkresolver_set_strategy(r.links, archive_format(r.tar));
 
 	rc = backup_stream_open(run, "files", "tar", &r.out.head);

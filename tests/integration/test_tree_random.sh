@@ -12,7 +12,14 @@
 #   COFFER_TREE_SIZE=large ...     bigger trees (default small)
 #   COFFER_TREE_HUGE=0 ...         no sparse files past 8 GiB
 #   COFFER_TREE_OPTS="--avoid nfd,negtime,badutf8 --beyond-path-max" ...
-#                                  more options for tests/tools/gentree.py
+#                                  options for tests/tools/gentree.py; the
+#                                  default "--avoid negtime,xattrname" leaves
+#                                  out two known limits: a time between -1 s
+#                                  and 0 is stored as -1 s (libarchive's pax
+#                                  writer cannot print it), and GNU tar cannot
+#                                  decode the %-escaped xattr names libarchive
+#                                  writes (coffer restore can); set it to ""
+#                                  to see them
 #   COFFER_KEEP=1 ...              keep every seed's folder, also when it passed
 #
 # A failing seed is printed with the command that replays it; its folder
@@ -21,6 +28,8 @@
 t_setup tree_random
 
 GENTREE=$COFFER_SRC/tests/tools/gentree.py
+TREE_OPTS_DEFAULT="--avoid negtime,xattrname"
+TREE_OPTS=${COFFER_TREE_OPTS-$TREE_OPTS_DEFAULT}
 CI_SEEDS="1 2 3 4 5 6"
 SIZE=${COFFER_TREE_SIZE:-small}
 case $SIZE in
@@ -62,7 +71,7 @@ replay() {
 	local env="COFFER_SEEDS=$1"
 	[ "$SIZE" = small ] || env="$env COFFER_TREE_SIZE=$SIZE"
 	[ "${COFFER_TREE_HUGE:-1}" = 1 ] || env="$env COFFER_TREE_HUGE=0"
-	[ -z "${COFFER_TREE_OPTS:-}" ] || env="$env COFFER_TREE_OPTS='$COFFER_TREE_OPTS'"
+	[ "$TREE_OPTS" = "$TREE_OPTS_DEFAULT" ] || env="$env COFFER_TREE_OPTS='$TREE_OPTS'"
 	printf '%s bash tests/integration/test_tree_random.sh' "$env"
 }
 
@@ -247,7 +256,7 @@ run_seed() {
 	t_log "# seed $seed"
 	mkdir -p "$s"
 	# shellcheck disable=SC2086 # options, split on spaces
-	if ! python3 "$GENTREE" "$seed" "$s/src" --size "$SIZE" $HUGE ${COFFER_TREE_OPTS:-} \
+	if ! python3 "$GENTREE" "$seed" "$s/src" --size "$SIZE" $HUGE $TREE_OPTS \
 		>"$s/gentree.out" 2>&1; then
 		fail "seed $seed: gentree.py makes the tree" "$(tail -n 5 "$s/gentree.out")"
 		seed_done "$seed" "$s" "$fails" "$start" ""
