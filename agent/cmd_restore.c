@@ -595,41 +595,19 @@ static int restore_check_target(const char *dir)
  * exclusive flock on its temporary folder or file, so one that can be locked
  * and whose pid is gone belongs to a dead restore.
  */
+static void restore_reap_one(const char *path, void *ctx)
+{
+	(void)ctx;
+	if (fs_remove_tree(path) == 0)
+		log_warn("removed %s, left by a restore that was interrupted", path);
+	else
+		log_warn("cannot remove %s, left by an interrupted restore: %s", path,
+		         error_message());
+}
+
 static void restore_reap_leftovers(const char *parent, const char *prefix)
 {
-	size_t plen = strlen(prefix);
-	DIR *d = opendir(parent);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char path[4096], *end;
-		long pid;
-		int fd;
-
-		if (strncmp(e->d_name, prefix, plen))
-			continue;
-		errno = 0;
-		pid = strtol(e->d_name + plen, &end, 10);
-		if (errno || *end || pid <= 0 || pid == getpid() ||
-		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) >= sizeof(path))
-			continue;
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			if (fs_remove_tree(path) == 0)
-				log_warn("removed %s, left by a restore that was interrupted", path);
-			else
-				log_warn("cannot remove %s, left by an interrupted restore: %s", path,
-				         error_message());
-		}
-		close(fd);
-	}
-	closedir(d);
+	fs_reap_dead(parent, prefix, restore_reap_one, NULL);
 }
 
 /* Flushes everything written on the filesystem of fd to disk; any error of a

@@ -559,39 +559,16 @@ static int proc_secrets_dir(const char **dir)
 	return 0;
 }
 
+static void proc_temp_reap_one(const char *path, void *ctx)
+{
+	(void)ctx;
+	proc_secrets_remove(path);
+	log_info("removed %s, the secrets of a coffer that was killed", path);
+}
+
 void proc_temp_reap(void)
 {
-	const char *base = proc_tmp_base();
-	size_t plen = strlen(PROC_SECRETS_PREFIX);
-	DIR *d = opendir(base);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char path[4096], *end;
-		long pid;
-		int fd;
-
-		if (strncmp(e->d_name, PROC_SECRETS_PREFIX, plen))
-			continue;
-		errno = 0;
-		pid = strtol(e->d_name + plen, &end, 10);
-		if (errno || *end != '.' || pid <= 0 || pid == getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", base, e->d_name) >= sizeof(path))
-			continue;
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			proc_secrets_remove(path);
-			log_info("removed %s, the secrets of a coffer that was killed", path);
-		}
-		close(fd);
-	}
-	closedir(d);
+	fs_reap_dead(proc_tmp_base(), PROC_SECRETS_PREFIX, proc_temp_reap_one, NULL);
 }
 
 int proc_temp_file(const char *prefix, const char *text, char **path)

@@ -211,6 +211,15 @@ int fs_fsync_dir(const char *dir);
 int fs_mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree (no symlinks are followed). Errors: CF_ERR_IO. */
 int fs_remove_tree(const char *path);
+/*
+ * Finds in dir what processes that died left: entries named prefix + PID
+ * (then the end of the name or '.'), whose PID no longer exists, and that
+ * can be flocked (their owner held an exclusive flock on them while it
+ * lived), and calls found(path, ctx) on each while holding that lock. For
+ * private temporary folders and files that a kill -9 leaves behind.
+ */
+void fs_reap_dead(const char *dir, const char *prefix, void (*found)(const char *path, void *ctx),
+                  void *ctx);
 
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t time_now_ms(void);

@@ -6,9 +6,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,4 +163,38 @@ int fs_remove_tree(const char *path)
 	if (!rc && rmdir(path) != 0 && errno != ENOENT)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot remove directory %s", path);
 	return rc;
+}
+
+void fs_reap_dead(const char *dir, const char *prefix, void (*found)(const char *path, void *ctx),
+                  void *ctx)
+{
+	size_t plen = strlen(prefix);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[4096], *end;
+		long pid;
+		int fd;
+
+		if (strncmp(e->d_name, prefix, plen))
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + plen, &end, 10);
+		/* kill(pid, 0) fails with ESRCH only when no such process exists. */
+		if (errno || (*end && *end != '.') || end == e->d_name + plen || pid <= 0 ||
+		    pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
+			continue;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			found(path, ctx);
+		close(fd);
+	}
+	closedir(d);
 }
