@@ -51,7 +51,7 @@ if [ -n "\$cfg" ]; then
 fi
 echo "stand-in mongodump: writing \$db to archive on stdout" >&2
 cat "$T/payload/\$db.bin"
-if [ -n "\${FAKE_FAIL:-}" ]; then
+if [ -e "$T/fake-fail" ]; then
 	echo "stand-in mongodump: Failed: connection(127.0.0.1:27017) socket was unexpectedly closed: EOF" >&2
 	exit 1
 fi
@@ -154,7 +154,10 @@ check_grep "oplog = true passes --oplog" "$LOG" '^argv: --archive --uri=mongodb:
 
 # --- failures ------------------------------------------------------------------------
 : >"$LOG"
-FAKE_FAIL=1 cf backup mongo
+# (a file, not a variable: coffer passes dump tools no variables of its own)
+touch "$T/fake-fail"
+cf backup mongo
+rm -f "$T/fake-fail"
 check_rc "a mongodump that fails after writing its output fails the backup" 5
 check_one_error_line "a failing mongodump: one error line"
 check_grep "a failing mongodump: the error has its exit status and stderr" "$ERR" \
