@@ -194,6 +194,31 @@ cf restore "$A_ID" --stdout
 check_rc "a deleted manifest of a cataloged backup: exit 4" 4
 cp "$T/ma.orig" "$MA"
 
+# A folder of the repository replaced by a symlink to a copy elsewhere, and
+# a FIFO where an object should be: neither is followed nor waited on.
+mv "$REPO/a" "$T/a-real"
+ln -s "$T/a-real" "$REPO/a"
+"$COFFER_BIN" --config "$CONF" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+RC=$?
+check_rc "a symlinked folder in the repository is not followed (exit 4)" 4
+rm "$REPO/a"
+mv "$T/a-real" "$REPO/a"
+mv "$OBJ" "$T/obj.keep"
+mkfifo "$OBJ"
+timeout 20 "$COFFER_BIN" --config "$CONF" restore "$A_ID" --stdout >"$T/stdout.bin" 2>"$ERR"
+RC=$?
+check_rc "a FIFO in place of an object is refused at once (exit 4, no hang)" 4
+rm -f "$OBJ"
+mv "$T/obj.keep" "$OBJ"
+
+# The restored folder's mode follows the umask.
+for mask in 077 022; do
+	rm -rf "$T/um"
+	(umask $mask && "$COFFER_BIN" --config "$CONF" restore "$A_ID" --to "$T/um" >/dev/null 2>"$ERR")
+	check_eq "restore --to under umask $mask makes the folder $(printf '%o' $((0777 & ~0$mask)))" \
+		"$(printf '%o' $((0777 & ~0$mask)))" "$(stat -c %a "$T/um" 2>/dev/null)"
+done
+
 # A tar whose member climbs out with "..": the object is real age and zstd,
 # so only the extraction can refuse it.
 mkdir -p "$T/evil-tree"
@@ -226,7 +251,7 @@ check_rc "keygen --signing prints this host's public key" 0
 OWN_KEY=$(cat "$OUT")
 check_grep "it is an ed25519 key" "$OUT" '^ed25519:[A-Za-z0-9+/]{43}=$'
 check_eq "the key file beside the catalog is 0600" 600 "$(stat -c %a "$T/signing.key")"
-check_grep "every manifest carries a signature by it" "$REPO/a/$A_ID/manifest.json" "\"key\": \"$OWN_KEY\""
+check "every manifest carries a signature by it" grep -qF "\"key\": \"$OWN_KEY\"" "$REPO/a/$A_ID/manifest.json"
 # Another backup host (its own catalog folder, so its own key) writing to
 # the same repository.
 mkdir -p "$T/host2"
