@@ -32,7 +32,10 @@ streamed in 64 KiB pieces, never held whole.
   faultproxy.py --listen 127.0.0.1:0 --upstream 127.0.0.1:7480 \
       --fault-rate 0.2 --faults 500,503slowdown,reset,stall --stall-seconds 20 \
       --seed 1 --log FILE [--port-file FILE] [--only-methods PUT,POST] \
-      [--fault-after N]
+      [--fault-after N] [--only-paths TEXT] [--max-faults N]
+
+--only-paths faults only requests whose path (with its query) contains TEXT
+("?uploads" for CreateMultipartUpload); --max-faults stops after N faults.
 
 One log line per request: "c=<conn> <n> <method> <path> fault=<kind>" or
 "c=<conn> <n> <method> <path> status=<code> in=<bytes> out=<bytes> ms=<ms>"
@@ -220,6 +223,7 @@ class Proxy:
             self.only = {m.strip().upper() for m in args.only_methods.split(",") if m.strip()}
         self.lock = threading.Lock()
         self.seq = 0
+        self.nfaults = 0
         self.nconn = 0
         self.counts = {}
         self.stopping = threading.Event()
@@ -238,11 +242,15 @@ class Proxy:
         with self.lock:
             self.counts[key] = self.counts.get(key, 0) + 1
 
-    def next_request(self, method):
+    def next_request(self, method, path=""):
         """(request number, fault kind or None), deterministic per number."""
         with self.lock:
             self.seq += 1
             n = self.seq
+            if self.args.only_paths and self.args.only_paths not in path:
+                return n, None
+            if self.args.max_faults is not None and self.nfaults >= self.args.max_faults:
+                return n, None
         rng = random.Random("%d:%d" % (self.args.seed, n))
         roll = rng.random()
         kind = rng.choice(self.faults) if self.faults else None
@@ -253,6 +261,8 @@ class Proxy:
             or roll >= self.args.fault_rate
         ):
             return n, None
+        with self.lock:
+            self.nfaults += 1
         return n, kind
 
     # --- faults -----------------------------------------------------------
@@ -304,7 +314,7 @@ class Proxy:
                 framing, length = body_framing(headers)
                 expect = "100-continue" in headers.get("expect", "").lower()
                 client_close = wants_close(version, headers)
-                n, fault = self.next_request(method)
+                n, fault = self.next_request(method, path)
                 has_body = framing == "chunked" or (framing == "length" and length > 0)
                 if fault == "reset":
                     fault = "reset-request" if has_body else "reset-response"
@@ -565,6 +575,8 @@ def main():
     p.add_argument("--port-file", help="write the bound port here once listening")
     p.add_argument("--only-methods", help="fault only these methods, e.g. PUT,POST")
     p.add_argument("--fault-after", type=int, default=0, help="the first N requests are never faulted")
+    p.add_argument("--only-paths", help="fault only requests whose path contains this text")
+    p.add_argument("--max-faults", type=int, help="inject at most this many faults")
     p.add_argument("--quiet", action="store_true", help="no log on stderr when --log is not given")
     args = p.parse_args()
     if not 0.0 <= args.fault_rate <= 1.0:

@@ -68,4 +68,16 @@ check_no_grep "the token is never printed" "$ERR" "expired-session-token-xyz"
 check_eq "nothing is recorded complete with it" "$BEFORE" "$(count_status data complete "$T/expired.conf")"
 s3_faultproxy_stop
 
+# ===== a lost reply to CreateMultipartUpload (issue 10) =========================
+# RGW creates the upload, the reply is cut, coffer retries and gets a second
+# one: the first, empty, must not stay behind a successful backup.
+s3_faultproxy --fault-rate 1.0 --faults reset-response --only-methods POST --only-paths '?uploads' \
+	--max-faults 1 --seed 1
+fp_config "$T/lost.conf" "$FP_ENDPOINT"
+cf_conf "$T/lost.conf" backup data
+check_rc "a backup whose CreateMultipartUpload reply was lost" 0
+check_grep "the proxy cut that reply" "$FP_LOG" 'POST [^ ]*[?]uploads fault=reset-response'
+check_eq "no multipart upload is left behind it" 0 "$(s3_list_uploads "$BUCKET")"
+s3_faultproxy_stop
+
 t_finish
