@@ -343,66 +343,78 @@ static int config_check_repository(struct config *c, FILE *fp)
 	return 0;
 }
 
+/* Checks item i of a recipients list; reports a bad one (never echoing a
+ * secret key pasted there) and returns 0. */
+static int config_check_recipient(struct config_parse *p, size_t i, const char *item)
+{
+	char fp[AGE_FINGERPRINT_LEN + 1];
+
+	if (!age_recipient_fingerprint(item, fp))
+		return 1;
+	if (age_text_is_secret(item))
+		config_fail(p, p->line,
+			    "recipients: item %zu is an age identity (a secret key), not a recipient; "
+			    "put its recipient here (age-keygen -y FILE prints it) and keep the "
+			    "identity off the backup host",
+			    i + 1);
+	else
+		config_fail(p, p->line,
+			    "recipients: '%s' is not an age X25519 recipient (expected age1...)", item);
+	return 0;
+}
+
+/* Checks item i of a trusted_signers list, as config_check_recipient(). */
+static int config_check_signer(struct config_parse *p, size_t i, const char *item)
+{
+	(void)i;
+	if (sign_public_valid(item))
+		return 1;
+	config_fail(p, p->line,
+		    "trusted_signers: '%.80s' is not a signing public key (expected ed25519:..., "
+		    "as 'coffer keygen --signing' prints)",
+		    item);
+	return 0;
+}
+
+/* Sets *list to the comma-separated value when check accepts every item;
+ * the rejected list is wiped (it may hold a secret pasted in the wrong place)
+ * and the previous one kept. Returns 1, or 0 after config_fail(). */
+static int config_set_list(struct config_parse *p, const char *key, const char *value,
+			   int (*check)(struct config_parse *p, size_t i, const char *item),
+			   char ***list, size_t *n)
+{
+	char **v;
+	size_t m;
+
+	if (config_split_list(value, &v, &m))
+		return config_fail(p, p->line, "%s: %s", key, error_message());
+	for (size_t i = 0; i < m; i++)
+		if (!check(p, i, v[i])) {
+			for (size_t k = 0; k < m; k++)
+				sodium_memzero(v[k], strlen(v[k]));
+			config_free_list(v, m);
+			return 0;
+		}
+	config_free_list(*list, *n);
+	*list = v;
+	*n = m;
+	return 1;
+}
+
 static int config_encryption(struct config_parse *p, const char *name, const char *value)
 {
 	struct config *c = p->cfg;
 
-	if (!strcmp(name, "recipients")) {
-		char **v;
-		size_t n;
-
-		if (config_split_list(value, &v, &n))
-			return config_fail(p, p->line, "recipients: %s", error_message());
-		for (size_t i = 0; i < n; i++) {
-			char fp[AGE_FINGERPRINT_LEN + 1];
-
-			if (age_recipient_fingerprint(v[i], fp) && age_text_is_secret(v[i])) {
-				config_fail(p, p->line,
-					    "recipients: item %zu is an age identity (a secret key), not a "
-					    "recipient; put its recipient here (age-keygen -y FILE prints "
-					    "it) and keep the identity off the backup host",
-					    i + 1);
-			} else if (age_recipient_fingerprint(v[i], fp)) {
-				config_fail(p, p->line,
-					    "recipients: '%s' is not an age X25519 recipient (expected age1...)",
-					    v[i]);
-			} else {
-				continue;
-			}
-			for (size_t k = 0; k < n; k++)
-				sodium_memzero(v[k], strlen(v[k]));
-			config_free_list(v, n);
-			return 0;
-		}
-		config_free_list(c->recipients, c->nrecipients);
-		c->recipients = v;
-		c->nrecipients = n;
-		return 1;
-	}
+	if (!strcmp(name, "recipients"))
+		return config_set_list(p, name, value, config_check_recipient, &c->recipients,
+				       &c->nrecipients);
 	if (!strcmp(name, "identity"))
 		return config_set_path(p, &c->identity, value);
 	if (!strcmp(name, "signing_key"))
 		return config_set_path(p, &c->signing_key, value);
-	if (!strcmp(name, "trusted_signers")) {
-		char **v;
-		size_t n;
-
-		if (config_split_list(value, &v, &n))
-			return config_fail(p, p->line, "trusted_signers: %s", error_message());
-		for (size_t i = 0; i < n; i++)
-			if (!sign_public_valid(v[i])) {
-				config_fail(p, p->line,
-					    "trusted_signers: '%.80s' is not a signing public key (expected "
-					    "ed25519:..., as 'coffer keygen --signing' prints)",
-					    v[i]);
-				config_free_list(v, n);
-				return 0;
-			}
-		config_free_list(c->trusted_signers, c->ntrusted_signers);
-		c->trusted_signers = v;
-		c->ntrusted_signers = n;
-		return 1;
-	}
+	if (!strcmp(name, "trusted_signers"))
+		return config_set_list(p, name, value, config_check_signer, &c->trusted_signers,
+				       &c->ntrusted_signers);
 	return config_fail(p, p->line,
 			   "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
 			   "trusted_signers)",
