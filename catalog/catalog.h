@@ -149,9 +149,9 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 /*
  * A manifest read from a repository is untrusted input. This decodes one and
  * checks what a restore, a rebuild and cleanup rely on: id and source are
- * names (catalog_name_valid()); prefix is exactly "<source>/<id>/" (and
- * key_prefix + prefix is where it was read, if key_prefix is not NULL: the
- * manifest's folder); every object has a valid name, a format, and the key
+ * names (catalog_name_valid()); prefix is exactly "<source>/<id>/" and, if
+ * where (the key of the folder the manifest was read from) is not NULL,
+ * where ends with it; every object has a valid name, a format, and the key
  * the backup run gives it (prefix + name + [".tar"] + ".zst.age"), no two
  * alike. Host-local state is never taken from it: status is complete, pid 0,
  * error none. Errors: CF_ERR_FORMAT (names what is wrong), CF_ERR_NOMEM.

@@ -185,7 +185,10 @@ static int catalog_json_set_time(json_t *obj, const char *key, int64_t ms)
 	return catalog_json_set_str(obj, key, text);
 }
 
-static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, size_t n)
+/* Sets an array of strings; with text, items that are not UTF-8 are
+ * escaped (as catalog_json_set_text()) instead of refused. */
+static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, size_t n,
+                                 int text)
 {
 	json_t *arr = json_array();
 	int rc = 0;
@@ -193,11 +196,13 @@ static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, s
 	if (!arr)
 		return error_set(CF_ERR_NOMEM, "out of memory encoding field \"%s\"", key);
 	for (size_t i = 0; i < n && !rc; i++) {
-		json_t *s = json_string(v[i]);
+		char *clean = text ? fmt_text_utf8(v[i]) : NULL;
+		json_t *s = text && !clean ? NULL : json_string(text ? clean : v[i]);
 
 		if (!s || json_array_append_new(arr, s) != 0)
 			rc = error_set(CF_ERR_FORMAT, "field \"%s\" item %zu cannot be encoded",
 			               key, i);
+		free(clean);
 	}
 	if (rc) {
 		json_decref(arr);
@@ -325,23 +330,13 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		objects = NULL;
 	}
 	if (!rc)
-		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients);
+		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients, 0);
 	if (!rc)
-		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations);
-	if (!rc && b->missing_count) {
-		json_t *arr = json_array();
-
-		rc = catalog_json_set(root, "missing", arr);
-		for (size_t i = 0; !rc && i < b->nmissing; i++) {
-			char *clean = fmt_text_utf8(b->missing[i]);
-
-			if (!clean || json_array_append_new(arr, json_string(clean)) != 0)
-				rc = error_set(CF_ERR_NOMEM, "out of memory encoding field \"missing\"");
-			free(clean);
-		}
-		if (!rc)
-			rc = catalog_json_set_u64(root, "missing_count", b->missing_count);
-	}
+		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations, 0);
+	if (!rc && b->missing_count)
+		rc = catalog_json_set_strv(root, "missing", b->missing, b->nmissing, 1);
+	if (!rc && b->missing_count)
+		rc = catalog_json_set_u64(root, "missing_count", b->missing_count);
 	if (!rc) {
 		char what[128];
 
