@@ -213,14 +213,8 @@ static int agent_repair_record(struct catalog *cat, struct storage *st,
 	if (!rc && (strcmp(man->id, b->id) || strcmp(man->source, b->source)))
 		rc = error_set(CF_ERR_INTEGRITY, "manifest %s names another backup (%s)", key,
 			       man->id);
-	for (size_t i = 0; !rc && i < b->nlocations; i++) {
-		int known = 0;
-
-		for (size_t k = 0; k < man->nlocations; k++)
-			known |= !strcmp(man->locations[k], b->locations[i]);
-		if (!known)
-			rc = catalog_strv_add(&man->locations, &man->nlocations, b->locations[i]);
-	}
+	for (size_t i = 0; !rc && i < b->nlocations; i++)
+		rc = catalog_strv_add_new(&man->locations, &man->nlocations, b->locations[i]);
 	if (!rc)
 		rc = catalog_backup_put(cat, man);
 	if (!rc)
@@ -300,7 +294,6 @@ static int agent_find_cb(void *ctx, const char *key, const struct storage_info *
 	return 0;
 }
 
-/* Reads and decodes a manifest from the repository. */
 void agent_signing_key_path(const struct config *cfg, char *out, size_t size)
 {
 	char dir[4096];

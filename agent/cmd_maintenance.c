@@ -61,14 +61,7 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 	}
 	if (rc)
 		return rc;
-	{
-		const char *here = storage_describe(r->st);
-		int known = 0;
-
-		for (size_t i = 0; i < b->nlocations; i++)
-			known |= !strcmp(b->locations[i], here);
-		rc = known ? 0 : catalog_strv_add(&b->locations, &b->nlocations, here);
-	}
+	rc = catalog_strv_add_new(&b->locations, &b->nlocations, storage_describe(r->st));
 	if (!rc)
 		rc = catalog_backup_put(r->cat, b);
 	if (!rc)
@@ -89,7 +82,7 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	struct rebuild *r = ctx;
 	const char *here = storage_describe(r->st), *id = b->id;
 	struct catalog_backup *copy = NULL;
-	size_t kept = 0;
+	size_t n = 0;
 	int rc;
 
 	if (b->status != CATALOG_COMPLETE || !agent_record_here(b, here) ||
@@ -98,22 +91,16 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
 		 b->source, here);
 	r->forgotten++;
-	for (size_t i = 0; i < b->nlocations; i++)
-		kept += strcmp(b->locations[i], here) != 0;
-	if (!kept)
-		return catalog_backup_delete(r->cat, b->id);
 	rc = catalog_backup_get(r->cat, b->id, &copy);
+	for (size_t i = 0; !rc && i < copy->nlocations; i++) {
+		if (strcmp(copy->locations[i], here))
+			copy->locations[n++] = copy->locations[i];
+		else
+			free(copy->locations[i]);
+	}
 	if (!rc) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < copy->nlocations; i++) {
-			if (strcmp(copy->locations[i], here))
-				copy->locations[n++] = copy->locations[i];
-			else
-				free(copy->locations[i]);
-		}
 		copy->nlocations = n;
-		rc = catalog_backup_put(r->cat, copy);
+		rc = n ? catalog_backup_put(r->cat, copy) : catalog_backup_delete(r->cat, b->id);
 	}
 	catalog_backup_free(copy);
 	return rc;

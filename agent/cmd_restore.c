@@ -143,6 +143,12 @@ static int restore_xattr_dedupe(struct archive_entry *e)
 
 	if (archive_entry_xattr_reset(e) < 2)
 		return 0;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK && !strchr(name, '%'))
+		n++;
+	if (n == (size_t)archive_entry_xattr_count(e))
+		return 0; /* no escaped name: nothing can be a twin (the usual case) */
+	n = 0;
+	archive_entry_xattr_reset(e);
 	x = calloc((size_t)archive_entry_xattr_count(e), sizeof(*x));
 	if (!x)
 		return error_set(CF_ERR_NOMEM, "out of memory");
@@ -312,7 +318,7 @@ static void restore_child_report(int fd, int rc)
  * message recorded by error_set(). */
 static int restore_child_result(int fd)
 {
-	char msg[1024];
+	char msg[8192];
 	ssize_t n;
 	size_t len = 0;
 	int code = 0;
@@ -460,6 +466,7 @@ static int restore_tar_object(struct storage *st, const struct catalog_object *o
                               const struct restore_filter *f)
 {
 	int data[2], report[2], status = 0, rc, child_rc;
+	char parent_msg[1024];
 	pid_t pid;
 
 	if (pipe2(data, O_CLOEXEC) != 0)
@@ -502,25 +509,20 @@ static int restore_tar_object(struct storage *st, const struct catalog_object *o
 		close(report[0]);
 		return rc;
 	}
-	{
-		char parent_msg[1024];
-
-		snprintf(parent_msg, sizeof(parent_msg), "%s", error_message());
-		child_rc = restore_child_result(report[0]);
-		close(report[0]);
-		if (agent_signals_caught())
-			return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while restoring %s",
-			                 obj->key);
-		if (child_rc)
-			return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
-		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-			return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d",
-			                 obj->key,
-			                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
-			                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-		if (rc)
-			return error_set(rc, "%s", parent_msg);
-	}
+	snprintf(parent_msg, sizeof(parent_msg), "%s", error_message());
+	child_rc = restore_child_result(report[0]);
+	close(report[0]);
+	if (agent_signals_caught())
+		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while restoring %s",
+		                 obj->key);
+	if (child_rc)
+		return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d", obj->key,
+		                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
+		                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (rc)
+		return error_set(rc, "%s", parent_msg);
 	return 0;
 }
 

@@ -111,6 +111,8 @@ struct catalog_backup *catalog_backup_new(void);
 struct catalog_object *catalog_backup_add_object(struct catalog_backup *b);
 /* Appends a copy of s to a string array (recipients, locations). Errors: CF_ERR_NOMEM. */
 int catalog_strv_add(char ***v, size_t *n, const char *s);
+/* The same unless the array already holds s. Errors: CF_ERR_NOMEM. */
+int catalog_strv_add_new(char ***v, size_t *n, const char *s);
 /* Releases a record and everything it owns. NULL does nothing. */
 void catalog_backup_free(struct catalog_backup *b);
 

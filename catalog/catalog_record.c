@@ -51,6 +51,14 @@ struct catalog_object *catalog_backup_add_object(struct catalog_backup *b)
 	return &grown[b->nobjects++];
 }
 
+int catalog_strv_add_new(char ***v, size_t *n, const char *s)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], s))
+			return 0;
+	return catalog_strv_add(v, n, s);
+}
+
 int catalog_strv_add(char ***v, size_t *n, const char *s)
 {
 	char **grown;
