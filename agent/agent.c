@@ -252,7 +252,13 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct 
 		 * record was updated), and its record is repaired, not deleted. */
 		rc = backup_run_discard(st, b, &complete);
 		if (!rc && complete) {
-			rc = agent_repair_record(cat, st, trust, b);
+			/* A manifest this host does not believe (damaged, signed by
+			 * another key) is neither recorded nor deleted: the record
+			 * stays running and backups go on. */
+			if (agent_repair_record(cat, st, trust, b))
+				log_warn("cannot record backup %s as complete: %s", b->id,
+					 error_message());
+			error_clear();
 		} else if (!rc) {
 			snprintf(msg, sizeof(msg), "interrupted: process %d ended before the backup completed",
 				 b->pid);

@@ -61,6 +61,25 @@ check_eq "the backup is complete, not deleted" complete \
 	"$(list_json | jq -r --arg id "$UID_" '.[] | select(.id == $id) | .status')"
 check "its objects are all there" test -f "$REPO/unrecorded/$UID_/stdin.zst.age"
 
+# A dead run whose folder holds a manifest this host does not believe (here:
+# its signature removed) is neither recorded complete nor deleted, and does
+# not stop the next backups.
+fault after-manifest:kill backup --stdin doubted <"$T/a.bin"
+check_rc "kill -9 right after another manifest" 137
+DID=$(list_json | jq -r '.[] | select(.source == "doubted") | .id')
+jq 'del(.signature)' "$REPO/doubted/$DID/manifest.json" >"$T/doubted.json"
+cp "$T/doubted.json" "$REPO/doubted/$DID/manifest.json"
+cf backup --stdin after-doubt <"$T/b.bin"
+check_rc "the next backup goes on" 0
+check_grep "it says why it cannot record the dead run" "$ERR" "cannot record backup $DID as complete: .*not signed"
+check "the doubted backup's objects are kept" test -f "$REPO/doubted/$DID/stdin.zst.age"
+check "and its manifest" test -f "$REPO/doubted/$DID/manifest.json"
+check_eq "its record stays running" running \
+	"$(list_json | jq -r --arg id "$DID" '.[] | select(.id == $id) | .status')"
+rm -rf "${REPO:?}/doubted"
+cf repo cleanup
+check_rc "once its folder is gone, cleanup marks it failed" 0
+
 # ===== cleanup racing a backup that completes ======================================
 # The backup stops before its manifest; cleanup lists the repository (a
 # folder without a manifest), then pauses while the backup completes.
