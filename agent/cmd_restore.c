@@ -293,6 +293,19 @@ static int restore_extract_tar(int fd, const struct restore_filter *f)
 	if (!rc && warnings)
 		log_warn("%llu entr%s restored without some of their metadata (see above)",
 		         warnings, warnings == 1 ? "y" : "ies");
+	/* libarchive stops at the end-of-archive blocks; the stream goes on with
+	 * the padding to the last record. Read it all, so the parent can finish
+	 * writing (and check the whole object's size and digest) instead of
+	 * meeting a closed pipe. */
+	while (!rc) {
+		static char rest[65536];
+		ssize_t n = read(fd, rest, sizeof(rest));
+
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot read the end of the tar stream");
+	}
 out:
 	archive_read_free(in);
 	archive_write_free(out);
