@@ -840,6 +840,11 @@ static int posix_cleanup(void *drv, const char *prefix, int64_t older_than_ms, i
 	struct posix_cleanup_ctx c = {now_ms - older_than_ms, 0};
 	int rc = posix_walk(drv, prefix, posix_cleanup_one, &c);
 
+	/* A writer killed between making its folders and its temporary file
+	 * leaves them empty: a folder prefix goes too when nothing is in it. */
+	if (!rc && *prefix && prefix[strlen(prefix) - 1] == '/')
+		posix_prune_dirs(drv, prefix);
+
 	*removed = c.removed;
 	return rc;
 }
