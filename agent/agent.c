@@ -115,8 +115,9 @@ static int agent_storage_options(const struct config *cfg, struct storage_option
 	opts->type = cfg->repo_type ? cfg->repo_type : "posix";
 	opts->path = cfg->repo_path;
 	if (!strcmp(opts->type, "posix") && !cfg->repo_path)
-		return error_set(CF_ERR_CONFIG, "%s: no repository configured (expected [repository] path)",
-				 cfg->file);
+		return error_set(CF_ERR_CONFIG,
+		                 "%s: no repository configured (expected [repository] path)",
+		                 cfg->file);
 	return 0;
 }
 
@@ -153,17 +154,18 @@ int agent_open_catalog(const struct config *cfg, struct catalog **out)
 }
 
 int agent_load_identities(const struct config *cfg, const char *override,
-			  struct age_identities **out)
+                          struct age_identities **out)
 {
 	const char *path = override ? override : cfg->identity;
 	struct age_identities *ids = NULL;
 	int rc;
 
 	if (!path)
-		return error_set(CF_ERR_CONFIG,
-				 "no identity to decrypt with (give --identity FILE or set [encryption] "
-				 "identity in %s)",
-				 cfg->file);
+		return error_set(
+		    CF_ERR_CONFIG,
+		    "no identity to decrypt with (give --identity FILE or set [encryption] "
+		    "identity in %s)",
+		    cfg->file);
 	rc = age_identities_new(&ids);
 	if (!rc)
 		rc = age_identities_load_file(ids, path);
@@ -202,7 +204,7 @@ static int agent_reap_cb(void *ctx, const struct catalog_backup *b)
 /* Records as complete the backup of record b, whose manifest is stored:
  * the manifest's objects and digests, this host's own fields kept. */
 static int agent_repair_record(struct catalog *cat, struct storage *st,
-			       const struct agent_trust *trust, const struct catalog_backup *b)
+                               const struct agent_trust *trust, const struct catalog_backup *b)
 {
 	struct catalog_backup *man = NULL;
 	char key[STORAGE_KEY_MAX + 1];
@@ -212,21 +214,21 @@ static int agent_repair_record(struct catalog *cat, struct storage *st,
 	rc = agent_read_manifest(st, key, trust, &man);
 	if (!rc && (strcmp(man->id, b->id) || strcmp(man->source, b->source)))
 		rc = error_set(CF_ERR_INTEGRITY, "manifest %s names another backup (%s)", key,
-			       man->id);
+		               man->id);
 	for (size_t i = 0; !rc && i < b->nlocations; i++)
 		rc = catalog_strv_add_new(&man->locations, &man->nlocations, b->locations[i]);
 	if (!rc)
 		rc = catalog_backup_put(cat, man);
 	if (!rc)
 		log_warn("backup %s had stored its manifest when process %d ended; recorded it "
-			 "complete",
-			 b->id, b->pid);
+		         "complete",
+		         b->id, b->pid);
 	catalog_backup_free(man);
 	return rc;
 }
 
 int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-			  unsigned *reaped)
+                          unsigned *reaped)
 {
 	struct agent_reap r;
 	int rc;
@@ -257,11 +259,12 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct 
 			 * stays running and backups go on. */
 			if (agent_repair_record(cat, st, trust, b))
 				log_warn("cannot record backup %s as complete: %s", b->id,
-					 error_message());
+				         error_message());
 			error_clear();
 		} else if (!rc) {
-			snprintf(msg, sizeof(msg), "interrupted: process %d ended before the backup completed",
-				 b->pid);
+			snprintf(msg, sizeof(msg),
+			         "interrupted: process %d ended before the backup completed",
+			         b->pid);
 			free(b->error);
 			b->error = strdup(msg);
 			b->status = CATALOG_FAILED;
@@ -269,8 +272,9 @@ int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct 
 				b->finished_ms = time_now_ms();
 			rc = catalog_backup_put(cat, b);
 			if (!rc) {
-				log_info("marked interrupted backup %s as failed and removed its objects",
-					 b->id);
+				log_info("marked interrupted backup %s as failed and removed its "
+				         "objects",
+				         b->id);
 				(*reaped)++;
 			}
 		}
@@ -360,24 +364,26 @@ static int agent_trust_check(const struct agent_trust *t, const char *key, const
 			return 0;
 	if (t->allow_unsigned) {
 		log_warn("manifest %s is %s%s; trusted because of --trust-unsigned", key,
-			 signer ? "signed by a key not in trusted_signers: " : "not signed",
-			 signer ? signer : "");
+		         signer ? "signed by a key not in trusted_signers: " : "not signed",
+		         signer ? signer : "");
 		return 0;
 	}
 	if (!signer)
-		return error_set(CF_ERR_INTEGRITY,
-				 "manifest %s is not signed, so anyone who can write to the repository "
-				 "could have made it; pass --trust-unsigned to believe it anyway",
-				 key);
-	return error_set(CF_ERR_INTEGRITY,
-			 "manifest %s is signed by %s, which is not in [encryption] trusted_signers; "
-			 "add it there if it is a backup host's key ('coffer keygen --signing' on that "
-			 "host prints it), or pass --trust-unsigned",
-			 key, signer);
+		return error_set(
+		    CF_ERR_INTEGRITY,
+		    "manifest %s is not signed, so anyone who can write to the repository "
+		    "could have made it; pass --trust-unsigned to believe it anyway",
+		    key);
+	return error_set(
+	    CF_ERR_INTEGRITY,
+	    "manifest %s is signed by %s, which is not in [encryption] trusted_signers; "
+	    "add it there if it is a backup host's key ('coffer keygen --signing' on that "
+	    "host prints it), or pass --trust-unsigned",
+	    key, signer);
 }
 
 int agent_read_manifest(struct storage *st, const char *key, const struct agent_trust *trust,
-			struct catalog_backup **out)
+                        struct catalog_backup **out)
 {
 	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
 	char *where = NULL, *signer = NULL;
@@ -393,7 +399,8 @@ int agent_read_manifest(struct storage *st, const char *key, const struct agent_
 	if (rc == CF_ERR_INTEGRITY && trust->allow_unsigned) {
 		/* Removing a signature is as easy as breaking one: --trust-unsigned
 		 * believes both, and says so. */
-		log_warn("manifest %s: %s; trusted because of --trust-unsigned", key, error_message());
+		log_warn("manifest %s: %s; trusted because of --trust-unsigned", key,
+		         error_message());
 		error_clear();
 		rc = 0;
 	} else if (rc == CF_ERR_FORMAT || rc == CF_ERR_INTEGRITY) {
@@ -417,30 +424,34 @@ int agent_read_manifest(struct storage *st, const char *key, const struct agent_
 /* The catalog's record holds the digests the backup run computed itself: a
  * manifest that says otherwise (another object, size or digest, an object
  * more or less) was changed in the repository. */
-static int agent_manifest_matches(const struct catalog_backup *rec, const struct catalog_backup *man)
+static int agent_manifest_matches(const struct catalog_backup *rec,
+                                  const struct catalog_backup *man)
 {
 	if (rec->nobjects != man->nobjects)
-		return error_set(CF_ERR_INTEGRITY,
-				 "the manifest of %s lists %zu object(s), the catalog's record %zu: the "
-				 "repository's copy was changed",
-				 rec->id, man->nobjects, rec->nobjects);
+		return error_set(
+		    CF_ERR_INTEGRITY,
+		    "the manifest of %s lists %zu object(s), the catalog's record %zu: the "
+		    "repository's copy was changed",
+		    rec->id, man->nobjects, rec->nobjects);
 	for (size_t i = 0; i < rec->nobjects; i++) {
 		const struct catalog_object *a = &rec->objects[i], *b = &man->objects[i];
 
 		if (strcmp(a->name, b->name) || strcmp(a->key, b->key) ||
 		    strcmp(a->format ? a->format : "", b->format) || a->raw_bytes != b->raw_bytes ||
-		    a->stored_bytes != b->stored_bytes || !a->sha256 || strcmp(a->sha256, b->sha256))
-			return error_set(CF_ERR_INTEGRITY,
-					 "the manifest of %s does not match the catalog's record for "
-					 "object %s (key, format, sizes or SHA-256): the repository's copy "
-					 "was changed",
-					 rec->id, a->name);
+		    a->stored_bytes != b->stored_bytes || !a->sha256 ||
+		    strcmp(a->sha256, b->sha256))
+			return error_set(
+			    CF_ERR_INTEGRITY,
+			    "the manifest of %s does not match the catalog's record for "
+			    "object %s (key, format, sizes or SHA-256): the repository's copy "
+			    "was changed",
+			    rec->id, a->name);
 	}
 	return 0;
 }
 
 int agent_find_backup(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-		      const char *id, struct catalog_backup **out)
+                      const char *id, struct catalog_backup **out)
 {
 	struct catalog_backup *rec = NULL, *man = NULL;
 	struct agent_find f = {0};
@@ -448,22 +459,23 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const struct agen
 	int rc;
 
 	if (!backup_id_valid(id))
-		return error_set(CF_ERR_NOTFOUND, "'%s' is not a backup id (see 'coffer list')", id);
+		return error_set(CF_ERR_NOTFOUND, "'%s' is not a backup id (see 'coffer list')",
+		                 id);
 	rc = catalog_backup_get(cat, id, &rec);
 	if (rc && rc != CF_ERR_NOTFOUND)
 		return rc;
 	if (rec && !agent_record_here(rec, storage_describe(st))) {
 		rc = error_set(CF_ERR_NOTFOUND,
-			       "backup %s is in %s, not in this configuration's repository %s (the "
-			       "catalog is shared); use the configuration of that repository",
-			       id, rec->locations[0], storage_describe(st));
+		               "backup %s is in %s, not in this configuration's repository %s (the "
+		               "catalog is shared); use the configuration of that repository",
+		               id, rec->locations[0], storage_describe(st));
 		catalog_backup_free(rec);
 		return rc;
 	}
 	if (rec && rec->status != CATALOG_COMPLETE) {
 		rc = error_set(CF_ERR_NOTFOUND, "backup %s is not complete (%s%s%s)", id,
-			       catalog_status_name(rec->status), rec->error ? ": " : "",
-			       rec->error ? rec->error : "");
+		               catalog_status_name(rec->status), rec->error ? ": " : "",
+		               rec->error ? rec->error : "");
 		catalog_backup_free(rec);
 		return rc;
 	}
@@ -475,10 +487,11 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const struct agen
 		if (!rc)
 			rc = agent_read_manifest(st, (char *)key.data, trust, &man);
 		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(CF_ERR_INTEGRITY,
-				       "backup %s has no manifest in %s any more, so it is not a complete "
-				       "backup there (run 'coffer catalog rebuild' to forget it)",
-				       id, storage_describe(st));
+			rc = error_set(
+			    CF_ERR_INTEGRITY,
+			    "backup %s has no manifest in %s any more, so it is not a complete "
+			    "backup there (run 'coffer catalog rebuild' to forget it)",
+			    id, storage_describe(st));
 		if (!rc)
 			rc = agent_manifest_matches(rec, man);
 		buf_free(&key);
@@ -491,17 +504,18 @@ int agent_find_backup(struct catalog *cat, struct storage *st, const struct agen
 		if (rc == 1) {
 			rc = agent_read_manifest(st, f.key, trust, &man);
 			if (!rc)
-				log_warn("backup %s is not in this host's catalog: trusting the manifest "
-					 "in %s as it is",
-					 id, storage_describe(st));
-		}
-		else if (!rc)
+				log_warn("backup %s is not in this host's catalog: trusting the "
+				         "manifest "
+				         "in %s as it is",
+				         id, storage_describe(st));
+		} else if (!rc)
 			rc = error_set(CF_ERR_NOTFOUND, "no backup %s in the catalog or in %s", id,
-				       storage_describe(st));
+			               storage_describe(st));
 		free(f.key);
 	}
 	if (!rc && strcmp(man->id, id) != 0)
-		rc = error_set(CF_ERR_FORMAT, "the manifest of %s names another backup (%s)", id, man->id);
+		rc = error_set(CF_ERR_FORMAT, "the manifest of %s names another backup (%s)", id,
+		               man->id);
 	if (rc) {
 		catalog_backup_free(man);
 		return rc;

@@ -16,17 +16,17 @@
 #define CATALOG_DEFAULT_PATH "/var/lib/coffer/catalog"
 
 struct config {
-	char *file;             /* the file it was read from */
-	char *repo_type;        /* [repository] type: posix or s3 */
-	char *repo_path;        /* [repository] path (posix), absolute */
+	char *file;      /* the file it was read from */
+	char *repo_type; /* [repository] type: posix or s3 */
+	char *repo_path; /* [repository] path (posix), absolute */
 	/* [repository] keys of the s3 driver, passed on as storage_options;
 	 * strings are owned, secret_key lives in sodium_malloc memory. */
 	struct storage_options s3;
-	int s3_secret_line;     /* where secret_key was set, for the 0600 check */
-	int64_t orphan_age_ms;  /* [repository] orphan_age: leftovers older than this
-				 * are cleaned at the start of each backup (24h) */
-	char *catalog_path;     /* [catalog] path, absolute */
-	char **recipients;      /* [encryption] recipients */
+	int s3_secret_line;    /* where secret_key was set, for the 0600 check */
+	int64_t orphan_age_ms; /* [repository] orphan_age: leftovers older than this
+	                        * are cleaned at the start of each backup (24h) */
+	char *catalog_path;    /* [catalog] path, absolute */
+	char **recipients;     /* [encryption] recipients */
 	size_t nrecipients;
 	char *identity;         /* [encryption] identity file, or NULL */
 	char *signing_key;      /* [encryption] signing_key, or NULL: beside the catalog */
@@ -80,14 +80,14 @@ int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
 int agent_load_identities(const struct config *cfg, const char *override,
-			  struct age_identities **out);
+                          struct age_identities **out);
 /* Settles this host's "running" records (of this repository) whose process
  * is gone: one whose manifest is stored is recorded complete from it (the
  * manifest is the commit point); the others are marked failed and what they
  * recorded writing is removed (backup_run_discard()). Reports how many were
  * marked failed. */
 int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-			  unsigned *reaped);
+                          unsigned *reaped);
 /* Finds the record of a backup: the catalog first, then the repository's
  * manifests (so a fresh host can restore). Errors: CF_ERR_NOTFOUND, ... */
 /* Who may sign the manifests this host believes: [encryption]
@@ -111,9 +111,9 @@ void agent_trust_free(struct agent_trust *t);
  * trusted, a bad signature, malformed or inconsistent), CF_ERR_STORAGE,
  * CF_ERR_IO, CF_ERR_NOMEM. */
 int agent_read_manifest(struct storage *st, const char *key, const struct agent_trust *trust,
-			struct catalog_backup **out);
+                        struct catalog_backup **out);
 int agent_find_backup(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-		      const char *id, struct catalog_backup **out);
+                      const char *id, struct catalog_backup **out);
 /* The key of a backup's manifest: "<prefix>manifest.json". */
 #define MANIFEST_NAME "manifest.json"
 
@@ -131,8 +131,8 @@ const char *agent_status_label(const struct catalog_backup *b);
  * itself with SIGKILL there; "POINT:fail" makes this return CF_ERR_IO;
  * "POINT:pause" sleeps 3 s (to open a race window). Unset, it costs a
  * getenv. Points: before-manifest (every object of a backup is stored),
- * after-manifest (backup stored its manifest, record not yet complete), complete-record (the record's last update), cleanup-listed
- * (repo cleanup has listed the repository).
+ * after-manifest (backup stored its manifest, record not yet complete), complete-record (the
+ * record's last update), cleanup-listed (repo cleanup has listed the repository).
  */
 int agent_fault(const char *point);
 int agent_exit_code(int rc);

@@ -101,25 +101,27 @@ static int backup_run_check_result(const struct backup_run *run)
 		return error_set(CF_ERR_SOURCE, "source %s produced no data", rec->source);
 	for (size_t i = 0; !run->src->allow_empty && i < rec->nobjects; i++)
 		if (rec->objects[i].raw_bytes == 0)
-			return error_set(CF_ERR_SOURCE,
-					 "source %s produced no output for %s (0 bytes); if that is "
-					 "expected, %s%s%s",
-					 rec->source, rec->objects[i].name,
-					 strcmp(rec->kind, "stdin") ? "set allow_empty = true in [source "
-								     : "add --allow-empty",
-					 strcmp(rec->kind, "stdin") ? rec->source : "",
-					 strcmp(rec->kind, "stdin") ? "]" : "");
+			return error_set(
+			    CF_ERR_SOURCE,
+			    "source %s produced no output for %s (0 bytes); if that is "
+			    "expected, %s%s%s",
+			    rec->source, rec->objects[i].name,
+			    strcmp(rec->kind, "stdin") ? "set allow_empty = true in [source "
+			                               : "add --allow-empty",
+			    strcmp(rec->kind, "stdin") ? rec->source : "",
+			    strcmp(rec->kind, "stdin") ? "]" : "");
 	if (run->src->strict && rec->missing_count)
-		return error_set(CF_ERR_SOURCE,
-				 "source %s: %llu item(s) could not be backed up and strict = true; "
-				 "the first: %s",
-				 rec->source, (unsigned long long)rec->missing_count,
-				 rec->nmissing ? rec->missing[0] : "?");
+		return error_set(
+		    CF_ERR_SOURCE,
+		    "source %s: %llu item(s) could not be backed up and strict = true; "
+		    "the first: %s",
+		    rec->source, (unsigned long long)rec->missing_count,
+		    rec->nmissing ? rec->missing[0] : "?");
 	return 0;
 }
 
 int backup_stream_open(struct backup_run *run, const char *name, const char *format,
-		       struct filter **head)
+                       struct filter **head)
 {
 	const struct backup_run_params *p = run->params;
 	struct catalog_object *obj;
@@ -147,7 +149,8 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 		obj->format = strdup(format);
 		obj->compression = strdup("zstd");
 		obj->encryption = strdup("age");
-		if (!obj->name || !obj->key || !obj->format || !obj->compression || !obj->encryption)
+		if (!obj->name || !obj->key || !obj->format || !obj->compression ||
+		    !obj->encryption)
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 	}
 	free(key);
@@ -291,9 +294,10 @@ int backup_run_discard(struct storage *st, const struct catalog_backup *rec, int
 
 	*complete = 0;
 	if (!backup_run_prefix_valid(rec->prefix))
-		return error_set(CF_ERR_INTERNAL,
-				 "refusing to delete under '%.128s' (backup %s): not a backup's folder",
-				 rec->prefix ? rec->prefix : "", rec->id);
+		return error_set(
+		    CF_ERR_INTERNAL,
+		    "refusing to delete under '%.128s' (backup %s): not a backup's folder",
+		    rec->prefix ? rec->prefix : "", rec->id);
 	rc = backup_run_has_manifest(st, rec->prefix);
 	if (rc == 1) {
 		*complete = 1;
@@ -354,8 +358,9 @@ int backup_run_remove_folder(struct storage *st, const char *prefix, unsigned *r
 
 	*removed = 0;
 	if (!backup_run_prefix_valid(prefix))
-		return error_set(CF_ERR_INTERNAL, "refusing to delete under '%.128s': not a backup's folder",
-				 prefix);
+		return error_set(CF_ERR_INTERNAL,
+		                 "refusing to delete under '%.128s': not a backup's folder",
+		                 prefix);
 	rc = storage_list(st, prefix, backup_run_folder_cb, &f);
 	*removed = f.removed;
 	return rc;
@@ -430,14 +435,15 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 			rc = catalog_strv_add(&rec->recipients, &rec->nrecipients, fp);
 	}
 	if (!rc)
-		rc = catalog_strv_add(&rec->locations, &rec->nlocations, storage_describe(p->storage));
+		rc = catalog_strv_add(&rec->locations, &rec->nlocations,
+		                      storage_describe(p->storage));
 	if (!rc)
 		rc = catalog_backup_put(p->catalog, rec);
 	return rc;
 }
 
 int backup_run_source(const struct backup_run_params *params, const struct source *src,
-		      const char *kind, struct catalog_backup **result)
+                      const char *kind, struct catalog_backup **result)
 {
 	struct backup_run run;
 	char msg[1024];
@@ -466,18 +472,20 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 	}
 	if (rc) {
 		/* Keep the message of the failure: cleaning up may set others. */
-		snprintf(msg, sizeof(msg), "%s", error_message()[0] ? error_message() : cf_strerror(rc));
+		snprintf(msg, sizeof(msg), "%s",
+		         error_message()[0] ? error_message() : cf_strerror(rc));
 		backup_stream_abort(&run);
 		if (backup_run_discard(params->storage, run.rec, &complete))
 			log_warn("could not remove the objects of failed backup %s: %s (run "
-				 "'coffer repo cleanup' later)",
-				 run.rec->id, error_message());
+			         "'coffer repo cleanup' later)",
+			         run.rec->id, error_message());
 		if (complete) {
 			/* The manifest was stored although its write reported a
 			 * failure (a reply lost on the way back): the manifest is the
 			 * commit point, so the backup is complete. */
-			log_warn("backup %s: %s; but its manifest is stored, so the backup is complete",
-				 run.rec->id, msg);
+			log_warn(
+			    "backup %s: %s; but its manifest is stored, so the backup is complete",
+			    run.rec->id, msg);
 			rc = 0;
 		}
 	}
@@ -487,8 +495,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		free(run.rec->error);
 		run.rec->error = strdup(msg);
 		if (catalog_backup_put(params->catalog, run.rec))
-			log_warn("could not record the failure of %s in the catalog: %s", run.rec->id,
-				 error_message());
+			log_warn("could not record the failure of %s in the catalog: %s",
+			         run.rec->id, error_message());
 		error_set(rc, "%s", msg);
 	} else {
 		run.rec->status = CATALOG_COMPLETE;
@@ -498,10 +506,11 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		if (!rc2)
 			rc2 = catalog_backup_put(params->catalog, run.rec);
 		if (rc2)
-			rc = error_set(rc2,
-				       "backup %s is complete in the repository but the catalog could not "
-				       "record it (%s); the next coffer command records it",
-				       run.rec->id, error_message());
+			rc = error_set(
+			    rc2,
+			    "backup %s is complete in the repository but the catalog could not "
+			    "record it (%s); the next coffer command records it",
+			    run.rec->id, error_message());
 	}
 	*result = run.rec;
 	return rc;

@@ -14,7 +14,7 @@ struct backup_run_params {
 	struct catalog *catalog;
 	const struct age_recipients *recipients;
 	const struct sign_key *sign; /* signs each manifest */
-	int progress; /* show progress on stderr */
+	int progress;                /* show progress on stderr */
 };
 
 /*
@@ -26,7 +26,7 @@ struct backup_run_params {
  * freed by the caller. Errors: whatever failed, with its message recorded.
  */
 int backup_run_source(const struct backup_run_params *params, const struct source *src,
-		      const char *kind, struct catalog_backup **result);
+                      const char *kind, struct catalog_backup **result);
 
 /*
  * Throws away what run record rec stored, unless it is a backup: when its

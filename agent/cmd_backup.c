@@ -32,9 +32,8 @@ static void cmd_backup_print(const struct cli *cli, const struct catalog_backup 
 	}
 	fmt_bytes(r, raw, sizeof(raw));
 	fmt_bytes(s, stored, sizeof(stored));
-	printf("%s  %s  %s  raw %s  stored %s  %.1fs\n", b->id, b->source,
-	       agent_status_label(b), raw, stored,
-	       (double)(b->finished_ms - b->started_ms) / 1000.0);
+	printf("%s  %s  %s  raw %s  stored %s  %.1fs\n", b->id, b->source, agent_status_label(b),
+	       raw, stored, (double)(b->finished_ms - b->started_ms) / 1000.0);
 }
 
 static int cmd_backup_recipients(const struct config *cfg, struct age_recipients **out)
@@ -43,8 +42,10 @@ static int cmd_backup_recipients(const struct config *cfg, struct age_recipients
 	int rc;
 
 	if (cfg->nrecipients == 0)
-		return error_set(CF_ERR_CONFIG, "%s: no recipients to encrypt to (expected [encryption] recipients = age1...)",
-				 cfg->file);
+		return error_set(
+		    CF_ERR_CONFIG,
+		    "%s: no recipients to encrypt to (expected [encryption] recipients = age1...)",
+		    cfg->file);
 	rc = age_recipients_new(&r);
 	for (size_t i = 0; !rc && i < cfg->nrecipients; i++)
 		rc = age_recipients_add(r, cfg->recipients[i]);
@@ -59,8 +60,8 @@ static int cmd_backup_recipients(const struct config *cfg, struct age_recipients
 int cmd_backup(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'},
-					     {"allow-empty", no_argument, NULL, 'e'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"allow-empty", no_argument, NULL, 'e'},
+	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
@@ -84,21 +85,25 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	}
 	if (allow_empty && !stdin_name)
 		return error_set(CF_ERR_USAGE, "--allow-empty goes with --stdin NAME (a source "
-					       "takes allow_empty = true in its section)");
+		                               "takes allow_empty = true in its section)");
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
 		rc = cmd_backup_recipients(cfg, &rcpt);
 	if (!rc && !stdin_name && optind >= argc && cfg->nsources == 0)
-		rc = error_set(CF_ERR_CONFIG, "%s: no [source NAME] sections to back up", cfg->file);
+		rc =
+		    error_set(CF_ERR_CONFIG, "%s: no [source NAME] sections to back up", cfg->file);
 	for (int i = optind; !rc && i < argc; i++)
 		if (!config_source_find(cfg, argv[i]))
-			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", argv[i], cfg->file);
+			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", argv[i],
+			               cfg->file);
 	if (!rc && stdin_name) {
 		for (const char *p = stdin_name; *p && !rc; p++)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-				rc = error_set(CF_ERR_USAGE, "--stdin %s: use letters, digits, '-', '_' and '.' only",
-					       stdin_name);
+				rc = error_set(
+				    CF_ERR_USAGE,
+				    "--stdin %s: use letters, digits, '-', '_' and '.' only",
+				    stdin_name);
 		if (!rc && (!*stdin_name || stdin_name[0] == '.'))
 			rc = error_set(CF_ERR_USAGE, "--stdin needs a name not starting with '.'");
 	}
@@ -124,10 +129,11 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		 * uploads) cost space; a failure here must not stop the backup. */
 		if (storage_cleanup(st, cfg->orphan_age_ms, time_now_ms(), &cleaned))
 			log_warn("could not clean up leftovers in %s: %s", storage_describe(st),
-				 error_message());
+			         error_message());
 		else if (cleaned)
-			log_info("removed %u leftover(s) of interrupted writes older than the orphan age",
-				 cleaned);
+			log_info("removed %u leftover(s) of interrupted writes older than the "
+			         "orphan age",
+			         cleaned);
 		error_clear();
 	}
 	if (rc)
@@ -174,10 +180,10 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			/* Complete, but not everything it was asked for: an error line
 			 * (shown under --quiet too) and exit status 8. */
 			log_error("backup %s of source %s is partial: %llu item(s) could not be "
-				  "backed up, the first: %s (see 'coffer show %s'; strict = true "
-				  "makes this a failure)",
-				  res->id, res->source, (unsigned long long)res->missing_count,
-				  res->nmissing ? res->missing[0] : "?", res->id);
+			          "backed up, the first: %s (see 'coffer show %s'; strict = true "
+			          "makes this a failure)",
+			          res->id, res->source, (unsigned long long)res->missing_count,
+			          res->nmissing ? res->missing[0] : "?", res->id);
 			if (!partial_rc)
 				partial_rc = CF_ERR_PARTIAL;
 		}

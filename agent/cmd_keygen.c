@@ -43,7 +43,7 @@ static int cmd_keygen_signing(const struct cli *cli, const char *out)
 int cmd_keygen(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"signing", no_argument, NULL, 's'},
-					     {NULL, 0, NULL, 0}};
+	                                     {NULL, 0, NULL, 0}};
 	int signing = 0;
 	const char *out = NULL;
 	char recipient[AGE_RECIPIENT_LEN + 1], created[32];
@@ -60,7 +60,8 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 		else if (opt == 's')
 			signing = 1;
 		else
-			return error_set(CF_ERR_USAGE, "usage: coffer keygen [--signing] [-o FILE]");
+			return error_set(CF_ERR_USAGE,
+			                 "usage: coffer keygen [--signing] [-o FILE]");
 	}
 	if (optind != argc)
 		return error_set(CF_ERR_USAGE, "usage: coffer keygen [--signing] [-o FILE]");
@@ -79,7 +80,7 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 	gmtime_r(&now, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	n = snprintf(text, text_size, "# created: %s\n# public key: %s\n%s\n", created, recipient,
-		     identity);
+	             identity);
 	if (n < 0 || (size_t)n >= text_size) {
 		rc = error_set(CF_ERR_INTERNAL, "identity text too long");
 		goto out;
@@ -88,8 +89,8 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 		fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
-					     "cannot create identity file %s%s", out,
-					     errno == EEXIST ? " (refusing to overwrite it)" : "");
+			                     "cannot create identity file %s%s", out,
+			                     errno == EEXIST ? " (refusing to overwrite it)" : "");
 			goto out;
 		}
 		rc = fs_write_all(fd, text, (size_t)n, out);

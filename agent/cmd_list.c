@@ -60,8 +60,8 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 		free(text);
 	} else {
 		if (s->count == 0)
-			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s\n", "ID", "SOURCE", "STATUS", "STARTED",
-			       "RAW", "STORED");
+			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s\n", "ID", "SOURCE", "STATUS",
+			       "STARTED", "RAW", "STORED");
 		time_format_iso(b->started_ms, started, sizeof(started));
 		fmt_bytes(raw, raw_s, sizeof(raw_s));
 		fmt_bytes(stored, stored_s, sizeof(stored_s));
@@ -75,8 +75,8 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 int cmd_list(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
-					     {"json", no_argument, NULL, 'j'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	struct cmd_list_state s = {cli->json, 0, NULL, 0};
 	const char *source = NULL;
 	struct config *cfg = NULL;
@@ -112,7 +112,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 		       location);
 	if (!rc && s.elsewhere)
 		log_info("%zu backup(s) of other repositories in the catalog %s not listed",
-			 s.elsewhere, cfg->catalog_path);
+		         s.elsewhere, cfg->catalog_path);
 	free(location);
 	catalog_close(cat);
 	config_free(cfg);
@@ -143,7 +143,8 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 	if (!rc) {
 		rc = catalog_backup_get(cat, argv[optind], &b);
 		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(rc, "no backup %s in the catalog %s", argv[optind], cfg->catalog_path);
+			rc = error_set(rc, "no backup %s in the catalog %s", argv[optind],
+			               cfg->catalog_path);
 	}
 	if (!rc && as_json) {
 		rc = catalog_backup_to_json(b, CATALOG_JSON_PRETTY, &json);
@@ -152,8 +153,8 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 	} else if (!rc) {
 		char t[TIME_ISO_LEN + 1], raw[32], stored[32];
 
-		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id, b->source,
-		       b->kind, b->host ? b->host : "", agent_status_label(b));
+		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id,
+		       b->source, b->kind, b->host ? b->host : "", agent_status_label(b));
 		time_format_iso(b->started_ms, t, sizeof(t));
 		printf("started:   %s\n", t);
 		if (b->finished_ms) {
@@ -178,8 +179,9 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 
 			fmt_bytes(o->raw_bytes, raw, sizeof(raw));
 			fmt_bytes(o->stored_bytes, stored, sizeof(stored));
-			printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key, o->format,
-			       o->compression, o->encryption, raw, stored, o->sha256 ? o->sha256 : "-");
+			printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key,
+			       o->format, o->compression, o->encryption, raw, stored,
+			       o->sha256 ? o->sha256 : "-");
 		}
 	}
 	free(json);

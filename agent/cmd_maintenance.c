@@ -89,7 +89,7 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	    bsearch(&id, r->seen, r->nseen, sizeof(*r->seen), rebuild_id_cmp))
 		return 0;
 	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
-		 b->source, here);
+	         b->source, here);
 	r->forgotten++;
 	rc = catalog_backup_get(r->cat, b->id, &copy);
 	for (size_t i = 0; !rc && i < copy->nlocations; i++) {
@@ -128,8 +128,9 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		time_format_iso(time_now_ms(), stamp, sizeof(stamp));
 		snprintf(aside, sizeof(aside), "%s.damaged-%s", cfg->catalog_path, stamp);
 		if (rename(cfg->catalog_path, aside) != 0)
-			rc = error_set_errno(CF_ERR_CATALOG, errno, "cannot move the damaged catalog %s aside",
-					     cfg->catalog_path);
+			rc = error_set_errno(CF_ERR_CATALOG, errno,
+			                     "cannot move the damaged catalog %s aside",
+			                     cfg->catalog_path);
 		else {
 			log_warn("moved the damaged catalog to %s; building a new one", aside);
 			rc = agent_open_catalog(cfg, &r.cat);
@@ -282,8 +283,9 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 		}
 	}
 	if (!rc && cli->json)
-		printf("{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n", reaped,
-		       temps, folders);
+		printf(
+		    "{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n",
+		    reaped, temps, folders);
 	else if (!rc)
 		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
 		       "incomplete backup(s)\n",
@@ -300,7 +302,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 int cmd_repo(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
-					     {NULL, 0, NULL, 0}};
+	                                     {NULL, 0, NULL, 0}};
 	static const char usage[] = "usage: coffer repo cleanup [--older-than AGE]";
 	struct config *cfg = NULL;
 	int64_t older_ms = 24 * 3600 * 1000LL;

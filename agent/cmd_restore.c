@@ -139,11 +139,12 @@ static int restore_xattr_dedupe(struct archive_entry *e)
 		char *name;
 		void *value;
 		size_t size;
-	} *x;
+	} * x;
 
 	if (archive_entry_xattr_reset(e) < 2)
 		return 0;
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK && !strchr(name, '%'))
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK &&
+	       !strchr(name, '%'))
 		n++;
 	if (n == (size_t)archive_entry_xattr_count(e))
 		return 0; /* no escaped name: nothing can be a twin (the usual case) */
@@ -190,10 +191,11 @@ static int restore_write_error(struct archive *out, const char *what, const char
 	/* No system error: libarchive refused the entry itself (a path with
 	 * "..", through a symlink, absolute): the archive is not what coffer
 	 * writes, an integrity failure. */
-	int code = e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE : e > 0 ? CF_ERR_IO : CF_ERR_INTEGRITY;
+	int code = e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE
+	           : e > 0                    ? CF_ERR_IO
+	                                      : CF_ERR_INTEGRITY;
 
-	return error_set(code,
-	                 "cannot %s %s: %s%s%s", what, name, msg ? msg : "failed",
+	return error_set(code, "cannot %s %s: %s%s%s", what, name, msg ? msg : "failed",
 	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? ": " : "",
 	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? strerror(e) : "");
 }
@@ -304,7 +306,8 @@ static int restore_extract_tar(int fd, const struct restore_filter *f)
 		if (n == 0)
 			break;
 		if (n < 0 && errno != EINTR)
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot read the end of the tar stream");
+			rc = error_set_errno(CF_ERR_IO, errno,
+			                     "cannot read the end of the tar stream");
 	}
 out:
 	archive_read_free(in);
@@ -531,7 +534,8 @@ static int restore_tar_object(struct storage *st, const struct catalog_object *o
 	if (child_rc)
 		return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d", obj->key,
+		return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d",
+		                 obj->key,
 		                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
 		                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	if (rc)
@@ -630,8 +634,9 @@ static void restore_reap_leftovers(const char *parent, const char *prefix)
 static int restore_sync(int fd, const char *what)
 {
 	if (syncfs(fd) != 0)
-		return error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
-		                       errno, "cannot write the restored files to disk under %s", what);
+		return error_set_errno(
+		    errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
+		    "cannot write the restored files to disk under %s", what);
 	return 0;
 }
 
@@ -740,11 +745,13 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	if (!rc)
 		rc = restore_object_fd(st, obj, ids, fd, progress);
 	if (!rc && fsync(fd) != 0)
-		rc = error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
-		                     errno, "cannot write %s", tmp);
+		rc =
+		    error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+		                    errno, "cannot write %s", tmp);
 	if (close(fd) != 0 && !rc)
-		rc = error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
-		                     errno, "cannot write %s", tmp);
+		rc =
+		    error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
+		                    errno, "cannot write %s", tmp);
 	if (!rc && agent_signals_caught())
 		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	/* link() never replaces: a FILE made meanwhile is not overwritten. */
@@ -974,9 +981,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (!rc && apply_order)
 		rc = restore_print_apply_order(to);
 	if (!rc && b->missing_count)
-		log_warn("backup %s is partial: %llu item(s) could not be backed up when it was made "
-		         "(see 'coffer show %s')",
-		         b->id, (unsigned long long)b->missing_count, b->id);
+		log_warn(
+		    "backup %s is partial: %llu item(s) could not be backed up when it was made "
+		    "(see 'coffer show %s')",
+		    b->id, (unsigned long long)b->missing_count, b->id);
 	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);

@@ -35,16 +35,16 @@ struct config_section {
 struct config_parse {
 	struct config *cfg;
 	FILE *fp;
-	int line;        /* line number of the line inih is handling */
+	int line;         /* line number of the line inih is handling */
 	int section_line; /* line number of the last [section] header */
-	int failed;      /* an error is recorded */
+	int failed;       /* an error is recorded */
 	struct config_section *secs;
 	size_t nsecs;
 };
 
 /* Records the first error, prefixed with file:line, and stops handling. */
 static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
 {
@@ -89,15 +89,15 @@ static int config_set_path(struct config_parse *p, char **dst, const char *value
 }
 
 static int config_parse_int(struct config_parse *p, const char *key, const char *value, long lo,
-			    long hi, int *out)
+                            long hi, int *out)
 {
 	char *end;
 	long v;
 
 	v = strtol(value, &end, 10);
 	if (!*value || *end || v < lo || v > hi)
-		return config_fail(p, p->line, "%s = '%s': expected a whole number from %ld to %ld", key,
-				   value, lo, hi);
+		return config_fail(p, p->line, "%s = '%s': expected a whole number from %ld to %ld",
+		                   key, value, lo, hi);
 	*out = (int)v;
 	return 1;
 }
@@ -155,8 +155,8 @@ int config_parse_duration(const char *text, int64_t *ms)
 	int64_t unit = 1000;
 
 	if (end == text || v < 0)
-		return error_set(CF_ERR_CONFIG, "'%s': expected a duration like 0, 90s, 30m, 24h, 7d",
-				 text);
+		return error_set(CF_ERR_CONFIG,
+		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
 	if (!strcmp(end, "d"))
 		unit = 86400000;
 	else if (!strcmp(end, "h"))
@@ -164,8 +164,8 @@ int config_parse_duration(const char *text, int64_t *ms)
 	else if (!strcmp(end, "m"))
 		unit = 60000;
 	else if (strcmp(end, "s") != 0 && *end)
-		return error_set(CF_ERR_CONFIG, "'%s': expected a duration like 0, 90s, 30m, 24h, 7d",
-				 text);
+		return error_set(CF_ERR_CONFIG,
+		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
 	if (v > INT64_MAX / unit)
 		return error_set(CF_ERR_CONFIG, "'%s': too long", text);
 	*ms = (int64_t)v * unit;
@@ -174,7 +174,7 @@ int config_parse_duration(const char *text, int64_t *ms)
 
 /* Parses a size "16MiB", "16M", "65536" (K, M, G are powers of 1024). */
 static int config_parse_size(struct config_parse *p, const char *key, const char *value,
-			     uint64_t lo, uint64_t hi, uint64_t *out)
+                             uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	unsigned long long v = strtoull(value, &end, 10);
@@ -189,9 +189,10 @@ static int config_parse_size(struct config_parse *p, const char *key, const char
 	if (unit > 1)
 		end += (end[1] == 'i' && end[2] == 'B') ? 3 : (end[1] == 'B' ? 2 : 1);
 	if (end == value || *end || value[0] == '-' || v > hi / unit || v * unit < lo)
-		return config_fail(p, p->line, "%s = '%s': expected a size from %llu to %llu bytes "
-				   "(suffixes K, M, G)", key, value, (unsigned long long)lo,
-				   (unsigned long long)hi);
+		return config_fail(p, p->line,
+		                   "%s = '%s': expected a size from %llu to %llu bytes "
+		                   "(suffixes K, M, G)",
+		                   key, value, (unsigned long long)lo, (unsigned long long)hi);
 	*out = v * unit;
 	return 1;
 }
@@ -213,8 +214,8 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 
 	if (!strcmp(name, "endpoint")) {
 		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
-			return config_fail(p, p->line, "endpoint = '%s': expected https://HOST[:PORT]",
-					   value);
+			return config_fail(p, p->line,
+			                   "endpoint = '%s': expected https://HOST[:PORT]", value);
 		return config_set_str(p, &o->endpoint, value);
 	}
 	if (!strcmp(name, "region"))
@@ -240,7 +241,8 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 	}
 	if (!strcmp(name, "uri_style")) {
 		if (strcmp(value, "path") != 0 && strcmp(value, "virtual") != 0)
-			return config_fail(p, p->line, "uri_style = '%s': expected path or virtual", value);
+			return config_fail(p, p->line, "uri_style = '%s': expected path or virtual",
+			                   value);
 		o->virtual_style = !strcmp(value, "virtual");
 		return 1;
 	}
@@ -260,7 +262,7 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 		/* S3 wants 5 MiB parts at least; smaller sizes are for S3-compatible
 		 * servers configured to allow them (tests). */
 		return config_parse_size(p, name, value, 64 * 1024, 5ULL * 1024 * 1024 * 1024,
-					 &o->part_size);
+		                         &o->part_size);
 	if (!strcmp(name, "upload_concurrency"))
 		return config_parse_int(p, name, value, 1, 64, &o->upload_concurrency);
 	if (!strcmp(name, "download_concurrency"))
@@ -271,8 +273,9 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 		return config_parse_int(p, name, value, 1, 3600, &o->timeout_s);
 	if (!strcmp(name, "object_lock_mode")) {
 		if (strcmp(value, "GOVERNANCE") != 0 && strcmp(value, "COMPLIANCE") != 0)
-			return config_fail(p, p->line,
-					   "object_lock_mode = '%s': expected GOVERNANCE or COMPLIANCE", value);
+			return config_fail(
+			    p, p->line,
+			    "object_lock_mode = '%s': expected GOVERNANCE or COMPLIANCE", value);
 		return config_set_str(p, &o->object_lock_mode, value);
 	}
 	if (!strcmp(name, "object_lock_days"))
@@ -304,12 +307,13 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 	}
 	if (config_repository_s3(p, name, value) || p->failed)
 		return p->failed ? 0 : 1;
-	return config_fail(p, p->line,
-			   "unknown key '%s' in [repository] (expected type, path, orphan_age, endpoint, "
-			   "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
-			   "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
-			   "max_attempts, timeout, object_lock_mode, object_lock_days)",
-			   name);
+	return config_fail(
+	    p, p->line,
+	    "unknown key '%s' in [repository] (expected type, path, orphan_age, endpoint, "
+	    "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
+	    "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
+	    "max_attempts, timeout, object_lock_mode, object_lock_days)",
+	    name);
 }
 
 /* Checks the [repository] section as a whole once the file is read. */
@@ -324,22 +328,27 @@ static int config_check_repository(struct config *c, FILE *fp)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	if (!strcmp(c->repo_type, "s3")) {
 		if (!o->endpoint)
-			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs endpoint", c->file);
+			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs endpoint",
+			                 c->file);
 		if (!o->bucket)
-			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs bucket", c->file);
+			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs bucket",
+			                 c->file);
 		if (!o->access_key != !o->secret_key)
 			return error_set(CF_ERR_CONFIG,
-					 "%s: [repository] access_key and secret_key go together", c->file);
+			                 "%s: [repository] access_key and secret_key go together",
+			                 c->file);
 		if (o->object_lock_mode && !o->object_lock_days)
 			return error_set(CF_ERR_CONFIG,
-					 "%s: [repository] object_lock_mode needs object_lock_days", c->file);
+			                 "%s: [repository] object_lock_mode needs object_lock_days",
+			                 c->file);
 	}
 	/* A file holding a secret key must be readable by its owner only. */
 	if (o->secret_key && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
 		return error_set(CF_ERR_CONFIG,
-				 "%s:%d: secret_key is in a file others can read (mode %04o); "
-				 "chmod 600 %s, or take the key from the environment",
-				 c->file, c->s3_secret_line, (unsigned)(st.st_mode & 07777), c->file);
+		                 "%s:%d: secret_key is in a file others can read (mode %04o); "
+		                 "chmod 600 %s, or take the key from the environment",
+		                 c->file, c->s3_secret_line, (unsigned)(st.st_mode & 07777),
+		                 c->file);
 	return 0;
 }
 
@@ -352,14 +361,16 @@ static int config_check_recipient(struct config_parse *p, size_t i, const char *
 	if (!age_recipient_fingerprint(item, fp))
 		return 1;
 	if (age_text_is_secret(item))
-		config_fail(p, p->line,
-			    "recipients: item %zu is an age identity (a secret key), not a recipient; "
-			    "put its recipient here (age-keygen -y FILE prints it) and keep the "
-			    "identity off the backup host",
-			    i + 1);
+		config_fail(
+		    p, p->line,
+		    "recipients: item %zu is an age identity (a secret key), not a recipient; "
+		    "put its recipient here (age-keygen -y FILE prints it) and keep the "
+		    "identity off the backup host",
+		    i + 1);
 	else
 		config_fail(p, p->line,
-			    "recipients: '%s' is not an age X25519 recipient (expected age1...)", item);
+		            "recipients: '%s' is not an age X25519 recipient (expected age1...)",
+		            item);
 	return 0;
 }
 
@@ -370,9 +381,9 @@ static int config_check_signer(struct config_parse *p, size_t i, const char *ite
 	if (sign_public_valid(item))
 		return 1;
 	config_fail(p, p->line,
-		    "trusted_signers: '%.80s' is not a signing public key (expected ed25519:..., "
-		    "as 'coffer keygen --signing' prints)",
-		    item);
+	            "trusted_signers: '%.80s' is not a signing public key (expected ed25519:..., "
+	            "as 'coffer keygen --signing' prints)",
+	            item);
 	return 0;
 }
 
@@ -380,8 +391,8 @@ static int config_check_signer(struct config_parse *p, size_t i, const char *ite
  * the rejected list is wiped (it may hold a secret pasted in the wrong place)
  * and the previous one kept. Returns 1, or 0 after config_fail(). */
 static int config_set_list(struct config_parse *p, const char *key, const char *value,
-			   int (*check)(struct config_parse *p, size_t i, const char *item),
-			   char ***list, size_t *n)
+                           int (*check)(struct config_parse *p, size_t i, const char *item),
+                           char ***list, size_t *n)
 {
 	char **v;
 	size_t m;
@@ -407,18 +418,19 @@ static int config_encryption(struct config_parse *p, const char *name, const cha
 
 	if (!strcmp(name, "recipients"))
 		return config_set_list(p, name, value, config_check_recipient, &c->recipients,
-				       &c->nrecipients);
+		                       &c->nrecipients);
 	if (!strcmp(name, "identity"))
 		return config_set_path(p, &c->identity, value);
 	if (!strcmp(name, "signing_key"))
 		return config_set_path(p, &c->signing_key, value);
 	if (!strcmp(name, "trusted_signers"))
 		return config_set_list(p, name, value, config_check_signer, &c->trusted_signers,
-				       &c->ntrusted_signers);
-	return config_fail(p, p->line,
-			   "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
-			   "trusted_signers)",
-			   name);
+		                       &c->ntrusted_signers);
+	return config_fail(
+	    p, p->line,
+	    "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
+	    "trusted_signers)",
+	    name);
 }
 
 static int config_compression(struct config_parse *p, const char *name, const char *value)
@@ -436,8 +448,8 @@ static int config_compression(struct config_parse *p, const char *name, const ch
 		}
 		return config_parse_int(p, name, value, 0, 64, &c->zstd_workers);
 	}
-	return config_fail(p, p->line, "unknown key '%s' in [compression] (expected level, workers)",
-			   name);
+	return config_fail(p, p->line,
+	                   "unknown key '%s' in [compression] (expected level, workers)", name);
 }
 
 static struct config_section *config_section_get(struct config_parse *p, const char *name)
@@ -475,10 +487,11 @@ static struct config_section *config_source_get(struct config_parse *p, const ch
 		return NULL;
 	}
 	for (const char *q = sname; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
-		      *q == '-' || *q == '_' || *q == '.')) {
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+		      (*q >= '0' && *q <= '9') || *q == '-' || *q == '_' || *q == '.')) {
 			config_fail(p, p->section_line,
-				    "source name '%s': use letters, digits, '-', '_' and '.' only", sname);
+			            "source name '%s': use letters, digits, '-', '_' and '.' only",
+			            sname);
 			return NULL;
 		}
 	if (sname[0] == '.') {
@@ -497,7 +510,7 @@ static int config_source_section(struct config_parse *p, const char *section)
 }
 
 static int config_source_kv(struct config_parse *p, const char *section, const char *name,
-			    const char *value)
+                            const char *value)
 {
 	struct config_section *s;
 	struct config_kv *kv;
@@ -533,7 +546,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 	if (!strcmp(section, "catalog")) {
 		if (!strcmp(name, "path"))
 			return config_set_path(p, &p->cfg->catalog_path, value);
-		return config_fail(p, p->line, "unknown key '%s' in [catalog] (expected path)", name);
+		return config_fail(p, p->line, "unknown key '%s' in [catalog] (expected path)",
+		                   name);
 	}
 	if (!strcmp(section, "encryption"))
 		return config_encryption(p, name, value);
@@ -544,9 +558,9 @@ static int config_handler(void *user, const char *section, const char *name, con
 	if (!*section)
 		return config_fail(p, p->line, "key '%s' outside any section", name);
 	return config_fail(p, p->section_line,
-			   "unknown section [%s] (expected repository, catalog, encryption, "
-			   "compression, source NAME)",
-			   section);
+	                   "unknown section [%s] (expected repository, catalog, encryption, "
+	                   "compression, source NAME)",
+	                   section);
 }
 
 static int config_source_section(struct config_parse *p, const char *section);
@@ -576,17 +590,17 @@ static void config_section_header(struct config_parse *p, const char *line)
 	}
 	memcpy(name, line, n);
 	name[n] = '\0';
-	if (!strcmp(name, "repository") || !strcmp(name, "catalog") || !strcmp(name, "encryption") ||
-	    !strcmp(name, "compression"))
+	if (!strcmp(name, "repository") || !strcmp(name, "catalog") ||
+	    !strcmp(name, "encryption") || !strcmp(name, "compression"))
 		return;
 	if (!strncmp(name, "source", 6) && (name[6] == '\0' || name[6] == ' ' || name[6] == '\t')) {
 		config_source_section(p, name);
 		return;
 	}
 	config_fail(p, p->line,
-		    "unknown section [%s] (expected repository, catalog, encryption, compression, "
-		    "source NAME)",
-		    name);
+	            "unknown section [%s] (expected repository, catalog, encryption, compression, "
+	            "source NAME)",
+	            name);
 }
 
 /* inih's line reader, counting lines so the handler knows where it is. */
@@ -630,12 +644,14 @@ static int config_build_sources(struct config_parse *p)
 				type_line = s->kv[k].line;
 			}
 		if (!type)
-			return error_set(CF_ERR_CONFIG, "%s:%d: [source %s] has no type (expected %s)",
-					 c->file, s->line, s->name, source_types());
+			return error_set(CF_ERR_CONFIG,
+			                 "%s:%d: [source %s] has no type (expected %s)", c->file,
+			                 s->line, s->name, source_types());
 		src->ops = source_find(type);
 		if (!src->ops)
-			return error_set(CF_ERR_CONFIG, "%s:%d: unknown source type '%s' (expected %s)",
-					 c->file, type_line, type, source_types());
+			return error_set(CF_ERR_CONFIG,
+			                 "%s:%d: unknown source type '%s' (expected %s)", c->file,
+			                 type_line, type, source_types());
 		src->name = strdup(s->name);
 		if (!src->name)
 			return error_set(CF_ERR_NOMEM, "out of memory");
@@ -650,17 +666,17 @@ static int config_build_sources(struct config_parse *p)
 				rc = source_parse_bool("strict", s->kv[k].value, &src->strict);
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
-						       &src->allow_empty);
+				                       &src->allow_empty);
 			else
 				rc = src->ops->set(src->state, s->kv[k].key, s->kv[k].value);
 			if (rc)
-				return error_set(rc, "%s:%d: [source %s] %s", c->file, s->kv[k].line,
-						 s->name, error_message());
+				return error_set(rc, "%s:%d: [source %s] %s", c->file,
+				                 s->kv[k].line, s->name, error_message());
 		}
 		rc = src->ops->check(src->state);
 		if (rc)
 			return error_set(rc, "%s:%d: [source %s] %s", c->file, s->line, s->name,
-					 error_message());
+			                 error_message());
 	}
 	return 0;
 }
@@ -722,7 +738,7 @@ int config_load(const char *path, struct config **out)
 	p.fp = fopen(path, "re");
 	if (!p.fp) {
 		rc = error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_CONFIG, errno,
-				     "cannot read configuration file %s", path);
+		                     "cannot read configuration file %s", path);
 		config_free(c);
 		return rc;
 	}
@@ -730,8 +746,9 @@ int config_load(const char *path, struct config **out)
 	if (p.failed)
 		rc = CF_ERR_CONFIG;
 	else if (line > 0)
-		rc = error_set(CF_ERR_CONFIG, "%s:%d: cannot parse this line (expected [section] or key = value)",
-			       path, line);
+		rc = error_set(CF_ERR_CONFIG,
+		               "%s:%d: cannot parse this line (expected [section] or key = value)",
+		               path, line);
 	else if (line < 0)
 		rc = error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
 	if (!rc)

@@ -20,49 +20,51 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"backup", cmd_backup, "coffer backup [SOURCE...] [--stdin NAME]",
-	 "Backs up the named sources (all configured sources if none is named), or\n"
-	 "standard input as source NAME. Each source becomes one backup: its streams are\n"
-	 "compressed with zstd, encrypted to the configured age recipients and stored in\n"
-	 "the repository, with a manifest written last. Prints one line per backup\n"
-	 "(a JSON record per line with --json)."},
-	{"list", cmd_list, "coffer list [--source S] [--json]",
-	 "Lists the backups in the local catalog, oldest first, with their status\n"
-	 "(running, complete, failed) and sizes. --json prints a JSON array."},
-	{"show", cmd_show, "coffer show ID [--json]",
-	 "Shows one backup record: objects, sizes, SHA-256, recipients, error."},
-	{"restore", cmd_restore,
-	 "coffer restore ID (--to DIR | --stdout) [--identity FILE] [--object NAME]",
-	 "Restores a backup. --to DIR restores every object into DIR (which must not\n"
-	 "exist or be empty): raw streams as files named after the object, tar streams\n"
-	 "extracted. DIR appears only once everything is verified. --stdout writes the\n"
-	 "plaintext of one object (choose with --object when there are several).\n"
-	 "The identity comes from --identity or [encryption] identity."},
-	{"keygen", cmd_keygen, "coffer keygen [-o FILE]",
-	 "Generates an age X25519 identity. With -o, writes it to FILE (mode 0600,\n"
-	 "never overwriting) and prints the public recipient; otherwise prints the\n"
-	 "identity file to standard output."},
-	{"catalog", cmd_catalog, "coffer catalog rebuild",
-	 "Records every backup whose manifest is in the repository in the local\n"
-	 "catalog (for a new host, or after losing /var/lib/coffer)."},
-	{"repo", cmd_repo, "coffer repo cleanup [--older-than AGE]",
-	 "Removes leftovers of interrupted backups: marks this host's dead runs as\n"
-	 "failed, deletes temporary files and backup folders without a manifest that\n"
-	 "are older than AGE (default 24h; 0 removes all not in use). Never touches a\n"
-	 "backup that has a manifest."},
+    {"backup", cmd_backup, "coffer backup [SOURCE...] [--stdin NAME]",
+     "Backs up the named sources (all configured sources if none is named), or\n"
+     "standard input as source NAME. Each source becomes one backup: its streams are\n"
+     "compressed with zstd, encrypted to the configured age recipients and stored in\n"
+     "the repository, with a manifest written last. Prints one line per backup\n"
+     "(a JSON record per line with --json)."},
+    {"list", cmd_list, "coffer list [--source S] [--json]",
+     "Lists the backups in the local catalog, oldest first, with their status\n"
+     "(running, complete, failed) and sizes. --json prints a JSON array."},
+    {"show", cmd_show, "coffer show ID [--json]",
+     "Shows one backup record: objects, sizes, SHA-256, recipients, error."},
+    {"restore", cmd_restore,
+     "coffer restore ID (--to DIR | --stdout) [--identity FILE] [--object NAME]",
+     "Restores a backup. --to DIR restores every object into DIR (which must not\n"
+     "exist or be empty): raw streams as files named after the object, tar streams\n"
+     "extracted. DIR appears only once everything is verified. --stdout writes the\n"
+     "plaintext of one object (choose with --object when there are several).\n"
+     "The identity comes from --identity or [encryption] identity."},
+    {"keygen", cmd_keygen, "coffer keygen [-o FILE]",
+     "Generates an age X25519 identity. With -o, writes it to FILE (mode 0600,\n"
+     "never overwriting) and prints the public recipient; otherwise prints the\n"
+     "identity file to standard output."},
+    {"catalog", cmd_catalog, "coffer catalog rebuild",
+     "Records every backup whose manifest is in the repository in the local\n"
+     "catalog (for a new host, or after losing /var/lib/coffer)."},
+    {"repo", cmd_repo, "coffer repo cleanup [--older-than AGE]",
+     "Removes leftovers of interrupted backups: marks this host's dead runs as\n"
+     "failed, deletes temporary files and backup folders without a manifest that\n"
+     "are older than AGE (default 24h; 0 removes all not in use). Never touches a\n"
+     "backup that has a manifest."},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void main_usage(FILE *out)
 {
-	fprintf(out, "usage: coffer [--config FILE] [--json] [--quiet] [--verbose] COMMAND [ARGS]\n\n"
-		     "commands:\n");
+	fprintf(out,
+	        "usage: coffer [--config FILE] [--json] [--quiet] [--verbose] COMMAND [ARGS]\n\n"
+	        "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %s\n", commands[i].usage);
-	fprintf(out, "  coffer help COMMAND\n  coffer --version\n\n"
-		     "The configuration is read from --config, $COFFER_CONFIG or " CONFIG_DEFAULT_PATH
-		     ".\n");
+	fprintf(out,
+	        "  coffer help COMMAND\n  coffer --version\n\n"
+	        "The configuration is read from --config, $COFFER_CONFIG or " CONFIG_DEFAULT_PATH
+	        ".\n");
 }
 
 static const struct command *main_find(const char *name)
@@ -93,12 +95,12 @@ static int main_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"quiet", no_argument, NULL, 'q'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"verbose", no_argument, NULL, 'v'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	struct cli cli;
 	const struct command *cmd;
 	const char *env;
@@ -141,7 +143,9 @@ int main(int argc, char **argv)
 		main_usage(stderr);
 		return agent_exit_code(CF_ERR_USAGE);
 	}
-	log_set_level(cli.verbose >= 2 ? LOG_LEVEL_DEBUG : cli.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
+	log_set_level(cli.verbose >= 2 ? LOG_LEVEL_DEBUG
+	              : cli.verbose    ? LOG_LEVEL_INFO
+	                               : LOG_LEVEL_WARN);
 	if (quiet)
 		log_set_level(LOG_LEVEL_ERROR);
 	cli.progress = !quiet && !cli.json && isatty(STDERR_FILENO);
@@ -166,7 +170,7 @@ int main(int argc, char **argv)
 
 		if (!rc)
 			rc = error_set_errno(e == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, e,
-					     "cannot write the output");
+			                     "cannot write the output");
 	}
 	if (rc && error_message()[0])
 		log_error("%s", error_message());

@@ -24,7 +24,7 @@ struct backup_run;
  * CF_ERR_EXISTS, CF_ERR_STORAGE, CF_ERR_IO, CF_ERR_NOMEM.
  */
 int backup_stream_open(struct backup_run *run, const char *name, const char *format,
-		       struct filter **head);
+                       struct filter **head);
 /*
  * Ends the open stream: flushes every filter, commits the object durably and
  * records its sizes and digest in the run. Errors: whatever a filter or the

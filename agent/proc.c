@@ -42,8 +42,8 @@ static int proc_env_match(const char *entry, const char *change)
  */
 static int proc_env_allowed(const char *entry, char *const *pass)
 {
-	static const char *const names[] = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE",
-	                                    "TZ", "TMPDIR", "TERM", "SHELL", NULL};
+	static const char *const names[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG", "LANGUAGE",
+	                                    "TZ",   "TMPDIR", "TERM", "SHELL",   NULL};
 	static const char *const prefixes[] = {"LC_", "PG", "MYSQL", "MARIADB", "REDISCLI_", NULL};
 
 	for (int i = 0; names[i]; i++)
@@ -533,8 +533,8 @@ static int proc_secrets_dir(const char **dir)
 		*dir = proc_secrets_path;
 		return 0;
 	}
-	snprintf(proc_secrets_path, sizeof(proc_secrets_path), "%s/" PROC_SECRETS_PREFIX "%d.XXXXXX",
-	         proc_tmp_base(), (int)getpid());
+	snprintf(proc_secrets_path, sizeof(proc_secrets_path),
+	         "%s/" PROC_SECRETS_PREFIX "%d.XXXXXX", proc_tmp_base(), (int)getpid());
 	if (!mkdtemp(proc_secrets_path)) {
 		int e = errno;
 

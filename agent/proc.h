@@ -22,18 +22,18 @@
 #define PROC_TAIL 2048
 
 struct proc_spec {
-	const char *label; /* names the child in logs and errors: "source pg: pg_dump" */
-	char *const *argv; /* argv[0] is looked up in PATH */
-	const char *shell; /* if set, run /bin/sh -c shell instead of argv */
-	char *const *env;  /* changes to the child's environment: "NAME=value" sets,
-	                    * "NAME" unsets; NULL-terminated, or NULL. The child
-	                    * sees only PATH, HOME, locale, TZ, TMPDIR... and the
-	                    * database clients' variables of coffer's own. */
+	const char *label;     /* names the child in logs and errors: "source pg: pg_dump" */
+	char *const *argv;     /* argv[0] is looked up in PATH */
+	const char *shell;     /* if set, run /bin/sh -c shell instead of argv */
+	char *const *env;      /* changes to the child's environment: "NAME=value" sets,
+	                        * "NAME" unsets; NULL-terminated, or NULL. The child
+	                        * sees only PATH, HOME, locale, TZ, TMPDIR... and the
+	                        * database clients' variables of coffer's own. */
 	char *const *pass_env; /* names of further variables of coffer's to pass */
-	int in;            /* 1: stdin is a pipe fed with proc_feed() */
-	int out;           /* 1: stdout is a pipe read by proc_pump()/proc_capture() */
-	int errcode;       /* the error a failure reports: CF_ERR_SOURCE or CF_ERR_TARGET */
-	int stderr_debug;  /* 1: stderr lines are logged at debug level, not as warnings */
+	int in;                /* 1: stdin is a pipe fed with proc_feed() */
+	int out;               /* 1: stdout is a pipe read by proc_pump()/proc_capture() */
+	int errcode;           /* the error a failure reports: CF_ERR_SOURCE or CF_ERR_TARGET */
+	int stderr_debug;      /* 1: stderr lines are logged at debug level, not as warnings */
 };
 
 struct proc {

@@ -26,8 +26,8 @@ static void progress_draw(struct filter *f, double now)
 
 	fmt_bytes(f->bytes_in, bytes, sizeof(bytes));
 	fmt_bytes(el > 0 ? (uint64_t)((double)f->bytes_in / el) : 0, rate, sizeof(rate));
-	n = snprintf(line, sizeof(line), "\r\033[K%s: %s read, %s/s, %02d:%02d", p->label, bytes, rate,
-		     (int)el / 60, (int)el % 60);
+	n = snprintf(line, sizeof(line), "\r\033[K%s: %s read, %s/s, %02d:%02d", p->label, bytes,
+	             rate, (int)el / 60, (int)el % 60);
 	if (n > 0)
 		(void)!write(STDERR_FILENO, line, strnlen(line, sizeof(line)));
 	p->drawn = 1;

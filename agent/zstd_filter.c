@@ -41,7 +41,7 @@ static void zstd_filter_free(struct filter *f)
 }
 
 static int zstd_filter_compress_run(struct filter *f, const uint8_t *data, size_t len,
-				    ZSTD_EndDirective mode)
+                                    ZSTD_EndDirective mode)
 {
 	struct zstd_filter *z = f->ctx;
 	ZSTD_inBuffer in = {data, len, 0};
@@ -53,7 +53,7 @@ static int zstd_filter_compress_run(struct filter *f, const uint8_t *data, size_
 
 		if (ZSTD_isError(r))
 			return error_set(CF_ERR_COMPRESS, "zstd compression failed: %s",
-					 ZSTD_getErrorName(r));
+			                 ZSTD_getErrorName(r));
 		if (out.pos)
 			rc = filter_emit(f, z->out, out.pos);
 		if (rc)
@@ -74,7 +74,7 @@ static int zstd_filter_compress_finish(struct filter *f)
 }
 
 static const struct filter_ops zstd_compress_ops = {"zstd-compress", zstd_filter_compress_write,
-						    zstd_filter_compress_finish, zstd_filter_free};
+                                                    zstd_filter_compress_finish, zstd_filter_free};
 
 int zstd_filter_compress_new(int level, int workers, struct filter **out)
 {
@@ -106,7 +106,7 @@ int zstd_filter_compress_new(int level, int workers, struct filter **out)
 		struct filter tmp = {.ctx = z};
 		zstd_filter_free(&tmp);
 		return error_set(CF_ERR_COMPRESS, "zstd: cannot set level %d: %s", level,
-				 ZSTD_getErrorName(r));
+		                 ZSTD_getErrorName(r));
 	}
 	*out = filter_new(&zstd_compress_ops, z);
 	return *out ? 0 : CF_ERR_NOMEM;
@@ -124,7 +124,7 @@ static int zstd_filter_decompress_write(struct filter *f, const uint8_t *data, s
 
 		if (ZSTD_isError(r))
 			return error_set(CF_ERR_COMPRESS, "zstd data is corrupt: %s",
-					 ZSTD_getErrorName(r));
+			                 ZSTD_getErrorName(r));
 		z->last_ret = r;
 		z->in_frame = r != 0;
 		if (out.pos)
@@ -151,7 +151,7 @@ static int zstd_filter_decompress_finish(struct filter *f)
 		r = ZSTD_decompressStream(z->dctx, &out, &in);
 		if (ZSTD_isError(r))
 			return error_set(CF_ERR_COMPRESS, "zstd data is corrupt: %s",
-					 ZSTD_getErrorName(r));
+			                 ZSTD_getErrorName(r));
 		z->in_frame = r != 0;
 		if (out.pos)
 			rc = filter_emit(f, z->out, out.pos);
@@ -161,13 +161,14 @@ static int zstd_filter_decompress_finish(struct filter *f)
 			break;
 	}
 	if (z->in_frame || f->bytes_in == 0)
-		return error_set(CF_ERR_COMPRESS, "zstd data is truncated (the stream ends inside a frame)");
+		return error_set(CF_ERR_COMPRESS,
+		                 "zstd data is truncated (the stream ends inside a frame)");
 	return 0;
 }
 
 static const struct filter_ops zstd_decompress_ops = {
-	"zstd-decompress", zstd_filter_decompress_write, zstd_filter_decompress_finish,
-	zstd_filter_free};
+    "zstd-decompress", zstd_filter_decompress_write, zstd_filter_decompress_finish,
+    zstd_filter_free};
 
 int zstd_filter_decompress_new(struct filter **out)
 {

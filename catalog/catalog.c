@@ -75,11 +75,12 @@ static int catalog_check_size(const struct catalog *c)
 		return error_set_errno(CF_ERR_CATALOG, errno, "catalog at %s: cannot stat data.mdb",
 		                       c->path);
 	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
-		return error_set(CF_ERR_CATALOG_DAMAGED,
-		                 "catalog at %s is damaged: data.mdb has %lld bytes, its pages need "
-		                 "%llu (the file was cut short)" CATALOG_DAMAGED_FIX,
-		                 c->path, (long long)sb.st_size,
-		                 ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize);
+		return error_set(
+		    CF_ERR_CATALOG_DAMAGED,
+		    "catalog at %s is damaged: data.mdb has %lld bytes, its pages need "
+		    "%llu (the file was cut short)" CATALOG_DAMAGED_FIX,
+		    c->path, (long long)sb.st_size,
+		    ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize);
 	return 0;
 }
 

@@ -30,36 +30,36 @@ enum catalog_status { CATALOG_RUNNING = 0, CATALOG_COMPLETE, CATALOG_FAILED };
 
 /* One stored object of a backup (one stream: a dump, a tar of files). */
 struct catalog_object {
-	char *name;        /* stream name within the backup, e.g. "stdout", "files" */
-	char *key;         /* storage key of the object */
-	char *format;      /* what the plaintext is: "raw", "tar", later "pg_dump"... */
-	char *compression; /* "zstd" */
-	char *encryption;  /* "age" */
+	char *name;            /* stream name within the backup, e.g. "stdout", "files" */
+	char *key;             /* storage key of the object */
+	char *format;          /* what the plaintext is: "raw", "tar", later "pg_dump"... */
+	char *compression;     /* "zstd" */
+	char *encryption;      /* "age" */
 	uint64_t raw_bytes;    /* plaintext bytes before compression */
 	uint64_t stored_bytes; /* bytes of the stored object */
-	char *sha256;      /* hex SHA-256 of the stored object */
-	char *meta_json;   /* source-specific JSON object (e.g. the database it holds), or NULL */
+	char *sha256;          /* hex SHA-256 of the stored object */
+	char *meta_json; /* source-specific JSON object (e.g. the database it holds), or NULL */
 };
 
 struct catalog_backup {
-	char *id;          /* backup_id_format() */
-	char *source;      /* the [source NAME] */
-	char *kind;        /* the source type: "files", "command", "stdin", ... */
+	char *id;     /* backup_id_format() */
+	char *source; /* the [source NAME] */
+	char *kind;   /* the source type: "files", "command", "stdin", ... */
 	char *host;
 	int64_t started_ms;
 	int64_t finished_ms; /* 0 while running */
 	enum catalog_status status;
-	char *error;       /* NULL unless failed */
-	int pid;           /* the coffer process of a running backup */
+	char *error; /* NULL unless failed */
+	int pid;     /* the coffer process of a running backup */
 	char *coffer_version;
-	char *prefix;      /* storage key prefix holding this backup: "<source>/<id>/" */
+	char *prefix; /* storage key prefix holding this backup: "<source>/<id>/" */
 	struct catalog_object *objects;
 	size_t nobjects;
 	char **recipients; /* recipient fingerprints (age_recipient_fingerprint) */
 	size_t nrecipients;
-	char **locations;  /* repositories holding it, storage_describe() strings */
+	char **locations; /* repositories holding it, storage_describe() strings */
 	size_t nlocations;
-	char *meta_json;   /* source-specific JSON object (engine, versions...), or NULL */
+	char *meta_json; /* source-specific JSON object (engine, versions...), or NULL */
 	/* What the source was asked to back up and could not (an unreadable or
 	 * vanished path, a forbidden resource): a complete backup with
 	 * missing_count > 0 is "partial". missing holds the first

@@ -195,8 +195,7 @@ static int catalog_json_set_time(json_t *obj, const char *key, int64_t ms)
 
 /* Sets an array of strings; with text, items that are not UTF-8 are
  * escaped (as catalog_json_set_text()) instead of refused. */
-static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, size_t n,
-                                 int text)
+static int catalog_json_set_strv(json_t *obj, const char *key, char *const *v, size_t n, int text)
 {
 	json_t *arr = json_array();
 	int rc = 0;
@@ -231,8 +230,8 @@ static int catalog_json_set_meta(json_t *obj, const char *key, const char *meta,
 	m = json_loads(meta, JSON_REJECT_DUPLICATES, &jerr);
 	if (!m || !json_is_object(m)) {
 		json_decref(m);
-		return error_set(CF_ERR_FORMAT, "%s: field \"%s\" is not a JSON object%s%s", what, key,
-		                 m ? "" : ": ", m ? "" : jerr.text);
+		return error_set(CF_ERR_FORMAT, "%s: field \"%s\" is not a JSON object%s%s", what,
+		                 key, m ? "" : ": ", m ? "" : jerr.text);
 	}
 	return catalog_json_set(obj, key, m);
 }
@@ -496,7 +495,8 @@ static int catalog_get_meta(json_t *obj, const char *key, const char *field, cha
 	if (!meta || json_is_null(meta))
 		return 0;
 	if (!json_is_object(meta))
-		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an object", field);
+		return error_set(CF_ERR_FORMAT, "backup record: field \"%s\" must be an object",
+		                 field);
 	*out = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
 	if (!*out)
 		return error_set(CF_ERR_NOMEM, "out of memory decoding field \"%s\"", field);
@@ -682,8 +682,8 @@ int catalog_name_valid(const char *name)
 	if (!name || !*name || name[0] == '.')
 		return 0;
 	for (const char *p = name; *p; p++, n++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '-' || *p == '_' || *p == '.'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
 			return 0;
 	return n <= 200;
 }
@@ -722,10 +722,12 @@ static int catalog_manifest_check(const struct catalog_backup *b, const char *wh
 	if (where) {
 		size_t wl = strlen(where), pl = strlen(b->prefix);
 
-		if (wl < pl || strcmp(where + wl - pl, b->prefix) || (wl > pl && where[wl - pl - 1] != '/'))
-			return error_set(CF_ERR_FORMAT,
-			                 "manifest: it is stored under '%.128s', not under its prefix '%s'",
-			                 where, b->prefix);
+		if (wl < pl || strcmp(where + wl - pl, b->prefix) ||
+		    (wl > pl && where[wl - pl - 1] != '/'))
+			return error_set(
+			    CF_ERR_FORMAT,
+			    "manifest: it is stored under '%.128s', not under its prefix '%s'",
+			    where, b->prefix);
 	}
 	if (!b->nobjects)
 		return error_set(CF_ERR_FORMAT, "manifest: no objects");
@@ -733,21 +735,24 @@ static int catalog_manifest_check(const struct catalog_backup *b, const char *wh
 		const struct catalog_object *o = &b->objects[i];
 
 		if (!catalog_name_valid(o->name))
-			return error_set(CF_ERR_FORMAT, "manifest: object %zu has no valid name ('%.64s')",
-			                 i, o->name ? o->name : "");
+			return error_set(CF_ERR_FORMAT,
+			                 "manifest: object %zu has no valid name ('%.64s')", i,
+			                 o->name ? o->name : "");
 		if (!o->format || !*o->format)
-			return error_set(CF_ERR_FORMAT, "manifest: object %s has no format", o->name);
+			return error_set(CF_ERR_FORMAT, "manifest: object %s has no format",
+			                 o->name);
 		if (!o->sha256)
-			return error_set(CF_ERR_FORMAT, "manifest: object %s has no sha256", o->name);
+			return error_set(CF_ERR_FORMAT, "manifest: object %s has no sha256",
+			                 o->name);
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(b->objects[k].name, o->name))
-				return error_set(CF_ERR_FORMAT, "manifest: object %s is listed twice",
-				                 o->name);
+				return error_set(CF_ERR_FORMAT,
+				                 "manifest: object %s is listed twice", o->name);
 		rc = catalog_object_key(b->prefix, o->name, o->format, &want);
 		if (!rc && strcmp(o->key, want))
 			rc = error_set(CF_ERR_FORMAT,
-			               "manifest: object %s has key '%.128s', not '%s'", o->name, o->key,
-			               want);
+			               "manifest: object %s has key '%.128s', not '%s'", o->name,
+			               o->key, want);
 		free(want);
 		want = NULL;
 	}

@@ -18,14 +18,16 @@ void backup_id_format(int64_t ms, uint32_t random, char out[BACKUP_ID_LEN + 1])
 	 * id, so a year past 9999 would only be truncated, never overflow. */
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%04d%02d%02dT%02d%02d%02d.%03dZ-%08x", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000), random);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000),
+	         random);
 	memcpy(out, tmp, BACKUP_ID_LEN);
 	out[BACKUP_ID_LEN] = '\0';
 }
 
 int backup_id_valid(const char *text)
 {
-	static const char shape[] = "dddddddd" "Tdddddd.dddZ-xxxxxxxx";
+	static const char shape[] = "dddddddd"
+	                            "Tdddddd.dddZ-xxxxxxxx";
 
 	if (strlen(text) != BACKUP_ID_LEN)
 		return 0;

@@ -26,32 +26,32 @@
  */
 enum cf_error {
 	CF_OK = 0,
-	CF_ERR_NOMEM = -1,          /* out of memory */
-	CF_ERR_IO = -2,             /* local file or pipe I/O failed */
-	CF_ERR_CONFIG = -3,         /* bad configuration file or value */
-	CF_ERR_USAGE = -4,          /* bad command line */
-	CF_ERR_NOTFOUND = -5,       /* backup, object, file or key does not exist */
-	CF_ERR_EXISTS = -6,         /* refusing to overwrite something that exists */
-	CF_ERR_FORMAT = -7,         /* malformed data (manifest, record, archive) */
-	CF_ERR_KEY = -8,            /* bad or unreadable key / identity / recipient */
-	CF_ERR_AGE_NOMATCH = -9,    /* no identity matches any recipient stanza */
-	CF_ERR_AGE_HEADER = -10,    /* age header malformed */
-	CF_ERR_AGE_HMAC = -11,      /* age header MAC does not verify */
-	CF_ERR_AGE_PAYLOAD = -12,   /* age payload corrupted or truncated */
-	CF_ERR_INTEGRITY = -13,     /* stored object size or SHA-256 mismatch */
-	CF_ERR_SOURCE = -14,        /* the source (dump command, files) failed */
-	CF_ERR_STORAGE = -15,       /* the storage driver failed */
-	CF_ERR_CATALOG = -16,       /* the local catalog failed */
-	CF_ERR_COMPRESS = -17,      /* zstd failed or the compressed data is bad */
-	CF_ERR_LIMIT = -18,         /* a bounded buffer or a format limit was exceeded */
-	CF_ERR_NOSPACE = -19,       /* no space left on a device */
-	CF_ERR_INTERRUPTED = -20,   /* stopped by a signal */
-	CF_ERR_UNSUPPORTED = -21,   /* a feature this build or driver lacks */
-	CF_ERR_NETWORK = -22,       /* a network peer could not be reached */
-	CF_ERR_AUTH = -23,          /* credentials were refused */
-	CF_ERR_INTERNAL = -24,      /* a bug: an invariant did not hold */
-	CF_ERR_TARGET = -25,        /* a restore target (database client) failed */
-	CF_ERR_PARTIAL = -26,       /* a backup completed without something it was asked for */
+	CF_ERR_NOMEM = -1,            /* out of memory */
+	CF_ERR_IO = -2,               /* local file or pipe I/O failed */
+	CF_ERR_CONFIG = -3,           /* bad configuration file or value */
+	CF_ERR_USAGE = -4,            /* bad command line */
+	CF_ERR_NOTFOUND = -5,         /* backup, object, file or key does not exist */
+	CF_ERR_EXISTS = -6,           /* refusing to overwrite something that exists */
+	CF_ERR_FORMAT = -7,           /* malformed data (manifest, record, archive) */
+	CF_ERR_KEY = -8,              /* bad or unreadable key / identity / recipient */
+	CF_ERR_AGE_NOMATCH = -9,      /* no identity matches any recipient stanza */
+	CF_ERR_AGE_HEADER = -10,      /* age header malformed */
+	CF_ERR_AGE_HMAC = -11,        /* age header MAC does not verify */
+	CF_ERR_AGE_PAYLOAD = -12,     /* age payload corrupted or truncated */
+	CF_ERR_INTEGRITY = -13,       /* stored object size or SHA-256 mismatch */
+	CF_ERR_SOURCE = -14,          /* the source (dump command, files) failed */
+	CF_ERR_STORAGE = -15,         /* the storage driver failed */
+	CF_ERR_CATALOG = -16,         /* the local catalog failed */
+	CF_ERR_COMPRESS = -17,        /* zstd failed or the compressed data is bad */
+	CF_ERR_LIMIT = -18,           /* a bounded buffer or a format limit was exceeded */
+	CF_ERR_NOSPACE = -19,         /* no space left on a device */
+	CF_ERR_INTERRUPTED = -20,     /* stopped by a signal */
+	CF_ERR_UNSUPPORTED = -21,     /* a feature this build or driver lacks */
+	CF_ERR_NETWORK = -22,         /* a network peer could not be reached */
+	CF_ERR_AUTH = -23,            /* credentials were refused */
+	CF_ERR_INTERNAL = -24,        /* a bug: an invariant did not hold */
+	CF_ERR_TARGET = -25,          /* a restore target (database client) failed */
+	CF_ERR_PARTIAL = -26,         /* a backup completed without something it was asked for */
 	CF_ERR_CATALOG_DAMAGED = -27, /* the catalog's file is damaged (rebuild it) */
 	CF_ERR_LAST = -28
 };
@@ -69,7 +69,7 @@ int error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Like error_set() but appends ": strerror(errnum)". */
 int error_set_errno(int code, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* The detail recorded by the last error_set() on this thread, or "" if none. */
 const char *error_message(void);

@@ -12,34 +12,34 @@ static _Thread_local char error_text[1024];
 static _Thread_local int error_last;
 
 static const char *const error_table[] = {
-	[0] = "success",
-	[1] = "out of memory",
-	[2] = "I/O error",
-	[3] = "configuration error",
-	[4] = "usage error",
-	[5] = "not found",
-	[6] = "already exists",
-	[7] = "malformed data",
-	[8] = "bad key",
-	[9] = "no identity matches",
-	[10] = "age header malformed",
-	[11] = "age header MAC mismatch",
-	[12] = "age payload corrupted",
-	[13] = "integrity check failed",
-	[14] = "source failed",
-	[15] = "storage error",
-	[16] = "catalog error",
-	[17] = "compression error",
-	[18] = "limit exceeded",
-	[19] = "no space left on device",
-	[20] = "interrupted",
-	[21] = "not supported",
-	[22] = "network error",
-	[23] = "access denied",
-	[24] = "internal error",
-	[25] = "restore target failed",
-	[26] = "backup is partial",
-	[27] = "damaged catalog",
+    [0] = "success",
+    [1] = "out of memory",
+    [2] = "I/O error",
+    [3] = "configuration error",
+    [4] = "usage error",
+    [5] = "not found",
+    [6] = "already exists",
+    [7] = "malformed data",
+    [8] = "bad key",
+    [9] = "no identity matches",
+    [10] = "age header malformed",
+    [11] = "age header MAC mismatch",
+    [12] = "age payload corrupted",
+    [13] = "integrity check failed",
+    [14] = "source failed",
+    [15] = "storage error",
+    [16] = "catalog error",
+    [17] = "compression error",
+    [18] = "limit exceeded",
+    [19] = "no space left on device",
+    [20] = "interrupted",
+    [21] = "not supported",
+    [22] = "network error",
+    [23] = "access denied",
+    [24] = "internal error",
+    [25] = "restore target failed",
+    [26] = "backup is partial",
+    [27] = "damaged catalog",
 };
 
 const char *cf_strerror(int code)
@@ -54,7 +54,7 @@ const char *cf_strerror(int code)
 /* Formats into a local buffer first: callers may pass error_message() itself
  * as an argument to add context to the message already recorded. */
 static void error_vset(int code, int errnum, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 static void error_vset(int code, int errnum, const char *fmt, va_list ap)
 {

@@ -42,7 +42,8 @@ struct filter *filter_chain(struct filter *head, ...)
 int filter_write(struct filter *f, const void *data, size_t len)
 {
 	if (f->finished)
-		return error_set(CF_ERR_INTERNAL, "write after finish in the %s filter", f->ops->name);
+		return error_set(CF_ERR_INTERNAL, "write after finish in the %s filter",
+		                 f->ops->name);
 	f->bytes_in += len;
 	return f->ops->write(f, data, len);
 }

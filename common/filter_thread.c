@@ -152,7 +152,7 @@ static void filter_thread_free(struct filter *f)
 }
 
 static const struct filter_ops filter_thread_ops = {"thread", filter_thread_write,
-						    filter_thread_finish, filter_thread_free};
+                                                    filter_thread_finish, filter_thread_free};
 
 int filter_thread_new(size_t bufsize, size_t nbufs, struct filter **out)
 {
@@ -176,7 +176,7 @@ int filter_thread_new(size_t bufsize, size_t nbufs, struct filter **out)
 	if (!t->lens || !t->bufs || !t->bufs[t->nbufs - 1]) {
 		filter_chain_free(f);
 		return error_set(CF_ERR_NOMEM, "out of memory for %zu buffers of %zu bytes", nbufs,
-				 bufsize);
+		                 bufsize);
 	}
 	t->self = f;
 	if (pthread_create(&t->worker, NULL, filter_thread_main, t) != 0) {

@@ -24,8 +24,9 @@ int fs_write_all(int fd, const void *data, size_t len, const char *what)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
-					       errno, "cannot write %s", what);
+			return error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE
+			                                                          : CF_ERR_IO,
+			                       errno, "cannot write %s", what);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -41,7 +42,7 @@ int fs_read_file(const char *path, size_t max, struct buf *out)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_IO, errno,
-				       "cannot open %s", path);
+		                       "cannot open %s", path);
 	buf_init(out, max);
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
@@ -124,13 +125,15 @@ static int fs_remove_contents(int fd, const char *path)
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
 			continue;
 		if (errno != EISDIR && errno != EPERM) {
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot remove an entry of %s", path);
+			rc =
+			    error_set_errno(CF_ERR_IO, errno, "cannot remove an entry of %s", path);
 			break;
 		}
-		child = openat(dirfd(d), e->d_name,
-		               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		child =
+		    openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (child < 0) {
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot open a directory under %s", path);
+			rc = error_set_errno(CF_ERR_IO, errno, "cannot open a directory under %s",
+			                     path);
 			break;
 		}
 		rc = fs_remove_contents(child, path);
@@ -150,7 +153,8 @@ int fs_remove_tree(const char *path)
 	int fd, rc;
 
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : error_set_errno(CF_ERR_IO, errno, "cannot stat %s", path);
+		return errno == ENOENT ? 0
+		                       : error_set_errno(CF_ERR_IO, errno, "cannot stat %s", path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlink(path) != 0 && errno != ENOENT)
 			return error_set_errno(CF_ERR_IO, errno, "cannot remove %s", path);

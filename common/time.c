@@ -33,7 +33,7 @@ void time_format_iso(int64_t ms, char *out, size_t size)
 
 	gmtime_r(&t, &tm);
 	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 int time_parse_iso(const char *text, int64_t *ms)

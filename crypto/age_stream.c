@@ -137,8 +137,8 @@ static int age_encrypt_finish(struct filter *f)
 
 /* What both directions hold: the keys, the plaintext chunk (wiped), the
  * sealed chunk and the header buffer. */
-static void age_stream_buffers_free(struct age_stream_secrets *secrets, uint8_t *plain, uint8_t *sealed,
-                                    struct buf *header)
+static void age_stream_buffers_free(struct age_stream_secrets *secrets, uint8_t *plain,
+                                    uint8_t *sealed, struct buf *header)
 {
 	sodium_free(secrets);
 	if (plain)

@@ -142,13 +142,14 @@ int sign_key_load(const char *path, int create, struct sign_key **out)
 	if (!seed)
 		rc = error_set(CF_ERR_NOMEM, "out of secure memory for a signing key");
 	else if (strncmp((char *)b.data, SIGN_FILE_TAG, strlen(SIGN_FILE_TAG)) ||
-	         sodium_base642bin(seed, crypto_sign_SEEDBYTES,
-	                           (char *)b.data + strlen(SIGN_FILE_TAG),
-	                           b.len - strlen(SIGN_FILE_TAG), "\n", &seed_len, &end,
-	                           SIGN_B64) != 0 ||
+	         sodium_base642bin(
+	             seed, crypto_sign_SEEDBYTES, (char *)b.data + strlen(SIGN_FILE_TAG),
+	             b.len - strlen(SIGN_FILE_TAG), "\n", &seed_len, &end, SIGN_B64) != 0 ||
 	         seed_len != crypto_sign_SEEDBYTES)
-		rc = error_set(CF_ERR_KEY, "%s is not a coffer signing key (expected a line "
-		                           "'" SIGN_FILE_TAG "...')", path);
+		rc = error_set(CF_ERR_KEY,
+		               "%s is not a coffer signing key (expected a line "
+		               "'" SIGN_FILE_TAG "...')",
+		               path);
 	else
 		rc = sign_key_from_seed(seed, out);
 	sodium_memzero(b.data, b.len);
@@ -193,8 +194,10 @@ int sign_verify(const char *public_text, const void *msg, size_t len, const char
 	const char *end = NULL;
 
 	if (!sign_public_valid(public_text))
-		return error_set(CF_ERR_KEY, "'%.80s' is not a signing public key (expected "
-		                             SIGN_PUBLIC_TAG "...)", public_text);
+		return error_set(CF_ERR_KEY,
+		                 "'%.80s' is not a signing public key (expected " SIGN_PUBLIC_TAG
+		                 "...)",
+		                 public_text);
 	sodium_base642bin(pk, sizeof(pk), public_text + tl, strlen(public_text + tl), NULL, &n,
 	                  &end, SIGN_B64);
 	if (sodium_base642bin(sig, sizeof(sig), sig_text, strlen(sig_text), NULL, &n, &end,

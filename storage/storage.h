@@ -23,8 +23,8 @@
 #include <stdint.h>
 
 /* Driver feature flags (storage_features()). */
-#define STORAGE_FEATURE_RANGE 0x1    /* reads can start at an offset */
-#define STORAGE_FEATURE_PATHS 0x2    /* keys map to local file paths */
+#define STORAGE_FEATURE_RANGE 0x1 /* reads can start at an offset */
+#define STORAGE_FEATURE_PATHS 0x2 /* keys map to local file paths */
 
 /* The longest key storage_key_valid() accepts, in bytes. */
 #define STORAGE_KEY_MAX 1024
@@ -35,24 +35,24 @@ struct storage_options {
 	const char *type; /* "posix" or "s3" */
 	const char *path; /* posix: the repository directory (must exist) */
 	/* s3 */
-	const char *endpoint;      /* "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:7480" */
-	const char *region;        /* "us-east-1" */
+	const char *endpoint; /* "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:7480" */
+	const char *region;   /* "us-east-1" */
 	const char *bucket;
-	const char *prefix;        /* key prefix inside the bucket, "" for none */
-	const char *access_key;    /* NULL: the credential chain (environment, files, ...) */
+	const char *prefix;     /* key prefix inside the bucket, "" for none */
+	const char *access_key; /* NULL: the credential chain (environment, files, ...) */
 	const char *secret_key;
 	int virtual_style;         /* 1: bucket.host/key, 0: host/bucket/key (path style) */
 	const char *storage_class; /* NULL: the bucket's default */
 	const char *ca_file;
-	int insecure_tls;          /* 1: do not verify the server's certificate */
-	uint64_t part_size;        /* first multipart part size (default 16 MiB) */
-	int upload_concurrency;    /* parts in flight (default 4) */
-	int download_concurrency;  /* ranged GETs in flight (default 4) */
-	int max_attempts;          /* tries per request (default 8) */
-	int timeout_s;             /* connect timeout and stall limit (default 30 s) */
+	int insecure_tls;             /* 1: do not verify the server's certificate */
+	uint64_t part_size;           /* first multipart part size (default 16 MiB) */
+	int upload_concurrency;       /* parts in flight (default 4) */
+	int download_concurrency;     /* ranged GETs in flight (default 4) */
+	int max_attempts;             /* tries per request (default 8) */
+	int timeout_s;                /* connect timeout and stall limit (default 30 s) */
 	const char *object_lock_mode; /* "GOVERNANCE", "COMPLIANCE" or NULL */
 	int object_lock_days;
-	const char *sts_endpoint;  /* credential chain overrides (tests) */
+	const char *sts_endpoint; /* credential chain overrides (tests) */
 	const char *imds_endpoint;
 };
 
@@ -111,7 +111,7 @@ typedef int (*storage_read_cb)(void *ctx, const uint8_t *data, size_t len);
  * CF_ERR_STORAGE, and whatever cb returns.
  */
 int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
-		 storage_read_cb cb, void *ctx);
+                 storage_read_cb cb, void *ctx);
 
 /* Reads a whole small object into out (at most max bytes); out is initialised
  * here, NUL-terminated, and the caller buf_free()s it (it is already freed on

@@ -20,12 +20,12 @@ struct storage_driver {
 	int (*write_commit)(void *wctx);
 	void (*write_abort)(void *wctx);
 	int (*read)(void *drv, const char *key, uint64_t offset, uint64_t length,
-		    storage_read_cb cb, void *ctx);
+	            storage_read_cb cb, void *ctx);
 	int (*list)(void *drv, const char *prefix, storage_list_cb cb, void *ctx);
 	int (*head)(void *drv, const char *key, struct storage_info *info);
 	int (*remove)(void *drv, const char *key);
 	int (*cleanup)(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
-		       unsigned *removed);
+	               unsigned *removed);
 };
 
 extern const struct storage_driver storage_posix_driver;

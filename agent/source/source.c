@@ -12,14 +12,8 @@
 #define SOURCE_COPY_CHUNK (256 * 1024)
 
 static const struct source_ops *const source_registry[] = {
-	&source_files_ops,
-	&source_command_ops,
-	&source_postgres_ops,
-	&source_mysql_ops,
-	&source_redis_ops,
-	&source_sqlite_ops,
-	&source_mongodb_ops,
-	&source_kubernetes_ops,
+    &source_files_ops, &source_command_ops, &source_postgres_ops, &source_mysql_ops,
+    &source_redis_ops, &source_sqlite_ops,  &source_mongodb_ops,  &source_kubernetes_ops,
 };
 
 const struct source_ops *source_find(const char *type)
@@ -65,12 +59,13 @@ la_ssize_t source_tar_write(struct archive *a, void *ctx, const void *buf, size_
 	return (la_ssize_t)len;
 }
 
-int source_tar_error(const struct source_tar_out *o, struct archive *a, const char *source, const char *what)
+int source_tar_error(const struct source_tar_out *o, struct archive *a, const char *source,
+                     const char *what)
 {
 	if (o->write_rc)
 		return o->write_rc;
-	return error_set(CF_ERR_SOURCE, "source %s: cannot write the tar stream (%s): %s", source, what,
-			 archive_error_string(a));
+	return error_set(CF_ERR_SOURCE, "source %s: cannot write the tar stream (%s): %s", source,
+	                 what, archive_error_string(a));
 }
 
 int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const char *what)
@@ -84,7 +79,8 @@ int source_copy_fd(struct backup_run *run, int fd, struct filter *head, const ch
 		ssize_t n = read(fd, chunk, SOURCE_COPY_CHUNK);
 
 		if (backup_run_interrupted(run)) {
-			rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while reading %s", what);
+			rc = error_set(CF_ERR_INTERRUPTED,
+			               "interrupted by a signal while reading %s", what);
 			break;
 		}
 		if (n < 0 && errno == EINTR)

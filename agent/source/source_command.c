@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct source_command {
 	char *name;
 	char *command;
@@ -67,7 +66,8 @@ static int source_command_set(void *state, const char *key, const char *value)
 		config_free_list(s->pass_env, s->npass_env);
 		return config_split_list(value, &s->pass_env, &s->npass_env);
 	}
-	return error_set(CF_ERR_CONFIG, "unknown key '%s' (expected command, shell, pass_env)", key);
+	return error_set(CF_ERR_CONFIG, "unknown key '%s' (expected command, shell, pass_env)",
+	                 key);
 }
 
 static int source_command_check(void *state)
@@ -202,6 +202,6 @@ static int source_command_run(void *state, struct backup_run *run)
 }
 
 const struct source_ops source_command_ops = {
-	"command",           source_command_create, source_command_set, source_command_check,
-	source_command_run, source_command_free,
+    "command",          source_command_create, source_command_set, source_command_check,
+    source_command_run, source_command_free,
 };

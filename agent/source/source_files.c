@@ -96,7 +96,8 @@ static int source_files_set(void *state, const char *key, const char *value)
 	if (!strcmp(key, "xattrs"))
 		return source_parse_bool(key, value, &s->xattrs);
 	return error_set(CF_ERR_CONFIG,
-			 "unknown key '%s' (expected paths, exclude, one_file_system, xattrs)", key);
+	                 "unknown key '%s' (expected paths, exclude, one_file_system, xattrs)",
+	                 key);
 }
 
 static int source_files_check(void *state)
@@ -109,7 +110,7 @@ static int source_files_check(void *state)
 }
 
 static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 {
@@ -124,7 +125,7 @@ static void source_files_warn(struct source_files_run *r, const char *fmt, ...)
 }
 
 static int source_files_missing(struct source_files_run *r, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Records path as not (or not wholly) in the backup: the backup will be
  * partial. */
@@ -177,7 +178,7 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 			len = size - off;
 		while (done < off) {
 			size_t n = off - done > SOURCE_FILES_ZERO_BLOCK ? SOURCE_FILES_ZERO_BLOCK
-								     : (size_t)(off - done);
+			                                                : (size_t)(off - done);
 			la_ssize_t w = archive_write_data(r->tar, r->zeros, n);
 
 			if (w < 0)
@@ -185,13 +186,14 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 			done += w;
 		}
 		while (len > 0) {
-			size_t want = len > SOURCE_FILES_READ_BLOCK ? SOURCE_FILES_READ_BLOCK : (size_t)len;
+			size_t want =
+			    len > SOURCE_FILES_READ_BLOCK ? SOURCE_FILES_READ_BLOCK : (size_t)len;
 			ssize_t n = pread(fd, r->readbuf, want, (off_t)done);
 			la_ssize_t w;
 
 			if (backup_run_interrupted(r->run))
 				return error_set(CF_ERR_INTERRUPTED,
-						 "interrupted by a signal while reading %s", path);
+				                 "interrupted by a signal while reading %s", path);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -199,8 +201,8 @@ static int source_files_copy_data(struct source_files_run *r, struct archive_ent
 				 * the entry to its recorded size; say so. */
 				return source_files_missing(
 				    r, path, "%s; stored %lld of %lld bytes, the rest as zeros",
-				    n < 0 ? strerror(errno) : "shrank while it was read", (long long)done,
-				    (long long)size);
+				    n < 0 ? strerror(errno) : "shrank while it was read",
+				    (long long)done, (long long)size);
 			}
 			w = archive_write_data(r->tar, r->readbuf, (size_t)n);
 			if (w < 0)
@@ -263,7 +265,7 @@ static int source_files_fix_sparse(struct archive_entry *e)
 /* Warns when a file changed between its stat (whose mtime was) and the end
  * of its read. */
 static void source_files_check_changed(struct source_files_run *r, struct archive_entry *e, int fd,
-				       const struct timespec *was)
+                                       const struct timespec *was)
 {
 	struct stat st;
 
@@ -271,8 +273,9 @@ static void source_files_check_changed(struct source_files_run *r, struct archiv
 		return;
 	if (st.st_size != archive_entry_size(e) || st.st_mtim.tv_sec != was->tv_sec ||
 	    st.st_mtim.tv_nsec != was->tv_nsec)
-		source_files_warn(r, "%s: changed while it was read; the stored copy may be inconsistent",
-				  archive_entry_sourcepath(e));
+		source_files_warn(
+		    r, "%s: changed while it was read; the stored copy may be inconsistent",
+		    archive_entry_sourcepath(e));
 }
 
 /* Stores name without leading '/' (and "./"), as tar does. */
@@ -305,8 +308,8 @@ static void source_files_fix_times(struct archive_entry *e)
 	     archive_entry_set_atime},
 	    {archive_entry_ctime_is_set, archive_entry_ctime, archive_entry_ctime_nsec,
 	     archive_entry_set_ctime},
-	    {archive_entry_birthtime_is_set, archive_entry_birthtime,
-	     archive_entry_birthtime_nsec, archive_entry_set_birthtime},
+	    {archive_entry_birthtime_is_set, archive_entry_birthtime, archive_entry_birthtime_nsec,
+	     archive_entry_set_birthtime},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -342,12 +345,13 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 	source_files_fix_times(e);
 	ar = archive_write_header(r->tar, e);
 	if (ar == ARCHIVE_WARN) {
-		source_files_warn(r, "%s: %s", archive_entry_sourcepath(e), archive_error_string(r->tar));
+		source_files_warn(r, "%s: %s", archive_entry_sourcepath(e),
+		                  archive_error_string(r->tar));
 	} else if (ar != ARCHIVE_OK) {
 		if (ar == ARCHIVE_FATAL)
 			return source_files_tar_error(r, archive_entry_sourcepath(e));
 		return source_files_missing(r, archive_entry_sourcepath(e), "%s",
-					    archive_error_string(r->tar));
+		                            archive_error_string(r->tar));
 	}
 	r->entries++;
 	if (archive_entry_size(e) > 0 && !link && fd >= 0) {
@@ -387,7 +391,8 @@ static int source_files_open(const char *path, const struct stat *st)
  * order is what lets `tar -x` restore them. Memory is one open directory per
  * level, whatever the number of entries.
  */
-static int source_files_walk(struct source_files_run *r, const char *path, dev_t root_dev, int depth)
+static int source_files_walk(struct source_files_run *r, const char *path, dev_t root_dev,
+                             int depth)
 {
 	struct archive_entry *e = NULL, *spare = NULL;
 	struct stat st;
@@ -399,9 +404,10 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 	if (lstat(path, &st) != 0) {
 		if (depth == 0)
 			return error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
-					       r->cfg->name, path);
+			                       r->cfg->name, path);
 		return source_files_missing(r, path, "%s",
-					    errno == ENOENT ? "vanished before it was read" : strerror(errno));
+		                            errno == ENOENT ? "vanished before it was read"
+		                                            : strerror(errno));
 	}
 	/* A socket is made by the program that listens on it, never restored (as
 	 * GNU tar, which ignores them): left out, not missing. */
@@ -422,15 +428,17 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 	if (fd < 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
 		if (depth == 0) {
 			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot open %s",
-					     r->cfg->name, path);
+			                     r->cfg->name, path);
 			goto out;
 		}
 		rc = source_files_missing(r, path, "%s",
-					  errno == ENOENT ? "vanished before it was read" : strerror(errno));
+		                          errno == ENOENT ? "vanished before it was read"
+		                                          : strerror(errno));
 		goto out;
 	}
 	if (fd >= 0 && fstat(fd, &st) != 0) {
-		rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot stat %s", r->cfg->name, path);
+		rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot stat %s",
+		                     r->cfg->name, path);
 		goto out;
 	}
 	if (archive_read_disk_entry_from_file(r->disk, e, fd, &st) < ARCHIVE_WARN) {
@@ -470,14 +478,14 @@ static int source_files_walk(struct source_files_run *r, const char *path, dev_t
 		if (!d) {
 			if (errno)
 				rc = source_files_missing(r, path, "listing stopped: %s",
-							  strerror(errno));
+				                          strerror(errno));
 			break;
 		}
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 			continue;
 		buf_init(&child, 65536);
 		rc = buf_printf(&child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
-				d->d_name);
+		                d->d_name);
 		if (!rc)
 			rc = source_files_walk(r, (char *)child.data, root_dev, depth + 1);
 		buf_free(&child);
@@ -521,8 +529,8 @@ static int source_files_run(void *state, struct backup_run *run)
 		archive_read_disk_set_behavior(r.disk, ARCHIVE_READDISK_NO_XATTR);
 	for (size_t i = 0; i < s->nexcludes; i++)
 		if (archive_match_exclude_pattern(match, s->excludes[i]) != ARCHIVE_OK) {
-			rc = error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s", s->name,
-				       s->excludes[i], archive_error_string(match));
+			rc = error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s",
+			               s->name, s->excludes[i], archive_error_string(match));
 			goto out;
 		}
 	/* Full pax, not pax_restricted: every entry gets its times to the
@@ -550,8 +558,8 @@ static int source_files_run(void *state, struct backup_run *run)
 		struct stat st;
 
 		if (lstat(s->paths[i], &st) != 0)
-			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s", s->name,
-					     s->paths[i]);
+			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
+			                     s->name, s->paths[i]);
 		else
 			rc = source_files_walk(&r, s->paths[i], st.st_dev, 0);
 	}
@@ -570,13 +578,14 @@ static int source_files_run(void *state, struct backup_run *run)
 		rc = source_files_tar_error(&r, "close");
 	if (!rc) {
 		snprintf(meta, sizeof(meta), "{\"entries\": %llu, \"warnings\": %llu}",
-			 (unsigned long long)r.entries, (unsigned long long)r.warnings);
+		         (unsigned long long)r.entries, (unsigned long long)r.warnings);
 		rc = backup_run_set_meta(run, meta);
 	}
 	if (!rc)
 		rc = backup_stream_close(run);
 	if (!rc && r.warnings)
-		log_warn("source %s: %llu warning(s); see above", s->name, (unsigned long long)r.warnings);
+		log_warn("source %s: %llu warning(s); see above", s->name,
+		         (unsigned long long)r.warnings);
 out:
 	r.out.head = NULL;
 	if (r.tar)
@@ -593,6 +602,6 @@ out:
 }
 
 const struct source_ops source_files_ops = {
-	"files", source_files_create, source_files_set, source_files_check, source_files_run,
-	source_files_free,
+    "files",          source_files_create, source_files_set, source_files_check,
+    source_files_run, source_files_free,
 };

@@ -49,5 +49,6 @@ static void source_stdin_free(void *state)
 }
 
 const struct source_ops source_stdin_ops = {
-	"stdin", source_stdin_create, source_stdin_set, source_stdin_check, source_stdin_run, source_stdin_free,
+    "stdin",          source_stdin_create, source_stdin_set, source_stdin_check,
+    source_stdin_run, source_stdin_free,
 };

@@ -556,7 +556,8 @@ static int posix_head(void *drv, const char *key, struct storage_info *info)
 	struct posix_repo *r = drv;
 	struct stat st;
 
-	if (posix_dirs_plain(r, key) != 0 || fstatat(r->dirfd, key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+	if (posix_dirs_plain(r, key) != 0 ||
+	    fstatat(r->dirfd, key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return error_set(CF_ERR_NOTFOUND, "object %s does not exist in %s", key,
 			                 r->root);
@@ -577,9 +578,9 @@ static int posix_remove(void *drv, const char *key)
 	if (posix_dirs_plain(r, key) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		return error_set_errno(CF_ERR_STORAGE, errno,
-		                       "refusing to delete %s/%s: a folder on the way is not a folder",
-		                       r->root, key);
+		return error_set_errno(
+		    CF_ERR_STORAGE, errno,
+		    "refusing to delete %s/%s: a folder on the way is not a folder", r->root, key);
 	}
 	if (unlinkat(r->dirfd, key, 0) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -814,9 +815,10 @@ static int posix_cleanup_one(struct posix_repo *r, void *ctx, const char *key, i
 	 * commits or aborts: a file we cannot lock is still being written. */
 	fd = openat(r->dirfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : error_set_errno(CF_ERR_IO, errno,
-		                                             "cannot open temporary file %s/%s",
-		                                             r->root, key);
+		return errno == ENOENT
+		           ? 0
+		           : error_set_errno(CF_ERR_IO, errno, "cannot open temporary file %s/%s",
+		                             r->root, key);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
 		return 0;

@@ -33,12 +33,12 @@ struct s3_credentials {
 
 /* Where credentials may come from, in the order tried (s3_cred.c). */
 struct s3_cred_options {
-	const char *access_key; /* [repository] access_key, or NULL */
-	const char *secret_key; /* [repository] secret_key, or NULL */
-	const char *region;     /* for STS */
+	const char *access_key;    /* [repository] access_key, or NULL */
+	const char *secret_key;    /* [repository] secret_key, or NULL */
+	const char *region;        /* for STS */
 	const char *sts_endpoint;  /* NULL: https://sts.<region>.amazonaws.com */
 	const char *imds_endpoint; /* NULL: http://169.254.169.254 */
-	const char *ca_file;    /* for STS over TLS, or NULL */
+	const char *ca_file;       /* for STS over TLS, or NULL */
 	int verify_tls;
 };
 
@@ -79,15 +79,15 @@ void s3_cred_free(struct s3_cred *c);
 struct s3_header {
 	const char *name;  /* any case; signed in lower case */
 	const char *value; /* signed with leading/trailing blanks trimmed and
-			    * inner runs of blanks folded to one */
+	                    * inner runs of blanks folded to one */
 };
 
 struct s3_sigv4_request {
-	const char *method;       /* "GET", "PUT", ... */
-	const char *path;         /* URI path, already URI-encoded as sent ("/bucket/key%20x"
-				   * from s3_uri_encode(key, 1)); signed as given, never
-				   * encoded a second time */
-	const char *query;        /* raw query string as sent, without '?', or NULL/"" */
+	const char *method;              /* "GET", "PUT", ... */
+	const char *path;                /* URI path, already URI-encoded as sent ("/bucket/key%20x"
+	                                  * from s3_uri_encode(key, 1)); signed as given, never
+	                                  * encoded a second time */
+	const char *query;               /* raw query string as sent, without '?', or NULL/"" */
 	const struct s3_header *headers; /* headers to sign; must include host */
 	size_t nheaders;
 	const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
@@ -95,7 +95,7 @@ struct s3_sigv4_request {
 	const char *service;      /* "s3" (or "sts") */
 	time_t now;               /* signing time */
 	int normalize_path;       /* 1: remove "." and ".." segments and duplicate
-				   * slashes (non-S3 services); S3 uses 0 */
+	                           * slashes (non-S3 services); S3 uses 0 */
 };
 
 #define S3_AMZ_DATE_LEN 16 /* "20150830T123600Z" */
@@ -117,7 +117,7 @@ struct s3_sigv4_result {
  * method, region, service, payload hash or secret key).
  */
 int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credentials *cred,
-		  struct s3_sigv4_result *result);
+                  struct s3_sigv4_result *result);
 void s3_sigv4_result_free(struct s3_sigv4_result *result);
 /* "20150830T123600Z" */
 void s3_sigv4_format_date(time_t now, char out[S3_AMZ_DATE_LEN + 1]);
@@ -151,9 +151,9 @@ int s3_xml_upload_id(const char *body, size_t len, char **upload_id);
 /* One entry of ListObjectsV2 or ListMultipartUploads. */
 struct s3_list_item {
 	char *key;
-	char *upload_id;  /* ListMultipartUploads only */
+	char *upload_id; /* ListMultipartUploads only */
 	uint64_t size;
-	int64_t time_ms;  /* LastModified or Initiated */
+	int64_t time_ms; /* LastModified or Initiated */
 };
 
 struct s3_list_reply {
@@ -177,7 +177,7 @@ struct s3_delete_error {
 };
 
 int s3_xml_delete_result(const char *body, size_t len, struct s3_delete_error **errors,
-			 size_t *nerrors);
+                         size_t *nerrors);
 void s3_delete_errors_free(struct s3_delete_error *e, size_t n);
 
 /* CompleteMultipartUploadResult -> ETag (malloc'ed, quotes kept as sent). */
@@ -218,21 +218,21 @@ int s3_client_key(const struct s3_client *c, const char *key, struct buf *out);
 size_t s3_client_prefix_len(const struct s3_client *c);
 
 struct s3_request {
-	const char *method;      /* GET PUT POST HEAD DELETE */
-	const char *key;         /* bucket key (already prefixed), or NULL for the bucket */
-	const char *query;       /* "uploads", "partNumber=1&uploadId=...", or NULL */
+	const char *method;              /* GET PUT POST HEAD DELETE */
+	const char *key;                 /* bucket key (already prefixed), or NULL for the bucket */
+	const char *query;               /* "uploads", "partNumber=1&uploadId=...", or NULL */
 	const struct s3_header *headers; /* extra headers to send and sign */
 	size_t nheaders;
-	const uint8_t *body;     /* request body (PUT/POST), may be NULL */
+	const uint8_t *body; /* request body (PUT/POST), may be NULL */
 	size_t body_len;
-	const char *body_md5;    /* base64 MD5 of body for Content-MD5, or NULL */
+	const char *body_md5; /* base64 MD5 of body for Content-MD5, or NULL */
 	/* Response body: passed to sink as it arrives when set (a retry calls
 	 * reset first), else kept in the response up to max_body bytes. */
 	int (*sink)(void *ctx, const uint8_t *data, size_t len);
 	void (*reset)(void *ctx);
 	void *sink_ctx;
-	size_t max_body;         /* 0: 1 MiB */
-	const char *what;        /* "upload part 3", for messages */
+	size_t max_body;  /* 0: 1 MiB */
+	const char *what; /* "upload part 3", for messages */
 };
 
 struct s3_response {
@@ -242,7 +242,7 @@ struct s3_response {
 	char request_id[128];
 	char content_range[128];
 	char last_modified[64];
-	int64_t content_length;  /* -1 if absent */
+	int64_t content_length;      /* -1 if absent */
 	struct s3_error_reply error; /* parsed from an error body */
 };
 

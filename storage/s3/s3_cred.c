@@ -88,13 +88,13 @@ void s3_credentials_clear(struct s3_credentials *out)
 /* Fills out from plain strings (token may be NULL or ""). what names the
  * source for messages. Errors: CF_ERR_AUTH (access key too long), CF_ERR_NOMEM. */
 static int credentials_set(struct s3_credentials *out, const char *access_key,
-			   const char *secret_key, const char *token, time_t expires,
-			   const char *what)
+                           const char *secret_key, const char *token, time_t expires,
+                           const char *what)
 {
 	memset(out, 0, sizeof(*out));
 	if (strlen(access_key) >= sizeof(out->access_key))
 		return error_set(CF_ERR_AUTH, "%s: the access key id is longer than %zu characters",
-				 what, sizeof(out->access_key) - 1);
+		                 what, sizeof(out->access_key) - 1);
 	memcpy(out->access_key, access_key, strlen(access_key) + 1);
 	out->secret_key = secret_dup(secret_key);
 	if (token && token[0])
@@ -142,8 +142,8 @@ static int secret_buf_encode(struct secret_buf *b, const char *text)
 
 	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
 		int keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			   (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-			   *p == '~';
+		           (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+		           *p == '~';
 
 		if (b->len + 3 > b->cap)
 			return error_set(CF_ERR_LIMIT, "a credential request is too long");
@@ -253,16 +253,16 @@ static int http_perform(const struct http_call *call, struct secret_buf *resp, l
 		cc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	if (cc) {
 		rc = error_set(CF_ERR_INTERNAL, "%s: curl option refused: %s", call->what,
-			       curl_easy_strerror(cc));
+		               curl_easy_strerror(cc));
 		goto out;
 	}
 	cc = curl_easy_perform(h);
 	if (resp->overflow) {
 		rc = error_set(CF_ERR_LIMIT, "%s: the reply is larger than %zu bytes", call->what,
-			       resp->cap);
+		               resp->cap);
 	} else if (cc != CURLE_OK) {
 		rc = error_set(CF_ERR_NETWORK, "%s: %s", call->what,
-			       errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		               errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	}
@@ -285,8 +285,8 @@ static int read_secret_file(const char *path, const char *what, char **out)
 	*out = NULL;
 	f = fopen(path, "re");
 	if (!f)
-		return error_set_errno(CF_ERR_AUTH, errno, "%s: cannot open the token file %s", what,
-				       path);
+		return error_set_errno(CF_ERR_AUTH, errno, "%s: cannot open the token file %s",
+		                       what, path);
 	/* No stdio buffering, so no unwiped copy of the token. */
 	setvbuf(f, NULL, _IONBF, 0);
 	rc = secret_buf_init(&b, CRED_MAX_TOKEN_FILE);
@@ -296,7 +296,7 @@ static int read_secret_file(const char *path, const char *what, char **out)
 			rc = error_set_errno(CF_ERR_AUTH, errno, "%s: cannot read %s", what, path);
 		else if (n == b.cap)
 			rc = error_set(CF_ERR_AUTH, "%s: %s is larger than %d bytes", what, path,
-				       CRED_MAX_TOKEN_FILE);
+			               CRED_MAX_TOKEN_FILE);
 		b.len = n;
 	}
 	fclose(f);
@@ -343,7 +343,7 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 		rc = secret_buf_init(&body, CRED_MAX_TOKEN_FILE * 3 + 4096);
 	if (!rc)
 		rc = secret_buf_add(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
-					   "&RoleArn=");
+		                           "&RoleArn=");
 	if (!rc)
 		rc = secret_buf_encode(&body, c->role_arn);
 	if (!rc)
@@ -355,7 +355,8 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 	if (!rc)
 		rc = secret_buf_encode(&body, token);
 	if (!rc) {
-		headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+		headers =
+		    curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
 		if (headers)
 			headers = curl_slist_append(headers, "Accept: application/xml");
 		if (!headers)
@@ -365,9 +366,16 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 		rc = secret_buf_init(&resp, CRED_MAX_REPLY);
 	if (!rc) {
 		struct http_call call = {
-			.what = what, .method = "POST", .url = url, .headers = headers,
-			.body = body.data, .body_len = body.len, .connect_ms = 10000,
-			.total_ms = 30000, .verify_tls = c->verify_tls, .ca_file = c->ca_file,
+		    .what = what,
+		    .method = "POST",
+		    .url = url,
+		    .headers = headers,
+		    .body = body.data,
+		    .body_len = body.len,
+		    .connect_ms = 10000,
+		    .total_ms = 30000,
+		    .verify_tls = c->verify_tls,
+		    .ca_file = c->ca_file,
 		};
 
 		rc = http_perform(&call, &resp, &status);
@@ -375,11 +383,11 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 	if (!rc && status != 200) {
 		if (s3_xml_error(resp.data, resp.len, &err))
 			rc = error_set(status >= 500 ? CF_ERR_NETWORK : CF_ERR_AUTH,
-				       "%s: HTTP %ld: %s%s%s", what, status, err.code,
-				       err.message[0] ? ": " : "", err.message);
+			               "%s: HTTP %ld: %s%s%s", what, status, err.code,
+			               err.message[0] ? ": " : "", err.message);
 		else
 			rc = error_set(status >= 500 ? CF_ERR_NETWORK : CF_ERR_AUTH, "%s: HTTP %ld",
-				       what, status);
+			               what, status);
 	}
 	if (!rc)
 		rc = s3_xml_sts_credentials(resp.data, resp.len, out);
@@ -395,12 +403,18 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 /* ------------------------------------------------------------------------ */
 
 static int imds_get(struct s3_cred *c, const char *method, const char *path,
-		    struct curl_slist *headers, struct secret_buf *resp, long *status)
+                    struct curl_slist *headers, struct secret_buf *resp, long *status)
 {
 	char url[512], what[600];
 	struct http_call call = {
-		.what = what, .method = method, .url = url, .headers = headers,
-		.connect_ms = 1000, .total_ms = 2000, .verify_tls = 1, .no_proxy = 1,
+	    .what = what,
+	    .method = method,
+	    .url = url,
+	    .headers = headers,
+	    .connect_ms = 1000,
+	    .total_ms = 2000,
+	    .verify_tls = 1,
+	    .no_proxy = 1,
 	};
 	int n = snprintf(url, sizeof(url), "%s%s", c->imds_endpoint, path);
 
@@ -412,8 +426,7 @@ static int imds_get(struct s3_cred *c, const char *method, const char *path,
 	return http_perform(&call, resp, status);
 }
 
-static int imds_parse(const char *what, const char *json, size_t len,
-		      struct s3_credentials *out)
+static int imds_parse(const char *what, const char *json, size_t len, struct s3_credentials *out)
 {
 	const char *ak, *sk, *tok, *exp, *code;
 	json_error_t jerr;
@@ -432,11 +445,12 @@ static int imds_parse(const char *what, const char *json, size_t len,
 	tok = json_string_value(json_object_get(root, "Token"));
 	exp = json_string_value(json_object_get(root, "Expiration"));
 	if (code && strcmp(code, "Success") != 0)
-		rc = error_set(CF_ERR_AUTH, "%s: credentials not available (Code %.64s)", what, code);
+		rc = error_set(CF_ERR_AUTH, "%s: credentials not available (Code %.64s)", what,
+		               code);
 	else if (!ak || !ak[0] || !sk || !sk[0] || !tok || !tok[0] || !exp)
-		rc = error_set(CF_ERR_FORMAT,
-			       "%s: the reply lacks AccessKeyId, SecretAccessKey, Token or Expiration",
-			       what);
+		rc = error_set(
+		    CF_ERR_FORMAT,
+		    "%s: the reply lacks AccessKeyId, SecretAccessKey, Token or Expiration", what);
 	else if (time_parse_iso(exp, &ms) != 0)
 		rc = error_set(CF_ERR_FORMAT, "%s: bad Expiration '%.40s'", what, exp);
 	if (!rc)
@@ -460,7 +474,8 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 	snprintf(what, sizeof(what), "instance metadata at %s", c->imds_endpoint);
 	rc = secret_buf_init(&resp, CRED_MAX_REPLY);
 	if (!rc) {
-		ttl = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
+		ttl = curl_slist_append(NULL,
+		                        "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
 		if (!ttl)
 			rc = error_set(CF_ERR_NOMEM, "out of memory building an IMDS request");
 	}
@@ -469,8 +484,8 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 	if (!rc) {
 		*reachable = 1;
 		if (status != 200 || resp.len == 0)
-			rc = error_set(CF_ERR_AUTH, "%s: the session token request got HTTP %ld", what,
-				       status);
+			rc = error_set(CF_ERR_AUTH, "%s: the session token request got HTTP %ld",
+			               what, status);
 	}
 	if (!rc) {
 		static const char prefix[] = "X-aws-ec2-metadata-token: ";
@@ -487,12 +502,13 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 			 * token only opens the metadata service of this machine for 6 hours. */
 			auth = curl_slist_append(NULL, hdr);
 			if (!auth)
-				rc = error_set(CF_ERR_NOMEM, "out of memory building an IMDS request");
+				rc = error_set(CF_ERR_NOMEM,
+				               "out of memory building an IMDS request");
 		}
 	}
 	if (!rc)
 		rc = imds_get(c, "GET", "/latest/meta-data/iam/security-credentials/", auth, &resp,
-			      &status);
+		              &status);
 	if (!rc && status == 404)
 		rc = error_set(CF_ERR_AUTH, "%s: no IAM role is attached to this instance", what);
 	else if (!rc && status != 200)
@@ -512,8 +528,8 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 		rc = imds_get(c, "GET", path, auth, &resp, &status);
 	}
 	if (!rc && status != 200)
-		rc = error_set(CF_ERR_AUTH, "%s: the credentials of role %s got HTTP %ld", what, role,
-			       status);
+		rc = error_set(CF_ERR_AUTH, "%s: the credentials of role %s got HTTP %ld", what,
+		               role, status);
 	if (!rc)
 		rc = imds_parse(what, resp.data, resp.len, out);
 	curl_slist_free_all(ttl);
@@ -568,8 +584,8 @@ static int section_matches(const struct profile *p, const char *section)
 		return !strcmp(section, p->name);
 	if (!strcmp(p->name, "default") && !strcmp(section, "default"))
 		return 1;
-	return !strncmp(section, "profile ", 8) && !strcmp(section + 8 + strspn(section + 8, " "),
-							    p->name);
+	return !strncmp(section, "profile ", 8) &&
+	       !strcmp(section + 8 + strspn(section + 8, " "), p->name);
 }
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -624,7 +640,7 @@ static int profile_read(const char *path, struct profile *p, int *present)
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return error_set_errno(CF_ERR_CONFIG, errno, "shared credentials: cannot open %s",
-				       path);
+		                       path);
 	}
 	*present = 1;
 	setvbuf(f, NULL, _IONBF, 0);
@@ -634,7 +650,7 @@ static int profile_read(const char *path, struct profile *p, int *present)
 		return error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
 	if (line != 0)
 		return error_set(CF_ERR_CONFIG, "shared credentials: %s: syntax error on line %d",
-				 path, line);
+		                 path, line);
 	return 0;
 }
 
@@ -688,8 +704,8 @@ static int try_profile(struct s3_cred *c, struct buf *tried, int *found)
 		rc = profile_read(cfg_path, &cfg, &cfg_present);
 	if (!rc)
 		rc = buf_printf(tried, ", profile %s in %s%s and %s%s", name, cred_path,
-				cred_present ? "" : " (absent)", cfg_path,
-				cfg_present ? "" : " (absent)");
+		                cred_present ? "" : " (absent)", cfg_path,
+		                cfg_present ? "" : " (absent)");
 	if (rc)
 		goto out;
 	/* Keys in the credentials file win over keys in the config file. */
@@ -699,9 +715,9 @@ static int try_profile(struct s3_cred *c, struct buf *tried, int *found)
 	tok = creds.access_key || creds.secret_key ? creds.token : cfg.token;
 	if (ak || sk) {
 		if (!ak || !ak[0] || !sk || !sk[0]) {
-			rc = error_set(CF_ERR_CONFIG, "profile %s in %s has %s but not %s", name, src,
-				       ak ? "aws_access_key_id" : "aws_secret_access_key",
-				       ak ? "aws_secret_access_key" : "aws_access_key_id");
+			rc = error_set(CF_ERR_CONFIG, "profile %s in %s has %s but not %s", name,
+			               src, ak ? "aws_access_key_id" : "aws_secret_access_key",
+			               ak ? "aws_secret_access_key" : "aws_access_key_id");
 			goto out;
 		}
 		snprintf(c->source_name, sizeof(c->source_name), "profile %s", name);
@@ -724,7 +740,7 @@ static int try_profile(struct s3_cred *c, struct buf *tried, int *found)
 	}
 	if (explicit_profile && !creds.found && !cfg.found)
 		rc = error_set(CF_ERR_CONFIG, "AWS_PROFILE is %s, but neither %s nor %s has it",
-			       name, cred_path, cfg_path);
+		               name, cred_path, cfg_path);
 out:
 	profile_clear(&creds);
 	profile_clear(&cfg);
@@ -758,19 +774,20 @@ static int find_credentials(struct s3_cred *c, const struct s3_cred_options *opt
 
 	buf_init(&tried, 4096);
 	/* 1. The repository's own keys. */
-	if ((opts->access_key && opts->access_key[0]) || (opts->secret_key && opts->secret_key[0])) {
+	if ((opts->access_key && opts->access_key[0]) ||
+	    (opts->secret_key && opts->secret_key[0])) {
 		if (!opts->access_key || !opts->access_key[0] || !opts->secret_key ||
 		    !opts->secret_key[0]) {
-			rc = error_set(CF_ERR_CONFIG, "the configuration sets %s but not %s",
-				       opts->access_key && opts->access_key[0] ? "access_key"
-									       : "secret_key",
-				       opts->access_key && opts->access_key[0] ? "secret_key"
-									       : "access_key");
+			rc = error_set(
+			    CF_ERR_CONFIG, "the configuration sets %s but not %s",
+			    opts->access_key && opts->access_key[0] ? "access_key" : "secret_key",
+			    opts->access_key && opts->access_key[0] ? "secret_key" : "access_key");
 			goto out;
 		}
 		snprintf(c->source_name, sizeof(c->source_name), "config");
 		c->source = SRC_CONFIG;
-		rc = credentials_set(&c->cur, opts->access_key, opts->secret_key, NULL, 0, "config");
+		rc =
+		    credentials_set(&c->cur, opts->access_key, opts->secret_key, NULL, 0, "config");
 		goto out;
 	}
 	rc = buf_printf(&tried, "config keys");
@@ -779,17 +796,17 @@ static int find_credentials(struct s3_cred *c, const struct s3_cred_options *opt
 	if (!rc && (env_set("AWS_ACCESS_KEY_ID") || env_set("AWS_SECRET_ACCESS_KEY"))) {
 		if (!env_set("AWS_ACCESS_KEY_ID") || !env_set("AWS_SECRET_ACCESS_KEY")) {
 			rc = error_set(CF_ERR_CONFIG, "the environment sets %s but not %s",
-				       env_set("AWS_ACCESS_KEY_ID") ? "AWS_ACCESS_KEY_ID"
-								    : "AWS_SECRET_ACCESS_KEY",
-				       env_set("AWS_ACCESS_KEY_ID") ? "AWS_SECRET_ACCESS_KEY"
-								    : "AWS_ACCESS_KEY_ID");
+			               env_set("AWS_ACCESS_KEY_ID") ? "AWS_ACCESS_KEY_ID"
+			                                            : "AWS_SECRET_ACCESS_KEY",
+			               env_set("AWS_ACCESS_KEY_ID") ? "AWS_SECRET_ACCESS_KEY"
+			                                            : "AWS_ACCESS_KEY_ID");
 			goto out;
 		}
 		snprintf(c->source_name, sizeof(c->source_name), "environment");
 		c->source = SRC_ENV;
 		rc = credentials_set(&c->cur, getenv("AWS_ACCESS_KEY_ID"),
-				     getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), 0,
-				     "environment");
+		                     getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"),
+		                     0, "environment");
 		goto out;
 	}
 	if (!rc)
@@ -818,7 +835,7 @@ static int find_credentials(struct s3_cred *c, const struct s3_cred_options *opt
 	}
 	if (!rc)
 		rc = buf_printf(&tried, ", web identity (AWS_WEB_IDENTITY_TOKEN_FILE and "
-					"AWS_ROLE_ARN)");
+		                        "AWS_ROLE_ARN)");
 
 	/* 5. Instance metadata, unless disabled. */
 	if (!rc && getenv("AWS_EC2_METADATA_DISABLED") &&
@@ -831,7 +848,7 @@ static int find_credentials(struct s3_cred *c, const struct s3_cred_options *opt
 		if (rc && !reachable) {
 			/* Not on EC2 (or IMDS is off): the chain ends here. */
 			rc = buf_printf(&tried, ", instance metadata at %s (%s)", c->imds_endpoint,
-					error_message());
+			                error_message());
 			c->source = SRC_NONE;
 		} else {
 			goto out;
@@ -839,7 +856,7 @@ static int find_credentials(struct s3_cred *c, const struct s3_cred_options *opt
 	}
 	if (!rc)
 		rc = error_set(CF_ERR_AUTH, "no credentials found: tried %s",
-			       (const char *)tried.data);
+		               (const char *)tried.data);
 out:
 	buf_free(&tried);
 	return rc;
@@ -863,7 +880,7 @@ int s3_cred_open(const struct s3_cred_options *opts, struct s3_cred **out)
 		rc = dup_opt(opts->sts_endpoint, &c->sts_endpoint);
 	if (!rc)
 		rc = dup_opt(opts->imds_endpoint ? opts->imds_endpoint : IMDS_DEFAULT,
-			     &c->imds_endpoint);
+		             &c->imds_endpoint);
 	if (!rc)
 		rc = dup_opt(opts->ca_file, &c->ca_file);
 	if (!rc)
@@ -889,13 +906,13 @@ int s3_cred_get(struct s3_cred *c, time_t now, struct s3_credentials *out)
 			/* The old credentials still work for a while: use them and try
 			 * again on the next call. */
 			log_warn("cannot refresh the S3 credentials from %s: %s", c->source_name,
-				 error_message());
+			         error_message());
 			rc = 0;
 		}
 	}
 	if (!rc)
 		rc = credentials_set(out, c->cur.access_key, c->cur.secret_key, c->cur.token,
-				     c->cur.expires, c->source_name);
+		                     c->cur.expires, c->source_name);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

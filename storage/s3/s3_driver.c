@@ -75,7 +75,7 @@ static int s3_etag_matches(const char *etag, const char *hex)
 
 /* The headers every new object carries: storage class and object lock. */
 static size_t s3_object_headers(const struct s3_repo *r, struct s3_header *h, char *until,
-				size_t until_size)
+                                size_t until_size)
 {
 	size_t n = 0;
 
@@ -159,12 +159,13 @@ static int s3_open(const struct storage_options *opts, void **drv)
 	rc = s3_http_request(r->c, &req, &resp);
 	if (rc == CF_ERR_NOTFOUND || (!rc && resp.status == 404))
 		rc = error_set(CF_ERR_NOTFOUND, "s3: bucket %s does not exist (HTTP 404)",
-			       s3_client_describe(r->c));
+		               s3_client_describe(r->c));
 	else if (rc == CF_ERR_AUTH)
-		rc = error_set(rc,
-			       "s3: access to %s denied (HTTP %ld): check the access key, the secret "
-			       "key, the session token and the bucket's permissions",
-			       s3_client_describe(r->c), resp.status);
+		rc = error_set(
+		    rc,
+		    "s3: access to %s denied (HTTP %ld): check the access key, the secret "
+		    "key, the session token and the bucket's permissions",
+		    s3_client_describe(r->c), resp.status);
 	s3_response_free(&resp);
 	if (rc) {
 		s3_free(r);
@@ -191,7 +192,8 @@ static int s3_query_add(struct buf *q, const char *name, const char *value)
 	buf_init(&e, 65536);
 	rc = s3_uri_encode(value, 0, &e);
 	if (!rc)
-		rc = buf_printf(q, "%s%s=%s", q->len ? "&" : "", name, e.data ? (char *)e.data : "");
+		rc =
+		    buf_printf(q, "%s%s=%s", q->len ? "&" : "", name, e.data ? (char *)e.data : "");
 	buf_free(&e);
 	return rc;
 }
@@ -199,7 +201,7 @@ static int s3_query_add(struct buf *q, const char *name, const char *value)
 /* GETs and parses one page of a listing: ListObjectsV2, or ListMultipartUploads
  * when uploads is set. list is initialised by the call. */
 static int s3_list_page(struct s3_repo *r, const struct buf *query, int uploads,
-			struct s3_list_reply *list)
+                        struct s3_list_reply *list)
 {
 	struct s3_response resp;
 	struct s3_request req;
@@ -223,7 +225,7 @@ static int s3_list_page(struct s3_repo *r, const struct buf *query, int uploads,
 /* Aborts a multipart upload of bucket_key. CF_ERR_NOTFOUND (no message) when
  * it is already gone: completed or aborted meanwhile. */
 static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char *upload_id,
-			   const char *what)
+                           const char *what)
 {
 	struct s3_response resp;
 	struct s3_request req;
@@ -250,7 +252,8 @@ static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char
 /* ------------------------------------------------------------------------ */
 
 /* A request without a body on one object: HEAD or DELETE. */
-static int s3_key_request(struct s3_repo *r, const char *method, const char *key, struct s3_response *resp)
+static int s3_key_request(struct s3_repo *r, const char *method, const char *key,
+                          struct s3_response *resp)
 {
 	struct s3_request req;
 	struct buf bk;
@@ -357,11 +360,11 @@ struct s3_part {
 
 struct s3_write {
 	struct s3_repo *r;
-	struct buf key;        /* bucket key */
+	struct buf key; /* bucket key */
 	char *upload_id;
-	struct s3_part *fill;  /* the part being filled */
-	unsigned next_number;  /* number of the next part to fill */
-	char **etags;          /* by part number - 1 */
+	struct s3_part *fill; /* the part being filled */
+	unsigned next_number; /* number of the next part to fill */
+	char **etags;         /* by part number - 1 */
 	size_t netags;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -369,8 +372,8 @@ struct s3_write {
 	int nworkers;
 	struct s3_part *queue_head, *queue_tail; /* parts waiting for a worker */
 	struct s3_part *free_parts;              /* buffers to reuse */
-	int buffers;  /* part buffers in existence */
-	int busy;     /* parts queued or uploading */
+	int buffers;                             /* part buffers in existence */
+	int busy;                                /* parts queued or uploading */
 	int stop;
 	int err;
 	char errmsg[1024];
@@ -407,11 +410,11 @@ static int s3_upload_part(struct s3_write *w, struct s3_part *p)
 	rc = s3_http_request(w->r->c, &req, &resp);
 	if (rc == CF_ERR_NOTFOUND)
 		rc = error_set(CF_ERR_STORAGE, "s3: upload part %u of s3://%s: the upload is gone",
-			       p->number, (char *)w->key.data);
+		               p->number, (char *)w->key.data);
 	if (!rc && !s3_etag_matches(resp.etag, hex))
-		rc = error_set(CF_ERR_STORAGE,
-			       "s3: part %u of %s came back with ETag %s, expected the MD5 %s",
-			       p->number, (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
+		rc = error_set(
+		    CF_ERR_STORAGE, "s3: part %u of %s came back with ETag %s, expected the MD5 %s",
+		    p->number, (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
 	if (!rc) {
 		pthread_mutex_lock(&w->mu);
 		w->etags[p->number - 1] = strdup(resp.etag);
@@ -475,7 +478,7 @@ static int s3_write_initiate(struct s3_write *w)
 	rc = s3_http_request(w->r->c, &req, &resp);
 	if (rc == CF_ERR_NOTFOUND)
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot start an upload of s3://%s",
-			       (char *)w->key.data);
+		               (char *)w->key.data);
 	if (!rc)
 		rc = s3_xml_upload_id((const char *)resp.body.data, resp.body.len, &w->upload_id);
 	s3_response_free(&resp);
@@ -530,7 +533,7 @@ static int s3_write_take_buffer(struct s3_write *w, unsigned n)
 		if (!p || !p->data) {
 			s3_part_free(p);
 			return error_set(CF_ERR_NOMEM, "out of memory for a %llu-byte part",
-					 (unsigned long long)size);
+			                 (unsigned long long)size);
 		}
 		p->cap = size;
 	}
@@ -548,7 +551,7 @@ static int s3_write_queue(struct s3_write *w)
 
 	if (p->number > S3_MAX_PARTS)
 		return error_set(CF_ERR_LIMIT, "s3: %s would need more than %d parts",
-				 (char *)w->key.data, S3_MAX_PARTS);
+		                 (char *)w->key.data, S3_MAX_PARTS);
 	w->fill = NULL;
 	pthread_mutex_lock(&w->mu);
 	if (w->queue_tail)
@@ -574,8 +577,9 @@ static int s3_write_new(void *drv, const char *key, void **wctx)
 	 * for one key are not caught here; coffer's keys are unique per run.) */
 	rc = s3_head(drv, key, &info);
 	if (!rc)
-		return error_set(CF_ERR_EXISTS, "s3: %s%s already exists; objects are never rewritten",
-				 s3_client_describe(r->c), key);
+		return error_set(CF_ERR_EXISTS,
+		                 "s3: %s%s already exists; objects are never rewritten",
+		                 s3_client_describe(r->c), key);
 	if (rc != CF_ERR_NOTFOUND)
 		return rc;
 	error_clear();
@@ -679,8 +683,8 @@ static void s3_write_abort_upload(struct s3_write *w)
 	snprintf(msg, sizeof(msg), "%s", error_message());
 	rc = s3_abort_upload(w->r, (char *)w->key.data, w->upload_id, "abort multipart upload");
 	if (rc && rc != CF_ERR_NOTFOUND)
-		log_warn("could not abort upload %s of %s: %s (coffer repo cleanup will)", w->upload_id,
-			 (char *)w->key.data, error_message());
+		log_warn("could not abort upload %s of %s: %s (coffer repo cleanup will)",
+		         w->upload_id, (char *)w->key.data, error_message());
 	error_set(code, "%s", msg);
 }
 
@@ -718,7 +722,7 @@ static int s3_write_single(struct s3_write *w)
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot write s3://%s", (char *)w->key.data);
 	if (!rc && !s3_etag_matches(resp.etag, hex))
 		rc = error_set(CF_ERR_STORAGE, "s3: %s came back with ETag %s, expected the MD5 %s",
-			       (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
+		               (char *)w->key.data, resp.etag[0] ? resp.etag : "(none)", hex);
 	s3_response_free(&resp);
 	return rc;
 }
@@ -748,11 +752,11 @@ static int s3_write_complete(struct s3_write *w, unsigned nparts)
 		memset(&resp, 0, sizeof(resp));
 	if (rc == CF_ERR_NOTFOUND)
 		rc = error_set(CF_ERR_STORAGE, "s3: upload %s of s3://%s is gone", w->upload_id,
-			       (char *)w->key.data);
+		               (char *)w->key.data);
 	/* S3 can answer 200 and still fail: the error is then in the body. */
 	if (!rc && s3_xml_error((const char *)resp.body.data, resp.body.len, &err) == 1)
 		rc = error_set(CF_ERR_STORAGE, "s3: completing s3://%s failed: %s %s",
-			       (char *)w->key.data, err.code, err.message);
+		               (char *)w->key.data, err.code, err.message);
 	s3_response_free(&resp);
 	buf_free(&body);
 	return rc;
@@ -776,10 +780,11 @@ static int s3_write_retention(struct s3_write *w)
 		return 0;
 	s3_object_headers(w->r, h, until, sizeof(until));
 	buf_init(&body, 4096);
-	rc = buf_printf(&body,
-			"<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
-			"<RetainUntilDate>%s</RetainUntilDate></Retention>",
-			w->r->lock_mode, until);
+	rc = buf_printf(
+	    &body,
+	    "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s</Mode>"
+	    "<RetainUntilDate>%s</RetainUntilDate></Retention>",
+	    w->r->lock_mode, until);
 	if (rc)
 		return rc;
 	s3_md5(body.data, body.len, b64, hex);
@@ -794,7 +799,7 @@ static int s3_write_retention(struct s3_write *w)
 	rc = s3_http_request(w->r->c, &req, &resp);
 	if (rc == CF_ERR_NOTFOUND)
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot set the retention of s3://%s",
-			       (char *)w->key.data);
+		               (char *)w->key.data);
 	s3_response_free(&resp);
 	buf_free(&body);
 	return rc;
@@ -835,12 +840,13 @@ static int s3_write_commit(void *wctx)
 		if (!rc) {
 			unsigned extra = 0;
 
-			if (s3_abort_uploads(w->r, (char *)w->key.data, 0, time_now_ms() + 3600 * 1000,
-			                     w->upload_id, &extra))
+			if (s3_abort_uploads(w->r, (char *)w->key.data, 0,
+			                     time_now_ms() + 3600 * 1000, w->upload_id, &extra))
 				log_warn("could not look for stray uploads of %s: %s",
 				         (char *)w->key.data, error_message());
 			else if (extra)
-				log_info("aborted %u stray upload(s) of %s", extra, (char *)w->key.data);
+				log_info("aborted %u stray upload(s) of %s", extra,
+				         (char *)w->key.data);
 			error_clear();
 		}
 	}
@@ -858,8 +864,8 @@ static int s3_write_commit(void *wctx)
 
 struct s3_slot {
 	struct buf data;
-	uint64_t range;  /* index of the range it holds or fetches */
-	int state;       /* 0 free, 1 fetching, 2 ready */
+	uint64_t range; /* index of the range it holds or fetches */
+	int state;      /* 0 free, 1 fetching, 2 ready */
 };
 
 struct s3_read {
@@ -898,7 +904,7 @@ static int s3_read_range(struct s3_read *rd, struct s3_slot *s, uint64_t k)
 	int rc;
 
 	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)from,
-		 (unsigned long long)to - 1);
+	         (unsigned long long)to - 1);
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.key = rd->key;
@@ -913,7 +919,7 @@ static int s3_read_range(struct s3_read *rd, struct s3_slot *s, uint64_t k)
 		rc = error_set(rc, "s3: object %s vanished while it was read", rd->key);
 	if (!rc && s->data.len != to - from)
 		rc = error_set(CF_ERR_STORAGE, "s3: %s: range %s gave %zu bytes", rd->key, range,
-			       s->data.len);
+		               s->data.len);
 	s3_response_free(&resp);
 	return rc;
 }
@@ -954,8 +960,8 @@ static void *s3_read_worker(void *arg)
 	return NULL;
 }
 
-static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
-		   storage_read_cb cb, void *ctx)
+static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length, storage_read_cb cb,
+                   void *ctx)
 {
 	struct s3_repo *r = drv;
 	struct storage_info info;
@@ -1073,7 +1079,8 @@ static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_
 
 			if (it->time_ms > now_ms - older_than_ms)
 				continue;
-			if (keep_id && (strcmp(it->key, bucket_prefix) || !strcmp(it->upload_id, keep_id)))
+			if (keep_id &&
+			    (strcmp(it->key, bucket_prefix) || !strcmp(it->upload_id, keep_id)))
 				continue;
 			rc = s3_abort_upload(r, it->key, it->upload_id, "abort abandoned upload");
 			if (rc == CF_ERR_NOTFOUND) {
@@ -1088,7 +1095,8 @@ static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_
 		key_marker = id_marker = NULL;
 		if (!rc && list.truncated && list.next_key_marker) {
 			key_marker = strdup(list.next_key_marker);
-			id_marker = list.next_upload_id_marker ? strdup(list.next_upload_id_marker) : NULL;
+			id_marker =
+			    list.next_upload_id_marker ? strdup(list.next_upload_id_marker) : NULL;
 		}
 		s3_list_reply_free(&list);
 		if (rc || !key_marker)
@@ -1115,18 +1123,18 @@ static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int6
 }
 
 const struct storage_driver storage_s3_driver = {
-	.name = "s3",
-	.features = STORAGE_FEATURE_RANGE,
-	.open = s3_open,
-	.free = s3_free,
-	.describe = s3_describe,
-	.write_new = s3_write_new,
-	.write_data = s3_write_data,
-	.write_commit = s3_write_commit,
-	.write_abort = s3_write_abort,
-	.read = s3_read,
-	.list = s3_list,
-	.head = s3_head,
-	.remove = s3_remove,
-	.cleanup = s3_cleanup,
+    .name = "s3",
+    .features = STORAGE_FEATURE_RANGE,
+    .open = s3_open,
+    .free = s3_free,
+    .describe = s3_describe,
+    .write_new = s3_write_new,
+    .write_data = s3_write_data,
+    .write_commit = s3_write_commit,
+    .write_abort = s3_write_abort,
+    .read = s3_read,
+    .list = s3_list,
+    .head = s3_head,
+    .remove = s3_remove,
+    .cleanup = s3_cleanup,
 };

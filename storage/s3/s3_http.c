@@ -32,7 +32,7 @@ struct s3_client {
 	char *scheme;   /* "http" or "https" */
 	char *hostport; /* endpoint host[:port] */
 	char *bucket;
-	char *prefix;   /* "" or ending in '/' */
+	char *prefix; /* "" or ending in '/' */
 	char *region;
 	char *describe;
 	char *storage_class;
@@ -68,11 +68,14 @@ int s3_client_new(const struct storage_options *opts, struct s3_client **out)
 	int rc = 0;
 
 	if (!ep || !*ep)
-		return error_set(CF_ERR_CONFIG, "s3: no endpoint (expected [repository] endpoint = https://...)");
+		return error_set(CF_ERR_CONFIG,
+		                 "s3: no endpoint (expected [repository] endpoint = https://...)");
 	if (!opts->bucket || !*opts->bucket)
-		return error_set(CF_ERR_CONFIG, "s3: no bucket (expected [repository] bucket = NAME)");
+		return error_set(CF_ERR_CONFIG,
+		                 "s3: no bucket (expected [repository] bucket = NAME)");
 	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)
-		return error_set(CF_ERR_CONFIG, "s3: endpoint '%s' must start with https:// or http://", ep);
+		return error_set(CF_ERR_CONFIG,
+		                 "s3: endpoint '%s' must start with https:// or http://", ep);
 	pthread_once(&s3_curl_once, s3_curl_init);
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -107,7 +110,7 @@ int s3_client_new(const struct storage_options *opts, struct s3_client **out)
 		rc = buf_printf(&b, "s3://%s/%s", c->bucket, c->prefix);
 	c->describe = rc ? NULL : (char *)b.data;
 	if (!rc && (!c->scheme || !c->hostport || !c->bucket || !c->region || !c->prefix ||
-		    !c->describe || !*c->hostport))
+	            !c->describe || !*c->hostport))
 		rc = error_set(CF_ERR_CONFIG, "s3: cannot use endpoint '%s'", ep);
 	if (!rc) {
 		memset(&co, 0, sizeof(co));
@@ -125,7 +128,7 @@ int s3_client_new(const struct storage_options *opts, struct s3_client **out)
 		return rc;
 	}
 	log_debug("s3: %s at %s://%s, credentials from %s", c->describe, c->scheme, c->hostport,
-		  s3_cred_source_name(c->cred));
+	          s3_cred_source_name(c->cred));
 	*out = c;
 	return 0;
 }
@@ -292,7 +295,7 @@ static size_t s3_header_cb(char *line, size_t size, size_t n, void *ctx)
 
 /* Builds the URL and the canonical path of a request. */
 static int s3_url(const struct s3_client *c, const struct s3_request *req, struct buf *url,
-		  struct buf *path, struct buf *host)
+                  struct buf *path, struct buf *host)
 {
 	struct buf enc;
 	int rc;
@@ -311,11 +314,13 @@ static int s3_url(const struct s3_client *c, const struct s3_request *req, struc
 	} else if (!rc) {
 		rc = buf_printf(host, "%s", c->hostport);
 		if (!rc)
-			rc = buf_printf(path, "/%s%s%s", c->bucket, req->key ? "/" : "", (char *)enc.data);
+			rc = buf_printf(path, "/%s%s%s", c->bucket, req->key ? "/" : "",
+			                (char *)enc.data);
 	}
 	if (!rc)
-		rc = buf_printf(url, "%s://%s%s%s%s", c->scheme, (char *)host->data, (char *)path->data,
-				req->query && *req->query ? "?" : "", req->query ? req->query : "");
+		rc = buf_printf(url, "%s://%s%s%s%s", c->scheme, (char *)host->data,
+		                (char *)path->data, req->query && *req->query ? "?" : "",
+		                req->query ? req->query : "");
 	buf_free(&enc);
 	return rc;
 }
@@ -323,7 +328,7 @@ static int s3_url(const struct s3_client *c, const struct s3_request *req, struc
 /* Runs one signed attempt. Returns 0 when a reply arrived (any status), or
  * the curl error code (positive) for a transport failure. */
 static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
-			  const struct s3_credentials *cred, CURLcode *cc, char *cerr)
+                          const struct s3_credentials *cred, CURLcode *cc, char *cerr)
 {
 	const struct s3_request *req = a->req;
 	struct s3_header hdrs[24];
@@ -528,16 +533,18 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 		if (cc != CURLE_OK) {
 			transient = s3_transient_curl(cc);
 			if (!transient || attempt >= c->max_attempts) {
-				rc = error_set(transient ? CF_ERR_NETWORK : CF_ERR_STORAGE,
-					       "s3: %s %s s3://%s/%s: %s%s (curl %d, after %d attempt%s)", req->method,
-					       req->what ? req->what : "", c->bucket, req->key ? req->key : "",
-					       cerr[0] ? cerr : curl_easy_strerror(cc),
-					       cc == CURLE_PEER_FAILED_VERIFICATION ? " (check ca_file)" : "",
-					       (int)cc, attempt, attempt == 1 ? "" : "s");
+				rc = error_set(
+				    transient ? CF_ERR_NETWORK : CF_ERR_STORAGE,
+				    "s3: %s %s s3://%s/%s: %s%s (curl %d, after %d attempt%s)",
+				    req->method, req->what ? req->what : "", c->bucket,
+				    req->key ? req->key : "",
+				    cerr[0] ? cerr : curl_easy_strerror(cc),
+				    cc == CURLE_PEER_FAILED_VERIFICATION ? " (check ca_file)" : "",
+				    (int)cc, attempt, attempt == 1 ? "" : "s");
 				break;
 			}
 			log_info("s3: %s s3://%s/%s: %s; retrying", req->method, c->bucket,
-				 req->key ? req->key : "", curl_easy_strerror(cc));
+			         req->key ? req->key : "", curl_easy_strerror(cc));
 			s3_backoff(attempt);
 			continue;
 		}
@@ -551,7 +558,7 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 			break;
 		}
 		if (!refreshed && (!strcmp(resp->error.code, "ExpiredToken") ||
-				   !strcmp(resp->error.code, "TokenRefreshRequired"))) {
+		                   !strcmp(resp->error.code, "TokenRefreshRequired"))) {
 			/* Ask the chain again; temporary credentials may have been renewed. */
 			refreshed = 1;
 			continue;
@@ -559,20 +566,20 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 		transient = s3_transient_status(resp->status, resp->error.code);
 		if (transient && attempt < c->max_attempts) {
 			log_info("s3: %s s3://%s/%s: HTTP %ld %s; retrying", req->method, c->bucket,
-				 req->key ? req->key : "", resp->status, resp->error.code);
+			         req->key ? req->key : "", resp->status, resp->error.code);
 			s3_backoff(attempt);
 			continue;
 		}
 		rc = error_set(resp->status == 403 || !strcmp(resp->error.code, "ExpiredToken") ||
-					       !strcmp(resp->error.code, "InvalidAccessKeyId")
-				       ? CF_ERR_AUTH
-				       : CF_ERR_STORAGE,
-			       "s3: %s%s%s s3://%s/%s: HTTP %ld %s%s%s%s", req->method,
-			       req->what ? " " : "", req->what ? req->what : "", c->bucket,
-			       req->key ? req->key : "", resp->status,
-			       resp->error.code[0] ? resp->error.code : "(no error code)",
-			       resp->error.message[0] ? ": " : "", resp->error.message,
-			       transient ? " (retries exhausted)" : "");
+		                       !strcmp(resp->error.code, "InvalidAccessKeyId")
+		                   ? CF_ERR_AUTH
+		                   : CF_ERR_STORAGE,
+		               "s3: %s%s%s s3://%s/%s: HTTP %ld %s%s%s%s", req->method,
+		               req->what ? " " : "", req->what ? req->what : "", c->bucket,
+		               req->key ? req->key : "", resp->status,
+		               resp->error.code[0] ? resp->error.code : "(no error code)",
+		               resp->error.message[0] ? ": " : "", resp->error.message,
+		               transient ? " (retries exhausted)" : "");
 		break;
 	}
 	s3_credentials_clear(&cred);

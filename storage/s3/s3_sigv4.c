@@ -134,7 +134,7 @@ static int append_canonical_uri(const struct s3_sigv4_request *req, struct buf *
 /* ------------------------------------------------------------------------ */
 
 struct query_param {
-	char *name;  /* URI-encoded per SigV4 */
+	char *name; /* URI-encoded per SigV4 */
 	char *value;
 };
 
@@ -219,7 +219,7 @@ static int append_canonical_query(const char *query, struct buf *out)
 			rc = recode_component(p, nlen, &params[n].name);
 			if (!rc)
 				rc = recode_component(eq ? eq + 1 : p + len,
-						      eq ? len - nlen - 1 : 0, &params[n].value);
+				                      eq ? len - nlen - 1 : 0, &params[n].value);
 			n++;
 		}
 		p += len;
@@ -288,7 +288,7 @@ static int append_header_value(const char *value, struct buf *out)
 /* Appends the canonical headers block (each "name:value\n") to creq and the
  * signed header list ("a;b;c") to signed_list. */
 static int append_canonical_headers(const struct s3_sigv4_request *req, struct buf *creq,
-				    struct buf *signed_list)
+                                    struct buf *signed_list)
 {
 	struct canon_header *h = NULL;
 	int rc = 0;
@@ -347,7 +347,7 @@ static int append_canonical_headers(const struct s3_sigv4_request *req, struct b
 /* ------------------------------------------------------------------------ */
 
 static void hmac(const uint8_t *key, size_t key_len, const void *msg, size_t msg_len,
-		 uint8_t out[crypto_auth_hmacsha256_BYTES])
+                 uint8_t out[crypto_auth_hmacsha256_BYTES])
 {
 	crypto_auth_hmacsha256_state st;
 
@@ -361,7 +361,7 @@ static void hmac(const uint8_t *key, size_t key_len, const void *msg, size_t msg
  * is HMAC("AWS4" + secret, date) chained through region, service and
  * "aws4_request". */
 static int compute_signature(const char *secret, const char *date, const char *region,
-			     const char *service, const struct buf *sts, char out[65])
+                             const char *service, const struct buf *sts, char out[65])
 {
 	size_t slen = strlen(secret);
 	uint8_t *mem = NULL, *k, *sig;
@@ -400,7 +400,7 @@ void s3_sigv4_result_free(struct s3_sigv4_result *result)
 }
 
 int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credentials *cred,
-		  struct s3_sigv4_result *result)
+                  struct s3_sigv4_result *result)
 {
 	struct buf signed_list;
 	char date[9], hash[crypto_hash_sha256_BYTES * 2 + 1];
@@ -433,26 +433,27 @@ int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credential
 		rc = append_canonical_headers(req, &result->canonical_request, &signed_list);
 	if (!rc)
 		rc = buf_printf(&result->canonical_request, "\n%s\n%s",
-				signed_list.len ? (const char *)signed_list.data : "",
-				req->payload_hash);
+		                signed_list.len ? (const char *)signed_list.data : "",
+		                req->payload_hash);
 
 	if (!rc) {
 		crypto_hash_sha256(digest, result->canonical_request.data,
-				   result->canonical_request.len);
+		                   result->canonical_request.len);
 		sodium_bin2hex(hash, sizeof(hash), digest, sizeof(digest));
-		rc = buf_printf(&result->string_to_sign, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s",
-				result->amz_date, date, req->region, req->service, hash);
+		rc = buf_printf(&result->string_to_sign,
+		                SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", result->amz_date,
+		                date, req->region, req->service, hash);
 	}
 	if (!rc)
 		rc = compute_signature(cred->secret_key, date, req->region, req->service,
-				       &result->string_to_sign, result->signature);
+		                       &result->string_to_sign, result->signature);
 	if (!rc)
 		rc = buf_printf(&result->authorization,
-				SIGV4_ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, "
-						"SignedHeaders=%s, Signature=%s",
-				cred->access_key, date, req->region, req->service,
-				signed_list.len ? (const char *)signed_list.data : "",
-				result->signature);
+		                SIGV4_ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, "
+		                                "SignedHeaders=%s, Signature=%s",
+		                cred->access_key, date, req->region, req->service,
+		                signed_list.len ? (const char *)signed_list.data : "",
+		                result->signature);
 	buf_free(&signed_list);
 	if (rc) {
 		s3_sigv4_result_free(result);

@@ -183,10 +183,11 @@ static void XMLCALL on_end(void *user, const XML_Char *name)
 		if (d->wrong_root) {
 			/* Keep what an <Error> (or STS <ErrorResponse><Error>) says. */
 			if (!strcmp(d->path, "Code") || !strcmp(d->path, "Error/Code"))
-				copy_bounded(d->error.code, sizeof(d->error.code), text, d->text_len);
+				copy_bounded(d->error.code, sizeof(d->error.code), text,
+				             d->text_len);
 			else if (!strcmp(d->path, "Message") || !strcmp(d->path, "Error/Message"))
 				copy_bounded(d->error.message, sizeof(d->error.message), text,
-					     d->text_len);
+				             d->text_len);
 		} else if (d->end) {
 			rc = d->end(d, d->path, text, d->text_len);
 		}
@@ -209,7 +210,7 @@ static void XMLCALL on_text(void *user, const XML_Char *s, int len)
 		return;
 	if (d->text_len + n > XML_MAX_TEXT) {
 		doc_fail(d, error_set(CF_ERR_LIMIT, "%s: an element's text is longer than %d bytes",
-				      d->what, XML_MAX_TEXT));
+		                      d->what, XML_MAX_TEXT));
 		return;
 	}
 	if (d->text_len + n + 1 > d->text_cap) {
@@ -220,7 +221,8 @@ static void XMLCALL on_text(void *user, const XML_Char *s, int len)
 			cap *= 2;
 		t = wiped_realloc(d->text, cap);
 		if (!t) {
-			doc_fail(d, error_set(CF_ERR_NOMEM, "out of memory parsing the %s", d->what));
+			doc_fail(d,
+			         error_set(CF_ERR_NOMEM, "out of memory parsing the %s", d->what));
 			return;
 		}
 		d->text = t;
@@ -232,7 +234,7 @@ static void XMLCALL on_text(void *user, const XML_Char *s, int len)
 }
 
 static void XMLCALL on_doctype(void *user, const XML_Char *name, const XML_Char *sysid,
-			       const XML_Char *pubid, int has_internal_subset)
+                               const XML_Char *pubid, int has_internal_subset)
 {
 	struct xml_doc *d = user;
 
@@ -252,7 +254,7 @@ static int doc_parse(struct xml_doc *d, const char *body, size_t len)
 
 	if (len > XML_MAX_BODY)
 		return error_set(CF_ERR_LIMIT, "%s: %zu bytes is more than the %u allowed", d->what,
-				 len, XML_MAX_BODY);
+		                 len, XML_MAX_BODY);
 	d->parser = XML_ParserCreate_MM(NULL, &wiped_memory, "\x01");
 	if (!d->parser)
 		return error_set(CF_ERR_NOMEM, "out of memory creating an XML parser");
@@ -263,16 +265,16 @@ static int doc_parse(struct xml_doc *d, const char *body, size_t len)
 	st = XML_Parse(d->parser, body ? body : "", (int)len, XML_TRUE);
 	if (st != XML_STATUS_OK && !d->rc)
 		d->rc = error_set(CF_ERR_FORMAT, "%s: malformed XML at line %lu: %s", d->what,
-				  (unsigned long)XML_GetCurrentLineNumber(d->parser),
-				  XML_ErrorString(XML_GetErrorCode(d->parser)));
+		                  (unsigned long)XML_GetCurrentLineNumber(d->parser),
+		                  XML_ErrorString(XML_GetErrorCode(d->parser)));
 	if (!d->rc && d->wrong_root) {
 		if (!strcmp(d->root_seen, "Error") || !strcmp(d->root_seen, "ErrorResponse"))
-			d->rc = error_set(CF_ERR_FORMAT, "%s: the reply is an error: %s%s%s", d->what,
-					  d->error.code[0] ? d->error.code : "(no code)",
-					  d->error.message[0] ? ": " : "", d->error.message);
+			d->rc = error_set(CF_ERR_FORMAT, "%s: the reply is an error: %s%s%s",
+			                  d->what, d->error.code[0] ? d->error.code : "(no code)",
+			                  d->error.message[0] ? ": " : "", d->error.message);
 		else
 			d->rc = error_set(CF_ERR_FORMAT, "%s: expected <%s>, got <%s>", d->what,
-					  d->root, d->root_seen);
+			                  d->root, d->root_seen);
 	}
 	XML_ParserFree(d->parser);
 	d->parser = NULL;
@@ -305,7 +307,7 @@ static int parse_bool(struct xml_doc *d, const char *name, const char *text, int
 		return 0;
 	}
 	return error_set(CF_ERR_FORMAT, "%s: <%s> is '%.32s', not true or false", d->what, name,
-			 text);
+	                 text);
 }
 
 static int parse_u64(struct xml_doc *d, const char *name, const char *text, uint64_t *out)
@@ -318,7 +320,7 @@ static int parse_u64(struct xml_doc *d, const char *name, const char *text, uint
 	for (; *p; p++) {
 		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
 			return error_set(CF_ERR_FORMAT, "%s: <%s> is '%.32s', not a size", d->what,
-					 name, text);
+			                 name, text);
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	*out = v;
@@ -329,7 +331,7 @@ static int parse_time(struct xml_doc *d, const char *name, const char *text, int
 {
 	if (time_parse_iso(text, out) != 0)
 		return error_set(CF_ERR_FORMAT, "%s: <%s> is '%.40s', not an ISO 8601 UTC time",
-				 d->what, name, text);
+		                 d->what, name, text);
 	return 0;
 }
 
@@ -382,7 +384,7 @@ static int single_end(struct xml_doc *d, const char *path, const char *text, siz
 }
 
 static int parse_single(const char *what, const char *root, const char *want, const char *body,
-			size_t len, char **out)
+                        size_t len, char **out)
 {
 	struct single_ctx c = {want, NULL};
 	struct xml_doc d;
@@ -408,13 +410,13 @@ static int parse_single(const char *what, const char *root, const char *want, co
 int s3_xml_upload_id(const char *body, size_t len, char **upload_id)
 {
 	return parse_single("InitiateMultipartUpload reply", "InitiateMultipartUploadResult",
-			    "UploadId", body, len, upload_id);
+	                    "UploadId", body, len, upload_id);
 }
 
 int s3_xml_complete_etag(const char *body, size_t len, char **etag)
 {
 	return parse_single("CompleteMultipartUpload reply", "CompleteMultipartUploadResult",
-			    "ETag", body, len, etag);
+	                    "ETag", body, len, etag);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -477,13 +479,15 @@ static int list_end(struct xml_doc *d, const char *path, const char *text, size_
 			/* The entry is complete: check it has what callers rely on. */
 			if (!it->key)
 				return error_set(CF_ERR_FORMAT, "%s: a <%s> without <Key>", d->what,
-						 c->entry);
+				                 c->entry);
 			if (!strcmp(c->entry, "Contents") && !c->has_size)
-				return error_set(CF_ERR_FORMAT, "%s: <Contents> of '%s' without <Size>",
-						 d->what, it->key);
+				return error_set(CF_ERR_FORMAT,
+				                 "%s: <Contents> of '%s' without <Size>", d->what,
+				                 it->key);
 			if (!strcmp(c->entry, "Upload") && (!it->upload_id || !it->upload_id[0]))
-				return error_set(CF_ERR_FORMAT, "%s: <Upload> of '%s' without <UploadId>",
-						 d->what, it->key);
+				return error_set(CF_ERR_FORMAT,
+				                 "%s: <Upload> of '%s' without <UploadId>", d->what,
+				                 it->key);
 		}
 		return 0;
 	}
@@ -500,9 +504,8 @@ static int list_end(struct xml_doc *d, const char *path, const char *text, size_
 	return 0;
 }
 
-static int parse_list(const char *what, const char *root, const char *entry,
-		      const char *time_name, const char *body, size_t len,
-		      struct s3_list_reply *out)
+static int parse_list(const char *what, const char *root, const char *entry, const char *time_name,
+                      const char *body, size_t len, struct s3_list_reply *out)
 {
 	struct list_ctx c = {out, entry, time_name, 0, 0, 0};
 	struct xml_doc d;
@@ -520,7 +523,8 @@ static int parse_list(const char *what, const char *root, const char *entry,
 	 * again from the start, forever. */
 	if (!rc && out->truncated && !strcmp(entry, "Contents") &&
 	    (!out->next_token || !out->next_token[0]))
-		rc = error_set(CF_ERR_FORMAT, "%s: truncated without <NextContinuationToken>", what);
+		rc =
+		    error_set(CF_ERR_FORMAT, "%s: truncated without <NextContinuationToken>", what);
 	if (!rc && out->truncated && !strcmp(entry, "Upload") &&
 	    (!out->next_key_marker || !out->next_key_marker[0]))
 		rc = error_set(CF_ERR_FORMAT, "%s: truncated without <NextKeyMarker>", what);
@@ -532,13 +536,13 @@ static int parse_list(const char *what, const char *root, const char *entry,
 int s3_xml_list_objects(const char *body, size_t len, struct s3_list_reply *out)
 {
 	return parse_list("ListObjectsV2 reply", "ListBucketResult", "Contents", "LastModified",
-			  body, len, out);
+	                  body, len, out);
 }
 
 int s3_xml_list_uploads(const char *body, size_t len, struct s3_list_reply *out)
 {
 	return parse_list("ListMultipartUploads reply", "ListMultipartUploadsResult", "Upload",
-			  "Initiated", body, len, out);
+	                  "Initiated", body, len, out);
 }
 
 void s3_list_reply_free(struct s3_list_reply *r)
@@ -606,7 +610,7 @@ static int delete_end(struct xml_doc *d, const char *path, const char *text, siz
 }
 
 int s3_xml_delete_result(const char *body, size_t len, struct s3_delete_error **errors,
-			 size_t *nerrors)
+                         size_t *nerrors)
 {
 	struct delete_ctx c = {NULL, 0, 0};
 	struct xml_doc d;
@@ -676,8 +680,9 @@ static int sts_end(struct xml_doc *d, const char *path, const char *text, size_t
 	field = path + strlen(STS_CREDS);
 	if (!strcmp(field, "AccessKeyId")) {
 		if (len >= sizeof(c->out->access_key))
-			return error_set(CF_ERR_FORMAT, "%s: <AccessKeyId> is longer than %zu bytes",
-					 d->what, sizeof(c->out->access_key) - 1);
+			return error_set(CF_ERR_FORMAT,
+			                 "%s: <AccessKeyId> is longer than %zu bytes", d->what,
+			                 sizeof(c->out->access_key) - 1);
 		copy_bounded(c->out->access_key, sizeof(c->out->access_key), text, len);
 		return 0;
 	}
@@ -711,12 +716,12 @@ int s3_xml_sts_credentials(const char *body, size_t len, struct s3_credentials *
 	d.end = sts_end;
 	d.ctx = &c;
 	rc = doc_parse(&d, body, len);
-	if (!rc && (!out->access_key[0] || !out->secret_key || !out->secret_key[0] ||
-		    !out->token || !out->token[0] || !c.have_expiration))
+	if (!rc && (!out->access_key[0] || !out->secret_key || !out->secret_key[0] || !out->token ||
+	            !out->token[0] || !c.have_expiration))
 		rc = error_set(CF_ERR_FORMAT,
-			       "%s: <Credentials> lacks AccessKeyId, SecretAccessKey, "
-			       "SessionToken or Expiration",
-			       d.what);
+		               "%s: <Credentials> lacks AccessKeyId, SecretAccessKey, "
+		               "SessionToken or Expiration",
+		               d.what);
 	if (rc)
 		s3_credentials_clear(out);
 	return rc;
@@ -737,19 +742,35 @@ static int append_escaped(struct buf *out, const char *text, const char *what)
 		unsigned char c = (unsigned char)*p;
 
 		switch (c) {
-		case '&': rc = buf_append(out, "&amp;", 5); break;
-		case '<': rc = buf_append(out, "&lt;", 4); break;
-		case '>': rc = buf_append(out, "&gt;", 4); break;
-		case '"': rc = buf_append(out, "&quot;", 6); break;
-		case '\'': rc = buf_append(out, "&apos;", 6); break;
-		case '\t': rc = buf_append(out, "&#9;", 4); break;
-		case '\n': rc = buf_append(out, "&#10;", 5); break;
-		case '\r': rc = buf_append(out, "&#13;", 5); break;
+		case '&':
+			rc = buf_append(out, "&amp;", 5);
+			break;
+		case '<':
+			rc = buf_append(out, "&lt;", 4);
+			break;
+		case '>':
+			rc = buf_append(out, "&gt;", 4);
+			break;
+		case '"':
+			rc = buf_append(out, "&quot;", 6);
+			break;
+		case '\'':
+			rc = buf_append(out, "&apos;", 6);
+			break;
+		case '\t':
+			rc = buf_append(out, "&#9;", 4);
+			break;
+		case '\n':
+			rc = buf_append(out, "&#10;", 5);
+			break;
+		case '\r':
+			rc = buf_append(out, "&#13;", 5);
+			break;
 		default:
 			if (c < 0x20 || c == 0x7f)
-				return error_set(CF_ERR_FORMAT,
-						 "%s holds a control character that XML cannot carry",
-						 what);
+				return error_set(
+				    CF_ERR_FORMAT,
+				    "%s holds a control character that XML cannot carry", what);
 			rc = buf_append(out, p, 1);
 		}
 	}
@@ -782,7 +803,7 @@ int s3_xml_delete_body(char *const *keys, size_t n, struct buf *out)
 	if (n == 0 || n > 1000)
 		return error_set(CF_ERR_INTERNAL, "DeleteObjects with %zu keys", n);
 	rc = buf_printf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-			     "<Delete xmlns=\"" S3_XMLNS "\"><Quiet>true</Quiet>");
+	                     "<Delete xmlns=\"" S3_XMLNS "\"><Quiet>true</Quiet>");
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = buf_printf(out, "<Object><Key>");
 		if (!rc)

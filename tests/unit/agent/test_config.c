@@ -53,12 +53,13 @@ static void test_full_config(void **state)
 	struct source *s;
 
 	(void)state;
-	write_conf("; a comment\n[repository]\ntype = posix\npath = /srv/repo\n"
-		   "[catalog]\npath = relative/cat\n"
-		   "[encryption]\nrecipients = " RCPT " , " RCPT "\nidentity = /root/id.txt\n"
-		   "[compression]\nlevel = 7\nworkers = 0\n"
-		   "[source etc]\ntype = files\npaths = /etc, /var/lib/app\nexclude = *.tmp\n"
-		   "[source dump]\ncommand = pg_dumpall --clean ; inline comment\ntype = command\n");
+	write_conf(
+	    "; a comment\n[repository]\ntype = posix\npath = /srv/repo\n"
+	    "[catalog]\npath = relative/cat\n"
+	    "[encryption]\nrecipients = " RCPT " , " RCPT "\nidentity = /root/id.txt\n"
+	    "[compression]\nlevel = 7\nworkers = 0\n"
+	    "[source etc]\ntype = files\npaths = /etc, /var/lib/app\nexclude = *.tmp\n"
+	    "[source dump]\ncommand = pg_dumpall --clean ; inline comment\ntype = command\n");
 	assert_int_equal(config_load(path, &c), 0);
 	assert_string_equal(c->repo_type, "posix");
 	assert_string_equal(c->repo_path, "/srv/repo");
@@ -96,7 +97,8 @@ static void test_defaults(void **state)
 static void test_errors(void **state)
 {
 	(void)state;
-	expect_error("[repository]\npath = /x\nbuckets = b\n", CF_ERR_CONFIG, 3, "unknown key 'buckets'");
+	expect_error("[repository]\npath = /x\nbuckets = b\n", CF_ERR_CONFIG, 3,
+	             "unknown key 'buckets'");
 	expect_error("[repository]\ntype = s3\nbucket = b\n", CF_ERR_CONFIG, 0, "needs endpoint");
 	expect_error("[repository]\nendpoint = ftp://x\n", CF_ERR_CONFIG, 2, "expected https://");
 	expect_error("[repository]\npart_size = 1K\n", CF_ERR_CONFIG, 2, "expected a size");
@@ -104,29 +106,33 @@ static void test_errors(void **state)
 	expect_error("[repository]\nuri_style = dns\n", CF_ERR_CONFIG, 2, "path or virtual");
 	expect_error("[repository]\norphan_age = soon\n", CF_ERR_CONFIG, 2, "duration");
 	expect_error("[repository]\nobject_lock_mode = LEGAL\n", CF_ERR_CONFIG, 2, "GOVERNANCE");
-	expect_error("[repository]\nendpoint = http://h\nbucket = b\naccess_key = A\n", CF_ERR_CONFIG, 0,
-		     "go together");
+	expect_error("[repository]\nendpoint = http://h\nbucket = b\naccess_key = A\n",
+	             CF_ERR_CONFIG, 0, "go together");
 	expect_error("\n[repo]\npath = /x\n", CF_ERR_CONFIG, 2, "unknown section [repo]");
-	expect_error("[repository]\npath = /x\n[sauce]\n", CF_ERR_CONFIG, 3, "unknown section [sauce]");
+	expect_error("[repository]\npath = /x\n[sauce]\n", CF_ERR_CONFIG, 3,
+	             "unknown section [sauce]");
 	expect_error("[source empty]\n; nothing\n", CF_ERR_CONFIG, 1, "has no type");
 	expect_error("[repository]\ntype = ftp\n", CF_ERR_CONFIG, 2, "expected posix");
 	expect_error("[compression]\nlevel = 99\n", CF_ERR_CONFIG, 2, "from 1 to 19");
 	expect_error("[compression]\nlevel = 3x\n", CF_ERR_CONFIG, 2, "whole number");
 	expect_error("[compression]\nworkers = many\n", CF_ERR_CONFIG, 2, "whole number");
-	expect_error("[encryption]\nrecipients = age1nope\n", CF_ERR_CONFIG, 2, "not an age X25519 recipient");
+	expect_error("[encryption]\nrecipients = age1nope\n", CF_ERR_CONFIG, 2,
+	             "not an age X25519 recipient");
 	expect_error("[encryption]\nrecipients = " RCPT ",,\n", CF_ERR_CONFIG, 2, "empty item");
 	expect_error("path = /x\n", CF_ERR_CONFIG, 1, "outside any section");
 	expect_error("[source a]\npaths = /etc\n", CF_ERR_CONFIG, 1, "has no type");
 	expect_error("[source a]\n\ntype = tape\n", CF_ERR_CONFIG, 3, "unknown source type 'tape'");
 	expect_error("[source a]\ntype = files\npaths = /etc\ncolour = red\n", CF_ERR_CONFIG, 4,
-		     "unknown key 'colour'");
+	             "unknown key 'colour'");
 	expect_error("[source a]\ntype = files\n", CF_ERR_CONFIG, 1, "missing key 'paths'");
 	expect_error("[source a]\ntype = command\nshell = maybe\ncommand = x\n", CF_ERR_CONFIG, 3,
-		     "expected true or false");
+	             "expected true or false");
 	expect_error("[source a]\ntype = command\n", CF_ERR_CONFIG, 1, "missing key 'command'");
-	expect_error("[source a/b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 1, "letters, digits");
+	expect_error("[source a/b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 1,
+	             "letters, digits");
 	expect_error("[source]\ntype = command\n", CF_ERR_CONFIG, 1, "needs a name");
-	expect_error("[repository]\nthis line has no equals sign\n", CF_ERR_CONFIG, 2, "cannot parse");
+	expect_error("[repository]\nthis line has no equals sign\n", CF_ERR_CONFIG, 2,
+	             "cannot parse");
 }
 
 static void test_s3(void **state)
@@ -134,9 +140,10 @@ static void test_s3(void **state)
 	struct config *c = NULL;
 
 	(void)state;
-	write_conf("[repository]\ntype = s3\nendpoint = https://s3.example\nregion = eu-west-1\n"
-		   "bucket = b\nprefix = host1/\npart_size = 8MiB\nupload_concurrency = 2\n"
-		   "uri_style = virtual\naccess_key = AKID\nsecret_key = s3cr3t\norphan_age = 2h\n");
+	write_conf(
+	    "[repository]\ntype = s3\nendpoint = https://s3.example\nregion = eu-west-1\n"
+	    "bucket = b\nprefix = host1/\npart_size = 8MiB\nupload_concurrency = 2\n"
+	    "uri_style = virtual\naccess_key = AKID\nsecret_key = s3cr3t\norphan_age = 2h\n");
 	/* A file holding secret_key must be 0600. */
 	chmod(path, 0644);
 	assert_int_equal(config_load(path, &c), CF_ERR_CONFIG);
@@ -183,10 +190,9 @@ static void test_split_list(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_config), cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_errors),      cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_s3),
-		cmocka_unit_test(test_split_list),
+	    cmocka_unit_test(test_full_config), cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_errors),      cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_s3),          cmocka_unit_test(test_split_list),
 	};
 
 	age_init();

@@ -15,7 +15,8 @@
 
 /* -Wwrite-strings makes literals const; k8s_resource holds char *. */
 static char g_apps[] = "apps", g_core[] = "", g_ex[] = "example.com", v1[] = "v1";
-static char k_dep[] = "Deployment", n_dep[] = "deployments", k_cm[] = "ConfigMap", n_cm[] = "configmaps";
+static char k_dep[] = "Deployment", n_dep[] = "deployments", k_cm[] = "ConfigMap",
+            n_cm[] = "configmaps";
 static char k_w[] = "Widget", n_w[] = "widgets", k_ns[] = "Namespace", n_ns[] = "namespaces";
 
 static json_t *load(const char *text)

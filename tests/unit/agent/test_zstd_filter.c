@@ -26,7 +26,8 @@ static uint8_t *make_input(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		x = x * 1103515245u + 12345u;
 		/* Text-like and compressible, with some noise. */
-		p[i] = (i % 64) < 48 ? (uint8_t)"INSERT INTO t VALUES (1, 'abc');\n"[i % 33] : (uint8_t)(x >> 16);
+		p[i] = (i % 64) < 48 ? (uint8_t) "INSERT INTO t VALUES (1, 'abc');\n"[i % 33]
+		                     : (uint8_t)(x >> 16);
 	}
 	return p;
 }
@@ -145,8 +146,8 @@ static void test_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_bad_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

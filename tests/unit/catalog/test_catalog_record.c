@@ -345,7 +345,8 @@ static void test_missing_and_text(void **state)
 	(void)state;
 	free(b->error);
 	b->error = xstrdup("command: caf\xe9 \xff broke");
-	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/a: Permission denied"), 0);
+	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/a: Permission denied"),
+	                 0);
 	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/\xff: vanished"), 0);
 	b->missing_count = 7;
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);

@@ -101,7 +101,8 @@ static int seq_write(struct filter *f, const uint8_t *d, size_t n)
 
 	for (size_t i = 0; i < n; i++, s->seen++)
 		if (d[i] != (uint8_t)(s->seen % 251))
-			return error_set(CF_ERR_INTERNAL, "out of order at %llu", (unsigned long long)s->seen);
+			return error_set(CF_ERR_INTERNAL, "out of order at %llu",
+			                 (unsigned long long)s->seen);
 	if (s->fail_at && s->seen >= s->fail_at)
 		return error_set(CF_ERR_NOSPACE, "sink full at %llu", (unsigned long long)s->seen);
 	return 0;
@@ -240,13 +241,14 @@ static void test_text_utf8(void **state)
 		const char *in, *out;
 	} cases[] = {
 	    {"plain", "plain"},
-	    {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"},
+	    {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80",
+	     "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"},
 	    {"caf\xe9", "caf\\xe9"},
 	    {"\xff\xfe", "\\xff\\xfe"},
-	    {"\xc0\xaf", "\\xc0\\xaf"},             /* overlong '/' */
-	    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},    /* a surrogate */
+	    {"\xc0\xaf", "\\xc0\\xaf"},                   /* overlong '/' */
+	    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},          /* a surrogate */
 	    {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* past U+10FFFF */
-	    {"\xe6\x97", "\\xe6\\x97"},             /* cut short */
+	    {"\xe6\x97", "\\xe6\\x97"},                   /* cut short */
 	    {"a\nb", "a\nb"},
 	};
 	char buf[16];
@@ -271,11 +273,10 @@ static void test_text_utf8(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_bounds),  cmocka_unit_test(test_filter_chain),
-		cmocka_unit_test(test_filter_thread),
-		cmocka_unit_test(test_backup_id),   cmocka_unit_test(test_time_iso),
-		cmocka_unit_test(test_error_table), cmocka_unit_test(test_fmt_bytes),
-		cmocka_unit_test(test_text_utf8),
+	    cmocka_unit_test(test_buf_bounds),    cmocka_unit_test(test_filter_chain),
+	    cmocka_unit_test(test_filter_thread), cmocka_unit_test(test_backup_id),
+	    cmocka_unit_test(test_time_iso),      cmocka_unit_test(test_error_table),
+	    cmocka_unit_test(test_fmt_bytes),     cmocka_unit_test(test_text_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

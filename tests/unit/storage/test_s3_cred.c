@@ -62,8 +62,8 @@ static void reply(int fd, int status, const char *body)
 {
 	char head[256];
 	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, strlen(body));
+	                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+	                 status, strlen(body));
 
 	if (write(fd, head, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
 		return;
@@ -99,20 +99,22 @@ static void handle(struct server *s, int fd)
 	snprintf(s->last_body, sizeof(s->last_body), "%s", end + 4);
 	if (!strncmp(req, "PUT /latest/api/token ", 22)) {
 		s->token_requests++;
-		s->saw_ttl_header = strcasestr(req, "X-aws-ec2-metadata-token-ttl-seconds: 21600") != NULL;
+		s->saw_ttl_header =
+		    strcasestr(req, "X-aws-ec2-metadata-token-ttl-seconds: 21600") != NULL;
 		reply(fd, 200, "IMDSTOKEN123");
 	} else if (!strncmp(req, "GET /latest/meta-data/iam/security-credentials/ ", 48)) {
-		s->saw_token_header = strcasestr(req, "X-aws-ec2-metadata-token: IMDSTOKEN123") != NULL;
+		s->saw_token_header =
+		    strcasestr(req, "X-aws-ec2-metadata-token: IMDSTOKEN123") != NULL;
 		reply(fd, s->saw_token_header ? 200 : 401, "test-role\n");
 	} else if (!strncmp(req, "GET /latest/meta-data/iam/security-credentials/test-role ", 57)) {
 		s->credential_requests++;
 		s->key_serial++;
 		snprintf(body, sizeof(body),
-			 "{\"Code\":\"Success\",\"LastUpdated\":\"2026-01-01T00:00:00Z\","
-			 "\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"ASIAIMDS%d\","
-			 "\"SecretAccessKey\":\"" TEMP_SECRET "\",\"Token\":\"" TEMP_TOKEN "\","
-			 "\"Expiration\":\"%s\"}",
-			 s->key_serial, s->expiration);
+		         "{\"Code\":\"Success\",\"LastUpdated\":\"2026-01-01T00:00:00Z\","
+		         "\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"ASIAIMDS%d\","
+		         "\"SecretAccessKey\":\"" TEMP_SECRET "\",\"Token\":\"" TEMP_TOKEN "\","
+		         "\"Expiration\":\"%s\"}",
+		         s->key_serial, s->expiration);
 		reply(fd, 200, body);
 	} else if (!strncmp(req, "POST /sts/ ", 11)) {
 		s->credential_requests++;
@@ -124,15 +126,16 @@ static void handle(struct server *s, int fd)
 			      "<Message>Token is expired</Message></Error></ErrorResponse>");
 		} else {
 			snprintf(body, sizeof(body),
-				 "<AssumeRoleWithWebIdentityResponse "
-				 "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
-				 "<AssumeRoleWithWebIdentityResult><Credentials>"
-				 "<AccessKeyId>ASIASTS%d</AccessKeyId>"
-				 "<SecretAccessKey>" TEMP_SECRET "</SecretAccessKey>"
-				 "<SessionToken>" TEMP_TOKEN "</SessionToken>"
-				 "<Expiration>%s</Expiration></Credentials>"
-				 "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
-				 s->key_serial, s->expiration);
+			         "<AssumeRoleWithWebIdentityResponse "
+			         "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+			         "<AssumeRoleWithWebIdentityResult><Credentials>"
+			         "<AccessKeyId>ASIASTS%d</AccessKeyId>"
+			         "<SecretAccessKey>" TEMP_SECRET "</SecretAccessKey>"
+			         "<SessionToken>" TEMP_TOKEN "</SessionToken>"
+			         "<Expiration>%s</Expiration></Credentials>"
+			         "</AssumeRoleWithWebIdentityResult></"
+			         "AssumeRoleWithWebIdentityResponse>",
+			         s->key_serial, s->expiration);
 			reply(fd, 200, body);
 		}
 	} else {
@@ -218,10 +221,22 @@ static void join(char *out, size_t size, const char *dir, const char *name)
 static int setup(void **state)
 {
 	static const char *vars[] = {
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-		"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-		"AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_EC2_METADATA_DISABLED", "http_proxy",
-		"HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+	    "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY",
+	    "AWS_SESSION_TOKEN",
+	    "AWS_PROFILE",
+	    "AWS_SHARED_CREDENTIALS_FILE",
+	    "AWS_CONFIG_FILE",
+	    "AWS_WEB_IDENTITY_TOKEN_FILE",
+	    "AWS_ROLE_ARN",
+	    "AWS_ROLE_SESSION_NAME",
+	    "AWS_EC2_METADATA_DISABLED",
+	    "http_proxy",
+	    "HTTP_PROXY",
+	    "https_proxy",
+	    "HTTPS_PROXY",
+	    "all_proxy",
+	    "ALL_PROXY",
 	};
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct sockaddr_in a;
@@ -243,7 +258,7 @@ static int setup(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
 	snprintf(f->closed_port_url, sizeof(f->closed_port_url), "http://127.0.0.1:%d",
-		 ntohs(a.sin_port));
+	         ntohs(a.sin_port));
 	close(fd);
 	*state = f;
 	return 0;
@@ -268,8 +283,8 @@ static void options(const struct fixture *f, struct s3_cred_options *o)
 
 static void assert_no_secret(const char *msg)
 {
-	const char *secrets[] = {SECRET, TEMP_SECRET, TEMP_TOKEN, WEB_TOKEN, "IMDSTOKEN123",
-				 "envSECRET", "profSECRET", "cfgSECRET"};
+	const char *secrets[] = {SECRET,         TEMP_SECRET, TEMP_TOKEN,   WEB_TOKEN,
+	                         "IMDSTOKEN123", "envSECRET", "profSECRET", "cfgSECRET"};
 
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
 		if (strstr(msg, secrets[i]))
@@ -348,13 +363,13 @@ static void test_shared_files(void **state)
 	join(creds, sizeof(creds), f->dir, "credentials");
 	join(config, sizeof(config), f->dir, "config");
 	write_file(creds, "# comment\n[default]\naws_access_key_id = AKIADEFAULT\n"
-			  "aws_secret_access_key = profSECRET\n\n"
-			  "[work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=profSECRET\n"
-			  "aws_session_token = profTOKEN\n");
+	                  "aws_secret_access_key = profSECRET\n\n"
+	                  "[work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=profSECRET\n"
+	                  "aws_session_token = profTOKEN\n");
 	write_file(config, "[default]\nregion = eu-west-1\n"
-			   "[profile cfgonly]\naws_access_key_id = AKIACFG\n"
-			   "aws_secret_access_key = cfgSECRET\n"
-			   "[profile half]\naws_access_key_id = AKIAHALF\n");
+	                   "[profile cfgonly]\naws_access_key_id = AKIACFG\n"
+	                   "aws_secret_access_key = cfgSECRET\n"
+	                   "[profile half]\naws_access_key_id = AKIAHALF\n");
 	setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
 	setenv("AWS_CONFIG_FILE", config, 1);
 
@@ -448,7 +463,8 @@ static void test_web_identity(void **state)
 	assert_string_equal(s3_cred_source_name(cred), "web identity");
 	assert_int_equal(s.credential_requests, 1);
 	assert_non_null(strstr(s.last_body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"));
-	assert_non_null(strstr(s.last_body, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fbackup"));
+	assert_non_null(
+	    strstr(s.last_body, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fbackup"));
 	assert_non_null(strstr(s.last_body, "RoleSessionName=coffer-test"));
 	assert_non_null(strstr(s.last_body, "WebIdentityToken=" WEB_TOKEN "\0"));
 
@@ -506,8 +522,8 @@ static void test_web_identity_profile(void **state)
 	join(config, sizeof(config), f->dir, "config");
 	write_file(token_file, WEB_TOKEN);
 	snprintf(text, sizeof(text),
-		 "[profile k8s]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = %s\n",
-		 token_file);
+	         "[profile k8s]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = %s\n",
+	         token_file);
 	write_file(config, text);
 	setenv("AWS_CONFIG_FILE", config, 1);
 	setenv("AWS_PROFILE", "k8s", 1);
@@ -567,13 +583,13 @@ static void test_imds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shared_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nothing_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_web_identity_profile, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_imds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nothing_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_web_identity_profile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_imds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,7 +200,7 @@ static int same_as_file(const char *dir, const char *file, const char *got)
 	ok = strcmp((const char *)want.data, got) == 0;
 	if (!ok)
 		fprintf(stderr, "%s/%s differs:\n--- want\n%s\n--- got\n%s\n", dir, file,
-			(const char *)want.data, got);
+		        (const char *)want.data, got);
 	buf_free(&want);
 	return ok;
 }
@@ -237,8 +237,8 @@ static void set_credentials(const struct context *c, struct s3_credentials *cred
 }
 
 /* The header form: Authorization, canonical request and string to sign. */
-static int run_header_case(const char *dir, const struct parsed_request *r,
-			   const struct context *c, const char *payload_hash)
+static int run_header_case(const char *dir, const struct parsed_request *r, const struct context *c,
+                           const char *payload_hash)
 {
 	struct s3_header headers[MAX_HEADERS + 3];
 	struct s3_sigv4_request req;
@@ -256,23 +256,30 @@ static int run_header_case(const char *dir, const struct parsed_request *r,
 	if (c->sign_body)
 		headers[n++] = (struct s3_header){"X-Amz-Content-Sha256", payload_hash};
 	req = (struct s3_sigv4_request){
-		.method = r->method, .path = (const char *)r->path.data, .query = r->query,
-		.headers = headers, .nheaders = n, .payload_hash = payload_hash,
-		.region = c->region, .service = c->service, .now = c->now,
-		.normalize_path = c->normalize,
+	    .method = r->method,
+	    .path = (const char *)r->path.data,
+	    .query = r->query,
+	    .headers = headers,
+	    .nheaders = n,
+	    .payload_hash = payload_hash,
+	    .region = c->region,
+	    .service = c->service,
+	    .now = c->now,
+	    .normalize_path = c->normalize,
 	};
 	set_credentials(c, &cred);
 	if (s3_sigv4_sign(&req, &cred, &res) != 0)
 		return 0;
 	ok = same_as_file(dir, "header-canonical-request.txt",
-			  (const char *)res.canonical_request.data);
-	ok = same_as_file(dir, "header-string-to-sign.txt",
-			  (const char *)res.string_to_sign.data) && ok;
+	                  (const char *)res.canonical_request.data);
+	ok =
+	    same_as_file(dir, "header-string-to-sign.txt", (const char *)res.string_to_sign.data) &&
+	    ok;
 	ok = same_as_file(dir, "header-signature.txt", res.signature) && ok;
 	if (expected_authorization(dir, authz, sizeof(authz)) != 0 ||
 	    strcmp(authz, (const char *)res.authorization.data) != 0) {
 		fprintf(stderr, "%s: Authorization differs: %s\n", dir,
-			(const char *)res.authorization.data);
+		        (const char *)res.authorization.data);
 		ok = 0;
 	}
 	s3_sigv4_result_free(&res);
@@ -291,8 +298,8 @@ static int header_name_cmp(const void *a, const void *b)
  * canonical request, string to sign and signature, which checks the query
  * canonicalization on many more inputs.
  */
-static int run_query_case(const char *dir, const struct parsed_request *r,
-			  const struct context *c, const char *payload_hash)
+static int run_query_case(const char *dir, const struct parsed_request *r, const struct context *c,
+                          const char *payload_hash)
 {
 	struct s3_sigv4_request req;
 	struct s3_sigv4_result res;
@@ -319,7 +326,7 @@ static int run_query_case(const char *dir, const struct parsed_request *r,
 			rc = buf_printf(&signed_list, "%s%s", signed_list.len ? ";" : "", names[i]);
 	if (!rc)
 		rc = buf_printf(&scope, "%s/%.8s/%s/%s/aws4_request", c->access_key, amz_date,
-				c->region, c->service);
+		                c->region, c->service);
 	if (!rc && r->query && r->query[0])
 		rc = buf_printf(&query, "%s&", r->query);
 	if (!rc)
@@ -338,17 +345,24 @@ static int run_query_case(const char *dir, const struct parsed_request *r,
 			rc = s3_uri_encode(c->token, 0, &query);
 	}
 	req = (struct s3_sigv4_request){
-		.method = r->method, .path = (const char *)r->path.data,
-		.query = (const char *)query.data, .headers = r->headers,
-		.nheaders = r->nheaders, .payload_hash = payload_hash, .region = c->region,
-		.service = c->service, .now = c->now, .normalize_path = c->normalize,
+	    .method = r->method,
+	    .path = (const char *)r->path.data,
+	    .query = (const char *)query.data,
+	    .headers = r->headers,
+	    .nheaders = r->nheaders,
+	    .payload_hash = payload_hash,
+	    .region = c->region,
+	    .service = c->service,
+	    .now = c->now,
+	    .normalize_path = c->normalize,
 	};
 	set_credentials(c, &cred);
 	if (!rc && s3_sigv4_sign(&req, &cred, &res) == 0) {
 		ok = same_as_file(dir, "query-canonical-request.txt",
-				  (const char *)res.canonical_request.data);
+		                  (const char *)res.canonical_request.data);
 		ok = same_as_file(dir, "query-string-to-sign.txt",
-				  (const char *)res.string_to_sign.data) && ok;
+		                  (const char *)res.string_to_sign.data) &&
+		     ok;
 		ok = same_as_file(dir, "query-signature.txt", res.signature) && ok;
 		s3_sigv4_result_free(&res);
 	}
@@ -445,15 +459,21 @@ static void example_credentials(struct s3_credentials *cred)
 static void test_s3_example_get_object(void **state)
 {
 	const struct s3_header headers[] = {
-		{"Host", "examplebucket.s3.amazonaws.com"},
-		{"Range", "bytes=0-9"},
-		{"x-amz-content-sha256", EMPTY_SHA256},
-		{"x-amz-date", "20130524T000000Z"},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
+	    {"Range", "bytes=0-9"},
+	    {"x-amz-content-sha256", EMPTY_SHA256},
+	    {"x-amz-date", "20130524T000000Z"},
 	};
 	struct s3_sigv4_request req = {
-		.method = "GET", .path = "/test.txt", .headers = headers, .nheaders = 4,
-		.payload_hash = EMPTY_SHA256, .region = "us-east-1", .service = "s3",
-		.now = EXAMPLE_TIME, .normalize_path = 0,
+	    .method = "GET",
+	    .path = "/test.txt",
+	    .headers = headers,
+	    .nheaders = 4,
+	    .payload_hash = EMPTY_SHA256,
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .now = EXAMPLE_TIME,
+	    .normalize_path = 0,
 	};
 	struct s3_credentials cred;
 	struct s3_sigv4_result res;
@@ -463,21 +483,23 @@ static void test_s3_example_get_object(void **state)
 	assert_int_equal(s3_sigv4_sign(&req, &cred, &res), 0);
 	assert_string_equal(res.amz_date, "20130524T000000Z");
 	assert_string_equal((const char *)res.canonical_request.data,
-			    "GET\n/test.txt\n\n"
-			    "host:examplebucket.s3.amazonaws.com\n"
-			    "range:bytes=0-9\n"
-			    "x-amz-content-sha256:" EMPTY_SHA256 "\n"
-			    "x-amz-date:20130524T000000Z\n\n"
-			    "host;range;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256);
-	assert_string_equal((const char *)res.string_to_sign.data,
-			    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
-			    "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+	                    "GET\n/test.txt\n\n"
+	                    "host:examplebucket.s3.amazonaws.com\n"
+	                    "range:bytes=0-9\n"
+	                    "x-amz-content-sha256:" EMPTY_SHA256 "\n"
+	                    "x-amz-date:20130524T000000Z\n\n"
+	                    "host;range;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256);
+	assert_string_equal(
+	    (const char *)res.string_to_sign.data,
+	    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
+	    "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
 	assert_string_equal(res.signature,
-			    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
-	assert_string_equal((const char *)res.authorization.data,
-			    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
-			    "aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-			    "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	                    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	assert_string_equal(
+	    (const char *)res.authorization.data,
+	    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
+	    "aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+	    "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 	s3_sigv4_result_free(&res);
 }
 
@@ -486,15 +508,20 @@ static void test_s3_example_get_object(void **state)
 static void test_s3_unsigned_payload(void **state)
 {
 	const struct s3_header headers[] = {
-		{"x-amz-date", "20130524T000000Z"},
-		{"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
-		{"Range", "bytes=0-9"},
-		{"Host", "examplebucket.s3.amazonaws.com"},
+	    {"x-amz-date", "20130524T000000Z"},
+	    {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
+	    {"Range", "bytes=0-9"},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
 	};
 	struct s3_sigv4_request req = {
-		.method = "GET", .path = "/test.txt", .headers = headers, .nheaders = 4,
-		.payload_hash = "UNSIGNED-PAYLOAD", .region = "us-east-1", .service = "s3",
-		.now = EXAMPLE_TIME,
+	    .method = "GET",
+	    .path = "/test.txt",
+	    .headers = headers,
+	    .nheaders = 4,
+	    .payload_hash = "UNSIGNED-PAYLOAD",
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .now = EXAMPLE_TIME,
 	};
 	struct s3_credentials cred;
 	struct s3_sigv4_result res;
@@ -502,11 +529,12 @@ static void test_s3_unsigned_payload(void **state)
 	(void)state;
 	example_credentials(&cred);
 	assert_int_equal(s3_sigv4_sign(&req, &cred, &res), 0);
-	assert_string_equal((const char *)res.string_to_sign.data,
-			    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
-			    "7679ebbd704215b89a2a77e90992170ca23e91c596326ba10895511766994099");
+	assert_string_equal(
+	    (const char *)res.string_to_sign.data,
+	    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
+	    "7679ebbd704215b89a2a77e90992170ca23e91c596326ba10895511766994099");
 	assert_string_equal(res.signature,
-			    "edacce68e5445863e1f916719fac26d3be9c1581fccd7878ade0879597fc0dc1");
+	                    "edacce68e5445863e1f916719fac26d3be9c1581fccd7878ade0879597fc0dc1");
 	s3_sigv4_result_free(&res);
 }
 
@@ -516,15 +544,19 @@ static void test_s3_example_put_object(void **state)
 	const char body[] = "Welcome to Amazon S3.";
 	char payload_hash[HASH_SHA256_HEX_LEN + 1];
 	struct s3_header headers[] = {
-		{"Host", "examplebucket.s3.amazonaws.com"},
-		{"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-		{"x-amz-date", "20130524T000000Z"},
-		{"x-amz-storage-class", "REDUCED_REDUNDANCY"},
-		{"x-amz-content-sha256", NULL},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
+	    {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+	    {"x-amz-date", "20130524T000000Z"},
+	    {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+	    {"x-amz-content-sha256", NULL},
 	};
 	struct s3_sigv4_request req = {
-		.method = "PUT", .headers = headers, .nheaders = 5, .region = "us-east-1",
-		.service = "s3", .now = EXAMPLE_TIME,
+	    .method = "PUT",
+	    .headers = headers,
+	    .nheaders = 5,
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .now = EXAMPLE_TIME,
 	};
 	struct s3_credentials cred;
 	struct s3_sigv4_result res;
@@ -533,7 +565,7 @@ static void test_s3_example_put_object(void **state)
 	(void)state;
 	hash_sha256_hex(body, strlen(body), payload_hash);
 	assert_string_equal(payload_hash,
-			    "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+	                    "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
 	headers[4].value = payload_hash;
 	req.payload_hash = payload_hash;
 	buf_init(&path, 1024);
@@ -542,11 +574,12 @@ static void test_s3_example_put_object(void **state)
 	req.path = (const char *)path.data;
 	example_credentials(&cred);
 	assert_int_equal(s3_sigv4_sign(&req, &cred, &res), 0);
-	assert_string_equal((const char *)res.string_to_sign.data,
-			    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
-			    "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d");
+	assert_string_equal(
+	    (const char *)res.string_to_sign.data,
+	    "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
+	    "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d");
 	assert_string_equal(res.signature,
-			    "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+	                    "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
 	assert_null(strstr((const char *)res.authorization.data, example_secret));
 	assert_null(strstr((const char *)res.canonical_request.data, example_secret));
 	s3_sigv4_result_free(&res);
@@ -588,12 +621,19 @@ static void test_uri_encode(void **state)
 
 /* Signs a minimal request and returns its canonical request (caller frees). */
 static char *canonical(const char *path, const char *query, int normalize,
-		       const struct s3_header *headers, size_t nheaders)
+                       const struct s3_header *headers, size_t nheaders)
 {
 	struct s3_sigv4_request req = {
-		.method = "GET", .path = path, .query = query, .headers = headers,
-		.nheaders = nheaders, .payload_hash = "UNSIGNED-PAYLOAD", .region = "us-east-1",
-		.service = "s3", .now = EXAMPLE_TIME, .normalize_path = normalize,
+	    .method = "GET",
+	    .path = path,
+	    .query = query,
+	    .headers = headers,
+	    .nheaders = nheaders,
+	    .payload_hash = "UNSIGNED-PAYLOAD",
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .now = EXAMPLE_TIME,
+	    .normalize_path = normalize,
 	};
 	struct s3_credentials cred;
 	struct s3_sigv4_result res;
@@ -613,9 +653,9 @@ static void test_canonical_query(void **state)
 
 	(void)state;
 	c = canonical("/", "list-type=2&prefix=a%2fb c&continuation-token=x+y%3D&a=2&a=1&uploads",
-		      0, host, 1);
+	              0, host, 1);
 	assert_string_equal(c, "GET\n/\na=1&a=2&continuation-token=x%2By%3D&list-type=2&"
-			       "prefix=a%2Fb%20c&uploads=\nhost:h\n\nhost\nUNSIGNED-PAYLOAD");
+	                       "prefix=a%2Fb%20c&uploads=\nhost:h\n\nhost\nUNSIGNED-PAYLOAD");
 	free(c);
 	/* Empty segments are dropped; a bad escape is encoded as text. */
 	c = canonical("/", "&b=%zz&&a=", 0, host, 1);
@@ -634,7 +674,8 @@ static void test_canonical_path(void **state)
 	(void)state;
 	/* S3 signs the path exactly as sent. */
 	c = canonical("/bucket//a/./b/../key%20x", NULL, 0, host, 1);
-	assert_string_equal(c, "GET\n/bucket//a/./b/../key%20x\n\nhost:h\n\nhost\nUNSIGNED-PAYLOAD");
+	assert_string_equal(c,
+	                    "GET\n/bucket//a/./b/../key%20x\n\nhost:h\n\nhost\nUNSIGNED-PAYLOAD");
 	free(c);
 	c = canonical("/a//b/./c/../d/", NULL, 1, host, 1);
 	assert_string_equal(c, "GET\n/a/b/d/\n\nhost:h\n\nhost\nUNSIGNED-PAYLOAD");
@@ -650,18 +691,18 @@ static void test_canonical_path(void **state)
 static void test_canonical_headers(void **state)
 {
 	const struct s3_header headers[] = {
-		{"X-Multi", "  one\n   two\t\tthree  "},
-		{"host", "h"},
-		{"X-Dup", "b"},
-		{"x-empty", "   "},
-		{"x-dup", " a  z "},
+	    {"X-Multi", "  one\n   two\t\tthree  "},
+	    {"host", "h"},
+	    {"X-Dup", "b"},
+	    {"x-empty", "   "},
+	    {"x-dup", " a  z "},
 	};
 	char *c;
 
 	(void)state;
 	c = canonical("/", NULL, 0, headers, 5);
 	assert_string_equal(c, "GET\n/\n\nhost:h\nx-dup:b,a z\nx-empty:\nx-multi:one two three\n\n"
-			       "host;x-dup;x-empty;x-multi\nUNSIGNED-PAYLOAD");
+	                       "host;x-dup;x-empty;x-multi\nUNSIGNED-PAYLOAD");
 	free(c);
 }
 
@@ -669,8 +710,13 @@ static void test_incomplete_credentials(void **state)
 {
 	const struct s3_header host[] = {{"host", "h"}};
 	struct s3_sigv4_request req = {
-		.method = "GET", .path = "/", .headers = host, .nheaders = 1,
-		.payload_hash = "UNSIGNED-PAYLOAD", .region = "us-east-1", .service = "s3",
+	    .method = "GET",
+	    .path = "/",
+	    .headers = host,
+	    .nheaders = 1,
+	    .payload_hash = "UNSIGNED-PAYLOAD",
+	    .region = "us-east-1",
+	    .service = "s3",
 	};
 	struct s3_credentials cred;
 	struct s3_sigv4_result res;
@@ -684,15 +730,15 @@ static void test_incomplete_credentials(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_aws_suite),
-		cmocka_unit_test(test_s3_example_get_object),
-		cmocka_unit_test(test_s3_unsigned_payload),
-		cmocka_unit_test(test_s3_example_put_object),
-		cmocka_unit_test(test_uri_encode),
-		cmocka_unit_test(test_canonical_query),
-		cmocka_unit_test(test_canonical_path),
-		cmocka_unit_test(test_canonical_headers),
-		cmocka_unit_test(test_incomplete_credentials),
+	    cmocka_unit_test(test_aws_suite),
+	    cmocka_unit_test(test_s3_example_get_object),
+	    cmocka_unit_test(test_s3_unsigned_payload),
+	    cmocka_unit_test(test_s3_example_put_object),
+	    cmocka_unit_test(test_uri_encode),
+	    cmocka_unit_test(test_canonical_query),
+	    cmocka_unit_test(test_canonical_path),
+	    cmocka_unit_test(test_canonical_headers),
+	    cmocka_unit_test(test_incomplete_credentials),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

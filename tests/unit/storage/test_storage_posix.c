@@ -650,8 +650,8 @@ static void test_location(void **state)
 	opts.access_key = "AKIDEXAMPLE";
 	opts.secret_key = "secret";
 	{
-		static const char *const prefixes[] = {NULL, "", "/", "///", "db1", "//db1", "db1/",
-		                                       "a/b", "a/b//"};
+		static const char *const prefixes[] = {NULL,    "",     "/",   "///",  "db1",
+		                                       "//db1", "db1/", "a/b", "a/b//"};
 
 		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 			struct s3_client *c = NULL;
