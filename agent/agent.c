@@ -15,11 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t agent_signal_seen;
-
 static void agent_signal_handler(int sig)
 {
-	agent_signal_seen = sig;
+	cancel_set(sig);
 }
 
 void agent_signals_install(void)
@@ -38,7 +36,7 @@ void agent_signals_install(void)
 
 int agent_signals_caught(void)
 {
-	return agent_signal_seen != 0;
+	return cancel_requested();
 }
 
 int agent_fault(const char *point)

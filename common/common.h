@@ -221,6 +221,22 @@ int fs_remove_tree(const char *path);
 void fs_reap_dead(const char *dir, const char *prefix, void (*found)(const char *path, void *ctx),
                   void *ctx);
 
+/*
+ * Cancellation (cancel.c): one value per process that every layer can see. A
+ * SIGINT/SIGTERM handler calls cancel_set(); transfer callbacks, backoff
+ * waits, child-process loops and filter threads poll it, so a run stops
+ * within a second of the signal.
+ */
+/* Records a cancellation (async-signal-safe); sig 0 cancels without one. */
+void cancel_set(int sig);
+/* 1 once cancel_set() was called. */
+int cancel_requested(void);
+/* 0, or CF_ERR_INTERRUPTED with a message once cancelled. */
+int cancel_check(void);
+/* Sleeps ms milliseconds, returning early once cancelled.
+ * Errors: CF_ERR_INTERRUPTED. */
+int cancel_sleep_ms(int64_t ms);
+
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t time_now_ms(void);
 /* Monotonic seconds, for rates and timeouts. */

@@ -8,6 +8,7 @@
  * It does no I/O of its own; the drivers do.
  */
 #include "storage/storage_intern.h"
+#include "crypto/crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@ struct storage {
 struct storage_write {
 	const struct storage_driver *drv;
 	void *ctx;
+	struct storage *s;
+	struct filter *hash; /* STORAGE_WRITE_SAME_OK: SHA-256 of what was written */
+	char *key;
 };
 
 /* Every driver this build knows, for lookup and for the error message. */
@@ -202,7 +206,15 @@ static int storage_check_key(const struct storage *s, const char *key)
 	                 storage_describe(s));
 }
 
-int storage_write_new(struct storage *s, const char *key, struct storage_write **out)
+static void storage_write_free(struct storage_write *w)
+{
+	filter_chain_free(w->hash);
+	free(w->key);
+	free(w);
+}
+
+int storage_write_new_ex(struct storage *s, const char *key, unsigned flags,
+                         struct storage_write **out)
 {
 	struct storage_write *w;
 	int rc;
@@ -215,27 +227,98 @@ int storage_write_new(struct storage *s, const char *key, struct storage_write *
 	if (!w)
 		return error_set(CF_ERR_NOMEM, "out of memory writing %s", key);
 	w->drv = s->drv;
+	w->s = s;
+	if (flags & STORAGE_WRITE_SAME_OK) {
+		struct filter *sink = filter_null_new();
+
+		w->key = strdup(key);
+		rc = sink && w->key ? hash_filter_new(&w->hash) : CF_ERR_NOMEM;
+		if (rc) {
+			filter_chain_free(sink);
+			storage_write_free(w);
+			return error_set(CF_ERR_NOMEM, "out of memory writing %s", key);
+		}
+		w->hash->next = sink;
+	}
 	rc = s->drv->write_new(s->ctx, key, &w->ctx);
 	if (rc) {
-		free(w);
+		storage_write_free(w);
 		return rc;
 	}
 	*out = w;
 	return 0;
 }
 
+int storage_write_new(struct storage *s, const char *key, struct storage_write **out)
+{
+	return storage_write_new_ex(s, key, 0, out);
+}
+
 int storage_write_data(struct storage_write *w, const void *data, size_t len)
 {
+	int rc;
+
 	if (len == 0)
 		return 0;
+	if (w->hash) {
+		rc = filter_write(w->hash, data, len);
+		if (rc)
+			return rc;
+	}
 	return w->drv->write_data(w->ctx, data, len);
+}
+
+static int storage_hash_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	return filter_write(ctx, data, len);
+}
+
+/* The key of w was taken: is the object there the very bytes w wrote? */
+static int storage_write_same(struct storage_write *w)
+{
+	char want[HASH_SHA256_HEX_LEN + 1], have[HASH_SHA256_HEX_LEN + 1];
+	uint64_t want_len, have_len;
+	struct filter *hash = NULL, *sink = filter_null_new();
+	int rc;
+
+	rc = filter_finish(w->hash);
+	if (rc)
+		goto out;
+	hash_filter_result(w->hash, want, &want_len);
+	rc = sink ? hash_filter_new(&hash) : CF_ERR_NOMEM;
+	if (rc) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory comparing %s", w->key);
+		goto out;
+	}
+	hash->next = sink;
+	sink = NULL;
+	rc = storage_read(w->s, w->key, 0, UINT64_MAX, storage_hash_cb, hash);
+	if (!rc)
+		rc = filter_finish(hash);
+	if (rc)
+		goto out;
+	hash_filter_result(hash, have, &have_len);
+	if (have_len == want_len && !strcmp(have, want))
+		rc = STORAGE_WRITE_SAME;
+	else
+		rc = error_set(CF_ERR_EXISTS,
+		               "%s already holds a different object (%llu bytes, sha256 %.12s..., "
+		               "not %llu bytes, %.12s...) in %s",
+		               w->key, (unsigned long long)have_len, have,
+		               (unsigned long long)want_len, want, storage_describe(w->s));
+out:
+	filter_chain_free(hash);
+	filter_chain_free(sink);
+	return rc;
 }
 
 int storage_write_commit(struct storage_write *w)
 {
 	int rc = w->drv->write_commit(w->ctx);
 
-	free(w);
+	if (rc == CF_ERR_EXISTS && w->hash)
+		rc = storage_write_same(w);
+	storage_write_free(w);
 	return rc;
 }
 
@@ -244,7 +327,7 @@ void storage_write_abort(struct storage_write *w)
 	if (!w)
 		return;
 	w->drv->write_abort(w->ctx);
-	free(w);
+	storage_write_free(w);
 }
 
 int storage_read(struct storage *s, const char *key, uint64_t offset, uint64_t length,
@@ -313,6 +396,27 @@ int storage_delete(struct storage *s, const char *key)
 	if (rc)
 		return rc;
 	return s->drv->remove(s->ctx, key);
+}
+
+int storage_delete_many(struct storage *s, const char *const *keys, size_t n)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		rc = storage_check_key(s, keys[i]);
+		if (rc)
+			return rc;
+	}
+	if (s->drv->remove_many)
+		return n ? s->drv->remove_many(s->ctx, keys, n) : 0;
+	for (size_t i = 0; i < n; i++) {
+		rc = cancel_check();
+		if (!rc)
+			rc = s->drv->remove(s->ctx, keys[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int storage_cleanup(struct storage *s, int64_t older_than_ms, int64_t now_ms, unsigned *removed)

@@ -1,6 +1,7 @@
 /*
  * storage: where backup objects live. One interface, several drivers behind a
- * vtable (storage_intern.h): "posix" (a local directory) now, "s3" later.
+ * vtable (storage_intern.h): "posix" (a local directory) and "s3" (any S3
+ * API: AWS, Ceph RGW, MinIO).
  *
  * The contract every driver keeps:
  * - Objects are written once and never rewritten: a write creates a new object
@@ -83,7 +84,21 @@ int storage_location(const struct storage_options *opts, char **out);
 /* Starts writing a new object. Errors: CF_ERR_EXISTS, CF_ERR_IO, CF_ERR_NOSPACE,
  * CF_ERR_STORAGE, CF_ERR_NOMEM. */
 int storage_write_new(struct storage *s, const char *key, struct storage_write **out);
-/* Appends data. Errors: CF_ERR_IO, CF_ERR_NOSPACE, CF_ERR_STORAGE. */
+/* Flags for storage_write_new_ex(). */
+#define STORAGE_WRITE_SAME_OK 0x1 /* an existing object with the very same bytes is success */
+/* What storage_write_commit() returns for a STORAGE_WRITE_SAME_OK write whose
+ * key already held exactly these bytes (a re-pushed WAL segment). */
+#define STORAGE_WRITE_SAME 1
+
+/* storage_write_new() with flags. With STORAGE_WRITE_SAME_OK the written
+ * bytes are hashed as they pass, and a commit that finds the key taken reads
+ * the existing object back: the same size and SHA-256 gives
+ * STORAGE_WRITE_SAME, different content CF_ERR_EXISTS. */
+int storage_write_new_ex(struct storage *s, const char *key, unsigned flags,
+                         struct storage_write **out);
+/* Appends data. Errors: CF_ERR_IO, CF_ERR_NOSPACE, CF_ERR_STORAGE.
+ * After a failed write_data, the only calls allowed are commit (which then
+ * fails with that error, storing nothing) and abort. */
 int storage_write_data(struct storage_write *w, const void *data, size_t len);
 /* Makes the object durable and visible, then frees w (also on failure).
  * Errors: CF_ERR_EXISTS (someone else created the key), CF_ERR_IO,
@@ -139,6 +154,12 @@ int storage_head(struct storage *s, const char *key, struct storage_info *info);
 /* Deletes an object; deleting a missing key succeeds. posix also removes the
  * directories the deletion left empty. Errors: CF_ERR_IO, CF_ERR_STORAGE. */
 int storage_delete(struct storage *s, const char *key);
+/* Deletes n objects, in batches where the driver can (S3 DeleteObjects, up to
+ * 1000 keys a request), in the order given as far as batches allow (a batch
+ * ends before the next starts). Missing keys succeed. On failure, some of the
+ * keys may be deleted; the error names the first key that was not.
+ * Errors: CF_ERR_IO, CF_ERR_STORAGE, CF_ERR_INTERRUPTED. */
+int storage_delete_many(struct storage *s, const char *const *keys, size_t n);
 
 /*
  * Removes leftovers of interrupted writes (a posix temporary file, an S3

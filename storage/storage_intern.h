@@ -24,6 +24,8 @@ struct storage_driver {
 	int (*list)(void *drv, const char *prefix, storage_list_cb cb, void *ctx);
 	int (*head)(void *drv, const char *key, struct storage_info *info);
 	int (*remove)(void *drv, const char *key);
+	/* Optional: NULL makes storage_delete_many() call remove per key. */
+	int (*remove_many)(void *drv, const char *const *keys, size_t n);
 	int (*cleanup)(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
 	               unsigned *removed);
 };
