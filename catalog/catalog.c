@@ -22,7 +22,7 @@
 /* Reserved address space, not disk: the data file grows as records are
  * written (sparse), and a catalog of a million records fits. */
 #define CATALOG_MAP_SIZE ((size_t)1 << 30)
-#define CATALOG_MAX_DBS 4
+#define CATALOG_MAX_DBS 8
 /* The longest decimal schema version read back from "meta". */
 #define CATALOG_VERSION_TEXT_MAX 16
 /* LMDB's default (and compiled-in) key size limit bounds the index keys. */
@@ -33,8 +33,12 @@ struct catalog {
 	MDB_dbi meta;
 	MDB_dbi backups;
 	MDB_dbi by_source;
+	MDB_dbi running;     /* id -> "": records whose status is running */
+	MDB_dbi by_location; /* location "\0" id -> "" ("" for a record without one) */
 	char *path;
 };
+
+static int catalog_index_add(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b);
 
 #define CATALOG_DAMAGED_FIX "; move the folder aside and run 'coffer catalog rebuild'"
 
@@ -84,6 +88,43 @@ static int catalog_check_size(const struct catalog *c)
 	return 0;
 }
 
+/*
+ * Version 1 had no running and by_location indexes: build them from the
+ * records, once, inside the open's write transaction (so a crash leaves
+ * version 1 and the next open builds them again). A record that cannot be
+ * decoded is left out of them, as listings skip it.
+ */
+static int catalog_migrate(struct catalog *c, MDB_txn *txn, long from)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rc = 0, mrc;
+
+	(void)from;
+	mrc = mdb_cursor_open(txn, c->backups, &cur);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot open a cursor", mrc);
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc && !rc;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		struct catalog_backup *b = NULL;
+
+		if (catalog_backup_from_json(val.mv_data, val.mv_size, &b)) {
+			log_warn("catalog at %s: record %.*s cannot be read (%s); left out of the "
+			         "indexes",
+			         c->path, (int)key.mv_size, (const char *)key.mv_data,
+			         error_message());
+			error_clear();
+			continue;
+		}
+		rc = catalog_index_add(c, txn, b);
+		catalog_backup_free(b);
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
+	return rc;
+}
+
 /* Reads the schema version, writing it into a new catalog. */
 static int catalog_check_schema(struct catalog *c, MDB_txn *txn)
 {
@@ -121,6 +162,20 @@ static int catalog_check_schema(struct catalog *c, MDB_txn *txn)
 		    CF_ERR_CATALOG,
 		    "catalog at %s has schema version %ld, this coffer understands up to %d",
 		    c->path, version, CATALOG_SCHEMA_VERSION);
+	if (version < CATALOG_SCHEMA_VERSION) {
+		int rc = catalog_migrate(c, txn, version);
+		int n = snprintf(text, sizeof(text), "%d", CATALOG_SCHEMA_VERSION);
+
+		if (rc)
+			return rc;
+		val.mv_size = (size_t)n;
+		val.mv_data = text;
+		mrc = mdb_put(txn, c->meta, &key, &val, 0);
+		if (mrc)
+			return catalog_mdb_error(c, "cannot write the schema version", mrc);
+		log_info("catalog at %s: upgraded from schema version %ld to %d", c->path, version,
+		         CATALOG_SCHEMA_VERSION);
+	}
 	return 0;
 }
 
@@ -182,6 +237,10 @@ int catalog_open(const char *path, struct catalog **out)
 		mrc = mdb_dbi_open(txn, "backups", MDB_CREATE, &c->backups);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "by_source", MDB_CREATE, &c->by_source);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "running", MDB_CREATE, &c->running);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "by_location", MDB_CREATE, &c->by_location);
 	if (mrc) {
 		rc = catalog_mdb_error(c, "cannot open the databases", mrc);
 		goto out;
@@ -218,16 +277,16 @@ void catalog_close(struct catalog *c)
 /* The by_source index                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* Builds the index key source "\0" id into key (owned by the caller). */
+/* Builds the index key name "\0" id into key (owned by the caller); name is
+ * a source or a location. */
 static int catalog_index_key(const struct catalog *c, const char *source, const char *id, char *buf,
                              size_t size, MDB_val *key)
 {
 	size_t slen = strlen(source), ilen = strlen(id);
 
 	if (slen + 1 + ilen > size)
-		return error_set(CF_ERR_CATALOG,
-		                 "catalog at %s: source name '%.64s...' is too long", c->path,
-		                 source);
+		return error_set(CF_ERR_CATALOG, "catalog at %s: name '%.64s...' is too long",
+		                 c->path, source);
 	memcpy(buf, source, slen);
 	buf[slen] = '\0';
 	memcpy(buf + slen + 1, id, ilen);
@@ -236,35 +295,18 @@ static int catalog_index_key(const struct catalog *c, const char *source, const 
 	return 0;
 }
 
-/*
- * Removes the index entries of id. When the stored record can be decoded its
- * source gives the one entry; otherwise (a damaged record) the whole index
- * is scanned, so a bad record can still be deleted cleanly.
- */
-static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
-                                const MDB_val *record)
+/* Deletes every entry of dbi whose key ends with "\0" id (a damaged record's
+ * entries, whose names are unknown). */
+static int catalog_index_scan_remove(struct catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *id)
 {
-	struct catalog_backup *old = NULL;
-	char buf[CATALOG_INDEX_KEY_MAX];
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
 	size_t ilen = strlen(id);
-	int rc = 0, mrc;
+	int mrc;
 
-	if (catalog_backup_from_json(record->mv_data, record->mv_size, &old) == 0) {
-		rc = catalog_index_key(c, old->source, id, buf, sizeof(buf), &key);
-		catalog_backup_free(old);
-		if (rc)
-			return rc;
-		mrc = mdb_del(txn, c->by_source, &key, NULL);
-		if (mrc && mrc != MDB_NOTFOUND)
-			return catalog_mdb_error(c, "cannot update the source index", mrc);
-		return 0;
-	}
-	error_clear();
-	mrc = mdb_cursor_open(txn, c->by_source, &cur);
+	mrc = mdb_cursor_open(txn, dbi, &cur);
 	if (mrc)
-		return catalog_mdb_error(c, "cannot scan the source index", mrc);
+		return catalog_mdb_error(c, "cannot scan an index", mrc);
 	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc;
 	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		const char *k = key.mv_data;
@@ -278,8 +320,81 @@ static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
 	}
 	mdb_cursor_close(cur);
 	if (mrc != MDB_NOTFOUND)
-		return catalog_mdb_error(c, "cannot update the source index", mrc);
+		return catalog_mdb_error(c, "cannot update an index", mrc);
 	return 0;
+}
+
+/* Puts (del 0) or deletes (del 1) the entry name "\0" id of dbi. */
+static int catalog_index_entry(struct catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *name,
+                               const char *id, int del)
+{
+	char buf[CATALOG_INDEX_KEY_MAX];
+	MDB_val key, empty = {0, NULL};
+	int rc = catalog_index_key(c, name, id, buf, sizeof(buf), &key), mrc;
+
+	if (rc)
+		return rc;
+	mrc = del ? mdb_del(txn, dbi, &key, NULL) : mdb_put(txn, dbi, &key, &empty, 0);
+	if (mrc && !(del && mrc == MDB_NOTFOUND))
+		return catalog_mdb_error(c, "cannot update an index", mrc);
+	return 0;
+}
+
+/* Puts or deletes the running-index entry of id. */
+static int catalog_running_entry(struct catalog *c, MDB_txn *txn, const char *id, int del)
+{
+	MDB_val key = {strlen(id), (void *)(uintptr_t)id}, empty = {0, NULL};
+	int mrc =
+	    del ? mdb_del(txn, c->running, &key, NULL) : mdb_put(txn, c->running, &key, &empty, 0);
+
+	if (mrc && !(del && mrc == MDB_NOTFOUND))
+		return catalog_mdb_error(c, "cannot update the running index", mrc);
+	return 0;
+}
+
+/* Adds (del 0) or removes (del 1) every index entry of record b. */
+static int catalog_index_update(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b,
+                                int del)
+{
+	int rc = catalog_index_entry(c, txn, c->by_source, b->source, b->id, del);
+
+	if (!rc && (del || b->status == CATALOG_RUNNING))
+		rc = catalog_running_entry(c, txn, b->id, del);
+	if (!rc && !b->nlocations)
+		rc = catalog_index_entry(c, txn, c->by_location, "", b->id, del);
+	for (size_t i = 0; !rc && i < b->nlocations; i++)
+		rc = catalog_index_entry(c, txn, c->by_location, b->locations[i], b->id, del);
+	return rc;
+}
+
+static int catalog_index_add(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b)
+{
+	return catalog_index_update(c, txn, b, 0);
+}
+
+/*
+ * Removes the index entries of id. When the stored record can be decoded it
+ * names them; otherwise (a damaged record) the indexes are scanned, so a bad
+ * record can still be replaced or deleted cleanly.
+ */
+static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
+                                const MDB_val *record)
+{
+	struct catalog_backup *old = NULL;
+	int rc;
+
+	if (catalog_backup_from_json(record->mv_data, record->mv_size, &old) == 0) {
+		rc = catalog_index_update(c, txn, old, 1);
+		catalog_backup_free(old);
+		return rc;
+	}
+	error_clear();
+	rc = catalog_index_scan_remove(c, txn, c->by_source, id);
+	if (!rc)
+		rc = catalog_index_scan_remove(c, txn, c->by_location, id);
+	if (!rc)
+		rc = catalog_running_entry(c, txn, id, 1);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -289,7 +404,7 @@ static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
 int catalog_backup_put(struct catalog *c, const struct catalog_backup *b)
 {
 	MDB_txn *txn = NULL;
-	MDB_val key, val, old, ikey, empty = {0, NULL};
+	MDB_val key, val, old, ikey;
 	char ibuf[CATALOG_INDEX_KEY_MAX];
 	char *json = NULL;
 	int rc, mrc;
@@ -325,12 +440,13 @@ int catalog_backup_put(struct catalog *c, const struct catalog_backup *b)
 	val.mv_size = strlen(json);
 	val.mv_data = json;
 	mrc = mdb_put(txn, c->backups, &key, &val, 0);
-	if (!mrc)
-		mrc = mdb_put(txn, c->by_source, &ikey, &empty, 0);
 	if (mrc) {
 		rc = catalog_mdb_error(c, "cannot store backup record", mrc);
 		goto out;
 	}
+	rc = catalog_index_add(c, txn, b);
+	if (rc)
+		goto out;
 	mrc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (mrc)
@@ -402,28 +518,39 @@ out:
 	return rc;
 }
 
-/* The records of one walk, copied out of LMDB. */
+/* The records of one walk, copied out of LMDB: ids[i] and items[i]. */
 struct catalog_snapshot {
 	struct buf *items;
+	char (*ids)[BACKUP_ID_LEN + 1];
 	size_t n, cap;
 };
 
-static int catalog_snapshot_add(struct catalog *c, struct catalog_snapshot *s, const MDB_val *val)
+static int catalog_snapshot_add(struct catalog *c, struct catalog_snapshot *s, const MDB_val *id,
+                                const MDB_val *val)
 {
 	/* Records are small JSON documents; 16 MiB is far beyond any real one
 	 * and still bounds what a damaged catalog can make us allocate. */
 	const size_t record_max = 16u << 20;
+	size_t ilen = id->mv_size > BACKUP_ID_LEN ? BACKUP_ID_LEN : id->mv_size;
 
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		struct buf *grown = realloc(s->items, cap * sizeof(*grown));
+		char(*ids)[BACKUP_ID_LEN + 1];
 
 		if (!grown)
 			return error_set(CF_ERR_NOMEM, "out of memory listing the catalog at %s",
 			                 c->path);
 		s->items = grown;
+		ids = realloc(s->ids, cap * sizeof(*ids));
+		if (!ids)
+			return error_set(CF_ERR_NOMEM, "out of memory listing the catalog at %s",
+			                 c->path);
+		s->ids = ids;
 		s->cap = cap;
 	}
+	memcpy(s->ids[s->n], id->mv_data, ilen);
+	s->ids[s->n][ilen] = '\0';
 	buf_init(&s->items[s->n], record_max);
 	s->n++;
 	return buf_append(&s->items[s->n - 1], val->mv_data, val->mv_size);
@@ -434,53 +561,66 @@ static void catalog_snapshot_free(struct catalog_snapshot *s)
 	for (size_t i = 0; i < s->n; i++)
 		buf_free(&s->items[i]);
 	free(s->items);
+	free(s->ids);
 }
 
-/* Copies the records to walk, oldest first, into s. */
-static int catalog_snapshot_take(struct catalog *c, MDB_txn *txn, const char *source,
-                                 struct catalog_snapshot *s)
+/* Adds the record of id to s; an index entry without a record is damage
+ * (every change updates both in one transaction): reported and skipped. */
+static int catalog_snapshot_get(struct catalog *c, MDB_txn *txn, const MDB_val *id,
+                                struct catalog_snapshot *s)
+{
+	MDB_val rec;
+	int mrc = mdb_get(txn, c->backups, (MDB_val *)(uintptr_t)id, &rec);
+
+	if (mrc == MDB_NOTFOUND) {
+		log_warn("catalog at %s: index entry for %.*s has no record", c->path,
+		         (int)id->mv_size, (const char *)id->mv_data);
+		return 0;
+	}
+	if (mrc)
+		return catalog_mdb_error(c, "cannot read a record", mrc);
+	return catalog_snapshot_add(c, s, id, &rec);
+}
+
+/* Copies the records of every entry of dbi whose key starts with name "\0"
+ * (name NULL: every key of dbi is an id) into s, in key order. */
+static int catalog_snapshot_index(struct catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *name,
+                                  struct catalog_snapshot *s)
 {
 	MDB_cursor *cur = NULL;
-	MDB_val key = {0, NULL}, val, rec;
+	MDB_val key = {0, NULL}, val;
 	char ibuf[CATALOG_INDEX_KEY_MAX];
 	size_t slen = 0;
 	int rc = 0, mrc;
 
-	if (source) {
-		slen = strlen(source);
+	if (name) {
+		slen = strlen(name);
 		if (slen + 1 > sizeof(ibuf))
 			return 0; /* too long to have been stored */
-		memcpy(ibuf, source, slen);
+		memcpy(ibuf, name, slen);
 		ibuf[slen] = '\0';
 		key.mv_size = slen + 1;
 		key.mv_data = ibuf;
 	}
-	mrc = mdb_cursor_open(txn, source ? c->by_source : c->backups, &cur);
+	mrc = mdb_cursor_open(txn, dbi, &cur);
 	if (mrc)
 		return catalog_mdb_error(c, "cannot open a cursor", mrc);
-	mrc = mdb_cursor_get(cur, &key, &val, source ? MDB_SET_RANGE : MDB_FIRST);
+	mrc = mdb_cursor_get(cur, &key, &val, name ? MDB_SET_RANGE : MDB_FIRST);
 	for (; !mrc && !rc; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (!source) {
-			rc = catalog_snapshot_add(c, s, &val);
-			continue;
-		}
-		/* The index sorts by source then id; stop past this source. */
-		if (key.mv_size <= slen + 1 || memcmp(key.mv_data, ibuf, slen + 1) != 0)
-			break;
-		MDB_val id = {key.mv_size - slen - 1, (char *)key.mv_data + slen + 1};
+		MDB_val id = key;
 
-		mrc = mdb_get(txn, c->backups, &id, &rec);
-		if (mrc == MDB_NOTFOUND) {
-			/* Every change updates both in one transaction, so this
-			 * is damage; the record is what matters, skip it. */
-			log_warn("catalog at %s: index entry for %.*s of source %s has no record",
-			         c->path, (int)id.mv_size, (const char *)id.mv_data, source);
-			mrc = 0;
+		if (dbi == c->backups) {
+			rc = catalog_snapshot_add(c, s, &key, &val);
 			continue;
 		}
-		if (mrc)
-			break;
-		rc = catalog_snapshot_add(c, s, &rec);
+		if (name) {
+			/* The index sorts by name then id; stop past this name. */
+			if (key.mv_size <= slen + 1 || memcmp(key.mv_data, ibuf, slen + 1) != 0)
+				break;
+			id.mv_size = key.mv_size - slen - 1;
+			id.mv_data = (char *)key.mv_data + slen + 1;
+		}
+		rc = catalog_snapshot_get(c, txn, &id, s);
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
@@ -488,25 +628,85 @@ static int catalog_snapshot_take(struct catalog *c, MDB_txn *txn, const char *so
 	return rc;
 }
 
-int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb cb, void *ctx)
+/* Orders a snapshot merged from two index ranges by id (time order). */
+static void catalog_snapshot_sort(struct catalog_snapshot *s)
 {
-	struct catalog_snapshot s = {NULL, 0, 0};
-	MDB_txn *txn;
-	int rc, mrc;
+	/* Insertion sort of two sorted runs: the second run (records without
+	 * a location, from before locations existed) is short or empty. */
+	for (size_t i = 1; i < s->n; i++) {
+		for (size_t j = i; j > 0 && strcmp(s->ids[j - 1], s->ids[j]) > 0; j--) {
+			char tmp[BACKUP_ID_LEN + 1];
+			struct buf tb = s->items[j];
 
-	/* The walk runs on a copy taken in a short read transaction, so the
-	 * callback is free to change the catalog (retention deletes as it goes)
-	 * without this thread holding a reader slot across a write. */
+			memcpy(tmp, s->ids[j], sizeof(tmp));
+			memcpy(s->ids[j], s->ids[j - 1], sizeof(tmp));
+			memcpy(s->ids[j - 1], tmp, sizeof(tmp));
+			s->items[j] = s->items[j - 1];
+			s->items[j - 1] = tb;
+		}
+	}
+}
+
+enum catalog_walk {
+	CATALOG_WALK_ALL,
+	CATALOG_WALK_SOURCE,
+	CATALOG_WALK_RUNNING,
+	CATALOG_WALK_LOCATION
+};
+
+/*
+ * The walk of every listing: the matching records are copied in a short
+ * read transaction, then decoded and passed to cb one by one, so the
+ * callback is free to change the catalog (retention deletes as it goes)
+ * without this thread holding a reader slot across a write. A record that
+ * cannot be decoded is reported and skipped: one damaged record must not
+ * hide every other backup.
+ */
+static int catalog_walk(struct catalog *c, enum catalog_walk how, const char *name,
+                        catalog_list_cb cb, void *ctx)
+{
+	struct catalog_snapshot s = {NULL, NULL, 0, 0};
+	MDB_txn *txn;
+	int rc = 0, mrc;
+
 	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (mrc)
 		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
-	rc = catalog_snapshot_take(c, txn, source, &s);
+	switch (how) {
+	case CATALOG_WALK_ALL:
+		rc = catalog_snapshot_index(c, txn, c->backups, NULL, &s);
+		break;
+	case CATALOG_WALK_SOURCE:
+		rc = catalog_snapshot_index(c, txn, c->by_source, name, &s);
+		break;
+	case CATALOG_WALK_RUNNING:
+		rc = catalog_snapshot_index(c, txn, c->running, NULL, &s);
+		break;
+	case CATALOG_WALK_LOCATION:
+		rc = catalog_snapshot_index(c, txn, c->by_location, name, &s);
+		if (!rc && name[0]) {
+			size_t n = s.n;
+
+			rc = catalog_snapshot_index(c, txn, c->by_location, "", &s);
+			if (!rc && s.n > n)
+				catalog_snapshot_sort(&s);
+		}
+		break;
+	}
 	mdb_txn_abort(txn);
 
 	for (size_t i = 0; i < s.n && !rc; i++) {
 		struct catalog_backup *b;
 
 		rc = catalog_backup_from_json((const char *)s.items[i].data, s.items[i].len, &b);
+		if (rc == CF_ERR_FORMAT) {
+			log_warn("catalog at %s: record %s cannot be read (%s); skipped (run "
+			         "'coffer catalog rebuild' to replace it from the repository)",
+			         c->path, s.ids[i], error_message());
+			error_clear();
+			rc = 0;
+			continue;
+		}
 		if (rc)
 			break;
 		rc = cb(ctx, b);
@@ -514,4 +714,80 @@ int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb c
 	}
 	catalog_snapshot_free(&s);
 	return rc;
+}
+
+int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb cb, void *ctx)
+{
+	return catalog_walk(c, source ? CATALOG_WALK_SOURCE : CATALOG_WALK_ALL, source, cb, ctx);
+}
+
+int catalog_backup_list_running(struct catalog *c, catalog_list_cb cb, void *ctx)
+{
+	return catalog_walk(c, CATALOG_WALK_RUNNING, NULL, cb, ctx);
+}
+
+int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list_cb cb, void *ctx)
+{
+	return catalog_walk(c, CATALOG_WALK_LOCATION, location, cb, ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small values in "meta"                                                     */
+/* ------------------------------------------------------------------------ */
+
+int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(name), (void *)(uintptr_t)name}, val;
+	char text[32];
+	int rc = 0, mrc;
+
+	*value = 0;
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_get(txn, c->meta, &key, &val);
+	if (mrc == MDB_NOTFOUND)
+		rc = CF_ERR_NOTFOUND;
+	else if (mrc)
+		rc = catalog_mdb_error(c, "cannot read a value", mrc);
+	else if (val.mv_size == 0 || val.mv_size >= sizeof(text))
+		rc = error_set(CF_ERR_CATALOG, "catalog at %s: value %s is malformed", c->path,
+		               name);
+	if (!rc) {
+		char *end;
+
+		memcpy(text, val.mv_data, val.mv_size);
+		text[val.mv_size] = '\0';
+		errno = 0;
+		*value = strtoll(text, &end, 10);
+		if (errno || *end)
+			rc = error_set(CF_ERR_CATALOG, "catalog at %s: value %s is malformed",
+			               c->path, name);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value)
+{
+	MDB_txn *txn;
+	char text[32];
+	int n = snprintf(text, sizeof(text), "%lld", (long long)value);
+	MDB_val key = {strlen(name), (void *)(uintptr_t)name}, val = {(size_t)n, text};
+	int mrc;
+
+	if (key.mv_size == 0 || key.mv_size > CATALOG_INDEX_KEY_MAX ||
+	    !strcmp(name, "schema_version"))
+		return error_set(CF_ERR_INTERNAL, "catalog: bad meta name '%.64s'", name);
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_put(txn, c->meta, &key, &val, 0);
+	if (mrc) {
+		mdb_txn_abort(txn);
+		return catalog_mdb_error(c, "cannot store a value", mrc);
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
 }

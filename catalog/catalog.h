@@ -8,9 +8,13 @@
  * this host knows: runs that are still going or that failed.
  *
  * LMDB layout (schema version CATALOG_SCHEMA_VERSION, see docs/catalog.md):
- *   "meta"      "schema_version" -> decimal text
- *   "backups"   id -> record JSON (ids sort in time order)
- *   "by_source" source "\0" id -> "" (for per-source listing and retention)
+ *   "meta"        "schema_version" -> decimal text; other small values
+ *   "backups"     id -> record JSON (ids sort in time order)
+ *   "by_source"   source "\0" id -> "" (for per-source listing and retention)
+ *   "running"     id -> "" (records whose status is running: reaping dead
+ *                 runs costs the same whatever the history)
+ *   "by_location" location "\0" id -> "" (a repository's backups; "" for
+ *                 records from before locations)
  *
  * It does not talk to storage; the agent does.
  */
@@ -22,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 /* Version of the manifest / record JSON layout (the "format" field). */
 #define CATALOG_FORMAT_VERSION 1
 
@@ -100,9 +104,23 @@ int catalog_backup_delete(struct catalog *c, const char *id);
  * The walk runs on a snapshot taken before the first call, so the callback
  * may put and delete records (retention deletes as it goes). */
 typedef int (*catalog_list_cb)(void *ctx, const struct catalog_backup *b);
-/* Walks all records, or those of one source if source is not NULL.
- * Errors: CF_ERR_CATALOG, CF_ERR_FORMAT, and whatever cb returns. */
+/* Walks all records, or those of one source if source is not NULL. A
+ * record that cannot be decoded is reported (log_warn) and skipped.
+ * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM, and whatever cb returns. */
 int catalog_backup_list(struct catalog *c, const char *source, catalog_list_cb cb, void *ctx);
+/* The same over the records whose status is running (an index: the cost
+ * does not grow with the history). */
+int catalog_backup_list_running(struct catalog *c, catalog_list_cb cb, void *ctx);
+/* The same over the records of one repository (location as in the
+ * records' locations), with the records that have no location. */
+int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list_cb cb, void *ctx);
+
+/* Small integer values kept in "meta" by name (not "schema_version"), for
+ * housekeeping state such as when a repository was last cleaned.
+ * get: CF_ERR_NOTFOUND (then *value is 0) without a message; both:
+ * CF_ERR_CATALOG. */
+int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value);
+int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value);
 
 /* Allocates an empty record (all fields zero / NULL). NULL on out of memory. */
 struct catalog_backup *catalog_backup_new(void);

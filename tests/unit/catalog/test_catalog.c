@@ -319,6 +319,164 @@ static void test_open_errors(void **state)
 	catalog_close(NULL);
 }
 
+static int collect_running(void *ctx, const struct catalog_backup *b)
+{
+	return buf_printf(ctx, "%s:%s ", b->source, b->id + 9);
+}
+
+static char *walk_text(struct catalog *c, int which, const char *location)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 16);
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	if (which == 0)
+		assert_int_equal(catalog_backup_list_running(c, collect_running, &b), 0);
+	else
+		assert_int_equal(catalog_backup_list_at(c, location, collect_running, &b), 0);
+	return (char *)b.data;
+}
+
+static void assert_walk(struct catalog *c, int which, const char *location, const char *want)
+{
+	char *text = walk_text(c, which, location);
+
+	assert_string_equal(text, want);
+	free(text);
+}
+
+/* The running index follows every put and delete; the location index holds
+ * each record under each of its locations, and records without one are
+ * listed with every location, in time order. */
+static void test_running_and_location_index(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("db", 1795338650, 2),
+	                      *c = record("web", 1795338660, 3);
+
+	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r1"), 0);
+	assert_int_equal(catalog_strv_add(&b->locations, &b->nlocations, "posix:/r2"), 0);
+	assert_int_equal(catalog_strv_add(&b->locations, &b->nlocations, "posix:/r1"), 0);
+	/* c has no location: a record from before locations. */
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_int_equal(catalog_backup_put(f->c, c), 0);
+	assert_walk(f->c, 0, NULL,
+	            "web:091046.000Z-00000001 db:091050.000Z-00000002 "
+	            "web:091100.000Z-00000003 ");
+	b->status = CATALOG_COMPLETE;
+	b->finished_ms = b->started_ms + 1;
+	b->pid = 0;
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_int_equal(catalog_backup_delete(f->c, c->id), 0);
+	assert_walk(f->c, 0, NULL, "web:091046.000Z-00000001 ");
+	assert_walk(f->c, 1, "posix:/r1", "web:091046.000Z-00000001 db:091050.000Z-00000002 ");
+	assert_walk(f->c, 1, "posix:/r2", "db:091050.000Z-00000002 ");
+	assert_int_equal(catalog_backup_put(f->c, c), 0);
+	assert_walk(f->c, 1, "posix:/r2", "db:091050.000Z-00000002 web:091100.000Z-00000003 ");
+	/* A record that moves to another location leaves the old one. */
+	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r3"), 0);
+	free(a->locations[0]);
+	a->locations[0] = xstrdup("posix:/r2");
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	assert_walk(f->c, 1, "posix:/r1", "db:091050.000Z-00000002 web:091100.000Z-00000003 ");
+	assert_walk(f->c, 1, "posix:/r3", "web:091046.000Z-00000001 web:091100.000Z-00000003 ");
+	catalog_backup_free(a);
+	catalog_backup_free(b);
+	catalog_backup_free(c);
+}
+
+/* Writes a raw value under key into the named database. */
+static void write_raw(const char *path, const char *db, const char *k, const char *v)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {strlen(k), (void *)(uintptr_t)k}, val = {strlen(v), (void *)(uintptr_t)v};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* One record that cannot be decoded is skipped by every listing, the others
+ * are still listed, and it can be replaced and deleted. */
+static void test_damaged_record_skipped(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("web", 1795338650, 2);
+
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	write_raw(f->path, "backups", a->id, "{\"format\": 1, \"id\": 7}");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_list(f->c, NULL, "web:091050.000Z-00000002 ");
+	assert_list(f->c, "web", "web:091050.000Z-00000002 ");
+	assert_walk(f->c, 0, NULL, "web:091050.000Z-00000002 ");
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	assert_list(f->c, "web", "web:091046.000Z-00000001 web:091050.000Z-00000002 ");
+	assert_int_equal(catalog_backup_delete(f->c, a->id), 0);
+	assert_list(f->c, NULL, "web:091050.000Z-00000002 ");
+	assert_walk(f->c, 0, NULL, "web:091050.000Z-00000002 ");
+	catalog_backup_free(a);
+	catalog_backup_free(b);
+}
+
+/* A version 1 catalog (no running or location index) gets them built by
+ * the first open. */
+static void test_migrate_from_1(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("db", 1795338650, 2);
+	char *json;
+
+	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r1"), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	fs_remove_tree(f->path);
+	assert_int_equal(fs_mkdir_p(f->path, 0700), 0);
+	assert_int_equal(catalog_backup_to_json(a, 0, &json), 0);
+	write_raw(f->path, "backups", a->id, json);
+	free(json);
+	b->status = CATALOG_COMPLETE;
+	b->finished_ms = b->started_ms + 1;
+	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
+	write_raw(f->path, "backups", b->id, json);
+	free(json);
+	write_raw(f->path, "meta", "schema_version", "1");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_walk(f->c, 0, NULL, "web:091046.000Z-00000001 ");
+	assert_walk(f->c, 1, "posix:/r1", "web:091046.000Z-00000001 db:091050.000Z-00000002 ");
+	assert_walk(f->c, 1, "posix:/r9", "db:091050.000Z-00000002 ");
+	catalog_close(f->c);
+	/* Upgraded once: the version is now the current one. */
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_walk(f->c, 0, NULL, "web:091046.000Z-00000001 ");
+	catalog_backup_free(a);
+	catalog_backup_free(b);
+}
+
+static void test_meta_values(void **state)
+{
+	struct fixture *f = *state;
+	int64_t v = 5;
+
+	assert_int_equal(catalog_meta_get_i64(f->c, "cleaned:posix:/r", &v), CF_ERR_NOTFOUND);
+	assert_int_equal(v, 0);
+	assert_int_equal(catalog_meta_set_i64(f->c, "cleaned:posix:/r", -1795338646000LL), 0);
+	assert_int_equal(catalog_meta_get_i64(f->c, "cleaned:posix:/r", &v), 0);
+	assert_int_equal(v, -1795338646000LL);
+	assert_int_equal(catalog_meta_set_i64(f->c, "schema_version", 3), CF_ERR_INTERNAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +487,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen_persists, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 	    cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test_setup_teardown(test_running_and_location_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_record_skipped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_values, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
