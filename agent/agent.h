@@ -10,6 +10,7 @@
 #include "catalog/catalog.h"
 #include "common/common.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 #include "storage/storage.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/coffer/coffer.conf"
@@ -67,55 +68,35 @@ struct cli {
 };
 
 /* Opens the configured repository / catalog, with a clear error when the
- * configuration lacks them. */
-struct agent_trust;
+ * configuration lacks them. The repository layer (repo/repo.h) does the
+ * rest: finding, settling and deleting backups. */
 int agent_open_storage(const struct config *cfg, struct storage **out);
+/* Opens cfg's [repository] as the repository "primary"; cat and trust must
+ * outlive it. Errors: CF_ERR_CONFIG, those of storage_open(). */
+int agent_open_repo(const struct config *cfg, struct catalog *cat, const struct repo_trust *trust,
+                    struct repo **out);
 /* The identity of cfg's repository as records hold it (storage_location()),
  * without opening it. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
 int agent_repo_location(const struct config *cfg, char **out);
-/* 1 if record b is of the repository at location: several configurations
- * (repositories) may share one catalog, and each sees only its own. */
-int agent_record_here(const struct catalog_backup *b, const char *location);
 int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
 int agent_load_identities(const struct config *cfg, const char *override,
                           struct age_identities **out);
-/* Settles this host's "running" records (of this repository) whose process
- * is gone: one whose manifest is stored is recorded complete from it (the
- * manifest is the commit point); the others are marked failed and what they
- * recorded writing is removed (backup_run_discard()). Reports how many were
- * marked failed. */
-int agent_reap_stale_runs(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-                          unsigned *reaped);
-/* Finds the record of a backup: the catalog first, then the repository's
- * manifests (so a fresh host can restore). Errors: CF_ERR_NOTFOUND, ... */
-/* Who may sign the manifests this host believes: [encryption]
- * trusted_signers and this host's own signing key; allow_unsigned
- * (--trust-unsigned) also takes unsigned or foreign-signed ones. */
-struct agent_trust {
-	char **keys;
-	size_t nkeys;
-	int allow_unsigned;
-};
+/* repo_find_backup() with cfg's source names to look under. */
+int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
+                      struct catalog_backup **out);
+/* What dead coffer processes of this host left: private temporary files
+ * (proc_temp_reap()) and running records of r (repo_reap_dead_runs()). */
+int agent_reap_stale_runs(struct repo *r, unsigned *reaped);
 /* The path of this host's manifest signing key: [encryption] signing_key,
  * else "signing.key" in the folder that holds the catalog folder. */
 void agent_signing_key_path(const struct config *cfg, char *out, size_t size);
-/* Builds the trust of cfg (this host's key only if it exists). Errors:
- * CF_ERR_KEY (a damaged or exposed own key), CF_ERR_NOMEM. */
-int agent_trust_load(const struct config *cfg, int allow_unsigned, struct agent_trust *t);
-void agent_trust_free(struct agent_trust *t);
-/* Reads and checks the manifest at key: its signature against trust, then
- * its contents (catalog_manifest_from_json(): an untrusted document).
- * Errors: CF_ERR_NOTFOUND, CF_ERR_INTEGRITY (unsigned or signed by a key not
- * trusted, a bad signature, malformed or inconsistent), CF_ERR_STORAGE,
- * CF_ERR_IO, CF_ERR_NOMEM. */
-int agent_read_manifest(struct storage *st, const char *key, const struct agent_trust *trust,
-                        struct catalog_backup **out);
-int agent_find_backup(struct catalog *cat, struct storage *st, const struct agent_trust *trust,
-                      const char *id, struct catalog_backup **out);
-/* The key of a backup's manifest: "<prefix>manifest.json". */
-#define MANIFEST_NAME "manifest.json"
+/* Builds the trust of cfg: [encryption] trusted_signers and this host's own
+ * signing key (if it exists); allow_unsigned (--trust-unsigned) also takes
+ * unsigned or foreign-signed manifests. Errors: CF_ERR_KEY (a damaged or
+ * exposed own key), CF_ERR_NOMEM. */
+int agent_trust_load(const struct config *cfg, int allow_unsigned, struct repo_trust *t);
 
 /* Installs SIGINT/SIGTERM handlers that set a flag; 1 once one arrived. */
 void agent_signals_install(void);
@@ -125,16 +106,6 @@ int agent_signals_caught(void);
 /* The status a listing shows: "partial" for a complete backup that misses
  * something it was asked for, else catalog_status_name(). */
 const char *agent_status_label(const struct catalog_backup *b);
-/*
- * Fault injection for the tests, at named points of the code: when
- * $COFFER_FAULT holds "POINT:kill" (comma-separated), the process kills
- * itself with SIGKILL there; "POINT:fail" makes this return CF_ERR_IO;
- * "POINT:pause" sleeps 3 s (to open a race window). Unset, it costs a
- * getenv. Points: before-manifest (every object of a backup is stored),
- * after-manifest (backup stored its manifest, record not yet complete), complete-record (the
- * record's last update), cleanup-listed (repo cleanup has listed the repository).
- */
-int agent_fault(const char *point);
 int agent_exit_code(int rc);
 
 /* Commands: argc/argv start at the command word. Return a CF_ code. */

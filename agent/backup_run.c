@@ -164,7 +164,7 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 
 	/* Built from the storage end back to the head, so each new filter can be
 	 * linked to the one after it and a failure frees exactly what exists. */
-	rc = storage_write_new(p->storage, obj->key, &w);
+	rc = storage_write_new(repo_storage(p->repo), obj->key, &w);
 	if (!rc)
 		rc = storage_filter_new(w, &sink);
 	if (!rc)
@@ -251,159 +251,11 @@ int backup_stream_close(struct backup_run *run)
 	return 0;
 }
 
-/* 1 if prefix holds a manifest, 0 if not, or an error: asked right before
- * each deletion, never taken from an earlier listing. */
-static int backup_run_has_manifest(struct storage *st, const char *prefix)
-{
-	struct storage_info info;
-	char key[STORAGE_KEY_MAX + 1];
-	int rc;
-
-	if ((size_t)snprintf(key, sizeof(key), "%s%s", prefix, MANIFEST_NAME) >= sizeof(key))
-		return error_set(CF_ERR_INTERNAL, "key too long under %s", prefix);
-	rc = storage_head(st, key, &info);
-	if (rc == CF_ERR_NOTFOUND) {
-		error_clear();
-		return 0;
-	}
-	return rc ? rc : 1;
-}
-
-/* 1 if prefix is exactly "<source>/<id>/" of a backup: the only shape of
- * prefix anything is ever deleted under (never "", never a parent). */
-static int backup_run_prefix_valid(const char *prefix)
-{
-	const char *slash = prefix ? strchr(prefix, '/') : NULL;
-	char source[256], id[BACKUP_ID_LEN + 1];
-
-	if (!slash || (size_t)(slash - prefix) >= sizeof(source))
-		return 0;
-	memcpy(source, prefix, (size_t)(slash - prefix));
-	source[slash - prefix] = '\0';
-	if (strlen(slash + 1) != BACKUP_ID_LEN + 1 || slash[1 + BACKUP_ID_LEN] != '/')
-		return 0;
-	memcpy(id, slash + 1, BACKUP_ID_LEN);
-	id[BACKUP_ID_LEN] = '\0';
-	return catalog_name_valid(source) && backup_id_valid(id);
-}
-
-int backup_run_discard(struct storage *st, const struct catalog_backup *rec, int *complete)
-{
-	unsigned pending = 0;
-	int rc;
-
-	*complete = 0;
-	if (!backup_run_prefix_valid(rec->prefix))
-		return error_set(
-		    CF_ERR_INTERNAL,
-		    "refusing to delete under '%.128s' (backup %s): not a backup's folder",
-		    rec->prefix ? rec->prefix : "", rec->id);
-	rc = backup_run_has_manifest(st, rec->prefix);
-	if (rc == 1) {
-		*complete = 1;
-		return 0;
-	}
-	if (rc)
-		return rc;
-	/* Unfinished writes under the run's own folder (a temporary file no
-	 * live writer locks, an S3 multipart upload), then the objects the run
-	 * recorded writing, and nothing else. */
-	rc = storage_cleanup_prefix(st, rec->prefix, 0, time_now_ms(), &pending);
-	for (size_t i = 0; !rc && i < rec->nobjects; i++) {
-		const char *key = rec->objects[i].key;
-
-		if (!key || strncmp(key, rec->prefix, strlen(rec->prefix)))
-			continue;
-		rc = storage_delete(st, key);
-		if (rc == CF_ERR_NOTFOUND) {
-			error_clear();
-			rc = 0;
-		}
-	}
-	return rc;
-}
-
-struct backup_run_folder {
-	struct storage *st;
-	const char *prefix;
-	unsigned removed;
-};
-
-static int backup_run_folder_cb(void *ctx, const char *key, const struct storage_info *info)
-{
-	struct backup_run_folder *f = ctx;
-	int rc;
-
-	(void)info;
-	/* Checked at each deletion: a backup that completes meanwhile keeps
-	 * everything (and the folder is left for good). */
-	rc = backup_run_has_manifest(f->st, f->prefix);
-	if (rc == 1)
-		return error_set(CF_ERR_EXISTS, "%s now holds a manifest", f->prefix);
-	if (!rc)
-		rc = storage_delete(f->st, key);
-	if (rc == CF_ERR_NOTFOUND) {
-		error_clear();
-		rc = 0;
-	}
-	if (!rc)
-		f->removed++;
-	return rc;
-}
-
-int backup_run_remove_folder(struct storage *st, const char *prefix, unsigned *removed)
-{
-	struct backup_run_folder f = {st, prefix, 0};
-	int rc;
-
-	*removed = 0;
-	if (!backup_run_prefix_valid(prefix))
-		return error_set(CF_ERR_INTERNAL,
-		                 "refusing to delete under '%.128s': not a backup's folder",
-		                 prefix);
-	rc = storage_list(st, prefix, backup_run_folder_cb, &f);
-	*removed = f.removed;
-	return rc;
-}
-
-static int backup_run_write_manifest(struct backup_run *run)
-{
-	struct storage_write *w = NULL;
-	char *json = NULL;
-	struct buf key;
-	int rc;
-
-	buf_init(&key, 4096);
-	rc = buf_printf(&key, "%s%s", run->rec->prefix, MANIFEST_NAME);
-	if (!rc)
-		rc = catalog_backup_to_json(run->rec, CATALOG_JSON_MANIFEST, &json);
-	if (!rc) {
-		char *plain = json;
-
-		json = NULL;
-		rc = catalog_manifest_sign(plain, run->params->sign, &json);
-		free(plain);
-	}
-	if (!rc)
-		rc = storage_write_new(run->params->storage, (char *)key.data, &w);
-	if (!rc) {
-		rc = storage_write_data(w, json, strlen(json));
-		if (rc)
-			storage_write_abort(w);
-		else
-			rc = storage_write_commit(w);
-	}
-	free(json);
-	buf_free(&key);
-	return rc;
-}
-
 static int backup_run_start(struct backup_run *run, const struct source *src, const char *kind)
 {
 	const struct backup_run_params *p = run->params;
 	struct catalog_backup *rec;
 	char id[BACKUP_ID_LEN + 1], host[256];
-	struct buf prefix;
 	int rc = 0;
 
 	rec = catalog_backup_new();
@@ -415,14 +267,12 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
-	buf_init(&prefix, 4096);
-	rc = buf_printf(&prefix, "%s/%s/", src->name, id);
+	rc = repo_backup_prefix(src->name, id, &rec->prefix);
 	rec->id = strdup(id);
 	rec->source = strdup(src->name);
 	rec->kind = strdup(kind);
 	rec->host = strdup(host);
 	rec->coffer_version = strdup(COFFER_VERSION);
-	rec->prefix = (char *)prefix.data;
 	rec->status = CATALOG_RUNNING;
 	rec->pid = (int)getpid();
 	if (!rc && (!rec->id || !rec->source || !rec->kind || !rec->host || !rec->coffer_version))
@@ -435,8 +285,7 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 			rc = catalog_strv_add(&rec->recipients, &rec->nrecipients, fp);
 	}
 	if (!rc)
-		rc = catalog_strv_add(&rec->locations, &rec->nlocations,
-		                      storage_describe(p->storage));
+		rc = catalog_strv_add(&rec->locations, &rec->nlocations, repo_location(p->repo));
 	if (!rc)
 		rc = catalog_backup_put(p->catalog, rec);
 	return rc;
@@ -462,20 +311,20 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		rc = error_set(CF_ERR_INTERNAL, "source %s left a stream open", src->name);
 	if (!rc)
 		rc = backup_run_check_result(&run);
-	if (!rc && agent_signals_caught())
-		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
 	if (!rc)
-		rc = agent_fault("before-manifest");
+		rc = cancel_check();
+	if (!rc)
+		rc = fault_point("before-manifest");
 	if (!rc) {
 		run.rec->finished_ms = time_now_ms();
-		rc = backup_run_write_manifest(&run);
+		rc = repo_write_manifest(params->repo, run.rec, params->sign);
 	}
 	if (rc) {
 		/* Keep the message of the failure: cleaning up may set others. */
 		snprintf(msg, sizeof(msg), "%s",
 		         error_message()[0] ? error_message() : cf_strerror(rc));
 		backup_stream_abort(&run);
-		if (backup_run_discard(params->storage, run.rec, &complete))
+		if (repo_discard_run(params->repo, run.rec, &complete))
 			log_warn("could not remove the objects of failed backup %s: %s (run "
 			         "'coffer repo cleanup' later)",
 			         run.rec->id, error_message());
@@ -500,9 +349,9 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		error_set(rc, "%s", msg);
 	} else {
 		run.rec->status = CATALOG_COMPLETE;
-		rc2 = agent_fault("after-manifest");
+		rc2 = fault_point("after-manifest");
 		if (!rc2)
-			rc2 = agent_fault("complete-record");
+			rc2 = fault_point("complete-record");
 		if (!rc2)
 			rc2 = catalog_backup_put(params->catalog, run.rec);
 		if (rc2)

@@ -64,11 +64,11 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
-	struct storage *st = NULL;
+	struct repo *repo = NULL;
 	struct catalog *cat = NULL;
 	struct age_recipients *rcpt = NULL;
 	struct sign_key *sign = NULL;
-	struct agent_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {NULL, 0, 0};
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
 	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
@@ -108,8 +108,6 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			rc = error_set(CF_ERR_USAGE, "--stdin needs a name not starting with '.'");
 	}
 	if (!rc)
-		rc = agent_open_storage(cfg, &st);
-	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc) {
 		char path[4096];
@@ -121,14 +119,18 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	if (!rc)
 		rc = agent_trust_load(cfg, 0, &trust);
 	if (!rc)
-		rc = agent_reap_stale_runs(cat, st, &trust, &reaped);
+		rc = agent_open_repo(cfg, cat, &trust, &repo);
+	if (!rc)
+		rc = agent_reap_stale_runs(repo, &reaped);
 	if (!rc) {
 		unsigned cleaned = 0;
 
 		/* Leftovers of writes killed long ago (temporary files, multipart
-		 * uploads) cost space; a failure here must not stop the backup. */
-		if (storage_cleanup(st, cfg->orphan_age_ms, time_now_ms(), &cleaned))
-			log_warn("could not clean up leftovers in %s: %s", storage_describe(st),
+		 * uploads) cost space; a failure here must not stop the backup. At
+		 * most once per orphan_age, so a run does not pay for a listing
+		 * of the whole repository. */
+		if (repo_housekeep(repo, cfg->orphan_age_ms, &cleaned))
+			log_warn("could not clean up leftovers in %s: %s", repo_location(repo),
 			         error_message());
 		else if (cleaned)
 			log_info("removed %u leftover(s) of interrupted writes older than the "
@@ -141,7 +143,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 
 	memset(&params, 0, sizeof(params));
 	params.cfg = cfg;
-	params.storage = st;
+	params.repo = repo;
 	params.catalog = cat;
 	params.recipients = rcpt;
 	params.sign = sign;
@@ -188,17 +190,17 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 				partial_rc = CF_ERR_PARTIAL;
 		}
 		catalog_backup_free(res);
-		if (agent_signals_caught())
+		if (cancel_requested())
 			break;
 	}
 	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:
+	repo_close(repo);
 	catalog_close(cat);
-	storage_free(st);
 	age_recipients_free(rcpt);
 	sign_key_free(sign);
-	agent_trust_free(&trust);
+	repo_trust_free(&trust);
 	config_free(cfg);
 	return rc;
 }

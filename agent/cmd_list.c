@@ -32,7 +32,7 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32];
 	uint64_t raw, stored;
 
-	if (!agent_record_here(b, s->location)) {
+	if (!repo_record_at(b, s->location)) {
 		s->elsewhere++;
 		return 0;
 	}

@@ -9,7 +9,6 @@
  * manifest is never touched.
  */
 #include "agent/agent.h"
-#include "agent/backup_run.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -20,11 +19,10 @@
 
 struct rebuild {
 	struct catalog *cat;
-	struct storage *st;
+	struct repo *repo;
 	unsigned added;
 	unsigned bad;
 	unsigned forgotten;
-	const struct agent_trust *trust;
 	char **seen; /* ids of every manifest in the repository, readable or not */
 	size_t nseen;
 };
@@ -34,25 +32,15 @@ static int rebuild_id_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int rebuild_cb(void *ctx, const char *key, const struct storage_info *info)
+static int rebuild_cb(void *ctx, const char *key, const char *id)
 {
 	struct rebuild *r = ctx;
 	struct catalog_backup *b = NULL;
-	size_t kl = strlen(key), ml = strlen(MANIFEST_NAME);
 	int rc;
 
-	(void)info;
-	if (kl <= ml || strcmp(key + kl - ml, MANIFEST_NAME) != 0 || key[kl - ml - 1] != '/')
-		return 0;
-	if (kl > ml + 1 + BACKUP_ID_LEN) {
-		char id[BACKUP_ID_LEN + 1];
-
-		memcpy(id, key + kl - ml - 1 - BACKUP_ID_LEN, BACKUP_ID_LEN);
-		id[BACKUP_ID_LEN] = '\0';
-		if (backup_id_valid(id) && catalog_strv_add(&r->seen, &r->nseen, id))
-			return CF_ERR_NOMEM;
-	}
-	rc = agent_read_manifest(r->st, key, r->trust, &b);
+	if (catalog_strv_add(&r->seen, &r->nseen, id))
+		return CF_ERR_NOMEM;
+	rc = repo_read_manifest(r->repo, key, &b);
 	if (rc == CF_ERR_INTEGRITY) {
 		/* One bad manifest must not hide all the others. */
 		log_warn("skipping %s", error_message());
@@ -61,7 +49,7 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 	}
 	if (rc)
 		return rc;
-	rc = catalog_strv_add_new(&b->locations, &b->nlocations, storage_describe(r->st));
+	rc = catalog_strv_add_new(&b->locations, &b->nlocations, repo_location(r->repo));
 	if (!rc)
 		rc = catalog_backup_put(r->cat, b);
 	if (!rc)
@@ -80,12 +68,12 @@ static int rebuild_cb(void *ctx, const char *key, const struct storage_info *inf
 static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 {
 	struct rebuild *r = ctx;
-	const char *here = storage_describe(r->st), *id = b->id;
+	const char *here = repo_location(r->repo), *id = b->id;
 	struct catalog_backup *copy = NULL;
 	size_t n = 0;
 	int rc;
 
-	if (b->status != CATALOG_COMPLETE || !agent_record_here(b, here) ||
+	if (b->status != CATALOG_COMPLETE || !repo_record_at(b, here) ||
 	    bsearch(&id, r->seen, r->nseen, sizeof(*r->seen), rebuild_id_cmp))
 		return 0;
 	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
@@ -108,15 +96,12 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 
 static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, int trust_unsigned)
 {
-	struct agent_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {NULL, 0, 0};
 	struct rebuild r;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	r.trust = &trust;
 	rc = agent_trust_load(cfg, trust_unsigned, &trust);
-	if (!rc)
-		rc = agent_open_storage(cfg, &r.st);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &r.cat);
 	if (rc == CF_ERR_CATALOG_DAMAGED) {
@@ -137,7 +122,9 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		}
 	}
 	if (!rc)
-		rc = storage_list(r.st, "", rebuild_cb, &r);
+		rc = agent_open_repo(cfg, r.cat, &trust, &r.repo);
+	if (!rc)
+		rc = repo_list_manifests(r.repo, rebuild_cb, &r);
 	/* Only after a whole listing: a record is forgotten only when its
 	 * manifest is known to be gone. */
 	if (!rc) {
@@ -149,14 +136,14 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		       r.forgotten);
 	else if (!rc)
 		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
-		       r.added, storage_describe(r.st),
+		       r.added, repo_location(r.repo),
 		       r.bad ? " (some manifests were skipped, see above)" : "", r.forgotten);
 	for (size_t i = 0; i < r.nseen; i++)
 		free(r.seen[i]);
 	free(r.seen);
+	repo_close(r.repo);
 	catalog_close(r.cat);
-	storage_free(r.st);
-	agent_trust_free(&trust);
+	repo_trust_free(&trust);
 	return rc;
 }
 
@@ -175,127 +162,35 @@ int cmd_catalog(const struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
-/* One backup folder seen while listing. */
-struct cleanup_folder {
-	char *prefix;
-	int has_manifest;
-	int64_t newest_ms;
-};
-
-struct cleanup {
-	struct cleanup_folder *f;
-	size_t n;
-};
-
-static int cleanup_list_cb(void *ctx, const char *key, const struct storage_info *info)
-{
-	struct cleanup *c = ctx;
-	const char *slash1 = strchr(key, '/'), *slash2;
-	char id[BACKUP_ID_LEN + 1];
-	size_t plen;
-
-	if (!slash1)
-		return 0;
-	slash2 = strchr(slash1 + 1, '/');
-	if (!slash2 || (size_t)(slash2 - slash1 - 1) != BACKUP_ID_LEN)
-		return 0;
-	memcpy(id, slash1 + 1, BACKUP_ID_LEN);
-	id[BACKUP_ID_LEN] = '\0';
-	if (!backup_id_valid(id))
-		return 0;
-	plen = (size_t)(slash2 - key) + 1;
-	if (!c->n || strlen(c->f[c->n - 1].prefix) != plen ||
-	    strncmp(c->f[c->n - 1].prefix, key, plen) != 0) {
-		struct cleanup_folder *f = realloc(c->f, (c->n + 1) * sizeof(*f));
-
-		if (!f)
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		c->f = f;
-		memset(&c->f[c->n], 0, sizeof(c->f[c->n]));
-		c->f[c->n].prefix = strndup(key, plen);
-		if (!c->f[c->n].prefix)
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		c->n++;
-	}
-	if (!strcmp(slash2 + 1, MANIFEST_NAME))
-		c->f[c->n - 1].has_manifest = 1;
-	if (info->mtime_ms > c->f[c->n - 1].newest_ms)
-		c->f[c->n - 1].newest_ms = info->mtime_ms;
-	return 0;
-}
-
 static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
 {
-	struct storage *st = NULL;
+	struct repo *repo = NULL;
 	struct catalog *cat = NULL;
-	struct cleanup c = {0};
-	struct agent_trust trust = {NULL, 0, 0};
-	unsigned reaped = 0, temps = 0, folders = 0;
-	int64_t now = time_now_ms();
+	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_cleanup_result res = {0, 0};
+	unsigned reaped = 0;
 	int rc;
 
 	rc = agent_trust_load(cfg, 0, &trust);
 	if (!rc)
-		rc = agent_open_storage(cfg, &st);
-	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
-		rc = agent_reap_stale_runs(cat, st, &trust, &reaped);
+		rc = agent_open_repo(cfg, cat, &trust, &repo);
 	if (!rc)
-		rc = storage_cleanup(st, older_ms, now, &temps);
+		rc = agent_reap_stale_runs(repo, &reaped);
 	if (!rc)
-		rc = storage_list(st, "", cleanup_list_cb, &c);
-	if (!rc)
-		rc = agent_fault("cleanup-listed");
-	for (size_t i = 0; !rc && i < c.n; i++) {
-		struct cleanup_folder *f = &c.f[i];
-		struct catalog_backup *b = NULL;
-		char id[BACKUP_ID_LEN + 1];
-		unsigned removed = 0;
-		int known_dead = 0;
-
-		if (f->has_manifest)
-			continue;
-		memcpy(id, strchr(f->prefix, '/') + 1, BACKUP_ID_LEN);
-		id[BACKUP_ID_LEN] = '\0';
-		if (catalog_backup_get(cat, id, &b) == 0) {
-			/* A run still going on this host keeps its objects whatever
-			 * their age, and one that completed since the listing is a
-			 * backup. */
-			if (b->status != CATALOG_FAILED) {
-				catalog_backup_free(b);
-				continue;
-			}
-			known_dead = 1;
-			catalog_backup_free(b);
-		}
-		error_clear();
-		if (!known_dead && now - f->newest_ms < older_ms)
-			continue;
-		rc = backup_run_remove_folder(st, f->prefix, &removed);
-		if (rc == CF_ERR_EXISTS) {
-			log_info("kept %s: it completed while cleanup ran", f->prefix);
-			error_clear();
-			rc = 0;
-		} else if (!rc) {
-			log_info("removed incomplete backup %s", f->prefix);
-			folders++;
-		}
-	}
+		rc = repo_cleanup(repo, older_ms, &res);
 	if (!rc && cli->json)
 		printf(
 		    "{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n",
-		    reaped, temps, folders);
+		    reaped, res.temporary, res.folders);
 	else if (!rc)
 		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
 		       "incomplete backup(s)\n",
-		       reaped, temps, folders);
-	for (size_t i = 0; i < c.n; i++)
-		free(c.f[i].prefix);
-	free(c.f);
+		       reaped, res.temporary, res.folders);
+	repo_close(repo);
 	catalog_close(cat);
-	storage_free(st);
-	agent_trust_free(&trust);
+	repo_trust_free(&trust);
 	return rc;
 }
 

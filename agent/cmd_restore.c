@@ -890,7 +890,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	struct restore_db_options dbo;
 	struct restore_filter filter = {NULL, NULL};
 	int apply_order = 0, trust_unsigned = 0;
-	struct agent_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {NULL, 0, 0};
+	struct repo *repo = NULL;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
 	struct catalog *cat = NULL;
@@ -959,11 +960,13 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (!rc)
 		rc = agent_trust_load(cfg, trust_unsigned, &trust);
 	if (!rc)
-		rc = agent_open_storage(cfg, &st);
-	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
-		rc = agent_find_backup(cat, st, &trust, id, &b);
+		rc = agent_open_repo(cfg, cat, &trust, &repo);
+	if (!rc) {
+		st = repo_storage(repo);
+		rc = agent_find_backup(cfg, repo, id, &b);
+	}
 	if (!rc)
 		rc = agent_load_identities(cfg, identity, &ids);
 	if (!rc && to_stdout)
@@ -988,10 +991,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);
-	agent_trust_free(&trust);
 	catalog_backup_free(b);
+	repo_close(repo);
 	catalog_close(cat);
-	storage_free(st);
+	repo_trust_free(&trust);
 	config_free(cfg);
 	return rc;
 }

@@ -237,6 +237,18 @@ int cancel_check(void);
  * Errors: CF_ERR_INTERRUPTED. */
 int cancel_sleep_ms(int64_t ms);
 
+/*
+ * Fault injection for the tests, at named points of the code: when
+ * $COFFER_FAULT holds "POINT:kill" (comma-separated), the process kills
+ * itself with SIGKILL there; "POINT:fail" makes this return CF_ERR_IO;
+ * "POINT:pause" sleeps 3 s (to open a race window). Unset, it costs a
+ * getenv. Points: before-manifest (every object of a backup is stored),
+ * after-manifest (backup stored its manifest, record not yet complete),
+ * complete-record (the record's last update), cleanup-listed (repo cleanup
+ * has listed the repository).
+ */
+int fault_point(const char *point);
+
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t time_now_ms(void);
 /* Monotonic seconds, for rates and timeouts. */
