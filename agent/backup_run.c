@@ -36,7 +36,7 @@ struct backup_run {
 int backup_run_interrupted(const struct backup_run *run)
 {
 	(void)run;
-	return agent_signals_caught();
+	return cancel_requested();
 }
 
 int backup_run_set_meta(struct backup_run *run, const char *json_object)

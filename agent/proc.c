@@ -270,8 +270,10 @@ static int proc_wait_ready(struct proc *p, int want_out, int want_in, int *ready
 	pfd[1].fd = p->err;
 	pfd[1].events = POLLIN;
 	pfd[1].revents = 0;
-	pr = poll(pfd, 2, 1000);
-	if (agent_signals_caught())
+	/* A signal handled on another thread does not interrupt this poll:
+	 * the timeout bounds how late a cancellation is seen. */
+	pr = poll(pfd, 2, 200);
+	if (cancel_requested())
 		return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal", p->label);
 	if (pr < 0 && errno == EINTR)
 		return 0;
@@ -395,13 +397,23 @@ int proc_finish(struct proc *p)
 	}
 	if (rc)
 		return rc;
-	while (waitpid(p->pid, &status, 0) < 0) {
-		if (errno != EINTR)
+	/* Polled rather than blocking: a child that closed its output but goes
+	 * on running must not hold a cancelled run (the signal may be handled
+	 * on another thread, which would not interrupt a blocking wait). */
+	for (int waited_ms = 0;;) {
+		pid_t w = waitpid(p->pid, &status, WNOHANG);
+
+		if (w == p->pid)
+			break;
+		if (w < 0 && errno != EINTR)
 			return error_set_errno(p->errcode, errno, "%s: cannot wait for it",
 			                       p->label);
-		if (agent_signals_caught())
+		if (cancel_requested())
 			return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal",
 			                 p->label);
+		/* 1 ms at first (most children are already exiting), up to 50. */
+		usleep((useconds_t)(waited_ms < 50 ? 1000 : 50000));
+		waited_ms += waited_ms < 50 ? 1 : 50;
 	}
 	p->pid = -1;
 	proc_stderr_tail(p);
@@ -424,13 +436,17 @@ void proc_release(struct proc *p)
 		close(p->err);
 	p->in = p->out = p->err = -1;
 	if (p->pid > 0) {
+		/* 5 s to stop cleanly, 0.5 s once the run is cancelled (coffer
+		 * stops within a second of SIGINT/SIGTERM). */
+		int tries = cancel_requested() ? 10 : 100;
+
 		kill(p->pid, SIGTERM);
-		for (int i = 0; i < 50; i++) {
+		for (int i = 0; i < tries; i++) {
 			if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
 				p->pid = -1;
 				return;
 			}
-			usleep(100000);
+			usleep(50000);
 		}
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);

@@ -8,9 +8,10 @@
  * pumped into a filter chain (a dump) or captured into a bounded buffer (a
  * query); its stdin can be fed from a filter chain (a restore).
  *
- * Every wait checks the signal flag, so SIGINT/SIGTERM stop coffer promptly;
- * a child still running when its proc is released gets SIGTERM, then SIGKILL
- * after 5 s.
+ * Every wait polls the cancellation value (cancel_requested()) at least
+ * every 200 ms, so SIGINT/SIGTERM stop coffer within a second; a child still
+ * running when its proc is released gets SIGTERM, then SIGKILL after 5 s
+ * (0.5 s once cancelled).
  */
 #ifndef COFFER_PROC_H
 #define COFFER_PROC_H
@@ -73,7 +74,8 @@ void proc_release(struct proc *p);
 const char *proc_stderr_tail(struct proc *p);
 
 /* Runs a child to completion and returns its stdout in out (bounded by
- * out->max). Errors: as proc_start, proc_finish, and CF_ERR_LIMIT. */
+ * out->max). Errors: as proc_start, proc_finish; spec->errcode "LABEL: its
+ * output is larger than N bytes". */
 int proc_capture(const struct proc_spec *spec, struct buf *out);
 
 /* Writes text to a new file with mode 0600 in this process's private
