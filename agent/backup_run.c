@@ -132,7 +132,7 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 
 	if (run->stream_open)
 		return error_set(CF_ERR_INTERNAL, "stream '%s' opened while another is open", name);
-	if (!catalog_name_valid(name))
+	if (!name_valid(name))
 		return error_set(CF_ERR_INTERNAL, "bad stream name '%s'", name);
 	for (size_t i = 0; i < run->rec->nobjects; i++)
 		if (!strcmp(run->rec->objects[i].name, name))

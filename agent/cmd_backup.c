@@ -96,17 +96,11 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		if (!config_source_find(cfg, argv[i]))
 			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", argv[i],
 			               cfg->file);
-	if (!rc && stdin_name) {
-		for (const char *p = stdin_name; *p && !rc; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-				rc = error_set(
-				    CF_ERR_USAGE,
-				    "--stdin %s: use letters, digits, '-', '_' and '.' only",
-				    stdin_name);
-		if (!rc && (!*stdin_name || stdin_name[0] == '.'))
-			rc = error_set(CF_ERR_USAGE, "--stdin needs a name not starting with '.'");
-	}
+	if (!rc && stdin_name && !name_valid(stdin_name))
+		rc = error_set(CF_ERR_USAGE,
+		               "--stdin %.64s: use up to %d letters, digits, '-', '_' and '.', not "
+		               "starting with '.'",
+		               stdin_name, NAME_MAX_LEN);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc) {

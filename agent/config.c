@@ -486,16 +486,12 @@ static struct config_section *config_source_get(struct config_parse *p, const ch
 		config_fail(p, p->section_line, "a [source] section needs a name: [source NAME]");
 		return NULL;
 	}
-	for (const char *q = sname; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		      (*q >= '0' && *q <= '9') || *q == '-' || *q == '_' || *q == '.')) {
-			config_fail(p, p->section_line,
-			            "source name '%s': use letters, digits, '-', '_' and '.' only",
-			            sname);
-			return NULL;
-		}
-	if (sname[0] == '.') {
-		config_fail(p, p->section_line, "source name '%s' must not start with '.'", sname);
+	if (!name_valid(sname)) {
+		config_fail(
+		    p, p->section_line,
+		    "source name '%.64s%s': use up to %d letters, digits, '-', '_' and '.', "
+		    "not starting with '.'",
+		    sname, strlen(sname) > 64 ? "..." : "", NAME_MAX_LEN);
 		return NULL;
 	}
 	s = config_section_get(p, sname);

@@ -169,7 +169,7 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 /*
  * A manifest read from a repository is untrusted input. This decodes one and
  * checks what a restore, a rebuild and cleanup rely on: id and source are
- * names (catalog_name_valid()); prefix is exactly "<source>/<id>/" and, if
+ * names (name_valid()); prefix is exactly "<source>/<id>/" and, if
  * where (the key of the folder the manifest was read from) is not NULL,
  * where ends with it; every object has a valid name, a format, and the key
  * the backup run gives it (prefix + name + [".tar"] + ".zst.age"), no two
@@ -196,9 +196,6 @@ int catalog_manifest_sign(const char *json, const struct sign_key *k, char **out
  */
 int catalog_manifest_verify(const char *json, size_t len, char **signer);
 
-/* 1 if name is a safe single name (a source, an object): 1-200 of
- * [A-Za-z0-9._-], not starting with '.'. */
-int catalog_name_valid(const char *name);
 /* The storage key of an object of backup prefix: prefix + name + ".tar"
  * for a tar + ".zst.age". *out is malloc'ed. Errors: CF_ERR_NOMEM. */
 int catalog_object_key(const char *prefix, const char *name, const char *format, char **out);

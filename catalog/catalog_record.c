@@ -675,19 +675,6 @@ out:
 	return rc;
 }
 
-int catalog_name_valid(const char *name)
-{
-	size_t n = 0;
-
-	if (!name || !*name || name[0] == '.')
-		return 0;
-	for (const char *p = name; *p; p++, n++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-			return 0;
-	return n <= 200;
-}
-
 int catalog_object_key(const char *prefix, const char *name, const char *format, char **out)
 {
 	struct buf key;
@@ -708,7 +695,7 @@ static int catalog_manifest_check(const struct catalog_backup *b, const char *wh
 	char *want = NULL;
 	int rc = 0;
 
-	if (!catalog_name_valid(b->source))
+	if (!name_valid(b->source))
 		return error_set(CF_ERR_FORMAT, "manifest: source '%.64s' is not a valid name",
 		                 b->source);
 	if (!b->finished_ms)
@@ -734,7 +721,7 @@ static int catalog_manifest_check(const struct catalog_backup *b, const char *wh
 	for (size_t i = 0; !rc && i < b->nobjects; i++) {
 		const struct catalog_object *o = &b->objects[i];
 
-		if (!catalog_name_valid(o->name))
+		if (!name_valid(o->name))
 			return error_set(CF_ERR_FORMAT,
 			                 "manifest: object %zu has no valid name ('%.64s')", i,
 			                 o->name ? o->name : "");

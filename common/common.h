@@ -271,6 +271,11 @@ void backup_id_format(int64_t ms, uint32_t random, char out[BACKUP_ID_LEN + 1]);
 /* 1 if text has the shape of a backup id, else 0. */
 int backup_id_valid(const char *text);
 
+/* The one rule for names that become parts of keys and paths (sources,
+ * objects, --stdin names): 1 if name is 1-200 of [A-Za-z0-9._-] and does
+ * not start with '.', else 0. */
+#define NAME_MAX_LEN 200
+int name_valid(const char *name);
 /* Formats a byte count as "1.5 GiB" into out. */
 void fmt_bytes(uint64_t n, char *out, size_t size);
 /* A malloc'ed copy of text that is valid UTF-8: each byte that does not

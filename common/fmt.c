@@ -91,3 +91,16 @@ char *fmt_text_utf8(const char *text)
 		fmt_text_escape(text, out, size, 0);
 	return out;
 }
+
+int name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (!name || !*name || name[0] == '.')
+		return 0;
+	for (const char *p = name; *p; p++, n++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return 0;
+	return n <= NAME_MAX_LEN;
+}

@@ -100,7 +100,7 @@ int repo_backup_prefix(const char *source, const char *id, char **out)
 	size_t n;
 
 	*out = NULL;
-	if (!catalog_name_valid(source) || !backup_id_valid(id))
+	if (!name_valid(source) || !backup_id_valid(id))
 		return error_set(CF_ERR_INTERNAL, "no backup folder for source '%.64s', id '%.64s'",
 		                 source, id);
 	n = strlen(source) + 1 + BACKUP_ID_LEN + 2;
@@ -124,7 +124,7 @@ int repo_prefix_valid(const char *prefix)
 		return 0;
 	memcpy(id, slash + 1, BACKUP_ID_LEN);
 	id[BACKUP_ID_LEN] = '\0';
-	return catalog_name_valid(source) && backup_id_valid(id);
+	return name_valid(source) && backup_id_valid(id);
 }
 
 /* The manifest key of a backup folder into out. */
@@ -334,7 +334,7 @@ static int repo_find_unrecorded(struct repo *r, const char *id, char *const *sou
 	int rc;
 
 	for (size_t i = 0; i < nsources; i++) {
-		if (!catalog_name_valid(sources[i]) ||
+		if (!name_valid(sources[i]) ||
 		    (size_t)snprintf(buf, sizeof(buf), "%s/%s/%s", sources[i], id,
 		                     REPO_MANIFEST_NAME) >= sizeof(buf))
 			continue;

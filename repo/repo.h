@@ -10,7 +10,7 @@
  *   <source>/wal/...                       reserved for WAL archiving (no
  *                                          backup id is "wal": ids start
  *                                          with a digit)
- * where <source> passes catalog_name_valid() and <id> backup_id_valid().
+ * where <source> passes name_valid() and <id> backup_id_valid().
  * The object names come from catalog_object_key().
  *
  * Deletion rules (every delete in coffer goes through this module):

@@ -76,7 +76,7 @@ static void fuzz_manifest_untrusted(const uint8_t *data, size_t size)
 		size_t pl = strlen(m->prefix);
 
 		if (strncmp(k, m->prefix, pl) || strchr(k + pl, '/') ||
-		    !catalog_name_valid(m->objects[i].name))
+		    !name_valid(m->objects[i].name))
 			abort();
 	}
 	catalog_backup_free(m);
