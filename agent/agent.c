@@ -39,6 +39,15 @@ int agent_signals_caught(void)
 	return cancel_requested();
 }
 
+void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored)
+{
+	*raw = *stored = 0;
+	for (size_t i = 0; i < b->nobjects; i++) {
+		*raw += b->objects[i].raw_bytes;
+		*stored += b->objects[i].stored_bytes;
+	}
+}
+
 const char *agent_status_label(const struct catalog_backup *b)
 {
 	if (b->status == CATALOG_COMPLETE && b->missing_count)

@@ -106,9 +106,12 @@ int agent_signals_caught(void);
 /* The status a listing shows: "partial" for a complete backup that misses
  * something it was asked for, else catalog_status_name(). */
 const char *agent_status_label(const struct catalog_backup *b);
+/* The sums of a backup's objects' plaintext and stored sizes. */
+void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored);
 int agent_exit_code(int rc);
 
-/* Commands: argc/argv start at the command word. Return a CF_ code. */
+/* Commands (agent/cmd/, one file each): argc/argv start at the command
+ * word. Return a CF_ code. */
 int cmd_backup(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_list(const struct cli *cli, int argc, char **argv);

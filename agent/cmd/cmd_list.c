@@ -1,6 +1,6 @@
 /*
- * cmd_list: `coffer list [--source S] [--json]` and `coffer show ID [--json]`,
- * read from the local catalog (run `coffer catalog rebuild` on a new host).
+ * cmd_list: `coffer list [--source S] [--json]`, read from the local catalog
+ * (run `coffer catalog rebuild` on a new host).
  */
 #include "agent/agent.h"
 
@@ -17,15 +17,6 @@ struct cmd_list_state {
 	size_t elsewhere;     /* records of other repositories, not listed */
 };
 
-static void cmd_list_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored)
-{
-	*raw = *stored = 0;
-	for (size_t i = 0; i < b->nobjects; i++) {
-		*raw += b->objects[i].raw_bytes;
-		*stored += b->objects[i].stored_bytes;
-	}
-}
-
 static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 {
 	struct cmd_list_state *s = ctx;
@@ -36,7 +27,7 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 		s->elsewhere++;
 		return 0;
 	}
-	cmd_list_sizes(b, &raw, &stored);
+	agent_backup_sizes(b, &raw, &stored);
 	if (s->json) {
 		char *text = NULL;
 		json_t *obj;
@@ -114,78 +105,6 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 		log_info("%zu backup(s) of other repositories in the catalog %s not listed",
 		         s.elsewhere, cfg->catalog_path);
 	free(location);
-	catalog_close(cat);
-	config_free(cfg);
-	return rc;
-}
-
-int cmd_show(const struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-	struct config *cfg = NULL;
-	struct catalog *cat = NULL;
-	struct catalog_backup *b = NULL;
-	char *json = NULL;
-	int opt, rc, as_json = cli->json;
-
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'j')
-			as_json = 1;
-		else
-			return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
-	}
-	if (optind != argc - 1)
-		return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
-	rc = config_load(cli->config_path, &cfg);
-	if (!rc)
-		rc = agent_open_catalog(cfg, &cat);
-	if (!rc) {
-		rc = catalog_backup_get(cat, argv[optind], &b);
-		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(rc, "no backup %s in the catalog %s", argv[optind],
-			               cfg->catalog_path);
-	}
-	if (!rc && as_json) {
-		rc = catalog_backup_to_json(b, CATALOG_JSON_PRETTY, &json);
-		if (!rc)
-			printf("%s\n", json);
-	} else if (!rc) {
-		char t[TIME_ISO_LEN + 1], raw[32], stored[32];
-
-		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id,
-		       b->source, b->kind, b->host ? b->host : "", agent_status_label(b));
-		time_format_iso(b->started_ms, t, sizeof(t));
-		printf("started:   %s\n", t);
-		if (b->finished_ms) {
-			time_format_iso(b->finished_ms, t, sizeof(t));
-			printf("finished:  %s\n", t);
-		}
-		if (b->error)
-			printf("error:     %s\n", b->error);
-		if (b->missing_count)
-			printf("partial:   %llu item(s) could not be backed up%s\n",
-			       (unsigned long long)b->missing_count,
-			       b->missing_count > b->nmissing ? "; the first ones:" : ":");
-		for (size_t i = 0; i < b->nmissing; i++)
-			printf("missing:   %s\n", b->missing[i]);
-		printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
-		for (size_t i = 0; i < b->nlocations; i++)
-			printf("location:  %s\n", b->locations[i]);
-		for (size_t i = 0; i < b->nrecipients; i++)
-			printf("recipient: %s\n", b->recipients[i]);
-		for (size_t i = 0; i < b->nobjects; i++) {
-			const struct catalog_object *o = &b->objects[i];
-
-			fmt_bytes(o->raw_bytes, raw, sizeof(raw));
-			fmt_bytes(o->stored_bytes, stored, sizeof(stored));
-			printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key,
-			       o->format, o->compression, o->encryption, raw, stored,
-			       o->sha256 ? o->sha256 : "-");
-		}
-	}
-	free(json);
-	catalog_backup_free(b);
 	catalog_close(cat);
 	config_free(cfg);
 	return rc;

@@ -1,0 +1,74 @@
+/*
+ * cmd_repo: `coffer repo cleanup [--older-than AGE]`: leftovers of
+ * interrupted backups (repo_cleanup(); what may be deleted is repo.h's
+ * deletion rules): dead runs of this host settled, unfinished writes and
+ * backup folders without a manifest whose run is known dead or older than
+ * AGE removed. A folder with a manifest is never touched.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
+{
+	struct repo *repo = NULL;
+	struct catalog *cat = NULL;
+	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_cleanup_result res = {0, 0};
+	unsigned reaped = 0;
+	int rc;
+
+	rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_open_repo(cfg, cat, &trust, &repo);
+	if (!rc)
+		rc = agent_reap_stale_runs(repo, &reaped);
+	if (!rc)
+		rc = repo_cleanup(repo, older_ms, &res);
+	if (!rc && cli->json)
+		printf(
+		    "{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n",
+		    reaped, res.temporary, res.folders);
+	else if (!rc)
+		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
+		       "incomplete backup(s)\n",
+		       reaped, res.temporary, res.folders);
+	repo_close(repo);
+	catalog_close(cat);
+	repo_trust_free(&trust);
+	return rc;
+}
+
+int cmd_repo(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char usage[] = "usage: coffer repo cleanup [--older-than AGE]";
+	struct config *cfg = NULL;
+	int64_t older_ms = 24 * 3600 * 1000LL;
+	int opt, rc;
+
+	if (argc < 2 || strcmp(argv[1], "cleanup") != 0)
+		return error_set(CF_ERR_USAGE, "%s", usage);
+	optind = 0;
+	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (opt != 'o')
+			return error_set(CF_ERR_USAGE, "%s", usage);
+		if (config_parse_duration(optarg, &older_ms))
+			return error_set(CF_ERR_USAGE, "--older-than %s", error_message());
+	}
+	if (optind != argc - 1)
+		return error_set(CF_ERR_USAGE, "%s", usage);
+	rc = config_load(cli->config_path, &cfg);
+	if (!rc)
+		rc = cmd_repo_cleanup(cli, cfg, older_ms);
+	config_free(cfg);
+	return rc;
+}
