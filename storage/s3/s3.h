@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -233,6 +234,10 @@ struct s3_request {
 	void *sink_ctx;
 	size_t max_body;  /* 0: 1 MiB */
 	const char *what; /* "upload part 3", for messages */
+	/* 1: cleanup that must run even after a cancellation (aborting a
+	 * multipart upload): then one attempt with a 500 ms total timeout.
+	 * 0: a cancellation fails the request with CF_ERR_INTERRUPTED. */
+	int after_cancel;
 };
 
 struct s3_response {
@@ -247,17 +252,30 @@ struct s3_response {
 };
 
 /*
+ * Runs a transfer set up on h to its end under the multi handle m (NULL: a
+ * temporary one), waking every 100 ms; when cancellable, a cancellation
+ * (cancel_requested()) stops it within that time with
+ * CURLE_ABORTED_BY_CALLBACK. Returns curl's result of the transfer.
+ */
+CURLcode s3_curl_perform(CURL *h, CURLM *m, int cancellable);
+
+/*
  * Performs one request with retries: connection failures, timeouts, resets,
  * 5xx, SlowDown and RequestTimeout are retried up to max_attempts with
  * exponential backoff and full jitter; an expired token refreshes the
  * credentials. Any 2xx and 304 return 0 with resp filled; a 404 returns
- * CF_ERR_NOTFOUND (resp filled, no message recorded: callers decide). Other
- * failures return CF_ERR_AUTH (403, signature), CF_ERR_NETWORK (could not
- * reach), CF_ERR_STORAGE, with one message naming the method, s3://bucket/key,
- * the HTTP status and the S3 error code. resp is initialised by the call and
- * released with s3_response_free().
+ * CF_ERR_NOTFOUND (resp filled, no message recorded: callers decide), except
+ * NoSuchBucket: CF_ERR_NOTFOUND with the message "bucket ... does not exist"
+ * and resp->error.code "NoSuchBucket" (s3_bucket_missing()). Other failures
+ * return CF_ERR_AUTH (403, signature: "access to ... denied"), CF_ERR_NETWORK
+ * (could not reach), CF_ERR_STORAGE, with one message naming the method,
+ * s3://bucket/key, the HTTP status and the S3 error code; CF_ERR_INTERRUPTED
+ * once cancelled (no retry after a cancellation, see after_cancel). resp is initialised by the call
+ * and released with s3_response_free().
  */
 int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3_response *resp);
 void s3_response_free(struct s3_response *resp);
+/* 1 if resp is the reply of a missing bucket (not of a missing key). */
+int s3_bucket_missing(const struct s3_response *resp);
 
 #endif

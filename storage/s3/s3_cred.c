@@ -203,7 +203,7 @@ struct http_call {
 
 /* Performs one request. Returns 0 with status set and the body in resp, or
  * CF_ERR_NETWORK when the peer could not be reached, CF_ERR_LIMIT when the
- * reply is too large, CF_ERR_NOMEM. */
+ * reply is too large, CF_ERR_INTERRUPTED once cancelled, CF_ERR_NOMEM. */
 static int http_perform(const struct http_call *call, struct secret_buf *resp, long *status)
 {
 	char errbuf[CURL_ERROR_SIZE];
@@ -213,6 +213,9 @@ static int http_perform(const struct http_call *call, struct secret_buf *resp, l
 
 	*status = 0;
 	errbuf[0] = '\0';
+	rc = cancel_check();
+	if (rc)
+		return rc;
 	h = curl_easy_init();
 	if (!h)
 		return error_set(CF_ERR_NOMEM, "%s: cannot create a curl handle", call->what);
@@ -256,8 +259,11 @@ static int http_perform(const struct http_call *call, struct secret_buf *resp, l
 		               curl_easy_strerror(cc));
 		goto out;
 	}
-	cc = curl_easy_perform(h);
-	if (resp->overflow) {
+	/* Polled in 100 ms slices so that a cancellation stops it at once. */
+	cc = s3_curl_perform(h, NULL, 1);
+	if (cc == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
+		rc = cancel_check();
+	} else if (resp->overflow) {
 		rc = error_set(CF_ERR_LIMIT, "%s: the reply is larger than %zu bytes", call->what,
 		               resp->cap);
 	} else if (cc != CURLE_OK) {

@@ -33,6 +33,8 @@
 #define S3_MAX_PARTS 10000
 #define S3_PARTS_PER_TIER 1000
 #define S3_MAX_CONCURRENCY 64
+#define S3_READ_CHUNK ((size_t)1024 * 1024) /* storage.h: cb gets at most 1 MiB */
+#define S3_DELETE_BATCH 1000                /* DeleteObjects' limit */
 
 struct s3_repo {
 	struct s3_client *c;
@@ -123,8 +125,6 @@ static void s3_free(void *drv)
 static int s3_open(const struct storage_options *opts, void **drv)
 {
 	struct s3_repo *r = calloc(1, sizeof(*r));
-	struct s3_response resp;
-	struct s3_request req;
 	int rc;
 
 	if (!r)
@@ -147,26 +147,10 @@ static int s3_open(const struct storage_options *opts, void **drv)
 		s3_free(r);
 		return error_set(CF_ERR_CONFIG, "s3: object_lock_mode needs object_lock_days > 0");
 	}
+	/* No request here: the first real one reports a missing bucket or
+	 * refused keys in the same words (s3_http.c), and a run pays no extra
+	 * round trip for a check. */
 	rc = s3_client_new(opts, &r->c);
-	if (rc) {
-		s3_free(r);
-		return rc;
-	}
-	/* Fail early and clearly when the bucket is missing or the keys are wrong. */
-	memset(&req, 0, sizeof(req));
-	req.method = "HEAD";
-	req.what = "(check bucket)";
-	rc = s3_http_request(r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND || (!rc && resp.status == 404))
-		rc = error_set(CF_ERR_NOTFOUND, "s3: bucket %s does not exist (HTTP 404)",
-		               s3_client_describe(r->c));
-	else if (rc == CF_ERR_AUTH)
-		rc = error_set(
-		    rc,
-		    "s3: access to %s denied (HTTP %ld): check the access key, the secret "
-		    "key, the session token and the bucket's permissions",
-		    s3_client_describe(r->c), resp.status);
-	s3_response_free(&resp);
 	if (rc) {
 		s3_free(r);
 		return rc;
@@ -225,7 +209,7 @@ static int s3_list_page(struct s3_repo *r, const struct buf *query, int uploads,
 /* Aborts a multipart upload of bucket_key. CF_ERR_NOTFOUND (no message) when
  * it is already gone: completed or aborted meanwhile. */
 static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char *upload_id,
-                           const char *what)
+                           const char *what, int after_cancel)
 {
 	struct s3_response resp;
 	struct s3_request req;
@@ -239,6 +223,7 @@ static int s3_abort_upload(struct s3_repo *r, const char *bucket_key, const char
 	req.key = bucket_key;
 	req.query = (char *)q.data;
 	req.what = what;
+	req.after_cancel = after_cancel;
 	if (!rc) {
 		rc = s3_http_request(r->c, &req, &resp);
 		s3_response_free(&resp);
@@ -294,8 +279,104 @@ static int s3_remove(void *drv, const char *key)
 	struct s3_response resp;
 	int rc = s3_key_request(drv, "DELETE", key, &resp);
 
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
+		rc = 0;
 	s3_response_free(&resp);
-	return rc == CF_ERR_NOTFOUND ? 0 : rc;
+	return rc;
+}
+
+/* Deletes one batch of at most S3_DELETE_BATCH keys with DeleteObjects.
+ * A missing key is success; otherwise the error names the first key of the
+ * batch (in the caller's order) that was not deleted. */
+static int s3_remove_batch(struct s3_repo *r, const char *const *keys, size_t n)
+{
+	struct s3_delete_error *errs = NULL;
+	const struct s3_delete_error *fe = NULL;
+	size_t nerrs = 0, first = n;
+	char **bkeys = calloc(n, sizeof(*bkeys));
+	char b64[32], hex[33];
+	struct s3_response resp;
+	struct s3_request req;
+	struct buf body;
+	int rc = 0;
+
+	memset(&resp, 0, sizeof(resp));
+	buf_init(&body, 16 * 1024 * 1024);
+	if (!bkeys)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct buf bk;
+
+		rc = s3_client_key(r->c, keys[i], &bk);
+		bkeys[i] = (char *)bk.data;
+		if (!rc && !bkeys[i])
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = s3_xml_delete_body(bkeys, n, &body);
+	if (!rc) {
+		/* RGW and S3 refuse a DeleteObjects without Content-MD5 (or an
+		 * x-amz-checksum-* header). */
+		s3_md5(body.data, body.len, b64, hex);
+		memset(&req, 0, sizeof(req));
+		req.method = "POST";
+		req.query = "delete";
+		req.body = body.data;
+		req.body_len = body.len;
+		req.body_md5 = b64;
+		req.max_body = 16 * 1024 * 1024;
+		req.what = "delete objects";
+		rc = s3_http_request(r->c, &req, &resp);
+		if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
+			rc = error_set(CF_ERR_STORAGE, "s3: DeleteObjects in %s: HTTP 404",
+			               s3_client_describe(r->c));
+	}
+	if (!rc)
+		rc = s3_xml_delete_result((const char *)resp.body.data, resp.body.len, &errs,
+		                          &nerrs);
+	for (size_t e = 0; !rc && e < nerrs; e++) {
+		size_t i = 0;
+
+		if (!strcmp(errs[e].code, "NoSuchKey"))
+			continue; /* already gone: what deleting wanted */
+		while (i < n && strcmp(bkeys[i], errs[e].key) != 0)
+			i++;
+		if (!fe || i < first) {
+			fe = &errs[e];
+			first = i;
+		}
+	}
+	if (!rc && fe) {
+		size_t plen = s3_client_prefix_len(r->c);
+
+		rc = error_set(CF_ERR_STORAGE, "s3: cannot delete %s%s: %s%s%s (DeleteObjects)",
+		               s3_client_describe(r->c),
+		               first < n ? keys[first]
+		                         : (strlen(fe->key) > plen ? fe->key + plen : fe->key),
+		               fe->code[0] ? fe->code : "(no error code)",
+		               fe->message[0] ? ": " : "", fe->message);
+	}
+	s3_delete_errors_free(errs, nerrs);
+	s3_response_free(&resp);
+	buf_free(&body);
+	for (size_t i = 0; i < n; i++)
+		free(bkeys[i]);
+	free(bkeys);
+	return rc;
+}
+
+static int s3_remove_many(void *drv, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	/* Batch after batch, in order: a batch ends before the next starts. */
+	for (size_t i = 0; !rc && i < n; i += S3_DELETE_BATCH) {
+		rc = cancel_check();
+		if (!rc)
+			rc = s3_remove_batch(drv, keys + i,
+			                     n - i < S3_DELETE_BATCH ? n - i : S3_DELETE_BATCH);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -358,18 +439,25 @@ struct s3_part {
 	struct s3_part *next;
 };
 
+/*
+ * A write. The caller's thread alone uses r, key, upload_id (set before the
+ * workers start, read-only after), fill, next_number, workers and nworkers;
+ * everything from mu down is shared with the workers and read and written
+ * only under mu (etags too). err is the write's first failure, a part's or
+ * the caller's own (a failed write_data): once set, no part is sent, commit
+ * fails with it and the upload is aborted.
+ */
 struct s3_write {
 	struct s3_repo *r;
 	struct buf key; /* bucket key */
 	char *upload_id;
 	struct s3_part *fill; /* the part being filled */
 	unsigned next_number; /* number of the next part to fill */
-	char **etags;         /* by part number - 1 */
-	size_t netags;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	pthread_t workers[S3_MAX_CONCURRENCY];
 	int nworkers;
+	pthread_mutex_t mu;
+	char **etags; /* by part number - 1 */
+	pthread_cond_t cv;
 	struct s3_part *queue_head, *queue_tail; /* parts waiting for a worker */
 	struct s3_part *free_parts;              /* buffers to reuse */
 	int buffers;                             /* part buffers in existence */
@@ -408,7 +496,7 @@ static int s3_upload_part(struct s3_write *w, struct s3_part *p)
 	req.body_md5 = b64;
 	req.what = what;
 	rc = s3_http_request(w->r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(CF_ERR_STORAGE, "s3: upload part %u of s3://%s: the upload is gone",
 		               p->number, (char *)w->key.data);
 	if (!rc && !s3_etag_matches(resp.etag, hex))
@@ -426,6 +514,38 @@ static int s3_upload_part(struct s3_write *w, struct s3_part *p)
 	return rc;
 }
 
+/* Records the write's first failure (rc with the thread's message); w->mu held. */
+static void s3_write_fail_locked(struct s3_write *w, int rc)
+{
+	if (rc && !w->err) {
+		w->err = rc;
+		snprintf(w->errmsg, sizeof(w->errmsg), "%s", error_message());
+	}
+}
+
+/* The failure recorded, again as this thread's error, or 0; w->mu held. */
+static int s3_write_error_locked(const struct s3_write *w)
+{
+	return w->err ? error_set(w->err, "%s", w->errmsg) : 0;
+}
+
+/* Waits on w->cv (w->mu held) for at most 100 ms, so that a cancellation is
+ * seen even when no worker has anything to say. Returns CF_ERR_INTERRUPTED
+ * once cancelled, else 0. */
+static int s3_write_wait_locked(struct s3_write *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 100 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	return cancel_check();
+}
+
 static void *s3_upload_worker(void *arg)
 {
 	struct s3_write *w = arg;
@@ -433,7 +553,7 @@ static void *s3_upload_worker(void *arg)
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		struct s3_part *p;
-		int rc;
+		int rc = 0, failed;
 
 		while (!w->queue_head && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
@@ -443,13 +563,13 @@ static void *s3_upload_worker(void *arg)
 		w->queue_head = p->next;
 		if (!w->queue_head)
 			w->queue_tail = NULL;
+		failed = w->err;
 		pthread_mutex_unlock(&w->mu);
-		rc = w->err ? 0 : s3_upload_part(w, p);
+		/* Once a part failed the upload is lost: the rest are not sent. */
+		if (!failed)
+			rc = s3_upload_part(w, p);
 		pthread_mutex_lock(&w->mu);
-		if (rc && !w->err) {
-			w->err = rc;
-			snprintf(w->errmsg, sizeof(w->errmsg), "%s", error_message());
-		}
+		s3_write_fail_locked(w, rc);
 		p->len = 0;
 		p->next = w->free_parts;
 		w->free_parts = p;
@@ -476,7 +596,7 @@ static int s3_write_initiate(struct s3_write *w)
 	req.nheaders = s3_object_headers(w->r, h, until, sizeof(until));
 	req.what = "create multipart upload";
 	rc = s3_http_request(w->r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot start an upload of s3://%s",
 		               (char *)w->key.data);
 	if (!rc)
@@ -502,10 +622,14 @@ static int s3_write_take_buffer(struct s3_write *w, unsigned n)
 {
 	uint64_t size = s3_part_size_for(w->r, n);
 	struct s3_part *p = NULL;
+	int rc = 0;
 
+	/* Whether the write failed is decided under the lock, together with
+	 * taking a buffer: a buffer taken is never dropped on an error. */
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		if (w->err)
+		rc = s3_write_error_locked(w);
+		if (rc)
 			break;
 		if (w->free_parts) {
 			p = w->free_parts;
@@ -516,11 +640,13 @@ static int s3_write_take_buffer(struct s3_write *w, unsigned n)
 			w->buffers++;
 			break;
 		}
-		pthread_cond_wait(&w->cv, &w->mu);
+		rc = s3_write_wait_locked(w);
+		if (rc)
+			break;
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (w->err)
-		return error_set(w->err, "%s", w->errmsg);
+	if (rc)
+		return rc;
 	if (p && p->cap < size) {
 		/* The schedule grew the part size: this buffer is too small. */
 		s3_part_free(p);
@@ -606,8 +732,11 @@ static int s3_write_data(void *wctx, const void *data, size_t len)
 {
 	struct s3_write *w = wctx;
 	const uint8_t *p = data;
-	int rc = 0;
+	int rc;
 
+	pthread_mutex_lock(&w->mu);
+	rc = s3_write_error_locked(w); /* the contract forbids it; stay safe */
+	pthread_mutex_unlock(&w->mu);
 	while (!rc && len > 0) {
 		size_t n = w->fill->cap - w->fill->len;
 
@@ -627,6 +756,12 @@ static int s3_write_data(void *wctx, const void *data, size_t len)
 			rc = s3_write_queue(w);
 		if (!rc)
 			rc = s3_write_take_buffer(w, w->next_number++);
+	}
+	if (rc) {
+		/* Commit must fail with this error and store nothing. */
+		pthread_mutex_lock(&w->mu);
+		s3_write_fail_locked(w, rc);
+		pthread_mutex_unlock(&w->mu);
 	}
 	return rc;
 }
@@ -681,7 +816,7 @@ static void s3_write_abort_upload(struct s3_write *w)
 		return;
 	/* Keep the error that made us abort: the abort's own must not replace it. */
 	snprintf(msg, sizeof(msg), "%s", error_message());
-	rc = s3_abort_upload(w->r, (char *)w->key.data, w->upload_id, "abort multipart upload");
+	rc = s3_abort_upload(w->r, (char *)w->key.data, w->upload_id, "abort multipart upload", 1);
 	if (rc && rc != CF_ERR_NOTFOUND)
 		log_warn("could not abort upload %s of %s: %s (coffer repo cleanup will)",
 		         w->upload_id, (char *)w->key.data, error_message());
@@ -718,7 +853,7 @@ static int s3_write_single(struct s3_write *w)
 	req.headers = h;
 	req.nheaders = s3_object_headers(w->r, h, until, sizeof(until));
 	rc = s3_http_request(w->r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot write s3://%s", (char *)w->key.data);
 	if (!rc && !s3_etag_matches(resp.etag, hex))
 		rc = error_set(CF_ERR_STORAGE, "s3: %s came back with ETag %s, expected the MD5 %s",
@@ -750,7 +885,7 @@ static int s3_write_complete(struct s3_write *w, unsigned nparts)
 		rc = s3_http_request(w->r->c, &req, &resp);
 	else
 		memset(&resp, 0, sizeof(resp));
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(CF_ERR_STORAGE, "s3: upload %s of s3://%s is gone", w->upload_id,
 		               (char *)w->key.data);
 	/* S3 can answer 200 and still fail: the error is then in the body. */
@@ -797,7 +932,7 @@ static int s3_write_retention(struct s3_write *w)
 	req.body_md5 = b64;
 	req.what = "set object retention";
 	rc = s3_http_request(w->r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(CF_ERR_STORAGE, "s3: cannot set the retention of s3://%s",
 		               (char *)w->key.data);
 	s3_response_free(&resp);
@@ -811,23 +946,29 @@ static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_
 static int s3_write_commit(void *wctx)
 {
 	struct s3_write *w = wctx;
-	unsigned nparts;
-	int rc = 0;
+	unsigned nparts = 0;
+	int rc;
 
-	if (!w->upload_id) {
+	/* After a failed write_data (or a part that failed) nothing is stored:
+	 * w->fill may be gone then, and a single PUT would store a fragment. */
+	pthread_mutex_lock(&w->mu);
+	rc = s3_write_error_locked(w);
+	pthread_mutex_unlock(&w->mu);
+	if (!rc && !w->upload_id) {
 		rc = s3_write_single(w);
 		s3_write_release(w);
 		return rc;
 	}
 	/* The last part may be short; an empty one is not sent. */
-	if (w->fill->len > 0)
+	if (!rc && w->fill->len > 0)
 		rc = s3_write_queue(w);
-	nparts = w->fill ? w->fill->number - 1 : w->next_number - 1;
+	if (!rc)
+		nparts = w->fill ? w->fill->number - 1 : w->next_number - 1;
 	pthread_mutex_lock(&w->mu);
 	while (!rc && w->busy > 0 && !w->err)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (!rc && w->err)
-		rc = error_set(w->err, "%s", w->errmsg);
+		rc = s3_write_wait_locked(w);
+	if (!rc)
+		rc = s3_write_error_locked(w);
 	pthread_mutex_unlock(&w->mu);
 	if (!rc) {
 		s3_write_stop(w);
@@ -915,7 +1056,7 @@ static int s3_read_range(struct s3_read *rd, struct s3_slot *s, uint64_t k)
 	req.sink_ctx = s;
 	req.what = "read";
 	rc = s3_http_request(rd->r->c, &req, &resp);
-	if (rc == CF_ERR_NOTFOUND)
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
 		rc = error_set(rc, "s3: object %s vanished while it was read", rd->key);
 	if (!rc && s->data.len != to - from)
 		rc = error_set(CF_ERR_STORAGE, "s3: %s: range %s gave %zu bytes", rd->key, range,
@@ -1012,13 +1153,32 @@ static int s3_read(void *drv, const char *key, uint64_t offset, uint64_t length,
 		struct s3_slot *s = &rd.slots[k % (uint64_t)rd.nslots];
 
 		pthread_mutex_lock(&rd.mu);
-		while (!rd.err && !(s->state == 2 && s->range == k))
-			pthread_cond_wait(&rd.cv, &rd.mu);
-		if (rd.err)
+		while (!rd.err && !(s->state == 2 && s->range == k)) {
+			/* Workers see a cancellation in their transfer; a timed wait
+			 * sees it too while they have none running. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&rd.cv, &rd.mu, &ts);
+			rc = cancel_check();
+			if (rc)
+				break;
+		}
+		if (!rc && rd.err)
 			rc = error_set(rd.err, "%s", rd.errmsg);
 		pthread_mutex_unlock(&rd.mu);
-		if (!rc)
-			rc = cb(ctx, s->data.data, s->data.len);
+		/* A range is part_size bytes (16 MiB by default); storage.h
+		 * promises cb at most S3_READ_CHUNK at a time. */
+		for (size_t off = 0; !rc && off < s->data.len; off += S3_READ_CHUNK) {
+			size_t n = s->data.len - off;
+
+			rc = cb(ctx, s->data.data + off, n < S3_READ_CHUNK ? n : S3_READ_CHUNK);
+		}
 		pthread_mutex_lock(&rd.mu);
 		s->state = 0;
 		buf_reset(&s->data);
@@ -1082,7 +1242,8 @@ static int s3_abort_uploads(struct s3_repo *r, const char *bucket_prefix, int64_
 			if (keep_id &&
 			    (strcmp(it->key, bucket_prefix) || !strcmp(it->upload_id, keep_id)))
 				continue;
-			rc = s3_abort_upload(r, it->key, it->upload_id, "abort abandoned upload");
+			rc =
+			    s3_abort_upload(r, it->key, it->upload_id, "abort abandoned upload", 0);
 			if (rc == CF_ERR_NOTFOUND) {
 				rc = 0; /* finished or aborted meanwhile */
 			} else if (!rc) {
@@ -1136,5 +1297,6 @@ const struct storage_driver storage_s3_driver = {
     .list = s3_list,
     .head = s3_head,
     .remove = s3_remove,
+    .remove_many = s3_remove_many,
     .cleanup = s3_cleanup,
 };

@@ -8,6 +8,13 @@
  * retried with exponential backoff and full jitter; permanent ones fail at
  * once with one message naming the request, the HTTP status and S3's code.
  * It knows nothing of multipart uploads or listings: s3_driver.c does.
+ *
+ * Cancellation (cancel_requested()) stops a transfer within 100 ms: curl runs
+ * under a multi handle polled in 100 ms slices (curl_easy_perform() sleeps up
+ * to a second between its progress calls), the transfer callback returns
+ * non-zero, backoff sleeps in cancel_sleep_ms(), and nothing is retried once
+ * cancelled. A request marked after_cancel (aborting a multipart upload)
+ * still runs once, with a short total timeout.
  */
 #include "storage/s3/s3.h"
 #include "storage/storage.h"
@@ -21,12 +28,15 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #define S3_POOL_MAX 32
 #define S3_DEFAULT_MAX_BODY (1024 * 1024)
 #define S3_BACKOFF_BASE_MS 200
 #define S3_BACKOFF_CAP_MS 10000
+/* Total time allowed to a request that runs after a cancellation. */
+#define S3_AFTER_CANCEL_MS 500
+/* The longest a transfer waits before it looks at the cancellation. */
+#define S3_POLL_MS 100
 
 struct s3_client {
 	char *scheme;   /* "http" or "https" */
@@ -43,8 +53,15 @@ struct s3_client {
 	int timeout_s;
 	struct s3_cred *cred;
 	pthread_mutex_t mu;
-	CURL *pool[S3_POOL_MAX];
+	struct s3_conn *pool[S3_POOL_MAX];
 	size_t npool;
+};
+
+/* A pooled connection: the easy handle and the multi handle that runs it
+ * (and keeps its connections alive between requests). */
+struct s3_conn {
+	CURL *easy;
+	CURLM *multi;
 };
 
 static pthread_once_t s3_curl_once = PTHREAD_ONCE_INIT;
@@ -57,6 +74,17 @@ static void s3_curl_init(void)
 static char *s3_strdup_or(const char *s, const char *dflt)
 {
 	return strdup(s && *s ? s : dflt);
+}
+
+static void s3_conn_free(struct s3_conn *k)
+{
+	if (k) {
+		if (k->multi)
+			curl_multi_cleanup(k->multi);
+		if (k->easy)
+			curl_easy_cleanup(k->easy);
+		free(k);
+	}
 }
 
 int s3_client_new(const struct storage_options *opts, struct s3_client **out)
@@ -138,7 +166,7 @@ void s3_client_free(struct s3_client *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->npool; i++)
-		curl_easy_cleanup(c->pool[i]);
+		s3_conn_free(c->pool[i]);
 	s3_cred_free(c->cred);
 	pthread_mutex_destroy(&c->mu);
 	free(c->scheme);
@@ -168,32 +196,104 @@ int s3_client_key(const struct s3_client *c, const char *key, struct buf *out)
 	return buf_printf(out, "%s%s", c->prefix, key);
 }
 
-static CURL *s3_handle_get(struct s3_client *c)
+static struct s3_conn *s3_handle_get(struct s3_client *c)
 {
-	CURL *h = NULL;
+	struct s3_conn *k = NULL;
 
 	pthread_mutex_lock(&c->mu);
 	if (c->npool)
-		h = c->pool[--c->npool];
+		k = c->pool[--c->npool];
 	pthread_mutex_unlock(&c->mu);
-	return h ? h : curl_easy_init();
+	if (k)
+		return k;
+	k = calloc(1, sizeof(*k));
+	if (k) {
+		k->easy = curl_easy_init();
+		k->multi = curl_multi_init();
+	}
+	if (!k || !k->easy || !k->multi) {
+		s3_conn_free(k);
+		return NULL;
+	}
+	return k;
 }
 
-static void s3_handle_put(struct s3_client *c, CURL *h)
+static void s3_handle_put(struct s3_client *c, struct s3_conn *k)
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->npool < S3_POOL_MAX) {
-		c->pool[c->npool++] = h;
-		h = NULL;
+		c->pool[c->npool++] = k;
+		k = NULL;
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (h)
-		curl_easy_cleanup(h);
+	s3_conn_free(k);
+}
+
+static int s3_xferinfo_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow)
+{
+	(void)ctx;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancel_requested();
+}
+
+CURLcode s3_curl_perform(CURL *h, CURLM *m, int cancellable)
+{
+	CURLM *own = NULL;
+	CURLcode cc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (cancellable) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, s3_xferinfo_cb);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
+	if (!m) {
+		own = m = curl_multi_init();
+		if (!m)
+			return CURLE_OUT_OF_MEMORY;
+	}
+	if (curl_multi_add_handle(m, h) != CURLM_OK) {
+		curl_multi_cleanup(own);
+		return CURLE_FAILED_INIT;
+	}
+	while (running) {
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+		if (!running)
+			break;
+		if (cancellable && cancel_requested()) {
+			cc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(m, NULL, 0, S3_POLL_MS, NULL) != CURLM_OK) {
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	if (!running) {
+		while ((msg = curl_multi_info_read(m, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+				cc = msg->data.result;
+	}
+	curl_multi_remove_handle(m, h);
+	curl_multi_cleanup(own);
+	return cc;
 }
 
 void s3_response_free(struct s3_response *resp)
 {
 	buf_free(&resp->body);
+}
+
+int s3_bucket_missing(const struct s3_response *resp)
+{
+	return !strcmp(resp->error.code, "NoSuchBucket");
 }
 
 /* State of one attempt. */
@@ -327,9 +427,10 @@ static int s3_url(const struct s3_client *c, const struct s3_request *req, struc
 
 /* Runs one signed attempt. Returns 0 when a reply arrived (any status), or
  * the curl error code (positive) for a transport failure. */
-static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
+static int s3_attempt_run(struct s3_client *c, struct s3_conn *k, struct s3_attempt *a,
                           const struct s3_credentials *cred, CURLcode *cc, char *cerr)
 {
+	CURL *h = k->easy;
 	const struct s3_request *req = a->req;
 	struct s3_header hdrs[24];
 	struct s3_sigv4_request sr;
@@ -424,6 +525,11 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (req->after_cancel && cancel_requested()) {
+		/* Cleaning up after a cancellation: the process is about to exit. */
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_AFTER_CANCEL_MS);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)S3_AFTER_CANCEL_MS);
+	}
 	if (!strcmp(req->method, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(req->method, "PUT") || !strcmp(req->method, "POST")) {
@@ -439,7 +545,7 @@ static int s3_attempt_run(struct s3_client *c, CURL *h, struct s3_attempt *a,
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	}
 	cerr[0] = '\0';
-	*cc = curl_easy_perform(h);
+	*cc = s3_curl_perform(h, k->multi, !req->after_cancel);
 	rc = 0;
 out_list:
 	curl_slist_free_all(list);
@@ -451,8 +557,9 @@ out_bufs:
 	return rc;
 }
 
-/* Sleeps a random time in [0, min(cap, base * 2^attempt)] (full jitter). */
-static void s3_backoff(int attempt)
+/* Sleeps a random time in [0, min(cap, base * 2^attempt)] (full jitter).
+ * Returns CF_ERR_INTERRUPTED once cancelled. */
+static int s3_backoff(int attempt)
 {
 	uint32_t ceiling = S3_BACKOFF_BASE_MS;
 
@@ -460,7 +567,7 @@ static void s3_backoff(int attempt)
 		ceiling *= 2;
 	if (ceiling > S3_BACKOFF_CAP_MS)
 		ceiling = S3_BACKOFF_CAP_MS;
-	usleep((useconds_t)randombytes_uniform(ceiling + 1) * 1000);
+	return cancel_sleep_ms((int64_t)randombytes_uniform(ceiling + 1));
 }
 
 static int s3_transient_curl(CURLcode cc)
@@ -492,19 +599,50 @@ static int s3_transient_status(long status, const char *code)
 	return !strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown");
 }
 
+/* The one-line error of a request that failed for good with an HTTP status.
+ * A missing bucket and a refused access get the message opening the
+ * repository used to give, since the first request now finds them out. */
+static int s3_status_error(struct s3_client *c, const struct s3_request *req,
+                           const struct s3_response *resp, int transient)
+{
+	const char *code = resp->error.code;
+
+	if (!strcmp(code, "NoSuchBucket"))
+		return error_set(CF_ERR_NOTFOUND, "s3: bucket %s does not exist (HTTP %ld)",
+		                 c->describe, resp->status);
+	if (resp->status == 403 || !strcmp(code, "InvalidAccessKeyId") ||
+	    !strcmp(code, "SignatureDoesNotMatch"))
+		return error_set(CF_ERR_AUTH,
+		                 "s3: access to %s denied (HTTP %ld%s%s, %s %s): check the access "
+		                 "key, the secret key, the session token and the bucket's "
+		                 "permissions",
+		                 c->describe, resp->status, code[0] ? " " : "", code, req->method,
+		                 req->what ? req->what : (req->key ? req->key : "bucket"));
+	return error_set(!strcmp(code, "ExpiredToken") ? CF_ERR_AUTH : CF_ERR_STORAGE,
+	                 "s3: %s%s%s s3://%s/%s: HTTP %ld %s%s%s%s", req->method,
+	                 req->what ? " " : "", req->what ? req->what : "", c->bucket,
+	                 req->key ? req->key : "", resp->status, code[0] ? code : "(no error code)",
+	                 resp->error.message[0] ? ": " : "", resp->error.message,
+	                 transient ? " (retries exhausted)" : "");
+}
+
 int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3_response *resp)
 {
 	struct s3_credentials cred;
 	struct s3_attempt a;
 	char cerr[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
-	CURL *h;
-	int rc = 0, attempt, refreshed = 0;
+	struct s3_conn *k;
+	int rc = 0, attempt, refreshed = 0, max_attempts = c->max_attempts;
 
 	memset(resp, 0, sizeof(*resp));
 	buf_init(&resp->body, req->max_body ? req->max_body : S3_DEFAULT_MAX_BODY);
-	h = s3_handle_get(c);
-	if (!h)
+	if (!req->after_cancel && (rc = cancel_check()) != 0)
+		return rc;
+	if (req->after_cancel && cancel_requested())
+		max_attempts = 1;
+	k = s3_handle_get(c);
+	if (!k)
 		return error_set(CF_ERR_NOMEM, "out of memory for a connection");
 	memset(&cred, 0, sizeof(cred));
 	for (attempt = 1;; attempt++) {
@@ -523,16 +661,20 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 		s3_credentials_clear(&cred);
 		rc = s3_cred_get(c->cred, time(NULL), &cred);
 		if (!rc)
-			rc = s3_attempt_run(c, h, &a, &cred, &cc, cerr);
+			rc = s3_attempt_run(c, k, &a, &cred, &cc, cerr);
 		if (rc)
 			break;
 		if (a.sink_rc) {
 			rc = a.sink_rc; /* the consumer failed: not S3's fault, no retry */
 			break;
 		}
+		if (!req->after_cancel && cancel_requested()) {
+			rc = cancel_check(); /* whatever the attempt gave: no retry */
+			break;
+		}
 		if (cc != CURLE_OK) {
 			transient = s3_transient_curl(cc);
-			if (!transient || attempt >= c->max_attempts) {
+			if (!transient || attempt >= max_attempts) {
 				rc = error_set(
 				    transient ? CF_ERR_NETWORK : CF_ERR_STORAGE,
 				    "s3: %s %s s3://%s/%s: %s%s (curl %d, after %d attempt%s)",
@@ -545,7 +687,9 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 			}
 			log_info("s3: %s s3://%s/%s: %s; retrying", req->method, c->bucket,
 			         req->key ? req->key : "", curl_easy_strerror(cc));
-			s3_backoff(attempt);
+			rc = s3_backoff(attempt);
+			if (rc)
+				break;
 			continue;
 		}
 		if ((resp->status >= 200 && resp->status < 300) || resp->status == 304)
@@ -557,32 +701,26 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 			rc = CF_ERR_NOTFOUND;
 			break;
 		}
-		if (!refreshed && (!strcmp(resp->error.code, "ExpiredToken") ||
-		                   !strcmp(resp->error.code, "TokenRefreshRequired"))) {
+		if (!refreshed && max_attempts > 1 &&
+		    (!strcmp(resp->error.code, "ExpiredToken") ||
+		     !strcmp(resp->error.code, "TokenRefreshRequired"))) {
 			/* Ask the chain again; temporary credentials may have been renewed. */
 			refreshed = 1;
 			continue;
 		}
 		transient = s3_transient_status(resp->status, resp->error.code);
-		if (transient && attempt < c->max_attempts) {
+		if (transient && attempt < max_attempts) {
 			log_info("s3: %s s3://%s/%s: HTTP %ld %s; retrying", req->method, c->bucket,
 			         req->key ? req->key : "", resp->status, resp->error.code);
-			s3_backoff(attempt);
+			rc = s3_backoff(attempt);
+			if (rc)
+				break;
 			continue;
 		}
-		rc = error_set(resp->status == 403 || !strcmp(resp->error.code, "ExpiredToken") ||
-		                       !strcmp(resp->error.code, "InvalidAccessKeyId")
-		                   ? CF_ERR_AUTH
-		                   : CF_ERR_STORAGE,
-		               "s3: %s%s%s s3://%s/%s: HTTP %ld %s%s%s%s", req->method,
-		               req->what ? " " : "", req->what ? req->what : "", c->bucket,
-		               req->key ? req->key : "", resp->status,
-		               resp->error.code[0] ? resp->error.code : "(no error code)",
-		               resp->error.message[0] ? ": " : "", resp->error.message,
-		               transient ? " (retries exhausted)" : "");
+		rc = s3_status_error(c, req, resp, transient);
 		break;
 	}
 	s3_credentials_clear(&cred);
-	s3_handle_put(c, h);
+	s3_handle_put(c, k);
 	return rc;
 }
