@@ -5,7 +5,7 @@ For the integration tests of coffer's kubernetes source (see README.md beside
 this file, "The Kubernetes API harness"). Python 3 standard library and the
 openssl CLI only.
 
-- Discovery: the real documents of --discovery DIR (shared/testdata/k8s-discovery),
+- Discovery: the real documents of --discovery DIR (tests/data/k8s-discovery),
   served unchanged, plus the group example.com (the CRD widgets.example.com).
 - A generated cluster, deterministic from --seed, of about --objects objects.
 - Lists with the real JSON shapes (items without apiVersion/kind for built-in
@@ -1666,8 +1666,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def default_discovery():
-    shared = os.environ.get("COFFER_SHARED") or os.path.join(HERE, "..", "..", "..", "shared")
-    return os.path.normpath(os.path.join(shared, "testdata", "k8s-discovery"))
+    return os.path.normpath(os.path.join(HERE, "..", "data", "k8s-discovery"))
 
 
 def write_atomic(path, text, mode=0o644):

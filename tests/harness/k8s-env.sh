@@ -35,7 +35,7 @@
 #   k8s_py                  the python3 executable (a pyenv shim resolved)
 #
 # Inputs: K8S_DIR (default $T/k8s), K8S_DISCOVERY (default
-# $COFFER_SHARED/testdata/k8s-discovery; missing: the test is skipped).
+# tests/data/k8s-discovery; missing: the test is skipped).
 
 if ! command -v python3 >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
 	if declare -F t_skip >/dev/null; then
@@ -46,8 +46,8 @@ if ! command -v python3 >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1;
 fi
 
 K8S_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The real discovery documents (shared/testdata/k8s-discovery).
-K8S_DISCOVERY=${K8S_DISCOVERY:-${COFFER_SHARED:-$K8S_HARNESS_DIR/../../../shared}/testdata/k8s-discovery}
+# The real discovery documents (tests/data/k8s-discovery).
+K8S_DISCOVERY=${K8S_DISCOVERY:-$K8S_HARNESS_DIR/../data/k8s-discovery}
 if [ ! -f "$K8S_DISCOVERY/api__v1.json" ]; then
 	if declare -F t_skip >/dev/null; then
 		t_skip "no Kubernetes discovery documents in $K8S_DISCOVERY"

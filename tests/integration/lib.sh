@@ -10,7 +10,6 @@
 # by hand from the repository root after ./packaging/build.sh):
 #   COFFER_BIN       the coffer executable
 #   COFFER_SRC       the repository root
-#   COFFER_SHARED    the shared/ folder (test vectors)
 #   COFFER_TOOLS     <build>/tests (helper programs)
 #   COFFER_TEST_TMP  scratch folder; each script makes its own folder in it
 #   COFFER_KEEP=1    keep the scratch folder even when every check passed
@@ -20,7 +19,6 @@ set -o pipefail
 
 COFFER_SRC=${COFFER_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 COFFER_BIN=${COFFER_BIN:-$COFFER_SRC/build/agent/coffer}
-COFFER_SHARED=${COFFER_SHARED:-$COFFER_SRC/../shared}
 COFFER_TOOLS=${COFFER_TOOLS:-$COFFER_SRC/build/tests}
 COFFER_TEST_TMP=${COFFER_TEST_TMP:-$COFFER_SRC/build/tests/tmp}
 export LC_ALL=C.UTF-8

@@ -6,7 +6,7 @@
 # checked against the C2SP scrypt vector instead of live age.
 #
 # Environment (set by ctest): COFFER_TOOLS (holds agetool), COFFER_TEST_TMP,
-# COFFER_SHARED (for the vectors). Exit 77 means skipped.
+# COFFER_SRC (the vectors are in tests/data/age). Exit 77 means skipped.
 set -u
 
 agetool="${COFFER_TOOLS:-}/agetool"
@@ -83,7 +83,7 @@ check "error is one agetool: line" grep -q '^agetool: .*truncated' "$tmp/err"
 check "wrong identity says no match" grep -q '^agetool: no identity matches' "$tmp/err"
 
 # scrypt: the C2SP vector made by age, and a round trip of our own.
-vector="${COFFER_SHARED:-}/testdata/age/scrypt"
+vector="$COFFER_SRC/tests/data/age/scrypt"
 if [ -f "$vector" ]; then
 	skip=$(sed -n '1,/^$/p' "$vector" | wc -c)
 	want=$(sed -n 's/^payload: //p' "$vector" | head -n 1)

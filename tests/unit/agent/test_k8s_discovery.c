@@ -1,8 +1,8 @@
-/* Tests agent/source/k8s_discovery.c's parsers on every real discovery
- * document of shared/testdata/k8s-discovery (see its SOURCE.md): preferred
+/* Tests agent/source/kubernetes/k8s_discovery.c's parsers on every real discovery
+ * document of tests/data/k8s-discovery (see its SOURCE.md): preferred
  * group versions, subresources and verbs, namespaced flags, and counts
  * checked against a count made here independently. */
-#include "agent/source/k8s.h"
+#include "agent/source/kubernetes/k8s.h"
 
 #include <dirent.h>
 #include <setjmp.h>
