@@ -4,7 +4,7 @@
  * cluster. See k8s_object.h. The table below is the documented list
  * (docs/kubernetes.md copies it).
  */
-#include "agent/source/k8s_object.h"
+#include "agent/source/kubernetes/k8s_object.h"
 
 #include <stdio.h>
 #include <string.h>

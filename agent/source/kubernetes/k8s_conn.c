@@ -15,7 +15,7 @@
  * memory; the file text, the parsed tree, libyaml's buffers and the exec
  * plugin's output are wiped before they are freed.
  */
-#include "agent/source/k8s_intern.h"
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <errno.h>
 #include <fcntl.h>

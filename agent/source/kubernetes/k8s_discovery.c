@@ -9,7 +9,7 @@
  * the preferred version of a group. The parsers are pure, so the unit tests
  * run them on real discovery documents.
  */
-#include "agent/source/k8s_intern.h"
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <stdio.h>
 #include <stdlib.h>

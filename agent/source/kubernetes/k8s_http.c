@@ -10,8 +10,7 @@
  * connection) and renews the credential once on a 401. It knows nothing of
  * discovery or pagination.
  */
-#include "agent/source/k8s_intern.h"
-#include "agent/agent.h"
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -52,7 +51,8 @@ static size_t k8s_header_cb(char *line, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-/* Stops a transfer when coffer is asked to stop. */
+/* Stops a transfer once the run is cancelled (libcurl calls this at least
+ * once a second, also while it connects or waits for a reply). */
 static int k8s_progress_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                            curl_off_t ulnow)
 {
@@ -61,7 +61,7 @@ static int k8s_progress_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return agent_signals_caught() ? 1 : 0;
+	return cancel_requested() ? 1 : 0;
 }
 
 /* Wipes the header strings (one holds the token) and frees the list. */
@@ -332,14 +332,11 @@ static int k8s_status_error(struct k8s_client *c, const char *path, long status,
 	return code;
 }
 
-/* Sleeps before another try, in steps, so a signal stops it. */
+/* Sleeps before another try; a cancellation ends the wait at once. */
 static int k8s_sleep(long seconds)
 {
-	for (long i = 0; i < seconds * 10; i++) {
-		if (agent_signals_caught())
-			return error_set(CF_ERR_INTERRUPTED, "k8s: interrupted by a signal");
-		usleep(100000);
-	}
+	if (cancel_sleep_ms((int64_t)seconds * 1000) != 0)
+		return error_set(CF_ERR_INTERRUPTED, "k8s: interrupted by a signal");
 	return 0;
 }
 

@@ -7,7 +7,7 @@
 #ifndef COFFER_K8S_INTERN_H
 #define COFFER_K8S_INTERN_H
 
-#include "agent/source/k8s.h"
+#include "agent/source/kubernetes/k8s.h"
 #include "agent/source/source_db.h"
 
 #include <curl/curl.h>

@@ -9,7 +9,7 @@
  * skipped, so the caller sees each object once; the objects may come from
  * two snapshots. It does not watch.
  */
-#include "agent/source/k8s_intern.h"
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #ifndef COFFER_K8S_OBJECT_H
 #define COFFER_K8S_OBJECT_H
 
-#include "agent/source/k8s.h"
+#include "agent/source/kubernetes/k8s.h"
 #include "common/common.h"
 
 #include <jansson.h>

@@ -7,7 +7,7 @@
  * number, null or a time. Such strings are marked not plain-implicit, so the
  * emitter quotes them; every other string stays plain.
  */
-#include "agent/source/k8s_object.h"
+#include "agent/source/kubernetes/k8s_object.h"
 
 #include <ctype.h>
 #include <regex.h>

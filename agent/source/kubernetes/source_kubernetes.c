@@ -9,8 +9,8 @@
  */
 #include "agent/agent.h"
 #include "agent/pipeline.h"
-#include "agent/source/k8s.h"
-#include "agent/source/k8s_object.h"
+#include "agent/source/kubernetes/k8s.h"
+#include "agent/source/kubernetes/k8s_object.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
 

@@ -1,9 +1,9 @@
-/* Tests agent/source/k8s_conn.c without a server: kubeconfig variants
+/* Tests agent/source/kubernetes/k8s_conn.c without a server: kubeconfig variants
  * (token, token file, client certificate files and data, exec plugins,
  * several contexts, relative paths, tls-server-name), the mistakes it must
  * name, the search for the kubeconfig, in-cluster credentials, and the
  * YAML-to-JSON converter. */
-#include "agent/source/k8s_intern.h"
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

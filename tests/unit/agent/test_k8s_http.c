@@ -1,15 +1,17 @@
-/* Tests agent/source/k8s_http.c, k8s_list.c and k8s_discover() against a
+/* Tests agent/source/kubernetes/k8s_http.c, k8s_list.c and k8s_discover() against a
  * small plain-HTTP server forked by the test (loopback only): the bearer
  * and basic Authorization headers, renewal of a token file on a 401, the
  * error for each kind of reply, pagination with URL-encoded continue tokens
  * and label selectors, the restart of an expired list without giving an
- * object twice, and discovery with a group version that fails. */
-#include "agent/source/k8s_intern.h"
+ * object twice, discovery with a group version that fails, and a
+ * cancellation stopping a wait before another try and a transfer. */
+#include "agent/source/kubernetes/k8s_intern.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -157,6 +159,10 @@ static void srv_request(struct srv_state *st, int fd, const char *req)
 			srv_reply(fd, 503, "Retry-After: 1\r\n", "{}", 2);
 		else
 			srv_text(fd, 200, "{\"ok\":true}");
+	} else if (!strcmp(path, "/busy")) {
+		srv_reply(fd, 429, "Retry-After: 10\r\n", "{}", 2);
+	} else if (!strcmp(path, "/slow")) {
+		/* No reply: the client waits until it gives up. */
 	} else if (!strcmp(path, "/version")) {
 		srv_text(fd, 200, "{\"major\":\"1\",\"minor\":\"30\",\"gitVersion\":\"v1.30.2\"}");
 	} else if (!strcmp(path, "/api/v1")) {
@@ -584,6 +590,37 @@ static void test_discover(void **state)
 	k8s_client_free(c);
 }
 
+static void *cancel_later(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	cancel_set(0);
+	return NULL;
+}
+
+/* Last: a cancellation cannot be undone in this process. */
+static void test_cancel(void **state)
+{
+	struct k8s_client *c = local_client("{token: t}");
+	json_t *j = NULL;
+	pthread_t th;
+	int64_t t0;
+
+	(void)state;
+	/* A 429 asking for 10 s: the wait ends with the cancellation. */
+	t0 = time_now_ms();
+	assert_int_equal(pthread_create(&th, NULL, cancel_later, NULL), 0);
+	assert_int_equal(k8s_get_json(c, "/busy", &j, NULL), CF_ERR_INTERRUPTED);
+	pthread_join(th, NULL);
+	assert_true(time_now_ms() - t0 < 1000);
+	/* A server that does not answer: the transfer is aborted. */
+	t0 = time_now_ms();
+	assert_int_equal(k8s_get_json(c, "/slow", &j, NULL), CF_ERR_INTERRUPTED);
+	assert_true(time_now_ms() - t0 < 1000);
+	assert_null(j);
+	k8s_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_list_pages_and_restart),
 	    cmocka_unit_test(test_list_core_and_stops),
 	    cmocka_unit_test(test_discover),
+	    cmocka_unit_test(test_cancel),
 	};
 
 	unsetenv("KUBECONFIG");

@@ -3,7 +3,7 @@
  * the cleaning table, archive paths, and YAML that reads back as the same
  * JSON (checked by parsing it again with libyaml).
  */
-#include "agent/source/k8s_object.h"
+#include "agent/source/kubernetes/k8s_object.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
