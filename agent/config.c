@@ -227,14 +227,11 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 	if (!strcmp(name, "access_key"))
 		return config_set_str(p, &o->access_key, value);
 	if (!strcmp(name, "secret_key")) {
-		size_t n = strlen(value) + 1;
-		char *v = sodium_malloc(n);
+		char *v = secret_strdup(value);
 
 		if (!v)
 			return config_fail(p, p->line, "out of memory");
-		memcpy(v, value, n);
-		if (o->secret_key)
-			sodium_free((void *)(uintptr_t)o->secret_key);
+		secret_free((char *)(uintptr_t)o->secret_key);
 		o->secret_key = v;
 		p->cfg->s3_secret_line = p->line;
 		return 1;
@@ -781,7 +778,7 @@ void config_free(struct config *c)
 	free((void *)(uintptr_t)c->s3.prefix);
 	free((void *)(uintptr_t)c->s3.access_key);
 	if (c->s3.secret_key)
-		sodium_free((void *)(uintptr_t)c->s3.secret_key);
+		secret_free((char *)(uintptr_t)c->s3.secret_key);
 	free((void *)(uintptr_t)c->s3.storage_class);
 	free((void *)(uintptr_t)c->s3.ca_file);
 	free((void *)(uintptr_t)c->s3.object_lock_mode);

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,48 +638,10 @@ void proc_temp_remove(char *path)
 
 int proc_read_secret(const char *path, char **out)
 {
-	char *s = sodium_malloc(4096);
-	size_t n = 0;
-	int fd, rc = 0;
-
-	if (!s)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc =
-		    error_set_errno(CF_ERR_CONFIG, errno, "cannot read the password file %s", path);
-		goto out;
-	}
-	while (n < 4095) {
-		ssize_t r = read(fd, s + n, 4095 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = error_set_errno(CF_ERR_CONFIG, errno,
-			                     "cannot read the password file %s", path);
-			break;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	s[n] = '\0';
-	s[strcspn(s, "\r\n")] = '\0';
-	if (!rc && !*s)
-		rc = error_set(CF_ERR_CONFIG, "the password file %s is empty", path);
-out:
-	if (rc) {
-		sodium_free(s);
-		return rc;
-	}
-	*out = s;
-	return 0;
+	return secret_read_line(path, "password file", out);
 }
 
 void proc_secret_free(char *s)
 {
-	if (s)
-		sodium_free(s);
+	secret_free(s);
 }

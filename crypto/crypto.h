@@ -142,6 +142,22 @@ int age_encrypt_filter_new(const struct age_recipients *r, age_random_fn rnd, vo
 int age_decrypt_filter_new(const struct age_identities *ids, struct filter **out);
 
 /* ------------------------------------------------------------------------ */
+/* Secret strings (secret.c)                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Copies of secrets (passwords, tokens, secret keys) in sodium_malloc memory:
+ * locked, guarded, wiped by secret_free(). NULL on out of memory. */
+char *secret_strdup(const char *s);
+char *secret_strndup(const char *s, size_t n);
+/* Wipes and frees a secret string; NULL does nothing. */
+void secret_free(char *s);
+/* Reads the first line of a secret file (a password file), without its
+ * newline, at most 4095 bytes, into *out (free with secret_free()). what
+ * names the file in errors ("password file"). Errors: CF_ERR_CONFIG (cannot
+ * read it, or it is empty), CF_ERR_NOMEM. */
+int secret_read_line(const char *path, const char *what, char **out);
+
+/* ------------------------------------------------------------------------ */
 /* Hashing                                                                    */
 /* ------------------------------------------------------------------------ */
 
