@@ -1,10 +1,10 @@
 /*
  * cmd_restore: `coffer restore ID [--to DIR | --stdout] [--identity FILE]`.
  *
- * Each object is read from storage and pushed through
- *     sha256/size check -> age decrypt -> zstd decompress -> sink
- * where the sink writes a raw stream to a file or extracts a tar stream with
- * libarchive in a child process (so it can chdir into the target safely).
+ * Each object goes through the restore stream
+ * (agent/pipeline/restore_stream.h) into a sink that writes a raw stream to
+ * a file or extracts a tar stream with libarchive in a child process (so it
+ * can chdir into the target safely).
  * --to DIR restores into a temporary folder beside DIR and renames it into
  * place only after every object has been authenticated, decompressed and
  * matched against the manifest's size and SHA-256: a failed restore leaves
@@ -12,7 +12,7 @@
  * failure then shows as the non-zero exit status.
  */
 #include "agent/agent.h"
-#include "agent/pipeline.h"
+#include "agent/pipeline/restore_stream.h"
 #include "agent/restore.h"
 
 #include <archive.h>
@@ -32,10 +32,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Buffers between the decrypting and the decompressing thread: 1 MiB. */
-#define RESTORE_THREAD_BUF (256 * 1024)
-#define RESTORE_THREAD_BUFS 4
 
 /* Entry filters of a kubernetes backup (--namespace, --kind); NULL: all. */
 struct restore_filter {
@@ -348,110 +344,6 @@ static int restore_child_result(int fd)
 	return error_set(code, "%s", msg);
 }
 
-/* One object on its way out. */
-struct restore_sink {
-	pid_t child;   /* tar extraction process, or -1 */
-	int fd;        /* where the plaintext goes */
-	char *tmpfile; /* raw stream written to a temp name in the temp folder */
-	char *final;
-};
-
-static int restore_push_cb(void *ctx, const uint8_t *data, size_t len)
-{
-	if (agent_signals_caught())
-		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
-	return filter_write(ctx, data, len);
-}
-
-int restore_object_fd(struct storage *st, const struct catalog_object *obj,
-                      const struct age_identities *ids, int sink_fd, int progress)
-{
-	struct filter *sink = filter_fd_new(sink_fd, "the restore target");
-
-	if (!sink)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	return restore_object(st, obj, ids, sink, progress);
-}
-
-int restore_object(struct storage *st, const struct catalog_object *obj,
-                   const struct age_identities *ids, struct filter *sink, int progress)
-{
-	struct filter *hash = NULL, *age = NULL, *zstd = NULL, *prog = NULL, *thr = NULL;
-	char hex[HASH_SHA256_HEX_LEN + 1];
-	struct storage_info info;
-	uint64_t bytes = 0;
-	int rc;
-
-	/* A missing, truncated or swapped object is refused before the first
-	 * byte of plaintext goes out (restore --stdout cannot take it back). */
-	rc = storage_head(st, obj->key, &info);
-	if (rc == CF_ERR_NOTFOUND)
-		rc = error_set(CF_ERR_INTEGRITY, "%s is missing from %s", obj->key,
-		               storage_describe(st));
-	else if (!rc && info.size != obj->stored_bytes)
-		rc = error_set(CF_ERR_INTEGRITY,
-		               "%s has %llu bytes in %s, the manifest says %llu: it was truncated, "
-		               "extended or replaced",
-		               obj->key, (unsigned long long)info.size, storage_describe(st),
-		               (unsigned long long)obj->stored_bytes);
-	if (rc) {
-		filter_chain_free(sink);
-		return rc;
-	}
-	rc = hash_filter_new(&hash);
-	if (!rc)
-		rc = age_decrypt_filter_new(ids, &age);
-	if (!rc)
-		rc = zstd_filter_decompress_new(&zstd);
-	if (!rc && progress)
-		rc = progress_filter_new(obj->name, &prog);
-	/* Decryption (with the hash) in this thread, decompression and writing in
-	 * another: the two halves cost about the same, so restore uses two cores. */
-	if (!rc) {
-		zstd->next = sink;
-		sink = NULL;
-		rc = filter_thread_new(RESTORE_THREAD_BUF, RESTORE_THREAD_BUFS, &thr);
-	}
-	if (rc) {
-		filter_chain_free(hash);
-		filter_chain_free(age);
-		filter_chain_free(zstd);
-		filter_chain_free(prog);
-		filter_chain_free(sink);
-		return rc;
-	}
-	if (prog)
-		filter_chain(hash, age, prog, thr, zstd, NULL);
-	else
-		filter_chain(hash, age, thr, zstd, NULL);
-	rc = storage_read(st, obj->key, 0, UINT64_MAX, restore_push_cb, hash);
-	if (!rc)
-		rc = filter_finish(hash);
-	if (prog)
-		progress_filter_done(prog);
-	if (rc == CF_ERR_NOTFOUND)
-		rc = error_set(CF_ERR_INTEGRITY, "%s: %s", obj->key, error_message());
-	else if (rc && rc != CF_ERR_INTERRUPTED && rc != CF_ERR_IO && rc != CF_ERR_NOSPACE)
-		error_set(rc, "%s: %s", obj->key, error_message());
-	if (!rc) {
-		hash_filter_result(hash, hex, &bytes);
-		if (bytes != obj->stored_bytes || strcmp(hex, obj->sha256) != 0)
-			rc = error_set(
-			    CF_ERR_INTEGRITY,
-			    "%s: stored object does not match its manifest (size %llu, expected "
-			    "%llu; SHA-256 %.16s..., expected %.16s...)",
-			    obj->key, (unsigned long long)bytes,
-			    (unsigned long long)obj->stored_bytes, hex, obj->sha256);
-		else if (zstd->bytes_out != obj->raw_bytes)
-			rc = error_set(CF_ERR_INTEGRITY,
-			               "%s: restored %llu bytes, the manifest says %llu", obj->key,
-			               (unsigned long long)zstd->bytes_out,
-			               (unsigned long long)obj->raw_bytes);
-	}
-	filter_chain_free(hash);
-	return rc;
-}
-
 static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
                              const struct age_identities *ids, const char *object, int progress)
 {
@@ -467,7 +359,7 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 		return error_set(CF_ERR_USAGE,
 		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
 		                 b->nobjects);
-	return restore_object_fd(st, obj, ids, STDOUT_FILENO, progress);
+	return restore_stream_to_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
 /*
@@ -515,7 +407,7 @@ static int restore_tar_object(struct storage *st, const struct catalog_object *o
 	}
 	close(data[0]);
 	close(report[1]);
-	rc = restore_object_fd(st, obj, ids, data[1], progress);
+	rc = restore_stream_to_fd(st, obj, ids, data[1], progress);
 	close(data[1]);
 	if (rc)
 		kill(pid, SIGTERM);
@@ -566,7 +458,7 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
-		rc = restore_object_fd(st, obj, ids, fd, progress);
+		rc = restore_stream_to_fd(st, obj, ids, fd, progress);
 		if (!rc && fsync(fd) != 0)
 			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
 			                     "cannot write %s", path);
@@ -743,7 +635,7 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	if (flock(fd, LOCK_EX) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot lock %s", tmp);
 	if (!rc)
-		rc = restore_object_fd(st, obj, ids, fd, progress);
+		rc = restore_stream_to_fd(st, obj, ids, fd, progress);
 	if (!rc && fsync(fd) != 0)
 		rc =
 		    error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,

@@ -17,6 +17,7 @@
  * file, never argv).
  */
 #include "agent/restore.h"
+#include "agent/pipeline/restore_stream.h"
 #include "agent/proc.h"
 #include "agent/source/source_db.h"
 
@@ -80,42 +81,6 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 	buf_free(&names);
 	*out = found;
 	return rc;
-}
-
-/* Streams obj into a child's stdin; the child's own error wins over the
- * broken pipe it causes. */
-static int restore_db_feed(struct storage *st, const struct catalog_object *obj,
-                           const struct age_identities *ids, const struct proc_spec *spec,
-                           int progress)
-{
-	struct proc_spec s = *spec;
-	struct filter *sink;
-	struct proc p;
-	int rc, rc2;
-
-	s.in = 1;
-	s.errcode = CF_ERR_TARGET;
-	rc = proc_start(&s, &p);
-	if (rc)
-		return rc;
-	sink = proc_filter_new(&p);
-	if (!sink) {
-		proc_release(&p);
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	rc = restore_object(st, obj, ids, sink, progress);
-	if (rc && rc != CF_ERR_TARGET) {
-		/* Stop the client before it sees the end of its input as the end
-		 * of a complete dump. */
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s", error_message());
-		proc_release(&p);
-		return error_set(rc, "%s", msg);
-	}
-	rc2 = proc_finish(&p);
-	proc_release(&p);
-	return rc2 ? rc2 : rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,7 +212,7 @@ static int restore_db_postgres(struct storage *st, const struct catalog_object *
 		spec.label = o->globals ? "psql" : "pg_restore";
 		spec.argv = argv.v;
 		spec.env = env.v;
-		rc = restore_db_feed(st, obj, ids, &spec, o->progress);
+		rc = restore_stream_to_child(st, obj, ids, &spec, o->progress);
 	}
 	strv_free(&argv);
 	strv_free(&env);
@@ -433,7 +398,7 @@ static int restore_db_mysql(struct storage *st, const struct catalog_object *obj
 		memset(&spec, 0, sizeof(spec));
 		spec.label = "mariadb client";
 		spec.argv = argv.v;
-		rc = restore_db_feed(st, obj, ids, &spec, o->progress);
+		rc = restore_stream_to_child(st, obj, ids, &spec, o->progress);
 		if (rc == CF_ERR_TARGET && o->globals) {
 			log_warn("some users or grants could not be applied (see the warnings "
 			         "above); the "
@@ -492,7 +457,7 @@ static int restore_db_mongodb(struct storage *st, const struct catalog_object *o
 		memset(&spec, 0, sizeof(spec));
 		spec.label = "mongorestore";
 		spec.argv = argv.v;
-		rc = restore_db_feed(st, obj, ids, &spec, o->progress);
+		rc = restore_stream_to_child(st, obj, ids, &spec, o->progress);
 	}
 	strv_free(&argv);
 	proc_temp_remove(conf);

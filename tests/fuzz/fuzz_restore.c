@@ -8,14 +8,14 @@
  * it.
  *
  * The manifest goes through catalog_manifest_from_json() as restore takes
- * it; each object it lists is restored with restore_object() into a sink that
+ * it; each object it lists is restored with restore_stream_run() into a sink that
  * counts. Any input may be refused. These must hold, else abort():
  *   - an object that restores is one of the two real objects (its key), with
  *     the real size and SHA-256, and gave exactly its real plaintext size;
  *   - nothing else is read: a restore of any other object fails.
  */
 #include "agent/pipeline.h"
-#include "agent/restore.h"
+#include "agent/pipeline/restore_stream.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdio.h>
@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (!sink)
 				abort();
-			rc = restore_object(fr.st, o, fr.ids, sink, 0);
+			rc = restore_stream_run(fr.st, o, fr.ids, sink, 0);
 			if (rc)
 				continue;
 			for (int k = 0; k < 2; k++)
