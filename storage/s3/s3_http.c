@@ -648,6 +648,8 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 	for (attempt = 1;; attempt++) {
 		int transient = 0;
 
+		if (attempt > 1 && !req->after_cancel && (rc = cancel_check()) != 0)
+			break;
 		buf_reset(&resp->body);
 		resp->status = 0;
 		resp->content_length = -1;
@@ -668,8 +670,11 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 			rc = a.sink_rc; /* the consumer failed: not S3's fault, no retry */
 			break;
 		}
-		if (!req->after_cancel && cancel_requested()) {
-			rc = cancel_check(); /* whatever the attempt gave: no retry */
+		if (cc != CURLE_OK && !req->after_cancel && cancel_requested()) {
+			/* Stopped by the cancellation (or failed meanwhile): no retry.
+			 * A reply that did arrive is still used: it may carry what
+			 * the caller needs to clean up (an UploadId to abort). */
+			rc = cancel_check();
 			break;
 		}
 		if (cc != CURLE_OK) {

@@ -32,10 +32,16 @@ streamed in 64 KiB pieces, never held whole.
   faultproxy.py --listen 127.0.0.1:0 --upstream 127.0.0.1:7480 \
       --fault-rate 0.2 --faults 500,503slowdown,reset,stall --stall-seconds 20 \
       --seed 1 --log FILE [--port-file FILE] [--only-methods PUT,POST] \
-      [--fault-after N] [--only-paths TEXT] [--max-faults N]
+      [--fault-after N] [--only-paths TEXT] [--max-faults N] [--delay-s S]
 
 --only-paths faults only requests whose path (with its query) contains TEXT
 ("?uploads" for CreateMultipartUpload); --max-faults stops after N faults.
+
+--delay-s S holds every request that matches --only-paths and --only-methods
+(all requests when neither is given) for S seconds after its head arrived,
+before forwarding it (a slow server: the client's body waits in the socket
+buffers); faults still apply to it. Logged as "c=<conn> <n> <method> <path>
+delay=<S>s" when the wait begins.
 
 One log line per request: "c=<conn> <n> <method> <path> fault=<kind>" or
 "c=<conn> <n> <method> <path> status=<code> in=<bytes> out=<bytes> ms=<ms>"
@@ -265,6 +271,16 @@ class Proxy:
             self.nfaults += 1
         return n, kind
 
+    def delay_for(self, method, path):
+        """Seconds to hold this request (--delay-s), 0 if it does not match."""
+        if not self.args.delay_s:
+            return 0.0
+        if self.args.only_paths and self.args.only_paths not in path:
+            return 0.0
+        if self.only is not None and method.upper() not in self.only:
+            return 0.0
+        return self.args.delay_s
+
     # --- faults -----------------------------------------------------------
     def error_response(self, status, n, method, path, close):
         if status == 503:
@@ -315,6 +331,12 @@ class Proxy:
                 expect = "100-continue" in headers.get("expect", "").lower()
                 client_close = wants_close(version, headers)
                 n, fault = self.next_request(method, path)
+                delay = self.delay_for(method, path)
+                if delay > 0:
+                    self.count("delay")
+                    self.log("c=%d %d %s %s delay=%gs" % (cid, n, method, path, delay))
+                    if self.stopping.wait(delay):
+                        return
                 has_body = framing == "chunked" or (framing == "length" and length > 0)
                 if fault == "reset":
                     fault = "reset-request" if has_body else "reset-response"
@@ -577,10 +599,14 @@ def main():
     p.add_argument("--fault-after", type=int, default=0, help="the first N requests are never faulted")
     p.add_argument("--only-paths", help="fault only requests whose path contains this text")
     p.add_argument("--max-faults", type=int, help="inject at most this many faults")
+    p.add_argument("--delay-s", type=float, default=0.0,
+                   help="hold matching requests (--only-paths, --only-methods) this many seconds")
     p.add_argument("--quiet", action="store_true", help="no log on stderr when --log is not given")
     args = p.parse_args()
     if not 0.0 <= args.fault_rate <= 1.0:
         p.error("--fault-rate must be within 0..1")
+    if args.delay_s < 0:
+        p.error("--delay-s must not be negative")
     return Proxy(args).run()
 
 
