@@ -7,7 +7,8 @@
  * closes it; the run builds the chain
  *     plaintext -> progress -> zstd -> age -> sha256/size -> storage object
  * and records each object's sizes and digest when it closes. The run itself
- * (start, manifest, completion, cleanup on failure) is driven by backup.c.
+ * (start, manifest, completion, cleanup on failure) is driven by
+ * backup_run.c; the restore direction is in agent/pipeline/.
  */
 #ifndef COFFER_PIPELINE_H
 #define COFFER_PIPELINE_H

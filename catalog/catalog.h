@@ -36,7 +36,8 @@ enum catalog_status { CATALOG_RUNNING = 0, CATALOG_COMPLETE, CATALOG_FAILED };
 struct catalog_object {
 	char *name;            /* stream name within the backup, e.g. "stdout", "files" */
 	char *key;             /* storage key of the object */
-	char *format;          /* what the plaintext is: "raw", "tar", later "pg_dump"... */
+	char *format;          /* what the plaintext is: "raw", "tar", "pg_dump", "sql", "rdb",
+	                        * "mongodump-archive" */
 	char *compression;     /* "zstd" */
 	char *encryption;      /* "age" */
 	uint64_t raw_bytes;    /* plaintext bytes before compression */
