@@ -195,6 +195,31 @@ struct filter *filter_null_new(void);
 /* A sink that writes everything to a file descriptor (not closed on free). */
 struct filter *filter_fd_new(int fd, const char *what);
 
+/*
+ * A sink that copies its input to nbranches chains (filter_tee.c), each
+ * behind its own filter_thread of nbufs buffers of bufsize bytes: the memory
+ * is bounded, and a branch whose buffers are full holds back the writer (the
+ * slowest branch sets the pace). The tee takes over every branches[i] (set
+ * to NULL), on failure too. A branch that fails (at a write or at finish) is
+ * detached: its chain is freed unfinished, so its sink aborts, and its
+ * error is kept; the others go on. A write or finish of the tee fails only
+ * once fewer than min_ok branches are left (then with the error of the
+ * branch that was one too many, and every later call fails). A write also
+ * fails with CF_ERR_INTERRUPTED once cancel_requested(). Branch filters the
+ * caller kept pointers to stay valid until the tee is freed, unless their
+ * branch was detached. Errors: CF_ERR_INTERNAL (no branch, min_ok >
+ * nbranches), CF_ERR_NOMEM.
+ */
+int filter_tee_new(size_t nbranches, struct filter **branches, size_t min_ok, size_t bufsize,
+                   size_t nbufs, struct filter **out);
+/* 0 while branch i of tee is attached (or finished well), else the error
+ * that detached it. */
+int filter_tee_branch_error(const struct filter *tee, size_t i);
+/* The message of that error ("" if none); valid until the tee is freed. */
+const char *filter_tee_branch_message(const struct filter *tee, size_t i);
+/* How many branches are still attached. */
+size_t filter_tee_branches_left(const struct filter *tee);
+
 /* ------------------------------------------------------------------------ */
 /* Files, time and identifiers                                                */
 /* ------------------------------------------------------------------------ */
