@@ -1,15 +1,19 @@
 /*
  * cmd_restore: `coffer restore ID [--to DIR | --stdout] [--identity FILE]`.
  *
- * Each object goes through the restore stream
- * (agent/pipeline/restore_stream.h) into a sink that writes a raw stream to
- * a file or extracts a tar stream with libarchive in a child process (so it
- * can chdir into the target safely).
+ * Parses the command line, finds the backup, checks the target and
+ * dispatches on what the backup's source type restores as (source.h
+ * traits): a folder, one file, or a database (restore_db.c). Each object
+ * goes through the restore stream (agent/pipeline/restore_stream.h) into a
+ * sink that writes a raw stream to a file or extracts a tar stream with
+ * libarchive in a child process (so it can chdir into the target safely).
  * --to DIR restores into a temporary folder beside DIR and renames it into
  * place only after every object has been authenticated, decompressed and
  * matched against the manifest's size and SHA-256: a failed restore leaves
  * nothing that looks complete. --stdout streams one object's plaintext; a
- * failure then shows as the non-zero exit status.
+ * failure then shows as the non-zero exit status. What only a source type
+ * knows (a kubernetes archive's --namespace/--kind selection and apply
+ * order, a database client) is in its own files.
  */
 #include "agent/agent.h"
 #include "agent/pipeline/restore_stream.h"
@@ -21,69 +25,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Entry filters of a kubernetes backup (--namespace, --kind); NULL: all. */
-struct restore_filter {
-	const char *ns;
-	const char *kind;
+/* The entries of tar objects to restore: those the source type's selection
+ * passes (kubernetes: --namespace, --kind), or all when it has none. */
+struct restore_entries {
+	int (*pass)(const struct source_restore_select *sel, const char *path);
+	struct source_restore_select sel;
 };
 
-/* Whether a kubernetes archive path passes the filters: cluster-info.json
- * always; "namespaces/<ns>/<group>/<Kind>/<name>.yaml" and
- * "cluster/<group>/<Kind>/<name>.yaml" by namespace and by Kind or
- * Kind.group (case-insensitive; the core group is "core" or nothing). */
-static int restore_filter_pass(const struct restore_filter *f, const char *path)
+static int restore_entry_pass(const struct restore_entries *f, const char *path)
 {
-	char copy[4096], *part[6] = {0}, *save = NULL;
-	const char *group, *kind;
-	size_t n = 0;
-
-	if (!f || (!f->ns && !f->kind) || !strcmp(path, "cluster-info.json"))
-		return 1;
-	snprintf(copy, sizeof(copy), "%s", path);
-	for (char *p = strtok_r(copy, "/", &save); p && n < 6; p = strtok_r(NULL, "/", &save))
-		part[n++] = p;
-	if (n == 5 && !strcmp(part[0], "namespaces")) {
-		if (f->ns && strcmp(part[1], f->ns))
-			return 0;
-		group = part[2];
-		kind = part[3];
-	} else if (n == 4 && !strcmp(part[0], "cluster")) {
-		/* With --namespace, of the cluster's objects only that Namespace. */
-		if (f->ns) {
-			char want[512];
-
-			snprintf(want, sizeof(want), "%s.yaml", f->ns);
-			if (strcmp(part[1], "core") || strcmp(part[2], "Namespace") ||
-			    strcmp(part[3], want))
-				return 0;
-		}
-		group = part[1];
-		kind = part[2];
-	} else {
-		return !f->kind && !f->ns;
-	}
-	if (f->kind) {
-		const char *dot = strchr(f->kind, '.');
-		size_t kl = dot ? (size_t)(dot - f->kind) : strlen(f->kind);
-
-		if (strlen(kind) != kl || strncasecmp(kind, f->kind, kl))
-			return 0;
-		if (dot && strcmp(dot + 1, group) && !(!dot[1] && !strcmp(group, "core")))
-			return 0;
-	}
-	return 1;
+	return !f->pass || f->pass(&f->sel, path);
 }
 
 /* The reader's half of source_files_fix_times(): libarchive reads a pax
@@ -207,7 +168,7 @@ static int restore_write_error(struct archive *out, const char *what, const char
  * without root, an xattr the filesystem refuses): printed, counted, and the
  * restore goes on.
  */
-static int restore_extract_tar(int fd, const struct restore_filter *f)
+static int restore_extract_tar(int fd, const struct restore_entries *f)
 {
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
@@ -239,7 +200,7 @@ static int restore_extract_tar(int fd, const struct restore_filter *f)
 		size_t len;
 		la_int64_t off;
 
-		if (!restore_filter_pass(f, name)) {
+		if (!restore_entry_pass(f, name)) {
 			if (archive_read_data_skip(in) != ARCHIVE_OK) {
 				rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
 				               name, archive_error_string(in));
@@ -371,7 +332,7 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
  */
 static int restore_tar_object(struct storage *st, const struct catalog_object *obj,
                               const struct age_identities *ids, const char *tmpdir, int progress,
-                              const struct restore_filter *f)
+                              const struct restore_entries *f)
 {
 	int data[2], report[2], status = 0, rc, child_rc;
 	char parent_msg[1024];
@@ -439,7 +400,7 @@ static int restore_tar_object(struct storage *st, const struct catalog_object *o
  * object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
                         const struct age_identities *ids, const char *tmpdir, int progress,
-                        const struct restore_filter *f)
+                        const struct restore_entries *f)
 {
 	int rc = 0;
 
@@ -534,7 +495,7 @@ static int restore_sync(int fd, const char *what)
 
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
                           const struct age_identities *ids, const char *dir, int progress,
-                          const struct restore_filter *f)
+                          const struct restore_entries *f)
 {
 	char tmp[4096], parent[4096], base[1024], prefix[1100];
 	int rc, lock = -1;
@@ -591,13 +552,9 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
-/* Backups of one-file engines restore --to FILE: the object is written to a
- * temporary name beside FILE and renamed to it once verified. */
-static int restore_single_file_kind(const char *kind)
-{
-	return !strcmp(kind, "redis") || !strcmp(kind, "sqlite");
-}
-
+/* Backups of one-file engines (SOURCE_TRAIT_SINGLE_FILE) restore --to FILE:
+ * the object is written to a temporary name beside FILE and renamed to it
+ * once verified. */
 static int restore_to_file(struct storage *st, const struct catalog_backup *b,
                            const struct age_identities *ids, const char *object, const char *file,
                            int progress)
@@ -658,105 +615,6 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
-/* The order to `kubectl apply -f` a restored kubernetes archive in. */
-static int restore_apply_rank(const char *path)
-{
-	static const char *const early[] = {
-	    "ServiceAccount", "Secret",      "ConfigMap", "PersistentVolumeClaim",
-	    "Role",           "RoleBinding", "Service",   NULL};
-	char copy[4096], *part[6] = {0}, *save = NULL;
-	size_t n = 0;
-	int builtin;
-
-	snprintf(copy, sizeof(copy), "%s", path);
-	for (char *p = strtok_r(copy, "/", &save); p && n < 6; p = strtok_r(NULL, "/", &save))
-		part[n++] = p;
-	if (n == 4 && !strcmp(part[0], "cluster")) {
-		if (!strcmp(part[2], "CustomResourceDefinition"))
-			return 0;
-		if (!strcmp(part[1], "core") && !strcmp(part[2], "Namespace"))
-			return 1;
-		return 2;
-	}
-	if (n != 5)
-		return 20;
-	for (int i = 0; early[i]; i++)
-		if (!strcmp(part[3], early[i]) &&
-		    (!strcmp(part[2], "core") || strstr(part[2], "k8s.io")))
-			return 3 + i;
-	/* Built-in groups have no dot or end in k8s.io; the rest are custom
-	 * resources, whose CRDs and controllers come first. */
-	builtin = !strchr(part[2], '.') || strstr(part[2], "k8s.io") != NULL;
-	return builtin ? 10 : 11;
-}
-
-struct restore_apply_item {
-	int rank;
-	char *path;
-};
-
-static int restore_apply_cmp(const void *a, const void *b)
-{
-	const struct restore_apply_item *x = a, *y = b;
-
-	return x->rank != y->rank ? x->rank - y->rank : strcmp(x->path, y->path);
-}
-
-static struct restore_apply_item *restore_apply_items;
-static size_t restore_apply_n, restore_apply_cap;
-static size_t restore_apply_skip;
-
-static int restore_apply_visit(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	const char *rel = path + restore_apply_skip;
-	size_t len = strlen(rel);
-
-	(void)sb;
-	(void)ftw;
-	if (type != FTW_F || len < 5 || strcmp(rel + len - 5, ".yaml"))
-		return 0;
-	if (restore_apply_n == restore_apply_cap) {
-		size_t cap = restore_apply_cap ? restore_apply_cap * 2 : 256;
-		struct restore_apply_item *v = realloc(restore_apply_items, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		restore_apply_items = v;
-		restore_apply_cap = cap;
-	}
-	restore_apply_items[restore_apply_n].rank = restore_apply_rank(rel);
-	restore_apply_items[restore_apply_n].path = strdup(rel);
-	if (!restore_apply_items[restore_apply_n].path)
-		return -1;
-	restore_apply_n++;
-	return 0;
-}
-
-/* Prints DIR's YAML files, one path (relative to DIR) a line, in apply order:
- * CRDs, Namespaces, other cluster-scoped objects, then per namespace
- * ServiceAccounts, Secrets, ConfigMaps, PVCs, Roles, RoleBindings, Services,
- * the other built-in kinds, and custom resources last. */
-static int restore_print_apply_order(const char *dir)
-{
-	int rc = 0;
-
-	restore_apply_skip = strlen(dir) + 1;
-	if (nftw(dir, restore_apply_visit, 32, FTW_PHYS) != 0)
-		rc = error_set(CF_ERR_IO, "cannot list %s", dir);
-	if (!rc) {
-		qsort(restore_apply_items, restore_apply_n, sizeof(*restore_apply_items),
-		      restore_apply_cmp);
-		for (size_t i = 0; i < restore_apply_n; i++)
-			printf("%s\n", restore_apply_items[i].path);
-	}
-	for (size_t i = 0; i < restore_apply_n; i++)
-		free(restore_apply_items[i].path);
-	free(restore_apply_items);
-	restore_apply_items = NULL;
-	restore_apply_n = restore_apply_cap = 0;
-	return rc;
-}
-
 #define RESTORE_USAGE                                                                              \
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
@@ -780,7 +638,9 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	const char *to = NULL, *identity = NULL, *object = NULL, *id;
 	struct restore_db_options dbo;
-	struct restore_filter filter = {NULL, NULL};
+	struct restore_entries entries = {NULL, {NULL, NULL}};
+	const struct source_restore_select *sel = &entries.sel;
+	const struct source_ops *ops = NULL;
 	int apply_order = 0, trust_unsigned = 0;
 	struct repo_trust trust = {NULL, 0, 0};
 	struct repo *repo = NULL;
@@ -820,10 +680,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			dbo.clean = 1;
 			break;
 		case 'n':
-			filter.ns = optarg;
+			entries.sel.ns = optarg;
 			break;
 		case 'k':
-			filter.kind = optarg;
+			entries.sel.kind = optarg;
 			break;
 		case 'p':
 			apply_order = 1;
@@ -843,7 +703,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		                 "--database, --globals and --clean go with --to-database TARGET");
 	if (dbo.database && dbo.globals)
 		return error_set(CF_ERR_USAGE, "--database and --globals exclude each other");
-	if ((filter.ns || filter.kind || apply_order) && !to)
+	if ((sel->ns || sel->kind || apply_order) && !to)
 		return error_set(CF_ERR_USAGE,
 		                 "--namespace, --kind and --print-apply-order go with --to DIR");
 	dbo.progress = cli->progress;
@@ -859,22 +719,29 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		st = repo_storage(repo);
 		rc = agent_find_backup(cfg, repo, id, &b);
 	}
+	/* NULL for a kind this build does not know (or stdin): a folder. */
+	if (!rc)
+		ops = source_find(b->kind);
 	if (!rc)
 		rc = agent_load_identities(cfg, identity, &ids);
 	if (!rc && to_stdout)
 		rc = restore_to_stdout(st, b, ids, object, cli->progress);
 	else if (!rc && dbo.target)
 		rc = restore_database(st, b, ids, &dbo);
-	else if (!rc && restore_single_file_kind(b->kind))
+	else if (!rc && ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE))
 		rc = restore_to_file(st, b, ids, object, to, cli->progress);
-	else if (!rc && (filter.ns || filter.kind || apply_order) && strcmp(b->kind, "kubernetes"))
+	else if (!rc && (sel->ns || sel->kind || apply_order) &&
+	         !(ops && ops->restore_entry_pass && ops->restore_print_order))
 		rc = error_set(
 		    CF_ERR_USAGE,
 		    "--namespace, --kind and --print-apply-order are for kubernetes backups");
-	else if (!rc)
-		rc = restore_to_dir(st, b, ids, to, cli->progress, &filter);
-	if (!rc && apply_order)
-		rc = restore_print_apply_order(to);
+	else if (!rc) {
+		entries.pass = ops ? ops->restore_entry_pass : NULL;
+		rc = restore_to_dir(st, b, ids, to, cli->progress, &entries);
+	}
+	/* A one-file restore has no order to print. */
+	if (!rc && apply_order && ops && ops->restore_print_order)
+		rc = ops->restore_print_order(to);
 	if (!rc && b->missing_count)
 		log_warn(
 		    "backup %s is partial: %llu item(s) could not be backed up when it was made "

@@ -5,6 +5,7 @@
 #include "agent/pipeline.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,27 @@ const struct source_ops *source_find(const char *type)
 const char *source_types(void)
 {
 	return "files, command, postgres, mysql, redis, sqlite, mongodb, kubernetes";
+}
+
+const char *source_restore_db_types(void)
+{
+	static char list[256];
+	const size_t n = sizeof(source_registry) / sizeof(source_registry[0]);
+	size_t len = 0, found = 0, total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += (source_registry[i]->traits & SOURCE_TRAIT_DATABASE) != 0;
+	for (size_t i = 0; i < n && len < sizeof(list); i++) {
+		if (!(source_registry[i]->traits & SOURCE_TRAIT_DATABASE))
+			continue;
+		found++;
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+		                        found == 1       ? ""
+		                        : found == total ? " and "
+		                                         : ", ",
+		                        source_registry[i]->type);
+	}
+	return list;
 }
 
 int source_parse_bool(const char *key, const char *value, int *out)

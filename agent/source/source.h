@@ -1,12 +1,21 @@
 /*
- * source: the interface every backup source implements (files, command, stdin;
- * later postgres, mysql, redis, sqlite, mongodb, kubernetes), and the registry
- * that maps a config "type = ..." to its implementation.
+ * source: the interface every source type implements (files, command, stdin,
+ * postgres, mysql, redis, sqlite, mongodb, kubernetes), in both directions,
+ * and the registry that maps a config "type = ..." (and a backup's kind) to
+ * its implementation.
  *
- * A source is configured key by key from its [source NAME] section, checked
- * once all keys are in, and then run: it opens one or more streams on the
- * backup run (pipeline.h), pushes bytes into each and closes it. It never sees
- * compression, encryption or storage.
+ * Backup: a source is configured key by key from its [source NAME] section,
+ * checked once all keys are in, and then run: it opens one or more streams
+ * on the backup run (pipeline.h), pushes bytes into each and closes it. It
+ * never sees compression, encryption or storage.
+ *
+ * Restore: the type's traits say what its backups restore as, and its
+ * restore operations do what only it knows: feed a database object to the
+ * engine's client, select entries of its archive, print the order to apply
+ * them in. The stream of an object (storage, age, zstd, checks) is
+ * agent/pipeline/restore_stream.h; the command (cmd_restore.c) chooses the
+ * target and dispatches. Adding a source type touches its own files and the
+ * registry (source.c) only.
  */
 #ifndef COFFER_SOURCE_H
 #define COFFER_SOURCE_H
@@ -16,6 +25,39 @@
 #include <archive.h>
 
 struct backup_run;
+struct storage;
+struct catalog_object;
+struct age_identities;
+
+/* What a type's backups restore as (source_ops.traits); none: a folder
+ * (restore --to DIR: raw objects as files, tar objects extracted). */
+enum source_trait {
+	SOURCE_TRAIT_SINGLE_FILE = 1 << 0, /* one file (redis, sqlite): restore --to FILE */
+	SOURCE_TRAIT_DATABASE = 1 << 1,    /* restore --to-database, through restore_db */
+	/* A backup of one object without a role holds every database (a
+	 * mongodb deployment archive): restored whole, --database is the
+	 * engine's to apply. */
+	SOURCE_TRAIT_DB_WHOLE_ARCHIVE = 1 << 2,
+};
+
+/* restore --to-database: one object of a backup into a running server. */
+struct source_restore_db {
+	struct storage *st;
+	const struct catalog_object *obj; /* the object chosen (restore_db.c) */
+	const struct age_identities *ids;
+	const char *target;   /* --to-database TARGET, the engine's own syntax */
+	const char *database; /* --database NAME, or NULL */
+	int globals;          /* --globals: the roles/users object */
+	int clean;            /* --clean: replace what the target holds */
+	int progress;
+};
+
+/* restore --to DIR: which entries of an archive to restore (kubernetes:
+ * --namespace, --kind); NULL members select everything. */
+struct source_restore_select {
+	const char *ns;
+	const char *kind;
+};
 
 struct source_ops {
 	const char *type;
@@ -30,6 +72,20 @@ struct source_ops {
 	 * named), CF_ERR_INTERRUPTED, and whatever the streams' filters return. */
 	int (*run)(void *state, struct backup_run *run);
 	void (*free)(void *state);
+
+	/* Restore side: 0/NULL when the type has none. */
+	unsigned traits; /* enum source_trait */
+	/* Restores r->obj into r->target with the engine's client, refusing a
+	 * target that holds data unless r->clean. Errors: CF_ERR_USAGE (a bad
+	 * TARGET), CF_ERR_EXISTS (the target is not empty), CF_ERR_TARGET (the
+	 * client failed, with its stderr), and the restore_stream_run() errors. */
+	int (*restore_db)(const struct source_restore_db *r);
+	/* 1 if the archive entry at path is selected by sel. Called in the
+	 * extraction child process: no state, no I/O. */
+	int (*restore_entry_pass)(const struct source_restore_select *sel, const char *path);
+	/* Prints the restored files under dir on stdout, one path relative to
+	 * dir a line, in the order to apply them. Errors: CF_ERR_IO. */
+	int (*restore_print_order)(const char *dir);
 };
 
 /* A configured source. strict and allow_empty are keys every source type
@@ -46,6 +102,9 @@ struct source {
 const struct source_ops *source_find(const char *type);
 /* The known types, comma-separated, for error messages. */
 const char *source_types(void);
+/* The types whose backups restore into a database, in registry order, as
+ * "postgres, mysql and mongodb" (for error messages). */
+const char *source_restore_db_types(void);
 
 /* Parses true/false/yes/no/1/0. Errors: CF_ERR_CONFIG naming key. */
 int source_parse_bool(const char *key, const char *value, int *out);

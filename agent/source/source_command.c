@@ -202,6 +202,10 @@ static int source_command_run(void *state, struct backup_run *run)
 }
 
 const struct source_ops source_command_ops = {
-    "command",          source_command_create, source_command_set, source_command_check,
-    source_command_run, source_command_free,
+    .type = "command",
+    .create = source_command_create,
+    .set = source_command_set,
+    .check = source_command_check,
+    .run = source_command_run,
+    .free = source_command_free,
 };

@@ -602,6 +602,10 @@ out:
 }
 
 const struct source_ops source_files_ops = {
-    "files",          source_files_create, source_files_set, source_files_check,
-    source_files_run, source_files_free,
+    .type = "files",
+    .create = source_files_create,
+    .set = source_files_set,
+    .check = source_files_check,
+    .run = source_files_run,
+    .free = source_files_free,
 };

@@ -14,6 +14,8 @@
  */
 #include "agent/agent.h"
 #include "agent/pipeline.h"
+#include "agent/pipeline/restore_stream.h"
+#include "agent/proc.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
 
@@ -299,7 +301,58 @@ static int source_mongodb_run(void *state, struct backup_run *run)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Restore: restore --to-database                                           */
+/* ------------------------------------------------------------------------ */
+
+static int source_mongodb_restore_db(const struct source_restore_db *o)
+{
+	static const char *const tools[] = {"mongorestore", NULL};
+	char *tool = source_db_find_tool(NULL, tools), *conf = NULL, *text = NULL, *uri = NULL;
+	struct strv argv = {0};
+	struct proc_spec spec;
+	int rc = 0;
+
+	if (!tool)
+		return error_set(CF_ERR_TARGET,
+		                 "mongorestore is not installed (install MongoDB Database Tools)");
+	if (!(uri = source_db_json_str(o->target)) || asprintf(&text, "uri: %s\n", uri) < 0) {
+		text = NULL;
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = proc_temp_file("coffer-mongo", text, &conf);
+	if (!rc)
+		rc = strv_add(&argv, tool);
+	if (!rc)
+		rc = strv_addf(&argv, "--config=%s", conf);
+	if (!rc)
+		rc = strv_add(&argv, "--archive");
+	if (!rc && o->clean)
+		rc = strv_add(&argv, "--drop");
+	if (!rc && o->database)
+		rc = strv_addf(&argv, "--nsInclude=%s.*", o->database);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = "mongorestore";
+		spec.argv = argv.v;
+		rc = restore_stream_to_child(o->st, o->obj, o->ids, &spec, o->progress);
+	}
+	strv_free(&argv);
+	proc_temp_remove(conf);
+	free(text);
+	free(uri);
+	free(tool);
+	return rc;
+}
+
 const struct source_ops source_mongodb_ops = {
-    "mongodb",          source_mongodb_create, source_mongodb_set, source_mongodb_check,
-    source_mongodb_run, source_mongodb_free,
+    .type = "mongodb",
+    .create = source_mongodb_create,
+    .set = source_mongodb_set,
+    .check = source_mongodb_check,
+    .run = source_mongodb_run,
+    .free = source_mongodb_free,
+    .traits = SOURCE_TRAIT_DATABASE | SOURCE_TRAIT_DB_WHOLE_ARCHIVE,
+    .restore_db = source_mongodb_restore_db,
 };

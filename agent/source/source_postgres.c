@@ -13,6 +13,8 @@
  */
 #include "agent/agent.h"
 #include "agent/pipeline.h"
+#include "agent/pipeline/restore_stream.h"
+#include "agent/proc.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
 
@@ -354,7 +356,149 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Restore: restore --to-database                                           */
+/* ------------------------------------------------------------------------ */
+
+static int source_postgres_restore_env(struct strv *env)
+{
+	int rc = strv_add_env(env, "PGAPPNAME", "coffer restore");
+
+	if (!rc)
+		rc = strv_add_env(env, "PGCONNECT_TIMEOUT", "30");
+	return rc;
+}
+
+/* Number of user objects (relations, functions, types, large objects) in
+ * the target database. */
+static int source_postgres_restore_count(const char *target, long *count)
+{
+	static const char sql[] =
+	    "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ "
+	    "'^pg_toast') + "
+	    "(SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+	    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) + "
+	    "(SELECT count(*) FROM pg_largeobject_metadata) + "
+	    "(SELECT count(*) FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', "
+	    "'information_schema', 'public') AND nspname !~ '^pg_')";
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	struct buf out;
+	int rc;
+
+	buf_init(&out, 4096);
+	rc = strv_add(&argv, "psql");
+	if (!rc)
+		rc = strv_addl(&argv, "-X", "-w", "-A", "-t", NULL);
+	if (!rc)
+		rc = strv_addf(&argv, "--dbname=%s", target);
+	if (!rc)
+		rc = strv_addf(&argv, "--command=%s", sql);
+	if (!rc)
+		rc = source_postgres_restore_env(&env);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = "psql";
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_TARGET;
+		rc = proc_capture(&spec, &out);
+	}
+	if (!rc)
+		*count = atol((char *)out.data);
+	buf_free(&out);
+	strv_free(&argv);
+	strv_free(&env);
+	return rc;
+}
+
+/* A password in a key=value string, in a URI's query or in its user:pass@. */
+static int source_postgres_restore_has_password(const char *target)
+{
+	const char *p = strstr(target, "://"), *at;
+
+	if (strstr(target, "password"))
+		return 1;
+	if (!p)
+		return 0;
+	p += 3;
+	at = strchr(p, '@');
+	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
+}
+
+static int source_postgres_restore_db(const struct source_restore_db *o)
+{
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	long count = 0;
+	int rc = 0;
+
+	log_info("restoring %s into pg_restore", o->obj->name);
+	if (source_postgres_restore_has_password(o->target))
+		return error_set(CF_ERR_USAGE,
+		                 "--to-database must not hold a password (it would be on a "
+		                 "command line): put it in a .pgpass file or PGPASSFILE");
+	if (!o->globals) {
+		rc = source_postgres_restore_count(o->target, &count);
+		if (!rc && count > 0 && !o->clean)
+			rc = error_set(
+			    CF_ERR_EXISTS,
+			    "the target database already holds %ld objects; restore into an empty "
+			    "database or add --clean to replace them",
+			    count);
+	}
+	if (!rc && o->globals) {
+		/* Roles that exist already fail one by one and are reported; the
+		 * others are made. */
+		rc = strv_add(&argv, "psql");
+		if (!rc)
+			rc = strv_add(&argv, "-X");
+		if (!rc)
+			rc = strv_add(&argv, "-w");
+		if (!rc)
+			rc = strv_add(&argv, "-q");
+		if (!rc)
+			rc = strv_add(&argv, "--set=ON_ERROR_STOP=0");
+		if (!rc)
+			rc = strv_addf(&argv, "--dbname=%s", o->target);
+		if (!rc)
+			rc = strv_add(&argv, "--file=-");
+	} else if (!rc) {
+		rc = strv_add(&argv, "pg_restore");
+		if (!rc)
+			rc = strv_addf(&argv, "--dbname=%s", o->target);
+		if (!rc)
+			rc = strv_add(&argv, "--no-password");
+		/* One transaction: a failure leaves the target as it was. */
+		if (!rc)
+			rc = strv_add(&argv, "--single-transaction");
+		if (!rc && o->clean)
+			rc = strv_add(&argv, "--clean");
+		if (!rc && o->clean)
+			rc = strv_add(&argv, "--if-exists");
+	}
+	if (!rc)
+		rc = source_postgres_restore_env(&env);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = o->globals ? "psql" : "pg_restore";
+		spec.argv = argv.v;
+		spec.env = env.v;
+		rc = restore_stream_to_child(o->st, o->obj, o->ids, &spec, o->progress);
+	}
+	strv_free(&argv);
+	strv_free(&env);
+	return rc;
+}
+
 const struct source_ops source_postgres_ops = {
-    "postgres",          source_postgres_create, source_postgres_set, source_postgres_check,
-    source_postgres_run, source_postgres_free,
+    .type = "postgres",
+    .create = source_postgres_create,
+    .set = source_postgres_set,
+    .check = source_postgres_check,
+    .run = source_postgres_run,
+    .free = source_postgres_free,
+    .traits = SOURCE_TRAIT_DATABASE,
+    .restore_db = source_postgres_restore_db,
 };

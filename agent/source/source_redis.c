@@ -432,6 +432,11 @@ out:
 }
 
 const struct source_ops source_redis_ops = {
-    "redis",          source_redis_create, source_redis_set, source_redis_check,
-    source_redis_run, source_redis_free,
+    .type = "redis",
+    .create = source_redis_create,
+    .set = source_redis_set,
+    .check = source_redis_check,
+    .run = source_redis_run,
+    .free = source_redis_free,
+    .traits = SOURCE_TRAIT_SINGLE_FILE,
 };

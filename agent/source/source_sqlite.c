@@ -422,6 +422,11 @@ out:
 }
 
 const struct source_ops source_sqlite_ops = {
-    "sqlite",          source_sqlite_create, source_sqlite_set, source_sqlite_check,
-    source_sqlite_run, source_sqlite_free,
+    .type = "sqlite",
+    .create = source_sqlite_create,
+    .set = source_sqlite_set,
+    .check = source_sqlite_check,
+    .run = source_sqlite_run,
+    .free = source_sqlite_free,
+    .traits = SOURCE_TRAIT_SINGLE_FILE,
 };

@@ -49,6 +49,10 @@ static void source_stdin_free(void *state)
 }
 
 const struct source_ops source_stdin_ops = {
-    "stdin",          source_stdin_create, source_stdin_set, source_stdin_check,
-    source_stdin_run, source_stdin_free,
+    .type = "stdin",
+    .create = source_stdin_create,
+    .set = source_stdin_set,
+    .check = source_stdin_check,
+    .run = source_stdin_run,
+    .free = source_stdin_free,
 };

@@ -3,12 +3,15 @@
  * and the archive: which resources it keeps (filters and the default list of
  * runtime-only kinds), the server-managed fields it removes so the object can
  * be re-applied on another cluster (one table, k8s_clean.c), the archive path,
- * and the YAML text (libyaml's emitter, k8s_yaml.c).
+ * and the YAML text (libyaml's emitter, k8s_yaml.c); and on the way back,
+ * which archive entries a restore selects and the order to apply them in
+ * (k8s_restore.c).
  */
 #ifndef COFFER_K8S_OBJECT_H
 #define COFFER_K8S_OBJECT_H
 
 #include "agent/source/kubernetes/k8s.h"
+#include "agent/source/source.h"
 #include "common/common.h"
 
 #include <jansson.h>
@@ -60,5 +63,24 @@ int k8s_object_path(const struct k8s_resource *r, json_t *obj, char *out, size_t
  * CF_ERR_LIMIT (out->max).
  */
 int k8s_yaml_emit(json_t *obj, struct buf *out);
+
+/*
+ * 1 if the archive path passes sel: cluster-info.json always;
+ * "namespaces/<ns>/<group>/<Kind>/<name>.yaml" and
+ * "cluster/<group>/<Kind>/<name>.yaml" by namespace (of the cluster's
+ * objects only that Namespace) and by Kind or Kind.group (case-insensitive;
+ * the core group is "core" or nothing). Other paths pass only when sel
+ * selects everything. (source_ops.restore_entry_pass)
+ */
+int k8s_restore_entry_pass(const struct source_restore_select *sel, const char *path);
+
+/*
+ * Prints dir's YAML files, one path (relative to dir) a line, in apply order:
+ * CRDs, Namespaces, other cluster-scoped objects, then per namespace
+ * ServiceAccounts, Secrets, ConfigMaps, PVCs, Roles, RoleBindings, Services,
+ * the other built-in kinds, and custom resources last. Not reentrant.
+ * Errors: CF_ERR_IO. (source_ops.restore_print_order)
+ */
+int k8s_restore_print_order(const char *dir);
 
 #endif

@@ -398,6 +398,12 @@ out:
 }
 
 const struct source_ops source_kubernetes_ops = {
-    "kubernetes",          source_kubernetes_create, source_kubernetes_set, source_kubernetes_check,
-    source_kubernetes_run, source_kubernetes_free,
+    .type = "kubernetes",
+    .create = source_kubernetes_create,
+    .set = source_kubernetes_set,
+    .check = source_kubernetes_check,
+    .run = source_kubernetes_run,
+    .free = source_kubernetes_free,
+    .restore_entry_pass = k8s_restore_entry_pass,
+    .restore_print_order = k8s_restore_print_order,
 };
