@@ -324,7 +324,12 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		snprintf(msg, sizeof(msg), "%s",
 		         error_message()[0] ? error_message() : cf_strerror(rc));
 		backup_stream_abort(&run);
-		if (repo_discard_run(params->repo, run.rec, &complete))
+		/* Done even when cancelled (one short attempt per request then), so
+		 * an interrupted run leaves nothing behind when it can. */
+		cancel_cleanup_begin();
+		rc2 = repo_discard_run(params->repo, run.rec, &complete);
+		cancel_cleanup_end();
+		if (rc2)
 			log_warn("could not remove the objects of failed backup %s: %s (run "
 			         "'coffer repo cleanup' later)",
 			         run.rec->id, error_message());

@@ -254,8 +254,14 @@ void fs_reap_dead(const char *dir, const char *prefix, void (*found)(const char 
  */
 /* Records a cancellation (async-signal-safe); sig 0 cancels without one. */
 void cancel_set(int sig);
-/* 1 once cancel_set() was called. */
+/* 1 once cancel_set() was called (0 inside a cleanup section). */
 int cancel_requested(void);
+/* Cleanup after a cancellation (nestable, per thread): between begin and
+ * end, cancel_requested() is 0 so the cleanup runs, and cancel_hurry() is 1
+ * once cancelled, telling slow layers (S3) to make one short attempt. */
+void cancel_cleanup_begin(void);
+void cancel_cleanup_end(void);
+int cancel_hurry(void);
 /* 0, or CF_ERR_INTERRUPTED with a message once cancelled. */
 int cancel_check(void);
 /* Sleeps ms milliseconds, returning early once cancelled.

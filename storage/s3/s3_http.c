@@ -525,7 +525,7 @@ static int s3_attempt_run(struct s3_client *c, struct s3_conn *k, struct s3_atte
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	if (req->after_cancel && cancel_requested()) {
+	if ((req->after_cancel && cancel_requested()) || cancel_hurry()) {
 		/* Cleaning up after a cancellation: the process is about to exit. */
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_AFTER_CANCEL_MS);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)S3_AFTER_CANCEL_MS);
@@ -639,7 +639,7 @@ int s3_http_request(struct s3_client *c, const struct s3_request *req, struct s3
 	buf_init(&resp->body, req->max_body ? req->max_body : S3_DEFAULT_MAX_BODY);
 	if (!req->after_cancel && (rc = cancel_check()) != 0)
 		return rc;
-	if (req->after_cancel && cancel_requested())
+	if ((req->after_cancel && cancel_requested()) || cancel_hurry())
 		max_attempts = 1;
 	k = s3_handle_get(c);
 	if (!k)

@@ -50,6 +50,9 @@ signal_during() {
 	check "SIG$sig during $what: exit within 1 s (took $ms ms)" test "$ms" -lt 1000
 	check_grep "SIG$sig during $what: the error says interrupted" "$ERR" "interrupted"
 	check_eq "SIG$sig during $what: no multipart upload is left" 0 "$(s3_list_uploads "$BUCKET")"
+	check_no_grep "SIG$sig during $what: the failed run's objects were discarded" "$ERR" "could not remove"
+	check_eq "SIG$sig during $what: no object is left" 0 \
+		"$(s3_aws s3api list-objects-v2 --bucket "$BUCKET" --query 'length(Contents || `[]`)' --output text)"
 	if [ "$(s3_list_uploads "$BUCKET")" != 0 ]; then
 		s3_aws s3api list-multipart-uploads --bucket "$BUCKET" >&2
 		cp "$FP_LOG" "$T/faultproxy.log"
