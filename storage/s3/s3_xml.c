@@ -16,6 +16,7 @@
  * a secret key and a session token.
  */
 #include "storage/s3/s3.h"
+#include "crypto/crypto.h"
 
 #include <expat.h>
 #include <sodium.h>
@@ -656,15 +657,10 @@ struct sts_ctx {
 
 static int secret_copy(struct xml_doc *d, const char *text, size_t len, char **out)
 {
-	if (*out) {
-		sodium_memzero(*out, strlen(*out));
-		sodium_free(*out);
-	}
-	*out = sodium_malloc(len + 1);
+	secret_free(*out);
+	*out = secret_strndup(text, len);
 	if (!*out)
 		return error_set(CF_ERR_NOMEM, "out of memory parsing the %s", d->what);
-	memcpy(*out, text, len);
-	(*out)[len] = '\0';
 	return 0;
 }
 
@@ -722,8 +718,13 @@ int s3_xml_sts_credentials(const char *body, size_t len, struct s3_credentials *
 		               "%s: <Credentials> lacks AccessKeyId, SecretAccessKey, "
 		               "SessionToken or Expiration",
 		               d.what);
-	if (rc)
-		s3_credentials_clear(out);
+	if (rc) {
+		/* Cleared here, not with s3_cred.c's helper: the parser does not
+		 * call back into the credential chain that calls it. */
+		secret_free(out->secret_key);
+		secret_free(out->token);
+		sodium_memzero(out, sizeof(*out));
+	}
 	return rc;
 }
 
