@@ -98,9 +98,10 @@ int agent_exit_code(int rc)
 /* The storage options of cfg's [repository]. */
 static int agent_storage_options(const struct config *cfg, struct storage_options *opts)
 {
-	*opts = cfg->s3;
+	memset(opts, 0, sizeof(*opts));
 	opts->type = cfg->repo_type ? cfg->repo_type : "posix";
-	opts->path = cfg->repo_path;
+	opts->posix.path = cfg->repo_path;
+	opts->s3 = cfg->s3;
 	if (!strcmp(opts->type, "posix") && !cfg->repo_path)
 		return error_set(CF_ERR_CONFIG,
 		                 "%s: no repository configured (expected [repository] path)",

@@ -22,7 +22,7 @@ struct config {
 	char *repo_path; /* [repository] path (posix), absolute */
 	/* [repository] keys of the s3 driver, passed on as storage_options;
 	 * strings are owned, secret_key lives in sodium_malloc memory. */
-	struct storage_options s3;
+	struct storage_s3_options s3;
 	int s3_secret_line;    /* where secret_key was set, for the 0600 check */
 	int64_t orphan_age_ms; /* [repository] orphan_age: leftovers older than this
 	                        * are cleaned at the start of each backup (24h) */

@@ -210,7 +210,7 @@ static int config_set_str(struct config_parse *p, const char **dst, const char *
 
 static int config_repository_s3(struct config_parse *p, const char *name, const char *value)
 {
-	struct storage_options *o = &p->cfg->s3;
+	struct storage_s3_options *o = &p->cfg->s3;
 
 	if (!strcmp(name, "endpoint")) {
 		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
@@ -316,7 +316,7 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 /* Checks the [repository] section as a whole once the file is read. */
 static int config_check_repository(struct config *c, FILE *fp)
 {
-	const struct storage_options *o = &c->s3;
+	const struct storage_s3_options *o = &c->s3;
 	struct stat st;
 
 	if (!c->repo_type)

@@ -114,20 +114,23 @@ int storage_location(const struct storage_options *opts, char **out)
 	if (!strcmp(type, "posix")) {
 		char *root;
 
-		if (!opts->path || !*opts->path)
+		const char *path = opts->posix.path;
+
+		if (!path || !*path)
 			return error_set(CF_ERR_CONFIG, "posix storage needs a repository path");
 		/* As the driver: the resolved path, or the path as given if it
 		 * cannot be resolved (then no record can match it). */
-		root = realpath(opts->path, NULL);
-		rc = buf_printf(&b, "posix:%s", root ? root : opts->path);
+		root = realpath(path, NULL);
+		rc = buf_printf(&b, "posix:%s", root ? root : path);
 		free(root);
 	} else if (!strcmp(type, "s3")) {
-		const char *p = opts->prefix ? opts->prefix : "";
+		const struct storage_s3_options *o = &opts->s3;
+		const char *p = o->prefix ? o->prefix : "";
 
 		/* As s3_client_new(): no leading '/', one trailing '/'. */
 		while (*p == '/')
 			p++;
-		rc = buf_printf(&b, "s3://%s/%s%s", opts->bucket ? opts->bucket : "", p,
+		rc = buf_printf(&b, "s3://%s/%s%s", o->bucket ? o->bucket : "", p,
 		                *p && p[strlen(p) - 1] != '/' ? "/" : "");
 	} else {
 		return error_set(CF_ERR_CONFIG, "unknown repository type '%s'", type);

@@ -30,12 +30,13 @@
 /* The longest key storage_key_valid() accepts, in bytes. */
 #define STORAGE_KEY_MAX 1024
 
-/* Options for storage_open(). Fields a driver does not use are ignored;
- * zero means "the default" for the numbers. */
-struct storage_options {
-	const char *type; /* "posix" or "s3" */
-	const char *path; /* posix: the repository directory (must exist) */
-	/* s3 */
+/* Options of the posix driver. */
+struct storage_posix_options {
+	const char *path; /* the repository directory (must exist) */
+};
+
+/* Options of the s3 driver. Zero means "the default" for the numbers. */
+struct storage_s3_options {
 	const char *endpoint; /* "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:7480" */
 	const char *region;   /* "us-east-1" */
 	const char *bucket;
@@ -55,6 +56,14 @@ struct storage_options {
 	int object_lock_days;
 	const char *sts_endpoint; /* credential chain overrides (tests) */
 	const char *imds_endpoint;
+};
+
+/* Options for storage_open(): the driver's name and its own typed options
+ * (the driver reads only its member). */
+struct storage_options {
+	const char *type; /* "posix" (the default) or "s3" */
+	struct storage_posix_options posix;
+	struct storage_s3_options s3;
 };
 
 struct storage;

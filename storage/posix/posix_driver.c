@@ -82,15 +82,15 @@ static int posix_open(const struct storage_options *opts, void **drv)
 	size_t n;
 
 	*drv = NULL;
-	if (!opts->path || !opts->path[0])
+	if (!opts->posix.path || !opts->posix.path[0])
 		return error_set(CF_ERR_CONFIG, "posix storage needs a repository path");
-	root = realpath(opts->path, NULL);
+	root = realpath(opts->posix.path, NULL);
 	if (!root) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return error_set(CF_ERR_NOTFOUND, "repository directory %s does not exist",
-			                 opts->path);
+			                 opts->posix.path);
 		return error_set_errno(errno == ENOMEM ? CF_ERR_NOMEM : CF_ERR_IO, errno,
-		                       "cannot resolve repository directory %s", opts->path);
+		                       "cannot resolve repository directory %s", opts->posix.path);
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {

@@ -202,7 +202,7 @@ int s3_xml_delete_body(char *const *keys, size_t n, struct buf *out);
 /* Requests (s3_http.c)                                                       */
 /* ------------------------------------------------------------------------ */
 
-struct storage_options;
+struct storage_s3_options;
 
 /* The endpoint, bucket and connection settings, and a pool of curl handles
  * (one per thread in use, kept so connections are reused). Thread-safe. */
@@ -210,7 +210,7 @@ struct s3_client;
 
 /* Errors: CF_ERR_CONFIG (bad endpoint, missing bucket), CF_ERR_AUTH (no
  * credentials), CF_ERR_NOMEM. */
-int s3_client_new(const struct storage_options *opts, struct s3_client **out);
+int s3_client_new(const struct storage_s3_options *opts, struct s3_client **out);
 void s3_client_free(struct s3_client *c);
 /* "s3://bucket/prefix" for messages. */
 const char *s3_client_describe(const struct s3_client *c);

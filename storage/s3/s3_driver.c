@@ -129,16 +129,16 @@ static int s3_open(const struct storage_options *opts, void **drv)
 
 	if (!r)
 		return error_set(CF_ERR_NOMEM, "out of memory");
-	r->part_size = opts->part_size ? opts->part_size : S3_DEFAULT_PART_SIZE;
-	r->upload_conc = opts->upload_concurrency > 0 ? opts->upload_concurrency : 4;
-	r->download_conc = opts->download_concurrency > 0 ? opts->download_concurrency : 4;
+	r->part_size = opts->s3.part_size ? opts->s3.part_size : S3_DEFAULT_PART_SIZE;
+	r->upload_conc = opts->s3.upload_concurrency > 0 ? opts->s3.upload_concurrency : 4;
+	r->download_conc = opts->s3.download_concurrency > 0 ? opts->s3.download_concurrency : 4;
 	if (r->upload_conc > S3_MAX_CONCURRENCY)
 		r->upload_conc = S3_MAX_CONCURRENCY;
 	if (r->download_conc > S3_MAX_CONCURRENCY)
 		r->download_conc = S3_MAX_CONCURRENCY;
-	r->lock_days = opts->object_lock_days;
-	r->storage_class = opts->storage_class ? strdup(opts->storage_class) : NULL;
-	r->lock_mode = opts->object_lock_mode ? strdup(opts->object_lock_mode) : NULL;
+	r->lock_days = opts->s3.object_lock_days;
+	r->storage_class = opts->s3.storage_class ? strdup(opts->s3.storage_class) : NULL;
+	r->lock_mode = opts->s3.object_lock_mode ? strdup(opts->s3.object_lock_mode) : NULL;
 	if (r->part_size > S3_MAX_PART_SIZE) {
 		s3_free(r);
 		return error_set(CF_ERR_CONFIG, "s3: part_size is larger than S3's 5 GiB limit");
@@ -150,7 +150,7 @@ static int s3_open(const struct storage_options *opts, void **drv)
 	/* No request here: the first real one reports a missing bucket or
 	 * refused keys in the same words (s3_http.c), and a run pays no extra
 	 * round trip for a check. */
-	rc = s3_client_new(opts, &r->c);
+	rc = s3_client_new(&opts->s3, &r->c);
 	if (rc) {
 		s3_free(r);
 		return rc;

@@ -87,7 +87,7 @@ static void s3_conn_free(struct s3_conn *k)
 	}
 }
 
-int s3_client_new(const struct storage_options *opts, struct s3_client **out)
+int s3_client_new(const struct storage_s3_options *opts, struct s3_client **out)
 {
 	struct s3_client *c;
 	struct s3_cred_options co;

@@ -83,7 +83,7 @@ static void fuzz_restore_init(void)
 	snprintf(fr.dir, sizeof(fr.dir), "/tmp/coffer-fuzz-restore.XXXXXX");
 	if (age_init() || !mkdtemp(fr.dir))
 		abort();
-	opts.path = fr.dir;
+	opts.posix.path = fr.dir;
 	if (storage_open(&opts, &fr.st) || age_keygen(identity, recipient) ||
 	    age_recipients_new(&rcpt) || age_recipients_add(rcpt, recipient) ||
 	    age_identities_new(&fr.ids) || age_identities_add(fr.ids, identity))

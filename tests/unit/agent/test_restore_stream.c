@@ -70,7 +70,7 @@ static int setup(void **state)
 	snprintf(t.dir, sizeof(t.dir), "%s/restore-stream.%d", COFFER_TEST_TMP, (int)getpid());
 	fs_remove_tree(t.dir);
 	assert_int_equal(fs_mkdir_p(t.dir, 0700), 0);
-	opts.path = t.dir;
+	opts.posix.path = t.dir;
 	assert_int_equal(storage_open(&opts, &t.st), 0);
 	assert_int_equal(age_keygen(identity, recipient), 0);
 	assert_int_equal(age_keygen(other, other_rcpt), 0);

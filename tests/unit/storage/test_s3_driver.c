@@ -443,17 +443,17 @@ static struct storage *open_s3(struct fake_srv *s, int concurrency, int max_atte
 	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s->port);
 	memset(&o, 0, sizeof(o));
 	o.type = "s3";
-	o.endpoint = ep;
-	o.bucket = "b";
-	o.prefix = "p";
-	o.region = "us-east-1";
-	o.access_key = "AKIDEXAMPLE";
-	o.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-	o.part_size = PART;
-	o.upload_concurrency = concurrency;
-	o.download_concurrency = concurrency;
-	o.max_attempts = max_attempts;
-	o.timeout_s = 10;
+	o.s3.endpoint = ep;
+	o.s3.bucket = "b";
+	o.s3.prefix = "p";
+	o.s3.region = "us-east-1";
+	o.s3.access_key = "AKIDEXAMPLE";
+	o.s3.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+	o.s3.part_size = PART;
+	o.s3.upload_concurrency = concurrency;
+	o.s3.download_concurrency = concurrency;
+	o.s3.max_attempts = max_attempts;
+	o.s3.timeout_s = 10;
 	assert_int_equal(storage_open(&o, &st), 0);
 	return st;
 }
@@ -664,12 +664,12 @@ static void test_read_chunks(void **state)
 	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s->port);
 	memset(&o, 0, sizeof(o));
 	o.type = "s3";
-	o.endpoint = ep;
-	o.bucket = "b";
-	o.access_key = "AKIDEXAMPLE";
-	o.secret_key = "secret";
-	o.part_size = 3 * 1024 * 1024; /* ranges of 3 MiB */
-	o.download_concurrency = 2;
+	o.s3.endpoint = ep;
+	o.s3.bucket = "b";
+	o.s3.access_key = "AKIDEXAMPLE";
+	o.s3.secret_key = "secret";
+	o.s3.part_size = 3 * 1024 * 1024; /* ranges of 3 MiB */
+	o.s3.download_concurrency = 2;
 	assert_int_equal(storage_open(&o, &st), 0);
 	assert_int_equal(storage_read(st, "obj", 0, UINT64_MAX, read_cb, NULL), 0);
 	assert_int_equal(read_total, cfg.object_size);

@@ -43,7 +43,7 @@ static int setup(void **state)
 	assert_int_equal(fs_mkdir_p(COFFER_TEST_TMP, 0755), 0);
 	path_join(f->dir, sizeof(f->dir), COFFER_TEST_TMP, "storage-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	opts.path = f->dir;
+	opts.posix.path = f->dir;
 	assert_int_equal(storage_open(&opts, &f->s), 0);
 	*state = f;
 	return 0;
@@ -519,7 +519,7 @@ static void test_bad_keys(void **state)
 
 static void test_open_errors(void **state)
 {
-	struct storage_options opts = {.type = "posix", .path = "/nonexistent/coffer-repo"};
+	struct storage_options opts = {.type = "posix", .posix.path = "/nonexistent/coffer-repo"};
 	struct storage *s = (struct storage *)1;
 
 	(void)state;
@@ -534,10 +534,10 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(error_message(), "posix"));
 
 	opts.type = "posix";
-	opts.path = NULL;
+	opts.posix.path = NULL;
 	assert_int_equal(storage_open(&opts, &s), CF_ERR_CONFIG);
 
-	opts.path = "/etc/hostname";
+	opts.posix.path = "/etc/hostname";
 	assert_int_equal(storage_open(&opts, &s), CF_ERR_CONFIG);
 	storage_free(NULL);
 }
@@ -601,7 +601,7 @@ static void test_no_space(void **state)
 		        mnt, strerror(errno));
 		skip();
 	}
-	opts.path = mnt;
+	opts.posix.path = mnt;
 	assert_int_equal(storage_open(&opts, &s), 0);
 	memset(chunk, 0x5a, sizeof(chunk));
 	assert_int_equal(storage_write_new(s, "src/id/huge", &w), 0);
@@ -636,7 +636,7 @@ static void test_location(void **state)
 	path_join(link, sizeof(link), f->dir, "link");
 	assert_int_equal(symlink(f->dir, link), 0);
 	snprintf(odd, sizeof(odd), "%s/../%s/", link, strrchr(f->dir, '/') + 1);
-	opts.path = odd;
+	opts.posix.path = odd;
 	assert_int_equal(storage_location(&opts, &loc), 0);
 	assert_string_equal(loc, storage_describe(f->s));
 	free(loc);
@@ -645,10 +645,10 @@ static void test_location(void **state)
 	/* S3: the same string as the client's description, for every form of
 	 * prefix (making a client sends nothing). */
 	opts.type = "s3";
-	opts.bucket = "b";
-	opts.endpoint = "http://127.0.0.1:9";
-	opts.access_key = "AKIDEXAMPLE";
-	opts.secret_key = "secret";
+	opts.s3.bucket = "b";
+	opts.s3.endpoint = "http://127.0.0.1:9";
+	opts.s3.access_key = "AKIDEXAMPLE";
+	opts.s3.secret_key = "secret";
 	{
 		static const char *const prefixes[] = {NULL,    "",     "/",   "///",  "db1",
 		                                       "//db1", "db1/", "a/b", "a/b//"};
@@ -656,9 +656,9 @@ static void test_location(void **state)
 		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 			struct s3_client *c = NULL;
 
-			opts.prefix = prefixes[i];
+			opts.s3.prefix = prefixes[i];
 			assert_int_equal(storage_location(&opts, &loc), 0);
-			assert_int_equal(s3_client_new(&opts, &c), 0);
+			assert_int_equal(s3_client_new(&opts.s3, &c), 0);
 			assert_string_equal(loc, s3_client_describe(c));
 			s3_client_free(c);
 			free(loc);
