@@ -5,8 +5,8 @@
  * dispatches on what the backup's source type restores as (source.h
  * traits): a folder, one file, or a database (restore_db.c). Each object
  * goes through the restore stream (agent/pipeline/restore_stream.h) into a
- * sink that writes a raw stream to a file or extracts a tar stream with
- * libarchive in a child process (so it can chdir into the target safely).
+ * sink that writes a raw stream to a file or extracts a tar stream in a
+ * child process (agent/pipeline/restore_tar.h).
  * --to DIR restores into a temporary folder beside DIR and renames it into
  * place only after every object has been authenticated, decompressed and
  * matched against the manifest's size and SHA-256: a failed restore leaves
@@ -17,292 +17,33 @@
  */
 #include "agent/agent.h"
 #include "agent/pipeline/restore_stream.h"
+#include "agent/pipeline/restore_tar.h"
 #include "agent/restore.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* The entries of tar objects to restore: those the source type's selection
- * passes (kubernetes: --namespace, --kind), or all when it has none. */
+/* A source type's selection of archive entries (kubernetes: --namespace,
+ * --kind), for restore_tar_select. */
 struct restore_entries {
 	int (*pass)(const struct source_restore_select *sel, const char *path);
 	struct source_restore_select sel;
 };
 
-static int restore_entry_pass(const struct restore_entries *f, const char *path)
+static int restore_entry_pass(const void *ctx, const char *path)
 {
-	return !f->pass || f->pass(&f->sel, path);
-}
+	const struct restore_entries *e = ctx;
 
-/* The reader's half of source_files_fix_times(): libarchive reads a pax
- * time "-S.F" as sec -S and a positive fraction F, where it means -(S.F). */
-static void restore_fix_times(struct archive_entry *e)
-{
-	if (archive_entry_mtime_is_set(e) && archive_entry_mtime(e) < 0 &&
-	    archive_entry_mtime_nsec(e) > 0)
-		archive_entry_set_mtime(e, archive_entry_mtime(e) - 1,
-		                        1000000000L - archive_entry_mtime_nsec(e));
-	if (archive_entry_atime_is_set(e) && archive_entry_atime(e) < 0 &&
-	    archive_entry_atime_nsec(e) > 0)
-		archive_entry_set_atime(e, archive_entry_atime(e) - 1,
-		                        1000000000L - archive_entry_atime_nsec(e));
-}
-
-/* 1 if encoded is name with some bytes written as %XX (as libarchive writes
- * xattr names in its pax headers). */
-static int restore_xattr_encodes(const char *encoded, const char *name)
-{
-	while (*encoded && *name) {
-		unsigned v;
-
-		if (encoded[0] == '%' && sscanf(encoded + 1, "%2x", &v) == 1 &&
-		    (unsigned char)*name == v) {
-			encoded += 3;
-			name++;
-		} else if (*encoded++ != *name++) {
-			return 0;
-		}
-	}
-	return !*encoded && !*name;
-}
-
-/*
- * libarchive's pax writer stores an xattr whose name needs escaping twice,
- * as LIBARCHIVE.xattr.<escaped> (which its reader decodes) and as
- * SCHILY.xattr.<escaped> (which it does not): the entry then carries the
- * real name and the escaped one. The escaped twin is dropped, so the file
- * gets its xattrs and no others.
- */
-static int restore_xattr_dedupe(struct archive_entry *e)
-{
-	const char *name;
-	const void *value;
-	size_t size, n = 0;
-	int rc = 0;
-	struct {
-		char *name;
-		void *value;
-		size_t size;
-	} * x;
-
-	if (archive_entry_xattr_reset(e) < 2)
-		return 0;
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK &&
-	       !strchr(name, '%'))
-		n++;
-	if (n == (size_t)archive_entry_xattr_count(e))
-		return 0; /* no escaped name: nothing can be a twin (the usual case) */
-	n = 0;
-	archive_entry_xattr_reset(e);
-	x = calloc((size_t)archive_entry_xattr_count(e), sizeof(*x));
-	if (!x)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		x[n].name = strdup(name);
-		x[n].value = malloc(size ? size : 1);
-		if (!x[n].name || !x[n].value) {
-			free(x[n].name);
-			free(x[n].value);
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-			break;
-		}
-		memcpy(x[n].value, value, size);
-		x[n++].size = size;
-	}
-	if (!rc)
-		archive_entry_xattr_clear(e);
-	for (size_t i = 0; i < n; i++) {
-		int twin = 0;
-
-		for (size_t k = 0; !twin && strchr(x[i].name, '%') && k < n; k++)
-			twin = k != i && strcmp(x[i].name, x[k].name) &&
-			       restore_xattr_encodes(x[i].name, x[k].name);
-		if (!rc && !twin)
-			archive_entry_xattr_add_entry(e, x[i].name, x[i].value, x[i].size);
-		free(x[i].name);
-		free(x[i].value);
-	}
-	free(x);
-	return rc;
-}
-
-/* Records a failed write of the extraction ("cannot write NAME: Write
- * failed: No space left on device"); a full disk has its own code. */
-static int restore_write_error(struct archive *out, const char *what, const char *name)
-{
-	int e = archive_errno(out);
-	const char *msg = archive_error_string(out);
-	/* No system error: libarchive refused the entry itself (a path with
-	 * "..", through a symlink, absolute): the archive is not what coffer
-	 * writes, an integrity failure. */
-	int code = e == ENOSPC || e == EDQUOT ? CF_ERR_NOSPACE
-	           : e > 0                    ? CF_ERR_IO
-	                                      : CF_ERR_INTEGRITY;
-
-	return error_set(code, "cannot %s %s: %s%s%s", what, name, msg ? msg : "failed",
-	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? ": " : "",
-	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? strerror(e) : "");
-}
-
-/*
- * Extracts a tar stream from fd into the current directory (child process),
- * the entries that pass f. Returns 0 or an error code with error_set().
- *
- * libarchive's disk writer returns ARCHIVE_WARN, not an error, when a write
- * of file data fails (a full disk): every data write must be ARCHIVE_OK, or
- * the file would be left with a hole where its data should be. A warning on
- * a header or at the end of an entry is metadata it could not set (an owner
- * without root, an xattr the filesystem refuses): printed, counted, and the
- * restore goes on.
- */
-static int restore_extract_tar(int fd, const struct restore_entries *f)
-{
-	struct archive *in = archive_read_new();
-	struct archive *out = archive_write_disk_new();
-	struct archive_entry *e;
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL |
-	            ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_XATTR |
-	            ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-	            ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-	unsigned long long warnings = 0;
-	int ar, rc = 0;
-
-	if (!in || !out) {
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (geteuid() == 0)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	archive_read_support_format_tar(in);
-	archive_write_disk_set_options(out, flags);
-	archive_write_disk_set_standard_lookup(out);
-	if (archive_read_open_fd(in, fd, 256 * 1024) != ARCHIVE_OK) {
-		rc = error_set(CF_ERR_FORMAT, "cannot read the tar stream: %s",
-		               archive_error_string(in));
-		goto out;
-	}
-	while ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
-		const char *name = archive_entry_pathname(e);
-		const void *data;
-		size_t len;
-		la_int64_t off;
-
-		if (!restore_entry_pass(f, name)) {
-			if (archive_read_data_skip(in) != ARCHIVE_OK) {
-				rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
-				               name, archive_error_string(in));
-				goto out;
-			}
-			continue;
-		}
-		restore_fix_times(e);
-		rc = restore_xattr_dedupe(e);
-		if (rc)
-			goto out;
-		ar = archive_write_header(out, e);
-		if (ar < ARCHIVE_WARN) {
-			rc = restore_write_error(out, "restore", name);
-			goto out;
-		}
-		if (ar == ARCHIVE_WARN) {
-			log_warn("%s: %s", name, archive_error_string(out));
-			warnings++;
-		}
-		while ((ar = archive_read_data_block(in, &data, &len, &off)) == ARCHIVE_OK)
-			if (archive_write_data_block(out, data, len, off) != ARCHIVE_OK) {
-				rc = restore_write_error(out, "write", name);
-				goto out;
-			}
-		if (ar != ARCHIVE_EOF) {
-			rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s", name,
-			               archive_error_string(in));
-			goto out;
-		}
-		ar = archive_write_finish_entry(out);
-		if (ar < ARCHIVE_WARN) {
-			rc = restore_write_error(out, "finish", name);
-			goto out;
-		}
-		if (ar == ARCHIVE_WARN) {
-			log_warn("%s: %s", name, archive_error_string(out));
-			warnings++;
-		}
-	}
-	if (ar != ARCHIVE_EOF) {
-		rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged: %s",
-		               archive_error_string(in));
-		goto out;
-	}
-	/* Directory times and permissions are set at close. */
-	if (archive_write_close(out) != ARCHIVE_OK)
-		rc = restore_write_error(out, "finish", "the restore");
-	if (!rc && warnings)
-		log_warn("%llu entr%s restored without some of their metadata (see above)",
-		         warnings, warnings == 1 ? "y" : "ies");
-	/* libarchive stops at the end-of-archive blocks; the stream goes on with
-	 * the padding to the last record. Read it all, so the parent can finish
-	 * writing (and check the whole object's size and digest) instead of
-	 * meeting a closed pipe. */
-	while (!rc) {
-		static char rest[65536];
-		ssize_t n = read(fd, rest, sizeof(rest));
-
-		if (n == 0)
-			break;
-		if (n < 0 && errno != EINTR)
-			rc = error_set_errno(CF_ERR_IO, errno,
-			                     "cannot read the end of the tar stream");
-	}
-out:
-	archive_read_free(in);
-	archive_write_free(out);
-	return rc;
-}
-
-/*
- * The extraction child reports its result to the parent over a pipe: the
- * error code, then the message, so the parent prints the one error line (and
- * a child killed by a signal, which wrote nothing, is told apart).
- */
-static void restore_child_report(int fd, int rc)
-{
-	const char *msg = error_message();
-
-	if (!rc)
-		return;
-	if (write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc))
-		(void)!write(fd, msg, strlen(msg));
-}
-
-/* Reads the child's report: 0 if it wrote none, else its code, with its
- * message recorded by error_set(). */
-static int restore_child_result(int fd)
-{
-	char msg[8192];
-	ssize_t n;
-	size_t len = 0;
-	int code = 0;
-
-	if (read(fd, &code, sizeof(code)) != (ssize_t)sizeof(code) || code >= 0 ||
-	    code <= CF_ERR_LAST)
-		return 0;
-	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) > 0)
-		len += (size_t)n;
-	msg[len] = '\0';
-	return error_set(code, "%s", msg);
+	return e->pass(&e->sel, path);
 }
 
 static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
@@ -323,84 +64,11 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 	return restore_stream_to_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
-/*
- * Restores one tar object into tmpdir: a child process chdirs there and
- * extracts what this process decrypts and decompresses into a pipe. Whose
- * error wins: a signal first (exit 130), then a failure of the stream itself
- * (authentication, integrity, storage), then the child's (a full disk, a
- * damaged archive); a broken pipe is only the symptom of the child's.
- */
-static int restore_tar_object(struct storage *st, const struct catalog_object *obj,
-                              const struct age_identities *ids, const char *tmpdir, int progress,
-                              const struct restore_entries *f)
-{
-	int data[2], report[2], status = 0, rc, child_rc;
-	char parent_msg[1024];
-	pid_t pid;
-
-	if (pipe2(data, O_CLOEXEC) != 0)
-		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
-	if (pipe2(report, O_CLOEXEC) != 0) {
-		close(data[0]);
-		close(data[1]);
-		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
-	}
-	pid = fork();
-	if (pid < 0) {
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot fork");
-		close(data[0]);
-		close(data[1]);
-		close(report[0]);
-		close(report[1]);
-		return rc;
-	}
-	if (pid == 0) {
-		close(data[1]);
-		close(report[0]);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		if (chdir(tmpdir) != 0)
-			rc = error_set_errno(CF_ERR_IO, errno, "cannot enter %s", tmpdir);
-		else
-			rc = restore_extract_tar(data[0], f);
-		restore_child_report(report[1], rc);
-		_exit(rc ? 1 : 0);
-	}
-	close(data[0]);
-	close(report[1]);
-	rc = restore_stream_to_fd(st, obj, ids, data[1], progress);
-	close(data[1]);
-	if (rc)
-		kill(pid, SIGTERM);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (rc && rc != CF_ERR_IO) {
-		close(report[0]);
-		return rc;
-	}
-	snprintf(parent_msg, sizeof(parent_msg), "%s", error_message());
-	child_rc = restore_child_result(report[0]);
-	close(report[0]);
-	if (agent_signals_caught())
-		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while restoring %s",
-		                 obj->key);
-	if (child_rc)
-		return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
-	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d",
-		                 obj->key,
-		                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
-		                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	if (rc)
-		return error_set(rc, "%s", parent_msg);
-	return 0;
-}
-
 /* Restores every object into tmpdir: raw streams as files named after the
  * object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
                         const struct age_identities *ids, const char *tmpdir, int progress,
-                        const struct restore_entries *f)
+                        const struct restore_tar_select *f)
 {
 	int rc = 0;
 
@@ -410,7 +78,7 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 		int fd;
 
 		if (!strcmp(obj->format, "tar")) {
-			rc = restore_tar_object(st, obj, ids, tmpdir, progress, f);
+			rc = restore_tar_extract(st, obj, ids, tmpdir, progress, f);
 			continue;
 		}
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >=
@@ -495,7 +163,7 @@ static int restore_sync(int fd, const char *what)
 
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
                           const struct age_identities *ids, const char *dir, int progress,
-                          const struct restore_entries *f)
+                          const struct restore_tar_select *f)
 {
 	char tmp[4096], parent[4096], base[1024], prefix[1100];
 	int rc, lock = -1;
@@ -736,8 +404,14 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    CF_ERR_USAGE,
 		    "--namespace, --kind and --print-apply-order are for kubernetes backups");
 	else if (!rc) {
+		struct restore_tar_select tar = {NULL, NULL};
+
 		entries.pass = ops ? ops->restore_entry_pass : NULL;
-		rc = restore_to_dir(st, b, ids, to, cli->progress, &entries);
+		if (entries.pass) {
+			tar.pass = restore_entry_pass;
+			tar.ctx = &entries;
+		}
+		rc = restore_to_dir(st, b, ids, to, cli->progress, &tar);
 	}
 	/* A one-file restore has no order to print. */
 	if (!rc && apply_order && ops && ops->restore_print_order)
