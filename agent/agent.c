@@ -210,8 +210,8 @@ int agent_trust_load(const struct config *cfg, int allow_unsigned, struct repo_t
 
 	memset(t, 0, sizeof(*t));
 	t->allow_unsigned = allow_unsigned;
-	for (size_t i = 0; !rc && i < cfg->ntrusted_signers; i++)
-		rc = catalog_strv_add(&t->keys, &t->nkeys, cfg->trusted_signers[i]);
+	for (size_t i = 0; !rc && i < cfg->trusted_signers.n; i++)
+		rc = strv_add(&t->keys, cfg->trusted_signers.v[i]);
 	agent_signing_key_path(cfg, path, sizeof(path));
 	if (!rc) {
 		rc = sign_key_load(path, 0, &own);
@@ -219,7 +219,7 @@ int agent_trust_load(const struct config *cfg, int allow_unsigned, struct repo_t
 			error_clear();
 			rc = 0;
 		} else if (!rc) {
-			rc = catalog_strv_add(&t->keys, &t->nkeys, sign_key_public(own));
+			rc = strv_add(&t->keys, sign_key_public(own));
 		}
 	}
 	sign_key_free(own);

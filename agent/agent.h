@@ -23,19 +23,17 @@ struct config {
 	/* [repository] keys of the s3 driver, passed on as storage_options;
 	 * strings are owned, secret_key lives in sodium_malloc memory. */
 	struct storage_s3_options s3;
-	int s3_secret_line;    /* where secret_key was set, for the 0600 check */
-	int64_t orphan_age_ms; /* [repository] orphan_age: leftovers older than this
-	                        * are cleaned at the start of each backup (24h) */
-	char *catalog_path;    /* [catalog] path, absolute */
-	char **recipients;     /* [encryption] recipients */
-	size_t nrecipients;
-	char *identity;         /* [encryption] identity file, or NULL */
-	char *signing_key;      /* [encryption] signing_key, or NULL: beside the catalog */
-	char **trusted_signers; /* [encryption] trusted_signers: "ed25519:..." keys */
-	size_t ntrusted_signers;
-	int zstd_level;         /* [compression] level, 1..19 (default 3) */
-	int zstd_workers;       /* [compression] workers, 0 = single-threaded */
-	struct source *sources; /* [source NAME] sections, in file order */
+	int s3_secret_line;          /* where secret_key was set, for the 0600 check */
+	int64_t orphan_age_ms;       /* [repository] orphan_age: leftovers older than this
+	                              * are cleaned at the start of each backup (24h) */
+	char *catalog_path;          /* [catalog] path, absolute */
+	struct strv recipients;      /* [encryption] recipients */
+	char *identity;              /* [encryption] identity file, or NULL */
+	char *signing_key;           /* [encryption] signing_key, or NULL: beside the catalog */
+	struct strv trusted_signers; /* [encryption] trusted_signers: "ed25519:..." keys */
+	int zstd_level;              /* [compression] level, 1..19 (default 3) */
+	int zstd_workers;            /* [compression] workers, 0 = single-threaded */
+	struct source *sources;      /* [source NAME] sections, in file order */
 	size_t nsources;
 };
 
@@ -56,8 +54,7 @@ struct source *config_source_find(const struct config *c, const char *name);
 int config_parse_duration(const char *text, int64_t *ms);
 /* Splits a comma-separated list, trimming blanks; empty items are refused.
  * Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
-int config_split_list(const char *value, char ***out, size_t *n);
-void config_free_list(char **v, size_t n);
+int config_split_list(const char *value, struct strv *out);
 
 /* Global options of one invocation. */
 struct cli {

@@ -74,13 +74,13 @@ int backup_run_add_missing(struct backup_run *run, const char *what, const char 
 
 	log_warn("source %s: %s: %s; it is not in the backup", rec->source, what, why);
 	rec->missing_count++;
-	if (rec->nmissing >= CATALOG_MISSING_MAX)
+	if (rec->missing.n >= CATALOG_MISSING_MAX)
 		return 0;
 	buf_init(&item, 8192);
 	if (buf_printf(&item, "%s: %s", what, why) == CF_ERR_NOMEM)
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	else if (item.data)
-		rc = catalog_strv_add(&rec->missing, &rec->nmissing, (char *)item.data);
+		rc = strv_add(&rec->missing, (char *)item.data);
 	buf_free(&item);
 	return rc;
 }
@@ -116,7 +116,7 @@ static int backup_run_check_result(const struct backup_run *run)
 		    "source %s: %llu item(s) could not be backed up and strict = true; "
 		    "the first: %s",
 		    rec->source, (unsigned long long)rec->missing_count,
-		    rec->nmissing ? rec->missing[0] : "?");
+		    rec->missing.n ? rec->missing.v[0] : "?");
 	return 0;
 }
 
@@ -277,15 +277,15 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 	rec->pid = (int)getpid();
 	if (!rc && (!rec->id || !rec->source || !rec->kind || !rec->host || !rec->coffer_version))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < p->cfg->nrecipients; i++) {
+	for (size_t i = 0; !rc && i < p->cfg->recipients.n; i++) {
 		char fp[AGE_FINGERPRINT_LEN + 1];
 
-		rc = age_recipient_fingerprint(p->cfg->recipients[i], fp);
+		rc = age_recipient_fingerprint(p->cfg->recipients.v[i], fp);
 		if (!rc)
-			rc = catalog_strv_add(&rec->recipients, &rec->nrecipients, fp);
+			rc = strv_add(&rec->recipients, fp);
 	}
 	if (!rc)
-		rc = catalog_strv_add(&rec->locations, &rec->nlocations, repo_location(p->repo));
+		rc = strv_add(&rec->locations, repo_location(p->repo));
 	if (!rc)
 		rc = catalog_backup_put(p->catalog, rec);
 	return rc;

@@ -102,50 +102,37 @@ static int config_parse_int(struct config_parse *p, const char *key, const char 
 	return 1;
 }
 
-int config_split_list(const char *value, char ***out, size_t *n)
+int config_split_list(const char *value, struct strv *out)
 {
 	const char *p = value;
 
-	*out = NULL;
-	*n = 0;
+	memset(out, 0, sizeof(*out));
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		const char *end = comma ? comma : p + strlen(p);
 		const char *s = p;
-		char **v;
+		char *item;
+		int rc;
 
 		while (s < end && (*s == ' ' || *s == '\t'))
 			s++;
 		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
 			end--;
 		if (end == s) {
-			config_free_list(*out, *n);
-			*out = NULL;
-			*n = 0;
+			strv_free(out);
 			return error_set(CF_ERR_CONFIG, "empty item in the list '%s'", value);
 		}
-		v = realloc(*out, (*n + 1) * sizeof(*v));
-		if (!v || !(v[*n] = strndup(s, (size_t)(end - s)))) {
-			if (v)
-				*out = v;
-			config_free_list(*out, *n);
-			*out = NULL;
-			*n = 0;
+		item = strndup(s, (size_t)(end - s));
+		rc = item ? strv_add(out, item) : CF_ERR_NOMEM;
+		free(item);
+		if (rc) {
+			strv_free(out);
 			return error_set(CF_ERR_NOMEM, "out of memory");
 		}
-		*out = v;
-		(*n)++;
 		if (!comma)
 			return 0;
 		p = comma + 1;
 	}
-}
-
-void config_free_list(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 int config_parse_duration(const char *text, int64_t *ms)
@@ -389,23 +376,21 @@ static int config_check_signer(struct config_parse *p, size_t i, const char *ite
  * and the previous one kept. Returns 1, or 0 after config_fail(). */
 static int config_set_list(struct config_parse *p, const char *key, const char *value,
                            int (*check)(struct config_parse *p, size_t i, const char *item),
-                           char ***list, size_t *n)
+                           struct strv *list)
 {
-	char **v;
-	size_t m;
+	struct strv v;
 
-	if (config_split_list(value, &v, &m))
+	if (config_split_list(value, &v))
 		return config_fail(p, p->line, "%s: %s", key, error_message());
-	for (size_t i = 0; i < m; i++)
-		if (!check(p, i, v[i])) {
-			for (size_t k = 0; k < m; k++)
-				sodium_memzero(v[k], strlen(v[k]));
-			config_free_list(v, m);
+	for (size_t i = 0; i < v.n; i++)
+		if (!check(p, i, v.v[i])) {
+			for (size_t k = 0; k < v.n; k++)
+				sodium_memzero(v.v[k], strlen(v.v[k]));
+			strv_free(&v);
 			return 0;
 		}
-	config_free_list(*list, *n);
+	strv_free(list);
 	*list = v;
-	*n = m;
 	return 1;
 }
 
@@ -414,15 +399,13 @@ static int config_encryption(struct config_parse *p, const char *name, const cha
 	struct config *c = p->cfg;
 
 	if (!strcmp(name, "recipients"))
-		return config_set_list(p, name, value, config_check_recipient, &c->recipients,
-		                       &c->nrecipients);
+		return config_set_list(p, name, value, config_check_recipient, &c->recipients);
 	if (!strcmp(name, "identity"))
 		return config_set_path(p, &c->identity, value);
 	if (!strcmp(name, "signing_key"))
 		return config_set_path(p, &c->signing_key, value);
 	if (!strcmp(name, "trusted_signers"))
-		return config_set_list(p, name, value, config_check_signer, &c->trusted_signers,
-		                       &c->ntrusted_signers);
+		return config_set_list(p, name, value, config_check_signer, &c->trusted_signers);
 	return config_fail(
 	    p, p->line,
 	    "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
@@ -768,7 +751,7 @@ void config_free(struct config *c)
 		free(c->sources[i].name);
 	}
 	free(c->sources);
-	config_free_list(c->recipients, c->nrecipients);
+	strv_free(&c->recipients);
 	free(c->file);
 	free(c->repo_type);
 	free(c->repo_path);
@@ -786,7 +769,7 @@ void config_free(struct config *c)
 	free((void *)(uintptr_t)c->s3.imds_endpoint);
 	free(c->catalog_path);
 	free(c->signing_key);
-	config_free_list(c->trusted_signers, c->ntrusted_signers);
+	strv_free(&c->trusted_signers);
 	free(c->identity);
 	free(c);
 }

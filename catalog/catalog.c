@@ -360,10 +360,10 @@ static int catalog_index_update(struct catalog *c, MDB_txn *txn, const struct ca
 
 	if (!rc && (del || b->status == CATALOG_RUNNING))
 		rc = catalog_running_entry(c, txn, b->id, del);
-	if (!rc && !b->nlocations)
+	if (!rc && !b->locations.n)
 		rc = catalog_index_entry(c, txn, c->by_location, "", b->id, del);
-	for (size_t i = 0; !rc && i < b->nlocations; i++)
-		rc = catalog_index_entry(c, txn, c->by_location, b->locations[i], b->id, del);
+	for (size_t i = 0; !rc && i < b->locations.n; i++)
+		rc = catalog_index_entry(c, txn, c->by_location, b->locations.v[i], b->id, del);
 	return rc;
 }
 

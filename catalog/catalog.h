@@ -60,17 +60,14 @@ struct catalog_backup {
 	char *prefix; /* storage key prefix holding this backup: "<source>/<id>/" */
 	struct catalog_object *objects;
 	size_t nobjects;
-	char **recipients; /* recipient fingerprints (age_recipient_fingerprint) */
-	size_t nrecipients;
-	char **locations; /* repositories holding it, storage_describe() strings */
-	size_t nlocations;
-	char *meta_json; /* source-specific JSON object (engine, versions...), or NULL */
+	struct strv recipients; /* recipient fingerprints (age_recipient_fingerprint) */
+	struct strv locations;  /* repositories holding it, storage_describe() strings */
+	char *meta_json;        /* source-specific JSON object (engine, versions...), or NULL */
 	/* What the source was asked to back up and could not (an unreadable or
 	 * vanished path, a forbidden resource): a complete backup with
 	 * missing_count > 0 is "partial". missing holds the first
 	 * CATALOG_MISSING_MAX of them, "WHAT: WHY" each. */
-	char **missing;
-	size_t nmissing;
+	struct strv missing;
 	uint64_t missing_count;
 };
 
@@ -128,10 +125,6 @@ struct catalog_backup *catalog_backup_new(void);
 /* Appends a zeroed object to b and returns it, or NULL on out of memory. The
  * pointer is valid until the next append (the array may move). */
 struct catalog_object *catalog_backup_add_object(struct catalog_backup *b);
-/* Appends a copy of s to a string array (recipients, locations). Errors: CF_ERR_NOMEM. */
-int catalog_strv_add(char ***v, size_t *n, const char *s);
-/* The same unless the array already holds s. Errors: CF_ERR_NOMEM. */
-int catalog_strv_add_new(char ***v, size_t *n, const char *s);
 /* Releases a record and everything it owns. NULL does nothing. */
 void catalog_backup_free(struct catalog_backup *b);
 

@@ -51,38 +51,6 @@ struct catalog_object *catalog_backup_add_object(struct catalog_backup *b)
 	return &grown[b->nobjects++];
 }
 
-int catalog_strv_add_new(char ***v, size_t *n, const char *s)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], s))
-			return 0;
-	return catalog_strv_add(v, n, s);
-}
-
-int catalog_strv_add(char ***v, size_t *n, const char *s)
-{
-	char **grown;
-	char *copy = strdup(s);
-
-	if (!copy)
-		return error_set(CF_ERR_NOMEM, "out of memory copying '%s'", s);
-	grown = realloc(*v, (*n + 1) * sizeof(*grown));
-	if (!grown) {
-		free(copy);
-		return error_set(CF_ERR_NOMEM, "out of memory copying '%s'", s);
-	}
-	grown[(*n)++] = copy;
-	*v = grown;
-	return 0;
-}
-
-static void catalog_strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void catalog_object_clear(struct catalog_object *o)
 {
 	free(o->name);
@@ -108,10 +76,10 @@ void catalog_backup_free(struct catalog_backup *b)
 	for (size_t i = 0; i < b->nobjects; i++)
 		catalog_object_clear(&b->objects[i]);
 	free(b->objects);
-	catalog_strv_free(b->recipients, b->nrecipients);
-	catalog_strv_free(b->locations, b->nlocations);
+	strv_free(&b->recipients);
+	strv_free(&b->locations);
 	free(b->meta_json);
-	catalog_strv_free(b->missing, b->nmissing);
+	strv_free(&b->missing);
 	free(b);
 }
 
@@ -337,11 +305,11 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		objects = NULL;
 	}
 	if (!rc)
-		rc = catalog_json_set_strv(root, "recipients", b->recipients, b->nrecipients, 0);
+		rc = catalog_json_set_strv(root, "recipients", b->recipients.v, b->recipients.n, 0);
 	if (!rc)
-		rc = catalog_json_set_strv(root, "locations", b->locations, b->nlocations, 0);
+		rc = catalog_json_set_strv(root, "locations", b->locations.v, b->locations.n, 0);
 	if (!rc && b->missing_count)
-		rc = catalog_json_set_strv(root, "missing", b->missing, b->nmissing, 1);
+		rc = catalog_json_set_strv(root, "missing", b->missing.v, b->missing.n, 1);
 	if (!rc && b->missing_count)
 		rc = catalog_json_set_u64(root, "missing_count", b->missing_count);
 	if (!rc) {
@@ -451,7 +419,7 @@ static int catalog_get_time(json_t *obj, const char *key, int required, int64_t 
 	return rc;
 }
 
-static int catalog_get_strv(json_t *obj, const char *key, char ***v, size_t *n)
+static int catalog_get_strv(json_t *obj, const char *key, struct strv *v)
 {
 	json_t *arr = json_object_get(obj, key), *item;
 	size_t i;
@@ -469,7 +437,7 @@ static int catalog_get_strv(json_t *obj, const char *key, char ***v, size_t *n)
 			return error_set(CF_ERR_FORMAT,
 			                 "backup record: field \"%s[%zu]\" must be a string", key,
 			                 i);
-		rc = catalog_strv_add(v, n, json_string_value(item));
+		rc = strv_add(v, json_string_value(item));
 		if (rc)
 			return rc;
 	}
@@ -650,17 +618,17 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 		if (rc)
 			goto out;
 	}
-	rc = catalog_get_strv(root, "recipients", &b->recipients, &b->nrecipients);
+	rc = catalog_get_strv(root, "recipients", &b->recipients);
 	if (!rc)
-		rc = catalog_get_strv(root, "locations", &b->locations, &b->nlocations);
+		rc = catalog_get_strv(root, "locations", &b->locations);
 	if (!rc)
-		rc = catalog_get_strv(root, "missing", &b->missing, &b->nmissing);
+		rc = catalog_get_strv(root, "missing", &b->missing);
 	if (!rc)
 		rc = catalog_get_int(root, "missing_count", "missing_count", 0, 0, INT64_MAX, &v);
 	if (!rc)
 		b->missing_count = (uint64_t)v;
-	if (!rc && b->missing_count < b->nmissing)
-		b->missing_count = b->nmissing;
+	if (!rc && b->missing_count < b->missing.n)
+		b->missing_count = b->missing.n;
 	if (rc)
 		goto out;
 

@@ -280,6 +280,31 @@ int cancel_sleep_ms(int64_t ms);
  */
 int fault_point(const char *point);
 
+/*
+ * A NULL-terminated, growable vector of malloc'ed strings (strv.c): argv
+ * and environments of children, a record's recipients and locations, lists
+ * in the configuration. A zeroed struct is an empty vector; v is NULL until
+ * the first add, then v[n] is NULL.
+ */
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends a copy of s / of every string up to a NULL / a formatted string.
+ * Errors: CF_ERR_NOMEM. */
+int strv_add(struct strv *sv, const char *s);
+int strv_addl(struct strv *sv, ...) __attribute__((sentinel));
+int strv_addf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a copy of s unless the vector holds it. Errors: CF_ERR_NOMEM. */
+int strv_add_new(struct strv *sv, const char *s);
+/* Appends "name=value" when value is not NULL. Errors: CF_ERR_NOMEM. */
+int strv_add_env(struct strv *sv, const char *name, const char *value);
+/* 1 if s is in the vector. */
+int strv_has(const struct strv *sv, const char *s);
+/* Frees the strings and the vector, leaving it empty. */
+void strv_free(struct strv *sv);
+
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t time_now_ms(void);
 /* Monotonic seconds, for rates and timeouts. */

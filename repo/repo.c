@@ -28,11 +28,7 @@ struct repo {
 
 void repo_trust_free(struct repo_trust *t)
 {
-	for (size_t i = 0; i < t->nkeys; i++)
-		free(t->keys[i]);
-	free(t->keys);
-	t->keys = NULL;
-	t->nkeys = 0;
+	strv_free(&t->keys);
 }
 
 int repo_open(const char *name, const struct storage_options *opts, struct catalog *cat,
@@ -83,10 +79,10 @@ struct storage *repo_storage(const struct repo *r)
 
 int repo_record_at(const struct catalog_backup *b, const char *location)
 {
-	if (!b->nlocations)
+	if (!b->locations.n)
 		return 1;
-	for (size_t i = 0; i < b->nlocations; i++)
-		if (!strcmp(b->locations[i], location))
+	for (size_t i = 0; i < b->locations.n; i++)
+		if (!strcmp(b->locations.v[i], location))
 			return 1;
 	return 0;
 }
@@ -160,9 +156,8 @@ static int repo_has_manifest(struct repo *r, const char *prefix)
  * believes. */
 static int repo_trust_check(const struct repo_trust *t, const char *key, const char *signer)
 {
-	for (size_t i = 0; signer && i < t->nkeys; i++)
-		if (!strcmp(t->keys[i], signer))
-			return 0;
+	if (signer && strv_has(&t->keys, signer))
+		return 0;
 	if (t->allow_unsigned) {
 		log_warn("manifest %s is %s%s; trusted because of --trust-unsigned", key,
 		         signer ? "signed by a key not in trusted_signers: " : "not signed",
@@ -290,7 +285,7 @@ static int repo_find_recorded(struct repo *r, struct catalog_backup *rec,
 		    CF_ERR_NOTFOUND,
 		    "backup %s is in %s, not in this configuration's repository %s (the "
 		    "catalog is shared); use the configuration of that repository",
-		    rec->id, rec->locations[0], repo_location(r));
+		    rec->id, rec->locations.v[0], repo_location(r));
 	if (rec->status != CATALOG_COMPLETE)
 		return error_set(CF_ERR_NOTFOUND, "backup %s is not complete (%s%s%s)", rec->id,
 		                 catalog_status_name(rec->status), rec->error ? ": " : "",
@@ -518,8 +513,8 @@ static int repo_repair_record(struct repo *r, const struct catalog_backup *b)
 	if (!rc && (strcmp(man->id, b->id) || strcmp(man->source, b->source)))
 		rc = error_set(CF_ERR_INTEGRITY, "manifest %s names another backup (%s)", key,
 		               man->id);
-	for (size_t i = 0; !rc && i < b->nlocations; i++)
-		rc = catalog_strv_add_new(&man->locations, &man->nlocations, b->locations[i]);
+	for (size_t i = 0; !rc && i < b->locations.n; i++)
+		rc = strv_add_new(&man->locations, b->locations.v[i]);
 	if (!rc)
 		rc = catalog_backup_put(r->cat, man);
 	if (!rc)
@@ -533,8 +528,7 @@ static int repo_repair_record(struct repo *r, const struct catalog_backup *b)
 struct repo_reap {
 	const char *location;
 	char host[256];
-	char **ids;
-	size_t nids;
+	struct strv ids;
 };
 
 static int repo_reap_cb(void *ctx, const struct catalog_backup *b)
@@ -547,7 +541,7 @@ static int repo_reap_cb(void *ctx, const struct catalog_backup *b)
 	/* kill(pid, 0) fails with ESRCH only when no such process exists. */
 	if (b->pid > 0 && (kill(b->pid, 0) == 0 || errno != ESRCH))
 		return 0;
-	return catalog_strv_add(&rr->ids, &rr->nids, b->id);
+	return strv_add(&rr->ids, b->id);
 }
 
 /* Marks dead run b failed after discarding what it wrote, or records it
@@ -599,17 +593,15 @@ int repo_reap_dead_runs(struct repo *r, unsigned *reaped)
 		snprintf(rr.host, sizeof(rr.host), "unknown");
 	rr.host[sizeof(rr.host) - 1] = '\0';
 	rc = catalog_backup_list_running(r->cat, repo_reap_cb, &rr);
-	for (size_t i = 0; !rc && i < rr.nids; i++) {
+	for (size_t i = 0; !rc && i < rr.ids.n; i++) {
 		struct catalog_backup *b = NULL;
 
-		rc = catalog_backup_get(r->cat, rr.ids[i], &b);
+		rc = catalog_backup_get(r->cat, rr.ids.v[i], &b);
 		if (!rc)
 			rc = repo_reap_one(r, b, reaped);
 		catalog_backup_free(b);
 	}
-	for (size_t i = 0; i < rr.nids; i++)
-		free(rr.ids[i]);
-	free(rr.ids);
+	strv_free(&rr.ids);
 	return rc;
 }
 

@@ -48,8 +48,7 @@
 
 /* Who may sign the manifests this host believes. */
 struct repo_trust {
-	char **keys; /* "ed25519:..." public keys */
-	size_t nkeys;
+	struct strv keys;   /* "ed25519:..." public keys */
 	int allow_unsigned; /* --trust-unsigned: also unsigned or foreign-signed */
 };
 

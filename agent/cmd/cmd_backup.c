@@ -41,14 +41,14 @@ static int cmd_backup_recipients(const struct config *cfg, struct age_recipients
 	struct age_recipients *r = NULL;
 	int rc;
 
-	if (cfg->nrecipients == 0)
+	if (cfg->recipients.n == 0)
 		return error_set(
 		    CF_ERR_CONFIG,
 		    "%s: no recipients to encrypt to (expected [encryption] recipients = age1...)",
 		    cfg->file);
 	rc = age_recipients_new(&r);
-	for (size_t i = 0; !rc && i < cfg->nrecipients; i++)
-		rc = age_recipients_add(r, cfg->recipients[i]);
+	for (size_t i = 0; !rc && i < cfg->recipients.n; i++)
+		rc = age_recipients_add(r, cfg->recipients.v[i]);
 	if (rc) {
 		age_recipients_free(r);
 		return rc;
@@ -68,7 +68,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct catalog *cat = NULL;
 	struct age_recipients *rcpt = NULL;
 	struct sign_key *sign = NULL;
-	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
 	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
@@ -179,7 +179,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			          "backed up, the first: %s (see 'coffer show %s'; strict = true "
 			          "makes this a failure)",
 			          res->id, res->source, (unsigned long long)res->missing_count,
-			          res->nmissing ? res->missing[0] : "?", res->id);
+			          res->missing.n ? res->missing.v[0] : "?", res->id);
 			if (!partial_rc)
 				partial_rc = CF_ERR_PARTIAL;
 		}

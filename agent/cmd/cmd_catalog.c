@@ -19,8 +19,7 @@ struct rebuild {
 	unsigned added;
 	unsigned bad;
 	unsigned forgotten;
-	char **seen; /* ids of every manifest in the repository, readable or not */
-	size_t nseen;
+	struct strv seen; /* ids of every manifest in the repository, readable or not */
 };
 
 static int rebuild_id_cmp(const void *a, const void *b)
@@ -34,7 +33,7 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	struct catalog_backup *b = NULL;
 	int rc;
 
-	if (catalog_strv_add(&r->seen, &r->nseen, id))
+	if (strv_add(&r->seen, id))
 		return CF_ERR_NOMEM;
 	rc = repo_read_manifest(r->repo, key, &b);
 	if (rc == CF_ERR_INTEGRITY) {
@@ -45,7 +44,7 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	}
 	if (rc)
 		return rc;
-	rc = catalog_strv_add_new(&b->locations, &b->nlocations, repo_location(r->repo));
+	rc = strv_add_new(&b->locations, repo_location(r->repo));
 	if (!rc)
 		rc = catalog_backup_put(r->cat, b);
 	if (!rc)
@@ -70,20 +69,21 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	int rc;
 
 	if (b->status != CATALOG_COMPLETE || !repo_record_at(b, here) ||
-	    bsearch(&id, r->seen, r->nseen, sizeof(*r->seen), rebuild_id_cmp))
+	    bsearch(&id, r->seen.v, r->seen.n, sizeof(*r->seen.v), rebuild_id_cmp))
 		return 0;
 	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
 	         b->source, here);
 	r->forgotten++;
 	rc = catalog_backup_get(r->cat, b->id, &copy);
-	for (size_t i = 0; !rc && i < copy->nlocations; i++) {
-		if (strcmp(copy->locations[i], here))
-			copy->locations[n++] = copy->locations[i];
+	for (size_t i = 0; !rc && i < copy->locations.n; i++) {
+		if (strcmp(copy->locations.v[i], here))
+			copy->locations.v[n++] = copy->locations.v[i];
 		else
-			free(copy->locations[i]);
+			free(copy->locations.v[i]);
 	}
 	if (!rc) {
-		copy->nlocations = n;
+		copy->locations.n = n;
+		copy->locations.v[n] = NULL;
 		rc = n ? catalog_backup_put(r->cat, copy) : catalog_backup_delete(r->cat, b->id);
 	}
 	catalog_backup_free(copy);
@@ -92,7 +92,7 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 
 static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, int trust_unsigned)
 {
-	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct rebuild r;
 	int rc;
 
@@ -124,7 +124,7 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 	/* Only after a whole listing: a record is forgotten only when its
 	 * manifest is known to be gone. */
 	if (!rc) {
-		qsort(r.seen, r.nseen, sizeof(*r.seen), rebuild_id_cmp);
+		qsort(r.seen.v, r.seen.n, sizeof(*r.seen.v), rebuild_id_cmp);
 		rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
 	}
 	if (!rc && cli->json)
@@ -134,9 +134,7 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
 		       r.added, repo_location(r.repo),
 		       r.bad ? " (some manifests were skipped, see above)" : "", r.forgotten);
-	for (size_t i = 0; i < r.nseen; i++)
-		free(r.seen[i]);
-	free(r.seen);
+	strv_free(&r.seen);
 	repo_close(r.repo);
 	catalog_close(r.cat);
 	repo_trust_free(&trust);

@@ -18,7 +18,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 {
 	struct repo *repo = NULL;
 	struct catalog *cat = NULL;
-	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct repo_cleanup_result res = {0, 0};
 	unsigned reaped = 0;
 	int rc;

@@ -57,14 +57,14 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 		if (b->missing_count)
 			printf("partial:   %llu item(s) could not be backed up%s\n",
 			       (unsigned long long)b->missing_count,
-			       b->missing_count > b->nmissing ? "; the first ones:" : ":");
-		for (size_t i = 0; i < b->nmissing; i++)
-			printf("missing:   %s\n", b->missing[i]);
+			       b->missing_count > b->missing.n ? "; the first ones:" : ":");
+		for (size_t i = 0; i < b->missing.n; i++)
+			printf("missing:   %s\n", b->missing.v[i]);
 		printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
-		for (size_t i = 0; i < b->nlocations; i++)
-			printf("location:  %s\n", b->locations[i]);
-		for (size_t i = 0; i < b->nrecipients; i++)
-			printf("recipient: %s\n", b->recipients[i]);
+		for (size_t i = 0; i < b->locations.n; i++)
+			printf("location:  %s\n", b->locations.v[i]);
+		for (size_t i = 0; i < b->recipients.n; i++)
+			printf("recipient: %s\n", b->recipients.v[i]);
 		for (size_t i = 0; i < b->nobjects; i++) {
 			const struct catalog_object *o = &b->objects[i];
 

@@ -21,8 +21,7 @@ struct source_command {
 	char *name;
 	char *command;
 	int shell;
-	char **pass_env; /* further variables the command sees (pass_env = A, B) */
-	size_t npass_env;
+	struct strv pass_env; /* further variables the command sees (pass_env = A, B) */
 };
 
 static int source_command_create(const char *name, void **state)
@@ -45,7 +44,7 @@ static void source_command_free(void *state)
 		return;
 	free(s->name);
 	free(s->command);
-	config_free_list(s->pass_env, s->npass_env);
+	strv_free(&s->pass_env);
 	free(s);
 }
 
@@ -63,8 +62,8 @@ static int source_command_set(void *state, const char *key, const char *value)
 	if (!strcmp(key, "shell"))
 		return source_parse_bool(key, value, &s->shell);
 	if (!strcmp(key, "pass_env")) {
-		config_free_list(s->pass_env, s->npass_env);
-		return config_split_list(value, &s->pass_env, &s->npass_env);
+		strv_free(&s->pass_env);
+		return config_split_list(value, &s->pass_env);
 	}
 	return error_set(CF_ERR_CONFIG, "unknown key '%s' (expected command, shell, pass_env)",
 	                 key);
@@ -172,18 +171,13 @@ static int source_command_run(void *state, struct backup_run *run)
 {
 	struct source_command *s = state;
 	struct proc_spec spec;
-	char **argv = NULL, **pass = calloc(s->npass_env + 1, sizeof(*pass));
+	char **argv = NULL;
 	char label[256];
 	int rc = 0;
 
-	if (!pass)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < s->npass_env; i++)
-		pass[i] = s->pass_env[i];
 	if (!s->shell)
 		rc = source_command_split(s->command, &argv);
 	if (rc) {
-		free(pass);
 		return error_set(CF_ERR_SOURCE, "source %s: %s", s->name, error_message());
 	}
 	snprintf(label, sizeof(label), "source %s: command", s->name);
@@ -191,13 +185,12 @@ static int source_command_run(void *state, struct backup_run *run)
 	spec.label = label;
 	spec.argv = argv;
 	spec.shell = s->shell ? s->command : NULL;
-	spec.pass_env = pass;
+	spec.pass_env = s->pass_env.v; /* NULL-terminated, or NULL when empty */
 	spec.errcode = CF_ERR_SOURCE;
 	rc = source_dump_child(run, &spec, "stdout", "raw", NULL);
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
-	free(pass);
 	return rc;
 }
 

@@ -13,79 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int strv_add(struct strv *sv, const char *s)
-{
-	char *c;
-
-	if (sv->n + 2 > sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 16;
-		char **v = realloc(sv->v, cap * sizeof(*v));
-
-		if (!v)
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		sv->v = v;
-		sv->cap = cap;
-	}
-	c = strdup(s);
-	if (!c)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	sv->v[sv->n++] = c;
-	sv->v[sv->n] = NULL;
-	return 0;
-}
-
-int strv_addl(struct strv *sv, ...)
-{
-	va_list ap;
-	const char *a;
-	int rc = 0;
-
-	va_start(ap, sv);
-	while (!rc && (a = va_arg(ap, const char *)) != NULL)
-		rc = strv_add(sv, a);
-	va_end(ap);
-	return rc;
-}
-
-int strv_addf(struct strv *sv, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n, rc;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	rc = strv_add(sv, s);
-	free(s);
-	return rc;
-}
-
-int strv_add_env(struct strv *sv, const char *name, const char *value)
-{
-	if (!value)
-		return 0;
-	return strv_addf(sv, "%s=%s", name, value);
-}
-
-int strv_has(const struct strv *sv, const char *s)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		if (!strcmp(sv->v[i], s))
-			return 1;
-	return 0;
-}
-
-void strv_free(struct strv *sv)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	memset(sv, 0, sizeof(*sv));
-}
-
 int source_db_set(char **field, const char *value)
 {
 	char *c = strdup(value);
@@ -97,12 +24,10 @@ int source_db_set(char **field, const char *value)
 	return 0;
 }
 
-int source_db_set_list(char ***v, size_t *n, const char *value)
+int source_db_set_list(struct strv *v, const char *value)
 {
-	config_free_list(*v, *n);
-	*v = NULL;
-	*n = 0;
-	return config_split_list(value, v, n);
+	strv_free(v);
+	return config_split_list(value, v);
 }
 
 int source_db_set_port(char **field, const char *key, const char *value)
@@ -131,9 +56,7 @@ int source_keys_set(const struct source_key *keys, void *state, const char *key,
 		case SOURCE_KEY_BOOL:
 			return source_parse_bool(key, value, (int *)(void *)(base + k->offset));
 		case SOURCE_KEY_LIST:
-			return source_db_set_list((char ***)(void *)(base + k->offset),
-			                          (size_t *)(void *)(base + k->count_offset),
-			                          value);
+			return source_db_set_list((struct strv *)(void *)(base + k->offset), value);
 		case SOURCE_KEY_PORT:
 			return source_db_set_port(str, key, value);
 		case SOURCE_KEY_PATH:
@@ -163,10 +86,7 @@ void source_keys_free(const struct source_key *keys, void *state)
 
 	for (const struct source_key *k = keys; k->name; k++) {
 		if (k->type == SOURCE_KEY_LIST) {
-			char ***v = (char ***)(void *)(base + k->offset);
-
-			config_free_list(*v, *(size_t *)(void *)(base + k->count_offset));
-			*v = NULL;
+			strv_free((struct strv *)(void *)(base + k->offset));
 		} else if (k->type != SOURCE_KEY_BOOL) {
 			char **str = (char **)(void *)(base + k->offset);
 
@@ -197,28 +117,26 @@ void source_state_free(const struct source_key *keys, void *state)
 	free(state);
 }
 
-int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
-                     char **exclude, size_t nexclude, struct strv *out)
+int source_db_select(const char *source, const struct strv *all, const struct strv *include,
+                     const struct strv *exclude, struct strv *out)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < ninclude; i++)
-		if (!strv_has(all, include[i]))
+	for (size_t i = 0; i < include->n; i++)
+		if (!strv_has(all, include->v[i]))
 			return error_set(CF_ERR_SOURCE,
 			                 "source %s: database '%s' does not exist on the server",
-			                 source, include[i]);
-	for (size_t i = 0; i < nexclude; i++)
-		if (!strv_has(all, exclude[i]))
+			                 source, include->v[i]);
+	for (size_t i = 0; i < exclude->n; i++)
+		if (!strv_has(all, exclude->v[i]))
 			log_warn("source %s: excluded database '%s' does not exist on the server",
-			         source, exclude[i]);
+			         source, exclude->v[i]);
 	for (size_t i = 0; !rc && i < all->n; i++) {
 		const char *db = all->v[i];
-		int keep = ninclude == 0;
+		int keep = include->n == 0 || strv_has(include, db);
 
-		for (size_t j = 0; j < ninclude && !keep; j++)
-			keep = !strcmp(include[j], db);
-		for (size_t j = 0; j < nexclude && keep; j++)
-			keep = strcmp(exclude[j], db) != 0;
+		if (keep && strv_has(exclude, db))
+			keep = 0;
 		if (keep)
 			rc = strv_add(out, db);
 	}

@@ -14,40 +14,22 @@
 
 struct backup_run;
 
-/* A NULL-terminated, growable vector of malloc'ed strings (argv, env). */
-struct strv {
-	char **v; /* NULL until the first add; v[n] is NULL */
-	size_t n, cap;
-};
-
-/* Appends a copy of s / a formatted string. Errors: CF_ERR_NOMEM. */
-int strv_add(struct strv *sv, const char *s);
-/* Appends copies of every string up to a NULL. Errors: CF_ERR_NOMEM. */
-int strv_addl(struct strv *sv, ...) __attribute__((sentinel));
-int strv_addf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends "name=value" when value is not NULL. Errors: CF_ERR_NOMEM. */
-int strv_add_env(struct strv *sv, const char *name, const char *value);
-/* 1 if s is in the vector. */
-int strv_has(const struct strv *sv, const char *s);
-void strv_free(struct strv *sv);
-
 /*
  * A source's config keys as a table, so set() and free() are one call each:
- * { "host", SOURCE_KEY_STR, offsetof(struct s, host), 0 }, ..., { NULL }.
+ * { "host", SOURCE_KEY_STR, offsetof(struct s, host) }, ..., { NULL }.
  */
 enum source_key_type {
 	SOURCE_KEY_STR,  /* char *, not empty */
 	SOURCE_KEY_PATH, /* char *, an absolute path */
 	SOURCE_KEY_PORT, /* char *, a TCP port */
 	SOURCE_KEY_BOOL, /* int, true/false */
-	SOURCE_KEY_LIST, /* char ** with its size_t count at count_offset */
+	SOURCE_KEY_LIST, /* struct strv, a comma-separated list */
 };
 
 struct source_key {
 	const char *name;
 	enum source_key_type type;
 	size_t offset;
-	size_t count_offset;
 };
 
 /* Applies key to the field of state the table names. Errors: CF_ERR_CONFIG
@@ -68,7 +50,7 @@ void source_state_free(const struct source_key *keys, void *state);
 int source_db_set(char **field, const char *value);
 /* Replaces the list *v (n items) with the comma-separated value.
  * Errors: CF_ERR_CONFIG (an empty item), CF_ERR_NOMEM. */
-int source_db_set_list(char ***v, size_t *n, const char *value);
+int source_db_set_list(struct strv *v, const char *value);
 /* Parses a TCP port 1..65535. Errors: CF_ERR_CONFIG naming key. */
 int source_db_set_port(char **field, const char *key, const char *value);
 
@@ -78,8 +60,8 @@ int source_db_set_port(char **field, const char *key, const char *value);
  * not have fails, naming it; a name in exclude it does not have is a warning.
  * Errors: CF_ERR_SOURCE (message starts "source NAME: "), CF_ERR_NOMEM.
  */
-int source_db_select(const char *source, const struct strv *all, char **include, size_t ninclude,
-                     char **exclude, size_t nexclude, struct strv *out);
+int source_db_select(const char *source, const struct strv *all, const struct strv *include,
+                     const struct strv *exclude, struct strv *out);
 
 /* The stream name for a database: prefix + the name with every byte outside
  * [A-Za-z0-9._-] written as _XX (hex; '_' too when two hex digits follow it,

@@ -31,10 +31,8 @@
 
 struct source_files {
 	char *name;
-	char **paths;
-	size_t npaths;
-	char **excludes;
-	size_t nexcludes;
+	struct strv paths;
+	struct strv excludes;
 	int one_file_system;
 	int xattrs;
 };
@@ -73,8 +71,8 @@ static void source_files_free(void *state)
 
 	if (!s)
 		return;
-	config_free_list(s->paths, s->npaths);
-	config_free_list(s->excludes, s->nexcludes);
+	strv_free(&s->paths);
+	strv_free(&s->excludes);
 	free(s->name);
 	free(s);
 }
@@ -84,12 +82,12 @@ static int source_files_set(void *state, const char *key, const char *value)
 	struct source_files *s = state;
 
 	if (!strcmp(key, "paths")) {
-		config_free_list(s->paths, s->npaths);
-		return config_split_list(value, &s->paths, &s->npaths);
+		strv_free(&s->paths);
+		return config_split_list(value, &s->paths);
 	}
 	if (!strcmp(key, "exclude")) {
-		config_free_list(s->excludes, s->nexcludes);
-		return config_split_list(value, &s->excludes, &s->nexcludes);
+		strv_free(&s->excludes);
+		return config_split_list(value, &s->excludes);
 	}
 	if (!strcmp(key, "one_file_system"))
 		return source_parse_bool(key, value, &s->one_file_system);
@@ -104,7 +102,7 @@ static int source_files_check(void *state)
 {
 	struct source_files *s = state;
 
-	if (!s->npaths)
+	if (!s->paths.n)
 		return error_set(CF_ERR_CONFIG, "missing key 'paths'");
 	return 0;
 }
@@ -527,10 +525,10 @@ static int source_files_run(void *state, struct backup_run *run)
 	archive_read_disk_set_symlink_physical(r.disk);
 	if (!s->xattrs)
 		archive_read_disk_set_behavior(r.disk, ARCHIVE_READDISK_NO_XATTR);
-	for (size_t i = 0; i < s->nexcludes; i++)
-		if (archive_match_exclude_pattern(match, s->excludes[i]) != ARCHIVE_OK) {
+	for (size_t i = 0; i < s->excludes.n; i++)
+		if (archive_match_exclude_pattern(match, s->excludes.v[i]) != ARCHIVE_OK) {
 			rc = error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s",
-			               s->name, s->excludes[i], archive_error_string(match));
+			               s->name, s->excludes.v[i], archive_error_string(match));
 			goto out;
 		}
 	/* Full pax, not pax_restricted: every entry gets its times to the
@@ -554,14 +552,14 @@ static int source_files_run(void *state, struct backup_run *run)
 		rc = source_files_tar_error(&r, "open");
 		goto out;
 	}
-	for (size_t i = 0; !rc && i < s->npaths; i++) {
+	for (size_t i = 0; !rc && i < s->paths.n; i++) {
 		struct stat st;
 
-		if (lstat(s->paths[i], &st) != 0)
+		if (lstat(s->paths.v[i], &st) != 0)
 			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
-			                     s->name, s->paths[i]);
+			                     s->name, s->paths.v[i]);
 		else
-			rc = source_files_walk(&r, s->paths[i], st.st_dev, 0);
+			rc = source_files_walk(&r, s->paths.v[i], st.st_dev, 0);
 	}
 	if (!rc) {
 		struct archive_entry *e = NULL, *spare = NULL;

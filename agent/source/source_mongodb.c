@@ -35,8 +35,7 @@ struct source_mongodb {
 	char *user;
 	char *password_file;
 	char *auth_db;
-	char **databases;
-	size_t ndatabases;
+	struct strv databases;
 	int oplog;
 	char *mongodump;
 };
@@ -45,18 +44,17 @@ _Static_assert(offsetof(struct source_mongodb, name) == 0,
 
 #define MGK(n, t, f)                                                                               \
 	{                                                                                          \
-		n, t, offsetof(struct source_mongodb, f), 0                                        \
+		n, t, offsetof(struct source_mongodb, f)                                           \
 	}
 static const struct source_key source_mongodb_keys[] = {
     MGK("uri", SOURCE_KEY_STR, uri),
     MGK("user", SOURCE_KEY_STR, user),
     MGK("password_file", SOURCE_KEY_STR, password_file),
     MGK("authentication_database", SOURCE_KEY_STR, auth_db),
-    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mongodb, databases),
-     offsetof(struct source_mongodb, ndatabases)},
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mongodb, databases)},
     MGK("oplog", SOURCE_KEY_BOOL, oplog),
     MGK("mongodump", SOURCE_KEY_STR, mongodump),
-    {NULL, SOURCE_KEY_STR, 0, 0},
+    {NULL, SOURCE_KEY_STR, 0},
 };
 #undef MGK
 
@@ -108,7 +106,7 @@ static int source_mongodb_check(void *state)
 	struct source_mongodb *s = state;
 
 	/* mongodump refuses --oplog with --db: the oplog is the deployment's. */
-	if (s->oplog && s->ndatabases)
+	if (s->oplog && s->databases.n)
 		return error_set(CF_ERR_CONFIG,
 		                 "oplog = true dumps the whole deployment: it cannot be "
 		                 "combined with databases");
@@ -232,13 +230,13 @@ out:
 
 static int mongodb_meta(const struct source_mongodb *s, const char *version, struct backup_run *run)
 {
-	json_t *dbs = s->ndatabases ? json_array() : json_string("all");
+	json_t *dbs = s->databases.n ? json_array() : json_string("all");
 	json_t *m;
 	char *text;
 	int rc;
 
-	for (size_t i = 0; dbs && i < s->ndatabases; i++)
-		json_array_append_new(dbs, json_string(s->databases[i]));
+	for (size_t i = 0; dbs && i < s->databases.n; i++)
+		json_array_append_new(dbs, json_string(s->databases.v[i]));
 	m = json_pack("{s:s, s:s, s:o*, s:b, s:s}", "engine", "mongodb", "tool_version", version,
 	              "databases", dbs, "oplog", s->oplog, "dump", "mongodump --archive");
 	text = m ? json_dumps(m, JSON_COMPACT) : NULL;
@@ -289,13 +287,13 @@ static int source_mongodb_run(void *state, struct backup_run *run)
 	}
 	if (!rc)
 		log_info("source %s: mongodump %s, %s", s->name, version,
-		         s->ndatabases ? "one archive per database" : "one archive");
+		         s->databases.n ? "one archive per database" : "one archive");
 	if (!rc)
 		rc = mongodb_meta(s, version, run);
-	if (!rc && s->ndatabases == 0)
+	if (!rc && s->databases.n == 0)
 		rc = mongodb_dump(s, tool, config, NULL, run);
-	for (size_t i = 0; !rc && i < s->ndatabases; i++)
-		rc = mongodb_dump(s, tool, config, s->databases[i], run);
+	for (size_t i = 0; !rc && i < s->databases.n; i++)
+		rc = mongodb_dump(s, tool, config, s->databases.v[i], run);
 	proc_temp_remove(config);
 	free(tool);
 	return rc;

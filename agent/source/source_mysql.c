@@ -32,8 +32,7 @@ static const char *const source_mysql_system[] = {"information_schema", "perform
 struct source_mysql {
 	char *name;
 	char *host, *port, *socket, *user, *password_file, *defaults_file, *bin_dir;
-	char **databases, **exclude;
-	size_t ndatabases, nexclude;
+	struct strv databases, exclude;
 	int grants;
 };
 _Static_assert(offsetof(struct source_mysql, name) == 0, "source_state_new() needs the name first");
@@ -48,7 +47,7 @@ struct source_mysql_ctx {
 
 #define MYK(n, t, f)                                                                               \
 	{                                                                                          \
-		n, t, offsetof(struct source_mysql, f), 0                                          \
+		n, t, offsetof(struct source_mysql, f)                                             \
 	}
 static const struct source_key source_mysql_keys[] = {
     MYK("host", SOURCE_KEY_STR, host),
@@ -57,13 +56,11 @@ static const struct source_key source_mysql_keys[] = {
     MYK("user", SOURCE_KEY_STR, user),
     MYK("password_file", SOURCE_KEY_PATH, password_file),
     MYK("defaults_file", SOURCE_KEY_PATH, defaults_file),
-    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, databases),
-     offsetof(struct source_mysql, ndatabases)},
-    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, exclude),
-     offsetof(struct source_mysql, nexclude)},
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, databases)},
+    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_mysql, exclude)},
     MYK("grants", SOURCE_KEY_BOOL, grants),
     MYK("bin_dir", SOURCE_KEY_PATH, bin_dir),
-    {NULL, SOURCE_KEY_STR, 0, 0},
+    {NULL, SOURCE_KEY_STR, 0},
 };
 #undef MYK
 
@@ -387,16 +384,15 @@ static int source_mysql_run(void *state, struct backup_run *run)
 			int listed = 0;
 
 			rc = source_mysql_unhex(line, &db);
-			for (size_t i = 0; !rc && i < s->ndatabases && !listed; i++)
-				listed = !strcmp(s->databases[i], db);
+			for (size_t i = 0; !rc && i < s->databases.n && !listed; i++)
+				listed = !strcmp(s->databases.v[i], db);
 			if (!rc && (listed || !source_mysql_is_system(db)))
 				rc = strv_add(&all, db);
 			free(db);
 		}
 	}
 	if (!rc)
-		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude,
-		                      s->nexclude, &dbs);
+		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, &dbs);
 	if (!rc && dbs.n == 0 && !s->grants)
 		rc = error_set(CF_ERR_SOURCE, "source %s: no database to dump", s->name);
 	if (!rc)

@@ -27,8 +27,7 @@
 struct source_postgres {
 	char *name;
 	char *host, *port, *user, *dbname, *service, *passfile, *sslmode, *bin_dir;
-	char **databases, **exclude;
-	size_t ndatabases, nexclude;
+	struct strv databases, exclude;
 	int globals;        /* dump roles and tablespaces */
 	int role_passwords; /* 0: pg_dumpall --no-role-passwords (managed services) */
 };
@@ -37,7 +36,7 @@ _Static_assert(offsetof(struct source_postgres, name) == 0,
 
 #define PGK(n, t, f)                                                                               \
 	{                                                                                          \
-		n, t, offsetof(struct source_postgres, f), 0                                       \
+		n, t, offsetof(struct source_postgres, f)                                          \
 	}
 static const struct source_key source_postgres_keys[] = {
     PGK("host", SOURCE_KEY_STR, host),
@@ -47,14 +46,12 @@ static const struct source_key source_postgres_keys[] = {
     PGK("service", SOURCE_KEY_STR, service),
     PGK("passfile", SOURCE_KEY_PATH, passfile),
     PGK("sslmode", SOURCE_KEY_STR, sslmode),
-    {"databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, databases),
-     offsetof(struct source_postgres, ndatabases)},
-    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, exclude),
-     offsetof(struct source_postgres, nexclude)},
+    {"databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, databases)},
+    {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, exclude)},
     PGK("globals", SOURCE_KEY_BOOL, globals),
     PGK("role_passwords", SOURCE_KEY_BOOL, role_passwords),
     PGK("bin_dir", SOURCE_KEY_PATH, bin_dir),
-    {NULL, SOURCE_KEY_STR, 0, 0},
+    {NULL, SOURCE_KEY_STR, 0},
 };
 #undef PGK
 
@@ -325,8 +322,7 @@ static int source_postgres_run(void *state, struct backup_run *run)
 	for (size_t i = 2; !rc && i < rows.n; i++)
 		rc = strv_add(&all, rows.v[i]);
 	if (!rc)
-		rc = source_db_select(s->name, &all, s->databases, s->ndatabases, s->exclude,
-		                      s->nexclude, &dbs);
+		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, &dbs);
 	if (!rc && dbs.n == 0)
 		rc = error_set(CF_ERR_SOURCE,
 		               "source %s: no database left to dump after the excludes", s->name);

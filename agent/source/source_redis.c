@@ -43,7 +43,7 @@ _Static_assert(offsetof(struct source_redis, name) == 0, "source_state_new() nee
 
 #define RDK(n, t, f)                                                                               \
 	{                                                                                          \
-		n, t, offsetof(struct source_redis, f), 0                                          \
+		n, t, offsetof(struct source_redis, f)                                             \
 	}
 static const struct source_key source_redis_keys[] = {
     RDK("host", SOURCE_KEY_STR, host),
@@ -54,7 +54,7 @@ static const struct source_key source_redis_keys[] = {
     RDK("tls", SOURCE_KEY_BOOL, tls),
     RDK("ca_file", SOURCE_KEY_STR, ca_file),
     RDK("redis_cli", SOURCE_KEY_STR, redis_cli),
-    {NULL, SOURCE_KEY_STR, 0, 0},
+    {NULL, SOURCE_KEY_STR, 0},
 };
 #undef RDK
 

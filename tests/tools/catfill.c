@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		o->raw_bytes = 100;
 		o->stored_bytes = 300;
 		catalog_object_key(b->prefix, "stdin", "raw", &o->key);
-		catalog_strv_add(&b->locations, &b->nlocations, argv[3]);
+		strv_add(&b->locations, argv[3]);
 		if (catalog_backup_put(cat, b)) {
 			fprintf(stderr, "catfill: %s\n", error_message());
 			return 1;

@@ -29,8 +29,7 @@
 struct source_kubernetes {
 	char *name;
 	char *kubeconfig, *context, *label_selector, *page_size_text, *timeout_text;
-	char **namespaces, **exclude_namespaces, **kinds, **exclude_kinds;
-	size_t nnamespaces, nexclude_namespaces, nkinds, nexclude_kinds;
+	struct strv namespaces, exclude_namespaces, kinds, exclude_kinds;
 	int in_cluster, secrets, keep_last_applied, owned;
 };
 _Static_assert(offsetof(struct source_kubernetes, name) == 0,
@@ -38,28 +37,27 @@ _Static_assert(offsetof(struct source_kubernetes, name) == 0,
 
 #define K8K(n, t, f)                                                                               \
 	{                                                                                          \
-		n, t, offsetof(struct source_kubernetes, f), 0                                     \
+		n, t, offsetof(struct source_kubernetes, f)                                        \
 	}
-#define K8L(n, f, c)                                                                               \
+#define K8L(n, f)                                                                                  \
 	{                                                                                          \
-		n, SOURCE_KEY_LIST, offsetof(struct source_kubernetes, f),                         \
-		    offsetof(struct source_kubernetes, c)                                          \
+		n, SOURCE_KEY_LIST, offsetof(struct source_kubernetes, f)                          \
 	}
 static const struct source_key source_kubernetes_keys[] = {
     K8K("kubeconfig", SOURCE_KEY_PATH, kubeconfig),
     K8K("context", SOURCE_KEY_STR, context),
     K8K("in_cluster", SOURCE_KEY_BOOL, in_cluster),
-    K8L("namespaces", namespaces, nnamespaces),
-    K8L("exclude_namespaces", exclude_namespaces, nexclude_namespaces),
-    K8L("kinds", kinds, nkinds),
-    K8L("exclude_kinds", exclude_kinds, nexclude_kinds),
+    K8L("namespaces", namespaces),
+    K8L("exclude_namespaces", exclude_namespaces),
+    K8L("kinds", kinds),
+    K8L("exclude_kinds", exclude_kinds),
     K8K("label_selector", SOURCE_KEY_STR, label_selector),
     K8K("secrets", SOURCE_KEY_BOOL, secrets),
     K8K("keep_last_applied", SOURCE_KEY_BOOL, keep_last_applied),
     K8K("owned", SOURCE_KEY_BOOL, owned),
     K8K("page_size", SOURCE_KEY_STR, page_size_text),
     K8K("timeout", SOURCE_KEY_STR, timeout_text),
-    {NULL, SOURCE_KEY_STR, 0, 0},
+    {NULL, SOURCE_KEY_STR, 0},
 };
 #undef K8K
 #undef K8L
@@ -167,14 +165,6 @@ static void k8s_skip_gv(void *ctx, const char *gv, const char *reason)
 	k8s_skip(ctx, gv, reason);
 }
 
-static int k8s_list_any(char **v, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i], s))
-			return 1;
-	return 0;
-}
-
 static int k8s_item(void *ctx, const struct k8s_resource *res, json_t *item)
 {
 	struct k8s_run *r = ctx;
@@ -194,14 +184,13 @@ static int k8s_item(void *ctx, const struct k8s_resource *res, json_t *item)
 		r->owned_skipped++;
 		return 0;
 	}
-	if (ns && r->s->nexclude_namespaces &&
-	    k8s_list_any(r->s->exclude_namespaces, r->s->nexclude_namespaces, ns))
+	if (ns && r->s->exclude_namespaces.n && strv_has(&r->s->exclude_namespaces, ns))
 		return 0;
 	/* With a namespace filter, Namespace objects follow it too. */
 	if (!res->namespaced && !strcmp(res->name, "namespaces") && (!res->group || !*res->group) &&
 	    name &&
-	    ((r->s->nnamespaces && !k8s_list_any(r->s->namespaces, r->s->nnamespaces, name)) ||
-	     k8s_list_any(r->s->exclude_namespaces, r->s->nexclude_namespaces, name)))
+	    ((r->s->namespaces.n && !strv_has(&r->s->namespaces, name)) ||
+	     strv_has(&r->s->exclude_namespaces, name)))
 		return 0;
 	k8s_clean(item, &co);
 	rc = k8s_object_path(res, item, path, sizeof(path));
@@ -223,12 +212,12 @@ static int k8s_item(void *ctx, const struct k8s_resource *res, json_t *item)
 /* Whether the resource is backed up, and why not. */
 static const char *k8s_excluded(const struct source_kubernetes *s, const struct k8s_resource *res)
 {
-	for (size_t i = 0; i < s->nexclude_kinds; i++)
-		if (k8s_kind_matches(s->exclude_kinds[i], res))
+	for (size_t i = 0; i < s->exclude_kinds.n; i++)
+		if (k8s_kind_matches(s->exclude_kinds.v[i], res))
 			return "exclude_kinds";
-	if (s->nkinds) {
-		for (size_t i = 0; i < s->nkinds; i++)
-			if (k8s_kind_matches(s->kinds[i], res))
+	if (s->kinds.n) {
+		for (size_t i = 0; i < s->kinds.n; i++)
+			if (k8s_kind_matches(s->kinds.v[i], res))
 				goto included;
 		return "not in kinds";
 	}
@@ -252,9 +241,9 @@ static int k8s_list_resource(struct k8s_run *r, struct k8s_client *c,
 
 	k8s_resource_label(res, what, sizeof(what));
 	r->count = 0;
-	if (res->namespaced && s->nnamespaces) {
-		for (size_t i = 0; !rc && i < s->nnamespaces; i++)
-			rc = k8s_list(c, res, s->namespaces[i], s->label_selector, page, k8s_item,
+	if (res->namespaced && s->namespaces.n) {
+		for (size_t i = 0; !rc && i < s->namespaces.n; i++)
+			rc = k8s_list(c, res, s->namespaces.v[i], s->label_selector, page, k8s_item,
 			              r);
 	} else {
 		rc = k8s_list(c, res, NULL, s->label_selector, page, k8s_item, r);

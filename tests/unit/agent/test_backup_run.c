@@ -87,12 +87,11 @@ static int setup(void **state)
 	assert_int_equal(age_identities_add(t.ids, identity), 0);
 	assert_int_equal(config_empty(&t.cfg), 0);
 	t.cfg->zstd_workers = 0;
-	assert_int_equal(catalog_strv_add(&t.cfg->recipients, &t.cfg->nrecipients, recipient), 0);
+	assert_int_equal(strv_add(&t.cfg->recipients, recipient), 0);
 
 	snprintf(key, sizeof(key), "%s/signing.key", t.dir);
 	assert_int_equal(sign_key_load(key, 1, &t.sign), 0);
-	assert_int_equal(catalog_strv_add(&t.trust.keys, &t.trust.nkeys, sign_key_public(t.sign)),
-	                 0);
+	assert_int_equal(strv_add(&t.trust.keys, sign_key_public(t.sign)), 0);
 	assert_int_equal(catalog_open(t.cat_dir, &t.cat), 0);
 	memset(&opts, 0, sizeof(opts));
 	opts.type = "posix";
@@ -264,7 +263,7 @@ static void test_missing_is_partial_or_strict(void **state)
 	assert_int_equal(run_source("part", MODE_MISSING, 0, 0, &res), 0);
 	assert_int_equal(res->status, CATALOG_COMPLETE);
 	assert_int_equal(res->missing_count, 1);
-	assert_string_equal(res->missing[0], "/gone: No such file or directory");
+	assert_string_equal(res->missing.v[0], "/gone: No such file or directory");
 	assert_string_equal(agent_status_label(res), "partial");
 	catalog_backup_free(res);
 

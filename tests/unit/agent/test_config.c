@@ -65,8 +65,8 @@ static void test_full_config(void **state)
 	assert_string_equal(c->repo_path, "/srv/repo");
 	assert_true(c->catalog_path[0] == '/'); /* made absolute */
 	assert_non_null(strstr(c->catalog_path, "/relative/cat"));
-	assert_int_equal(c->nrecipients, 2);
-	assert_string_equal(c->recipients[1], RCPT);
+	assert_int_equal(c->recipients.n, 2);
+	assert_string_equal(c->recipients.v[1], RCPT);
 	assert_string_equal(c->identity, "/root/id.txt");
 	assert_int_equal(c->zstd_level, 7);
 	assert_int_equal(c->zstd_workers, 0);
@@ -174,17 +174,18 @@ static void test_missing_file(void **state)
 
 static void test_split_list(void **state)
 {
-	char **v = NULL;
-	size_t n = 0;
+	struct strv v;
 
 	(void)state;
-	assert_int_equal(config_split_list(" a ,b,\tc d ", &v, &n), 0);
-	assert_int_equal(n, 3);
-	assert_string_equal(v[0], "a");
-	assert_string_equal(v[2], "c d");
-	config_free_list(v, n);
-	assert_int_equal(config_split_list("a,", &v, &n), CF_ERR_CONFIG);
-	assert_int_equal(config_split_list("", &v, &n), CF_ERR_CONFIG);
+	assert_int_equal(config_split_list(" a ,b,\tc d ", &v), 0);
+	assert_int_equal(v.n, 3);
+	assert_string_equal(v.v[0], "a");
+	assert_string_equal(v.v[2], "c d");
+	assert_null(v.v[3]);
+	strv_free(&v);
+	assert_int_equal(config_split_list("a,", &v), CF_ERR_CONFIG);
+	assert_int_equal(v.n, 0);
+	assert_int_equal(config_split_list("", &v), CF_ERR_CONFIG);
 }
 
 int main(void)

@@ -354,9 +354,9 @@ static void test_running_and_location_index(void **state)
 	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("db", 1795338650, 2),
 	                      *c = record("web", 1795338660, 3);
 
-	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r1"), 0);
-	assert_int_equal(catalog_strv_add(&b->locations, &b->nlocations, "posix:/r2"), 0);
-	assert_int_equal(catalog_strv_add(&b->locations, &b->nlocations, "posix:/r1"), 0);
+	assert_int_equal(strv_add(&a->locations, "posix:/r1"), 0);
+	assert_int_equal(strv_add(&b->locations, "posix:/r2"), 0);
+	assert_int_equal(strv_add(&b->locations, "posix:/r1"), 0);
 	/* c has no location: a record from before locations. */
 	assert_int_equal(catalog_backup_put(f->c, a), 0);
 	assert_int_equal(catalog_backup_put(f->c, b), 0);
@@ -375,9 +375,9 @@ static void test_running_and_location_index(void **state)
 	assert_int_equal(catalog_backup_put(f->c, c), 0);
 	assert_walk(f->c, 1, "posix:/r2", "db:091050.000Z-00000002 web:091100.000Z-00000003 ");
 	/* A record that moves to another location leaves the old one. */
-	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r3"), 0);
-	free(a->locations[0]);
-	a->locations[0] = xstrdup("posix:/r2");
+	assert_int_equal(strv_add(&a->locations, "posix:/r3"), 0);
+	free(a->locations.v[0]);
+	a->locations.v[0] = xstrdup("posix:/r2");
 	assert_int_equal(catalog_backup_put(f->c, a), 0);
 	assert_walk(f->c, 1, "posix:/r1", "db:091050.000Z-00000002 web:091100.000Z-00000003 ");
 	assert_walk(f->c, 1, "posix:/r3", "web:091046.000Z-00000001 web:091100.000Z-00000003 ");
@@ -438,7 +438,7 @@ static void test_migrate_from_1(void **state)
 	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("db", 1795338650, 2);
 	char *json;
 
-	assert_int_equal(catalog_strv_add(&a->locations, &a->nlocations, "posix:/r1"), 0);
+	assert_int_equal(strv_add(&a->locations, "posix:/r1"), 0);
 	catalog_close(f->c);
 	f->c = NULL;
 	fs_remove_tree(f->path);

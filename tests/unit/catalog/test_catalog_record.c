@@ -57,9 +57,9 @@ static struct catalog_backup *full_record(void)
 	o->name = xstrdup("files");
 	o->key = xstrdup("pg-main/" ID "/files.tar.zst.age");
 	o->sha256 = xstrdup(SHA);
-	assert_int_equal(catalog_strv_add(&b->recipients, &b->nrecipients, "age1abc"), 0);
-	assert_int_equal(catalog_strv_add(&b->recipients, &b->nrecipients, "age1def"), 0);
-	assert_int_equal(catalog_strv_add(&b->locations, &b->nlocations, "posix:/srv/repo"), 0);
+	assert_int_equal(strv_add(&b->recipients, "age1abc"), 0);
+	assert_int_equal(strv_add(&b->recipients, "age1def"), 0);
+	assert_int_equal(strv_add(&b->locations, "posix:/srv/repo"), 0);
 	b->meta_json = xstrdup("{\"engine\":\"postgres\",\"version\":\"16.4\"}");
 	return b;
 }
@@ -97,12 +97,12 @@ static void assert_records_equal(const struct catalog_backup *a, const struct ca
 		assert_str_eq_null(a->objects[i].sha256, b->objects[i].sha256);
 		assert_str_eq_null(a->objects[i].meta_json, b->objects[i].meta_json);
 	}
-	assert_int_equal(a->nrecipients, b->nrecipients);
-	for (size_t i = 0; i < a->nrecipients; i++)
-		assert_string_equal(a->recipients[i], b->recipients[i]);
-	assert_int_equal(a->nlocations, b->nlocations);
-	for (size_t i = 0; i < a->nlocations; i++)
-		assert_string_equal(a->locations[i], b->locations[i]);
+	assert_int_equal(a->recipients.n, b->recipients.n);
+	for (size_t i = 0; i < a->recipients.n; i++)
+		assert_string_equal(a->recipients.v[i], b->recipients.v[i]);
+	assert_int_equal(a->locations.n, b->locations.n);
+	for (size_t i = 0; i < a->locations.n; i++)
+		assert_string_equal(a->locations.v[i], b->locations.v[i]);
 	assert_str_eq_null(a->meta_json, b->meta_json);
 }
 
@@ -345,18 +345,17 @@ static void test_missing_and_text(void **state)
 	(void)state;
 	free(b->error);
 	b->error = xstrdup("command: caf\xe9 \xff broke");
-	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/a: Permission denied"),
-	                 0);
-	assert_int_equal(catalog_strv_add(&b->missing, &b->nmissing, "/srv/\xff: vanished"), 0);
+	assert_int_equal(strv_add(&b->missing, "/srv/a: Permission denied"), 0);
+	assert_int_equal(strv_add(&b->missing, "/srv/\xff: vanished"), 0);
 	b->missing_count = 7;
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
 	assert_non_null(strstr(json, "\"error\":\"command: caf\\\\xe9 \\\\xff broke\""));
 	assert_non_null(strstr(json, "\"missing_count\":7"));
 	assert_int_equal(catalog_backup_from_json(json, strlen(json), &back), 0);
 	assert_int_equal(back->missing_count, 7);
-	assert_int_equal(back->nmissing, 2);
-	assert_string_equal(back->missing[0], "/srv/a: Permission denied");
-	assert_string_equal(back->missing[1], "/srv/\\xff: vanished");
+	assert_int_equal(back->missing.n, 2);
+	assert_string_equal(back->missing.v[0], "/srv/a: Permission denied");
+	assert_string_equal(back->missing.v[1], "/srv/\\xff: vanished");
 	catalog_backup_free(back);
 	free(json);
 
@@ -368,11 +367,7 @@ static void test_missing_and_text(void **state)
 	free(json);
 
 	/* A complete backup without missing items has neither field. */
-	for (size_t i = 0; i < b->nmissing; i++)
-		free(b->missing[i]);
-	free(b->missing);
-	b->missing = NULL;
-	b->nmissing = 0;
+	strv_free(&b->missing);
 	b->missing_count = 0;
 	assert_int_equal(catalog_backup_to_json(b, 0, &json), 0);
 	assert_null(strstr(json, "missing"));

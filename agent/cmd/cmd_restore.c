@@ -310,7 +310,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	const struct source_restore_select *sel = &entries.sel;
 	const struct source_ops *ops = NULL;
 	int apply_order = 0, trust_unsigned = 0;
-	struct repo_trust trust = {NULL, 0, 0};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct repo *repo = NULL;
 	struct config *cfg = NULL;
 	struct storage *st = NULL;
