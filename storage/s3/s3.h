@@ -5,7 +5,7 @@
  *   s3_sigv4.c   AWS Signature Version 4, a pure function (time, credentials in)
  *   s3_xml.c     the S3 XML replies, parsed with libexpat
  *   s3_cred.c    the credential chain (config, env, shared files, web identity, IMDSv2)
- *   s3_http.c    one request over libcurl, with retries
+ *   s3_http.c    one signed request through the HTTP client (http/http.h)
  *   s3_driver.c  the storage vtable: objects, listing, multipart uploads, ranged reads
  */
 #ifndef COFFER_S3_H
@@ -13,7 +13,6 @@
 
 #include "common/common.h"
 
-#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -204,8 +203,8 @@ int s3_xml_delete_body(char *const *keys, size_t n, struct buf *out);
 
 struct storage_s3_options;
 
-/* The endpoint, bucket and connection settings, and a pool of curl handles
- * (one per thread in use, kept so connections are reused). Thread-safe. */
+/* The endpoint, bucket and connection settings, and an HTTP client (a pool
+ * of connections, one per thread in use, kept alive). Thread-safe. */
 struct s3_client;
 
 /* Errors: CF_ERR_CONFIG (bad endpoint, missing bucket), CF_ERR_AUTH (no
@@ -250,14 +249,6 @@ struct s3_response {
 	int64_t content_length;      /* -1 if absent */
 	struct s3_error_reply error; /* parsed from an error body */
 };
-
-/*
- * Runs a transfer set up on h to its end under the multi handle m (NULL: a
- * temporary one), waking every 100 ms; when cancellable, a cancellation
- * (cancel_requested()) stops it within that time with
- * CURLE_ABORTED_BY_CALLBACK. Returns curl's result of the transfer.
- */
-CURLcode s3_curl_perform(CURL *h, CURLM *m, int cancellable);
 
 /*
  * Performs one request with retries: connection failures, timeouts, resets,

@@ -15,8 +15,8 @@
  * file is parsed and jansson's strings while an IMDS reply is decoded.
  */
 #include "storage/s3/s3.h"
+#include "http/http.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <ini.h>
 #include <jansson.h>
@@ -43,6 +43,7 @@ struct s3_cred {
 	char *region, *sts_endpoint, *imds_endpoint, *ca_file;
 	int verify_tls;
 	char *role_arn, *token_file, *session_name;
+	struct http_client *sts_http, *imds_http; /* made at first use */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -174,106 +175,133 @@ static int secret_buf_add(struct secret_buf *b, const char *text)
 /* HTTP                                                                       */
 /* ------------------------------------------------------------------------ */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+struct cred_header {
+	const char *name;
+	const char *value; /* may be secret: the HTTP client wipes its copy */
+};
+
+struct cred_call {
+	const char *what;   /* "STS AssumeRoleWithWebIdentity at URL", for messages */
+	const char *method; /* GET PUT POST */
+	const char *url;
+	struct cred_header headers[2];
+	size_t nheaders;
+	const char *body; /* may be secret; never logged */
+	size_t body_len;
+	struct secret_buf *resp;
+};
+
+static int cred_prepare(void *ctx, struct http_attempt *a)
 {
-	struct secret_buf *b = user;
-	size_t n = size * nmemb;
+	const struct cred_call *call = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < call->nheaders; i++)
+		rc = http_attempt_header(a, call->headers[i].name, call->headers[i].value);
+	return rc;
+}
+
+/* Every reply is the caller's to judge; a transport failure is not. */
+static int cred_classify(void *ctx, const struct http_response *resp)
+{
+	const struct cred_call *call = ctx;
+
+	if (resp->body_rc)
+		return error_set(CF_ERR_LIMIT, "%s: the reply is larger than %zu bytes", call->what,
+		                 call->resp->cap);
+	if (resp->curl_code == CURLE_OK)
+		return 0;
+	return error_set(CF_ERR_NETWORK, "%s: %s", call->what,
+	                 resp->curl_error[0] ? resp->curl_error
+	                                     : curl_easy_strerror(resp->curl_code));
+}
+
+/* A 2xx reply's body (credentials, a token) goes to guarded memory. */
+static int cred_sink(void *ctx, const uint8_t *data, size_t n)
+{
+	const struct cred_call *call = ctx;
+	struct secret_buf *b = call->resp;
 
 	if (n > b->cap - b->len) {
 		b->overflow = 1;
-		return 0;
+		return error_set(CF_ERR_LIMIT, "%s: the reply is larger than %zu bytes", call->what,
+		                 b->cap);
 	}
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return n;
+	return 0;
 }
 
-struct http_call {
-	const char *what;   /* "STS AssumeRoleWithWebIdentity at URL", for messages */
-	const char *method; /* GET PUT POST */
-	const char *url;
-	struct curl_slist *headers;
-	const char *body; /* may be secret; never logged */
-	size_t body_len;
-	long connect_ms, total_ms;
-	int verify_tls, no_proxy;
-	const char *ca_file;
-};
+/* The HTTP client of STS (imds 0) or of the instance metadata (imds 1),
+ * made at first use; under c->lock or while the chain is opened. */
+static int cred_http(struct s3_cred *c, int imds, struct http_client **out)
+{
+	struct http_client_options o;
+	struct http_client **h = imds ? &c->imds_http : &c->sts_http;
+	int rc = 0;
+
+	if (!*h) {
+		memset(&o, 0, sizeof(o));
+		o.name = "s3";
+		o.max_attempts = 1;
+		o.protocols = "http,https";
+		if (imds) {
+			/* A link-local address: never through a proxy, and quick to
+			 * give up off EC2. */
+			o.connect_timeout_ms = 1000;
+			o.total_timeout_ms = 2000;
+			o.no_proxy = 1;
+		} else {
+			o.connect_timeout_ms = 10000;
+			o.total_timeout_ms = 30000;
+			o.tls.ca_file = c->ca_file;
+			o.tls.insecure = !c->verify_tls;
+		}
+		rc = http_client_new(&o, h);
+	}
+	*out = *h;
+	return rc;
+}
 
 /* Performs one request. Returns 0 with status set and the body in resp, or
  * CF_ERR_NETWORK when the peer could not be reached, CF_ERR_LIMIT when the
  * reply is too large, CF_ERR_INTERRUPTED once cancelled, CF_ERR_NOMEM. */
-static int http_perform(const struct http_call *call, struct secret_buf *resp, long *status)
+static int cred_perform(struct s3_cred *c, int imds, struct cred_call *call, long *status)
 {
-	char errbuf[CURL_ERROR_SIZE];
-	CURLcode cc = CURLE_OK;
-	CURL *h;
-	int rc = 0;
+	struct http_response resp;
+	struct http_request req;
+	struct http_client *h;
+	struct buf reply;
+	int rc;
 
 	*status = 0;
-	errbuf[0] = '\0';
-	rc = cancel_check();
+	rc = cred_http(c, imds, &h);
 	if (rc)
 		return rc;
-	h = curl_easy_init();
-	if (!h)
-		return error_set(CF_ERR_NOMEM, "%s: cannot create a curl handle", call->what);
-	cc = curl_easy_setopt(h, CURLOPT_URL, call->url);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method);
-	if (!cc && call->body)
-		cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-	if (!cc && call->body)
-		cc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
-	if (!cc && !call->body && !strcmp(call->method, "PUT"))
-		cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-	if (!cc && !call->body && !strcmp(call->method, "PUT"))
-		cc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-	if (!cc && call->headers)
-		cc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, call->headers);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, call->connect_ms);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, call->total_ms);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, call->verify_tls ? 1L : 0L);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, call->verify_tls ? 2L : 0L);
-	if (!cc && call->ca_file)
-		cc = curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file);
-	if (!cc && call->no_proxy)
-		cc = curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-	if (!cc)
-		cc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	if (cc) {
-		rc = error_set(CF_ERR_INTERNAL, "%s: curl option refused: %s", call->what,
-		               curl_easy_strerror(cc));
-		goto out;
+	/* An error reply names no secret: plain memory, copied below. */
+	buf_init(&reply, call->resp->cap);
+	memset(&req, 0, sizeof(req));
+	req.method = call->method;
+	req.url = call->url;
+	req.what = call->what;
+	req.body = (const uint8_t *)call->body;
+	req.body_len = call->body_len;
+	req.prepare = cred_prepare;
+	req.classify = cred_classify;
+	req.sink = cred_sink;
+	req.ctx = call;
+	req.reply = &reply;
+	rc = http_perform(h, &req, &resp);
+	if (!rc)
+		*status = resp.status;
+	if (!rc && (resp.status < 200 || resp.status >= 300)) {
+		if (reply.len)
+			memcpy(call->resp->data, reply.data, reply.len);
+		call->resp->len = reply.len;
+		call->resp->data[call->resp->len] = '\0';
 	}
-	/* Polled in 100 ms slices so that a cancellation stops it at once. */
-	cc = s3_curl_perform(h, NULL, 1);
-	if (cc == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
-		rc = cancel_check();
-	} else if (resp->overflow) {
-		rc = error_set(CF_ERR_LIMIT, "%s: the reply is larger than %zu bytes", call->what,
-		               resp->cap);
-	} else if (cc != CURLE_OK) {
-		rc = error_set(CF_ERR_NETWORK, "%s: %s", call->what,
-		               errbuf[0] ? errbuf : curl_easy_strerror(cc));
-	} else {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	}
-out:
-	curl_easy_cleanup(h);
+	buf_free(&reply);
 	return rc;
 }
 
@@ -324,7 +352,6 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 {
 	char url[512], what[640], session[64];
 	struct secret_buf body = {0}, resp = {0};
-	struct curl_slist *headers = NULL;
 	struct s3_error_reply err;
 	char *token = NULL;
 	long status = 0;
@@ -360,31 +387,22 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 		rc = secret_buf_add(&body, "&WebIdentityToken=");
 	if (!rc)
 		rc = secret_buf_encode(&body, token);
-	if (!rc) {
-		headers =
-		    curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-		if (headers)
-			headers = curl_slist_append(headers, "Accept: application/xml");
-		if (!headers)
-			rc = error_set(CF_ERR_NOMEM, "out of memory building an STS request");
-	}
 	if (!rc)
 		rc = secret_buf_init(&resp, CRED_MAX_REPLY);
 	if (!rc) {
-		struct http_call call = {
+		struct cred_call call = {
 		    .what = what,
 		    .method = "POST",
 		    .url = url,
-		    .headers = headers,
+		    .headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+		                {"Accept", "application/xml"}},
+		    .nheaders = 2,
 		    .body = body.data,
 		    .body_len = body.len,
-		    .connect_ms = 10000,
-		    .total_ms = 30000,
-		    .verify_tls = c->verify_tls,
-		    .ca_file = c->ca_file,
+		    .resp = &resp,
 		};
 
-		rc = http_perform(&call, &resp, &status);
+		rc = cred_perform(c, 0, &call, &status);
 	}
 	if (!rc && status != 200) {
 		if (s3_xml_error(resp.data, resp.len, &err))
@@ -397,7 +415,6 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 	}
 	if (!rc)
 		rc = s3_xml_sts_credentials(resp.data, resp.len, out);
-	curl_slist_free_all(headers);
 	secret_free(token);
 	secret_buf_free(&body);
 	secret_buf_free(&resp);
@@ -408,28 +425,32 @@ static int web_identity_fetch(struct s3_cred *c, struct s3_credentials *out)
 /* Instance metadata (IMDSv2)                                                 */
 /* ------------------------------------------------------------------------ */
 
-static int imds_get(struct s3_cred *c, const char *method, const char *path,
-                    struct curl_slist *headers, struct secret_buf *resp, long *status)
+/* One request to the instance metadata service, with the session token
+ * header (token NULL: the request for the token, with its lifetime). */
+static int imds_get(struct s3_cred *c, const char *method, const char *path, const char *token,
+                    struct secret_buf *resp, long *status)
 {
 	char url[512], what[600];
-	struct http_call call = {
+	struct cred_call call = {
 	    .what = what,
 	    .method = method,
 	    .url = url,
-	    .headers = headers,
-	    .connect_ms = 1000,
-	    .total_ms = 2000,
-	    .verify_tls = 1,
-	    .no_proxy = 1,
+	    .nheaders = 1,
+	    .resp = resp,
 	};
 	int n = snprintf(url, sizeof(url), "%s%s", c->imds_endpoint, path);
 
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return error_set(CF_ERR_CONFIG, "instance metadata: the endpoint is too long");
 	snprintf(what, sizeof(what), "instance metadata at %s", c->imds_endpoint);
+	if (token)
+		call.headers[0] = (struct cred_header){"X-aws-ec2-metadata-token", token};
+	else
+		call.headers[0] =
+		    (struct cred_header){"X-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL};
 	resp->len = 0;
 	resp->data[0] = '\0';
-	return http_perform(&call, resp, status);
+	return cred_perform(c, 1, &call, status);
 }
 
 static int imds_parse(const char *what, const char *json, size_t len, struct s3_credentials *out)
@@ -469,24 +490,16 @@ static int imds_parse(const char *what, const char *json, size_t len, struct s3_
  * answered at all, so a machine that is not on EC2 can fall through. */
 static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reachable)
 {
-	struct curl_slist *ttl = NULL, *auth = NULL;
 	struct secret_buf resp = {0};
-	char *token = NULL, *hdr = NULL, role[256], path[400], what[600];
-	size_t hdr_len;
+	char *token = NULL, role[256], path[400], what[600];
 	long status = 0;
 	int rc;
 
 	*reachable = 0;
 	snprintf(what, sizeof(what), "instance metadata at %s", c->imds_endpoint);
 	rc = secret_buf_init(&resp, CRED_MAX_REPLY);
-	if (!rc) {
-		ttl = curl_slist_append(NULL,
-		                        "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
-		if (!ttl)
-			rc = error_set(CF_ERR_NOMEM, "out of memory building an IMDS request");
-	}
 	if (!rc)
-		rc = imds_get(c, "PUT", "/latest/api/token", ttl, &resp, &status);
+		rc = imds_get(c, "PUT", "/latest/api/token", NULL, &resp, &status);
 	if (!rc) {
 		*reachable = 1;
 		if (status != 200 || resp.len == 0)
@@ -494,26 +507,12 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 			               what, status);
 	}
 	if (!rc) {
-		static const char prefix[] = "X-aws-ec2-metadata-token: ";
-
 		token = secret_dup_n(resp.data, resp.len);
-		hdr_len = sizeof(prefix) + resp.len;
-		hdr = sodium_malloc(hdr_len);
-		if (!token || !hdr) {
+		if (!token)
 			rc = error_set(CF_ERR_NOMEM, "out of memory for the IMDS token");
-		} else {
-			memcpy(hdr, prefix, sizeof(prefix) - 1);
-			memcpy(hdr + sizeof(prefix) - 1, token, resp.len + 1);
-			/* curl copies the header string; its copy is freed unwiped, but the
-			 * token only opens the metadata service of this machine for 6 hours. */
-			auth = curl_slist_append(NULL, hdr);
-			if (!auth)
-				rc = error_set(CF_ERR_NOMEM,
-				               "out of memory building an IMDS request");
-		}
 	}
 	if (!rc)
-		rc = imds_get(c, "GET", "/latest/meta-data/iam/security-credentials/", auth, &resp,
+		rc = imds_get(c, "GET", "/latest/meta-data/iam/security-credentials/", token, &resp,
 		              &status);
 	if (!rc && status == 404)
 		rc = error_set(CF_ERR_AUTH, "%s: no IAM role is attached to this instance", what);
@@ -531,20 +530,14 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 	}
 	if (!rc) {
 		snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s", role);
-		rc = imds_get(c, "GET", path, auth, &resp, &status);
+		rc = imds_get(c, "GET", path, token, &resp, &status);
 	}
 	if (!rc && status != 200)
 		rc = error_set(CF_ERR_AUTH, "%s: the credentials of role %s got HTTP %ld", what,
 		               role, status);
 	if (!rc)
 		rc = imds_parse(what, resp.data, resp.len, out);
-	curl_slist_free_all(ttl);
-	curl_slist_free_all(auth);
 	secret_free(token);
-	if (hdr) {
-		sodium_memzero(hdr, hdr_len);
-		sodium_free(hdr);
-	}
 	secret_buf_free(&resp);
 	return rc;
 }
@@ -560,6 +553,7 @@ struct profile {
 	int failed;
 	char *access_key, *secret_key, *token; /* secret_key and token: sodium memory */
 	char *role_arn, *token_file, *session_name;
+	struct http_client *sts_http, *imds_http; /* made at first use */
 };
 
 static int set_plain(char **dst, const char *value)
@@ -941,5 +935,7 @@ void s3_cred_free(struct s3_cred *c)
 	free(c->role_arn);
 	free(c->token_file);
 	free(c->session_name);
+	http_client_free(c->sts_http);
+	http_client_free(c->imds_http);
 	free(c);
 }

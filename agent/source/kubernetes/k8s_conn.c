@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1108,13 +1107,6 @@ out:
 /* The client                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static pthread_once_t k8s_curl_once = PTHREAD_ONCE_INIT;
-
-static void k8s_curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int k8s_client_renewable(const struct k8s_client *c)
 {
 	return c->exec || c->token_file;
@@ -1174,7 +1166,6 @@ int k8s_client_open(const struct k8s_conn_options *o, struct k8s_client **out)
 	*out = NULL;
 	if (sodium_init() < 0)
 		return error_set(CF_ERR_INTERNAL, "libsodium cannot be initialised");
-	pthread_once(&k8s_curl_once, k8s_curl_init);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return error_set(CF_ERR_NOMEM, "out of memory");
@@ -1190,8 +1181,6 @@ int k8s_client_open(const struct k8s_conn_options *o, struct k8s_client **out)
 		rc = k8s_server_prepare(c);
 	if (!rc && k8s_client_renewable(c))
 		rc = k8s_client_renew(c);
-	if (!rc && !(c->h = curl_easy_init()))
-		rc = error_set(CF_ERR_NOMEM, "out of memory for a connection");
 	if (rc) {
 		k8s_client_free(c);
 		return rc;
@@ -1210,8 +1199,7 @@ void k8s_client_free(struct k8s_client *c)
 {
 	if (!c)
 		return;
-	if (c->h)
-		curl_easy_cleanup(c->h);
+	http_client_free(c->http);
 	if (c->exec) {
 		free(c->exec->api_version);
 		/* The plugin's env may hold secrets too (an API key). */

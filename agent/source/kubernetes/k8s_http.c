@@ -1,7 +1,7 @@
 /*
- * k8s_http: one GET to the API server over the client's curl handle (kept
- * alive between requests), with the TLS settings and credentials k8s_conn.c
- * read, and the reply as JSON.
+ * k8s_http: one GET to the API server through the client's HTTP client
+ * (http/http.h: a kept-alive connection, retries, cancellation), with the
+ * TLS settings and credentials k8s_conn.c read, and the reply as JSON.
  *
  * It turns each failure into one message: a server certificate that cannot
  * be verified (naming the CA used), a server that cannot be reached, an HTTP
@@ -26,193 +26,80 @@
 /* An exec credential is renewed this long before it expires. */
 #define K8S_EXPIRY_MARGIN_MS (60 * 1000)
 
-struct k8s_reply {
-	struct buf body;
-	int body_rc;      /* why the body could not be kept (CF_ERR_LIMIT, CF_ERR_NOMEM) */
-	long retry_after; /* seconds, from Retry-After; 0 if none */
+/* One GET on its way through http_perform(). */
+struct k8s_call {
+	struct k8s_client *c;
+	const char *path;
+	struct buf body;     /* the reply */
+	struct http_tls tls; /* of the current attempt (a renewal may change it) */
+	int renewed;         /* the credential was renewed after a 401 */
 };
 
-static size_t k8s_write_cb(char *data, size_t size, size_t n, void *ctx)
+/* Adds "Authorization: Basic ..." built in sodium memory. */
+static int k8s_header_basic(struct k8s_client *c, struct http_attempt *a)
 {
-	struct k8s_reply *r = ctx;
-	size_t len = size * n;
-
-	r->body_rc = buf_append(&r->body, data, len);
-	return r->body_rc ? 0 : len;
-}
-
-static size_t k8s_header_cb(char *line, size_t size, size_t n, void *ctx)
-{
-	struct k8s_reply *r = ctx;
-	size_t len = size * n;
-
-	if (len > 12 && !strncasecmp(line, "retry-after:", 12))
-		r->retry_after = strtol(line + 12, NULL, 10);
-	return len;
-}
-
-/* Stops a transfer once the run is cancelled (libcurl calls this at least
- * once a second, also while it connects or waits for a reply). */
-static int k8s_progress_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                           curl_off_t ulnow)
-{
-	(void)ctx;
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	return cancel_requested() ? 1 : 0;
-}
-
-/* Wipes the header strings (one holds the token) and frees the list. */
-static void k8s_headers_free(struct curl_slist *l)
-{
-	for (struct curl_slist *i = l; i; i = i->next)
-		sodium_memzero(i->data, strlen(i->data));
-	curl_slist_free_all(l);
-}
-
-static int k8s_header_add(struct curl_slist **l, const char *h)
-{
-	struct curl_slist *n = curl_slist_append(*l, h);
-
-	if (!n)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	*l = n;
-	return 0;
-}
-
-/* Builds "Authorization: ..." in sodium memory and appends it. */
-static int k8s_header_auth(struct k8s_client *c, struct curl_slist **l)
-{
-	size_t ulen, plen, raw_len, b64_len, cap;
-	char *raw = NULL, *line;
+	size_t ulen = strlen(c->username), plen = strlen(c->password);
+	size_t raw_len = ulen + 1 + plen;
+	size_t b64_len = sodium_base64_ENCODED_LEN(raw_len, sodium_base64_VARIANT_ORIGINAL);
+	size_t cap = b64_len + 8;
+	char *raw = sodium_malloc(raw_len + 1), *value = sodium_malloc(cap);
 	int rc;
 
-	if (c->token) {
-		cap = strlen(c->token) + 32;
-		line = sodium_malloc(cap);
-		if (!line)
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		snprintf(line, cap, "Authorization: Bearer %s", c->token);
+	if (!raw || !value) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	} else {
-		ulen = strlen(c->username);
-		plen = strlen(c->password);
-		raw_len = ulen + 1 + plen;
-		b64_len = sodium_base64_ENCODED_LEN(raw_len, sodium_base64_VARIANT_ORIGINAL);
-		cap = b64_len + 32;
-		raw = sodium_malloc(raw_len + 1);
-		line = sodium_malloc(cap);
-		if (!raw || !line) {
-			if (raw)
-				sodium_free(raw);
-			if (line)
-				sodium_free(line);
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		}
 		memcpy(raw, c->username, ulen);
 		raw[ulen] = ':';
 		memcpy(raw + ulen + 1, c->password, plen);
-		memcpy(line, "Authorization: Basic ", 21);
-		sodium_bin2base64(line + 21, cap - 21, (const unsigned char *)raw, raw_len,
+		memcpy(value, "Basic ", 6);
+		sodium_bin2base64(value + 6, cap - 6, (const unsigned char *)raw, raw_len,
 		                  sodium_base64_VARIANT_ORIGINAL);
-		sodium_free(raw);
+		rc = http_attempt_header(a, "Authorization", value);
 	}
-	rc = k8s_header_add(l, line);
-	sodium_free(line);
+	if (raw)
+		sodium_free(raw);
+	if (value)
+		sodium_free(value);
 	return rc;
 }
 
-static int k8s_headers(struct k8s_client *c, struct curl_slist **out)
+/* The headers and TLS settings of an attempt, from the credential in use
+ * now (the HTTP client wipes its copies of the header lines). */
+static int k8s_prepare(void *ctx, struct http_attempt *a)
 {
-	struct curl_slist *l = NULL;
-	struct buf h;
+	struct k8s_call *k = ctx;
+	struct k8s_client *c = k->c;
 	int rc;
 
-	*out = NULL;
-	rc = k8s_header_add(&l, "Accept: application/json");
-	if (!rc && (c->token || c->username))
-		rc = k8s_header_auth(c, &l);
-	buf_init(&h, 4096);
-	if (!rc && c->impersonate) {
-		rc = buf_printf(&h, "Impersonate-User: %s", c->impersonate);
-		if (!rc)
-			rc = k8s_header_add(&l, (const char *)h.data);
-	}
-	for (size_t i = 0; !rc && i < c->impersonate_groups.n; i++) {
-		buf_reset(&h);
-		rc = buf_printf(&h, "Impersonate-Group: %s", c->impersonate_groups.v[i]);
-		if (!rc)
-			rc = k8s_header_add(&l, (const char *)h.data);
-	}
-	buf_free(&h);
-	if (rc) {
-		k8s_headers_free(l);
-		return rc;
-	}
-	*out = l;
-	return 0;
-}
+	memset(&k->tls, 0, sizeof(k->tls));
+	k->tls.insecure = c->insecure;
+	k->tls.ca_data = c->ca_data.data;
+	k->tls.ca_len = c->ca_data.len;
+	k->tls.ca_file = c->ca_file;
+	k->tls.cert_data = c->cert_data.data;
+	k->tls.cert_len = c->cert_data.len;
+	k->tls.cert_file = c->cert_file;
+	k->tls.key_data = c->key_data.data;
+	k->tls.key_len = c->key_data.len;
+	k->tls.key_file = c->key_file;
+	rc = http_attempt_header(a, "Accept", "application/json");
+	if (!rc && c->token) {
+		size_t cap = strlen(c->token) + 8;
+		char *value = sodium_malloc(cap);
 
-static void k8s_setopts(struct k8s_client *c, const char *url, struct curl_slist *headers,
-                        struct curl_slist *connect_to, struct k8s_reply *r, char *cerr)
-{
-	CURL *h = c->h;
-
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
-	/* No total timeout: a big list page may take long; a transfer that
-	 * moves nothing for timeout_s seconds is stalled. */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout_s);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip: lists compress well */
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, k8s_write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, k8s_header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, k8s_progress_cb);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);
-	if (c->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+		if (!value)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		snprintf(value, cap, "Bearer %s", c->token);
+		rc = http_attempt_header(a, "Authorization", value);
+		sodium_free(value);
+	} else if (!rc && c->username) {
+		rc = k8s_header_basic(c, a);
 	}
-	/* Blobs are not copied: the client's memory (sodium's for the key)
-	 * outlives the transfer. */
-	if (c->ca_data.len) {
-		struct curl_blob b = {c->ca_data.data, c->ca_data.len, CURL_BLOB_NOCOPY};
-
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
-	} else if (c->ca_file) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	}
-	if (c->cert_data.len) {
-		struct curl_blob b = {c->cert_data.data, c->cert_data.len, CURL_BLOB_NOCOPY};
-
-		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-	} else if (c->cert_file) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-	}
-	if (c->key_data.len) {
-		struct curl_blob b = {c->key_data.data, c->key_data.len, CURL_BLOB_NOCOPY};
-
-		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &b);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-	} else if (c->key_file) {
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
-	}
-	if (connect_to)
-		curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
-	if (c->proxy_url)
-		curl_easy_setopt(h, CURLOPT_PROXY, c->proxy_url);
+	if (!rc && c->impersonate)
+		rc = http_attempt_header(a, "Impersonate-User", c->impersonate);
+	for (size_t i = 0; !rc && i < c->impersonate_groups.n; i++)
+		rc = http_attempt_header(a, "Impersonate-Group", c->impersonate_groups.v[i]);
+	return rc;
 }
 
 static const char *k8s_ca_name(const struct k8s_client *c)
@@ -224,24 +111,23 @@ static const char *k8s_ca_name(const struct k8s_client *c)
 	return "the system's CA certificates";
 }
 
-/* A transport failure as one message. Returns 0 if it is worth another
+/* A transport failure as one message, or HTTP_RETRY if it is worth another
  * try (a keep-alive connection the server had closed). */
-static int k8s_curl_error(struct k8s_client *c, const char *path, CURLcode cc, const char *cerr,
-                          const struct k8s_reply *r, int last)
+static int k8s_curl_error(struct k8s_call *k, const struct http_response *resp)
 {
-	const char *detail = cerr[0] ? cerr : curl_easy_strerror(cc);
+	struct k8s_client *c = k->c;
+	const char *detail =
+	    resp->curl_error[0] ? resp->curl_error : curl_easy_strerror(resp->curl_code);
 
-	switch (cc) {
-	case CURLE_ABORTED_BY_CALLBACK:
-		return error_set(CF_ERR_INTERRUPTED, "k8s: GET %s: interrupted by a signal", path);
+	switch (resp->curl_code) {
 	case CURLE_WRITE_ERROR:
-		if (r->body_rc == CF_ERR_LIMIT)
+		if (resp->body_rc == CF_ERR_LIMIT)
 			return error_set(CF_ERR_LIMIT,
 			                 "k8s: GET %s%s: the reply is larger than %zu MiB",
-			                 c->server, path, K8S_MAX_BODY >> 20);
-		if (r->body_rc)
+			                 c->server, k->path, K8S_MAX_BODY >> 20);
+		if (resp->body_rc)
 			return error_set(CF_ERR_NOMEM, "k8s: GET %s%s: out of memory for the reply",
-			                 c->server, path);
+			                 c->server, k->path);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -256,15 +142,15 @@ static int k8s_curl_error(struct k8s_client *c, const char *path, CURLcode cc, c
 	case CURLE_GOT_NOTHING:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
-		if (!last)
-			return 0;
+		if (!resp->last)
+			return HTTP_RETRY;
 		break;
 	default:
 		break;
 	}
 	return error_set(CF_ERR_NETWORK,
 	                 "k8s: cannot reach the API server %s: %s (GET %s, curl %d)", c->server,
-	                 detail, path, (int)cc);
+	                 detail, k->path, (int)resp->curl_code);
 }
 
 static const char *k8s_reason(long status)
@@ -302,17 +188,17 @@ static const char *k8s_reason(long status)
 /* An HTTP error as one message, with the Status object's message, or the
  * start of a body that is not one (a proxy's HTML page). */
 static int k8s_status_error(struct k8s_client *c, const char *path, long status,
-                            const struct k8s_reply *r)
+                            const struct buf *body)
 {
-	json_t *j = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
 	const char *m = json_string_value(json_object_get(j, "message"));
 	char msg[512];
 	size_t n = 0;
 	int code;
 
-	if (!m && !j && r->body.len) {
-		for (size_t i = 0; i < r->body.len && n < 200; i++) {
-			char ch = (char)r->body.data[i];
+	if (!m && !j && body->len) {
+		for (size_t i = 0; i < body->len && n < 200; i++) {
+			char ch = (char)body->data[i];
 
 			msg[n++] = ch >= 0x20 && ch < 0x7f ? ch : ' ';
 		}
@@ -332,94 +218,108 @@ static int k8s_status_error(struct k8s_client *c, const char *path, long status,
 	return code;
 }
 
-/* Sleeps before another try; a cancellation ends the wait at once. */
-static int k8s_sleep(long seconds)
+/* Says what became of an attempt: done, worth another try (after renewing
+ * the credential on a 401), or the one message of a failure. */
+static int k8s_classify(void *ctx, const struct http_response *resp)
 {
-	if (cancel_sleep_ms((int64_t)seconds * 1000) != 0)
-		return error_set(CF_ERR_INTERRUPTED, "k8s: interrupted by a signal");
-	return 0;
+	struct k8s_call *k = ctx;
+	struct k8s_client *c = k->c;
+	long code = resp->status;
+	int rc;
+
+	if (resp->curl_code != CURLE_OK)
+		return k8s_curl_error(k, resp);
+	log_debug("k8s: GET %s: HTTP %ld, %zu bytes", k->path, code, k->body.len);
+	if (code >= 200 && code < 300)
+		return 0;
+	if (code == 401 && !k->renewed && k8s_client_renewable(c)) {
+		/* A rotated token file or an expired plugin credential. */
+		log_info("k8s: GET %s: HTTP 401; renewing the credentials", k->path);
+		k->renewed = 1;
+		rc = k8s_client_renew(c);
+		return rc ? rc : HTTP_RETRY_NOW;
+	}
+	if ((code == 429 || code == 502 || code == 503 || code == 504) && !resp->last)
+		return HTTP_RETRY;
+	return k8s_status_error(c, k->path, code, &k->body);
+}
+
+/* The client's HTTP client, made at the first request. */
+static int k8s_http(struct k8s_client *c)
+{
+	struct http_client_options o;
+
+	if (c->http)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.name = "k8s";
+	o.connect_timeout_ms = c->timeout_s * 1000;
+	/* No total timeout: a big list page may take long; a transfer that
+	 * moves nothing for timeout_s seconds is stalled. */
+	o.stall_timeout_s = c->timeout_s;
+	o.max_attempts = K8S_ATTEMPTS;
+	o.backoff_base_ms = 1000;
+	o.backoff_cap_ms = K8S_RETRY_MAX_S * 1000;
+	o.retry_after_max_ms = K8S_RETRY_MAX_S * 1000;
+	o.proxy = c->proxy_url;
+	o.connect_to = c->connect_to;
+	o.accept_encoding = 1; /* gzip: lists compress well */
+	o.protocols = "https,http";
+	return http_client_new(&o, &c->http);
 }
 
 int k8s_get_json(struct k8s_client *c, const char *path, json_t **out, long *status)
 {
-	struct curl_slist *headers = NULL, *connect_to = NULL;
-	struct k8s_reply r;
-	char cerr[CURL_ERROR_SIZE];
+	struct http_request req;
+	struct http_response resp;
+	struct k8s_call k;
 	json_error_t jerr;
-	struct buf url;
-	long code = 0;
-	int rc, renewed = 0;
+	struct buf url, what;
+	int rc;
 
 	*out = NULL;
 	if (status)
 		*status = 0;
+	memset(&k, 0, sizeof(k));
+	k.c = c;
+	k.path = path;
 	buf_init(&url, K8S_MAX_URL);
-	buf_init(&r.body, K8S_MAX_BODY);
+	buf_init(&what, K8S_MAX_URL);
+	buf_init(&k.body, K8S_MAX_BODY);
 	rc = buf_printf(&url, "%s%s", c->url_base, path);
-	if (rc)
-		return error_set(rc, "k8s: the URL of GET %s is too long", path);
-	if (c->connect_to && !(connect_to = curl_slist_append(NULL, c->connect_to)))
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (rc) {
+		rc = error_set(rc, "k8s: the URL of GET %s is too long", path);
+		goto out;
+	}
+	rc = buf_printf(&what, "GET %s", path);
+	if (!rc)
+		rc = k8s_http(c);
 	if (!rc && c->exec && c->expiry_ms && time_now_ms() >= c->expiry_ms - K8S_EXPIRY_MARGIN_MS)
 		rc = k8s_client_renew(c);
-	for (int attempt = 1; !rc; attempt++) {
-		CURLcode cc;
-		long wait;
-
-		buf_reset(&r.body);
-		r.body_rc = 0;
-		r.retry_after = 0;
-		code = 0;
-		if (!headers)
-			rc = k8s_headers(c, &headers);
-		if (rc)
-			break;
-		k8s_setopts(c, (const char *)url.data, headers, connect_to, &r, cerr);
-		cerr[0] = '\0';
-		cc = curl_easy_perform(c->h);
-		if (cc != CURLE_OK) {
-			rc = k8s_curl_error(c, path, cc, cerr, &r, attempt >= K8S_ATTEMPTS);
-			if (!rc)
-				log_info("k8s: GET %s: %s; trying again", path,
-				         curl_easy_strerror(cc));
-			continue;
-		}
-		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
-		log_debug("k8s: GET %s: HTTP %ld, %zu bytes", path, code, r.body.len);
-		if (code >= 200 && code < 300)
-			break;
-		if (code == 401 && !renewed && k8s_client_renewable(c)) {
-			/* A rotated token file or an expired plugin credential. */
-			log_info("k8s: GET %s: HTTP 401; renewing the credentials", path);
-			renewed = 1;
-			k8s_headers_free(headers);
-			headers = NULL;
-			rc = k8s_client_renew(c);
-			continue;
-		}
-		if ((code == 429 || code == 502 || code == 503 || code == 504) &&
-		    attempt < K8S_ATTEMPTS) {
-			wait = r.retry_after > 0 ? r.retry_after : attempt;
-			if (wait > K8S_RETRY_MAX_S)
-				wait = K8S_RETRY_MAX_S;
-			log_info("k8s: GET %s: HTTP %ld; trying again in %ld s", path, code, wait);
-			rc = k8s_sleep(wait);
-			continue;
-		}
-		rc = k8s_status_error(c, path, code, &r);
-	}
+	if (rc)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = (const char *)url.data;
+	req.what = (const char *)what.data;
+	req.tls = &k.tls;
+	req.prepare = k8s_prepare;
+	req.classify = k8s_classify;
+	req.ctx = &k;
+	req.reply = &k.body;
+	rc = http_perform(c->http, &req, &resp);
 	if (status)
-		*status = code;
+		*status = resp.curl_code == CURLE_OK ? resp.status : 0;
 	if (!rc) {
-		*out = json_loadb((const char *)r.body.data, r.body.len, 0, &jerr);
+		*out = json_loadb((const char *)k.body.data, k.body.len, 0, &jerr);
 		if (!*out)
 			rc = error_set(CF_ERR_FORMAT,
 			               "k8s: GET %s%s: the reply is not JSON: %s (line %d)",
 			               c->server, path, jerr.text, jerr.line);
 	}
-	k8s_headers_free(headers);
-	curl_slist_free_all(connect_to);
-	buf_free(&r.body);
+out:
+	buf_free(&k.body);
+	buf_free(&what);
 	buf_free(&url);
 	return rc;
 }

@@ -10,7 +10,8 @@
 #include "agent/source/kubernetes/k8s.h"
 #include "agent/source/source_db.h"
 
-#include <curl/curl.h>
+#include "http/http.h"
+
 #include <stdint.h>
 
 /* Bytes of PEM (a CA bundle, a client certificate or key) handed to curl as a
@@ -69,7 +70,7 @@ struct k8s_client {
 	struct k8s_exec *exec;
 	int64_t expiry_ms; /* when the exec credential expires; 0: never said */
 	long timeout_s;
-	CURL *h; /* one handle, so its connection is kept alive */
+	struct http_client *http; /* made at the first request (k8s_http.c) */
 	char describe[1024];
 };
 
