@@ -374,9 +374,10 @@ static int proc_filter_finish(struct filter *f)
 static const struct filter_ops proc_filter_ops = {"proc", proc_filter_write, proc_filter_finish,
                                                   NULL};
 
-struct filter *proc_filter_new(struct proc *p)
+int proc_filter_new(struct proc *p, struct filter **out)
 {
-	return filter_new(&proc_filter_ops, p);
+	*out = filter_new(&proc_filter_ops, p);
+	return *out ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 }
 
 int proc_finish(struct proc *p)

@@ -62,7 +62,7 @@ int proc_pump(struct proc *p, struct filter *head);
  * reading), CF_ERR_INTERRUPTED. */
 int proc_feed(struct proc *p, const uint8_t *data, size_t len);
 /* A sink filter that feeds the child's stdin; finish closes it. Not owned. */
-struct filter *proc_filter_new(struct proc *p);
+int proc_filter_new(struct proc *p, struct filter **out);
 /* Closes stdin, drains stdout (discarded) and stderr, waits for the child.
  * Errors: spec->errcode "LABEL exited with status N; stderr: ..." (or killed
  * by a signal), CF_ERR_INTERRUPTED. */

@@ -191,9 +191,9 @@ void filter_chain_free(struct filter *f);
 int filter_thread_new(size_t bufsize, size_t nbufs, struct filter **out);
 
 /* A sink that counts bytes and drops them (for tests and benchmarks). */
-struct filter *filter_null_new(void);
+int filter_null_new(struct filter **out);
 /* A sink that writes everything to a file descriptor (not closed on free). */
-struct filter *filter_fd_new(int fd, const char *what);
+int filter_fd_new(int fd, const char *what, struct filter **out);
 
 /*
  * A sink that copies its input to nbranches chains (filter_tee.c), each

@@ -92,9 +92,10 @@ static int filter_null_write(struct filter *f, const uint8_t *data, size_t len)
 
 static const struct filter_ops filter_null_ops = {"null", filter_null_write, NULL, NULL};
 
-struct filter *filter_null_new(void)
+int filter_null_new(struct filter **out)
 {
-	return filter_new(&filter_null_ops, NULL);
+	*out = filter_new(&filter_null_ops, NULL);
+	return *out ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 }
 
 struct filter_fd {
@@ -117,15 +118,16 @@ static void filter_fd_free(struct filter *f)
 
 static const struct filter_ops filter_fd_ops = {"fd", filter_fd_write, NULL, filter_fd_free};
 
-struct filter *filter_fd_new(int fd, const char *what)
+int filter_fd_new(int fd, const char *what, struct filter **out)
 {
 	struct filter_fd *c = malloc(sizeof(*c));
 
-	if (!c) {
-		error_set(CF_ERR_NOMEM, "out of memory");
-		return NULL;
-	}
+	*out = NULL;
+	if (!c)
+		return error_set(CF_ERR_NOMEM, "out of memory");
 	c->fd = fd;
 	c->what = what;
-	return filter_new(&filter_fd_ops, c);
+	/* filter_new() frees c through ops->free if it fails. */
+	*out = filter_new(&filter_fd_ops, c);
+	return *out ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 }

@@ -232,10 +232,12 @@ int storage_write_new_ex(struct storage *s, const char *key, unsigned flags,
 	w->drv = s->drv;
 	w->s = s;
 	if (flags & STORAGE_WRITE_SAME_OK) {
-		struct filter *sink = filter_null_new();
+		struct filter *sink = NULL;
 
 		w->key = strdup(key);
-		rc = sink && w->key ? hash_filter_new(&w->hash) : CF_ERR_NOMEM;
+		rc = w->key ? filter_null_new(&sink) : CF_ERR_NOMEM;
+		if (!rc)
+			rc = hash_filter_new(&w->hash);
 		if (rc) {
 			filter_chain_free(sink);
 			storage_write_free(w);
@@ -281,14 +283,16 @@ static int storage_write_same(struct storage_write *w)
 {
 	char want[HASH_SHA256_HEX_LEN + 1], have[HASH_SHA256_HEX_LEN + 1];
 	uint64_t want_len, have_len;
-	struct filter *hash = NULL, *sink = filter_null_new();
+	struct filter *hash = NULL, *sink = NULL;
 	int rc;
 
 	rc = filter_finish(w->hash);
 	if (rc)
 		goto out;
 	hash_filter_result(w->hash, want, &want_len);
-	rc = sink ? hash_filter_new(&hash) : CF_ERR_NOMEM;
+	rc = filter_null_new(&sink);
+	if (!rc)
+		rc = hash_filter_new(&hash);
 	if (rc) {
 		rc = error_set(CF_ERR_NOMEM, "out of memory comparing %s", w->key);
 		goto out;

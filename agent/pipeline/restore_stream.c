@@ -113,11 +113,10 @@ int restore_stream_run(struct storage *st, const struct catalog_object *obj,
 int restore_stream_to_fd(struct storage *st, const struct catalog_object *obj,
                          const struct age_identities *ids, int fd, int progress)
 {
-	struct filter *sink = filter_fd_new(fd, "the restore target");
+	struct filter *sink;
+	int rc = filter_fd_new(fd, "the restore target", &sink);
 
-	if (!sink)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	return restore_stream_run(st, obj, ids, sink, progress);
+	return rc ? rc : restore_stream_run(st, obj, ids, sink, progress);
 }
 
 int restore_stream_to_child(struct storage *st, const struct catalog_object *obj,
@@ -134,10 +133,10 @@ int restore_stream_to_child(struct storage *st, const struct catalog_object *obj
 	rc = proc_start(&s, &p);
 	if (rc)
 		return rc;
-	sink = proc_filter_new(&p);
-	if (!sink) {
+	rc = proc_filter_new(&p, &sink);
+	if (rc) {
 		proc_release(&p);
-		return error_set(CF_ERR_NOMEM, "out of memory");
+		return rc;
 	}
 	rc = restore_stream_run(st, obj, ids, sink, progress);
 	if (rc && rc != CF_ERR_TARGET) {

@@ -135,8 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = age_decrypt_filter_new(ids, &dec);
 	if (rc)
 		return 0;
-	sink = filter_null_new();
-	if (!sink) {
+	if (filter_null_new(&sink)) {
 		filter_chain_free(dec);
 		return 0;
 	}

@@ -150,11 +150,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (catalog_manifest_from_json(text, strlen(text), FUZZ_RESTORE_PREFIX, &m) == 0) {
 		for (size_t i = 0; i < m->nobjects; i++) {
 			const struct catalog_object *o = &m->objects[i];
-			struct filter *sink = filter_null_new();
+			struct filter *sink = NULL;
 			const struct fuzz_restore_object *real = NULL;
 			int rc;
 
-			if (!sink)
+			if (filter_null_new(&sink))
 				abort();
 			rc = restore_stream_run(fr.st, o, fr.ids, sink, 0);
 			if (rc)

@@ -119,8 +119,7 @@ static int agetool_encrypt(int argc, char **argv)
 	if (!rc)
 		rc = age_encrypt_filter_new(r, NULL, NULL, &chain);
 	if (!rc) {
-		sink = filter_fd_new(STDOUT_FILENO, "standard output");
-		rc = sink ? 0 : CF_ERR_NOMEM;
+		rc = filter_fd_new(STDOUT_FILENO, "standard output", &sink);
 	}
 	if (!rc) {
 		filter_chain(chain, sink, NULL);
@@ -158,8 +157,7 @@ static int agetool_decrypt(int argc, char **argv)
 	if (!rc)
 		rc = age_decrypt_filter_new(ids, &chain);
 	if (!rc) {
-		sink = filter_fd_new(STDOUT_FILENO, "standard output");
-		rc = sink ? 0 : CF_ERR_NOMEM;
+		rc = filter_fd_new(STDOUT_FILENO, "standard output", &sink);
 	}
 	if (!rc) {
 		filter_chain(chain, sink, NULL);

@@ -111,8 +111,7 @@ static void test_feed_and_pump(void **state)
 	(void)state;
 	memset(block, 'x', sizeof(block));
 	assert_int_equal(proc_start(&spec, &p), 0);
-	sink = proc_filter_new(&p);
-	assert_non_null(sink);
+	assert_int_equal(proc_filter_new(&p, &sink), 0);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(filter_write(sink, block, sizeof(block)), 0);
 	assert_int_equal(filter_finish(sink), 0);
@@ -143,12 +142,13 @@ static void test_cancel(void **state)
 	                         .out = 1,
 	                         .errcode = CF_ERR_SOURCE};
 	struct proc p;
-	struct filter *sink = filter_null_new();
+	struct filter *sink = NULL;
 	pthread_t t;
 	double t0, t1;
 	pid_t pid;
 
 	(void)state;
+	assert_int_equal(filter_null_new(&sink), 0);
 	assert_int_equal(proc_start(&spec, &p), 0);
 	pid = p.pid;
 	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);

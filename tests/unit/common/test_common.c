@@ -65,9 +65,10 @@ static void test_filter_chain(void **state)
 {
 	int one = 1, two = 2;
 	struct filter *a = filter_new(&dbl_ops, &one), *b = filter_new(&dbl_ops, &two);
-	struct filter *sink = filter_null_new(), *head;
+	struct filter *sink = NULL, *head;
 
 	(void)state;
+	assert_int_equal(filter_null_new(&sink), 0);
 	head = filter_chain(a, b, sink, NULL);
 	assert_ptr_equal(head, a);
 	assert_int_equal(filter_write(head, "abc", 3), 0);
