@@ -622,12 +622,12 @@ static int config_build_sources(struct config_parse *p)
 		if (!type)
 			return error_set(CF_ERR_CONFIG,
 			                 "%s:%d: [source %s] has no type (expected %s)", c->file,
-			                 s->line, s->name, source_types());
-		src->ops = source_find(type);
+			                 s->line, s->name, source_registry_types());
+		src->ops = source_registry_find(type);
 		if (!src->ops)
 			return error_set(CF_ERR_CONFIG,
 			                 "%s:%d: unknown source type '%s' (expected %s)", c->file,
-			                 type_line, type, source_types());
+			                 type_line, type, source_registry_types());
 		src->name = strdup(s->name);
 		if (!src->name)
 			return error_set(CF_ERR_NOMEM, "out of memory");

@@ -78,7 +78,7 @@ static int restore_db_pick(const struct catalog_backup *b, const struct restore_
 int restore_database(struct storage *st, const struct catalog_backup *b,
                      const struct age_identities *ids, const struct restore_db_options *o)
 {
-	const struct source_ops *ops = source_find(b->kind);
+	const struct source_ops *ops = source_registry_find(b->kind);
 	struct source_restore_db r;
 	int rc = 0;
 
@@ -87,7 +87,7 @@ int restore_database(struct storage *st, const struct catalog_backup *b,
 		return error_set(CF_ERR_USAGE,
 		                 "backup %s is of a %s source; --to-database restores %s backups "
 		                 "(use --to or --stdout)",
-		                 b->id, b->kind, source_restore_db_types());
+		                 b->id, b->kind, source_registry_db_types());
 	memset(&r, 0, sizeof(r));
 	r.st = st;
 	r.ids = ids;

@@ -389,7 +389,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	}
 	/* NULL for a kind this build does not know (or stdin): a folder. */
 	if (!rc)
-		ops = source_find(b->kind);
+		ops = source_registry_find(b->kind);
 	if (!rc)
 		rc = agent_load_identities(cfg, identity, &ids);
 	if (!rc && to_stdout)

@@ -1,5 +1,7 @@
 /*
- * source: the registry of source types and helpers they share.
+ * source: helpers every source type shares (booleans, copying a file
+ * descriptor into a stream, libarchive output into a stream). The registry
+ * of types is source_registry.c, so this file calls no engine.
  */
 #include "agent/source/source.h"
 #include "agent/pipeline.h"
@@ -11,45 +13,6 @@
 #include <unistd.h>
 
 #define SOURCE_COPY_CHUNK (256 * 1024)
-
-static const struct source_ops *const source_registry[] = {
-    &source_files_ops, &source_command_ops, &source_postgres_ops, &source_mysql_ops,
-    &source_redis_ops, &source_sqlite_ops,  &source_mongodb_ops,  &source_kubernetes_ops,
-};
-
-const struct source_ops *source_find(const char *type)
-{
-	for (size_t i = 0; i < sizeof(source_registry) / sizeof(source_registry[0]); i++)
-		if (!strcmp(source_registry[i]->type, type))
-			return source_registry[i];
-	return NULL;
-}
-
-const char *source_types(void)
-{
-	return "files, command, postgres, mysql, redis, sqlite, mongodb, kubernetes";
-}
-
-const char *source_restore_db_types(void)
-{
-	static char list[256];
-	const size_t n = sizeof(source_registry) / sizeof(source_registry[0]);
-	size_t len = 0, found = 0, total = 0;
-
-	for (size_t i = 0; i < n; i++)
-		total += (source_registry[i]->traits & SOURCE_TRAIT_DATABASE) != 0;
-	for (size_t i = 0; i < n && len < sizeof(list); i++) {
-		if (!(source_registry[i]->traits & SOURCE_TRAIT_DATABASE))
-			continue;
-		found++;
-		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-		                        found == 1       ? ""
-		                        : found == total ? " and "
-		                                         : ", ",
-		                        source_registry[i]->type);
-	}
-	return list;
-}
 
 int source_parse_bool(const char *key, const char *value, int *out)
 {

@@ -99,12 +99,12 @@ struct source {
 };
 
 /* The implementation of a type, or NULL if there is none. */
-const struct source_ops *source_find(const char *type);
+const struct source_ops *source_registry_find(const char *type);
 /* The known types, comma-separated, for error messages. */
-const char *source_types(void);
+const char *source_registry_types(void);
 /* The types whose backups restore into a database, in registry order, as
  * "postgres, mysql and mongodb" (for error messages). */
-const char *source_restore_db_types(void);
+const char *source_registry_db_types(void);
 
 /* Parses true/false/yes/no/1/0. Errors: CF_ERR_CONFIG naming key. */
 int source_parse_bool(const char *key, const char *value, int *out);
