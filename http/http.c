@@ -228,15 +228,13 @@ int http_header_secret(const char *name, size_t len)
 char *http_header_redact(const char *line, size_t len, char *out, size_t cap)
 {
 	const char *colon = memchr(line, ':', len);
-	int n;
 
 	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		len--;
 	if (colon && http_header_secret(line, (size_t)(colon - line)))
-		n = snprintf(out, cap, "%.*s: [redacted]", (int)(colon - line), line);
+		snprintf(out, cap, "%.*s: [redacted]", (int)(colon - line), line);
 	else
-		n = snprintf(out, cap, "%.*s", (int)len, line);
-	(void)n;
+		snprintf(out, cap, "%.*s", (int)len, line);
 	return out;
 }
 

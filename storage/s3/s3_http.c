@@ -14,11 +14,9 @@
 #include "crypto/crypto.h"
 #include "http/http.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define S3_DEFAULT_MAX_BODY (1024 * 1024)

@@ -1,7 +1,8 @@
 /*
  * k8s: a small Kubernetes API client for the kubernetes source: connection
- * from a kubeconfig or in-cluster service-account credentials, JSON GETs over
- * libcurl, discovery of every listable resource, and paginated lists.
+ * from a kubeconfig or in-cluster service-account credentials, JSON GETs
+ * through the HTTP client (http/http.h), discovery of every listable
+ * resource, and paginated lists.
  *
  *   k8s_conn.c       kubeconfig (YAML read with libyaml into jansson), contexts,
  *                    token / token file / client cert+key (file or data) / CA
@@ -18,7 +19,8 @@
  * thread at a time.
  *
  * Credentials (tokens, private keys, passwords) live in sodium_malloc memory
- * and go to curl only as an Authorization header or a key blob: never in a
+ * and go to the HTTP client only as an Authorization header or a key blob (it
+ * wipes its copies and redacts them in debug logs): never in a
  * log line, an argv or an error message.
  *
  * Everything returns 0 or a CF_ERR_* code with error_set() detail.

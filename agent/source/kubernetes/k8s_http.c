@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 
 #define K8S_MAX_BODY ((size_t)256 * 1024 * 1024)
 #define K8S_MAX_URL (64 * 1024)
