@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ struct server {
 	int fd;
 	int port;
 	pthread_t thread;
-	volatile int stop;
+	atomic_int stop; /* read by the server thread */
 	pthread_mutex_t lock;
 	/* What the next replies say. */
 	int sts_status;
