@@ -52,9 +52,6 @@ struct source *config_source_find(const struct config *c, const char *name);
 /* Parses a duration "0", "90s", "30m", "24h", "7d" into milliseconds.
  * Errors: CF_ERR_CONFIG naming the text. */
 int config_parse_duration(const char *text, int64_t *ms);
-/* Splits a comma-separated list, trimming blanks; empty items are refused.
- * Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
-int config_split_list(const char *value, struct strv *out);
 
 /* Global options of one invocation. */
 struct cli {

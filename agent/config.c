@@ -102,39 +102,6 @@ static int config_parse_int(struct config_parse *p, const char *key, const char 
 	return 1;
 }
 
-int config_split_list(const char *value, struct strv *out)
-{
-	const char *p = value;
-
-	memset(out, 0, sizeof(*out));
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		const char *end = comma ? comma : p + strlen(p);
-		const char *s = p;
-		char *item;
-		int rc;
-
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if (end == s) {
-			strv_free(out);
-			return error_set(CF_ERR_CONFIG, "empty item in the list '%s'", value);
-		}
-		item = strndup(s, (size_t)(end - s));
-		rc = item ? strv_add(out, item) : CF_ERR_NOMEM;
-		free(item);
-		if (rc) {
-			strv_free(out);
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		}
-		if (!comma)
-			return 0;
-		p = comma + 1;
-	}
-}
-
 int config_parse_duration(const char *text, int64_t *ms)
 {
 	char *end;
@@ -380,7 +347,7 @@ static int config_set_list(struct config_parse *p, const char *key, const char *
 {
 	struct strv v;
 
-	if (config_split_list(value, &v))
+	if (strv_split(value, &v))
 		return config_fail(p, p->line, "%s: %s", key, error_message());
 	for (size_t i = 0; i < v.n; i++)
 		if (!check(p, i, v.v[i])) {

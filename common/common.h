@@ -304,6 +304,10 @@ int strv_add_env(struct strv *sv, const char *name, const char *value);
 int strv_has(const struct strv *sv, const char *s);
 /* Frees the strings and the vector, leaving it empty. */
 void strv_free(struct strv *sv);
+/* Splits a comma-separated list into out (initialised here), trimming
+ * blanks; empty items are refused. Errors: CF_ERR_CONFIG (naming the list),
+ * CF_ERR_NOMEM; out is then empty. */
+int strv_split(const char *value, struct strv *out);
 
 /* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
 int64_t time_now_ms(void);

@@ -87,3 +87,36 @@ void strv_free(struct strv *sv)
 	free(sv->v);
 	memset(sv, 0, sizeof(*sv));
 }
+
+int strv_split(const char *value, struct strv *out)
+{
+	const char *p = value;
+
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *s = p;
+		char *item;
+		int rc;
+
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == s) {
+			strv_free(out);
+			return error_set(CF_ERR_CONFIG, "empty item in the list '%s'", value);
+		}
+		item = strndup(s, (size_t)(end - s));
+		rc = item ? strv_add(out, item) : CF_ERR_NOMEM;
+		free(item);
+		if (rc) {
+			strv_free(out);
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		}
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}

@@ -63,7 +63,7 @@ static int source_command_set(void *state, const char *key, const char *value)
 		return source_parse_bool(key, value, &s->shell);
 	if (!strcmp(key, "pass_env")) {
 		strv_free(&s->pass_env);
-		return config_split_list(value, &s->pass_env);
+		return strv_split(value, &s->pass_env);
 	}
 	return error_set(CF_ERR_CONFIG, "unknown key '%s' (expected command, shell, pass_env)",
 	                 key);

@@ -27,7 +27,7 @@ int source_db_set(char **field, const char *value)
 int source_db_set_list(struct strv *v, const char *value)
 {
 	strv_free(v);
-	return config_split_list(value, v);
+	return strv_split(value, v);
 }
 
 int source_db_set_port(char **field, const char *key, const char *value)

@@ -83,11 +83,11 @@ static int source_files_set(void *state, const char *key, const char *value)
 
 	if (!strcmp(key, "paths")) {
 		strv_free(&s->paths);
-		return config_split_list(value, &s->paths);
+		return strv_split(value, &s->paths);
 	}
 	if (!strcmp(key, "exclude")) {
 		strv_free(&s->excludes);
-		return config_split_list(value, &s->excludes);
+		return strv_split(value, &s->excludes);
 	}
 	if (!strcmp(key, "one_file_system"))
 		return source_parse_bool(key, value, &s->one_file_system);

@@ -177,15 +177,15 @@ static void test_split_list(void **state)
 	struct strv v;
 
 	(void)state;
-	assert_int_equal(config_split_list(" a ,b,\tc d ", &v), 0);
+	assert_int_equal(strv_split(" a ,b,\tc d ", &v), 0);
 	assert_int_equal(v.n, 3);
 	assert_string_equal(v.v[0], "a");
 	assert_string_equal(v.v[2], "c d");
 	assert_null(v.v[3]);
 	strv_free(&v);
-	assert_int_equal(config_split_list("a,", &v), CF_ERR_CONFIG);
+	assert_int_equal(strv_split("a,", &v), CF_ERR_CONFIG);
 	assert_int_equal(v.n, 0);
-	assert_int_equal(config_split_list("", &v), CF_ERR_CONFIG);
+	assert_int_equal(strv_split("", &v), CF_ERR_CONFIG);
 }
 
 int main(void)
