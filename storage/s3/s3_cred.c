@@ -16,6 +16,7 @@
  */
 #include "storage/s3/s3.h"
 #include "http/http.h"
+#include "crypto/crypto.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -47,32 +48,8 @@ struct s3_cred {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Secret strings and buffers                                                 */
+/* Secrets (strings are crypto/secret.c's; bodies are secret_buf)           */
 /* ------------------------------------------------------------------------ */
-
-static char *secret_dup_n(const char *s, size_t len)
-{
-	char *p = sodium_malloc(len + 1);
-
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
-}
-
-static char *secret_dup(const char *s)
-{
-	return secret_dup_n(s, strlen(s));
-}
-
-static void secret_free(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		sodium_free(s);
-	}
-}
 
 void s3_credentials_clear(struct s3_credentials *out)
 {
@@ -97,9 +74,9 @@ static int credentials_set(struct s3_credentials *out, const char *access_key,
 		return error_set(CF_ERR_AUTH, "%s: the access key id is longer than %zu characters",
 		                 what, sizeof(out->access_key) - 1);
 	memcpy(out->access_key, access_key, strlen(access_key) + 1);
-	out->secret_key = secret_dup(secret_key);
+	out->secret_key = secret_strdup(secret_key);
 	if (token && token[0])
-		out->token = secret_dup(token);
+		out->token = secret_strdup(token);
 	out->expires = expires;
 	if (!out->secret_key || (token && token[0] && !out->token)) {
 		s3_credentials_clear(out);
@@ -339,7 +316,7 @@ static int read_secret_file(const char *path, const char *what, char **out)
 	if (!rc && b.len == 0)
 		rc = error_set(CF_ERR_AUTH, "%s: the token file %s is empty", what, path);
 	if (!rc) {
-		*out = secret_dup_n(b.data, b.len);
+		*out = secret_strndup(b.data, b.len);
 		if (!*out)
 			rc = error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
 	}
@@ -507,7 +484,7 @@ static int imds_fetch(struct s3_cred *c, struct s3_credentials *out, int *reacha
 			               what, status);
 	}
 	if (!rc) {
-		token = secret_dup_n(resp.data, resp.len);
+		token = secret_strndup(resp.data, resp.len);
 		if (!token)
 			rc = error_set(CF_ERR_NOMEM, "out of memory for the IMDS token");
 	}
@@ -569,7 +546,7 @@ static int set_plain(char **dst, const char *value)
 
 static int set_secret(char **dst, const char *value)
 {
-	char *s = secret_dup(value);
+	char *s = secret_strdup(value);
 
 	if (!s)
 		return 0;

@@ -16,6 +16,7 @@
  * plugin's output are wiped before they are freed.
  */
 #include "agent/source/kubernetes/k8s_intern.h"
+#include "crypto/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,24 +83,6 @@ static char *k8s_printf(const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	return n < 0 ? NULL : s;
-}
-
-/* A copy of n bytes of s in sodium_malloc memory, NUL-terminated. */
-static char *k8s_secret_dup(const char *s, size_t n)
-{
-	char *p = sodium_malloc(n + 1);
-
-	if (p) {
-		memcpy(p, s, n);
-		p[n] = '\0';
-	}
-	return p;
-}
-
-static void k8s_secret_free(char *s)
-{
-	if (s)
-		sodium_free(s);
 }
 
 static void k8s_blob_free(struct k8s_blob *b)
@@ -530,7 +513,7 @@ static int k8s_token_read(const char *path, char **out)
 	}
 	memmove(s, s + start, n - start);
 	s[n - start] = '\0';
-	k8s_secret_free(*out);
+	secret_free(*out);
 	*out = s;
 	return 0;
 }
@@ -740,7 +723,7 @@ static int k8s_user_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 		const char *pw = json_string_value(json_object_get(u, "password"));
 
 		c->username = strdup(s);
-		c->password = k8s_secret_dup(pw ? pw : "", pw ? strlen(pw) : 0);
+		c->password = secret_strndup(pw ? pw : "", pw ? strlen(pw) : 0);
 		if (!c->username || !c->password)
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 		c->auth = K8S_AUTH_BASIC;
@@ -752,7 +735,7 @@ static int k8s_user_load(struct k8s_client *c, const struct k8s_load *l, json_t 
 		rc = k8s_path(l, s, &c->token_file);
 		c->auth = K8S_AUTH_TOKEN_FILE;
 	} else if (!rc && (s = k8s_str(u, "token"))) {
-		c->token = k8s_secret_dup(s, strlen(s));
+		c->token = secret_strndup(s, strlen(s));
 		if (!c->token)
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 		c->auth = K8S_AUTH_TOKEN;
@@ -1078,13 +1061,13 @@ static int k8s_exec_run(struct k8s_client *c)
 		goto out;
 	}
 	if (token) {
-		char *t = k8s_secret_dup(token, strlen(token));
+		char *t = secret_strndup(token, strlen(token));
 
 		if (!t) {
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		k8s_secret_free(c->token);
+		secret_free(c->token);
 		c->token = t;
 	}
 	if (cert && key) {
@@ -1226,10 +1209,10 @@ void k8s_client_free(struct k8s_client *c)
 	k8s_blob_free(&c->ca_data);
 	k8s_blob_free(&c->cert_data);
 	k8s_blob_free(&c->key_data);
-	k8s_secret_free(c->token);
+	secret_free(c->token);
 	free(c->token_file);
 	free(c->username);
-	k8s_secret_free(c->password);
+	secret_free(c->password);
 	free(c->impersonate);
 	strv_free(&c->impersonate_groups);
 	free(c);
