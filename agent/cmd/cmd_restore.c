@@ -46,21 +46,34 @@ static int restore_entry_pass(const void *ctx, const char *path)
 	return e->pass(&e->sel, path);
 }
 
+/* The object --object names, or the only one. Errors: CF_ERR_NOTFOUND (no
+ * such name), CF_ERR_USAGE (several objects and no --object). */
+static int restore_pick_object(const struct catalog_backup *b, const char *object,
+                               const struct catalog_object **out)
+{
+	*out = NULL;
+	for (size_t i = 0; i < b->nobjects; i++)
+		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
+			*out = &b->objects[i];
+	if (!*out && object)
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
+		                 object);
+	if (!*out)
+		return error_set(CF_ERR_USAGE,
+		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
+		                 b->nobjects);
+	return 0;
+}
+
 static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
                              const struct age_identities *ids, const char *object, int progress)
 {
 	const struct catalog_object *obj = NULL;
 
-	for (size_t i = 0; i < b->nobjects; i++)
-		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
-			obj = &b->objects[i];
-	if (!obj && object)
-		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
-		                 object);
-	if (!obj)
-		return error_set(CF_ERR_USAGE,
-		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
-		                 b->nobjects);
+	int rc = restore_pick_object(b, object, &obj);
+
+	if (rc)
+		return rc;
 	return restore_stream_to_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
@@ -232,16 +245,9 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	struct stat sb;
 	int fd, rc;
 
-	for (size_t i = 0; i < b->nobjects; i++)
-		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
-			obj = &b->objects[i];
-	if (!obj && object)
-		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
-		                 object);
-	if (!obj)
-		return error_set(CF_ERR_USAGE,
-		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
-		                 b->nobjects);
+	rc = restore_pick_object(b, object, &obj);
+	if (rc)
+		return rc;
 	if (lstat(file, &sb) == 0)
 		return error_set(CF_ERR_EXISTS, "%s exists; restore to a new file name", file);
 	snprintf(dir, sizeof(dir), "%s", file);
