@@ -9,29 +9,13 @@
  * no manifest, and a backup without a manifest is incomplete by definition.
  */
 #include "agent/backup_run.h"
+#include "agent/pipeline/backup_stream.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Buffers between compression and encryption: 1 MiB. */
-#define BACKUP_THREAD_BUF (256 * 1024)
-#define BACKUP_THREAD_BUFS 4
-
-struct backup_run {
-	const struct backup_run_params *params;
-	const struct source *src;
-	struct catalog_backup *rec;
-	/* The open stream, if any. */
-	struct filter *head;     /* where the source pushes plaintext */
-	struct filter *progress; /* NULL off a terminal */
-	struct filter *zstd;
-	struct filter *hash;
-	size_t obj_index;
-	int stream_open;
-};
 
 int backup_run_interrupted(const struct backup_run *run)
 {
@@ -47,22 +31,6 @@ int backup_run_set_meta(struct backup_run *run, const char *json_object)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	free(run->rec->meta_json);
 	run->rec->meta_json = m;
-	return 0;
-}
-
-int backup_stream_set_meta(struct backup_run *run, const char *json_object)
-{
-	struct catalog_object *obj;
-	char *m;
-
-	if (!run->stream_open)
-		return error_set(CF_ERR_INTERNAL, "stream metadata set while no stream is open");
-	obj = &run->rec->objects[run->obj_index];
-	m = strdup(json_object);
-	if (!m)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	free(obj->meta_json);
-	obj->meta_json = m;
 	return 0;
 }
 
@@ -117,137 +85,6 @@ static int backup_run_check_result(const struct backup_run *run)
 		    "the first: %s",
 		    rec->source, (unsigned long long)rec->missing_count,
 		    rec->missing.n ? rec->missing.v[0] : "?");
-	return 0;
-}
-
-int backup_stream_open(struct backup_run *run, const char *name, const char *format,
-                       struct filter **head)
-{
-	const struct backup_run_params *p = run->params;
-	struct catalog_object *obj;
-	struct storage_write *w = NULL;
-	struct filter *age = NULL, *thr = NULL, *sink = NULL;
-	char *key = NULL;
-	int rc;
-
-	if (run->stream_open)
-		return error_set(CF_ERR_INTERNAL, "stream '%s' opened while another is open", name);
-	if (!name_valid(name))
-		return error_set(CF_ERR_INTERNAL, "bad stream name '%s'", name);
-	for (size_t i = 0; i < run->rec->nobjects; i++)
-		if (!strcmp(run->rec->objects[i].name, name))
-			return error_set(CF_ERR_INTERNAL, "stream '%s' opened twice", name);
-
-	rc = catalog_object_key(run->rec->prefix, name, format, &key);
-	obj = rc ? NULL : catalog_backup_add_object(run->rec);
-	if (!rc && !obj)
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	if (!rc) {
-		obj->name = strdup(name);
-		obj->key = key;
-		key = NULL;
-		obj->format = strdup(format);
-		obj->compression = strdup("zstd");
-		obj->encryption = strdup("age");
-		if (!obj->name || !obj->key || !obj->format || !obj->compression ||
-		    !obj->encryption)
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-	}
-	free(key);
-	/* The record lists the object before it is written, so a run killed
-	 * while writing it leaves a record saying exactly what to remove. */
-	if (!rc)
-		rc = catalog_backup_put(p->catalog, run->rec);
-	if (rc)
-		return rc;
-	run->obj_index = run->rec->nobjects - 1;
-
-	/* Built from the storage end back to the head, so each new filter can be
-	 * linked to the one after it and a failure frees exactly what exists. */
-	rc = storage_write_new(repo_storage(p->repo), obj->key, &w);
-	if (!rc)
-		rc = storage_filter_new(w, &sink);
-	if (!rc)
-		rc = hash_filter_new(&run->hash);
-	if (!rc) {
-		run->hash->next = sink;
-		sink = run->hash;
-		rc = age_encrypt_filter_new(p->recipients, NULL, NULL, &age);
-	}
-	if (!rc) {
-		age->next = sink;
-		sink = age;
-		/* Encryption, hashing and storage writes run in their own thread, so
-		 * they overlap with reading the source and feeding zstd. */
-		rc = filter_thread_new(BACKUP_THREAD_BUF, BACKUP_THREAD_BUFS, &thr);
-	}
-	if (!rc) {
-		thr->next = sink;
-		sink = thr;
-		rc = zstd_filter_compress_new(p->cfg->zstd_level, p->cfg->zstd_workers, &run->zstd);
-	}
-	if (!rc) {
-		run->zstd->next = sink;
-		sink = run->zstd;
-		if (p->progress) {
-			char label[256];
-
-			snprintf(label, sizeof(label), "%s/%s", run->rec->source, name);
-			rc = progress_filter_new(label, &run->progress);
-			if (!rc) {
-				run->progress->next = sink;
-				sink = run->progress;
-			}
-		}
-	}
-	if (rc) {
-		filter_chain_free(sink);
-		run->progress = run->zstd = run->hash = NULL;
-		return rc;
-	}
-	run->head = sink;
-	run->stream_open = 1;
-	*head = run->head;
-	log_debug("%s: writing %s", run->rec->id, obj->key);
-	return 0;
-}
-
-/* Abandons the open stream: the storage sink at the end aborts its write. */
-static void backup_stream_abort(struct backup_run *run)
-{
-	if (!run->stream_open)
-		return;
-	if (run->progress)
-		progress_filter_done(run->progress);
-	filter_chain_free(run->head);
-	run->head = run->progress = run->zstd = run->hash = NULL;
-	run->stream_open = 0;
-}
-
-int backup_stream_close(struct backup_run *run)
-{
-	struct catalog_object *obj;
-	char hex[HASH_SHA256_HEX_LEN + 1];
-	int rc;
-
-	if (!run->stream_open)
-		return error_set(CF_ERR_INTERNAL, "no stream is open");
-	obj = &run->rec->objects[run->obj_index];
-	rc = filter_finish(run->head);
-	if (rc) {
-		backup_stream_abort(run);
-		return rc;
-	}
-	obj->raw_bytes = run->zstd->bytes_in;
-	hash_filter_result(run->hash, hex, &obj->stored_bytes);
-	obj->sha256 = strdup(hex);
-	if (run->progress)
-		progress_filter_done(run->progress);
-	filter_chain_free(run->head);
-	run->head = run->progress = run->zstd = run->hash = NULL;
-	run->stream_open = 0;
-	if (!obj->sha256)
-		return error_set(CF_ERR_NOMEM, "out of memory");
 	return 0;
 }
 

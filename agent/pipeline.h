@@ -8,7 +8,8 @@
  *     plaintext -> progress -> zstd -> age -> sha256/size -> storage object
  * and records each object's sizes and digest when it closes. The run itself
  * (start, manifest, completion, cleanup on failure) is driven by
- * backup_run.c; the restore direction is in agent/pipeline/.
+ * backup_run.c; the streams are built in agent/pipeline/backup_stream.c,
+ * the restore direction in agent/pipeline/restore_stream.c.
  */
 #ifndef COFFER_PIPELINE_H
 #define COFFER_PIPELINE_H
