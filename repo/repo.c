@@ -500,6 +500,63 @@ int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed)
 	return rc;
 }
 
+int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
+{
+	struct catalog_backup *rec = NULL;
+	char key[STORAGE_KEY_MAX + 1];
+	const char *here = repo_location(r);
+	unsigned removed = 0;
+	int rc;
+
+	if (!repo_prefix_valid(b->prefix))
+		return error_set(
+		    CF_ERR_INTERNAL,
+		    "refusing to delete under '%.128s' (backup %s): not a backup's folder",
+		    b->prefix ? b->prefix : "", b->id);
+	rc = repo_manifest_key(b->prefix, key, sizeof(key));
+	if (!rc)
+		rc = storage_delete(r->st, key);
+	/* Now a folder without a manifest: the objects the record lists, then
+	 * anything else under the folder (an object a manifest did not list). */
+	if (!rc) {
+		const char **keys = calloc(b->nobjects + 1, sizeof(*keys));
+		size_t n = 0;
+
+		if (!keys)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		for (size_t i = 0; i < b->nobjects; i++)
+			if (b->objects[i].key &&
+			    !strncmp(b->objects[i].key, b->prefix, strlen(b->prefix)))
+				keys[n++] = b->objects[i].key;
+		rc = storage_delete_many(r->st, keys, n);
+		free(keys);
+	}
+	if (!rc)
+		rc = repo_remove_folder(r, b->prefix, &removed);
+	if (!rc)
+		rc = catalog_backup_get(r->cat, b->id, &rec);
+	if (rc == CF_ERR_NOTFOUND) {
+		error_clear();
+		return 0;
+	}
+	if (!rc) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < rec->locations.n; i++) {
+			if (strcmp(rec->locations.v[i], here))
+				rec->locations.v[n++] = rec->locations.v[i];
+			else
+				free(rec->locations.v[i]);
+		}
+		rec->locations.n = n;
+		if (rec->locations.v)
+			rec->locations.v[n] = NULL;
+		rc = n ? catalog_backup_put(r->cat, rec) : catalog_backup_delete(r->cat, rec->id);
+	}
+	catalog_backup_free(rec);
+	return rc;
+}
+
 /* Records as complete the backup of record b, whose manifest is stored:
  * the manifest's objects and digests, this host's own fields kept. */
 static int repo_repair_record(struct repo *r, const struct catalog_backup *b)

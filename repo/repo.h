@@ -17,7 +17,9 @@
  * 1. The manifest is the commit point. A backup folder that holds one is a
  *    backup: nothing under it is deleted, whatever a record or a listing
  *    says, and the question is asked of the storage right before each
- *    delete, never answered from an earlier listing.
+ *    delete, never answered from an earlier listing. Only
+ *    repo_delete_backup() (retention, told by its caller what may go)
+ *    deletes a backup, and it deletes the manifest first.
  * 2. Only a prefix of the exact shape "<source>/<id>/" is ever deleted
  *    under (never "", never a parent, never another backup's folder).
  * 3. A run this host recorded is discarded only when it is over (this
@@ -130,6 +132,18 @@ int repo_discard_run(struct repo *r, const struct catalog_backup *rec, int *comp
  * Errors: CF_ERR_EXISTS, CF_ERR_IO, CF_ERR_STORAGE, CF_ERR_INTERNAL.
  */
 int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed);
+
+/*
+ * Deletes complete backup b from this repository in the crash-safe order:
+ * the manifest first (from then on it is not a backup anywhere: restore,
+ * rebuild and cleanup all see a folder without a manifest), then its
+ * objects in batches, then this repository is dropped from the record's
+ * locations (the record is deleted when none is left). A crash between the
+ * steps leaves a folder without a manifest, which the next call (or `repo
+ * cleanup`) finishes. For retention; the caller decides what may go.
+ * Errors: CF_ERR_INTERNAL (a bad folder), CF_ERR_CATALOG, storage errors.
+ */
+int repo_delete_backup(struct repo *r, const struct catalog_backup *b);
 
 /* Called with the key of each manifest in the repository, in key order. */
 typedef int (*repo_manifest_cb)(void *ctx, const char *key, const char *id);

@@ -274,6 +274,23 @@ static void test_missing_is_partial_or_strict(void **state)
 	assert_nothing_running();
 }
 
+/* Deleting a backup: manifest first, then objects, then the record. */
+static void test_delete_backup(void **state)
+{
+	struct catalog_backup *res = NULL, *rec = NULL;
+
+	(void)state;
+	assert_int_equal(run_source("gone", MODE_GOOD, 0, 0, &res), 0);
+	assert_int_equal(count_objects(res->prefix), 3);
+	assert_int_equal(repo_delete_backup(t.repo, res), 0);
+	assert_int_equal(count_objects(res->prefix), 0);
+	assert_int_equal(catalog_backup_get(t.cat, res->id, &rec), CF_ERR_NOTFOUND);
+	assert_int_equal(repo_find_backup(t.repo, res->id, NULL, 0, &rec), CF_ERR_NOTFOUND);
+	/* Again (a prune interrupted after its last step): nothing to do. */
+	assert_int_equal(repo_delete_backup(t.repo, res), 0);
+	catalog_backup_free(res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +298,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_run_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_object, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_is_partial_or_strict, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_backup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
