@@ -34,11 +34,6 @@ void agent_signals_install(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int agent_signals_caught(void)
-{
-	return cancel_requested();
-}
-
 void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored)
 {
 	*raw = *stored = 0;

@@ -92,9 +92,9 @@ void agent_signing_key_path(const struct config *cfg, char *out, size_t size);
  * exposed own key), CF_ERR_NOMEM. */
 int agent_trust_load(const struct config *cfg, int allow_unsigned, struct repo_trust *t);
 
-/* Installs SIGINT/SIGTERM handlers that set a flag; 1 once one arrived. */
+/* Installs SIGINT/SIGTERM/SIGHUP handlers that call cancel_set() (see
+ * common.h: cancel_requested(), cancel_check()). */
 void agent_signals_install(void);
-int agent_signals_caught(void);
 
 /* The exit status for an error code (see README "Exit codes"). */
 /* The status a listing shows: "partial" for a complete backup that misses

@@ -107,20 +107,36 @@ int repo_backup_prefix(const char *source, const char *id, char **out)
 	return 0;
 }
 
+/* The id of a key "<source>/<id>/<name>" into id, or 0 if it has not that
+ * shape; *plen receives the length of "<source>/<id>/". */
+static int repo_key_id(const char *key, char id[BACKUP_ID_LEN + 1], size_t *plen)
+{
+	const char *slash1 = strchr(key, '/'), *slash2;
+
+	if (!slash1)
+		return 0;
+	slash2 = strchr(slash1 + 1, '/');
+	if (!slash2 || (size_t)(slash2 - slash1 - 1) != BACKUP_ID_LEN)
+		return 0;
+	memcpy(id, slash1 + 1, BACKUP_ID_LEN);
+	id[BACKUP_ID_LEN] = '\0';
+	*plen = (size_t)(slash2 - key) + 1;
+	return backup_id_valid(id);
+}
+
 int repo_prefix_valid(const char *prefix)
 {
-	const char *slash = prefix ? strchr(prefix, '/') : NULL;
-	char source[256], id[BACKUP_ID_LEN + 1];
+	char source[NAME_MAX_LEN + 1], id[BACKUP_ID_LEN + 1];
+	size_t plen, slen;
 
-	if (!slash || (size_t)(slash - prefix) >= sizeof(source))
+	if (!prefix || !repo_key_id(prefix, id, &plen) || prefix[plen] != '\0')
 		return 0;
-	memcpy(source, prefix, (size_t)(slash - prefix));
-	source[slash - prefix] = '\0';
-	if (strlen(slash + 1) != BACKUP_ID_LEN + 1 || slash[1 + BACKUP_ID_LEN] != '/')
+	slen = (size_t)(strchr(prefix, '/') - prefix);
+	if (slen > NAME_MAX_LEN)
 		return 0;
-	memcpy(id, slash + 1, BACKUP_ID_LEN);
-	id[BACKUP_ID_LEN] = '\0';
-	return name_valid(source) && backup_id_valid(id);
+	memcpy(source, prefix, slen);
+	source[slen] = '\0';
+	return name_valid(source);
 }
 
 /* The manifest key of a backup folder into out. */
@@ -500,11 +516,36 @@ int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed)
 	return rc;
 }
 
-int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
+int repo_forget(struct repo *r, const char *id)
 {
 	struct catalog_backup *rec = NULL;
-	char key[STORAGE_KEY_MAX + 1];
 	const char *here = repo_location(r);
+	size_t n = 0;
+	int rc = catalog_backup_get(r->cat, id, &rec);
+
+	if (rc == CF_ERR_NOTFOUND) {
+		error_clear();
+		return 0;
+	}
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < rec->locations.n; i++) {
+		if (strcmp(rec->locations.v[i], here))
+			rec->locations.v[n++] = rec->locations.v[i];
+		else
+			free(rec->locations.v[i]);
+	}
+	rec->locations.n = n;
+	if (rec->locations.v)
+		rec->locations.v[n] = NULL;
+	rc = n ? catalog_backup_put(r->cat, rec) : catalog_backup_delete(r->cat, id);
+	catalog_backup_free(rec);
+	return rc;
+}
+
+int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
+{
+	char key[STORAGE_KEY_MAX + 1];
 	unsigned removed = 0;
 	int rc;
 
@@ -516,44 +557,12 @@ int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
 	rc = repo_manifest_key(b->prefix, key, sizeof(key));
 	if (!rc)
 		rc = storage_delete(r->st, key);
-	/* Now a folder without a manifest: the objects the record lists, then
-	 * anything else under the folder (an object a manifest did not list). */
-	if (!rc) {
-		const char **keys = calloc(b->nobjects + 1, sizeof(*keys));
-		size_t n = 0;
-
-		if (!keys)
-			return error_set(CF_ERR_NOMEM, "out of memory");
-		for (size_t i = 0; i < b->nobjects; i++)
-			if (b->objects[i].key &&
-			    !strncmp(b->objects[i].key, b->prefix, strlen(b->prefix)))
-				keys[n++] = b->objects[i].key;
-		rc = storage_delete_many(r->st, keys, n);
-		free(keys);
-	}
+	/* Now a folder without a manifest: everything under it goes, the
+	 * objects the record lists and any it does not. */
 	if (!rc)
 		rc = repo_remove_folder(r, b->prefix, &removed);
 	if (!rc)
-		rc = catalog_backup_get(r->cat, b->id, &rec);
-	if (rc == CF_ERR_NOTFOUND) {
-		error_clear();
-		return 0;
-	}
-	if (!rc) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < rec->locations.n; i++) {
-			if (strcmp(rec->locations.v[i], here))
-				rec->locations.v[n++] = rec->locations.v[i];
-			else
-				free(rec->locations.v[i]);
-		}
-		rec->locations.n = n;
-		if (rec->locations.v)
-			rec->locations.v[n] = NULL;
-		rc = n ? catalog_backup_put(r->cat, rec) : catalog_backup_delete(r->cat, rec->id);
-	}
-	catalog_backup_free(rec);
+		rc = repo_forget(r, b->id);
 	return rc;
 }
 
@@ -665,23 +674,6 @@ int repo_reap_dead_runs(struct repo *r, unsigned *reaped)
 /* ------------------------------------------------------------------------ */
 /* Listings and housekeeping                                                  */
 /* ------------------------------------------------------------------------ */
-
-/* The id of a key "<source>/<id>/<name>" into id, or 0 if it has not that
- * shape; *plen receives the length of "<source>/<id>/". */
-static int repo_key_id(const char *key, char id[BACKUP_ID_LEN + 1], size_t *plen)
-{
-	const char *slash1 = strchr(key, '/'), *slash2;
-
-	if (!slash1)
-		return 0;
-	slash2 = strchr(slash1 + 1, '/');
-	if (!slash2 || (size_t)(slash2 - slash1 - 1) != BACKUP_ID_LEN)
-		return 0;
-	memcpy(id, slash1 + 1, BACKUP_ID_LEN);
-	id[BACKUP_ID_LEN] = '\0';
-	*plen = (size_t)(slash2 - key) + 1;
-	return backup_id_valid(id);
-}
 
 struct repo_manifests {
 	repo_manifest_cb cb;

@@ -144,6 +144,10 @@ int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed);
  * Errors: CF_ERR_INTERNAL (a bad folder), CF_ERR_CATALOG, storage errors.
  */
 int repo_delete_backup(struct repo *r, const struct catalog_backup *b);
+/* Drops this repository from the locations of record id, deleting the
+ * record when no location is left (or it had none: a record from before
+ * locations). A missing record succeeds. Errors: CF_ERR_CATALOG, ... */
+int repo_forget(struct repo *r, const char *id);
 
 /* Called with the key of each manifest in the repository, in key order. */
 typedef int (*repo_manifest_cb)(void *ctx, const char *key, const char *id);

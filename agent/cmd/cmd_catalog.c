@@ -64,9 +64,6 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 {
 	struct rebuild *r = ctx;
 	const char *here = repo_location(r->repo), *id = b->id;
-	struct catalog_backup *copy = NULL;
-	size_t n = 0;
-	int rc;
 
 	if (b->status != CATALOG_COMPLETE || !repo_record_at(b, here) ||
 	    bsearch(&id, r->seen.v, r->seen.n, sizeof(*r->seen.v), rebuild_id_cmp))
@@ -74,20 +71,7 @@ static int rebuild_forget_cb(void *ctx, const struct catalog_backup *b)
 	log_warn("backup %s (%s) has no manifest in %s any more; removed from the catalog", b->id,
 	         b->source, here);
 	r->forgotten++;
-	rc = catalog_backup_get(r->cat, b->id, &copy);
-	for (size_t i = 0; !rc && i < copy->locations.n; i++) {
-		if (strcmp(copy->locations.v[i], here))
-			copy->locations.v[n++] = copy->locations.v[i];
-		else
-			free(copy->locations.v[i]);
-	}
-	if (!rc) {
-		copy->locations.n = n;
-		copy->locations.v[n] = NULL;
-		rc = n ? catalog_backup_put(r->cat, copy) : catalog_backup_delete(r->cat, b->id);
-	}
-	catalog_backup_free(copy);
-	return rc;
+	return repo_forget(r->repo, b->id);
 }
 
 static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, int trust_unsigned)

@@ -214,8 +214,8 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 		if (chmod(tmp, 0777 & ~mask) != 0)
 			rc = error_set_errno(CF_ERR_IO, errno, "cannot set the mode of %s", tmp);
 	}
-	if (!rc && agent_signals_caught())
-		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	if (!rc)
+		rc = cancel_check();
 	if (!rc && rename(tmp, dir) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot move the restored files into %s",
 		                     dir);
@@ -275,8 +275,8 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 		rc =
 		    error_set_errno(errno == ENOSPC || errno == EDQUOT ? CF_ERR_NOSPACE : CF_ERR_IO,
 		                    errno, "cannot write %s", tmp);
-	if (!rc && agent_signals_caught())
-		rc = error_set(CF_ERR_INTERRUPTED, "interrupted by a signal");
+	if (!rc)
+		rc = cancel_check();
 	/* link() never replaces: a FILE made meanwhile is not overwritten. */
 	if (!rc && link(tmp, file) != 0)
 		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
