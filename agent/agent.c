@@ -161,8 +161,9 @@ int agent_open_repo(const struct config *cfg, struct catalog *cat, const struct 
 }
 
 int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
-                      struct catalog_backup **out)
+                      const char *source, struct catalog_backup **out)
 {
+	(void)source;
 	char **names = calloc(cfg->nsources + 1, sizeof(*names));
 	int rc;
 

@@ -77,9 +77,10 @@ int agent_open_catalog(const struct config *cfg, struct catalog **out);
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
 int agent_load_identities(const struct config *cfg, const char *override,
                           struct age_identities **out);
-/* repo_find_backup() with cfg's source names to look under. */
+/* repo_find_backup() with cfg's source names to look under. source (may be
+ * NULL) restricts the search to one source. */
 int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
-                      struct catalog_backup **out);
+                      const char *source, struct catalog_backup **out);
 /* What dead coffer processes of this host left: private temporary files
  * (proc_temp_reap()) and running records of r (repo_reap_dead_runs()). */
 int agent_reap_stale_runs(struct repo *r, unsigned *reaped);

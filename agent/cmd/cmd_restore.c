@@ -391,7 +391,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_repo(cfg, cat, &trust, &repo);
 	if (!rc) {
 		st = repo_storage(repo);
-		rc = agent_find_backup(cfg, repo, id, &b);
+		rc = agent_find_backup(cfg, repo, id, NULL, &b);
 	}
 	/* NULL for a kind this build does not know (or stdin): a folder. */
 	if (!rc)
