@@ -46,23 +46,46 @@ static int restore_entry_pass(const void *ctx, const char *path)
 	return e->pass(&e->sel, path);
 }
 
+/* The names of b's objects, "a, b and c", into out. */
+static void restore_object_names(const struct catalog_backup *b, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < b->nobjects && len < size; i++) {
+		int n = snprintf(out + len, size - len, "%s%s",
+		                 i == 0                 ? ""
+		                 : i + 1 == b->nobjects ? " and "
+		                                        : ", ",
+		                 b->objects[i].name);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
 /* The object --object names, or the only one. Errors: CF_ERR_NOTFOUND (no
- * such name), CF_ERR_USAGE (several objects and no --object). */
+ * such name), CF_ERR_USAGE (several objects and no --object); both list the
+ * backup's objects. */
 static int restore_pick_object(const struct catalog_backup *b, const char *object,
                                const struct catalog_object **out)
 {
+	char names[2048];
+
 	*out = NULL;
 	for (size_t i = 0; i < b->nobjects; i++)
 		if (object ? !strcmp(b->objects[i].name, object) : b->nobjects == 1)
 			*out = &b->objects[i];
-	if (!*out && object)
-		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s", b->id,
-		                 object);
-	if (!*out)
-		return error_set(CF_ERR_USAGE,
-		                 "backup %s has %zu objects; choose one with --object NAME", b->id,
-		                 b->nobjects);
-	return 0;
+	if (*out)
+		return 0;
+	restore_object_names(b, names, sizeof(names));
+	if (object)
+		return error_set(CF_ERR_NOTFOUND, "backup %s has no object named %s (it has %s)",
+		                 b->id, object, names);
+	return error_set(CF_ERR_USAGE,
+	                 "backup %s has %zu objects (%s); choose one with --object NAME", b->id,
+	                 b->nobjects, names);
 }
 
 static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
@@ -77,18 +100,22 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
 	return restore_stream_to_fd(st, obj, ids, STDOUT_FILENO, progress);
 }
 
-/* Restores every object into tmpdir: raw streams as files named after the
- * object, tar streams extracted. */
+/* Restores every object (or only the one named object) into tmpdir: raw
+ * streams as files named after the object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
-                        const struct age_identities *ids, const char *tmpdir, int progress,
-                        const struct restore_tar_select *f)
+                        const struct age_identities *ids, const char *object, const char *tmpdir,
+                        int progress, const struct restore_tar_select *f)
 {
-	int rc = 0;
+	const struct catalog_object *only = NULL;
+	int rc = object ? restore_pick_object(b, object, &only) : 0;
 
 	for (size_t i = 0; !rc && i < b->nobjects; i++) {
 		const struct catalog_object *obj = &b->objects[i];
 		char path[4096];
 		int fd;
+
+		if (only && obj != only)
+			continue;
 
 		if (!strcmp(obj->format, "tar")) {
 			rc = restore_tar_extract(st, obj, ids, tmpdir, progress, f);
@@ -175,8 +202,8 @@ static int restore_sync(int fd, const char *what)
 }
 
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
-                          const struct age_identities *ids, const char *dir, int progress,
-                          const struct restore_tar_select *f)
+                          const struct age_identities *ids, const char *object, const char *dir,
+                          int progress, const struct restore_tar_select *f)
 {
 	char tmp[4096], parent[4096], base[1024], prefix[1100];
 	int rc, lock = -1;
@@ -202,7 +229,7 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 	if (lock < 0 || flock(lock, LOCK_EX) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot lock %s", tmp);
 	if (!rc)
-		rc = restore_into(st, b, ids, tmp, progress, f);
+		rc = restore_into(st, b, ids, object, tmp, progress, f);
 	if (!rc)
 		rc = restore_sync(lock, tmp);
 	if (!rc) {
@@ -370,8 +397,18 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		}
 	}
 	modes = !!to + to_stdout + !!dbo.target;
-	if (optind != argc - 1 || modes != 1)
+	if (optind != argc - 1)
 		return error_set(CF_ERR_USAGE, RESTORE_USAGE);
+	if (modes == 0)
+		return error_set(CF_ERR_USAGE,
+		                 "restore needs a target: --to DIR (or FILE), --stdout or "
+		                 "--to-database TARGET");
+	if (modes > 1)
+		return error_set(CF_ERR_USAGE, "%s%s%s%s%s exclude each other: give one target",
+		                 to ? "--to" : "", to && (to_stdout || dbo.target) ? " and " : "",
+		                 to_stdout ? "--stdout" : "",
+		                 to_stdout && dbo.target ? " and " : "",
+		                 dbo.target ? "--to-database" : "");
 	if ((dbo.database || dbo.globals || dbo.clean) && !dbo.target)
 		return error_set(CF_ERR_USAGE,
 		                 "--database, --globals and --clean go with --to-database TARGET");
@@ -417,7 +454,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			tar.pass = restore_entry_pass;
 			tar.ctx = &entries;
 		}
-		rc = restore_to_dir(st, b, ids, to, cli->progress, &tar);
+		rc = restore_to_dir(st, b, ids, object, to, cli->progress, &tar);
 	}
 	/* A one-file restore has no order to print. */
 	if (!rc && apply_order && ops && ops->restore_print_order)

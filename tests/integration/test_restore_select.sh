@@ -1,0 +1,116 @@
+# test_restore_select: choosing what a restore writes and listing a backup:
+# `restore --object NAME` restores that object only (and the errors name the
+# backup's objects), `restore` with no target or two targets says which,
+# `--to FILE` makes its missing parent folders, `restore --include PATTERN`
+# extracts only the matching entries of a tar object (and a pattern that
+# matches nothing fails, leaving nothing), and `coffer ls` lists a tar
+# backup's entries (plain and --json). Posix repositories only.
+. "$(dirname "$0")/lib.sh"
+t_setup restore_select
+
+DATA=$T/data
+mkdir -p "$DATA/etc/app" "$DATA/var/log" "$DATA/home/u"
+printf 'one\n' >"$DATA/etc/hosts"
+printf 'two\n' >"$DATA/etc/app/app.conf"
+printf 'three\n' >"$DATA/etc/app/extra.conf"
+head -c 70000 /dev/urandom >"$DATA/var/log/big.log"
+printf 'four\n' >"$DATA/home/u/notes.txt"
+ln -s ../hosts "$DATA/etc/app/hosts-link"
+
+t_config <<EOF
+[source f]
+type = files
+paths = $DATA
+
+[source c]
+type = command
+command = echo hello from the command
+EOF
+
+cf backup f c
+check_rc "backup of a files and a command source" 0
+FID=$(last_id f)
+CID=$(last_id c)
+# Stored paths are the absolute paths without their leading '/'.
+P=${DATA#/}
+
+# ===== restore --object ==============================================================
+# A backup with two objects: the files backup's manifest given the command
+# backup's object as a second one, read through a fresh catalog (the edited
+# manifest is unsigned, so --trust-unsigned).
+cp "$REPO/c/$CID/stdout.zst.age" "$REPO/f/$FID/stdout.zst.age"
+jq --argjson o "$(jq --arg k "f/$FID/stdout.zst.age" '.objects[0] | .key = $k' \
+	"$REPO/c/$CID/manifest.json")" 'del(.signature) | .objects += [$o]' \
+	"$REPO/f/$FID/manifest.json" >"$T/two.json"
+mkdir -p "$T/two"
+REPO2=$T/two/repo
+cp -a "$REPO" "$REPO2"
+cp "$T/two.json" "$REPO2/f/$FID/manifest.json"
+sed -e "s#^path = $REPO\$#path = $REPO2#" -e "s#^path = $CATALOG\$#path = $T/two/catalog#" \
+	"$CONF" >"$T/two.conf"
+cf_conf "$T/two.conf" catalog rebuild --trust-unsigned
+check_rc "a catalog of the two-object backup" 0
+
+cf_conf "$T/two.conf" restore "$FID" --to "$T/obj-all" --trust-unsigned
+check_rc "restore --to DIR of the two-object backup" 0
+check "without --object both objects are restored (stdout)" test -f "$T/obj-all/stdout"
+check "without --object both objects are restored (files)" test -f "$T/obj-all/$P/etc/hosts"
+
+cf_conf "$T/two.conf" restore "$FID" --to "$T/obj-one" --object stdout --trust-unsigned
+check_rc "restore --to DIR --object stdout" 0
+check_eq "--object stdout restores only that object" "stdout" "$(ls -A "$T/obj-one")"
+check_eq "and its content" "hello from the command" "$(cat "$T/obj-one/stdout")"
+
+cf_conf "$T/two.conf" restore "$FID" --to "$T/obj-files" --object files --trust-unsigned
+check_rc "restore --to DIR --object files" 0
+check_absent "--object files leaves out the stdout object" "$T/obj-files/stdout"
+check_same_file "--object files restores the tar" "$DATA/etc/hosts" "$T/obj-files/$P/etc/hosts"
+
+cf_conf "$T/two.conf" restore "$FID" --to "$T/obj-bad" --object nope --trust-unsigned
+check_rc "an unknown --object is not found" 3
+check_grep "the error names the objects there are" "$ERR" \
+	"no object named nope \(it has files and stdout\)"
+check_absent "nothing is restored for an unknown --object" "$T/obj-bad"
+
+cf_conf "$T/two.conf" restore "$FID" --stdout --trust-unsigned
+check_rc "--stdout of a two-object backup needs --object" 2
+check_grep "the error lists the object names" "$ERR" \
+	"has 2 objects \(files and stdout\); choose one with --object NAME"
+
+# ===== the target ====================================================================
+cf restore "$CID"
+check_rc "restore with no target is a usage error" 2
+check_grep "it says which options give a target" "$ERR" \
+	"restore needs a target: --to DIR \(or FILE\), --stdout or --to-database"
+cf restore "$CID" --to "$T/x" --stdout
+check_rc "restore with --to and --stdout is a usage error" 2
+check_grep "it names both" "$ERR" "--to and --stdout exclude each other"
+check_absent "and restores nothing" "$T/x"
+
+if python3 -c 'import sqlite3' 2>/dev/null; then
+	python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("create table t(x)")
+c.execute("insert into t values (42)"); c.commit()' "$T/db.sqlite"
+	t_config <<EOF
+[source f]
+type = files
+paths = $DATA
+
+[source c]
+type = command
+command = echo hello from the command
+
+[source s]
+type = sqlite
+path = $T/db.sqlite
+EOF
+	cf backup s
+	check_rc "backup of a sqlite source" 0
+	cf restore "$(last_id s)" --to "$T/new/parent/db.sqlite"
+	check_rc "restore --to FILE under folders that do not exist" 0
+	check_eq "--to FILE makes its parent folders" 42 "$(python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select x from t").fetchone()[0])' \
+		"$T/new/parent/db.sqlite" 2>&1)"
+fi
+
+t_finish
