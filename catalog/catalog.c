@@ -791,3 +791,196 @@ int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value)
 	mrc = mdb_txn_commit(txn);
 	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Finding records by id prefix, the newest one, the sources                  */
+/* ------------------------------------------------------------------------ */
+
+int catalog_backup_match(struct catalog *c, const char *source, const char *prefix, size_t max,
+                         struct strv *ids, size_t *total)
+{
+	char ibuf[CATALOG_INDEX_KEY_MAX], id[BACKUP_ID_LEN + 1];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	size_t plen = strlen(prefix), skip = 0;
+	int rc = 0, mrc;
+
+	*total = 0;
+	if (plen > BACKUP_ID_LEN)
+		return 0; /* longer than any stored id */
+	if (source) {
+		rc = catalog_index_key(c, source, prefix, ibuf, sizeof(ibuf), &key);
+		if (rc) {
+			error_clear();
+			return 0; /* too long to have been stored */
+		}
+		skip = strlen(source) + 1;
+	} else {
+		key.mv_size = plen;
+		key.mv_data = (void *)(uintptr_t)prefix;
+	}
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, source ? c->by_source : c->backups, &cur);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+		goto out;
+	}
+	/* An empty key cannot be a cursor position; the first key is. */
+	mrc = mdb_cursor_get(cur, &key, &val, key.mv_size ? MDB_SET_RANGE : MDB_FIRST);
+	for (; !mrc && !rc && *total <= max; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const char *k = key.mv_data;
+
+		/* Keys sort by (source "\0") id: stop past the prefix's range. */
+		if (key.mv_size < skip + plen || (skip && memcmp(k, ibuf, skip) != 0) ||
+		    memcmp(k + skip, prefix, plen) != 0)
+			break;
+		if (key.mv_size - skip > BACKUP_ID_LEN)
+			continue; /* not an id: damage, as listings see it */
+		(*total)++;
+		if (ids->n >= max || *total > max)
+			continue;
+		memcpy(id, k + skip, key.mv_size - skip);
+		id[key.mv_size - skip] = '\0';
+		rc = strv_add(ids, id);
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* 1 if record b is at location (NULL: anywhere; no locations: everywhere). */
+static int catalog_record_at(const struct catalog_backup *b, const char *location)
+{
+	return !location || b->locations.n == 0 || strv_has(&b->locations, location);
+}
+
+int catalog_backup_latest(struct catalog *c, const char *source, const char *location,
+                          struct catalog_backup **out)
+{
+	char ibuf[CATALOG_INDEX_KEY_MAX], stop[BACKUP_ID_LEN + 1];
+	struct catalog_backup *best = NULL;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	size_t slen = strlen(source);
+	/* Ids are "YYYYMMDDTHHMMSS.mmmZ-random": this much is the start time. */
+	const size_t time_len = 20;
+	int rc = 0, mrc;
+
+	*out = NULL;
+	if (slen + 1 >= sizeof(ibuf))
+		return CF_ERR_NOTFOUND; /* too long to have been stored */
+	/* Past the source's range: source "\1" sorts after every source "\0" id. */
+	memcpy(ibuf, source, slen);
+	ibuf[slen] = '\1';
+	key.mv_size = slen + 1;
+	key.mv_data = ibuf;
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, c->by_source, &cur);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+		goto out;
+	}
+	mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	mrc = mdb_cursor_get(cur, &key, &val, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+	ibuf[slen] = '\0';
+	for (; !mrc && !rc; mrc = mdb_cursor_get(cur, &key, &val, MDB_PREV)) {
+		const char *k = key.mv_data;
+		struct catalog_backup *b = NULL;
+		MDB_val id, rec;
+
+		if (key.mv_size <= slen + 1 || memcmp(k, ibuf, slen + 1) != 0)
+			break;
+		id.mv_size = key.mv_size - slen - 1;
+		id.mv_data = (char *)(uintptr_t)k + slen + 1;
+		/* Every id from here down was started before the best so far. */
+		if (best && id.mv_size >= time_len && memcmp(id.mv_data, stop, time_len) < 0)
+			break;
+		mrc = mdb_get(txn, c->backups, &id, &rec);
+		if (mrc == MDB_NOTFOUND) {
+			mrc = 0;
+			continue; /* reported by the listings */
+		}
+		if (mrc)
+			break;
+		rc = catalog_backup_from_json(rec.mv_data, rec.mv_size, &b);
+		if (rc == CF_ERR_FORMAT) {
+			error_clear();
+			rc = 0;
+			continue; /* a damaged record: reported by the listings */
+		}
+		if (rc)
+			break;
+		if (b->status == CATALOG_COMPLETE && catalog_record_at(b, location) &&
+		    (!best || b->started_ms > best->started_ms)) {
+			catalog_backup_free(best);
+			best = b;
+			backup_id_format(best->started_ms, 0, stop);
+			b = NULL;
+		}
+		catalog_backup_free(b);
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	if (!rc && !best)
+		rc = CF_ERR_NOTFOUND;
+	if (rc) {
+		catalog_backup_free(best);
+		return rc;
+	}
+	*out = best;
+	return 0;
+}
+
+int catalog_source_names(struct catalog *c, struct strv *names)
+{
+	char ibuf[CATALOG_INDEX_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rc = 0, mrc;
+
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, c->by_source, &cur);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+		goto out;
+	}
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc && !rc;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)) {
+		const char *nul = memchr(key.mv_data, '\0', key.mv_size);
+		size_t slen = nul ? (size_t)(nul - (const char *)key.mv_data) : 0;
+
+		if (!nul || slen + 1 >= sizeof(ibuf))
+			break; /* not an index key: damage */
+		memcpy(ibuf, key.mv_data, slen);
+		ibuf[slen] = '\0';
+		rc = strv_add(names, ibuf);
+		/* Seek past this source: name "\1" sorts after every name "\0" id. */
+		ibuf[slen] = '\1';
+		key.mv_size = slen + 1;
+		key.mv_data = ibuf;
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the source index", mrc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}

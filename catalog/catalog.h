@@ -113,6 +113,34 @@ int catalog_backup_list_running(struct catalog *c, catalog_list_cb cb, void *ctx
  * records' locations), with the records that have no location. */
 int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list_cb cb, void *ctx);
 
+/*
+ * Finding backups by what a user types (see README "Backup IDs").
+ *
+ * catalog_backup_match: the ids of the records whose id starts with
+ * prefix, of source (through its index range) or of all sources when
+ * source is NULL, in id order; at most max are added to ids, and *total
+ * counts them all up to max + 1 (so the caller can tell "more"). A range
+ * scan: the cost grows with the matches, not the history.
+ * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM.
+ */
+int catalog_backup_match(struct catalog *c, const char *source, const char *prefix, size_t max,
+                         struct strv *ids, size_t *total);
+/*
+ * The newest complete record of source by its recorded start time, among
+ * those at location (NULL: any; a record without locations counts as at
+ * every location, as in catalog_backup_list_at()). The source's index is
+ * walked from the newest id down; ids are made from the start time
+ * (backup_id_format()), so the walk stops at the first id older than the
+ * newest start seen, and normally reads one record. The caller frees *out.
+ * Errors: CF_ERR_NOTFOUND (no such record; no message is set),
+ * CF_ERR_CATALOG, CF_ERR_NOMEM.
+ */
+int catalog_backup_latest(struct catalog *c, const char *source, const char *location,
+                          struct catalog_backup **out);
+/* The distinct source names of the records, in byte order, appended to
+ * names (one index seek per source). Errors: CF_ERR_CATALOG, CF_ERR_NOMEM. */
+int catalog_source_names(struct catalog *c, struct strv *names);
+
 /* Small integer values kept in "meta" by name (not "schema_version"), for
  * housekeeping state such as when a repository was last cleaned.
  * get: CF_ERR_NOTFOUND (then *value is 0) without a message; both:

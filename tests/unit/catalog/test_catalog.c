@@ -477,6 +477,135 @@ static void test_meta_values(void **state)
 	assert_int_equal(catalog_meta_set_i64(f->c, "schema_version", 3), CF_ERR_INTERNAL);
 }
 
+/* Puts record(source, secs, rnd) with status and started_ms. */
+static void put_run(struct catalog *c, const char *source, int64_t secs, uint32_t rnd,
+                    enum catalog_status status, int64_t started_ms, const char *location)
+{
+	struct catalog_backup *b = record(source, secs, rnd);
+
+	b->status = status;
+	b->started_ms = started_ms;
+	if (status != CATALOG_RUNNING)
+		b->finished_ms = started_ms + 1;
+	if (location)
+		assert_int_equal(strv_add(&b->locations, location), 0);
+	assert_int_equal(catalog_backup_put(c, b), 0);
+	catalog_backup_free(b);
+}
+
+/* The ids catalog_backup_match() gives, without their date, space-separated. */
+static void assert_match(struct catalog *c, const char *source, const char *prefix, size_t max,
+                         size_t want_total, const char *want)
+{
+	struct strv ids = {0};
+	struct buf b;
+	size_t total = 99;
+
+	buf_init(&b, 1 << 12);
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	assert_int_equal(catalog_backup_match(c, source, prefix, max, &ids, &total), 0);
+	for (size_t i = 0; i < ids.n; i++)
+		assert_int_equal(buf_printf(&b, "%s ", ids.v[i] + 9), 0);
+	assert_string_equal((char *)b.data, want);
+	assert_int_equal(total, want_total);
+	buf_free(&b);
+	strv_free(&ids);
+}
+
+static void test_match_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *b = record("web", 1795338646, 1);
+
+	put_run(f->c, "web", 1795338646, 1, CATALOG_COMPLETE, 1795338646000, NULL);
+	put_run(f->c, "web", 1795338647, 2, CATALOG_FAILED, 1795338647000, NULL);
+	put_run(f->c, "web2", 1795338650, 3, CATALOG_COMPLETE, 1795338650000, NULL);
+	assert_match(f->c, NULL, "20261122T0910", 5, 3,
+	             "091046.000Z-00000001 091047.000Z-00000002 091050.000Z-00000003 ");
+	/* At most max are returned; the total says there are more. */
+	assert_match(f->c, NULL, "2026", 2, 3, "091046.000Z-00000001 091047.000Z-00000002 ");
+	assert_match(f->c, NULL, "2026", 0, 1, "");
+	/* Per source through the index: "web" does not take "web2"'s. */
+	assert_match(f->c, "web", "2026", 5, 2, "091046.000Z-00000001 091047.000Z-00000002 ");
+	assert_match(f->c, "web2", "20261122T09105", 5, 1, "091050.000Z-00000003 ");
+	assert_match(f->c, "we", "2026", 5, 0, "");
+	assert_match(f->c, NULL, "20261122T091046", 5, 1, "091046.000Z-00000001 ");
+	assert_match(f->c, NULL, b->id, 5, 1, "091046.000Z-00000001 ");
+	assert_match(f->c, NULL, "20261122T091048", 5, 0, "");
+	assert_match(f->c, NULL, "3", 5, 0, "");
+	assert_match(f->c, NULL, "", 5, 3,
+	             "091046.000Z-00000001 091047.000Z-00000002 091050.000Z-00000003 ");
+	catalog_backup_free(b);
+}
+
+static void assert_latest(struct catalog *c, const char *source, const char *location,
+                          const char *want)
+{
+	struct catalog_backup *b = NULL;
+	int rc = catalog_backup_latest(c, source, location, &b);
+
+	if (!want) {
+		assert_int_equal(rc, CF_ERR_NOTFOUND);
+		assert_null(b);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_string_equal(b->id + 9, want);
+	catalog_backup_free(b);
+}
+
+static void test_latest(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_latest(f->c, "web", NULL, NULL);
+	put_run(f->c, "web", 1795338600, 1, CATALOG_COMPLETE, 1795338600000, "posix:/r1");
+	assert_latest(f->c, "web", NULL, "091000.000Z-00000001");
+	assert_latest(f->c, "web", "posix:/r1", "091000.000Z-00000001");
+	assert_latest(f->c, "web", "posix:/r2", NULL);
+	assert_latest(f->c, "we", NULL, NULL);
+	/* Newer runs that are not complete, or of another repository, do not count. */
+	put_run(f->c, "web", 1795338610, 2, CATALOG_RUNNING, 1795338610000, "posix:/r1");
+	put_run(f->c, "web", 1795338620, 3, CATALOG_FAILED, 1795338620000, "posix:/r1");
+	put_run(f->c, "web", 1795338630, 4, CATALOG_COMPLETE, 1795338630000, "posix:/r2");
+	put_run(f->c, "web2", 1795338640, 5, CATALOG_COMPLETE, 1795338640000, "posix:/r1");
+	assert_latest(f->c, "web", "posix:/r1", "091000.000Z-00000001");
+	assert_latest(f->c, "web", "posix:/r2", "091030.000Z-00000004");
+	assert_latest(f->c, "web", NULL, "091030.000Z-00000004");
+	assert_latest(f->c, "web2", "posix:/r1", "091040.000Z-00000005");
+	/* A record without locations (from before them) is at every location. */
+	put_run(f->c, "web", 1795338601, 6, CATALOG_COMPLETE, 1795338601000, NULL);
+	assert_latest(f->c, "web", "posix:/r1", "091001.000Z-00000006");
+	/* The start time decides, not the id: two ids of the same millisecond,
+	 * the lower one started later. */
+	put_run(f->c, "web", 1795338650, 0xffffffff, CATALOG_COMPLETE, 1795338650000, "posix:/r1");
+	assert_latest(f->c, "web", "posix:/r1", "091050.000Z-ffffffff");
+	put_run(f->c, "web", 1795338650, 0x7, CATALOG_COMPLETE, 1795338650009, "posix:/r1");
+	assert_latest(f->c, "web", "posix:/r1", "091050.000Z-00000007");
+	/* The last source of the index (no key after its range). */
+	assert_latest(f->c, "web2", NULL, "091040.000Z-00000005");
+}
+
+static void test_source_names(void **state)
+{
+	struct fixture *f = *state;
+	struct strv names = {0};
+
+	assert_int_equal(catalog_source_names(f->c, &names), 0);
+	assert_int_equal(names.n, 0);
+	put_run(f->c, "web", 1795338600, 1, CATALOG_COMPLETE, 1795338600000, NULL);
+	put_run(f->c, "web2", 1795338601, 1, CATALOG_FAILED, 1795338601000, NULL);
+	put_run(f->c, "db", 1795338602, 1, CATALOG_RUNNING, 1795338602000, NULL);
+	put_run(f->c, "web", 1795338603, 1, CATALOG_COMPLETE, 1795338603000, NULL);
+	put_run(f->c, "db", 1795338604, 1, CATALOG_COMPLETE, 1795338604000, NULL);
+	assert_int_equal(catalog_source_names(f->c, &names), 0);
+	assert_int_equal(names.n, 3);
+	assert_string_equal(names.v[0], "db");
+	assert_string_equal(names.v[1], "web");
+	assert_string_equal(names.v[2], "web2");
+	strv_free(&names);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +620,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damaged_record_skipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_match_prefix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_source_names, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
