@@ -58,7 +58,8 @@ struct cli {
 	const char *config_path; /* --config or COFFER_CONFIG or the default */
 	int json;                /* --json */
 	int progress;            /* stderr is a terminal and --quiet not given */
-	int verbose;
+	int verbose;             /* --verbose: 1 per-object info lines, 2 per-file and debug */
+	int quiet;               /* --quiet: errors and the command's data only */
 };
 
 /* Opens the configured repository / catalog, with a clear error when the

@@ -19,40 +19,101 @@ struct command {
 	const char *help;
 };
 
+static int main_help(const struct cli *cli, int argc, char **argv);
+
+/*
+ * Each command's usage line and help: what it does, then "options:" with
+ * one line per option its parser accepts (tests/integration/test_cli_help.sh
+ * checks that every option of a getopt table is listed here and in the README).
+ */
 static const struct command commands[] = {
-    {"backup", cmd_backup, "coffer backup [SOURCE...] [--stdin NAME]",
+    {"backup", cmd_backup, "coffer backup [SOURCE...] [--stdin NAME [--allow-empty]]",
      "Backs up the named sources (all configured sources if none is named), or\n"
      "standard input as source NAME. Each source becomes one backup: its streams are\n"
      "compressed with zstd, encrypted to the configured age recipients and stored in\n"
-     "the repository, with a manifest written last. Prints one line per backup\n"
-     "(a JSON record per line with --json)."},
+     "the repository, with a manifest written last. Prints one line per backup.\n"
+     "\n"
+     "options:\n"
+     "  SOURCE...             a configured [source NAME]; all sources when none is named\n"
+     "  --stdin NAME          back up standard input as a backup of source NAME\n"
+     "  --allow-empty         with --stdin: an empty input is a backup, not an error\n"},
     {"list", cmd_list, "coffer list [--source S] [--json]",
      "Lists the backups in the local catalog, oldest first, with their status\n"
-     "(running, complete, failed) and sizes. --json prints a JSON array."},
+     "(running, complete, failed, partial) and sizes.\n"
+     "\n"
+     "options:\n"
+     "  --source S            only the backups of source S\n"
+     "  --json                a JSON array of records (docs/json.md)\n"},
     {"show", cmd_show, "coffer show ID [--json]",
-     "Shows one backup record: objects, sizes, SHA-256, recipients, error."},
+     "Shows one backup record: objects, sizes, SHA-256, recipients, error.\n"
+     "\n"
+     "options:\n"
+     "  --json                the record as one JSON object (docs/json.md)\n"},
     {"restore", cmd_restore,
-     "coffer restore ID (--to DIR | --stdout) [--identity FILE] [--object NAME]",
+     "coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET) [OPTIONS]",
      "Restores a backup. --to DIR restores every object into DIR (which must not\n"
      "exist or be empty): raw streams as files named after the object, tar streams\n"
      "extracted. DIR appears only once everything is verified. --stdout writes the\n"
      "plaintext of one object (choose with --object when there are several).\n"
-     "The identity comes from --identity or [encryption] identity."},
-    {"keygen", cmd_keygen, "coffer keygen [-o FILE]",
+     "The identity comes from --identity or [encryption] identity.\n"
+     "\n"
+     "options:\n"
+     "  --to DIR              restore into DIR (new or empty); redis and sqlite\n"
+     "                        backups: --to FILE writes the RDB or database file\n"
+     "  --stdout              write the plaintext of one object to standard output\n"
+     "  --to-database TARGET  stream a database backup into a running server\n"
+     "  --database NAME       with --to-database: only the database NAME\n"
+     "  --globals             with --to-database: only the roles / users and grants\n"
+     "  --clean               with --to-database: restore into a target holding data\n"
+     "  -i, --identity FILE   the age identity file (default: [encryption] identity)\n"
+     "  --object NAME         the object to restore when the backup has several\n"
+     "  --namespace NS        kubernetes backups: only the namespace NS\n"
+     "  --kind KIND           kubernetes backups: only resources of kind KIND\n"
+     "  --print-apply-order   kubernetes backups: print the order to kubectl apply in\n"
+     "  --trust-unsigned      accept a manifest that is unsigned or signed by an\n"
+     "                        untrusted key\n"},
+    {"keygen", cmd_keygen, "coffer keygen [--signing] [-o FILE]",
      "Generates an age X25519 identity. With -o, writes it to FILE (mode 0600,\n"
      "never overwriting) and prints the public recipient; otherwise prints the\n"
-     "identity file to standard output."},
-    {"catalog", cmd_catalog, "coffer catalog rebuild",
+     "identity file to standard output.\n"
+     "\n"
+     "options:\n"
+     "  -o, --output FILE     write the identity (or signing key) to FILE\n"
+     "  --signing             this host's manifest signing key instead (made if there\n"
+     "                        is none): prints its public key, for trusted_signers\n"},
+    {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
-     "catalog (for a new host, or after losing /var/lib/coffer)."},
+     "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"
+     "complete backups whose manifest is gone.\n"
+     "\n"
+     "options:\n"
+     "  --trust-unsigned      also record backups whose manifest is unsigned or\n"
+     "                        signed by an untrusted key\n"},
     {"repo", cmd_repo, "coffer repo cleanup [--older-than AGE]",
      "Removes leftovers of interrupted backups: marks this host's dead runs as\n"
      "failed, deletes temporary files and backup folders without a manifest that\n"
-     "are older than AGE (default 24h; 0 removes all not in use). Never touches a\n"
-     "backup that has a manifest."},
+     "are older than AGE. Never touches a backup that has a manifest.\n"
+     "\n"
+     "options:\n"
+     "  --older-than AGE      age of leftovers to remove: 90s, 30m, 24h (default), 7d;\n"
+     "                        0 removes all not in use\n"},
+    {"help", main_help, "coffer help [COMMAND]",
+     "Prints the list of commands and the global options, or the help of COMMAND\n"
+     "(as 'coffer COMMAND --help' does).\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char main_globals[] =
+    "global options (before or after the command word; --config only before):\n"
+    "  -c, --config FILE     the configuration file (default: $COFFER_CONFIG, else\n"
+    "                        " CONFIG_DEFAULT_PATH ")\n"
+    "  --json                print the output as one JSON document (docs/json.md)\n"
+    "  -q, --quiet           print errors only, and the data the command prints\n"
+    "  -v, --verbose         info lines: each object stored or restored; twice (-vv):\n"
+    "                        each file and debug lines\n"
+    "  -h, --help            print help (after a command: that command's)\n"
+    "  --version             print coffer's version\n";
 
 static void main_usage(FILE *out)
 {
@@ -61,10 +122,7 @@ static void main_usage(FILE *out)
 	        "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %s\n", commands[i].usage);
-	fprintf(out,
-	        "  coffer help COMMAND\n  coffer --version\n\n"
-	        "The configuration is read from --config, $COFFER_CONFIG or " CONFIG_DEFAULT_PATH
-	        ".\n");
+	fprintf(out, "  coffer --version\n\n%s", main_globals);
 }
 
 static const struct command *main_find(const char *name)
@@ -75,21 +133,64 @@ static const struct command *main_find(const char *name)
 	return NULL;
 }
 
-static int main_help(int argc, char **argv)
+static void main_command_help(const struct command *c)
+{
+	printf("usage: %s\n\n%s\n%s", c->usage, c->help, main_globals);
+}
+
+static int main_help(const struct cli *cli, int argc, char **argv)
 {
 	const struct command *c;
 
+	(void)cli;
 	if (argc < 2) {
 		main_usage(stdout);
 		return 0;
 	}
+	if (argc > 2)
+		return error_set(CF_ERR_USAGE, "usage: coffer help [COMMAND]");
 	c = main_find(argv[1]);
-	if (!c) {
-		error_set(CF_ERR_USAGE, "no command '%s' (see 'coffer help')", argv[1]);
-		return CF_ERR_USAGE;
-	}
-	printf("usage: %s\n\n%s\n", c->usage, c->help);
+	if (!c)
+		return error_set(CF_ERR_USAGE, "no command '%s' (see 'coffer help')", argv[1]);
+	main_command_help(c);
 	return 0;
+}
+
+/*
+ * The global flags are accepted after the command word too (`coffer list
+ * --json`), so they are taken out of the command's arguments here, once,
+ * up to a "--"; the commands never see them. --help or -h there asks for
+ * the command's help. An option value that is literally one of these words
+ * is written --opt=VALUE. Returns 1 when help was asked for.
+ */
+static int main_take_globals(struct cli *cli, int *quiet, int *argc, char **argv)
+{
+	int n = 1, help = 0;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			while (i < *argc)
+				argv[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "--json"))
+			cli->json = 1;
+		else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
+			*quiet = 1;
+		else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
+			cli->verbose++;
+		else if (!strcmp(a, "-vv"))
+			cli->verbose += 2;
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			help = 1;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	*argc = n;
+	return help;
 }
 
 int main(int argc, char **argv)
@@ -102,9 +203,9 @@ int main(int argc, char **argv)
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	struct cli cli;
-	const struct command *cmd;
+	const struct command *cmd = NULL;
 	const char *env;
-	int opt, rc, quiet = 0;
+	int opt, rc, quiet = 0, help = 0;
 
 	memset(&cli, 0, sizeof(cli));
 	/* File names go into tar headers as UTF-8 (pax), which libarchive converts
@@ -132,31 +233,42 @@ int main(int argc, char **argv)
 			printf("coffer %s\n", COFFER_VERSION);
 			return 0;
 		case 'h':
-			main_usage(stdout);
-			return 0;
+			help = 1;
+			break;
 		default:
 			main_usage(stderr);
 			return agent_exit_code(CF_ERR_USAGE);
 		}
 	}
 	if (optind >= argc) {
+		if (help) {
+			main_usage(stdout);
+			return 0;
+		}
 		main_usage(stderr);
 		return agent_exit_code(CF_ERR_USAGE);
 	}
+	argc -= optind;
+	argv += optind;
+	if (main_take_globals(&cli, &quiet, &argc, argv))
+		help = 1;
 	log_set_level(cli.verbose >= 2 ? LOG_LEVEL_DEBUG
 	              : cli.verbose    ? LOG_LEVEL_INFO
 	                               : LOG_LEVEL_WARN);
 	if (quiet)
 		log_set_level(LOG_LEVEL_ERROR);
+	cli.quiet = quiet;
 	cli.progress = !quiet && !cli.json && isatty(STDERR_FILENO);
 
-	argc -= optind;
-	argv += optind;
 	error_clear();
-	if (!strcmp(argv[0], "help")) {
-		rc = main_help(argc, argv);
-	} else if (!(cmd = main_find(argv[0]))) {
+	cmd = main_find(argv[0]);
+	if (!cmd) {
 		rc = error_set(CF_ERR_USAGE, "no command '%s' (see 'coffer help')", argv[0]);
+	} else if (help) {
+		main_command_help(cmd);
+		rc = 0;
+	} else if (cmd->run == main_help) {
+		rc = main_help(&cli, argc, argv);
 	} else {
 		agent_signals_install();
 		rc = age_init();

@@ -127,15 +127,25 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 
 int cmd_catalog(const struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"trust-unsigned", no_argument, NULL, 'T'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char usage[] = "usage: coffer catalog rebuild [--trust-unsigned]";
 	struct config *cfg = NULL;
-	int rc;
+	int opt, rc, trust_unsigned = 0;
 
-	if (argc < 2 || argc > 3 || strcmp(argv[1], "rebuild") != 0 ||
-	    (argc == 3 && strcmp(argv[2], "--trust-unsigned") != 0))
-		return error_set(CF_ERR_USAGE, "usage: coffer catalog rebuild [--trust-unsigned]");
+	if (argc < 2 || strcmp(argv[1], "rebuild") != 0)
+		return error_set(CF_ERR_USAGE, "%s", usage);
+	optind = 0;
+	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (opt != 'T')
+			return error_set(CF_ERR_USAGE, "%s", usage);
+		trust_unsigned = 1;
+	}
+	if (optind != argc - 1)
+		return error_set(CF_ERR_USAGE, "%s", usage);
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
-		rc = cmd_catalog_rebuild(cli, cfg, argc == 3);
+		rc = cmd_catalog_rebuild(cli, cfg, trust_unsigned);
 	config_free(cfg);
 	return rc;
 }

@@ -43,6 +43,7 @@ static int cmd_keygen_signing(const struct cli *cli, const char *out)
 int cmd_keygen(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"signing", no_argument, NULL, 's'},
+	                                     {"output", required_argument, NULL, 'o'},
 	                                     {NULL, 0, NULL, 0}};
 	int signing = 0;
 	const char *out = NULL;
