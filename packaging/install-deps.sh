@@ -12,7 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq
     radosgw ceph-mon ceph-osd ceph-common awscli curl
     postgresql-15 postgresql-contrib mariadb-server mariadb-client redis-server redis-tools
-    sqlite3 libsqlite3-dev pgbackrest python3-yaml openssl procps iproute2 clang-format"
+    sqlite3 libsqlite3-dev pgbackrest python3-yaml python3-jsonschema openssl procps iproute2 clang-format"
 fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""
