@@ -32,18 +32,65 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A source type's selection of archive entries (kubernetes: --namespace,
- * --kind), for restore_tar_select. */
+/* Which entries of tar objects to restore: a source type's selection
+ * (kubernetes: --namespace, --kind) and the --include patterns, for
+ * restore_tar_select. */
 struct restore_entries {
 	int (*pass)(const struct source_restore_select *sel, const char *path);
 	struct source_restore_select sel;
+	struct restore_tar_patterns include; /* n == 0: every entry */
 };
 
 static int restore_entry_pass(const void *ctx, const char *path)
 {
 	const struct restore_entries *e = ctx;
 
-	return e->pass(&e->sel, path);
+	if (e->pass && !e->pass(&e->sel, path))
+		return 0;
+	return e->include.n == 0 || restore_tar_patterns_pass(&e->include, path);
+}
+
+/* The selection of e for restore_tar_extract: the matched flags of the
+ * --include patterns come back from the extraction child. */
+static struct restore_tar_select restore_entries_select(const struct restore_entries *e)
+{
+	struct restore_tar_select t = {NULL, NULL, NULL, 0};
+
+	if (e->pass || e->include.n) {
+		t.pass = restore_entry_pass;
+		t.ctx = e;
+		t.result = e->include.matched;
+		t.result_size = e->include.n;
+	}
+	return t;
+}
+
+/* Every --include pattern must have chosen something, or the restore would
+ * look complete while it holds nothing of what was asked. Errors:
+ * CF_ERR_NOTFOUND naming the patterns. */
+static int restore_entries_check(const struct restore_entries *e, const char *id)
+{
+	char names[2048];
+	size_t len = 0, missed = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < e->include.n; i++) {
+		if (e->include.matched[i])
+			continue;
+		if (len < sizeof(names)) {
+			int n = snprintf(names + len, sizeof(names) - len, "%s'%s'",
+			                 missed ? ", " : "", e->include.v[i]);
+
+			len += n > 0 ? (size_t)n : 0;
+		}
+		missed++;
+	}
+	if (!missed)
+		return 0;
+	return error_set(CF_ERR_NOTFOUND,
+	                 "--include %s matched nothing in backup %s; nothing was restored (see "
+	                 "'coffer ls %s')",
+	                 names, id, id);
 }
 
 /* The names of b's objects, "a, b and c", into out. */
@@ -104,9 +151,10 @@ static int restore_to_stdout(struct storage *st, const struct catalog_backup *b,
  * streams as files named after the object, tar streams extracted. */
 static int restore_into(struct storage *st, const struct catalog_backup *b,
                         const struct age_identities *ids, const char *object, const char *tmpdir,
-                        int progress, const struct restore_tar_select *f)
+                        int progress, const struct restore_entries *sel)
 {
 	const struct catalog_object *only = NULL;
+	struct restore_tar_select f = restore_entries_select(sel);
 	int rc = object ? restore_pick_object(b, object, &only) : 0;
 
 	for (size_t i = 0; !rc && i < b->nobjects; i++) {
@@ -116,11 +164,13 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 
 		if (only && obj != only)
 			continue;
-
 		if (!strcmp(obj->format, "tar")) {
-			rc = restore_tar_extract(st, obj, ids, tmpdir, progress, f);
+			rc = restore_tar_extract(st, obj, ids, tmpdir, progress, &f);
 			continue;
 		}
+		/* --include chooses entries of tar objects: the others are left out. */
+		if (sel->include.n)
+			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, obj->name) >=
 		    sizeof(path))
 			return error_set(CF_ERR_IO, "path too long under %s", tmpdir);
@@ -135,6 +185,8 @@ static int restore_into(struct storage *st, const struct catalog_backup *b,
 			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
 			                     "cannot write %s", path);
 	}
+	if (!rc)
+		rc = restore_entries_check(sel, b->id);
 	return rc;
 }
 
@@ -203,7 +255,7 @@ static int restore_sync(int fd, const char *what)
 
 static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
                           const struct age_identities *ids, const char *object, const char *dir,
-                          int progress, const struct restore_tar_select *f)
+                          int progress, const struct restore_entries *sel)
 {
 	char tmp[4096], parent[4096], base[1024], prefix[1100];
 	int rc, lock = -1;
@@ -229,7 +281,7 @@ static int restore_to_dir(struct storage *st, const struct catalog_backup *b,
 	if (lock < 0 || flock(lock, LOCK_EX) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot lock %s", tmp);
 	if (!rc)
-		rc = restore_into(st, b, ids, object, tmp, progress, f);
+		rc = restore_into(st, b, ids, object, tmp, progress, sel);
 	if (!rc)
 		rc = restore_sync(lock, tmp);
 	if (!rc) {
@@ -316,11 +368,55 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
+/* 1 if b has a tar object (the one named object, when given). */
+static int restore_has_tar(const struct catalog_backup *b, const char *object)
+{
+	for (size_t i = 0; i < b->nobjects; i++)
+		if ((!object || !strcmp(b->objects[i].name, object)) &&
+		    !strcmp(b->objects[i].format, "tar"))
+			return 1;
+	return 0;
+}
+
 #define RESTORE_USAGE                                                                              \
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
-	"--globals] [--clean]) [--identity FILE] [--object NAME] [--namespace NS] [--kind KIND] "  \
-	"[--print-apply-order] [--trust-unsigned]"
+	"--globals] [--clean]) [--identity FILE] [--object NAME] [--include PATTERN]... "          \
+	"[--namespace NS] [--kind KIND] [--print-apply-order] [--trust-unsigned]"
+
+/* The options that go together. nargs: the words left after the options
+ * (the ID). Errors: CF_ERR_USAGE saying which. */
+static int restore_check_args(int nargs, const char *to, int to_stdout,
+                              const struct restore_db_options *dbo,
+                              const struct source_restore_select *sel, int apply_order,
+                              size_t ninclude)
+{
+	int modes = !!to + to_stdout + !!dbo->target;
+
+	if (nargs != 1)
+		return error_set(CF_ERR_USAGE, RESTORE_USAGE);
+	if (modes == 0)
+		return error_set(CF_ERR_USAGE,
+		                 "restore needs a target: --to DIR (or FILE), --stdout or "
+		                 "--to-database TARGET");
+	if (modes > 1)
+		return error_set(CF_ERR_USAGE, "%s%s%s%s%s exclude each other: give one target",
+		                 to ? "--to" : "", to && (to_stdout || dbo->target) ? " and " : "",
+		                 to_stdout ? "--stdout" : "",
+		                 to_stdout && dbo->target ? " and " : "",
+		                 dbo->target ? "--to-database" : "");
+	if ((dbo->database || dbo->globals || dbo->clean) && !dbo->target)
+		return error_set(CF_ERR_USAGE,
+		                 "--database, --globals and --clean go with --to-database TARGET");
+	if (dbo->database && dbo->globals)
+		return error_set(CF_ERR_USAGE, "--database and --globals exclude each other");
+	if ((sel->ns || sel->kind || apply_order) && !to)
+		return error_set(CF_ERR_USAGE,
+		                 "--namespace, --kind and --print-apply-order go with --to DIR");
+	if (ninclude && !to)
+		return error_set(CF_ERR_USAGE, "--include goes with --to DIR");
+	return 0;
+}
 
 int cmd_restore(const struct cli *cli, int argc, char **argv)
 {
@@ -336,10 +432,12 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	                                     {"kind", required_argument, NULL, 'k'},
 	                                     {"print-apply-order", no_argument, NULL, 'p'},
 	                                     {"trust-unsigned", no_argument, NULL, 'T'},
+	                                     {"include", required_argument, NULL, 'I'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *to = NULL, *identity = NULL, *object = NULL, *id;
 	struct restore_db_options dbo;
-	struct restore_entries entries = {NULL, {NULL, NULL}};
+	struct restore_entries entries = {NULL, {NULL, NULL}, {NULL, 0, NULL}};
+	struct strv include = {NULL, 0, 0};
 	const struct source_restore_select *sel = &entries.sel;
 	const struct source_ops *ops = NULL;
 	int apply_order = 0, trust_unsigned = 0;
@@ -350,7 +448,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	struct catalog *cat = NULL;
 	struct catalog_backup *b = NULL;
 	struct age_identities *ids = NULL;
-	int to_stdout = 0, opt, rc, modes;
+	int to_stdout = 0, opt, rc;
 
 	memset(&dbo, 0, sizeof(dbo));
 	optind = 0;
@@ -392,31 +490,26 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		case 'T':
 			trust_unsigned = 1;
 			break;
+		case 'I':
+			if (strv_add(&include, optarg)) {
+				strv_free(&include);
+				return CF_ERR_NOMEM;
+			}
+			break;
 		default:
+			strv_free(&include);
 			return error_set(CF_ERR_USAGE, RESTORE_USAGE);
 		}
 	}
-	modes = !!to + to_stdout + !!dbo.target;
-	if (optind != argc - 1)
-		return error_set(CF_ERR_USAGE, RESTORE_USAGE);
-	if (modes == 0)
-		return error_set(CF_ERR_USAGE,
-		                 "restore needs a target: --to DIR (or FILE), --stdout or "
-		                 "--to-database TARGET");
-	if (modes > 1)
-		return error_set(CF_ERR_USAGE, "%s%s%s%s%s exclude each other: give one target",
-		                 to ? "--to" : "", to && (to_stdout || dbo.target) ? " and " : "",
-		                 to_stdout ? "--stdout" : "",
-		                 to_stdout && dbo.target ? " and " : "",
-		                 dbo.target ? "--to-database" : "");
-	if ((dbo.database || dbo.globals || dbo.clean) && !dbo.target)
-		return error_set(CF_ERR_USAGE,
-		                 "--database, --globals and --clean go with --to-database TARGET");
-	if (dbo.database && dbo.globals)
-		return error_set(CF_ERR_USAGE, "--database and --globals exclude each other");
-	if ((sel->ns || sel->kind || apply_order) && !to)
-		return error_set(CF_ERR_USAGE,
-		                 "--namespace, --kind and --print-apply-order go with --to DIR");
+	entries.include.v = include.v;
+	entries.include.n = include.n;
+	rc = restore_check_args(argc - optind, to, to_stdout, &dbo, sel, apply_order, include.n);
+	if (!rc && include.n && !(entries.include.matched = calloc(include.n, 1)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (rc) {
+		strv_free(&include);
+		return rc;
+	}
 	dbo.progress = cli->progress;
 	id = argv[optind];
 	rc = config_load(cli->config_path, &cfg);
@@ -439,6 +532,11 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = restore_to_stdout(st, b, ids, object, cli->progress);
 	else if (!rc && dbo.target)
 		rc = restore_database(st, b, ids, &dbo);
+	else if (!rc && include.n && !restore_has_tar(b, object))
+		rc = error_set(CF_ERR_USAGE,
+		               "--include chooses entries of tar objects (files and kubernetes "
+		               "backups); backup %s (%s) has none",
+		               b->id, b->kind);
 	else if (!rc && ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE))
 		rc = restore_to_file(st, b, ids, object, to, cli->progress);
 	else if (!rc && (sel->ns || sel->kind || apply_order) &&
@@ -447,14 +545,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    CF_ERR_USAGE,
 		    "--namespace, --kind and --print-apply-order are for kubernetes backups");
 	else if (!rc) {
-		struct restore_tar_select tar = {NULL, NULL};
-
 		entries.pass = ops ? ops->restore_entry_pass : NULL;
-		if (entries.pass) {
-			tar.pass = restore_entry_pass;
-			tar.ctx = &entries;
-		}
-		rc = restore_to_dir(st, b, ids, object, to, cli->progress, &tar);
+		rc = restore_to_dir(st, b, ids, object, to, cli->progress, &entries);
 	}
 	/* A one-file restore has no order to print. */
 	if (!rc && apply_order && ops && ops->restore_print_order)
@@ -472,5 +564,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	catalog_close(cat);
 	repo_trust_free(&trust);
 	config_free(cfg);
+	free(entries.include.matched);
+	strv_free(&include);
 	return rc;
 }

@@ -2,8 +2,10 @@
  * restore_tar: the sink of a tar object in a restore --to DIR. A child
  * process chdirs into the target folder and extracts with libarchive's disk
  * writer what the parent decrypts and decompresses (restore_stream.h) into a
- * pipe; the child reports its error (code and message) back over a second
- * pipe. It does not choose the folder, make it or move it into place.
+ * pipe; the child reports its error (code and message), or on success the
+ * selection's result, back over a second pipe. `coffer ls` reads the same
+ * way, with a child that reads only the headers. It does not choose the
+ * folder, make it or move it into place.
  */
 #include "agent/pipeline/restore_tar.h"
 
@@ -11,6 +13,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,56 @@ static void restore_tar_fix_times(struct archive_entry *e)
 	    archive_entry_atime_nsec(e) > 0)
 		archive_entry_set_atime(e, archive_entry_atime(e) - 1,
 		                        1000000000L - archive_entry_atime_nsec(e));
+}
+
+/* s without a leading '/' or "./"; *len leaves out trailing '/'. */
+static const char *restore_tar_trim(const char *s, size_t *len)
+{
+	while (*s == '/' || (s[0] == '.' && s[1] == '/'))
+		s += *s == '/' ? 1 : 2;
+	*len = strlen(s);
+	while (*len > 0 && s[*len - 1] == '/')
+		(*len)--;
+	return s;
+}
+
+int restore_tar_patterns_pass(const struct restore_tar_patterns *p, const char *path)
+{
+	size_t len;
+	const char *trimmed = restore_tar_trim(path, &len);
+	char *name = strndup(trimmed, len);
+	int chosen = 0;
+
+	if (!name)
+		return 0;
+	for (size_t i = 0; i < p->n; i++) {
+		char pattern[4096];
+		size_t plen;
+		const char *pt = restore_tar_trim(p->v[i], &plen);
+		int hit = 0;
+
+		if (plen >= sizeof(pattern))
+			plen = sizeof(pattern) - 1;
+		memcpy(pattern, pt, plen);
+		pattern[plen] = '\0';
+		/* The path itself, then each parent folder. */
+		for (size_t end = len; !hit && end > 0;) {
+			char c = name[end];
+
+			name[end] = '\0';
+			hit = fnmatch(pattern, name, 0) == 0;
+			name[end] = c;
+			while (end > 0 && name[--end] != '/')
+				;
+		}
+		if (hit) {
+			chosen = 1;
+			if (p->matched)
+				p->matched[i] = 1;
+		}
+	}
+	free(name);
+	return chosen;
 }
 
 /* 1 if encoded is name with some bytes written as %XX (as libarchive writes
@@ -128,6 +181,73 @@ static int restore_tar_write_error(struct archive *out, const char *what, const 
 	                 e > 0 && (!msg || !strstr(msg, strerror(e))) ? strerror(e) : "");
 }
 
+/* libarchive stops at the end-of-archive blocks; the stream goes on with the
+ * padding to the last record. Reads it all, so the parent can finish writing
+ * (and check the whole object's size and digest) instead of meeting a closed
+ * pipe. */
+static int restore_tar_drain(int fd)
+{
+	static char rest[65536];
+
+	for (;;) {
+		ssize_t n = read(fd, rest, sizeof(rest));
+
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return error_set_errno(CF_ERR_IO, errno,
+			                       "cannot read the end of the tar stream");
+	}
+}
+
+/* A tar reader of fd. Errors: CF_ERR_NOMEM, CF_ERR_FORMAT. */
+static int restore_tar_open(int fd, struct archive **out)
+{
+	struct archive *in = archive_read_new();
+
+	*out = NULL;
+	if (!in)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	archive_read_support_format_tar(in);
+	if (archive_read_open_fd(in, fd, 256 * 1024) != ARCHIVE_OK) {
+		int rc = error_set(CF_ERR_FORMAT, "cannot read the tar stream: %s",
+		                   archive_error_string(in));
+
+		archive_read_free(in);
+		return rc;
+	}
+	*out = in;
+	return 0;
+}
+
+/* Lists the tar stream on fd (child process): visit for each entry that
+ * passes f, its data skipped. */
+static int restore_tar_list_fd(int fd, const struct restore_tar_select *f,
+                               int (*visit)(const void *ctx, struct archive_entry *e))
+{
+	struct archive *in = NULL;
+	struct archive_entry *e;
+	int ar = ARCHIVE_OK, rc = restore_tar_open(fd, &in);
+
+	while (!rc &&
+	       ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN)) {
+		if (!f || !f->pass || f->pass(f->ctx, archive_entry_pathname(e))) {
+			restore_tar_fix_times(e);
+			rc = visit(f ? f->ctx : NULL, e);
+		}
+		if (!rc && archive_read_data_skip(in) != ARCHIVE_OK)
+			rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
+			               archive_entry_pathname(e), archive_error_string(in));
+	}
+	if (!rc && ar != ARCHIVE_EOF)
+		rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged: %s",
+		               archive_error_string(in));
+	if (!rc)
+		rc = restore_tar_drain(fd);
+	archive_read_free(in);
+	return rc;
+}
+
 /*
  * Extracts a tar stream from fd into the current directory (child process),
  * the entries that pass f. Returns 0 or an error code with error_set().
@@ -141,7 +261,7 @@ static int restore_tar_write_error(struct archive *out, const char *what, const 
  */
 static int restore_tar_extract_fd(int fd, const struct restore_tar_select *f)
 {
-	struct archive *in = archive_read_new();
+	struct archive *in = NULL;
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
 	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL |
@@ -151,20 +271,17 @@ static int restore_tar_extract_fd(int fd, const struct restore_tar_select *f)
 	unsigned long long warnings = 0;
 	int ar, rc = 0;
 
-	if (!in || !out) {
+	if (!out) {
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (geteuid() == 0)
 		flags |= ARCHIVE_EXTRACT_OWNER;
-	archive_read_support_format_tar(in);
 	archive_write_disk_set_options(out, flags);
 	archive_write_disk_set_standard_lookup(out);
-	if (archive_read_open_fd(in, fd, 256 * 1024) != ARCHIVE_OK) {
-		rc = error_set(CF_ERR_FORMAT, "cannot read the tar stream: %s",
-		               archive_error_string(in));
+	rc = restore_tar_open(fd, &in);
+	if (rc)
 		goto out;
-	}
 	while ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
 		const char *name = archive_entry_pathname(e);
 		const void *data;
@@ -223,20 +340,8 @@ static int restore_tar_extract_fd(int fd, const struct restore_tar_select *f)
 	if (!rc && warnings)
 		log_warn("%llu entr%s restored without some of their metadata (see above)",
 		         warnings, warnings == 1 ? "y" : "ies");
-	/* libarchive stops at the end-of-archive blocks; the stream goes on with
-	 * the padding to the last record. Read it all, so the parent can finish
-	 * writing (and check the whole object's size and digest) instead of
-	 * meeting a closed pipe. */
-	while (!rc) {
-		static char rest[65536];
-		ssize_t n = read(fd, rest, sizeof(rest));
-
-		if (n == 0)
-			break;
-		if (n < 0 && errno != EINTR)
-			rc = error_set_errno(CF_ERR_IO, errno,
-			                     "cannot read the end of the tar stream");
-	}
+	if (!rc)
+		rc = restore_tar_drain(fd);
 out:
 	archive_read_free(in);
 	archive_write_free(out);
@@ -248,27 +353,37 @@ out:
  * error code, then the message, so the parent prints the one error line (and
  * a child killed by a signal, which wrote nothing, is told apart).
  */
-static void restore_tar_child_report(int fd, int rc)
+static void restore_tar_child_report(int fd, int rc, const struct restore_tar_select *sel)
 {
 	const char *msg = error_message();
 
-	if (!rc)
+	if (write(fd, &rc, sizeof(rc)) != (ssize_t)sizeof(rc))
 		return;
-	if (write(fd, &rc, sizeof(rc)) == (ssize_t)sizeof(rc))
+	if (rc)
 		(void)!write(fd, msg, strlen(msg));
+	else if (sel && sel->result_size)
+		(void)!write(fd, sel->result, sel->result_size);
 }
 
-/* Reads the child's report: 0 if it wrote none, else its code, with its
- * message recorded by error_set(). */
-static int restore_tar_child_result(int fd)
+/* Reads the child's report: 0 if it wrote none or a success (whose result
+ * goes into sel->result), else its code, with its message recorded by
+ * error_set(). */
+static int restore_tar_child_result(int fd, const struct restore_tar_select *sel)
 {
 	char msg[8192];
 	ssize_t n;
 	size_t len = 0;
 	int code = 0;
 
-	if (read(fd, &code, sizeof(code)) != (ssize_t)sizeof(code) || code >= 0 ||
-	    code <= CF_ERR_LAST)
+	if (read(fd, &code, sizeof(code)) != (ssize_t)sizeof(code))
+		return 0;
+	if (code == 0 && sel && sel->result_size) {
+		while (len < sel->result_size &&
+		       (n = read(fd, (char *)sel->result + len, sel->result_size - len)) > 0)
+			len += (size_t)n;
+		return 0;
+	}
+	if (code >= 0 || code <= CF_ERR_LAST)
 		return 0;
 	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) > 0)
 		len += (size_t)n;
@@ -276,9 +391,12 @@ static int restore_tar_child_result(int fd)
 	return error_set(code, "%s", msg);
 }
 
-int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
-                        const struct age_identities *ids, const char *dir, int progress,
-                        const struct restore_tar_select *sel)
+/* Streams obj into a child that reads it: extracts into dir, or lists
+ * through visit when dir is NULL. */
+static int restore_tar_run(struct storage *st, const struct catalog_object *obj,
+                           const struct age_identities *ids, const char *dir, int progress,
+                           const struct restore_tar_select *sel,
+                           int (*visit)(const void *ctx, struct archive_entry *e))
 {
 	int data[2], report[2], status = 0, rc, child_rc;
 	char parent_msg[1024];
@@ -291,6 +409,8 @@ int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
 		close(data[1]);
 		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
 	}
+	/* What the parent printed must not be printed again by the child. */
+	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot fork");
@@ -305,11 +425,16 @@ int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
 		close(report[0]);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
-		if (chdir(dir) != 0)
+		if (!dir)
+			rc = restore_tar_list_fd(data[0], sel, visit);
+		else if (chdir(dir) != 0)
 			rc = error_set_errno(CF_ERR_IO, errno, "cannot enter %s", dir);
 		else
 			rc = restore_tar_extract_fd(data[0], sel);
-		restore_tar_child_report(report[1], rc);
+		if (fflush(stdout) != 0 && !rc)
+			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
+			                     "cannot write the output");
+		restore_tar_child_report(report[1], rc, sel);
 		_exit(rc ? 1 : 0);
 	}
 	close(data[0]);
@@ -325,19 +450,36 @@ int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
 		return rc;
 	}
 	snprintf(parent_msg, sizeof(parent_msg), "%s", error_message());
-	child_rc = restore_tar_child_result(report[0]);
+	child_rc = restore_tar_child_result(report[0], rc ? NULL : sel);
 	close(report[0]);
 	if (cancel_requested())
 		return error_set(CF_ERR_INTERRUPTED, "interrupted by a signal while restoring %s",
 		                 obj->key);
 	if (child_rc)
-		return error_set(child_rc, "restoring %s: %s", obj->key, error_message());
+		return error_set(child_rc, "%s %s: %s", dir ? "restoring" : "listing", obj->key,
+		                 error_message());
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return error_set(CF_ERR_INTERNAL, "restoring %s: the extraction process %s %d",
-		                 obj->key,
+		return error_set(CF_ERR_INTERNAL, "%s %s: the %s process %s %d",
+		                 dir ? "restoring" : "listing", obj->key,
+		                 dir ? "extraction" : "listing",
 		                 WIFSIGNALED(status) ? "was killed by signal" : "exited with",
 		                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	if (rc)
 		return error_set(rc, "%s", parent_msg);
 	return 0;
+}
+
+int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
+                        const struct age_identities *ids, const char *dir, int progress,
+                        const struct restore_tar_select *sel)
+{
+	return restore_tar_run(st, obj, ids, dir, progress, sel, NULL);
+}
+
+int restore_tar_list(struct storage *st, const struct catalog_object *obj,
+                     const struct age_identities *ids, int progress,
+                     const struct restore_tar_select *sel,
+                     int (*visit)(const void *ctx, struct archive_entry *e))
+{
+	return restore_tar_run(st, obj, ids, NULL, progress, sel, visit);
 }

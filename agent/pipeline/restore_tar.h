@@ -1,7 +1,8 @@
 /*
  * restore_tar: extracting a tar object of a backup into a folder (restore
  * --to DIR), in a child process that has chdir'ed there, fed through the
- * restore stream (restore_stream.h).
+ * restore stream (restore_stream.h), or listing its entries (coffer ls)
+ * the same way without writing them.
  *
  * libarchive's disk writer is used with the secure flags (no "..", no
  * absolute paths, no writing through symlinks), times, permissions, ACLs,
@@ -16,13 +17,37 @@
 
 #include "agent/pipeline/restore_stream.h"
 
-/* Which entries to extract: those for which pass(ctx, path) is 1; all when
- * pass is NULL. pass runs in the child process: no state it changes is seen
- * by the parent. */
+#include <archive_entry.h>
+
+/* Which entries to extract or list: those for which pass(ctx, path) is 1;
+ * all when pass is NULL. pass runs in the child process: what it changes is
+ * lost, except the result_size bytes at result (e.g. flags it sets through
+ * ctx), which the child copies back to the parent after reading the whole
+ * stream successfully. */
 struct restore_tar_select {
 	int (*pass)(const void *ctx, const char *path);
 	const void *ctx;
+	void *result;
+	size_t result_size;
 };
+
+/*
+ * Path patterns (restore --include, ls PATH...): an entry is chosen when a
+ * pattern matches its stored path or one of its parent folders, so a
+ * pattern naming a folder chooses everything below it, as tar does.
+ * fnmatch() semantics with '*' matching '/' too (tar's default); a leading
+ * '/' or "./" and a trailing '/' of a pattern or a path are ignored.
+ * matched (n flags, may be NULL) gets a 1 for each pattern that chose an
+ * entry.
+ */
+struct restore_tar_patterns {
+	char *const *v;
+	size_t n;
+	unsigned char *matched;
+};
+
+/* 1 if p chooses path (and marks the patterns that did), 0 if not. */
+int restore_tar_patterns_pass(const struct restore_tar_patterns *p, const char *path);
 
 /*
  * Restores obj, a tar stream, into the existing folder dir. Whose error wins
@@ -37,5 +62,18 @@ struct restore_tar_select {
 int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
                         const struct age_identities *ids, const char *dir, int progress,
                         const struct restore_tar_select *sel);
+
+/*
+ * Reads the headers of obj, a tar stream, without writing anything: calls
+ * visit(sel->ctx, e) in a child process for each entry that passes sel,
+ * skipping its data, and checks the whole object like restore_tar_extract.
+ * visit may print to stdout (the child flushes it); it returns 0 or an
+ * error code set with error_set(), which stops the listing. Errors: those
+ * of restore_tar_extract, and visit's.
+ */
+int restore_tar_list(struct storage *st, const struct catalog_object *obj,
+                     const struct age_identities *ids, int progress,
+                     const struct restore_tar_select *sel,
+                     int (*visit)(const void *ctx, struct archive_entry *e));
 
 #endif

@@ -87,6 +87,40 @@ check_rc "restore with --to and --stdout is a usage error" 2
 check_grep "it names both" "$ERR" "--to and --stdout exclude each other"
 check_absent "and restores nothing" "$T/x"
 
+# ===== restore --include =============================================================
+cf restore "$FID" --to "$T/inc-dir" --include "$P/etc/app"
+check_rc "restore --include FOLDER" 0
+check_same_file "a folder pattern restores what is below it" "$DATA/etc/app/app.conf" \
+	"$T/inc-dir/$P/etc/app/app.conf"
+check "and its symlink" test -L "$T/inc-dir/$P/etc/app/hosts-link"
+check_absent "--include leaves out a sibling file" "$T/inc-dir/$P/etc/hosts"
+check_absent "--include leaves out other folders" "$T/inc-dir/$P/var"
+
+cf restore "$FID" --to "$T/inc-glob" --include '*.conf'
+check_rc "restore --include '*.conf'" 0
+check_eq "'*' matches across folders, as in tar" "app.conf extra.conf" \
+	"$(cd "$T/inc-glob" && find . -type f -printf '%f\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+
+cf restore "$FID" --to "$T/inc-two" --include "/$P/etc/hosts" --include "$P/home/"
+check_rc "two --include, one with a leading and one with a trailing '/'" 0
+check_same_file "the first pattern's file" "$DATA/etc/hosts" "$T/inc-two/$P/etc/hosts"
+check_same_file "the second pattern's folder" "$DATA/home/u/notes.txt" "$T/inc-two/$P/home/u/notes.txt"
+check_eq "and nothing else" 2 "$(find "$T/inc-two" -type f | wc -l)"
+
+cf restore "$FID" --to "$T/inc-none" --include "$P/etc/hosts" --include 'no/such/*'
+check_rc "an --include that matches nothing fails as not found" 3
+check_grep "the error names the pattern" "$ERR" "--include 'no/such/\*' matched nothing"
+check_one_error_line "one error line"
+check_absent "nothing looks restored" "$T/inc-none"
+check_empty_output "no temporary folder is left" find "$T" -maxdepth 1 -name '.inc-none.coffer-restore.*'
+
+cf restore "$FID" --stdout --include "$P/etc"
+check_rc "--include with --stdout is a usage error" 2
+cf restore "$CID" --to "$T/inc-cmd" --include stdout
+check_rc "--include on a command backup is a usage error" 2
+check_grep "it says --include is for tar objects" "$ERR" "--include chooses entries of tar objects"
+check_absent "and restores nothing" "$T/inc-cmd"
+
 if python3 -c 'import sqlite3' 2>/dev/null; then
 	python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.execute("create table t(x)")
