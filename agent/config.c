@@ -1,15 +1,18 @@
 /*
- * config: reads coffer.conf (INI, parsed by libinih) into struct config.
+ * config: reads coffer.conf (INI, read by config_ini.c) into struct config.
  *
  * Every key is known here or by the source type that owns a [source NAME]
  * section; anything else is an error naming the file and line, so a typo never
- * silently falls back to a default. It does not open the repository or check
- * that paths exist: the commands do that when they need them.
+ * silently falls back to a default. A section or key given twice is an error
+ * naming both lines (only the list keys recipients and trusted_signers may be
+ * repeated, each line adding to the list). Relative paths are taken from the
+ * configuration file's folder. It does not open the repository or check that
+ * paths exist: the commands do that when they need them.
  */
 #include "agent/agent.h"
+#include "agent/config_ini.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -32,15 +35,86 @@ struct config_section {
 	size_t nkv;
 };
 
+/* What was seen where: "\x01SECTION" for headers, "SECTION\x01KEY" for
+ * keys, each with its first line (an open-addressing hash table, so parsing
+ * stays linear in the number of sections). */
+struct config_seen {
+	char **key;
+	int *line;
+	size_t cap, n;
+};
+
 struct config_parse {
 	struct config *cfg;
-	FILE *fp;
-	int line;         /* line number of the line inih is handling */
+	char *dir;        /* the configuration file's folder, absolute */
+	int line;         /* line number of the line being handled */
 	int section_line; /* line number of the last [section] header */
+	int repo_line;    /* line of [repository], 0 if none */
 	int failed;       /* an error is recorded */
 	struct config_section *secs;
-	size_t nsecs;
+	size_t nsecs, capsecs;
+	struct config_section *cur; /* the [source NAME] being read, or NULL */
+	struct config_seen seen;
 };
+
+static uint64_t config_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Records key at line; returns 0 when new, the first line when seen before,
+ * -1 when out of memory. */
+static int config_seen_put(struct config_seen *t, const char *key, int line)
+{
+	size_t i;
+
+	if (t->n * 2 >= t->cap) {
+		struct config_seen old = *t;
+		size_t cap = old.cap ? old.cap * 2 : 64;
+
+		t->key = calloc(cap, sizeof(*t->key));
+		t->line = calloc(cap, sizeof(*t->line));
+		if (!t->key || !t->line) {
+			free(t->key);
+			free(t->line);
+			*t = old;
+			return -1;
+		}
+		t->cap = cap;
+		for (size_t k = 0; k < old.cap; k++) {
+			if (!old.key[k])
+				continue;
+			for (i = config_hash(old.key[k]) & (cap - 1); t->key[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			t->key[i] = old.key[k];
+			t->line[i] = old.line[k];
+		}
+		free(old.key);
+		free(old.line);
+	}
+	for (i = config_hash(key) & (t->cap - 1); t->key[i]; i = (i + 1) & (t->cap - 1))
+		if (!strcmp(t->key[i], key))
+			return t->line[i];
+	t->key[i] = strdup(key);
+	if (!t->key[i])
+		return -1;
+	t->line[i] = line;
+	t->n++;
+	return 0;
+}
+
+static void config_seen_free(struct config_seen *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->key[i]);
+	free(t->key);
+	free(t->line);
+}
 
 /* Records the first error, prefixed with file:line, and stops handling. */
 static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
@@ -61,30 +135,46 @@ static int config_fail(struct config_parse *p, int line, const char *fmt, ...)
 	return 0;
 }
 
-/* Makes a path absolute against the current directory. NULL on out of memory. */
-static char *config_abs_path(const char *path)
+/* The absolute folder of the configuration file path (as named, symbolic
+ * links not followed). NULL on out of memory. */
+static char *config_dir_of(const char *path)
 {
 	char cwd[4096];
+	const char *slash = strrchr(path, '/');
 	struct buf b;
+	int rc;
 
+	buf_init(&b, 16384);
 	if (path[0] == '/')
-		return strdup(path);
-	if (!getcwd(cwd, sizeof(cwd)))
-		return strdup(path);
-	buf_init(&b, 8192);
-	if (buf_printf(&b, "%s/%s", cwd, path))
-		return NULL;
-	return (char *)b.data;
+		rc = buf_printf(&b, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	else if (!getcwd(cwd, sizeof(cwd)))
+		rc = buf_printf(&b, ".");
+	else if (slash)
+		rc = buf_printf(&b, "%s/%.*s", cwd, (int)(slash - path), path);
+	else
+		rc = buf_printf(&b, "%s", cwd);
+	if (rc)
+		buf_free(&b);
+	return rc ? NULL : (char *)b.data;
 }
 
+/* Sets *dst to value, a path made absolute against the configuration file's
+ * folder. */
 static int config_set_path(struct config_parse *p, char **dst, const char *value)
 {
+	struct buf b;
+
 	if (!*value)
 		return config_fail(p, p->line, "empty path");
+	buf_init(&b, 16384);
+	if (value[0] == '/' ? buf_printf(&b, "%s", value)
+	                    : buf_printf(&b, "%s%s%s", p->dir,
+	                                 p->dir[strlen(p->dir) - 1] == '/' ? "" : "/", value)) {
+		buf_free(&b);
+		return config_fail(p, p->line, "path too long");
+	}
 	free(*dst);
-	*dst = config_abs_path(value);
-	if (!*dst)
-		return config_fail(p, p->line, "out of memory");
+	*dst = (char *)b.data;
 	return 1;
 }
 
@@ -162,6 +252,45 @@ static int config_set_str(struct config_parse *p, const char **dst, const char *
 	return 1;
 }
 
+/* A key prefix must make valid object keys (storage_key_valid()). */
+static int config_check_prefix(struct config_parse *p, const char *value)
+{
+	struct buf b;
+	int ok;
+
+	while (*value == '/')
+		value++;
+	buf_init(&b, STORAGE_KEY_MAX + 8);
+	ok =
+	    !buf_printf(&b, "%s%sx", value, *value && value[strlen(value) - 1] != '/' ? "/" : "") &&
+	    storage_key_valid((char *)b.data);
+	buf_free(&b);
+	if (!ok)
+		return config_fail(p, p->line,
+		                   "prefix = '%.80s': expected folder names separated by '/' "
+		                   "(no '.' or '..' parts, no empty parts, no control characters)",
+		                   value);
+	return 1;
+}
+
+/* S3's storage classes are upper-case words (STANDARD_IA, GLACIER_IR, or a
+ * Ceph placement's own); anything else fails every upload, so say so now. */
+static int config_check_storage_class(struct config_parse *p, const char *value)
+{
+	size_t n = strlen(value);
+
+	for (const char *c = value; *c; c++)
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			n = 0;
+	if (n == 0 || n > 64)
+		return config_fail(p, p->line,
+		                   "storage_class = '%.80s': expected an S3 storage class in "
+		                   "capitals, e.g. STANDARD, STANDARD_IA, ONEZONE_IA, "
+		                   "INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE",
+		                   value);
+	return 1;
+}
+
 static int config_repository_s3(struct config_parse *p, const char *name, const char *value)
 {
 	struct storage_s3_options *o = &p->cfg->s3;
@@ -177,7 +306,7 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 	if (!strcmp(name, "bucket"))
 		return config_set_str(p, &o->bucket, value);
 	if (!strcmp(name, "prefix"))
-		return config_set_str(p, &o->prefix, value);
+		return config_check_prefix(p, value) && config_set_str(p, &o->prefix, value);
 	if (!strcmp(name, "access_key"))
 		return config_set_str(p, &o->access_key, value);
 	if (!strcmp(name, "secret_key")) {
@@ -198,7 +327,8 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 		return 1;
 	}
 	if (!strcmp(name, "storage_class"))
-		return config_set_str(p, &o->storage_class, value);
+		return config_check_storage_class(p, value) &&
+		       config_set_str(p, &o->storage_class, value);
 	if (!strcmp(name, "ca_file"))
 		return config_set_path(p, (char **)(uintptr_t)&o->ca_file, value);
 	if (!strcmp(name, "verify_tls")) {
@@ -268,31 +398,37 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 }
 
 /* Checks the [repository] section as a whole once the file is read. */
-static int config_check_repository(struct config *c, FILE *fp)
+static int config_check_repository(struct config_parse *p, FILE *fp)
 {
+	struct config *c = p->cfg;
 	const struct storage_s3_options *o = &c->s3;
+	const char *need = NULL;
 	struct stat st;
 
+	if (!p->repo_line)
+		return error_set(CF_ERR_CONFIG,
+		                 "%s: no [repository] section; every configuration names the "
+		                 "repository it uses (see README, Configuration)",
+		                 c->file);
 	if (!c->repo_type)
 		c->repo_type = strdup(o->endpoint || o->bucket ? "s3" : "posix");
 	if (!c->repo_type)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	if (!strcmp(c->repo_type, "s3")) {
 		if (!o->endpoint)
-			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs endpoint",
-			                 c->file);
-		if (!o->bucket)
-			return error_set(CF_ERR_CONFIG, "%s: [repository] type = s3 needs bucket",
-			                 c->file);
-		if (!o->access_key != !o->secret_key)
-			return error_set(CF_ERR_CONFIG,
-			                 "%s: [repository] access_key and secret_key go together",
-			                 c->file);
-		if (o->object_lock_mode && !o->object_lock_days)
-			return error_set(CF_ERR_CONFIG,
-			                 "%s: [repository] object_lock_mode needs object_lock_days",
-			                 c->file);
+			need = "type = s3 needs endpoint";
+		else if (!o->bucket)
+			need = "type = s3 needs bucket";
+		else if (!o->access_key != !o->secret_key)
+			need = "access_key and secret_key go together";
+		else if (o->object_lock_mode && !o->object_lock_days)
+			need = "object_lock_mode needs object_lock_days";
+	} else if (!c->repo_path) {
+		need = "type = posix needs path (the repository folder)";
 	}
+	if (need)
+		return error_set(CF_ERR_CONFIG, "%s:%d: [repository] %s", c->file, p->repo_line,
+		                 need);
 	/* A file holding a secret key must be readable by its owner only. */
 	if (o->secret_key && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
 		return error_set(CF_ERR_CONFIG,
@@ -338,9 +474,10 @@ static int config_check_signer(struct config_parse *p, size_t i, const char *ite
 	return 0;
 }
 
-/* Sets *list to the comma-separated value when check accepts every item;
- * the rejected list is wiped (it may hold a secret pasted in the wrong place)
- * and the previous one kept. Returns 1, or 0 after config_fail(). */
+/* Adds the comma-separated value's items to *list when check accepts every
+ * item (a repeated key adds to the list); a rejected line is wiped (it may
+ * hold a secret pasted in the wrong place). Returns 1, or 0 after
+ * config_fail(). */
 static int config_set_list(struct config_parse *p, const char *key, const char *value,
                            int (*check)(struct config_parse *p, size_t i, const char *item),
                            struct strv *list)
@@ -356,8 +493,12 @@ static int config_set_list(struct config_parse *p, const char *key, const char *
 			strv_free(&v);
 			return 0;
 		}
-	strv_free(list);
-	*list = v;
+	for (size_t i = 0; i < v.n; i++)
+		if (!strv_has(list, v.v[i]) && strv_add(list, v.v[i])) {
+			strv_free(&v);
+			return config_fail(p, p->line, "out of memory");
+		}
+	strv_free(&v);
 	return 1;
 }
 
@@ -399,68 +540,48 @@ static int config_compression(struct config_parse *p, const char *name, const ch
 	                   "unknown key '%s' in [compression] (expected level, workers)", name);
 }
 
-static struct config_section *config_section_get(struct config_parse *p, const char *name)
-{
-	struct config_section *s;
-
-	for (size_t i = 0; i < p->nsecs; i++)
-		if (!strcmp(p->secs[i].name, name))
-			return &p->secs[i];
-	s = realloc(p->secs, (p->nsecs + 1) * sizeof(*s));
-	if (!s)
-		return NULL;
-	p->secs = s;
-	s = &p->secs[p->nsecs];
-	memset(s, 0, sizeof(*s));
-	s->name = strdup(name);
-	s->line = p->section_line;
-	if (!s->name)
-		return NULL;
-	p->nsecs++;
-	return s;
-}
-
-/* Checks a source section's name; returns its section (created if new), or
- * NULL after recording the error. section is "source NAME". */
-static struct config_section *config_source_get(struct config_parse *p, const char *section)
+/* Starts the section of a [source NAME] header (section is "source NAME").
+ * Returns 1, or 0 after config_fail(). */
+static int config_source_section(struct config_parse *p, const char *section)
 {
 	const char *sname = section + 6;
 	struct config_section *s;
 
-	while (*sname == ' ' || *sname == '\t')
+	while (*sname == ' ')
 		sname++;
-	if (!*sname) {
-		config_fail(p, p->section_line, "a [source] section needs a name: [source NAME]");
-		return NULL;
-	}
-	if (!name_valid(sname)) {
-		config_fail(
-		    p, p->section_line,
+	if (!*sname)
+		return config_fail(p, p->line, "a [source] section needs a name: [source NAME]");
+	if (!name_valid(sname))
+		return config_fail(
+		    p, p->line,
 		    "source name '%.64s%s': use up to %d letters, digits, '-', '_' and '.', "
 		    "not starting with '.'",
 		    sname, strlen(sname) > 64 ? "..." : "", NAME_MAX_LEN);
-		return NULL;
+	if (p->nsecs == p->capsecs) {
+		size_t cap = p->capsecs ? p->capsecs * 2 : 16;
+
+		s = realloc(p->secs, cap * sizeof(*s));
+		if (!s)
+			return config_fail(p, p->line, "out of memory");
+		p->secs = s;
+		p->capsecs = cap;
 	}
-	s = config_section_get(p, sname);
-	if (!s)
-		config_fail(p, p->line, "out of memory");
-	return s;
+	s = &p->secs[p->nsecs];
+	memset(s, 0, sizeof(*s));
+	s->name = strdup(sname);
+	s->line = p->line;
+	if (!s->name)
+		return config_fail(p, p->line, "out of memory");
+	p->nsecs++;
+	p->cur = s;
+	return 1;
 }
 
-static int config_source_section(struct config_parse *p, const char *section)
+static int config_source_kv(struct config_parse *p, const char *name, const char *value)
 {
-	return config_source_get(p, section) ? 1 : 0;
-}
-
-static int config_source_kv(struct config_parse *p, const char *section, const char *name,
-                            const char *value)
-{
-	struct config_section *s;
+	struct config_section *s = p->cur;
 	struct config_kv *kv;
 
-	s = config_source_get(p, section);
-	if (!s)
-		return 0;
 	kv = realloc(s->kv, (s->nkv + 1) * sizeof(*kv));
 	if (!kv)
 		return config_fail(p, p->line, "out of memory");
@@ -478,12 +599,52 @@ static int config_source_kv(struct config_parse *p, const char *section, const c
 	return 1;
 }
 
-static int config_handler(void *user, const char *section, const char *name, const char *value)
+/* A [section] header: known, not seen before. Returns 1, or 0 after
+ * config_fail(). */
+static int config_header(struct config_parse *p, const char *section)
 {
-	struct config_parse *p = user;
+	struct buf k;
+	int first;
 
-	if (p->failed)
-		return 0;
+	p->section_line = p->line;
+	p->cur = NULL;
+	buf_init(&k, CONFIG_INI_LINE_MAX + 8);
+	first = buf_printf(&k, "\x01%s", section)
+	            ? -1
+	            : config_seen_put(&p->seen, (char *)k.data, p->line);
+	buf_free(&k);
+	if (first < 0)
+		return config_fail(p, p->line, "out of memory");
+	if (first)
+		return config_fail(p, p->line,
+		                   "[%.80s] again (first at line %d); a section may appear once: "
+		                   "merge the two, or rename one",
+		                   section, first);
+	if (!strcmp(section, "repository")) {
+		p->repo_line = p->line;
+		return 1;
+	}
+	if (!strcmp(section, "catalog") || !strcmp(section, "encryption") ||
+	    !strcmp(section, "compression"))
+		return 1;
+	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
+		return config_source_section(p, section);
+	return config_fail(p, p->line,
+	                   "unknown section [%.80s] (expected repository, catalog, encryption, "
+	                   "compression, source NAME)",
+	                   section);
+}
+
+/* Keys whose lines add to a list, so they may be repeated. */
+static int config_key_repeats(const char *section, const char *key)
+{
+	return !strcmp(section, "encryption") &&
+	       (!strcmp(key, "recipients") || !strcmp(key, "trusted_signers"));
+}
+
+static int config_handler(struct config_parse *p, const char *section, const char *name,
+                          const char *value)
+{
 	if (!strcmp(section, "repository"))
 		return config_repository(p, name, value);
 	if (!strcmp(section, "catalog")) {
@@ -496,74 +657,40 @@ static int config_handler(void *user, const char *section, const char *name, con
 		return config_encryption(p, name, value);
 	if (!strcmp(section, "compression"))
 		return config_compression(p, name, value);
-	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
-		return config_source_kv(p, section, name, value);
-	if (!*section)
-		return config_fail(p, p->line, "key '%s' outside any section", name);
-	return config_fail(p, p->section_line,
-	                   "unknown section [%s] (expected repository, catalog, encryption, "
-	                   "compression, source NAME)",
-	                   section);
+	if (p->cur)
+		return config_source_kv(p, name, value);
+	return config_fail(p, p->line, "internal error: key '%s' in [%s]", name, section);
 }
 
-static int config_source_section(struct config_parse *p, const char *section);
-
-/*
- * Checks a [section] header when the reader meets it, so a section with no
- * keys is checked too (inih only reports keys), and registers [source NAME]
- * sections so an empty one is reported as lacking a type.
- */
-static void config_section_header(struct config_parse *p, const char *line)
+/* config_ini's callback: one header or key line. */
+static int config_item(void *ctx, const struct config_ini_item *it)
 {
-	char name[256];
-	const char *end = strchr(line, ']');
-	size_t n;
+	struct config_parse *p = ctx;
+	struct buf k;
+	int first;
 
-	if (p->failed || !end)
-		return;
-	line++;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	n = (size_t)(end - line);
-	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		n--;
-	if (n >= sizeof(name)) {
-		config_fail(p, p->line, "section name too long");
-		return;
-	}
-	memcpy(name, line, n);
-	name[n] = '\0';
-	if (!strcmp(name, "repository") || !strcmp(name, "catalog") ||
-	    !strcmp(name, "encryption") || !strcmp(name, "compression"))
-		return;
-	if (!strncmp(name, "source", 6) && (name[6] == '\0' || name[6] == ' ' || name[6] == '\t')) {
-		config_source_section(p, name);
-		return;
-	}
-	config_fail(p, p->line,
-	            "unknown section [%s] (expected repository, catalog, encryption, compression, "
-	            "source NAME)",
-	            name);
-}
-
-/* inih's line reader, counting lines so the handler knows where it is. */
-static char *config_reader(char *str, int num, void *stream)
-{
-	struct config_parse *p = stream;
-	char *r = fgets(str, num, p->fp);
-
-	if (r) {
-		const char *q = r;
-
-		p->line++;
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q == '[') {
-			p->section_line = p->line;
-			config_section_header(p, q);
-		}
-	}
-	return r;
+	p->line = it->line;
+	if (!it->key)
+		return config_header(p, it->section) ? 0 : CF_ERR_CONFIG;
+	if (!it->section[0])
+		return error_set(CF_ERR_CONFIG,
+		                 "%s:%d: key '%s' before any [section] (expected [repository], "
+		                 "[source NAME], ... above it)",
+		                 p->cfg->file, p->line, it->key);
+	buf_init(&k, 2 * CONFIG_INI_LINE_MAX + 8);
+	first = buf_printf(&k, "%s\x01%s", it->section, it->key)
+	            ? -1
+	            : config_seen_put(&p->seen, (char *)k.data, p->line);
+	buf_free(&k);
+	if (first < 0)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (first && !config_key_repeats(it->section, it->key))
+		return error_set(CF_ERR_CONFIG,
+		                 "%s:%d: %s is set again in [%.80s] (first at line %d); a key may "
+		                 "be set once (only recipients and trusted_signers add to a list "
+		                 "when repeated): remove one",
+		                 p->cfg->file, p->line, it->key, it->section, first);
+	return config_handler(p, it->section, it->key, it->value) ? 0 : CF_ERR_CONFIG;
 }
 
 /* Builds the sources from the collected sections, now that types are known. */
@@ -626,6 +753,8 @@ static int config_build_sources(struct config_parse *p)
 
 static void config_parse_free(struct config_parse *p)
 {
+	config_seen_free(&p->seen);
+	free(p->dir);
 	for (size_t i = 0; i < p->nsecs; i++) {
 		for (size_t k = 0; k < p->secs[i].nkv; k++) {
 			free(p->secs[i].kv[k].key);
@@ -665,7 +794,8 @@ int config_load(const char *path, struct config **out)
 {
 	struct config_parse p;
 	struct config *c = NULL;
-	int rc, line;
+	FILE *fp;
+	int rc;
 
 	memset(&p, 0, sizeof(p));
 	rc = config_empty(&c);
@@ -678,27 +808,22 @@ int config_load(const char *path, struct config **out)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	}
 	p.cfg = c;
-	p.fp = fopen(path, "re");
-	if (!p.fp) {
-		rc = error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_CONFIG, errno,
-		                     "cannot read configuration file %s", path);
+	p.dir = config_dir_of(path);
+	fp = p.dir ? fopen(path, "re") : NULL;
+	if (!fp) {
+		rc = p.dir ? error_set_errno(errno == ENOENT ? CF_ERR_NOTFOUND : CF_ERR_CONFIG,
+		                             errno, "cannot read configuration file %s", path)
+		           : error_set(CF_ERR_NOMEM, "out of memory");
+		free(p.dir);
 		config_free(c);
 		return rc;
 	}
-	line = ini_parse_stream(config_reader, &p, config_handler, &p);
-	if (p.failed)
-		rc = CF_ERR_CONFIG;
-	else if (line > 0)
-		rc = error_set(CF_ERR_CONFIG,
-		               "%s:%d: cannot parse this line (expected [section] or key = value)",
-		               path, line);
-	else if (line < 0)
-		rc = error_set(CF_ERR_NOMEM, "out of memory reading %s", path);
-	if (!rc)
-		rc = config_check_repository(c, p.fp);
-	fclose(p.fp);
+	rc = config_ini_parse(fp, path, config_item, &p);
 	if (!rc)
 		rc = config_build_sources(&p);
+	if (!rc)
+		rc = config_check_repository(&p, fp);
+	fclose(fp);
 	config_parse_free(&p);
 	if (rc) {
 		config_free(c);

@@ -1,10 +1,12 @@
 /* Tests agent/config.c: a full configuration loads; every kind of mistake is
  * refused with FILE:LINE and what was expected. */
 #include "agent/agent.h"
+#include "agent/config_ini.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +65,10 @@ static void test_full_config(void **state)
 	assert_int_equal(config_load(path, &c), 0);
 	assert_string_equal(c->repo_type, "posix");
 	assert_string_equal(c->repo_path, "/srv/repo");
-	assert_true(c->catalog_path[0] == '/'); /* made absolute */
-	assert_non_null(strstr(c->catalog_path, "/relative/cat"));
-	assert_int_equal(c->recipients.n, 2);
-	assert_string_equal(c->recipients.v[1], RCPT);
+	/* made absolute against the configuration file's folder */
+	assert_string_equal(c->catalog_path, COFFER_TEST_TMP "/relative/cat");
+	assert_int_equal(c->recipients.n, 1); /* a recipient given twice is kept once */
+	assert_string_equal(c->recipients.v[0], RCPT);
 	assert_string_equal(c->identity, "/root/id.txt");
 	assert_int_equal(c->zstd_level, 7);
 	assert_int_equal(c->zstd_workers, 0);
@@ -119,7 +121,7 @@ static void test_errors(void **state)
 	expect_error("[encryption]\nrecipients = age1nope\n", CF_ERR_CONFIG, 2,
 	             "not an age X25519 recipient");
 	expect_error("[encryption]\nrecipients = " RCPT ",,\n", CF_ERR_CONFIG, 2, "empty item");
-	expect_error("path = /x\n", CF_ERR_CONFIG, 1, "outside any section");
+	expect_error("path = /x\n", CF_ERR_CONFIG, 1, "before any [section]");
 	expect_error("[source a]\npaths = /etc\n", CF_ERR_CONFIG, 1, "has no type");
 	expect_error("[source a]\n\ntype = tape\n", CF_ERR_CONFIG, 3, "unknown source type 'tape'");
 	expect_error("[source a]\ntype = files\npaths = /etc\ncolour = red\n", CF_ERR_CONFIG, 4,
@@ -132,7 +134,172 @@ static void test_errors(void **state)
 	             "letters, digits");
 	expect_error("[source]\ntype = command\n", CF_ERR_CONFIG, 1, "needs a name");
 	expect_error("[repository]\nthis line has no equals sign\n", CF_ERR_CONFIG, 2,
-	             "cannot parse");
+	             "is not a [section], a 'key = value' or a comment");
+}
+
+#define REPO "[repository]\npath = /srv/repo\n"
+
+/* The INI rules (README, Configuration): each mistake that used to change
+ * what is backed up without a word is an error naming FILE:LINE. */
+static void test_syntax(void **state)
+{
+	(void)state;
+	/* Duplicates name both lines. */
+	expect_error(REPO "[source a]\ntype = files\npaths = /a\n[source a]\ntype = files\n"
+	                  "paths = /tmp\n",
+	             CF_ERR_CONFIG, 6, "[source a] again (first at line 3)");
+	expect_error(REPO "[compression]\nlevel = 3\nlevel = 5\n", CF_ERR_CONFIG, 5,
+	             "level is set again in [compression] (first at line 4)");
+	expect_error("[repository]\npath = /a\n[catalog]\npath = /c\n[repository]\n", CF_ERR_CONFIG,
+	             5, "[repository] again (first at line 1)");
+	expect_error(REPO "[source a]\ntype = files\npaths = /a\n  paths = /b\n", CF_ERR_CONFIG, 6,
+	             "paths is set again in [source a] (first at line 5)");
+	/* A header without its ']' is reported as such, on its own line. */
+	expect_error("[repository\ntype = posix\n", CF_ERR_CONFIG, 1, "has no closing ']'");
+	expect_error("[repository] x\n", CF_ERR_CONFIG, 1, "text after the section header");
+	expect_error("[]\n", CF_ERR_CONFIG, 1, "empty section header");
+	/* A quote left open before a comment-like ';' is ambiguous. */
+	expect_error(REPO "[source a]\ntype = command\ncommand = echo \"a ; b\n", CF_ERR_CONFIG, 5,
+	             "quote is never closed");
+	expect_error(REPO "[source a b]\ntype = command\ncommand = x\n", CF_ERR_CONFIG, 3,
+	             "source name 'a b'");
+	expect_error(REPO "[source a]\ntype = command\ncommand x = y\n", CF_ERR_CONFIG, 5,
+	             "'command x' is not a key name");
+	expect_error(REPO "[source a]\n= x\n", CF_ERR_CONFIG, 4, "a value without a key");
+	/* Values the storage would refuse at the first upload. */
+	expect_error("[repository]\ntype = s3\nendpoint = https://h\nbucket = b\n"
+	             "storage_class = standard ia\n",
+	             CF_ERR_CONFIG, 5, "storage_class = 'standard ia'");
+	expect_error("[repository]\ntype = s3\nendpoint = https://h\nbucket = b\n"
+	             "prefix = a/../b\n",
+	             CF_ERR_CONFIG, 5, "prefix = 'a/../b'");
+	/* A configuration must name its repository; posix needs a path. */
+	expect_error("", CF_ERR_CONFIG, 0, "no [repository] section");
+	expect_error("; only comments\n[compression]\nlevel = 3\n", CF_ERR_CONFIG, 0,
+	             "no [repository] section");
+	expect_error("\n[repository]\ntype = posix\n", CF_ERR_CONFIG, 2, "needs path");
+}
+
+/* What the rules accept, and how values come out. */
+static void test_syntax_values(void **state)
+{
+	struct config *c = NULL;
+	struct source *s;
+	char *text, *big;
+	size_t n = 0;
+
+	(void)state;
+	/* A line of any length up to 64 KiB: 300 recipients on one line
+	 * (about 19 KiB), then 100 more on a repeated key that adds to them. */
+	text = malloc(64 * 1024);
+	big = malloc(CONFIG_INI_LINE_MAX + 64);
+	assert_non_null(text);
+	assert_non_null(big);
+	n = (size_t)sprintf(big, "\xEF\xBB\xBF" REPO "[encryption]\r\nrecipients = ");
+	for (int i = 0; i < 300; i++)
+		n += (size_t)sprintf(big + n, "%s" RCPT, i ? ", " : "");
+	n += (size_t)sprintf(big + n,
+	                     " ; all the same key\r\n"
+	                     "recipients = " RCPT "\n"
+	                     "[source q]\n"
+	                     "  type = command   # indented lines are lines like others\n"
+	                     "  command = echo \"a ; b\" 'c # d' e;f \"g\\\" ; h\" ; a comment\n"
+	                     "[source  spaced\t]\ntype = files\npaths = /etc ; x\n");
+	write_conf(big);
+	assert_int_equal(config_load(path, &c), 0);
+	assert_int_equal(c->recipients.n, 1); /* the same recipient, kept once */
+	s = config_source_find(c, "q");
+	assert_non_null(s);
+	assert_non_null(config_source_find(c, "spaced"));
+	config_free(c);
+	c = NULL;
+	/* A line of exactly 64 KiB is read whole; one byte more is an error. */
+	memset(big, 0, CONFIG_INI_LINE_MAX + 64);
+	n = (size_t)sprintf(big, REPO "[source q]\ntype = command\ncommand = echo ");
+	{
+		size_t start = n - strlen("command = echo ");
+
+		while (n - start < CONFIG_INI_LINE_MAX)
+			big[n++] = 'x';
+		big[n++] = '\n';
+	}
+	write_conf(big);
+	assert_int_equal(config_load(path, &c), 0);
+	config_free(c);
+	c = NULL;
+	n--;
+	big[n++] = 'x';
+	big[n++] = '\n';
+	big[n] = '\0';
+	expect_error(big, CF_ERR_CONFIG, 5, "line longer than 65536 bytes");
+	free(big);
+	free(text);
+}
+
+/* Collects "line|section|key|value" of each item. */
+static int ini_collect(void *ctx, const struct config_ini_item *it)
+{
+	struct buf *b = ctx;
+
+	return buf_printf(b, "%d|%s|%s|%s\n", it->line, it->section, it->key ? it->key : "-",
+	                  it->value ? it->value : "-");
+}
+
+static int ini_run(const char *text, size_t len, struct buf *out)
+{
+	FILE *f = fmemopen((void *)(uintptr_t)text, len, "r");
+	int rc;
+
+	assert_non_null(f);
+	buf_reset(out);
+	error_clear();
+	rc = config_ini_parse(f, "t.conf", ini_collect, out);
+	fclose(f);
+	(void)buf_printf(out, "%s", "");
+	return rc;
+}
+
+/* The reader's rules for comments, quotes, blanks and line ends. */
+static void test_ini_values(void **state)
+{
+	static const char text[] = "# c\r\n ; c\n[ source\t  x ]  ; c\n"
+	                           "a = echo \"a ; b\" 'c # d' e;f \"g\\\" ; h\" ; comment\n"
+	                           "\tb=  v  \r\n"
+	                           "c = ; only a comment\n"
+	                           "d = it's fine\n"
+	                           "e = x=y # z\n"
+	                           "f = a#b ;c\n";
+	static const char nul[] = "[s]\na = x\0y\n";
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 1 << 20);
+	assert_int_equal(ini_run(text, sizeof(text) - 1, &out), 0);
+	assert_string_equal((char *)out.data,
+	                    "3|source x|-|-\n"
+	                    "4|source x|a|echo \"a ; b\" 'c # d' e;f \"g\\\" ; h\"\n"
+	                    "5|source x|b|v\n"
+	                    "6|source x|c|\n"
+	                    "7|source x|d|it's fine\n"
+	                    "8|source x|e|x=y\n"
+	                    "9|source x|f|a#b\n");
+	assert_int_equal(ini_run(nul, sizeof(nul) - 1, &out), CF_ERR_CONFIG);
+	assert_non_null(strstr(error_message(), "t.conf:2: a NUL byte"));
+	assert_int_equal(ini_run("[s]\nd = it's ; not sure\n", 25, &out), CF_ERR_CONFIG);
+	assert_non_null(strstr(error_message(), "t.conf:2: d: the ' quote is never closed"));
+	buf_free(&out);
+}
+
+/* --config naming a folder says so (not "no recipients" later). */
+static void test_config_folder(void **state)
+{
+	struct config *c = NULL;
+
+	(void)state;
+	mkdir(COFFER_TEST_TMP, 0755);
+	assert_int_equal(config_load(COFFER_TEST_TMP, &c), CF_ERR_CONFIG);
+	assert_non_null(strstr(error_message(), "is a folder, not a configuration file"));
+	assert_null(c);
 }
 
 static void test_s3(void **state)
@@ -194,6 +361,8 @@ int main(void)
 	    cmocka_unit_test(test_full_config), cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_errors),      cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_s3),          cmocka_unit_test(test_split_list),
+	    cmocka_unit_test(test_syntax),      cmocka_unit_test(test_syntax_values),
+	    cmocka_unit_test(test_ini_values),  cmocka_unit_test(test_config_folder),
 	};
 
 	age_init();
