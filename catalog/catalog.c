@@ -27,6 +27,8 @@
 #define CATALOG_VERSION_TEXT_MAX 16
 /* LMDB's default (and compiled-in) key size limit bounds the index keys. */
 #define CATALOG_INDEX_KEY_MAX 511
+/* The start time in a by_started key: 16 hex digits. */
+#define CATALOG_STARTED_LEN 16
 
 struct catalog {
 	MDB_env *env;
@@ -35,6 +37,7 @@ struct catalog {
 	MDB_dbi by_source;
 	MDB_dbi running;     /* id -> "": records whose status is running */
 	MDB_dbi by_location; /* location "\0" id -> "" ("" for a record without one) */
+	MDB_dbi by_started;  /* source "\0" start time (16 hex digits) id -> "" */
 	char *path;
 };
 
@@ -89,10 +92,11 @@ static int catalog_check_size(const struct catalog *c)
 }
 
 /*
- * Version 1 had no running and by_location indexes: build them from the
- * records, once, inside the open's write transaction (so a crash leaves
- * version 1 and the next open builds them again). A record that cannot be
- * decoded is left out of them, as listings skip it.
+ * Version 1 had no running and by_location indexes, version 2 no
+ * by_started: build the indexes from the records (putting an entry that
+ * exists changes nothing), once, inside the open's write transaction (so a
+ * crash leaves the old version and the next open builds them again). A
+ * record that cannot be decoded is left out of them, as listings skip it.
  */
 static int catalog_migrate(struct catalog *c, MDB_txn *txn, long from)
 {
@@ -241,6 +245,8 @@ int catalog_open(const char *path, struct catalog **out)
 		mrc = mdb_dbi_open(txn, "running", MDB_CREATE, &c->running);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "by_location", MDB_CREATE, &c->by_location);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "by_started", MDB_CREATE, &c->by_started);
 	if (mrc) {
 		rc = catalog_mdb_error(c, "cannot open the databases", mrc);
 		goto out;
@@ -295,9 +301,10 @@ static int catalog_index_key(const struct catalog *c, const char *source, const 
 	return 0;
 }
 
-/* Deletes every entry of dbi whose key ends with "\0" id (a damaged record's
- * entries, whose names are unknown). */
-static int catalog_index_scan_remove(struct catalog *c, MDB_txn *txn, MDB_dbi dbi, const char *id)
+/* Deletes every entry of dbi whose key ends with "\0", gap more bytes and
+ * id (a damaged record's entries, whose names are unknown). */
+static int catalog_index_scan_remove(struct catalog *c, MDB_txn *txn, MDB_dbi dbi, size_t gap,
+                                     const char *id)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
@@ -311,7 +318,7 @@ static int catalog_index_scan_remove(struct catalog *c, MDB_txn *txn, MDB_dbi db
 	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		const char *k = key.mv_data;
 
-		if (key.mv_size > ilen && k[key.mv_size - ilen - 1] == '\0' &&
+		if (key.mv_size > ilen + gap && k[key.mv_size - ilen - gap - 1] == '\0' &&
 		    memcmp(k + key.mv_size - ilen, id, ilen) == 0) {
 			mrc = mdb_cursor_del(cur, 0);
 			if (mrc)
@@ -352,11 +359,24 @@ static int catalog_running_entry(struct catalog *c, MDB_txn *txn, const char *id
 	return 0;
 }
 
+/* The by_started key's time: 16 hex digits of the start time with the
+ * sign bit flipped, so the keys sort as the times do, then the id. */
+static void catalog_started_text(int64_t started_ms, const char *id, char *out, size_t size)
+{
+	snprintf(out, size, "%016llx%s",
+	         (unsigned long long)((uint64_t)started_ms ^ ((uint64_t)1 << 63)), id);
+}
+
 /* Adds (del 0) or removes (del 1) every index entry of record b. */
 static int catalog_index_update(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b,
                                 int del)
 {
+	char started[CATALOG_STARTED_LEN + BACKUP_ID_LEN + 1];
 	int rc = catalog_index_entry(c, txn, c->by_source, b->source, b->id, del);
+
+	catalog_started_text(b->started_ms, b->id, started, sizeof(started));
+	if (!rc)
+		rc = catalog_index_entry(c, txn, c->by_started, b->source, started, del);
 
 	if (!rc && (del || b->status == CATALOG_RUNNING))
 		rc = catalog_running_entry(c, txn, b->id, del);
@@ -389,9 +409,11 @@ static int catalog_index_remove(struct catalog *c, MDB_txn *txn, const char *id,
 		return rc;
 	}
 	error_clear();
-	rc = catalog_index_scan_remove(c, txn, c->by_source, id);
+	rc = catalog_index_scan_remove(c, txn, c->by_source, 0, id);
 	if (!rc)
-		rc = catalog_index_scan_remove(c, txn, c->by_location, id);
+		rc = catalog_index_scan_remove(c, txn, c->by_location, 0, id);
+	if (!rc)
+		rc = catalog_index_scan_remove(c, txn, c->by_started, CATALOG_STARTED_LEN, id);
 	if (!rc)
 		rc = catalog_running_entry(c, txn, id, 1);
 	return rc;
@@ -864,27 +886,25 @@ static int catalog_record_at(const struct catalog_backup *b, const char *locatio
 int catalog_backup_latest(struct catalog *c, const char *source, const char *location,
                           struct catalog_backup **out)
 {
-	char ibuf[CATALOG_INDEX_KEY_MAX], stop[BACKUP_ID_LEN + 1];
-	struct catalog_backup *best = NULL;
+	char ibuf[CATALOG_INDEX_KEY_MAX];
+	struct catalog_backup *b = NULL;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
-	size_t slen = strlen(source);
-	/* Ids are "YYYYMMDDTHHMMSS.mmmZ-random": this much is the start time. */
-	const size_t time_len = 20;
+	size_t slen = strlen(source), skip = slen + 1 + CATALOG_STARTED_LEN;
 	int rc = 0, mrc;
 
 	*out = NULL;
 	if (slen + 1 >= sizeof(ibuf))
 		return CF_ERR_NOTFOUND; /* too long to have been stored */
-	/* Past the source's range: source "\1" sorts after every source "\0" id. */
+	/* Past the source's range: source "\1" sorts after every source "\0"... */
 	memcpy(ibuf, source, slen);
 	ibuf[slen] = '\1';
 	key.mv_size = slen + 1;
 	key.mv_data = ibuf;
 	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (!mrc)
-		mrc = mdb_cursor_open(txn, c->by_source, &cur);
+		mrc = mdb_cursor_open(txn, c->by_started, &cur);
 	if (mrc) {
 		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
 		goto out;
@@ -892,22 +912,21 @@ int catalog_backup_latest(struct catalog *c, const char *source, const char *loc
 	mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	mrc = mdb_cursor_get(cur, &key, &val, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
 	ibuf[slen] = '\0';
-	for (; !mrc && !rc; mrc = mdb_cursor_get(cur, &key, &val, MDB_PREV)) {
+	/* Newest start first; normally the first entry is the answer, and only
+	 * newer runs that are not complete or of another repository are read
+	 * before it. */
+	for (; !mrc && !rc && !*out; mrc = mdb_cursor_get(cur, &key, &val, MDB_PREV)) {
 		const char *k = key.mv_data;
-		struct catalog_backup *b = NULL;
 		MDB_val id, rec;
 
-		if (key.mv_size <= slen + 1 || memcmp(k, ibuf, slen + 1) != 0)
+		if (key.mv_size <= skip || memcmp(k, ibuf, slen + 1) != 0)
 			break;
-		id.mv_size = key.mv_size - slen - 1;
-		id.mv_data = (char *)(uintptr_t)k + slen + 1;
-		/* Every id from here down was started before the best so far. */
-		if (best && id.mv_size >= time_len && memcmp(id.mv_data, stop, time_len) < 0)
-			break;
+		id.mv_size = key.mv_size - skip;
+		id.mv_data = (char *)(uintptr_t)k + skip;
 		mrc = mdb_get(txn, c->backups, &id, &rec);
 		if (mrc == MDB_NOTFOUND) {
 			mrc = 0;
-			continue; /* reported by the listings */
+			continue; /* damage, reported by the listings */
 		}
 		if (mrc)
 			break;
@@ -915,18 +934,14 @@ int catalog_backup_latest(struct catalog *c, const char *source, const char *loc
 		if (rc == CF_ERR_FORMAT) {
 			error_clear();
 			rc = 0;
-			continue; /* a damaged record: reported by the listings */
+			continue; /* a damaged record, reported by the listings */
 		}
-		if (rc)
-			break;
-		if (b->status == CATALOG_COMPLETE && catalog_record_at(b, location) &&
-		    (!best || b->started_ms > best->started_ms)) {
-			catalog_backup_free(best);
-			best = b;
-			backup_id_format(best->started_ms, 0, stop);
+		if (!rc && b->status == CATALOG_COMPLETE && catalog_record_at(b, location)) {
+			*out = b;
 			b = NULL;
 		}
 		catalog_backup_free(b);
+		b = NULL;
 	}
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
@@ -935,14 +950,13 @@ out:
 		mdb_cursor_close(cur);
 	if (txn)
 		mdb_txn_abort(txn);
-	if (!rc && !best)
+	if (!rc && !*out)
 		rc = CF_ERR_NOTFOUND;
 	if (rc) {
-		catalog_backup_free(best);
-		return rc;
+		catalog_backup_free(*out);
+		*out = NULL;
 	}
-	*out = best;
-	return 0;
+	return rc;
 }
 
 int catalog_source_names(struct catalog *c, struct strv *names)

@@ -15,6 +15,8 @@
  *                 runs costs the same whatever the history)
  *   "by_location" location "\0" id -> "" (a repository's backups; "" for
  *                 records from before locations)
+ *   "by_started"  source "\0" start time id -> "" (a source's runs in start
+ *                 order: the newest is the last of its range)
  *
  * It does not talk to storage; the agent does.
  */
@@ -26,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 /* Version of the manifest / record JSON layout (the "format" field). */
 #define CATALOG_FORMAT_VERSION 1
 
@@ -126,12 +128,10 @@ int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list
 int catalog_backup_match(struct catalog *c, const char *source, const char *prefix, size_t max,
                          struct strv *ids, size_t *total);
 /*
- * The newest complete record of source by its recorded start time, among
- * those at location (NULL: any; a record without locations counts as at
- * every location, as in catalog_backup_list_at()). The source's index is
- * walked from the newest id down; ids are made from the start time
- * (backup_id_format()), so the walk stops at the first id older than the
- * newest start seen, and normally reads one record. The caller frees *out.
+ * The newest complete record of source by its recorded start time (the
+ * by_started index, walked from the newest down), among those at location
+ * (NULL: any; a record without locations counts as at every location, as
+ * in catalog_backup_list_at()). The caller frees *out.
  * Errors: CF_ERR_NOTFOUND (no such record; no message is set),
  * CF_ERR_CATALOG, CF_ERR_NOMEM.
  */

@@ -405,6 +405,25 @@ static void write_raw(const char *path, const char *db, const char *k, const cha
 	mdb_env_close(env);
 }
 
+/* How many entries database db of the closed catalog at path holds. */
+static size_t count_raw(const char *path, const char *db)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat st;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return st.ms_entries;
+}
+
 /* One record that cannot be decoded is skipped by every listing, the others
  * are still listed, and it can be replaced and deleted. */
 static void test_damaged_record_skipped(void **state)
@@ -426,6 +445,20 @@ static void test_damaged_record_skipped(void **state)
 	assert_int_equal(catalog_backup_delete(f->c, a->id), 0);
 	assert_list(f->c, NULL, "web:091050.000Z-00000002 ");
 	assert_walk(f->c, 0, NULL, "web:091050.000Z-00000002 ");
+	/* Deleting a damaged record leaves no index entry of it behind. */
+	catalog_close(f->c);
+	f->c = NULL;
+	write_raw(f->path, "backups", b->id, "{\"format\": 1, \"id\": 7}");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_int_equal(catalog_backup_delete(f->c, b->id), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	assert_int_equal(count_raw(f->path, "backups"), 0);
+	assert_int_equal(count_raw(f->path, "by_source"), 0);
+	assert_int_equal(count_raw(f->path, "by_started"), 0);
+	assert_int_equal(count_raw(f->path, "by_location"), 0);
+	assert_int_equal(count_raw(f->path, "running"), 0);
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
 	catalog_backup_free(a);
 	catalog_backup_free(b);
 }
@@ -436,6 +469,7 @@ static void test_migrate_from_1(void **state)
 {
 	struct fixture *f = *state;
 	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("db", 1795338650, 2);
+	struct catalog_backup *got;
 	char *json;
 
 	assert_int_equal(strv_add(&a->locations, "posix:/r1"), 0);
@@ -456,12 +490,57 @@ static void test_migrate_from_1(void **state)
 	assert_walk(f->c, 0, NULL, "web:091046.000Z-00000001 ");
 	assert_walk(f->c, 1, "posix:/r1", "web:091046.000Z-00000001 db:091050.000Z-00000002 ");
 	assert_walk(f->c, 1, "posix:/r9", "db:091050.000Z-00000002 ");
+	/* The start-time index was built too. */
+	got = NULL;
+	assert_int_equal(catalog_backup_latest(f->c, "db", "posix:/r1", &got), 0);
+	assert_string_equal(got->id, b->id);
+	catalog_backup_free(got);
 	catalog_close(f->c);
 	/* Upgraded once: the version is now the current one. */
 	assert_int_equal(catalog_open(f->path, &f->c), 0);
 	assert_walk(f->c, 0, NULL, "web:091046.000Z-00000001 ");
 	catalog_backup_free(a);
 	catalog_backup_free(b);
+}
+
+/* A version 2 catalog (no start-time index) gets it built by the first open. */
+static void test_migrate_from_2(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *a = record("web", 1795338646, 1), *got = NULL;
+
+	a->status = CATALOG_COMPLETE;
+	a->finished_ms = a->started_ms + 1;
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	/* Drop the index, as a version 2 catalog never had it. */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+
+		assert_int_equal(mdb_env_create(&env), 0);
+		assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+		assert_int_equal(mdb_env_open(env, f->path, 0, 0600), 0);
+		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_dbi_open(txn, "by_started", 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		mdb_env_close(env);
+	}
+	write_raw(f->path, "meta", "schema_version", "2");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_int_equal(catalog_backup_latest(f->c, "web", NULL, &got), 0);
+	assert_string_equal(got->id, a->id);
+	catalog_backup_free(got);
+	assert_list(f->c, NULL, "web:091046.000Z-00000001 ");
+	catalog_close(f->c);
+	f->c = NULL;
+	assert_int_equal(count_raw(f->path, "by_started"), 1);
+	assert_int_equal(count_raw(f->path, "by_source"), 1);
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	catalog_backup_free(a);
 }
 
 static void test_meta_values(void **state)
@@ -582,6 +661,13 @@ static void test_latest(void **state)
 	assert_latest(f->c, "web", "posix:/r1", "091050.000Z-ffffffff");
 	put_run(f->c, "web", 1795338650, 0x7, CATALOG_COMPLETE, 1795338650009, "posix:/r1");
 	assert_latest(f->c, "web", "posix:/r1", "091050.000Z-00000007");
+	/* Even an old id whose record says it started last (an edited record, a
+	 * manifest from a host whose clock was off). */
+	put_run(f->c, "web", 1795338500, 0x8, CATALOG_COMPLETE, 1795338700000, "posix:/r1");
+	assert_latest(f->c, "web", "posix:/r1", "090820.000Z-00000008");
+	/* Replacing a record moves its entry: started back in the past. */
+	put_run(f->c, "web", 1795338500, 0x8, CATALOG_COMPLETE, 1795338500000, "posix:/r1");
+	assert_latest(f->c, "web", "posix:/r1", "091050.000Z-00000007");
 	/* The last source of the index (no key after its range). */
 	assert_latest(f->c, "web2", NULL, "091040.000Z-00000005");
 }
@@ -620,6 +706,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damaged_record_skipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_from_2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_match_prefix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_source_names, setup, teardown),
