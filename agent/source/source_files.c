@@ -82,8 +82,19 @@ static int source_files_set(void *state, const char *key, const char *value)
 	struct source_files *s = state;
 
 	if (!strcmp(key, "paths")) {
+		int rc;
+
 		strv_free(&s->paths);
-		return strv_split(value, &s->paths);
+		rc = strv_split(value, &s->paths);
+		if (rc)
+			return rc;
+		/* Names are stored as given (less the leading '/'), so a
+		 * relative one would depend on where coffer happens to run. */
+		for (size_t i = 0; i < s->paths.n; i++)
+			if (s->paths.v[i][0] != '/')
+				return error_set(CF_ERR_CONFIG, "paths: '%s' is not an absolute path",
+				                 s->paths.v[i]);
+		return 0;
 	}
 	if (!strcmp(key, "exclude")) {
 		strv_free(&s->excludes);

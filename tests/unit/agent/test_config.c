@@ -173,6 +173,8 @@ static void test_syntax(void **state)
 	expect_error("[repository]\ntype = s3\nendpoint = https://h\nbucket = b\n"
 	             "prefix = a/../b\n",
 	             CF_ERR_CONFIG, 5, "prefix = 'a/../b'");
+	expect_error(REPO "[source a]\ntype = files\npaths = /etc, etc\n", CF_ERR_CONFIG, 5,
+	             "paths: 'etc' is not an absolute path");
 	/* A configuration must name its repository; posix needs a path. */
 	expect_error("", CF_ERR_CONFIG, 0, "no [repository] section");
 	expect_error("; only comments\n[compression]\nlevel = 3\n", CF_ERR_CONFIG, 0,
