@@ -78,8 +78,21 @@ int agent_open_catalog(const struct config *cfg, struct catalog **out);
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */
 int agent_load_identities(const struct config *cfg, const char *override,
                           struct age_identities **out);
-/* repo_find_backup() with cfg's source names to look under. source (may be
- * NULL) restricts the search to one source. */
+/*
+ * What a user may type for a backup (README "Backup IDs"), resolved in the
+ * catalog cat to a whole id in out: "latest" is the newest complete backup
+ * of source at location (by start time; with source NULL, of the only
+ * source that has one), an id prefix of 4 or more characters must match
+ * exactly one record (of source, if given), a whole id is taken as it is.
+ * Errors: CF_ERR_USAGE (not an id, an ambiguous prefix or 'latest': the
+ * message names the candidates), CF_ERR_NOTFOUND, CF_ERR_CATALOG.
+ */
+int agent_resolve_id(const struct config *cfg, struct catalog *cat, const char *location,
+                     const char *id, const char *source, char out[BACKUP_ID_LEN + 1]);
+/* agent_resolve_id(), then repo_find_backup() with the source (or cfg's
+ * source names) to look under when the catalog lacks the backup. source
+ * (may be NULL) restricts the search to one source: a backup of another is
+ * CF_ERR_NOTFOUND. */
 int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
                       const char *source, struct catalog_backup **out);
 /* What dead coffer processes of this host left: private temporary files
@@ -104,12 +117,18 @@ void agent_signals_install(void);
 const char *agent_status_label(const struct catalog_backup *b);
 /* The sums of a backup's objects' plaintext and stored sizes. */
 void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t *stored);
+/* The JSON document of a backup that `list` and `show` print: the record
+ * (catalog_backup_to_json(), CATALOG_JSON_PRETTY in flags indents it) with
+ * raw_bytes, stored_bytes and partial added (docs/json.md). *out is
+ * malloc'ed. Errors: those of catalog_backup_to_json(), CF_ERR_NOMEM. */
+int agent_backup_json(const struct catalog_backup *b, int flags, char **out);
 int agent_exit_code(int rc);
 
 /* Commands (agent/cmd/, one file each): argc/argv start at the command
  * word. Return a CF_ code. */
 int cmd_backup(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
+int cmd_ls(const struct cli *cli, int argc, char **argv);
 int cmd_list(const struct cli *cli, int argc, char **argv);
 int cmd_show(const struct cli *cli, int argc, char **argv);
 int cmd_keygen(const struct cli *cli, int argc, char **argv);

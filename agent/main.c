@@ -66,10 +66,27 @@ static const struct command commands[] = {
      "  --globals             with --to-database: only the roles / users and grants\n"
      "  --clean               with --to-database: restore into a target holding data\n"
      "  -i, --identity FILE   the age identity file (default: [encryption] identity)\n"
-     "  --object NAME         the object to restore when the backup has several\n"
+     "  --object NAME         only the object NAME (needed with --stdout when the\n"
+     "                        backup has several)\n"
+     "  --include PATTERN     with --to DIR, tar objects: only the entries whose path\n"
+     "                        (or a folder above it) matches PATTERN (repeatable;\n"
+     "                        see 'coffer ls')\n"
      "  --namespace NS        kubernetes backups: only the namespace NS\n"
      "  --kind KIND           kubernetes backups: only resources of kind KIND\n"
      "  --print-apply-order   kubernetes backups: print the order to kubectl apply in\n"
+     "  --trust-unsigned      accept a manifest that is unsigned or signed by an\n"
+     "                        untrusted key\n"},
+    {"ls", cmd_ls, "coffer ls ID [PATH...] [--json] [--identity FILE] [--source S]",
+     "Lists the entries of a files or kubernetes backup (its tar objects), one\n"
+     "line per entry as `tar -tv` does: mode, owner, size, time, path. The\n"
+     "objects are read and checked as a restore reads them; nothing is written.\n"
+     "With PATH arguments, only the entries at or below them (patterns as for\n"
+     "restore --include); a PATH not in the backup is an error.\n"
+     "\n"
+     "options:\n"
+     "  --json                one JSON document: {\"id\", \"source\", \"entries\": [...]}\n"
+     "  -i, --identity FILE   the age identity file (default: [encryption] identity)\n"
+     "  --source S            the source whose backup ID is (for 'latest')\n"
      "  --trust-unsigned      accept a manifest that is unsigned or signed by an\n"
      "                        untrusted key\n"},
     {"keygen", cmd_keygen, "coffer keygen [--signing] [-o FILE]",

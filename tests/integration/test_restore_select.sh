@@ -121,6 +121,62 @@ check_rc "--include on a command backup is a usage error" 2
 check_grep "it says --include is for tar objects" "$ERR" "--include chooses entries of tar objects"
 check_absent "and restores nothing" "$T/inc-cmd"
 
+# ===== coffer ls =====================================================================
+jqe() { jq -e "$@" >/dev/null; }
+age -d -i "$KEY" "$REPO/f/$FID/files.tar.zst.age" | zstd -d -q | tar -tf - 2>/dev/null >"$T/tar-t"
+cf ls "$FID" --json
+check_rc "ls --json of a files backup" 0
+check "ls --json prints one JSON object with the id and the source" jqe \
+	--arg id "$FID" '.id == $id and .source == "f" and (.entries | type) == "array"' "$OUT"
+check_eq "ls --json prints one document" 1 "$(jq -s length "$OUT")"
+jq -r '.entries[].path' "$OUT" >"$T/ls-paths"
+check_same_file "ls lists the entries tar -t lists, in order" "$T/tar-t" "$T/ls-paths"
+check_eq "an entry: path, type, size, mode" \
+	"file 70000 $(printf '%04o' "0$(stat -c %a "$DATA/var/log/big.log")")" \
+	"$(jq -r --arg p "$P/var/log/big.log" '.entries[] | select(.path == $p) |
+		"\(.type) \(.size) \(.mode)"' "$OUT")"
+check_eq "an entry's mtime (UTC, ISO 8601)" \
+	"$(date -u -d "@$(stat -c %Y "$DATA/etc/hosts")" +%Y-%m-%dT%H:%M:%S)" \
+	"$(jq -r --arg p "$P/etc/hosts" '.entries[] | select(.path == $p) | .mtime[0:19]' "$OUT")"
+check_eq "a symlink's type and target" "symlink ../hosts" \
+	"$(jq -r --arg p "$P/etc/app/hosts-link" '.entries[] | select(.path == $p) |
+		"\(.type) \(.link)"' "$OUT")"
+check_eq "a folder's type" "directory" \
+	"$(jq -r --arg p "$P/etc/app/" '.entries[] | select(.path == $p) | .type' "$OUT")"
+
+"$COFFER_BIN" --config "$CONF" --json ls "$FID" >"$T/ls-global.json" 2>"$ERR"
+check_same_file "--json before the command is the same" "$OUT" "$T/ls-global.json"
+
+cf ls "$FID"
+check_rc "ls of a files backup" 0
+check_eq "ls prints one line per entry" "$(wc -l <"$T/tar-t")" "$(wc -l <"$OUT")"
+check_grep "a file's line: mode, owner, size, date, path" "$OUT" \
+	"^-rw-r--r-- [^ ]+/[^ ]+ +4 [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} $P/etc/hosts\$"
+check_grep "a symlink's line shows its target" "$OUT" "^l[rwx-]{9} .* $P/etc/app/hosts-link -> ../hosts\$"
+check_grep "a folder's line" "$OUT" "^d[rwx-]{9} .* $P/etc/app/\$"
+
+cf ls "$FID" "$P/etc/app" "/$P/home"
+check_rc "ls with two PATHs" 0
+check_eq "ls PATH lists the entries at and below those paths" \
+	"$(grep -E "^$P/(etc/app|home)(/|\$)" "$T/tar-t")" "$(awk '{print $6}' "$OUT")"
+cf ls "$FID" "$P/etc/hosts" "$P/nope"
+check_rc "ls of a PATH that is not in the backup is not found" 3
+check_grep "the error names the path" "$ERR" "$P/nope is not in backup $FID"
+
+cf ls "$CID"
+check_rc "ls of a command backup is a usage error" 2
+check_grep "the error says ls lists tar backups" "$ERR" "ls lists tar backups .* is a command backup"
+check_one_error_line "one error line"
+
+cf_conf "$T/two.conf" ls "$FID" --trust-unsigned --json
+check_rc "ls of a backup with a tar and a raw object" 0
+check_eq "lists the tar object's entries" "$(wc -l <"$T/tar-t")" "$(jq '.entries | length' "$OUT")"
+
+mkdir -p "$T/otherkey"
+"$COFFER_BIN" keygen -o "$T/otherkey/key.txt" >/dev/null 2>&1
+cf ls "$FID" --identity "$T/otherkey/key.txt"
+check_rc "ls with an identity that does not match is a key error" 4
+
 if python3 -c 'import sqlite3' 2>/dev/null; then
 	python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.execute("create table t(x)")
