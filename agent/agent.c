@@ -83,6 +83,8 @@ int agent_exit_code(int rc)
 		return 7;
 	case CF_ERR_PARTIAL:
 		return 8;
+	case CF_ERR_EXISTS:
+		return 9;
 	case CF_ERR_INTERRUPTED:
 		return 130;
 	default:

@@ -5,17 +5,34 @@
  * `coffer keygen --signing [-o FILE]` makes this host's manifest signing key
  * (by default beside the catalog, where backups use it) if there is none, and
  * prints its public key, for the trusted_signers of restore hosts.
+ * With --json each prints one JSON object (docs/json.md, docs/schema/keygen.json).
  */
 #include "agent/agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Prints {"KEY": value, "file": path} (no secret in it). */
+static int cmd_keygen_print_json(const char *key, const char *value, const char *path)
+{
+	json_t *o = json_pack("{s:s, s:s}", key, value, "file", path);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
 
 static int cmd_keygen_signing(const struct cli *cli, const char *out)
 {
@@ -33,7 +50,9 @@ static int cmd_keygen_signing(const struct cli *cli, const char *out)
 	}
 	if (!rc)
 		rc = sign_key_load(path, 1, &k);
-	if (!rc)
+	if (!rc && cli->json)
+		rc = cmd_keygen_print_json("signing_key", sign_key_public(k), path);
+	else if (!rc)
 		printf("%s\n", sign_key_public(k));
 	sign_key_free(k);
 	config_free(cfg);
@@ -102,9 +121,23 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 			unlink(out);
 			goto out;
 		}
-		printf("%s\n", recipient);
+		if (cli->json)
+			rc = cmd_keygen_print_json("recipient", recipient, out);
+		else
+			printf("%s\n", recipient);
 	} else {
-		rc = fs_write_all(STDOUT_FILENO, text, (size_t)n, "standard output");
+		/* The identity is the output, as without --json; it is built in
+		 * guarded memory and written with one write, never through stdio's
+		 * buffers. Recipient, identity and time are plain ASCII. */
+		if (cli->json)
+			n = snprintf(
+			    text, text_size,
+			    "{\"recipient\":\"%s\",\"identity\":\"%s\",\"created\":\"%s\"}\n",
+			    recipient, identity, created);
+		if (n < 0 || (size_t)n >= text_size)
+			rc = error_set(CF_ERR_INTERNAL, "identity text too long");
+		else
+			rc = fs_write_all(STDOUT_FILENO, text, (size_t)n, "standard output");
 	}
 out:
 	if (identity)

@@ -9,10 +9,24 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Prints o (NULL: out of memory) as one line of JSON and frees it. */
+static int cmd_repo_print_json(json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
 
 static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
 {
@@ -33,9 +47,10 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 	if (!rc)
 		rc = repo_cleanup(repo, older_ms, &res);
 	if (!rc && cli->json)
-		printf(
-		    "{\"interrupted_runs\":%u,\"temporary_files\":%u,\"incomplete_backups\":%u}\n",
-		    reaped, res.temporary, res.folders);
+		rc = cmd_repo_print_json(json_pack(
+		    "{s:s, s:I, s:I, s:I}", "repository", repo_location(repo), "interrupted_runs",
+		    (json_int_t)reaped, "temporary_files", (json_int_t)res.temporary,
+		    "incomplete_backups", (json_int_t)res.folders));
 	else if (!rc)
 		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
 		       "incomplete backup(s)\n",
