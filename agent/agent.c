@@ -8,6 +8,7 @@
 #include "agent/proc.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,38 @@ const char *agent_status_label(const struct catalog_backup *b)
 	if (b->status == CATALOG_COMPLETE && b->missing_count)
 		return "partial";
 	return catalog_status_name(b->status);
+}
+
+int agent_backup_json(const struct catalog_backup *b, int flags, char **out)
+{
+	json_t *obj;
+	char *text = NULL;
+	uint64_t raw, stored;
+	int rc = catalog_backup_to_json(b, 0, &text);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	obj = json_loads(text, 0, NULL);
+	free(text);
+	if (!obj)
+		return error_set(CF_ERR_INTERNAL, "cannot re-read the record of %s", b->id);
+	/* Flat size totals and the partial flag make the document easy to use
+	 * from jq and scripts. */
+	agent_backup_sizes(b, &raw, &stored);
+	if (json_object_set_new(obj, "raw_bytes", json_integer((json_int_t)raw)) ||
+	    json_object_set_new(obj, "stored_bytes", json_integer((json_int_t)stored)) ||
+	    json_object_set_new(obj, "partial", json_boolean(b->missing_count > 0)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc)
+		text = json_dumps(
+		    obj, JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
+		             (flags & CATALOG_JSON_PRETTY ? JSON_INDENT(2) : JSON_COMPACT));
+	json_decref(obj);
+	if (!rc && !text)
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	*out = text;
+	return rc;
 }
 
 int agent_exit_code(int rc)
@@ -162,19 +195,203 @@ int agent_open_repo(const struct config *cfg, struct catalog *cat, const struct 
 	return rc ? rc : repo_open("primary", &opts, cat, trust, out);
 }
 
-int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
-                      const char *source, struct catalog_backup **out)
+/* The shortest id prefix taken for an id (README "Backup IDs"). */
+#define AGENT_ID_PREFIX_MIN 4
+/* How many backups the error for an ambiguous prefix names. */
+#define AGENT_ID_CANDIDATES 5
+/* How many sources the error for an ambiguous 'latest' names. */
+#define AGENT_SOURCES_NAMED 10
+
+/* 1 if text could begin a backup id (the shape of backup_id_valid()). */
+static int agent_id_prefix_valid(const char *text)
 {
-	(void)source;
-	char **names = calloc(cfg->nsources + 1, sizeof(*names));
+	static const char shape[] = "dddddddd"
+	                            "Tdddddd.dddZ-xxxxxxxx";
+	size_t n = strlen(text);
+
+	if (n < AGENT_ID_PREFIX_MIN || n > BACKUP_ID_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (shape[i] == 'd'   ? !(c >= '0' && c <= '9')
+		    : shape[i] == 'x' ? !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))
+		                      : c != (unsigned char)shape[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* " of source S" or "", for messages. */
+static void agent_of_source(const char *source, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s", source ? " of source " : "", source ? source : "");
+}
+
+/* "latest": the newest complete backup of source (or of the only source
+ * with one) at location. */
+static int agent_resolve_latest(const struct config *cfg, struct catalog *cat, const char *location,
+                                const char *source, char out[BACKUP_ID_LEN + 1])
+{
+	struct catalog_backup *b = NULL, *found = NULL;
+	struct strv names = {0}, with = {0};
+	struct buf joined;
+	int rc = 0;
+
+	buf_init(&joined, 1 << 16);
+
+	if (source) {
+		rc = catalog_backup_latest(cat, source, location, &found);
+	} else {
+		/* One index seek per source, then the newest of each. */
+		rc = catalog_source_names(cat, &names);
+		for (size_t i = 0; !rc && i < names.n; i++) {
+			rc = catalog_backup_latest(cat, names.v[i], location, &b);
+			if (rc == CF_ERR_NOTFOUND) {
+				rc = 0;
+				continue;
+			}
+			if (!rc)
+				rc = strv_add(&with, names.v[i]);
+			if (!found) {
+				found = b;
+				b = NULL;
+			}
+			catalog_backup_free(b);
+			b = NULL;
+		}
+		for (size_t i = 0; !rc && with.n > 1 && i < with.n; i++)
+			rc = i < AGENT_SOURCES_NAMED
+			         ? buf_printf(&joined, "%s%s", i ? ", " : "", with.v[i])
+			     : i == AGENT_SOURCES_NAMED ? buf_printf(&joined, ", ...")
+			                                : 0;
+		if (!rc && with.n > 1)
+			rc = error_set(
+			    CF_ERR_USAGE,
+			    "'latest' is ambiguous: %s has backups of %zu sources (%s); add "
+			    "--source S",
+			    location ? location : cfg->catalog_path, with.n,
+			    (const char *)joined.data);
+	}
+	if (rc == CF_ERR_NOTFOUND || (!rc && !found)) {
+		char of[NAME_MAX_LEN + 16];
+
+		agent_of_source(source, of, sizeof(of));
+		rc = error_set(CF_ERR_NOTFOUND,
+		               "no complete backup%s of %s in this host's catalog %s (on a new "
+		               "host run 'coffer catalog rebuild', or give a backup id)",
+		               of, location ? location : "any repository", cfg->catalog_path);
+	}
+	if (!rc)
+		snprintf(out, BACKUP_ID_LEN + 1, "%s", found->id);
+	buf_free(&joined);
+	strv_free(&names);
+	strv_free(&with);
+	catalog_backup_free(found);
+	return rc;
+}
+
+/* A unique id prefix among the catalog's records (of source). */
+static int agent_resolve_prefix(const struct config *cfg, struct catalog *cat, const char *prefix,
+                                const char *source, char out[BACKUP_ID_LEN + 1])
+{
+	struct strv ids = {0};
+	struct buf list;
+	char of[NAME_MAX_LEN + 16];
+	size_t total = 0;
 	int rc;
 
+	agent_of_source(source, of, sizeof(of));
+	rc = catalog_backup_match(cat, source, prefix, AGENT_ID_CANDIDATES, &ids, &total);
+	if (!rc && total == 0)
+		rc = error_set(CF_ERR_NOTFOUND,
+		               "no backup%s has an id starting with %s in this host's catalog %s "
+		               "(see 'coffer list'; on a new host run 'coffer catalog rebuild' or "
+		               "give the whole id)",
+		               of, prefix, cfg->catalog_path);
+	if (!rc && total == 1)
+		snprintf(out, BACKUP_ID_LEN + 1, "%s", ids.v[0]);
+	if (rc || total == 1) {
+		strv_free(&ids);
+		return rc;
+	}
+	/* Name the candidates, with what tells them apart. */
+	buf_init(&list, 4096);
+	for (size_t i = 0; !rc && i < ids.n; i++) {
+		struct catalog_backup *b = NULL;
+
+		if (catalog_backup_get(cat, ids.v[i], &b) == 0)
+			rc = buf_printf(&list, "%s%s (%s, %s)", i ? ", " : "", b->id, b->source,
+			                agent_status_label(b));
+		else
+			rc = buf_printf(&list, "%s%s", i ? ", " : "", ids.v[i]);
+		error_clear();
+		catalog_backup_free(b);
+	}
+	if (!rc && total > ids.n)
+		rc = buf_printf(&list, ", ...");
+	if (!rc)
+		rc = error_set(
+		    CF_ERR_USAGE,
+		    "backup id prefix %s is ambiguous: it matches %s%zu backups%s: %s; give "
+		    "more of the id",
+		    prefix, total > ids.n ? "more than " : "", ids.n, of, (const char *)list.data);
+	buf_free(&list);
+	strv_free(&ids);
+	return rc;
+}
+
+int agent_resolve_id(const struct config *cfg, struct catalog *cat, const char *location,
+                     const char *id, const char *source, char out[BACKUP_ID_LEN + 1])
+{
+	out[0] = '\0';
+	if (source && !name_valid(source))
+		return error_set(CF_ERR_USAGE, "--source %.64s is not a source name", source);
+	if (!strcmp(id, "latest"))
+		return agent_resolve_latest(cfg, cat, location, source, out);
+	if (backup_id_valid(id)) {
+		snprintf(out, BACKUP_ID_LEN + 1, "%s", id);
+		return 0;
+	}
+	if (!agent_id_prefix_valid(id))
+		return error_set(CF_ERR_USAGE,
+		                 "'%.64s' is not a backup id (expected 'latest', an id such as "
+		                 "20261122T091046.123Z-1a2b3c4d, or its first %d or more "
+		                 "characters; see 'coffer list')",
+		                 id, AGENT_ID_PREFIX_MIN);
+	return agent_resolve_prefix(cfg, cat, id, source, out);
+}
+
+int agent_find_backup(const struct config *cfg, struct repo *r, const char *id, const char *source,
+                      struct catalog_backup **out)
+{
+	char full[BACKUP_ID_LEN + 1];
+	char **names = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	rc = agent_resolve_id(cfg, repo_catalog(r), repo_location(r), id, source, full);
+	if (rc)
+		return rc;
+	/* A backup the catalog lacks is looked for under the source's folder
+	 * (one HEAD per name) before a listing of the whole repository. */
+	names = calloc(cfg->nsources + 1, sizeof(*names));
 	if (!names)
 		return error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < cfg->nsources; i++)
-		names[i] = cfg->sources[i].name;
-	rc = repo_find_backup(r, id, names, cfg->nsources, out);
+	if (source)
+		names[n++] = (char *)(uintptr_t)source;
+	else
+		for (; n < cfg->nsources; n++)
+			names[n] = cfg->sources[n].name;
+	rc = repo_find_backup(r, full, names, n, out);
 	free(names);
+	if (!rc && source && strcmp((*out)->source, source) != 0) {
+		rc = error_set(CF_ERR_NOTFOUND, "backup %s is of source %s, not %s", full,
+		               (*out)->source, source);
+		catalog_backup_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 

@@ -72,6 +72,11 @@ const char *repo_location(const struct repo *r)
 	return storage_describe(r->st);
 }
 
+struct catalog *repo_catalog(const struct repo *r)
+{
+	return r->cat;
+}
+
 struct storage *repo_storage(const struct repo *r)
 {
 	return r->st;

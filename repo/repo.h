@@ -70,6 +70,8 @@ const char *repo_name(const struct repo *r);
 /* The repository's identity as records hold it (storage_describe()). */
 const char *repo_location(const struct repo *r);
 struct storage *repo_storage(const struct repo *r);
+/* The catalog the repository was opened with. */
+struct catalog *repo_catalog(const struct repo *r);
 
 /* 1 if record b is of the repository at location (a record without
  * locations predates them and cannot be told apart: 1). */

@@ -1,6 +1,9 @@
 /*
- * cmd_show: `coffer show ID [--json]`, one backup's record from the local
- * catalog: objects, sizes, digests, what is missing.
+ * cmd_show: `coffer show ID [--source S] [--json]`, one backup's record:
+ * objects, sizes, digests, what is missing, the source's meta. ID is what
+ * agent_resolve_id() takes (latest, a prefix, a whole id); the record comes
+ * from the local catalog (any status), else, for a backup this host has no
+ * record of, from its manifest in the repository (agent_find_backup()).
  */
 #include "agent/agent.h"
 
@@ -10,72 +13,136 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CMD_SHOW_USAGE "usage: coffer show ID [--source S] [--json]"
+
+/* The manifest of a backup the catalog has no record of. */
+static int cmd_show_from_repo(const struct config *cfg, struct catalog *cat, const char *id,
+                              const char *source, struct catalog_backup **out)
+{
+	struct repo_trust trust;
+	struct repo *r = NULL;
+	int rc = agent_trust_load(cfg, 0, &trust);
+
+	if (rc)
+		return rc;
+	rc = agent_open_repo(cfg, cat, &trust, &r);
+	if (!rc)
+		rc = agent_find_backup(cfg, r, id, source, out);
+	repo_close(r);
+	repo_trust_free(&trust);
+	return rc;
+}
+
+/* One "meta:" line per field of a meta object: "key: value", strings bare,
+ * anything else as compact JSON. */
+static void cmd_show_meta(const char *label, const char *meta_json)
+{
+	json_t *m = meta_json ? json_loads(meta_json, 0, NULL) : NULL;
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(m)) {
+		json_decref(m);
+		return;
+	}
+	json_object_foreach(m, k, v)
+	{
+		char *text =
+		    json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		printf("%-10s %s: %s\n", label, k, text ? text : json_string_value(v));
+		free(text);
+	}
+	json_decref(m);
+}
+
+static void cmd_show_text(const struct catalog_backup *b)
+{
+	char t[TIME_ISO_LEN + 1], raw[32], stored[32];
+
+	printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id,
+	       b->source, b->kind, b->host ? b->host : "", agent_status_label(b));
+	time_format_iso(b->started_ms, t, sizeof(t));
+	printf("started:   %s\n", t);
+	if (b->finished_ms) {
+		time_format_iso(b->finished_ms, t, sizeof(t));
+		printf("finished:  %s\n", t);
+	}
+	if (b->error)
+		printf("error:     %s\n", b->error);
+	if (b->missing_count)
+		printf("partial:   %llu item(s) could not be backed up%s\n",
+		       (unsigned long long)b->missing_count,
+		       b->missing_count > b->missing.n ? "; the first ones:" : ":");
+	for (size_t i = 0; i < b->missing.n; i++)
+		printf("missing:   %s\n", b->missing.v[i]);
+	printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
+	cmd_show_meta("meta:", b->meta_json);
+	for (size_t i = 0; i < b->locations.n; i++)
+		printf("location:  %s\n", b->locations.v[i]);
+	for (size_t i = 0; i < b->recipients.n; i++)
+		printf("recipient: %s\n", b->recipients.v[i]);
+	for (size_t i = 0; i < b->nobjects; i++) {
+		const struct catalog_object *o = &b->objects[i];
+
+		fmt_bytes(o->raw_bytes, raw, sizeof(raw));
+		fmt_bytes(o->stored_bytes, stored, sizeof(stored));
+		printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key, o->format,
+		       o->compression, o->encryption, raw, stored, o->sha256 ? o->sha256 : "-");
+		cmd_show_meta("  meta:", o->meta_json);
+	}
+}
+
 int cmd_show(const struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
 	struct catalog_backup *b = NULL;
-	char *json = NULL;
+	char full[BACKUP_ID_LEN + 1];
+	const char *source = NULL;
+	char *json = NULL, *location = NULL;
 	int opt, rc, as_json = cli->json;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'j')
+		if (opt == 's')
+			source = optarg;
+		else if (opt == 'j')
 			as_json = 1;
 		else
-			return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
+			return error_set(CF_ERR_USAGE, CMD_SHOW_USAGE);
 	}
 	if (optind != argc - 1)
-		return error_set(CF_ERR_USAGE, "usage: coffer show ID [--json]");
+		return error_set(CF_ERR_USAGE, CMD_SHOW_USAGE);
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
+		rc = agent_repo_location(cfg, &location);
+	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_resolve_id(cfg, cat, location, argv[optind], source, full);
 	if (!rc) {
-		rc = catalog_backup_get(cat, argv[optind], &b);
-		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(rc, "no backup %s in the catalog %s", argv[optind],
-			               cfg->catalog_path);
+		rc = catalog_backup_get(cat, full, &b);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = cmd_show_from_repo(cfg, cat, full, source, &b);
+		} else if (!rc && source && strcmp(b->source, source) != 0) {
+			rc = error_set(CF_ERR_NOTFOUND, "backup %s is of source %s, not %s", b->id,
+			               b->source, source);
+		}
 	}
 	if (!rc && as_json) {
-		rc = catalog_backup_to_json(b, CATALOG_JSON_PRETTY, &json);
+		rc = agent_backup_json(b, CATALOG_JSON_PRETTY, &json);
 		if (!rc)
 			printf("%s\n", json);
 	} else if (!rc) {
-		char t[TIME_ISO_LEN + 1], raw[32], stored[32];
-
-		printf("id:        %s\nsource:    %s (%s)\nhost:      %s\nstatus:    %s\n", b->id,
-		       b->source, b->kind, b->host ? b->host : "", agent_status_label(b));
-		time_format_iso(b->started_ms, t, sizeof(t));
-		printf("started:   %s\n", t);
-		if (b->finished_ms) {
-			time_format_iso(b->finished_ms, t, sizeof(t));
-			printf("finished:  %s\n", t);
-		}
-		if (b->error)
-			printf("error:     %s\n", b->error);
-		if (b->missing_count)
-			printf("partial:   %llu item(s) could not be backed up%s\n",
-			       (unsigned long long)b->missing_count,
-			       b->missing_count > b->missing.n ? "; the first ones:" : ":");
-		for (size_t i = 0; i < b->missing.n; i++)
-			printf("missing:   %s\n", b->missing.v[i]);
-		printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
-		for (size_t i = 0; i < b->locations.n; i++)
-			printf("location:  %s\n", b->locations.v[i]);
-		for (size_t i = 0; i < b->recipients.n; i++)
-			printf("recipient: %s\n", b->recipients.v[i]);
-		for (size_t i = 0; i < b->nobjects; i++) {
-			const struct catalog_object *o = &b->objects[i];
-
-			fmt_bytes(o->raw_bytes, raw, sizeof(raw));
-			fmt_bytes(o->stored_bytes, stored, sizeof(stored));
-			printf("object:    %s (%s, %s+%s) raw %s stored %s sha256 %s\n", o->key,
-			       o->format, o->compression, o->encryption, raw, stored,
-			       o->sha256 ? o->sha256 : "-");
-		}
+		cmd_show_text(b);
 	}
 	free(json);
+	free(location);
 	catalog_backup_free(b);
 	catalog_close(cat);
 	config_free(cfg);
