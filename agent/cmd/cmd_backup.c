@@ -86,6 +86,13 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	if (allow_empty && !stdin_name)
 		return error_set(CF_ERR_USAGE, "--allow-empty goes with --stdin NAME (a source "
 		                               "takes allow_empty = true in its section)");
+	/* One backup of standard input, or of configured sources: never SRC
+	 * silently left out. */
+	if (stdin_name && optind < argc)
+		return error_set(CF_ERR_USAGE,
+		                 "backup reads standard input as source %s (--stdin) or backs up "
+		                 "configured sources (%s%s), not both: run them as two commands",
+		                 stdin_name, argv[optind], optind + 1 < argc ? ", ..." : "");
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
 		rc = cmd_backup_recipients(cfg, &rcpt);
@@ -96,6 +103,13 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		if (!config_source_find(cfg, argv[i]))
 			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", argv[i],
 			               cfg->file);
+	if (!rc && stdin_name && config_source_find(cfg, stdin_name) &&
+	    config_source_find(cfg, stdin_name)->ops != &source_stdin_ops)
+		rc = error_set(CF_ERR_USAGE,
+		               "--stdin %s: %s has a [source %s] of type %s; backups of standard "
+		               "input need a name of their own",
+		               stdin_name, cfg->file, stdin_name,
+		               config_source_find(cfg, stdin_name)->ops->type);
 	if (!rc && stdin_name && !name_valid(stdin_name))
 		rc = error_set(CF_ERR_USAGE,
 		               "--stdin %.64s: use up to %d letters, digits, '-', '_' and '.', not "
