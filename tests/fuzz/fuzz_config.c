@@ -1,5 +1,5 @@
 /*
- * fuzz_config: config_load() (agent/config.c over libinih, and the sources'
+ * fuzz_config: config_load() (agent/config.c over config_ini.c, and the sources'
  * set/check functions) on an arbitrary coffer.conf.
  *
  * config_load() reads a path, so each input is written to
@@ -7,7 +7,8 @@
  * is fine; a crash, leak or undefined behaviour is not. A configuration that
  * loads must also have what config_load() promises: absolute paths, a
  * repository type when a path is given, a level in range, and sources with
- * unique names (sections of one name are merged); otherwise abort().
+ * unique names (a repeated section is an error), a repository (posix with a
+ * path); otherwise abort().
  */
 #include "agent/agent.h"
 #include "tests/fuzz/fuzz.h"
@@ -21,6 +22,8 @@ static char fuzz_config_path[64];
 
 static void fuzz_config_check(const struct config *c)
 {
+	if (!c->repo_type || (!strcmp(c->repo_type, "posix") && !c->repo_path))
+		abort();
 	if ((c->repo_path && (c->repo_path[0] != '/' || !c->repo_type)) ||
 	    (c->catalog_path && c->catalog_path[0] != '/') ||
 	    (c->identity && c->identity[0] != '/'))
