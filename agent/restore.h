@@ -13,6 +13,8 @@ struct restore_db_options {
 	const char *target;   /* --to-database TARGET */
 	int clean;            /* --clean: replace what the target database holds */
 	int progress;
+	/* Set to the object restored, when not NULL (restore --json says which). */
+	const struct catalog_object **restored;
 };
 
 /*

@@ -100,5 +100,9 @@ int restore_database(struct storage *st, const struct catalog_backup *b,
 		r.obj = &b->objects[0]; /* the whole deployment; --database filters it */
 	else
 		rc = restore_db_pick(b, o, &r.obj);
-	return rc ? rc : ops->restore_db(&r);
+	if (!rc)
+		rc = ops->restore_db(&r);
+	if (!rc && o->restored)
+		*o->restored = r.obj;
+	return rc;
 }

@@ -13,7 +13,9 @@
 
 #define CMD_BACKUP_USAGE "usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]]"
 
-static void cmd_backup_print(const struct cli *cli, const struct catalog_backup *b)
+/* One backup's line, or with --json its record as an element of the
+ * {"backups": [...]} document (*printed: records printed so far). */
+static void cmd_backup_print(const struct cli *cli, const struct catalog_backup *b, size_t *printed)
 {
 	char raw[32], stored[32];
 	uint64_t r = 0, s = 0;
@@ -22,7 +24,7 @@ static void cmd_backup_print(const struct cli *cli, const struct catalog_backup 
 		char *json = NULL;
 
 		if (!catalog_backup_to_json(b, 0, &json))
-			printf("%s\n", json);
+			printf("%s\n    %s", (*printed)++ ? "," : "", json);
 		free(json);
 		return;
 	}
@@ -72,6 +74,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
 	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
+	size_t printed = 0;
 	unsigned reaped = 0;
 
 	optind = 0;
@@ -162,6 +165,9 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		stdin_src.ops = &source_stdin_ops;
 		stdin_src.allow_empty = allow_empty;
 	}
+	/* --json: one document, its records printed as each backup ends. */
+	if (cli->json)
+		printf("{\"backups\": [");
 	for (size_t i = 0;; i++) {
 		const struct source *src;
 		struct catalog_backup *res = NULL;
@@ -181,7 +187,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		}
 		rc = backup_run_source(&params, src, src->ops->type, &res);
 		if (res && (!rc || res->status == CATALOG_FAILED))
-			cmd_backup_print(cli, res);
+			cmd_backup_print(cli, res, &printed);
 		if (rc) {
 			log_error("%s", error_message()[0] ? error_message() : cf_strerror(rc));
 			if (!first_rc)
@@ -201,6 +207,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		if (cancel_requested())
 			break;
 	}
+	if (cli->json)
+		printf("\n]}\n");
 	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:

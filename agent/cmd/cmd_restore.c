@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,62 @@ static int restore_has_tar(const struct catalog_backup *b, const char *object)
 	return 0;
 }
 
+/* restore --json: one document saying what was restored (docs/json.md).
+ * db_obj: the object a database restore chose, else NULL. */
+static int restore_print_json(const struct catalog_backup *b, const char *target,
+                              const char *target_type, const char *object,
+                              const struct strv *include, const struct catalog_object *db_obj,
+                              double seconds)
+{
+	json_t *doc = json_object(), *objs = json_array();
+	char *text;
+
+	if (!doc || !objs) {
+		json_decref(doc);
+		json_decref(objs);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < b->nobjects; i++) {
+		const struct catalog_object *o = &b->objects[i];
+		json_t *j;
+
+		if (db_obj ? o != db_obj
+		           : (object && strcmp(o->name, object)) ||
+		                 (include->n && strcmp(o->format, "tar")))
+			continue;
+		j = json_object();
+		json_object_set_new(j, "name", json_string(o->name));
+		json_object_set_new(j, "format", json_string(o->format));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)o->raw_bytes));
+		json_object_set_new(j, "stored_bytes", json_integer((json_int_t)o->stored_bytes));
+		json_object_set_new(j, "sha256", json_string(o->sha256));
+		json_object_set_new(j, "verified", json_true());
+		json_array_append_new(objs, j);
+	}
+	json_object_set_new(doc, "id", json_string(b->id));
+	json_object_set_new(doc, "source", json_string(b->source));
+	json_object_set_new(doc, "kind", json_string(b->kind));
+	json_object_set_new(doc, "target", json_string(target));
+	json_object_set_new(doc, "target_type", json_string(target_type));
+	json_object_set_new(doc, "objects", objs);
+	if (include->n) {
+		json_t *inc = json_array();
+
+		for (size_t i = 0; i < include->n; i++)
+			json_array_append_new(inc, json_string(include->v[i]));
+		json_object_set_new(doc, "include", inc);
+	}
+	json_object_set_new(doc, "partial", json_boolean(b->missing_count > 0));
+	json_object_set_new(doc, "seconds", json_real(seconds));
+	text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+	json_decref(doc);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
 #define RESTORE_USAGE                                                                              \
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
@@ -389,7 +446,7 @@ static int restore_has_tar(const struct catalog_backup *b, const char *object)
 static int restore_check_args(int nargs, const char *to, int to_stdout,
                               const struct restore_db_options *dbo,
                               const struct source_restore_select *sel, int apply_order,
-                              size_t ninclude)
+                              size_t ninclude, int json)
 {
 	int modes = !!to + to_stdout + !!dbo->target;
 
@@ -415,6 +472,12 @@ static int restore_check_args(int nargs, const char *to, int to_stdout,
 		                 "--namespace, --kind and --print-apply-order go with --to DIR");
 	if (ninclude && !to)
 		return error_set(CF_ERR_USAGE, "--include goes with --to DIR");
+	if (json && to_stdout)
+		return error_set(CF_ERR_USAGE, "--json and --stdout exclude each other: standard "
+		                               "output holds the restored data");
+	if (json && apply_order)
+		return error_set(CF_ERR_USAGE, "--json and --print-apply-order exclude each other: "
+		                               "the order is printed as plain lines");
 	return 0;
 }
 
@@ -448,6 +511,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	struct catalog *cat = NULL;
 	struct catalog_backup *b = NULL;
 	struct age_identities *ids = NULL;
+	const struct catalog_object *db_obj = NULL;
+	double started = time_mono();
 	int to_stdout = 0, opt, rc;
 
 	memset(&dbo, 0, sizeof(dbo));
@@ -503,7 +568,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	}
 	entries.include.v = include.v;
 	entries.include.n = include.n;
-	rc = restore_check_args(argc - optind, to, to_stdout, &dbo, sel, apply_order, include.n);
+	rc = restore_check_args(argc - optind, to, to_stdout, &dbo, sel, apply_order, include.n,
+	                        cli->json);
 	if (!rc && include.n && !(entries.include.matched = calloc(include.n, 1)))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (rc) {
@@ -511,6 +577,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	dbo.progress = cli->progress;
+	dbo.restored = &db_obj;
 	id = argv[optind];
 	rc = config_load(cli->config_path, &cfg);
 	if (!rc)
@@ -556,6 +623,13 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    "backup %s is partial: %llu item(s) could not be backed up when it was made "
 		    "(see 'coffer show %s')",
 		    b->id, (unsigned long long)b->missing_count, b->id);
+	if (!rc && cli->json)
+		rc = restore_print_json(
+		    b, to ? to : dbo.target,
+		    dbo.target                                        ? "database"
+		    : ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE) ? "file"
+		                                                      : "directory",
+		    object, &include, dbo.target ? db_obj : NULL, time_mono() - started);
 	if (!rc && !to_stdout && !cli->json && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);

@@ -23,6 +23,10 @@ exclude = */skip, *.tmp
 [source c]
 type = command
 command = echo hello
+
+[source bad]
+type = command
+command = false
 EOF
 
 printf data >"$T/in.data"
@@ -46,5 +50,50 @@ check_eq "nothing was backed up" 0 "$(count_backups)"
 
 cf backup --stdin in <"$T/in.data"
 check_rc "--stdin NAME alone still works" 0
+
+# ===== backup --json and restore --json ==============================================
+jqe() { jq -e "$@" >/dev/null; }
+
+cf backup --json f c
+check_rc "backup --json of two sources" 0
+check_eq "backup --json prints one JSON document" 1 "$(jq -s length "$OUT")"
+check "it is an object with one record per backup" \
+	jqe '(.backups | length) == 2 and ([.backups[].source] == ["f", "c"])' "$OUT"
+FID=$(jq -r '.backups[0].id' "$OUT")
+check "each record has the fields of the per-backup record" \
+	jqe '.backups[0] | has("id") and has("source") and has("kind") and has("status") and
+		has("objects") and has("started") and has("finished")' "$OUT"
+"$COFFER_BIN" --config "$CONF" show "$FID" --json >"$T/show.json" 2>/dev/null
+check_eq "a record's objects are those show lists" "$(jq -c '.objects' "$T/show.json")" \
+	"$(jq -c '.backups[0].objects' "$OUT")"
+
+"$COFFER_BIN" --config "$CONF" --json backup c bad >"$OUT" 2>"$ERR"
+RC=$?
+check_rc "backup --json with a failing source fails" 5
+check_eq "and still prints one document" 1 "$(jq -s length "$OUT")"
+check "holding the failed backup's record too" \
+	jqe '[.backups[].status] == ["complete", "failed"]' "$OUT"
+
+cf restore "$FID" --to "$T/r-json" --json
+check_rc "restore --json --to DIR" 0
+check_eq "restore --json prints one JSON document" 1 "$(jq -s length "$OUT")"
+check "it names the backup, the target and its type" \
+	jqe --arg id "$FID" --arg to "$T/r-json" \
+	'.id == $id and .source == "f" and .target == $to and .target_type == "directory"' "$OUT"
+check "it lists the object with its size and verified SHA-256" \
+	jqe --slurpfile s "$T/show.json" '.objects | length == 1 and .[0].name == "files" and
+		.[0].bytes == $s[0].objects[0].raw_bytes and .[0].sha256 == $s[0].objects[0].sha256 and
+		.[0].verified == true' "$OUT"
+check "and the seconds it took" jqe '(.seconds | type) == "number" and .seconds >= 0' "$OUT"
+check "the files are restored" test -f "$T/r-json/${DATA#/}/a.txt"
+
+cf restore "$FID" --to "$T/r-json-inc" --json --include "${DATA#/}/sub"
+check_rc "restore --json --include" 0
+check "the document lists the patterns" jqe --arg p "${DATA#/}/sub" '.include == [$p]' "$OUT"
+
+cf restore "$FID" --stdout --json
+check_rc "restore --json --stdout is a usage error" 2
+check_grep "it says why" "$ERR" "--json and --stdout exclude each other"
+check_eq "nothing is written to stdout" 0 "$(wc -c <"$OUT")"
 
 t_finish
