@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void agent_signal_handler(int sig)
@@ -164,7 +165,9 @@ int agent_load_identities(const struct config *cfg, const char *override,
                           struct age_identities **out)
 {
 	const char *path = override ? override : cfg->identity;
+	const char *from = override ? "--identity" : "[encryption] identity";
 	struct age_identities *ids = NULL;
+	struct stat st;
 	int rc;
 
 	if (!path)
@@ -173,6 +176,18 @@ int agent_load_identities(const struct config *cfg, const char *override,
 		    "no identity to decrypt with (give --identity FILE or set [encryption] "
 		    "identity in %s)",
 		    cfg->file);
+	/* A folder or a file this user may not read is a key problem (exit 4)
+	 * that the message names, not a storage error or a bare "bad key". */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return error_set(CF_ERR_KEY,
+		                 "%s %s is a directory, not an identity file (give the file "
+		                 "'coffer keygen -o FILE' wrote)",
+		                 from, path);
+	if (access(path, R_OK) != 0 && (errno == EACCES || errno == EPERM))
+		return error_set_errno(CF_ERR_KEY, errno,
+		                       "cannot read the identity file %s (%s; run coffer as a "
+		                       "user who may read it)",
+		                       path, from);
 	rc = age_identities_new(&ids);
 	if (!rc)
 		rc = age_identities_load_file(ids, path);
