@@ -133,6 +133,7 @@ int s3_uri_encode(const char *in, int keep_slash, struct buf *out);
 struct s3_error_reply {
 	char code[128];
 	char message[512];
+	char region[64]; /* <Region> of a reply about the wrong region, or "" */
 };
 
 /* Each parser returns CF_ERR_FORMAT (with a message naming the reply) when the
@@ -246,6 +247,7 @@ struct s3_response {
 	char request_id[128];
 	char content_range[128];
 	char last_modified[64];
+	char bucket_region[64];      /* x-amz-bucket-region, or "" */
 	int64_t content_length;      /* -1 if absent */
 	struct s3_error_reply error; /* parsed from an error body */
 };

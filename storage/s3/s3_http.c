@@ -190,6 +190,7 @@ static void s3_header_cb(void *ctx, const char *line, size_t len)
 
 	if (!line) { /* a new status line, or a new attempt: start over */
 		r->etag[0] = r->content_range[0] = r->last_modified[0] = '\0';
+		r->bucket_region[0] = '\0';
 		r->content_length = -1;
 		return;
 	}
@@ -197,6 +198,8 @@ static void s3_header_cb(void *ctx, const char *line, size_t len)
 	http_header_take(line, len, "x-amz-request-id", r->request_id, sizeof(r->request_id));
 	http_header_take(line, len, "content-range", r->content_range, sizeof(r->content_range));
 	http_header_take(line, len, "last-modified", r->last_modified, sizeof(r->last_modified));
+	http_header_take(line, len, "x-amz-bucket-region", r->bucket_region,
+	                 sizeof(r->bucket_region));
 	if (http_header_take(line, len, "content-length", cl, sizeof(cl)))
 		r->content_length = strtoll(cl, NULL, 10);
 }
@@ -328,7 +331,23 @@ static int s3_status_error(struct s3_client *c, const struct s3_request *req,
                            const struct s3_response *resp, int transient)
 {
 	const char *code = resp->error.code;
+	const char *region = resp->bucket_region[0] ? resp->bucket_region : resp->error.region;
 
+	/* A bucket in another region: AWS answers 301 PermanentRedirect (no
+	 * body to a HEAD) or 400 AuthorizationHeaderMalformed, and names the
+	 * region in a header or the body. The fix is in the configuration. */
+	if (resp->status == 301 || !strcmp(code, "PermanentRedirect") ||
+	    (!strcmp(code, "AuthorizationHeaderMalformed") && region[0])) {
+		if (region[0] && strcmp(region, c->region) != 0)
+			return error_set(CF_ERR_CONFIG,
+			                 "s3: bucket %s is in region %s, not %s: set region = %s "
+			                 "and an endpoint of that region in [repository]",
+			                 c->bucket, region, c->region, region);
+		return error_set(CF_ERR_CONFIG,
+		                 "s3: bucket %s is not served by this endpoint (HTTP %ld%s%s): "
+		                 "check [repository] endpoint, region and uri_style",
+		                 c->bucket, resp->status, code[0] ? " " : "", code);
+	}
 	if (!strcmp(code, "NoSuchBucket"))
 		return error_set(CF_ERR_NOTFOUND, "s3: bucket %s does not exist (HTTP %ld)",
 		                 c->describe, resp->status);

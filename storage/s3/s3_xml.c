@@ -189,6 +189,9 @@ static void XMLCALL on_end(void *user, const XML_Char *name)
 			else if (!strcmp(d->path, "Message") || !strcmp(d->path, "Error/Message"))
 				copy_bounded(d->error.message, sizeof(d->error.message), text,
 				             d->text_len);
+			else if (!strcmp(d->path, "Region") || !strcmp(d->path, "Error/Region"))
+				copy_bounded(d->error.region, sizeof(d->error.region), text,
+				             d->text_len);
 		} else if (d->end) {
 			rc = d->end(d, d->path, text, d->text_len);
 		}

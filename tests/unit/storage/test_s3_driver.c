@@ -47,6 +47,7 @@ struct fake_cfg {
 	int complete_error;       /* CompleteMultipartUpload: 200 with an <Error> */
 	int initiate_403;         /* CreateMultipartUpload: 403 AccessDenied */
 	int no_bucket;            /* every request: 404 NoSuchBucket */
+	int other_region;         /* every request: 301, the bucket is in eu-west-3 */
 	const char *delete_reply; /* DeleteObjects reply body (NULL: empty result) */
 	uint64_t object_size;     /* HEAD/GET of any key: an object of this size */
 };
@@ -124,6 +125,11 @@ static void fake_handle(struct fake_srv *s, const struct fake_req *q, struct fak
 		                              "%s %s\n", q->method, q->path);
 	if (s->cfg.no_bucket) {
 		reply_error(r, 404, "NoSuchBucket");
+		return;
+	}
+	if (s->cfg.other_region) {
+		reply_error(r, 301, "PermanentRedirect");
+		snprintf(r->headers, sizeof(r->headers), "x-amz-bucket-region: eu-west-3\r\n");
 		return;
 	}
 	if (!strcmp(q->method, "POST") && qs && !strcmp(qs, "?uploads")) {
@@ -590,6 +596,23 @@ static void test_missing_bucket(void **state)
 	fake_stop(s);
 }
 
+/* A bucket in another region: the error says which, and what to set. */
+static void test_other_region(void **state)
+{
+	struct fake_cfg cfg = {.other_region = 1};
+	struct fake_srv *s = fake_start(&cfg);
+	struct storage *st = open_s3(s, 2, 2);
+	struct storage_info info;
+
+	(void)state;
+	assert_int_equal(storage_head(st, "a", &info), CF_ERR_CONFIG);
+	assert_non_null(strstr(error_message(), "bucket b is in region eu-west-3, not"));
+	assert_non_null(strstr(error_message(), "set region = eu-west-3"));
+	assert_int_equal(fake_requests(s), 1); /* not retried */
+	storage_free(st);
+	fake_stop(s);
+}
+
 static int delete_batches;
 
 /* DeleteObjects: 2,500 keys go in 3 requests, each with Content-MD5 and
@@ -747,6 +770,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_complete_error_in_200),
 	    cmocka_unit_test(test_commit_after_failed_write),
 	    cmocka_unit_test(test_missing_bucket),
+	    cmocka_unit_test(test_other_region),
 	    cmocka_unit_test(test_delete_many),
 	    cmocka_unit_test(test_read_chunks),
 	};
