@@ -368,8 +368,9 @@ int agent_resolve_id(const struct config *cfg, struct catalog *cat, const char *
 		snprintf(out, BACKUP_ID_LEN + 1, "%s", id);
 		return 0;
 	}
+	/* Not found, as any id that names no backup (README "Exit codes"). */
 	if (!agent_id_prefix_valid(id))
-		return error_set(CF_ERR_USAGE,
+		return error_set(CF_ERR_NOTFOUND,
 		                 "'%.64s' is not a backup id (expected 'latest', an id such as "
 		                 "20261122T091046.123Z-1a2b3c4d, or its first %d or more "
 		                 "characters; see 'coffer list')",

@@ -84,8 +84,9 @@ int agent_load_identities(const struct config *cfg, const char *override,
  * of source at location (by start time; with source NULL, of the only
  * source that has one), an id prefix of 4 or more characters must match
  * exactly one record (of source, if given), a whole id is taken as it is.
- * Errors: CF_ERR_USAGE (not an id, an ambiguous prefix or 'latest': the
- * message names the candidates), CF_ERR_NOTFOUND, CF_ERR_CATALOG.
+ * Errors: CF_ERR_USAGE (an ambiguous prefix or 'latest': the message
+ * names the candidates), CF_ERR_NOTFOUND (also text that is no id nor
+ * prefix), CF_ERR_CATALOG.
  */
 int agent_resolve_id(const struct config *cfg, struct catalog *cat, const char *location,
                      const char *id, const char *source, char out[BACKUP_ID_LEN + 1]);
@@ -93,8 +94,8 @@ int agent_resolve_id(const struct config *cfg, struct catalog *cat, const char *
  * source names) to look under when the catalog lacks the backup. source
  * (may be NULL) restricts the search to one source: a backup of another is
  * CF_ERR_NOTFOUND. */
-int agent_find_backup(const struct config *cfg, struct repo *r, const char *id,
-                      const char *source, struct catalog_backup **out);
+int agent_find_backup(const struct config *cfg, struct repo *r, const char *id, const char *source,
+                      struct catalog_backup **out);
 /* What dead coffer processes of this host left: private temporary files
  * (proc_temp_reap()) and running records of r (repo_reap_dead_runs()). */
 int agent_reap_stale_runs(struct repo *r, unsigned *reaped);

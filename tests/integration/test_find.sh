@@ -133,10 +133,12 @@ cf show 1999
 check_rc "a prefix matching nothing" 3
 check_grep "a prefix matching nothing: says so" "$ERR" "no backup has an id starting with 1999"
 cf show 202
-check_rc "a prefix shorter than 4 characters" 2
-check_grep "a short prefix: says what is expected" "$ERR" "its first 4 or more characters"
+check_rc "a prefix shorter than 4 characters" 3
+check_grep "a short prefix: says what is expected" "$ERR" \
+	"'202' is not a backup id \(expected 'latest', an id such as .*, or its first 4 or more characters"
 cf show nonsense
-check_rc "text that is no id" 2
+check_rc "text that is no id" 3
+check_one_error_line "text that is no id: one error line"
 cf restore 1999 --to "$T/out-none"
 check_rc "restore of a prefix matching nothing" 3
 check_absent "restore of a prefix matching nothing made no folder" "$T/out-none"
@@ -150,5 +152,116 @@ check_eq "show reads its manifest" "$TREE1" "$(jq -r .id "$OUT")"
 cf_conf "$FRESH" show latest --source tree
 check_rc "latest with an empty catalog" 3
 check_grep "latest with an empty catalog: says to rebuild" "$ERR" "catalog rebuild"
+
+# --- list filters ----------------------------------------------------------------------
+# A partial backup (an unreadable file), where capabilities can be dropped.
+NOCAP="setpriv --bounding-set -dac_override,-dac_read_search"
+PARTIAL=
+mkdir -p "$T/part"
+echo ok >"$T/part/ok"
+echo secret >"$T/part/secret"
+chmod 000 "$T/part/secret"
+printf '\n[source part]\ntype = files\npaths = %s\n' "$T/part" >>"$CONF"
+if $NOCAP true 2>/dev/null; then
+	$NOCAP "$COFFER_BIN" --config "$CONF" backup part >"$OUT" 2>"$ERR"
+	RC=$?
+	check_rc "backup part (partial)" 8
+	PARTIAL=$(last_id part)
+else
+	t_log "note: setpriv cannot drop capabilities here; no partial backup"
+fi
+
+list_ids() { jq -r '.[].id' "$OUT" | xargs; }
+ALL=$(list_json | jq -r '.[].id' | xargs)
+N=$(list_json | jq length)
+cf list --source tree --json
+check_eq "list --source tree" "$TREE1 $TREE2" "$(list_ids)"
+cf list --status failed --json
+check_rc "list --status failed" 0
+check_eq "list --status failed: the failed cmd run" "$CMDF" "$(list_ids)"
+cf list --status complete --json
+check_eq "list --status complete: the complete backups, not the failed or partial ones" \
+	"$(list_json | jq -r '[.[] | select(.status == "complete" and .partial == false) | .id] | join(" ")')" \
+	"$(list_ids)"
+NPART=0
+[ -z "$PARTIAL" ] || NPART=1
+check_eq "list --status complete: all but the failed and partial" "$((N - 1 - NPART))" "$(jq length "$OUT")"
+cf list --status running --json
+check_eq "list --status running: none" 0 "$(jq length "$OUT")"
+if [ -n "$PARTIAL" ]; then
+	cf list --status partial --json
+	check_eq "list --status partial: the partial backup" "$PARTIAL" "$(list_ids)"
+	cf list --status partial
+	check_grep "list --status partial (text): its line says partial" "$OUT" "^$PARTIAL +part +partial "
+fi
+cf list --status done
+check_rc "list --status with a bad value" 2
+check_one_error_line "list --status with a bad value: one error line"
+check_grep "list --status with a bad value: names the option and the values" "$ERR" \
+	"--status 'done' is not a status \(expected running, complete, failed or partial\)"
+
+HOST=$(list_json | jq -r '.[0].host')
+cf list --host "$HOST" --json
+check_eq "list --host (this host): every backup" "$ALL" "$(list_ids)"
+cf list --host no-such-host --json
+check_eq "list --host (another host): none" 0 "$(jq length "$OUT")"
+cf list --host no-such-host
+check_rc "list --host with no match (text)" 0
+check_grep "list with filters matching nothing says so" "$OUT" "^no backups matching the filters in posix:"
+
+cf list --since 1h --json
+check_eq "list --since 1h: every backup" "$ALL" "$(list_ids)"
+cf list --since 2000-01-01 --json
+check_eq "list --since 2000-01-01: every backup" "$ALL" "$(list_ids)"
+cf list --since 2999-01-01 --json
+check_eq "list --since a future date: none" 0 "$(jq length "$OUT")"
+STARTED=$(list_json | jq -r --arg id "$TREE2" '.[] | select(.id == $id) | .started')
+FROM_TREE2=$(list_json | jq -r --arg s "$STARTED" '[.[] | select(.started >= $s) | .id] | join(" ")')
+cf list --since "$STARTED" --json
+check_rc "list --since an RFC 3339 time" 0
+check_eq "list --since TIME: the backups started at or after it" "$FROM_TREE2" "$(list_ids)"
+# The same instant with an offset and a fraction of 6 digits.
+EPOCH=$(date -u -d "$STARTED" +%s)
+MS=${STARTED:20:3}
+PLUS=$(date -u -d "@$((EPOCH + 5400))" +%Y-%m-%dT%H:%M:%S).${MS}000+01:30
+cf list --since "$PLUS" --json
+check_eq "list --since TIME+01:30: the same backups" "$FROM_TREE2" "$(list_ids)"
+cf list --since "$(date -u -d "@$((EPOCH + 1))" +%Y-%m-%dT%H:%M:%SZ)" --json
+check_eq "list --since one second after tree's start: not tree's" 0 "$(list_ids | grep -c "$TREE2")"
+for bad in yesterday 7x 2026-13-01 2026-12-1 2026-12-01T10:00 2026-12-01T10:00:00+1 ""; do
+	cf list --since "$bad"
+	check_rc "list --since '$bad' is refused" 2
+	re=$(printf '%s' "$bad" | sed 's/[+.]/\\&/g')
+	check_grep "list --since '$bad': names the option and the forms" "$ERR" \
+		"--since '$re' is not a time \(expected a duration .*7d, 24h.*2026-12-01.*2026-12-01T08:00:00Z\)"
+done
+
+# Combined filters: all must match.
+cf list --source tree --since "$STARTED" --status complete --host "$HOST" --json
+check_eq "list with four filters: tree's newest only" "$TREE2" "$(list_ids)"
+cf list --source cmd --status complete --json
+check_eq "list --source cmd --status complete" "$CMD1" "$(list_ids)"
+cf list --source cmd --status failed --host no-such-host --json
+check_eq "list --source cmd --status failed --host other: none" 0 "$(jq length "$OUT")"
+
+# --- the location column ---------------------------------------------------------------
+cf list
+check_grep "list (text): a LOCATION column" "$OUT" '^ID +SOURCE +STATUS +STARTED +RAW +STORED +LOCATION$'
+LOC=$(list_json | jq -r '.[0].locations[0]')
+check_eq "--json has the full location" "posix:$REPO" "$LOC"
+if [ "${#LOC}" -gt 28 ]; then
+	SHORT="posix:...${LOC: -19}"
+	check_eq "list (text): a long location is shortened to its scheme and end" "$N" \
+		"$(grep -cF -- "  $SHORT" "$OUT")"
+	check_eq "list (text): the shortened location is 28 characters" 28 "${#SHORT}"
+fi
+SHORTREPO=$(mktemp -d /tmp/cfr.XXXX)
+t_at_exit "rm -rf '$SHORTREPO'"
+sed -e "s|^path = $REPO\$|path = $SHORTREPO|" -e "s|^path = $CATALOG\$|path = $T/catalog-short|" \
+	"$CONF" >"$T/short.conf"
+cf_conf "$T/short.conf" backup --stdin s <<<short
+check_rc "backup into a repository with a short path" 0
+cf_conf "$T/short.conf" list
+check_grep "list (text): a short location is shown whole" "$OUT" " +posix:$SHORTREPO\$"
 
 t_finish
