@@ -5,13 +5,131 @@
  */
 #include "agent/agent.h"
 #include "agent/backup_run.h"
+#include "agent/source/source_files.h"
 
+#include <archive_entry.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CMD_BACKUP_USAGE "usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]]"
+#define CMD_BACKUP_USAGE                                                                           \
+	"usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]] | --dry-run SOURCE..."
+
+/* What a dry run would store for one source. */
+struct cmd_backup_dry {
+	int verbose; /* a line per entry */
+	uint64_t entries, files, dirs, symlinks, hardlinks, other, bytes;
+};
+
+static int cmd_backup_dry_visit(void *ctx, struct archive_entry *e)
+{
+	struct cmd_backup_dry *d = ctx;
+	const char *type = "other";
+
+	d->entries++;
+	if (archive_entry_hardlink(e)) {
+		d->hardlinks++;
+		type = "hardlink";
+	} else if (archive_entry_filetype(e) == AE_IFREG) {
+		d->files++;
+		d->bytes += (uint64_t)archive_entry_size(e);
+		type = "file";
+	} else if (archive_entry_filetype(e) == AE_IFDIR) {
+		d->dirs++;
+		type = "directory";
+	} else if (archive_entry_filetype(e) == AE_IFLNK) {
+		d->symlinks++;
+		type = "symlink";
+	} else {
+		d->other++;
+	}
+	if (d->verbose)
+		printf("%-9s %12lld %s\n", type,
+		       !strcmp(type, "file") ? (long long)archive_entry_size(e) : 0LL,
+		       archive_entry_pathname(e));
+	return 0;
+}
+
+/*
+ * backup --dry-run SOURCE...: walks each files source as a backup would and
+ * prints what it would store (a summary per source; with --verbose a line
+ * per entry; with --json one document). Opens neither the repository nor
+ * the catalog. Errors: CF_ERR_USAGE (a source that is not a files source,
+ * checked before any walk), those of source_files_dry_run().
+ */
+static int cmd_backup_dry_run(const struct cli *cli, const struct config *cfg, int n, char **names)
+{
+	json_t *doc = NULL, *list = NULL;
+	int rc = 0;
+
+	if (n == 0)
+		return error_set(CF_ERR_USAGE, "--dry-run needs the files sources to walk: "
+		                               "coffer backup --dry-run SOURCE...");
+	for (int i = 0; !rc && i < n; i++) {
+		const struct source *src = config_source_find(cfg, names[i]);
+
+		if (!src)
+			rc = error_set(CF_ERR_USAGE, "no source named '%s' in %s", names[i],
+			               cfg->file);
+		else if (strcmp(src->ops->type, "files"))
+			rc = error_set(CF_ERR_USAGE,
+			               "--dry-run is for files sources; source %s is of type %s",
+			               src->name, src->ops->type);
+	}
+	if (!rc && cli->json && (!(doc = json_object()) || !(list = json_array())))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	for (int i = 0; !rc && i < n; i++) {
+		struct cmd_backup_dry d;
+		uint64_t missing = 0;
+		char bytes[32];
+
+		memset(&d, 0, sizeof(d));
+		d.verbose = cli->verbose && !cli->json;
+		rc = source_files_dry_run(config_source_find(cfg, names[i]), cmd_backup_dry_visit,
+		                          &d, &missing);
+		if (rc)
+			break;
+		if (cli->json) {
+			json_t *o = json_pack(
+			    "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "source", names[i],
+			    "entries", (json_int_t)d.entries, "files", (json_int_t)d.files,
+			    "directories", (json_int_t)d.dirs, "symlinks", (json_int_t)d.symlinks,
+			    "hardlinks", (json_int_t)d.hardlinks, "other", (json_int_t)d.other,
+			    "bytes", (json_int_t)d.bytes, "unreadable", (json_int_t)missing);
+
+			if (!o || json_array_append_new(list, o))
+				rc = error_set(CF_ERR_NOMEM, "out of memory");
+			continue;
+		}
+		fmt_bytes(d.bytes, bytes, sizeof(bytes));
+		printf("%s: would store %llu entries (%llu files, %llu directories, %llu symlinks, "
+		       "%llu hard links, %llu other), %s of file data",
+		       names[i], (unsigned long long)d.entries, (unsigned long long)d.files,
+		       (unsigned long long)d.dirs, (unsigned long long)d.symlinks,
+		       (unsigned long long)d.hardlinks, (unsigned long long)d.other, bytes);
+		if (missing)
+			printf("; %llu path(s) could not be read (see above)",
+			       (unsigned long long)missing);
+		printf("\n");
+	}
+	if (!rc && cli->json) {
+		char *text;
+
+		json_object_set_new(doc, "dry_run", json_true());
+		json_object_set(doc, "sources", list);
+		text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2));
+		if (text)
+			printf("%s\n", text);
+		else
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		free(text);
+	}
+	json_decref(doc);
+	json_decref(list);
+	return rc;
+}
 
 /* One backup's line, or with --json its record as an element of the
  * {"backups": [...]} document (*printed: records printed so far). */
@@ -63,6 +181,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'},
 	                                     {"allow-empty", no_argument, NULL, 'e'},
+	                                     {"dry-run", no_argument, NULL, 'n'},
 	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
@@ -73,7 +192,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
-	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0;
+	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0, dry_run = 0;
 	size_t printed = 0;
 	unsigned reaped = 0;
 
@@ -83,6 +202,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			stdin_name = optarg;
 		else if (opt == 'e')
 			allow_empty = 1;
+		else if (opt == 'n')
+			dry_run = 1;
 		else
 			return error_set(CF_ERR_USAGE, CMD_BACKUP_USAGE);
 	}
@@ -96,7 +217,14 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		                 "backup reads standard input as source %s (--stdin) or backs up "
 		                 "configured sources (%s%s), not both: run them as two commands",
 		                 stdin_name, argv[optind], optind + 1 < argc ? ", ..." : "");
+	if (dry_run && stdin_name)
+		return error_set(CF_ERR_USAGE, "--dry-run walks files sources; it does not go with "
+		                               "--stdin");
 	rc = config_load(cli->config_path, &cfg);
+	if (!rc && dry_run) {
+		rc = cmd_backup_dry_run(cli, cfg, argc - optind, argv + optind);
+		goto out;
+	}
 	if (!rc)
 		rc = cmd_backup_recipients(cfg, &rcpt);
 	if (!rc && !stdin_name && optind >= argc && cfg->nsources == 0)

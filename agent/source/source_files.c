@@ -10,8 +10,10 @@
  * while it is read is recorded with backup_run_add_missing() and the walk goes
  * on: the backup is then partial (or fails, with strict = true). A file that
  * changes while it is read gives a warning and is stored as read (the count of
- * such warnings is in the record).
+ * such warnings is in the record). source_files_dry_run() walks the same
+ * way and writes nothing (backup --dry-run).
  */
+#include "agent/source/source_files.h"
 #include "agent/agent.h"
 #include "agent/pipeline.h"
 
@@ -50,6 +52,10 @@ struct source_files_run {
 	uint8_t *readbuf;
 	uint64_t entries;
 	uint64_t warnings;
+	/* A dry run (run is NULL): each entry goes to dry, no data is read. */
+	int (*dry)(void *ctx, struct archive_entry *e);
+	void *dry_ctx;
+	uint64_t dry_missing;
 };
 
 static int source_files_create(const char *name, void **state)
@@ -92,7 +98,8 @@ static int source_files_set(void *state, const char *key, const char *value)
 		 * relative one would depend on where coffer happens to run. */
 		for (size_t i = 0; i < s->paths.n; i++)
 			if (s->paths.v[i][0] != '/')
-				return error_set(CF_ERR_CONFIG, "paths: '%s' is not an absolute path",
+				return error_set(CF_ERR_CONFIG,
+				                 "paths: '%s' is not an absolute path",
 				                 s->paths.v[i]);
 		return 0;
 	}
@@ -146,6 +153,12 @@ static int source_files_missing(struct source_files_run *r, const char *path, co
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	if (!r->run) {
+		log_warn("source %s: %s: %s; it would not be in the backup", r->cfg->name, path,
+		         why);
+		r->dry_missing++;
+		return 0;
+	}
 	return backup_run_add_missing(r->run, path, why);
 }
 
@@ -351,6 +364,10 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 	archive_entry_copy_pathname(e, name);
 	if (link)
 		archive_entry_copy_hardlink(e, link);
+	if (r->dry) {
+		r->entries++;
+		return r->dry(r->dry_ctx, e);
+	}
 	source_files_fix_times(e);
 	ar = archive_write_header(r->tar, e);
 	if (ar == ARCHIVE_WARN) {
@@ -510,59 +527,67 @@ out:
 	return rc;
 }
 
-static int source_files_run(void *state, struct backup_run *run)
+/* Frees what source_files_run_init made. */
+static void source_files_run_free(struct source_files_run *r)
 {
-	struct source_files *s = state;
-	struct source_files_run r;
-	struct archive *match = NULL;
-	char meta[256];
-	int rc = 0;
+	r->out.head = NULL;
+	if (r->tar)
+		archive_write_free(r->tar);
+	if (r->disk)
+		archive_read_free(r->disk);
+	if (r->match)
+		archive_match_free(r->match);
+	if (r->links)
+		archive_entry_linkresolver_free(r->links);
+	free(r->zeros);
+	free(r->readbuf);
+}
 
-	memset(&r, 0, sizeof(r));
-	r.cfg = s;
-	r.run = run;
-	r.zeros = calloc(1, SOURCE_FILES_ZERO_BLOCK);
-	r.readbuf = malloc(SOURCE_FILES_READ_BLOCK);
-	r.disk = archive_read_disk_new();
-	r.tar = archive_write_new();
-	r.links = archive_entry_linkresolver_new();
-	match = archive_match_new();
-	r.match = match;
-	if (!r.zeros || !r.readbuf || !r.disk || !r.tar || !r.links || !match) {
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	archive_read_disk_set_standard_lookup(r.disk);
-	archive_read_disk_set_symlink_physical(r.disk);
+/* Prepares a walk of s (run may be NULL for a dry run): the disk reader,
+ * the exclude patterns, the tar writer's format (the hard-link strategy
+ * depends on it). */
+static int source_files_run_init(struct source_files *s, struct backup_run *run,
+                                 struct source_files_run *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = s;
+	r->run = run;
+	r->zeros = calloc(1, SOURCE_FILES_ZERO_BLOCK);
+	r->readbuf = malloc(SOURCE_FILES_READ_BLOCK);
+	r->disk = archive_read_disk_new();
+	r->tar = archive_write_new();
+	r->links = archive_entry_linkresolver_new();
+	r->match = archive_match_new();
+	if (!r->zeros || !r->readbuf || !r->disk || !r->tar || !r->links || !r->match)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	archive_read_disk_set_standard_lookup(r->disk);
+	archive_read_disk_set_symlink_physical(r->disk);
 	if (!s->xattrs)
-		archive_read_disk_set_behavior(r.disk, ARCHIVE_READDISK_NO_XATTR);
+		archive_read_disk_set_behavior(r->disk, ARCHIVE_READDISK_NO_XATTR);
 	for (size_t i = 0; i < s->excludes.n; i++)
-		if (archive_match_exclude_pattern(match, s->excludes.v[i]) != ARCHIVE_OK) {
-			rc = error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s",
-			               s->name, s->excludes.v[i], archive_error_string(match));
-			goto out;
-		}
+		if (archive_match_exclude_pattern(r->match, s->excludes.v[i]) != ARCHIVE_OK)
+			return error_set(CF_ERR_SOURCE, "source %s: bad exclude pattern '%s': %s",
+			                 s->name, s->excludes.v[i], archive_error_string(r->match));
 	/* Full pax, not pax_restricted: every entry gets its times to the
 	 * nanosecond, not only entries that need a pax header for another reason. */
-	archive_write_set_format_pax(r.tar);
+	archive_write_set_format_pax(r->tar);
 	/* Names as the bytes the filesystem has, not as UTF-8 text: readers
 	 * convert UTF-8 names to the locale's normal form (libarchive turns
 	 * NFD into NFC on Linux, merging two files whose names differ only
 	 * so), while hdrcharset=BINARY names come back byte for byte from
 	 * libarchive and GNU tar alike. */
-	if (archive_write_set_format_option(r.tar, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK) {
-		rc = source_files_tar_error(&r, "hdrcharset");
-		goto out;
-	}
-	archive_entry_linkresolver_set_strategy(r.links, archive_format(r.tar));
+	if (archive_write_set_format_option(r->tar, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK)
+		return source_files_tar_error(r, "hdrcharset");
+	archive_entry_linkresolver_set_strategy(r->links, archive_format(r->tar));
+	return 0;
+}
 
-	rc = backup_stream_open(run, "files", "tar", &r.out.head);
-	if (rc)
-		goto out;
-	if (archive_write_open2(r.tar, &r.out, NULL, source_tar_write, NULL, NULL) != ARCHIVE_OK) {
-		rc = source_files_tar_error(&r, "open");
-		goto out;
-	}
+/* Walks every configured path, then writes the hard links still pending. */
+static int source_files_run_walk(struct source_files_run *r)
+{
+	struct source_files *s = r->cfg;
+	int rc = 0;
+
 	for (size_t i = 0; !rc && i < s->paths.n; i++) {
 		struct stat st;
 
@@ -570,19 +595,36 @@ static int source_files_run(void *state, struct backup_run *run)
 			rc = error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot read %s",
 			                     s->name, s->paths.v[i]);
 		else
-			rc = source_files_walk(&r, s->paths.v[i], st.st_dev, 0);
+			rc = source_files_walk(r, s->paths.v[i], st.st_dev, 0);
 	}
 	if (!rc) {
 		struct archive_entry *e = NULL, *spare = NULL;
 
 		/* Hard links whose other names were never seen are still pending. */
-		archive_entry_linkify(r.links, &e, &spare);
+		archive_entry_linkify(r->links, &e, &spare);
 		while (!rc && e) {
-			rc = source_files_write_entry(&r, e, -1);
+			rc = source_files_write_entry(r, e, -1);
 			e = NULL;
-			archive_entry_linkify(r.links, &e, &spare);
+			archive_entry_linkify(r->links, &e, &spare);
 		}
 	}
+	return rc;
+}
+
+static int source_files_run(void *state, struct backup_run *run)
+{
+	struct source_files *s = state;
+	struct source_files_run r;
+	char meta[256];
+	int rc = source_files_run_init(s, run, &r);
+
+	if (!rc)
+		rc = backup_stream_open(run, "files", "tar", &r.out.head);
+	if (!rc &&
+	    archive_write_open2(r.tar, &r.out, NULL, source_tar_write, NULL, NULL) != ARCHIVE_OK)
+		rc = source_files_tar_error(&r, "open");
+	if (!rc)
+		rc = source_files_run_walk(&r);
 	if (!rc && archive_write_close(r.tar) != ARCHIVE_OK)
 		rc = source_files_tar_error(&r, "close");
 	if (!rc) {
@@ -595,18 +637,28 @@ static int source_files_run(void *state, struct backup_run *run)
 	if (!rc && r.warnings)
 		log_warn("source %s: %llu warning(s); see above", s->name,
 		         (unsigned long long)r.warnings);
-out:
-	r.out.head = NULL;
-	if (r.tar)
-		archive_write_free(r.tar);
-	if (r.disk)
-		archive_read_free(r.disk);
-	if (match)
-		archive_match_free(match);
-	if (r.links)
-		archive_entry_linkresolver_free(r.links);
-	free(r.zeros);
-	free(r.readbuf);
+	source_files_run_free(&r);
+	return rc;
+}
+
+int source_files_dry_run(const struct source *src, int (*visit)(void *ctx, struct archive_entry *e),
+                         void *ctx, uint64_t *missing)
+{
+	struct source_files_run r;
+	int rc;
+
+	*missing = 0;
+	if (src->ops != &source_files_ops)
+		return error_set(CF_ERR_USAGE,
+		                 "--dry-run is for files sources; source %s is of type %s",
+		                 src->name, src->ops->type);
+	rc = source_files_run_init(src->state, NULL, &r);
+	r.dry = visit;
+	r.dry_ctx = ctx;
+	if (!rc)
+		rc = source_files_run_walk(&r);
+	*missing = r.dry_missing;
+	source_files_run_free(&r);
 	return rc;
 }
 

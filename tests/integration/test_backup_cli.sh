@@ -96,4 +96,46 @@ check_rc "restore --json --stdout is a usage error" 2
 check_grep "it says why" "$ERR" "--json and --stdout exclude each other"
 check_eq "nothing is written to stdout" 0 "$(wc -c <"$OUT")"
 
+# ===== backup --dry-run ==============================================================
+find "$REPO" "$CATALOG" | sort >"$T/before"
+P=${DATA#/}
+cf backup --dry-run f
+check_rc "backup --dry-run of a files source" 0
+check_eq "it prints a summary: entries by type and bytes" \
+	"f: would store 5 entries (2 files, 2 directories, 1 symlinks, 0 hard links, 0 other), 4.9 KiB of file data" \
+	"$(cat "$OUT")"
+cf --verbose backup --dry-run f
+check_rc "backup --dry-run --verbose" 0
+check_grep "a line per file with its size" "$OUT" "^file +5000 $P/sub/b.bin\$"
+check_grep "a line per folder" "$OUT" "^directory +0 $P/sub\$"
+check_grep "a line per symlink" "$OUT" "^symlink +0 $P/link\$"
+check_no_grep "excluded folders are left out, as in a backup" "$OUT" "skip"
+check_no_grep "excluded files are left out, as in a backup" "$OUT" "d\.tmp"
+cf --json backup --dry-run f
+check_rc "backup --dry-run --json" 0
+check_eq "one JSON document" 1 "$(jq -s length "$OUT")"
+check "with the counts and bytes of the source" jqe '.dry_run == true and
+	.sources == [{"source": "f", "entries": 5, "files": 2, "directories": 2, "symlinks": 1,
+	"hardlinks": 0, "other": 0, "bytes": 5006, "unreadable": 0}]' "$OUT"
+find "$REPO" "$CATALOG" | sort >"$T/after"
+check_same_file "a dry run writes nothing to the repository or the catalog" "$T/before" "$T/after"
+
+# The entries a dry run names are those a backup stores.
+"$COFFER_BIN" --config "$CONF" --verbose backup --dry-run f 2>/dev/null | grep -v ': would store' | awk '{print $3}' |
+	sort >"$T/dry-paths"
+cf backup f
+check_rc "a backup of the same source" 0
+"$COFFER_BIN" --config "$CONF" ls "$(last_id f)" --json 2>/dev/null |
+	jq -r '.entries[].path | rtrimstr("/")' | sort >"$T/ls-paths"
+check_same_file "the dry run lists what the backup stored" "$T/ls-paths" "$T/dry-paths"
+
+cf backup --dry-run c
+check_rc "backup --dry-run of a command source is a usage error" 2
+check_grep "it says dry-run is for files sources" "$ERR" \
+	"--dry-run is for files sources; source c is of type command"
+cf backup --dry-run
+check_rc "backup --dry-run without a source is a usage error" 2
+cf backup --dry-run --stdin in <"$T/in.data"
+check_rc "backup --dry-run --stdin is a usage error" 2
+
 t_finish
