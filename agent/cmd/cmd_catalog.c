@@ -130,7 +130,7 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		    json_pack("{s:s, s:I, s:I, s:I}", "repository", repo_location(r.repo),
 		              "recorded", (json_int_t)r.added, "skipped", (json_int_t)r.bad,
 		              "forgotten", (json_int_t)r.forgotten));
-	else if (!rc)
+	else if (!rc && !cli->quiet)
 		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
 		       r.added, repo_location(r.repo),
 		       r.bad ? " (some manifests were skipped, see above)" : "", r.forgotten);

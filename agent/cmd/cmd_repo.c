@@ -51,7 +51,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 		    "{s:s, s:I, s:I, s:I}", "repository", repo_location(repo), "interrupted_runs",
 		    (json_int_t)reaped, "temporary_files", (json_int_t)res.temporary,
 		    "incomplete_backups", (json_int_t)res.folders));
-	else if (!rc)
+	else if (!rc && !cli->quiet)
 		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
 		       "incomplete backup(s)\n",
 		       reaped, res.temporary, res.folders);

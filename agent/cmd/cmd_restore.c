@@ -630,7 +630,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    : ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE) ? "file"
 		                                                      : "directory",
 		    object, &include, dbo.target ? db_obj : NULL, time_mono() - started);
-	if (!rc && !to_stdout && !cli->json && !apply_order)
+	if (!rc && !to_stdout && !cli->json && !cli->quiet && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
 	age_identities_free(ids);
 	catalog_backup_free(b);

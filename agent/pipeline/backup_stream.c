@@ -158,5 +158,7 @@ int backup_stream_close(struct backup_run *run)
 	run->stream_open = 0;
 	if (!obj->sha256)
 		return error_set(CF_ERR_NOMEM, "out of memory");
+	log_info("stored object %s (%s): %llu bytes, %llu stored", obj->name, obj->key,
+	         (unsigned long long)obj->raw_bytes, (unsigned long long)obj->stored_bytes);
 	return 0;
 }

@@ -106,6 +106,11 @@ int restore_stream_run(struct storage *st, const struct catalog_object *obj,
 		error_set(rc, "%s: %s", obj->key, error_message());
 	if (!rc)
 		rc = restore_stream_verify(obj, hash, zstd);
+	if (!rc)
+		log_info(
+		    "restored object %s (%s): %llu bytes, %llu stored, size and SHA-256 verified",
+		    obj->name, obj->key, (unsigned long long)obj->raw_bytes,
+		    (unsigned long long)obj->stored_bytes);
 	filter_chain_free(hash);
 	return rc;
 }

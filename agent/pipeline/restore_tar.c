@@ -305,6 +305,7 @@ static int restore_tar_extract_fd(int fd, const struct restore_tar_select *f)
 			rc = restore_tar_write_error(out, "restore", name);
 			goto out;
 		}
+		log_debug("restoring %s", name);
 		if (ar == ARCHIVE_WARN) {
 			log_warn("%s: %s", name, archive_error_string(out));
 			warnings++;
