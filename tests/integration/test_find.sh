@@ -264,4 +264,42 @@ check_rc "backup into a repository with a short path" 0
 cf_conf "$T/short.conf" list
 check_grep "list (text): a short location is shown whole" "$OUT" " +posix:$SHORTREPO\$"
 
+# --- show prints meta ----------------------------------------------------------------
+cf show "$TREE2"
+check_rc "show (text)" 0
+check_grep "show (text): the files source's meta: entries" "$OUT" '^meta: +entries: [0-9]+$'
+check_grep "show (text): the files source's meta: warnings" "$OUT" '^meta: +warnings: 0$'
+check_grep "show (text): the location" "$OUT" "^location: +posix:$REPO\$"
+cf show "$TREE2" --json
+check_eq "show --json: meta is an object with entries and warnings" "number number" \
+	"$(jq -r '[.meta.entries, .meta.warnings] | map(type) | join(" ")' "$OUT")"
+check_eq "show --json: partial, raw_bytes and stored_bytes as in list" "boolean number number" \
+	"$(jq -r '[.partial, .raw_bytes, .stored_bytes] | map(type) | join(" ")' "$OUT")"
+check_eq "show --json: partial is false" false "$(jq -r .partial "$OUT")"
+check_eq "show --json: the same document list --json has for it" \
+	"$(list_json | jq -S --arg id "$TREE2" '.[] | select(.id == $id)')" "$(jq -S . "$OUT")"
+if [ -n "$PARTIAL" ]; then
+	cf show "$PARTIAL"
+	check_grep "show of a partial backup: status partial" "$OUT" '^status: +partial$'
+	check_grep "show of a partial backup: says what is missing" "$OUT" \
+		"^partial: +1 item\(s\) could not be backed up:$"
+	check_grep "show of a partial backup: names the path" "$OUT" "^missing: +$T/part/secret: Permission denied"
+	cf show "$PARTIAL" --json
+	check_eq "show --json of a partial backup: partial, missing_count, missing" \
+		"true 1 $T/part/secret: Permission denied" \
+		"$(jq -r '"\(.partial) \(.missing_count) \(.missing[0])"' "$OUT")"
+fi
+# A database source's meta: the engine and its version (SQLite is a local file).
+python3 -c "import sqlite3; c = sqlite3.connect('$T/app.db'); c.execute('create table t (x)'); c.execute('insert into t values (1)'); c.commit()"
+printf '\n[source app]\ntype = sqlite\npath = %s\n' "$T/app.db" >>"$CONF"
+cf backup app
+check_rc "backup of a sqlite source" 0
+cf show latest --source app
+check_rc "show latest --source app" 0
+check_grep "show (text): the engine" "$OUT" '^meta: +engine: sqlite$'
+check_grep "show (text): the engine's version" "$OUT" '^meta: +sqlite_version: 3\.[0-9]+'
+check_grep "show (text): numbers in meta" "$OUT" '^meta: +pages: [0-9]+$'
+cf show latest --source app --json
+check_eq "show --json: meta.engine" sqlite "$(jq -r .meta.engine "$OUT")"
+
 t_finish
