@@ -27,16 +27,23 @@ static int main_help(const struct cli *cli, int argc, char **argv);
  * checks that every option of a getopt table is listed here and in the README).
  */
 static const struct command commands[] = {
-    {"backup", cmd_backup, "coffer backup [SOURCE...] [--stdin NAME [--allow-empty]]",
+    {"backup", cmd_backup,
+     "coffer backup [SOURCE... | --stdin NAME [--allow-empty] | --dry-run SOURCE...]",
      "Backs up the named sources (all configured sources if none is named), or\n"
      "standard input as source NAME. Each source becomes one backup: its streams are\n"
      "compressed with zstd, encrypted to the configured age recipients and stored in\n"
-     "the repository, with a manifest written last. Prints one line per backup.\n"
+     "the repository, with a manifest written last. Prints one line per backup\n"
+     "(one JSON document {\"backups\": [...]} with --json).\n"
      "\n"
      "options:\n"
      "  SOURCE...             a configured [source NAME]; all sources when none is named\n"
      "  --stdin NAME          back up standard input as a backup of source NAME\n"
-     "  --allow-empty         with --stdin: an empty input is a backup, not an error\n"},
+     "                        (instead of SOURCE...; NAME may not be a configured\n"
+     "                        source of another type)\n"
+     "  --allow-empty         with --stdin: an empty input is a backup, not an error\n"
+     "  --dry-run             files sources: walk SOURCE... as a backup would (same\n"
+     "                        excludes) and print what it would store: a summary,\n"
+     "                        a line per entry with --verbose; writes nothing\n"},
     {"list", cmd_list, "coffer list [--source S] [--json]",
      "Lists the backups in the local catalog, oldest first, with their status\n"
      "(running, complete, failed, partial) and sizes.\n"
