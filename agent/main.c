@@ -44,17 +44,30 @@ static const struct command commands[] = {
      "  --dry-run             files sources: walk SOURCE... as a backup would (same\n"
      "                        excludes) and print what it would store: a summary,\n"
      "                        a line per entry with --verbose; writes nothing\n"},
-    {"list", cmd_list, "coffer list [--source S] [--json]",
-     "Lists the backups in the local catalog, oldest first, with their status\n"
-     "(running, complete, failed, partial) and sizes.\n"
+    {"list", cmd_list,
+     "coffer list [--source S] [--status STATUS] [--since WHEN] [--host H] [--json]",
+     "Lists the backups of the configured repository in the local catalog, oldest\n"
+     "first, with their status (running, complete, failed, partial), sizes and\n"
+     "where each is stored. Filters combine: a backup is listed if it passes all.\n"
      "\n"
      "options:\n"
      "  --source S            only the backups of source S\n"
+     "  --status STATUS       only those with STATUS: running, complete, failed or\n"
+     "                        partial (complete means complete and not partial)\n"
+     "  --since WHEN          only those started at or after WHEN: a duration back\n"
+     "                        from now (7d, 24h, 30m, 90s), a date (2026-12-01, UTC)\n"
+     "                        or an RFC 3339 time (2026-12-01T08:00:00Z, +01:00)\n"
+     "  --host H              only those made on host H\n"
      "  --json                a JSON array of records (docs/json.md)\n"},
-    {"show", cmd_show, "coffer show ID [--json]",
-     "Shows one backup record: objects, sizes, SHA-256, recipients, error.\n"
+    {"show", cmd_show, "coffer show ID [--source S] [--json]",
+     "Shows one backup record: objects, sizes, SHA-256, recipients, error, what a\n"
+     "partial backup misses, and the source's meta (engine, versions, warnings).\n"
+     "ID is a backup id, a unique prefix of one (4 or more characters) or latest\n"
+     "(the newest complete backup by start time).\n"
      "\n"
      "options:\n"
+     "  --source S            the source: needed for latest when several sources\n"
+     "                        have backups; prefixes match only its backups\n"
      "  --json                the record as one JSON object (docs/json.md)\n"},
     {"restore", cmd_restore,
      "coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET) [OPTIONS]",
