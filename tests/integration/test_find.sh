@@ -68,6 +68,15 @@ else
 	check "restore latest --source tree restores the tree" test -f "$T/out-latest/${T#/}/src/a.txt"
 fi
 
+cf ls latest --source tree
+check_rc "ls latest --source tree" 0
+check_grep "ls latest --source tree lists the tree's file" "$OUT" "src/a\.txt\$"
+cf ls latest
+check_rc "ls latest without --source when several sources have backups" 2
+cf ls "${TREE2:0:20}"
+check_rc "ls by a unique prefix" 0
+check_grep "ls by a unique prefix lists the tree's file" "$OUT" "src/a\.txt\$"
+
 # A configuration whose catalog knows one source only: latest needs no --source.
 ONE=$T/one.conf
 sed "s|^path = $CATALOG\$|path = $T/catalog-one|" "$CONF" >"$ONE"
