@@ -177,6 +177,65 @@ mkdir -p "$T/otherkey"
 cf ls "$FID" --identity "$T/otherkey/key.txt"
 check_rc "ls with an identity that does not match is a key error" 4
 
+# ===== a database client's error is printed once =====================================
+# A postgres backup made from the command backup's object (kind and object
+# metadata edited, so --trust-unsigned), restored through fake clients: psql
+# says the target is empty, pg_restore fails with an error line on stderr.
+mkdir -p "$T/pg/bin" "$T/pg/repo/c/$CID"
+printf '#!/bin/sh\necho 0\n' >"$T/pg/bin/psql"
+printf '#!/bin/sh\ncat >/dev/null\necho "pg_restore: error: database \\"nope\\" does not exist" >&2\nexit 1\n' \
+	>"$T/pg/bin/pg_restore"
+chmod +x "$T/pg/bin/psql" "$T/pg/bin/pg_restore"
+cp "$REPO/c/$CID/stdout.zst.age" "$T/pg/repo/c/$CID/"
+jq 'del(.signature) | .kind = "postgres" | .objects[0].meta = {"role": "database", "database": "app"}' \
+	"$REPO/c/$CID/manifest.json" >"$T/pg/repo/c/$CID/manifest.json"
+sed -e "s#^path = $REPO\$#path = $T/pg/repo#" -e "s#^path = $CATALOG\$#path = $T/pg/catalog#" \
+	"$CONF" >"$T/pg.conf"
+cf_conf "$T/pg.conf" catalog rebuild --trust-unsigned
+PATH="$T/pg/bin:$PATH" cf_conf "$T/pg.conf" restore "$CID" --to-database dbname=nope --trust-unsigned
+check_rc "a failing pg_restore is a target failure" 5
+check_eq "its error line is printed once" 1 "$(grep -c 'database "nope" does not exist' "$ERR")"
+check_grep "in the one error line" "$ERR" \
+	'^coffer: error: pg_restore exited with status 1; stderr: pg_restore: error: database "nope" does not exist'
+printf '#!/bin/sh\ncat >/dev/null\necho "pg_restore: warning: something to know" >&2\n' >"$T/pg/bin/pg_restore"
+PATH="$T/pg/bin:$PATH" cf_conf "$T/pg.conf" restore "$CID" --to-database dbname=app --trust-unsigned
+check_rc "a pg_restore that succeeds with a warning" 0
+check_eq "its warning is printed once" 1 "$(grep -c 'something to know' "$ERR")"
+
+# ===== names that are not UTF-8 ======================================================
+# Stored and restored byte for byte, with no warning (in a UTF-8 and in the C
+# locale): a folder, a file, a symlink and its target, a hard link.
+U=$T/u8
+mkdir -p "$U/$(printf 'dir\377')"
+printf 'x\n' >"$U/$(printf 'dir\377')/f"
+printf 'y\n' >"$U/$(printf 'caf\351.txt')"
+ln -s "$(printf 'tar\376get')" "$U/$(printf 'ln\377')"
+ln "$U/$(printf 'caf\351.txt')" "$U/$(printf 'hard\375')"
+printf '[source u]\ntype = files\npaths = %s\n' "$U" | t_config "$T/u8.conf"
+cf_conf "$T/u8.conf" backup u
+check_rc "backup of names that are not UTF-8" 0
+check_empty_output "the backup warns about nothing" cat "$ERR"
+UID8=$(last_id u complete "$T/u8.conf")
+for loc in C.UTF-8 C; do
+	LC_ALL=$loc cf_conf "$T/u8.conf" restore "$UID8" --to "$T/u8-$loc"
+	check_rc "restore of names that are not UTF-8 (LC_ALL=$loc)" 0
+	check_empty_output "the restore warns about nothing (LC_ALL=$loc)" cat "$ERR"
+	check_eq "the names come back byte for byte (LC_ALL=$loc)" \
+		"$(cd "$U" && find . | sort | od -c)" "$(cd "$T/u8-$loc/${U#/}" && find . | sort | od -c)"
+	check_eq "the symlink's target too (LC_ALL=$loc)" "$(printf 'tar\376get')" \
+		"$(readlink "$T/u8-$loc/${U#/}/$(printf 'ln\377')")"
+	check_eq "the hard link is one file with its other name (LC_ALL=$loc)" \
+		"$(stat -c %i "$T/u8-$loc/${U#/}/$(printf 'caf\351.txt')")" \
+		"$(stat -c %i "$T/u8-$loc/${U#/}/$(printf 'hard\375')")"
+done
+cf_conf "$T/u8.conf" ls "$UID8"
+check_rc "ls of names that are not UTF-8" 0
+check "ls prints a name's bytes as they are" env LC_ALL=C grep -aq "$(printf 'caf\351')\\.txt" "$OUT"
+check_empty_output "ls warns about nothing" cat "$ERR"
+cf_conf "$T/u8.conf" ls "$UID8" --json
+check "ls --json is valid JSON with such names (U+FFFD for the bytes)" \
+	jqe --arg p "${U#/}/caf"$'\xef\xbf\xbd'".txt" '[.entries[].path] | index($p) != null' "$OUT"
+
 if python3 -c 'import sqlite3' 2>/dev/null; then
 	python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.execute("create table t(x)")
