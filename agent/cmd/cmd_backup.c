@@ -146,6 +146,8 @@ static void cmd_backup_print(const struct cli *cli, const struct catalog_backup 
 		free(json);
 		return;
 	}
+	if (cli->quiet)
+		return; /* a summary, not data: README "Global options" */
 	for (size_t i = 0; i < b->nobjects; i++) {
 		r += b->objects[i].raw_bytes;
 		s += b->objects[i].stored_bytes;

@@ -380,6 +380,7 @@ static int source_files_write_entry(struct source_files_run *r, struct archive_e
 		                            archive_error_string(r->tar));
 	}
 	r->entries++;
+	log_debug("source %s: %s", r->cfg->name, archive_entry_sourcepath(e));
 	if (archive_entry_size(e) > 0 && !link && fd >= 0) {
 		rc = source_files_copy_data(r, e, fd);
 		if (rc)
