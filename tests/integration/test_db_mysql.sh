@@ -60,7 +60,7 @@ check_eq "its rows are back" "1 ü,2 NULL" "$(db_mariadb -N -B -e "SELECT GROUP_
 
 # A target with data is refused, and replaced with --clean.
 cf restore "$ID" --database cfmy_app --to-database "$TARGET database=cfmy_r1"
-check_rc "restore into a database holding data is refused" 1
+check_rc "restore into a database holding data is refused" 9
 check_grep "the refusal says why" "$ERR" 'already holds .* --clean'
 check_one_error_line "the refusal is one error line"
 db_mariadb -e "UPDATE cfmy_r1.customers SET balance = balance + 1 WHERE id < 50; CREATE TABLE cfmy_r1.junk (x INT)"

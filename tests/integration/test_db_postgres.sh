@@ -83,7 +83,7 @@ check_eq "the dropped role is back with its settings" "7" \
 # A target with data is refused, and replaced with --clean.
 db_psql -q -d cfpg_r1 -c 'CREATE TABLE junk (x int); INSERT INTO junk VALUES (1)'
 cf restore "$ID" --database cfpg_app --to-database "$CONN dbname=cfpg_r1"
-check_rc "restore into a database holding data is refused" 1
+check_rc "restore into a database holding data is refused" 9
 check_grep "the refusal says why" "$ERR" 'already holds .* --clean'
 check_one_error_line "the refusal is one error line"
 check_eq "the refused target is untouched" "1" "$(db_psql -At -d cfpg_r1 -c 'SELECT count(*) FROM junk')"
