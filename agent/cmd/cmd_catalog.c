@@ -50,8 +50,8 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	if (strv_add(&r->seen, id))
 		return CF_ERR_NOMEM;
 	rc = repo_read_manifest(r->repo, key, &b);
-	if (rc == CF_ERR_INTEGRITY) {
-		/* One bad manifest must not hide all the others. */
+	if (rc == CF_ERR_INTEGRITY || rc == CF_ERR_LIMIT) {
+		/* One bad (or oversized) manifest must not hide all the others. */
 		log_warn("skipping %s", error_message());
 		r->bad++;
 		return 0;

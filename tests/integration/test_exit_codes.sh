@@ -158,6 +158,9 @@ sed -e "s|^path = $REPO\$|path = $T/bigrepo|" -e "s|^path = $CATALOG\$|path = $T
 cf_conf "$T/big.conf" restore "$ONE" --stdout
 rc_is "1: a manifest over the size limit" 1
 check_grep "1: the error names the limit" "$ERR" "larger than the [0-9]+ bytes allowed"
+cf_conf "$T/big.conf" catalog rebuild
+check_rc "catalog rebuild skips the oversized manifest, not stopped by it" 0
+check_grep "catalog rebuild: a warning names it" "$ERR" "^coffer: warning: skipping .*larger than"
 
 # --- 130 -------------------------------------------------------------------------------
 "$COFFER_BIN" --config "$CONF" backup slow >"$T/bg.out" 2>"$T/bg.err" &
