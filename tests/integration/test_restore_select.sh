@@ -163,6 +163,10 @@ cf ls "$FID" "$P/etc/hosts" "$P/nope"
 check_rc "ls of a PATH that is not in the backup is not found" 3
 check_grep "the error names the path" "$ERR" "$P/nope is not in backup $FID"
 
+cf ls latest --source f --json
+check_rc "ls latest --source f" 0
+check "lists the newest backup of source f" jqe --arg id "$FID" '.id == $id' "$OUT"
+
 cf ls "$CID"
 check_rc "ls of a command backup is a usage error" 2
 check_grep "the error says ls lists tar backups" "$ERR" "ls lists tar backups .* is a command backup"
@@ -257,6 +261,11 @@ EOF
 	check_rc "backup of a sqlite source" 0
 	cf restore "$(last_id s)" --to "$T/new/parent/db.sqlite"
 	check_rc "restore --to FILE under folders that do not exist" 0
+	cf restore "$(last_id s)" --to "$T/new/parent/db2.sqlite" --json
+	check_rc "restore --to FILE --json" 0
+	check "the document says a file was restored, and which object" \
+		jqe --arg to "$T/new/parent/db2.sqlite" '.target == $to and .target_type == "file" and
+			(.objects | length) == 1 and .objects[0].name == "db.sqlite"' "$OUT"
 	check_eq "--to FILE makes its parent folders" 42 "$(python3 -c 'import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select x from t").fetchone()[0])' \
 		"$T/new/parent/db.sqlite" 2>&1)"
