@@ -403,6 +403,12 @@ static int restore_tar_run(struct storage *st, const struct catalog_object *obj,
 	char parent_msg[1024];
 	pid_t pid;
 
+	/* The child writes its report before it exits and the parent reads it
+	 * after: it must fit in the pipe. */
+	if (sel && sel->result_size > RESTORE_TAR_RESULT_MAX)
+		return error_set(CF_ERR_USAGE, "too many paths or patterns (at most %d)",
+		                 RESTORE_TAR_RESULT_MAX - 64);
+
 	if (pipe2(data, O_CLOEXEC) != 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot create a pipe");
 	if (pipe2(report, O_CLOEXEC) != 0) {

@@ -23,7 +23,9 @@
  * all when pass is NULL. pass runs in the child process: what it changes is
  * lost, except the result_size bytes at result (e.g. flags it sets through
  * ctx), which the child copies back to the parent after reading the whole
- * stream successfully. */
+ * stream successfully (at most RESTORE_TAR_RESULT_MAX bytes: more is
+ * CF_ERR_USAGE). */
+#define RESTORE_TAR_RESULT_MAX 32768 /* the most result_size may be */
 struct restore_tar_select {
 	int (*pass)(const void *ctx, const char *path);
 	const void *ctx;

@@ -167,6 +167,12 @@ cf ls latest --source f --json
 check_rc "ls latest --source f" 0
 check "lists the newest backup of source f" jqe --arg id "$FID" '.id == $id' "$OUT"
 
+# The child reports which PATHs matched through a pipe, which bounds them.
+mapfile -t MANY < <(seq 1 40000)
+cf ls "$FID" "${MANY[@]}"
+check_rc "ls with 40000 PATHs is a usage error" 2
+check_grep "saying there are too many" "$ERR" "too many paths or patterns"
+
 cf ls "$CID"
 check_rc "ls of a command backup is a usage error" 2
 check_grep "the error says ls lists tar backups" "$ERR" "ls lists tar backups .* is a command backup"
