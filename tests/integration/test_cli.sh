@@ -134,6 +134,6 @@ check_grep "list (text): the header" "$OUT" '^ID +SOURCE +STATUS'
 
 cf --json backup one
 check_rc "backup with --json" 0
-check "backup --json prints a JSON record per line" jq -e '.id and .status == "complete"' "$OUT" >/dev/null
+check "backup --json prints one document holding the record" jq -e '.backups[0].id and .backups[0].status == "complete"' "$OUT"
 
 t_finish

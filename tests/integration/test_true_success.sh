@@ -82,7 +82,7 @@ else
 	rm -f "$SMALL/out.bin"
 
 	# A good restore fits once there is room (nothing was left behind).
-	cf restore "$RAW_ID" --to "$SMALL/raw-small" --object stdin.zst.age
+	cf restore "$RAW_ID" --to "$SMALL/raw-small" --object stdin
 	check_rc "the 6 MB restore still fails, and cleanly, a second time" 6
 	check_eq "the small filesystem is empty again" "" "$(ls -A "$SMALL")"
 fi
