@@ -8,6 +8,7 @@
 #include "agent/proc.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
@@ -82,6 +83,17 @@ int agent_backup_json(const struct catalog_backup *b, int flags, char **out)
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	*out = text;
 	return rc;
+}
+
+int agent_option_error(int opt, char *const *argv, const char *usage)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	if (opt == ':')
+		return error_set(CF_ERR_USAGE, "option %s needs a value (%s)", arg, usage);
+	if (optopt && arg[0] == '-' && arg[1] != '-')
+		return error_set(CF_ERR_USAGE, "unknown option -%c (%s)", optopt, usage);
+	return error_set(CF_ERR_USAGE, "unknown option %s (%s)", arg, usage);
 }
 
 int agent_exit_code(int rc)

@@ -252,7 +252,9 @@ int main(int argc, char **argv)
 		setlocale(LC_CTYPE, "");
 	env = getenv("COFFER_CONFIG");
 	cli.config_path = env && *env ? env : CONFIG_DEFAULT_PATH;
-	while ((opt = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+	/* Commands report a bad option in their one error line, not getopt. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:c:qvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			cli.config_path = optarg;
@@ -273,7 +275,8 @@ int main(int argc, char **argv)
 			help = 1;
 			break;
 		default:
-			main_usage(stderr);
+			agent_option_error(opt, argv, "see 'coffer help'");
+			log_error("%s", error_message());
 			return agent_exit_code(CF_ERR_USAGE);
 		}
 	}

@@ -199,7 +199,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	unsigned reaped = 0;
 
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (opt == 's')
 			stdin_name = optarg;
 		else if (opt == 'e')
@@ -207,7 +207,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		else if (opt == 'n')
 			dry_run = 1;
 		else
-			return error_set(CF_ERR_USAGE, CMD_BACKUP_USAGE);
+			return agent_option_error(opt, argv, CMD_BACKUP_USAGE);
 	}
 	if (allow_empty && !stdin_name)
 		return error_set(CF_ERR_USAGE, "--allow-empty goes with --stdin NAME (a source "

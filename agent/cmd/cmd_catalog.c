@@ -152,9 +152,9 @@ int cmd_catalog(const struct cli *cli, int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "rebuild") != 0)
 		return error_set(CF_ERR_USAGE, "%s", usage);
 	optind = 0;
-	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
 		if (opt != 'T')
-			return error_set(CF_ERR_USAGE, "%s", usage);
+			return agent_option_error(opt, argv + 1, usage);
 		trust_unsigned = 1;
 	}
 	if (optind != argc - 1)

@@ -74,14 +74,14 @@ int cmd_keygen(const struct cli *cli, int argc, char **argv)
 	int opt, rc = 0, fd = -1, n;
 
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
 		if (opt == 'o')
 			out = optarg;
 		else if (opt == 's')
 			signing = 1;
 		else
-			return error_set(CF_ERR_USAGE,
-			                 "usage: coffer keygen [--signing] [-o FILE]");
+			return agent_option_error(opt, argv,
+			                          "usage: coffer keygen [--signing] [-o FILE]");
 	}
 	if (optind != argc)
 		return error_set(CF_ERR_USAGE, "usage: coffer keygen [--signing] [-o FILE]");

@@ -174,7 +174,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	int opt, rc = 0;
 
 	optind = 0;
-	while (!rc && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while (!rc && (opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (opt == 's') {
 			source = optarg;
 		} else if (opt == 'S') {
@@ -195,7 +195,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 		} else if (opt == 'j') {
 			s.json = 1;
 		} else {
-			rc = error_set(CF_ERR_USAGE, CMD_LIST_USAGE);
+			rc = agent_option_error(opt, argv, CMD_LIST_USAGE);
 		}
 	}
 	if (!rc && optind != argc)

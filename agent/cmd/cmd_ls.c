@@ -238,7 +238,7 @@ int cmd_ls(const struct cli *cli, int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.json = cli->json;
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":i:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			s.json = 1;
@@ -253,7 +253,7 @@ int cmd_ls(const struct cli *cli, int argc, char **argv)
 			trust_unsigned = 1;
 			break;
 		default:
-			return error_set(CF_ERR_USAGE, LS_USAGE);
+			return agent_option_error(opt, argv, LS_USAGE);
 		}
 	}
 	if (optind >= argc)

@@ -73,9 +73,9 @@ int cmd_repo(const struct cli *cli, int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "cleanup") != 0)
 		return error_set(CF_ERR_USAGE, "%s", usage);
 	optind = 0;
-	while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
 		if (opt != 'o')
-			return error_set(CF_ERR_USAGE, "%s", usage);
+			return agent_option_error(opt, argv + 1, usage);
 		if (config_parse_duration(optarg, &older_ms))
 			return error_set(CF_ERR_USAGE, "--older-than %s", error_message());
 	}

@@ -517,7 +517,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 
 	memset(&dbo, 0, sizeof(dbo));
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":i:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
 			to = optarg;
@@ -563,7 +563,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			break;
 		default:
 			strv_free(&include);
-			return error_set(CF_ERR_USAGE, RESTORE_USAGE);
+			return agent_option_error(opt, argv, RESTORE_USAGE);
 		}
 	}
 	entries.include.v = include.v;

@@ -107,13 +107,13 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 	int opt, rc, as_json = cli->json;
 
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (opt == 's')
 			source = optarg;
 		else if (opt == 'j')
 			as_json = 1;
 		else
-			return error_set(CF_ERR_USAGE, CMD_SHOW_USAGE);
+			return agent_option_error(opt, argv, CMD_SHOW_USAGE);
 	}
 	if (optind != argc - 1)
 		return error_set(CF_ERR_USAGE, CMD_SHOW_USAGE);

@@ -136,4 +136,14 @@ cf --json backup one
 check_rc "backup with --json" 0
 check "backup --json prints one document holding the record" jq -e '.backups[0].id and .backups[0].status == "complete"' "$OUT"
 
+
+# A bad option is one error line naming it (not getopt's line and a usage dump).
+for args in "restore --foo" "restore x --to" "--bogus list" "keygen -x" "list --status"; do
+	# shellcheck disable=SC2086
+	cf $args
+	check_rc "coffer $args: usage error" 2
+	check_eq "coffer $args: one line on stderr" 1 "$(wc -l <"$ERR")"
+	check_grep "coffer $args: names the option" "$ERR" "^coffer: error: (unknown option|option) (${args##* }|${args%% *})"
+done
+
 t_finish
