@@ -182,27 +182,58 @@ out:
 /* stderr                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* Logs a line of the child's stderr: its diagnostics, kept in the journal of
+ * a scheduled run without needing --verbose. */
+static void proc_stderr_log(const struct proc *p, const char *line, size_t n)
+{
+	if (p->stderr_debug)
+		log_debug("%s: %.*s", p->label, (int)n, line);
+	else
+		log_warn("%s: %.*s", p->label, (int)n, line);
+}
+
+/* Drops the oldest line of the tail, logging it unless it was said. */
+static void proc_tail_drop(struct proc *p)
+{
+	size_t n = p->tail_lens[0], drop = n + (p->tail_n > 1 ? 3 : 0);
+
+	if (p->tail_said)
+		p->tail_said--;
+	else
+		proc_stderr_log(p, p->tail, n);
+	memmove(p->tail, p->tail + drop, p->tail_len - drop);
+	p->tail_len -= drop;
+	memmove(p->tail_lens, p->tail_lens + 1, (p->tail_n - 1) * sizeof(p->tail_lens[0]));
+	p->tail_n--;
+}
+
+/* Logs the lines of the tail not said yet (the child ended well, or its
+ * error was another). The tail itself stays (proc_stderr_tail()). */
+static void proc_tail_say(struct proc *p)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < p->tail_n; i++) {
+		if (i >= p->tail_said)
+			proc_stderr_log(p, p->tail + off, p->tail_lens[i]);
+		off += p->tail_lens[i] + 3;
+	}
+	p->tail_said = p->tail_n;
+}
+
 static void proc_stderr_line(struct proc *p)
 {
 	size_t n = p->line_len;
 
 	if (n == 0)
 		return;
-	/* A tool's stderr is its diagnostics: keep it in the journal of a
-	 * scheduled run without needing --verbose. */
-	if (p->stderr_debug)
-		log_debug("%s: %.*s", p->label, (int)n, p->line);
-	else
-		log_warn("%s: %.*s", p->label, (int)n, p->line);
 	/* The tail keeps the last lines, separated by " | ", for the error. */
 	if (n + 3 > sizeof(p->tail))
 		n = sizeof(p->tail) - 3;
-	if (p->tail_len + n + 3 > sizeof(p->tail)) {
-		size_t drop = p->tail_len + n + 3 - sizeof(p->tail);
-
-		memmove(p->tail, p->tail + drop, p->tail_len - drop);
-		p->tail_len -= drop;
-	}
+	while (p->tail_n > 0 &&
+	       (p->tail_n == PROC_TAIL_LINES || p->tail_len + n + 3 > sizeof(p->tail) - 1))
+		proc_tail_drop(p);
+	p->tail_lens[p->tail_n++] = n;
 	if (p->tail_len) {
 		memcpy(p->tail + p->tail_len, " | ", 3);
 		p->tail_len += 3;
@@ -417,6 +448,11 @@ int proc_finish(struct proc *p)
 	}
 	p->pid = -1;
 	proc_stderr_tail(p);
+	if (!WIFSIGNALED(status) && WEXITSTATUS(status) == 0) {
+		proc_tail_say(p);
+		return 0;
+	}
+	p->tail_said = p->tail_n; /* in the error */
 	if (WIFSIGNALED(status))
 		return error_set(p->errcode, "%s was killed by signal %d%s%s", p->label,
 		                 WTERMSIG(status), p->tail_len ? "; stderr: " : "", p->tail);
@@ -428,6 +464,9 @@ int proc_finish(struct proc *p)
 
 void proc_release(struct proc *p)
 {
+	if (p->line_len)
+		proc_stderr_line(p);
+	proc_tail_say(p);
 	if (p->in >= 0)
 		close(p->in);
 	if (p->out >= 0)

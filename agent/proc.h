@@ -3,8 +3,11 @@
  *
  * A child runs without a shell (unless asked), with an environment built in
  * the parent (so secrets go through files and variables, never argv), its
- * stdin and stdout as pipes or /dev/null, and its stderr read line by line
- * into the log, the last lines kept for the error message. Its stdout can be
+ * stdin and stdout as pipes or /dev/null, and its stderr read line by line.
+ * Each stderr line is said once: in the error message when the child fails
+ * (the last 2 KiB of lines), else in the log (as a warning, or at debug
+ * level with stderr_debug) when it drops out of that tail, when the child
+ * succeeds, or when another error ends the run. Its stdout can be
  * pumped into a filter chain (a dump) or captured into a bounded buffer (a
  * query); its stdin can be fed from a filter chain (a restore).
  *
@@ -21,6 +24,7 @@
 #include <sys/types.h>
 
 #define PROC_TAIL 2048
+#define PROC_TAIL_LINES 32
 
 struct proc_spec {
 	const char *label;     /* names the child in logs and errors: "source pg: pg_dump" */
@@ -45,19 +49,25 @@ struct proc {
 	int stderr_debug;
 	char line[1024];
 	size_t line_len;
+	/* The last lines of stderr, joined by " | ": line lengths in
+	 * tail_lens, the first tail_said of them already logged or reported.
+	 * Each line is said once: logged when it leaves the tail or when the
+	 * child succeeds, or in the error when it fails. */
 	char tail[PROC_TAIL];
 	size_t tail_len;
+	size_t tail_lens[PROC_TAIL_LINES];
+	size_t tail_n, tail_said;
 };
 
 /* Starts the child. A program that cannot be executed fails here, naming it
  * ("cannot run 'pg_dump': No such file or directory"). Errors: spec->errcode,
  * CF_ERR_NOMEM. */
 int proc_start(const struct proc_spec *spec, struct proc *p);
-/* Reads the child's stdout into head until it closes, logging stderr as it
- * comes. Errors: spec->errcode (read failed), CF_ERR_INTERRUPTED, and
- * whatever the filters return. */
+/* Reads the child's stdout into head until it closes, keeping its stderr
+ * (see struct proc: each line is said once). Errors: spec->errcode (read failed),
+ * CF_ERR_INTERRUPTED, and whatever the filters return. */
 int proc_pump(struct proc *p, struct filter *head);
-/* Writes len bytes to the child's stdin, logging its stderr meanwhile.
+/* Writes len bytes to the child's stdin, reading its stderr meanwhile.
  * Errors: spec->errcode (the child closed its stdin: it failed or stopped
  * reading), CF_ERR_INTERRUPTED. */
 int proc_feed(struct proc *p, const uint8_t *data, size_t len);

@@ -135,10 +135,6 @@ int restore_stream_to_child(struct storage *st, const struct catalog_object *obj
 
 	s.in = 1;
 	s.errcode = CF_ERR_TARGET;
-	/* The client's stderr is said once: in the error when it fails (its
-	 * tail), as one warning when it succeeds; line by line only at debug
-	 * level. */
-	s.stderr_debug = 1;
 	rc = proc_start(&s, &p);
 	if (rc)
 		return rc;
@@ -158,8 +154,6 @@ int restore_stream_to_child(struct storage *st, const struct catalog_object *obj
 		return error_set(rc, "%s", msg);
 	}
 	rc2 = proc_finish(&p);
-	if (!rc && !rc2 && *proc_stderr_tail(&p))
-		log_warn("%s: %s", p.label, proc_stderr_tail(&p));
 	proc_release(&p);
 	return rc2 ? rc2 : rc;
 }

@@ -53,8 +53,8 @@ int restore_stream_to_fd(struct storage *st, const struct catalog_object *obj,
  * waits for it. The child's own failure (exit status, stderr) wins over the
  * broken pipe it causes; when the stream fails first, the child is stopped
  * before it can see the end of its input as the end of a complete dump.
- * The child's stderr is reported once: the end of it in the error when the
- * child fails, as one warning when it succeeds (each line at debug level).
+ * Each line of the child's stderr is said once (proc.h): in the error when
+ * the child fails, else as a warning.
  * Errors: CF_ERR_TARGET (the child failed), and the restore_stream_run()
  * errors.
  */

@@ -36,6 +36,10 @@ command = seq 1 200000 | sed "s/^/row /"; echo "sum=$((6*7))"
 [source noisy]
 type = command
 command = sh -c 'echo first-stderr-line >&2; echo data; echo "second stderr line" >&2'
+
+[source noisy-fail]
+type = command
+command = sh -c 'for i in $(seq 1 200); do echo "diag line $i." >&2; done; exit 3'
 EOF
 
 # roundtrip NAME EXPECTED: restore the newest complete backup of source
@@ -110,5 +114,25 @@ check_grep "--verbose logs the command's first stderr line" "$ERR" 'noisy.*first
 check_grep "--verbose logs the command's second stderr line" "$ERR" 'noisy.*second stderr line'
 check_no_grep "no error is logged" "$ERR" "^coffer: error"
 roundtrip noisy "$T/noisy.expected" stdout
+
+
+# Each stderr line is said once: the last ones in the error, the ones before
+# as warnings, none twice (before, every line was a warning and the last
+# ones came again in the error).
+cf backup noisy-fail
+check_rc "a failing command with 200 stderr lines" 5
+check_one_error_line "noisy-fail: one error line"
+check_grep "the error has the last line" "$ERR" '^coffer: error: .*diag line 200\.'
+missing=0
+twice=0
+for i in $(seq 1 200); do
+	n=$(grep -o "diag line $i\." "$ERR" | wc -l)
+	[ "$n" = 0 ] && missing=$((missing + 1))
+	[ "$n" -gt 1 ] && twice=$((twice + 1))
+done
+check_eq "every stderr line is shown" 0 "$missing"
+check_eq "no stderr line is shown twice" 0 "$twice"
+cf backup noisy
+check_eq "a succeeding command's stderr line is a warning, once" 1 "$(grep -c 'first-stderr-line' "$ERR")"
 
 t_finish
