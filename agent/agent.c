@@ -85,6 +85,19 @@ int agent_backup_json(const struct catalog_backup *b, int flags, char **out)
 	return rc;
 }
 
+int agent_print_json(json_t *doc)
+{
+	char *text =
+	    doc ? json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
+
+	json_decref(doc);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
 int agent_option_error(int opt, char *const *argv, const char *usage)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";

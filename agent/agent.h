@@ -124,6 +124,11 @@ void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t 
  * malloc'ed. Errors: those of catalog_backup_to_json(), CF_ERR_NOMEM. */
 int agent_backup_json(const struct catalog_backup *b, int flags, char **out);
 int agent_exit_code(int rc);
+/* Prints doc as the command's one JSON document (sorted keys, indented,
+ * then a newline) and releases it; a NULL doc is out of memory. Errors:
+ * CF_ERR_NOMEM. */
+struct json_t;
+int agent_print_json(struct json_t *doc);
 /* The one usage error of a getopt_long() loop over argv whose optstring
  * starts with ':' (opterr is 0): opt ':' is an option missing its value,
  * anything else an unknown option; both name the argument and end with the

@@ -85,6 +85,7 @@ static const struct command commands[] = {
      "  --database NAME       with --to-database: only the database NAME\n"
      "  --globals             with --to-database: only the roles / users and grants\n"
      "  --clean               with --to-database: restore into a target holding data\n"
+     "  --source S            with ID latest or a prefix: among the backups of S\n"
      "  -i, --identity FILE   the age identity file (default: [encryption] identity)\n"
      "  --object NAME         only the object NAME (needed with --stdout when the\n"
      "                        backup has several)\n"

@@ -115,16 +115,10 @@ static int cmd_backup_dry_run(const struct cli *cli, const struct config *cfg, i
 		printf("\n");
 	}
 	if (!rc && cli->json) {
-		char *text;
-
 		json_object_set_new(doc, "dry_run", json_true());
 		json_object_set(doc, "sources", list);
-		text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2));
-		if (text)
-			printf("%s\n", text);
-		else
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		free(text);
+		rc = agent_print_json(doc);
+		doc = NULL;
 	}
 	json_decref(doc);
 	json_decref(list);

@@ -14,19 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Prints o (NULL: out of memory) as one line of JSON and frees it. */
-static int cmd_catalog_print_json(json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (!text)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
-}
-
 struct rebuild {
 	struct catalog *cat;
 	struct repo *repo;
@@ -126,10 +113,10 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
 	}
 	if (!rc && cli->json)
-		rc = cmd_catalog_print_json(
-		    json_pack("{s:s, s:I, s:I, s:I}", "repository", repo_location(r.repo),
-		              "recorded", (json_int_t)r.added, "skipped", (json_int_t)r.bad,
-		              "forgotten", (json_int_t)r.forgotten));
+		rc = agent_print_json(json_pack("{s:s, s:I, s:I, s:I}", "repository",
+		                                repo_location(r.repo), "recorded",
+		                                (json_int_t)r.added, "skipped", (json_int_t)r.bad,
+		                                "forgotten", (json_int_t)r.forgotten));
 	else if (!rc && !cli->quiet)
 		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
 		       r.added, repo_location(r.repo),

@@ -23,15 +23,7 @@
 /* Prints {"KEY": value, "file": path} (no secret in it). */
 static int cmd_keygen_print_json(const char *key, const char *value, const char *path)
 {
-	json_t *o = json_pack("{s:s, s:s}", key, value, "file", path);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (!text)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
+	return agent_print_json(json_pack("{s:s, s:s}", key, value, "file", path));
 }
 
 static int cmd_keygen_signing(const struct cli *cli, const char *out)

@@ -15,19 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Prints o (NULL: out of memory) as one line of JSON and frees it. */
-static int cmd_repo_print_json(json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (!text)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
-}
-
 static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
 {
 	struct repo *repo = NULL;
@@ -47,7 +34,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 	if (!rc)
 		rc = repo_cleanup(repo, older_ms, &res);
 	if (!rc && cli->json)
-		rc = cmd_repo_print_json(json_pack(
+		rc = agent_print_json(json_pack(
 		    "{s:s, s:I, s:I, s:I}", "repository", repo_location(repo), "interrupted_runs",
 		    (json_int_t)reaped, "temporary_files", (json_int_t)res.temporary,
 		    "incomplete_backups", (json_int_t)res.folders));

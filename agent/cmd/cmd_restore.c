@@ -387,7 +387,6 @@ static int restore_print_json(const struct catalog_backup *b, const char *target
                               double seconds)
 {
 	json_t *doc = json_object(), *objs = json_array();
-	char *text;
 
 	if (!doc || !objs) {
 		json_decref(doc);
@@ -426,19 +425,14 @@ static int restore_print_json(const struct catalog_backup *b, const char *target
 	}
 	json_object_set_new(doc, "partial", json_boolean(b->missing_count > 0));
 	json_object_set_new(doc, "seconds", json_real(seconds));
-	text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-	json_decref(doc);
-	if (!text)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
+	return agent_print_json(doc);
 }
 
 #define RESTORE_USAGE                                                                              \
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
-	"--globals] [--clean]) [--identity FILE] [--object NAME] [--include PATTERN]... "          \
+	"--globals] [--clean]) [--source S] [--identity FILE] [--object NAME] [--include "         \
+	"PATTERN]... "                                                                             \
 	"[--namespace NS] [--kind KIND] [--print-apply-order] [--trust-unsigned]"
 
 /* The options that go together. nargs: the words left after the options
@@ -496,8 +490,9 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	                                     {"print-apply-order", no_argument, NULL, 'p'},
 	                                     {"trust-unsigned", no_argument, NULL, 'T'},
 	                                     {"include", required_argument, NULL, 'I'},
+	                                     {"source", required_argument, NULL, 'S'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *to = NULL, *identity = NULL, *object = NULL, *id;
+	const char *to = NULL, *identity = NULL, *object = NULL, *source = NULL, *id;
 	struct restore_db_options dbo;
 	struct restore_entries entries = {NULL, {NULL, NULL}, {NULL, 0, NULL}};
 	struct strv include = {NULL, 0, 0};
@@ -530,6 +525,9 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			break;
 		case 'o':
 			object = optarg;
+			break;
+		case 'S':
+			source = optarg;
 			break;
 		case 'D':
 			dbo.target = optarg;
@@ -588,7 +586,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_repo(cfg, cat, &trust, &repo);
 	if (!rc) {
 		st = repo_storage(repo);
-		rc = agent_find_backup(cfg, repo, id, NULL, &b);
+		rc = agent_find_backup(cfg, repo, id, source, &b);
 	}
 	/* NULL for a kind this build does not know (or stdin): a folder. */
 	if (!rc)

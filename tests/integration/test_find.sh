@@ -60,13 +60,9 @@ check_grep "latest without --source: names the sources and says to add --source"
 cf show latest --source nosuch
 check_rc "latest of a source without backups" 3
 check_grep "latest of a source without backups: says so" "$ERR" "no complete backup of source nosuch"
-cf restore latest --source tree --to "$T/out-latest" 2>/dev/null
-if grep -q "unrecognized option '--source'" "$ERR"; then
-	t_log "note: restore does not take --source yet (helper A's part)"
-else
-	check_rc "restore latest --source tree" 0
-	check "restore latest --source tree restores the tree" test -f "$T/out-latest/${T#/}/src/a.txt"
-fi
+cf restore latest --source tree --to "$T/out-latest"
+check_rc "restore latest --source tree" 0
+check "restore latest --source tree restores the tree" test -f "$T/out-latest/${T#/}/src/a.txt"
 
 cf ls latest --source tree
 check_rc "ls latest --source tree" 0

@@ -124,7 +124,7 @@ check_eq "keygen refusing under --json: nothing on stdout" 0 "$(wc -c <"$OUT")"
 check_one_error_line "keygen refusing under --json: one error line"
 cf keygen --signing --json
 check_doc keygen "keygen --signing --json"
-check_grep "keygen --signing --json: the public key only" "$OUT" '"signing_key":"ed25519:'
+check "keygen --signing --json: the public key only" jq -e '.signing_key | startswith("ed25519:")' "$OUT"
 check_no_grep "keygen --signing --json: no secret" "$OUT" 'secret|private'
 
 # --- backup ------------------------------------------------------------------------
