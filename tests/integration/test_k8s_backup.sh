@@ -217,4 +217,21 @@ check "Namespaces come before namespaced objects" test "$ns_line" -lt "$first_ns
 widget=$(grep -n '/example.com/Widget/' "$OUT" | head -n 1 | cut -d: -f1)
 cm=$(grep -n '/core/ConfigMap/' "$OUT" | tail -n 1 | cut -d: -f1)
 check "custom resources come after the built-in kinds" test "$widget" -gt "$cm"
+
+# --- ls and --include on a kubernetes archive -----------------------------------------------
+cf ls "$ID"
+check_rc "ls of a kubernetes backup" 0
+check_eq "ls lists every file of the archive" "$(find "$T/all" -type f | wc -l)" "$(grep -c '^-' "$OUT")"
+cf ls "$ID" namespaces/app-b --json
+check_rc "ls PATH --json" 0
+check_eq "ls namespaces/app-b lists only that namespace" "$(find "$T/all/namespaces/app-b" -type f | wc -l)" \
+	"$(jq '[.entries[] | select(.type == "file")] | length' "$OUT")"
+check_eq "ls namespaces/app-b: nothing outside it" 0 \
+	"$(jq '[.entries[] | select(.path | startswith("namespaces/app-b") | not)] | length' "$OUT")"
+cf restore "$ID" --to "$T/r-inc" --include '*/Deployment/*' --namespace app-a
+check_rc "restore --include with --namespace" 0
+check_eq "both selections apply: app-a's Deployments only" \
+	"$(find "$T/all/namespaces/app-a" -path '*/Deployment/*' -type f | wc -l)" "$(find "$T/r-inc" -type f | wc -l)"
+check "at least one Deployment was restored" test -n "$(find "$T/r-inc" -path '*/Deployment/*' -type f | head -n 1)"
+
 t_finish
