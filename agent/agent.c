@@ -151,32 +151,26 @@ int agent_exit_code(int rc)
 	}
 }
 
-/* The storage options of cfg's [repository]. */
-static int agent_storage_options(const struct config *cfg, struct storage_options *opts)
+/* The storage options of target i of cfg. */
+static int agent_storage_options(const struct config *cfg, size_t i, struct storage_options *opts)
 {
+	const struct config_target *t = &cfg->targets[i];
+
 	memset(opts, 0, sizeof(*opts));
-	opts->type = cfg->repo_type ? cfg->repo_type : "posix";
-	opts->posix.path = cfg->repo_path;
-	opts->s3 = cfg->s3;
-	if (!strcmp(opts->type, "posix") && !cfg->repo_path)
+	opts->type = t->type ? t->type : "posix";
+	opts->posix.path = t->path;
+	opts->s3 = t->s3;
+	if (!strcmp(opts->type, "posix") && !t->path)
 		return error_set(CF_ERR_CONFIG,
 		                 "%s: no repository configured (expected [repository] path)",
 		                 cfg->file);
 	return 0;
 }
 
-int agent_open_storage(const struct config *cfg, struct storage **out)
-{
-	struct storage_options opts;
-	int rc = agent_storage_options(cfg, &opts);
-
-	return rc ? rc : storage_open(&opts, out);
-}
-
 int agent_repo_location(const struct config *cfg, char **out)
 {
 	struct storage_options opts;
-	int rc = agent_storage_options(cfg, &opts);
+	int rc = agent_storage_options(cfg, 0, &opts);
 
 	return rc ? rc : storage_location(&opts, out);
 }
@@ -229,10 +223,16 @@ int agent_load_identities(const struct config *cfg, const char *override,
 int agent_open_repo(const struct config *cfg, struct catalog *cat, const struct repo_trust *trust,
                     struct repo **out)
 {
-	struct storage_options opts;
-	int rc = agent_storage_options(cfg, &opts);
+	return agent_open_target(cfg, 0, cat, trust, out);
+}
 
-	return rc ? rc : repo_open("primary", &opts, cat, trust, out);
+int agent_open_target(const struct config *cfg, size_t i, struct catalog *cat,
+                      const struct repo_trust *trust, struct repo **out)
+{
+	struct storage_options opts;
+	int rc = agent_storage_options(cfg, i, &opts);
+
+	return rc ? rc : repo_open(cfg->targets[i].name, &opts, cat, trust, out);
 }
 
 /* The shortest id prefix taken for an id (README "Backup IDs"). */

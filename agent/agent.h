@@ -16,14 +16,28 @@
 #define CONFIG_DEFAULT_PATH "/etc/coffer/coffer.conf"
 #define CATALOG_DEFAULT_PATH "/var/lib/coffer/catalog"
 
-struct config {
-	char *file;      /* the file it was read from */
-	char *repo_type; /* [repository] type: posix or s3 */
-	char *repo_path; /* [repository] path (posix), absolute */
-	/* [repository] keys of the s3 driver, passed on as storage_options;
-	 * strings are owned, secret_key lives in sodium_malloc memory. */
+/* A repository a backup is written to: [repository] (named "primary") or a
+ * [repository NAME] section. */
+struct config_target {
+	char *name; /* "primary", or NAME */
+	int line;   /* its section header, 0 for a primary never configured */
+	char *type; /* posix or s3 */
+	char *path; /* posix: the folder, absolute */
+	/* The keys of the s3 driver, passed on as storage_options; strings are
+	 * owned, secret_key lives in sodium_malloc memory. */
 	struct storage_s3_options s3;
-	int s3_secret_line;          /* where secret_key was set, for the 0600 check */
+	int s3_secret_line; /* where secret_key was set, for the 0600 check */
+};
+
+#define CONFIG_PRIMARY "primary"
+
+struct config {
+	char *file; /* the file it was read from */
+	/* Where backups go: targets[0] is [repository], the rest the
+	 * [repository NAME] sections in file order. Every backup is written to
+	 * all of them in one pass; list, restore and cleanup use the primary. */
+	struct config_target *targets;
+	size_t ntargets;
 	int64_t orphan_age_ms;       /* [repository] orphan_age: leftovers older than this
 	                              * are cleaned at the start of each backup (24h) */
 	char *catalog_path;          /* [catalog] path, absolute */
@@ -65,11 +79,13 @@ struct cli {
 /* Opens the configured repository / catalog, with a clear error when the
  * configuration lacks them. The repository layer (repo/repo.h) does the
  * rest: finding, settling and deleting backups. */
-int agent_open_storage(const struct config *cfg, struct storage **out);
 /* Opens cfg's [repository] as the repository "primary"; cat and trust must
  * outlive it. Errors: CF_ERR_CONFIG, those of storage_open(). */
 int agent_open_repo(const struct config *cfg, struct catalog *cat, const struct repo_trust *trust,
                     struct repo **out);
+/* Opens target i of cfg (cfg->targets[i]) as agent_open_repo() does. */
+int agent_open_target(const struct config *cfg, size_t i, struct catalog *cat,
+                      const struct repo_trust *trust, struct repo **out);
 /* The identity of cfg's repository as records hold it (storage_location()),
  * without opening it. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
 int agent_repo_location(const struct config *cfg, char **out);

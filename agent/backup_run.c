@@ -121,11 +121,46 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 		if (!rc)
 			rc = strv_add(&rec->recipients, fp);
 	}
-	if (!rc)
-		rc = strv_add(&rec->locations, repo_location(p->repo));
+	for (size_t i = 0; !rc && i < p->nrepos; i++)
+		rc = strv_add(&rec->locations, repo_location(p->repos[i]));
 	if (!rc)
 		rc = catalog_backup_put(p->catalog, rec);
 	return rc;
+}
+
+/*
+ * Throws away what a failed run stored in every target. Returns 1 when every
+ * target holds the manifest after all (its write reported a failure, but a
+ * reply was lost on the way back), so the backup is complete; otherwise a
+ * target that holds one is not left looking complete alone: its backup is
+ * deleted, manifest first (the backup is complete only in all targets).
+ */
+static int backup_run_discard(const struct backup_run_params *p, struct catalog_backup *rec)
+{
+	size_t ncomplete = 0;
+	int *complete = calloc(p->nrepos, sizeof(*complete));
+
+	for (size_t i = 0; i < p->nrepos; i++) {
+		int c = 0;
+
+		if (repo_discard_run(p->repos[i], rec, &c))
+			log_warn("could not remove the objects of failed backup %s in %s: %s (run "
+			         "'coffer repo cleanup' later)",
+			         rec->id, repo_location(p->repos[i]), error_message());
+		if (complete)
+			complete[i] = c;
+		ncomplete += c != 0;
+	}
+	if (ncomplete == p->nrepos || !complete) {
+		free(complete);
+		return ncomplete == p->nrepos;
+	}
+	for (size_t i = 0; i < p->nrepos; i++)
+		if (complete[i] && repo_delete_backup(p->repos[i], rec))
+			log_warn("backup %s failed, but its copy in %s could not be deleted: %s",
+			         rec->id, repo_location(p->repos[i]), error_message());
+	free(complete);
+	return 0;
 }
 
 int backup_run_source(const struct backup_run_params *params, const struct source *src,
@@ -152,10 +187,13 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		rc = cancel_check();
 	if (!rc)
 		rc = fault_point("before-manifest");
-	if (!rc) {
+	if (!rc)
 		run.rec->finished_ms = time_now_ms();
-		rc = repo_write_manifest(params->repo, run.rec, params->sign);
-	}
+	/* Each target's manifest once all objects are durable in every target
+	 * (the tee finished them all); the last one written completes the
+	 * backup. */
+	for (size_t i = 0; !rc && i < params->nrepos; i++)
+		rc = repo_write_manifest(params->repos[i], run.rec, params->sign);
 	if (rc) {
 		/* Keep the message of the failure: cleaning up may set others. */
 		snprintf(msg, sizeof(msg), "%s",
@@ -164,12 +202,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		/* Done even when cancelled (one short attempt per request then), so
 		 * an interrupted run leaves nothing behind when it can. */
 		cancel_cleanup_begin();
-		rc2 = repo_discard_run(params->repo, run.rec, &complete);
+		complete = backup_run_discard(params, run.rec);
 		cancel_cleanup_end();
-		if (rc2)
-			log_warn("could not remove the objects of failed backup %s: %s (run "
-			         "'coffer repo cleanup' later)",
-			         run.rec->id, error_message());
 		if (complete) {
 			/* The manifest was stored although its write reported a
 			 * failure (a reply lost on the way back): the manifest is the

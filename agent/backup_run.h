@@ -10,7 +10,11 @@
 
 struct backup_run_params {
 	const struct config *cfg;
-	struct repo *repo;
+	/* The targets to write to, in config order (repos[0] the primary): each
+	 * object is written to all in one pass, each manifest after that
+	 * target's objects; the backup is complete when every target holds it. */
+	struct repo *const *repos;
+	size_t nrepos;
 	struct catalog *catalog;
 	const struct age_recipients *recipients;
 	const struct sign_key *sign; /* signs each manifest */

@@ -50,6 +50,7 @@ struct config_parse {
 	int line;         /* line number of the line being handled */
 	int section_line; /* line number of the last [section] header */
 	int repo_line;    /* line of [repository], 0 if none */
+	size_t target;    /* the target of the [repository ...] being read */
 	int failed;       /* an error is recorded */
 	struct config_section *secs;
 	size_t nsecs, capsecs;
@@ -293,7 +294,8 @@ static int config_check_storage_class(struct config_parse *p, const char *value)
 
 static int config_repository_s3(struct config_parse *p, const char *name, const char *value)
 {
-	struct storage_s3_options *o = &p->cfg->s3;
+	struct config_target *t = &p->cfg->targets[p->target];
+	struct storage_s3_options *o = &t->s3;
 
 	if (!strcmp(name, "endpoint")) {
 		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
@@ -316,7 +318,7 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 			return config_fail(p, p->line, "out of memory");
 		secret_free((char *)(uintptr_t)o->secret_key);
 		o->secret_key = v;
-		p->cfg->s3_secret_line = p->line;
+		t->s3_secret_line = p->line;
 		return 1;
 	}
 	if (!strcmp(name, "uri_style")) {
@@ -371,16 +373,21 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 static int config_repository(struct config_parse *p, const char *name, const char *value)
 {
 	struct config *c = p->cfg;
+	struct config_target *t = &c->targets[p->target];
 
 	if (!strcmp(name, "type")) {
 		if (strcmp(value, "posix") != 0 && strcmp(value, "s3") != 0)
 			return config_fail(p, p->line, "type = '%s': expected posix or s3", value);
-		free(c->repo_type);
-		c->repo_type = strdup(value);
-		return c->repo_type ? 1 : config_fail(p, p->line, "out of memory");
+		free(t->type);
+		t->type = strdup(value);
+		return t->type ? 1 : config_fail(p, p->line, "out of memory");
 	}
 	if (!strcmp(name, "path"))
-		return config_set_path(p, &c->repo_path, value);
+		return config_set_path(p, &t->path, value);
+	if (p->target && !strcmp(name, "orphan_age"))
+		return config_fail(p, p->line,
+		                   "orphan_age is set in [repository] only (it applies to every "
+		                   "repository)");
 	if (!strcmp(name, "orphan_age")) {
 		if (config_parse_duration(value, &c->orphan_age_ms))
 			return config_fail(p, p->line, "orphan_age = %s", error_message());
@@ -397,24 +404,18 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 	    name);
 }
 
-/* Checks the [repository] section as a whole once the file is read. */
-static int config_check_repository(struct config_parse *p, FILE *fp)
+/* Checks a [repository ...] section as a whole once the file is read. */
+static int config_check_target(struct config *c, struct config_target *t, FILE *fp)
 {
-	struct config *c = p->cfg;
-	const struct storage_s3_options *o = &c->s3;
+	const struct storage_s3_options *o = &t->s3;
 	const char *need = NULL;
 	struct stat st;
 
-	if (!p->repo_line)
-		return error_set(CF_ERR_CONFIG,
-		                 "%s: no [repository] section; every configuration names the "
-		                 "repository it uses (see README, Configuration)",
-		                 c->file);
-	if (!c->repo_type)
-		c->repo_type = strdup(o->endpoint || o->bucket ? "s3" : "posix");
-	if (!c->repo_type)
+	if (!t->type)
+		t->type = strdup(o->endpoint || o->bucket ? "s3" : "posix");
+	if (!t->type)
 		return error_set(CF_ERR_NOMEM, "out of memory");
-	if (!strcmp(c->repo_type, "s3")) {
+	if (!strcmp(t->type, "s3")) {
 		if (!o->endpoint)
 			need = "type = s3 needs endpoint";
 		else if (!o->bucket)
@@ -423,20 +424,65 @@ static int config_check_repository(struct config_parse *p, FILE *fp)
 			need = "access_key and secret_key go together";
 		else if (o->object_lock_mode && !o->object_lock_days)
 			need = "object_lock_mode needs object_lock_days";
-	} else if (!c->repo_path) {
+	} else if (!t->path) {
 		need = "type = posix needs path (the repository folder)";
 	}
 	if (need)
-		return error_set(CF_ERR_CONFIG, "%s:%d: [repository] %s", c->file, p->repo_line,
-		                 need);
+		return error_set(CF_ERR_CONFIG, "%s:%d: [repository%s%s] %s", c->file, t->line,
+		                 strcmp(t->name, CONFIG_PRIMARY) ? " " : "",
+		                 strcmp(t->name, CONFIG_PRIMARY) ? t->name : "", need);
 	/* A file holding a secret key must be readable by its owner only. */
 	if (o->secret_key && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
 		return error_set(CF_ERR_CONFIG,
 		                 "%s:%d: secret_key is in a file others can read (mode %04o); "
 		                 "chmod 600 %s, or take the key from the environment",
-		                 c->file, c->s3_secret_line, (unsigned)(st.st_mode & 07777),
+		                 c->file, t->s3_secret_line, (unsigned)(st.st_mode & 07777),
 		                 c->file);
 	return 0;
+}
+
+/* Checks every target once the file is read. */
+static int config_check_repository(struct config_parse *p, FILE *fp)
+{
+	struct config *c = p->cfg;
+	int rc = 0;
+
+	if (!p->repo_line)
+		return error_set(CF_ERR_CONFIG,
+		                 "%s: no [repository] section; every configuration names the "
+		                 "repository it uses (see README, Configuration)",
+		                 c->file);
+	for (size_t i = 0; !rc && i < c->ntargets; i++)
+		rc = config_check_target(c, &c->targets[i], fp);
+	return rc;
+}
+
+/* Starts the target of a [repository NAME] header. Returns 1, or 0 after
+ * config_fail(). */
+static int config_target_section(struct config_parse *p, const char *name)
+{
+	struct config *c = p->cfg;
+	struct config_target *t;
+
+	if (!name_valid(name) || !strcmp(name, CONFIG_PRIMARY))
+		return config_fail(
+		    p, p->line,
+		    "repository name '%.64s': use up to %d letters, digits, '-', '_' "
+		    "and '.', not starting with '.', and not '" CONFIG_PRIMARY
+		    "' (that is [repository])",
+		    name, NAME_MAX_LEN);
+	t = realloc(c->targets, (c->ntargets + 1) * sizeof(*t));
+	if (!t)
+		return config_fail(p, p->line, "out of memory");
+	c->targets = t;
+	t = &c->targets[c->ntargets];
+	memset(t, 0, sizeof(*t));
+	t->name = strdup(name);
+	t->line = p->line;
+	if (!t->name)
+		return config_fail(p, p->line, "out of memory");
+	p->target = c->ntargets++;
+	return 1;
 }
 
 /* Checks item i of a recipients list; reports a bad one (never echoing a
@@ -622,17 +668,22 @@ static int config_header(struct config_parse *p, const char *section)
 		                   section, first);
 	if (!strcmp(section, "repository")) {
 		p->repo_line = p->line;
+		p->cfg->targets[0].line = p->line;
+		p->target = 0;
 		return 1;
 	}
+	if (!strncmp(section, "repository ", 11))
+		return config_target_section(p, section + 11);
 	if (!strcmp(section, "catalog") || !strcmp(section, "encryption") ||
 	    !strcmp(section, "compression"))
 		return 1;
 	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
 		return config_source_section(p, section);
-	return config_fail(p, p->line,
-	                   "unknown section [%.80s] (expected repository, catalog, encryption, "
-	                   "compression, source NAME)",
-	                   section);
+	return config_fail(
+	    p, p->line,
+	    "unknown section [%.80s] (expected repository, repository NAME, catalog, encryption, "
+	    "compression, source NAME)",
+	    section);
 }
 
 /* Keys whose lines add to a list, so they may be repeated. */
@@ -645,7 +696,7 @@ static int config_key_repeats(const char *section, const char *key)
 static int config_handler(struct config_parse *p, const char *section, const char *name,
                           const char *value)
 {
-	if (!strcmp(section, "repository"))
+	if (!strcmp(section, "repository") || !strncmp(section, "repository ", 11))
 		return config_repository(p, name, value);
 	if (!strcmp(section, "catalog")) {
 		if (!strcmp(name, "path"))
@@ -782,7 +833,12 @@ int config_empty(struct config **out)
 	}
 	c->catalog_path = strdup(CATALOG_DEFAULT_PATH);
 	c->file = strdup("(none)");
-	if (!c->catalog_path || !c->file) {
+	c->targets = calloc(1, sizeof(*c->targets));
+	if (c->targets) {
+		c->ntargets = 1;
+		c->targets[0].name = strdup(CONFIG_PRIMARY);
+	}
+	if (!c->catalog_path || !c->file || !c->targets || !c->targets[0].name) {
 		config_free(c);
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	}
@@ -845,20 +901,26 @@ void config_free(struct config *c)
 	free(c->sources);
 	strv_free(&c->recipients);
 	free(c->file);
-	free(c->repo_type);
-	free(c->repo_path);
-	free((void *)(uintptr_t)c->s3.endpoint);
-	free((void *)(uintptr_t)c->s3.region);
-	free((void *)(uintptr_t)c->s3.bucket);
-	free((void *)(uintptr_t)c->s3.prefix);
-	free((void *)(uintptr_t)c->s3.access_key);
-	if (c->s3.secret_key)
-		secret_free((char *)(uintptr_t)c->s3.secret_key);
-	free((void *)(uintptr_t)c->s3.storage_class);
-	free((void *)(uintptr_t)c->s3.ca_file);
-	free((void *)(uintptr_t)c->s3.object_lock_mode);
-	free((void *)(uintptr_t)c->s3.sts_endpoint);
-	free((void *)(uintptr_t)c->s3.imds_endpoint);
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct config_target *t = &c->targets[i];
+
+		free(t->name);
+		free(t->type);
+		free(t->path);
+		free((void *)(uintptr_t)t->s3.endpoint);
+		free((void *)(uintptr_t)t->s3.region);
+		free((void *)(uintptr_t)t->s3.bucket);
+		free((void *)(uintptr_t)t->s3.prefix);
+		free((void *)(uintptr_t)t->s3.access_key);
+		if (t->s3.secret_key)
+			secret_free((char *)(uintptr_t)t->s3.secret_key);
+		free((void *)(uintptr_t)t->s3.storage_class);
+		free((void *)(uintptr_t)t->s3.ca_file);
+		free((void *)(uintptr_t)t->s3.object_lock_mode);
+		free((void *)(uintptr_t)t->s3.sts_endpoint);
+		free((void *)(uintptr_t)t->s3.imds_endpoint);
+	}
+	free(c->targets);
 	free(c->catalog_path);
 	free(c->signing_key);
 	strv_free(&c->trusted_signers);

@@ -181,7 +181,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
-	struct repo *repo = NULL;
+	struct repo **repos = NULL;
+	size_t nrepos = 0;
 	struct catalog *cat = NULL;
 	struct age_recipients *rcpt = NULL;
 	struct sign_key *sign = NULL;
@@ -253,24 +254,28 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	}
 	if (!rc)
 		rc = agent_trust_load(cfg, 0, &trust);
-	if (!rc)
-		rc = agent_open_repo(cfg, cat, &trust, &repo);
-	if (!rc)
-		rc = agent_reap_stale_runs(repo, &reaped);
-	if (!rc) {
+	/* Every backup goes to every target (the primary first) in one pass. */
+	if (!rc && !(repos = calloc(cfg->ntargets, sizeof(*repos))))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	for (; !rc && nrepos < cfg->ntargets; nrepos++)
+		rc = agent_open_target(cfg, nrepos, cat, &trust, &repos[nrepos]);
+	for (size_t i = 0; !rc && i < nrepos; i++) {
 		unsigned cleaned = 0;
 
+		rc = agent_reap_stale_runs(repos[i], &reaped);
+		if (rc)
+			break;
 		/* Leftovers of writes killed long ago (temporary files, multipart
 		 * uploads) cost space; a failure here must not stop the backup. At
 		 * most once per orphan_age, so a run does not pay for a listing
 		 * of the whole repository. */
-		if (repo_housekeep(repo, cfg->orphan_age_ms, &cleaned))
-			log_warn("could not clean up leftovers in %s: %s", repo_location(repo),
+		if (repo_housekeep(repos[i], cfg->orphan_age_ms, &cleaned))
+			log_warn("could not clean up leftovers in %s: %s", repo_location(repos[i]),
 			         error_message());
 		else if (cleaned)
 			log_info("removed %u leftover(s) of interrupted writes older than the "
-			         "orphan age",
-			         cleaned);
+			         "orphan age in %s",
+			         cleaned, repo_location(repos[i]));
 		error_clear();
 	}
 	if (rc)
@@ -278,7 +283,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 
 	memset(&params, 0, sizeof(params));
 	params.cfg = cfg;
-	params.repo = repo;
+	params.repos = repos;
+	params.nrepos = nrepos;
 	params.catalog = cat;
 	params.recipients = rcpt;
 	params.sign = sign;
@@ -336,7 +342,9 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:
-	repo_close(repo);
+	for (size_t i = 0; repos && i < nrepos; i++)
+		repo_close(repos[i]);
+	free(repos);
 	catalog_close(cat);
 	age_recipients_free(rcpt);
 	sign_key_free(sign);

@@ -31,12 +31,50 @@ int backup_stream_set_meta(struct backup_run *run, const char *json_object)
 	return 0;
 }
 
+/*
+ * The end of an object's chain: its storage write in each target. With
+ * several, a tee copies the age file to each (same bytes, so one SHA-256
+ * covers every copy), each behind its own buffers so that a slow target
+ * holds back the writer only once they are full; every target must take
+ * the whole object.
+ */
+static int backup_stream_sinks(const struct backup_run_params *p, const char *key,
+                               struct filter **out)
+{
+	struct filter **branch;
+	int rc = 0;
+
+	*out = NULL;
+	if (p->nrepos == 1) {
+		struct storage_write *w = NULL;
+
+		rc = storage_write_new(repo_storage(p->repos[0]), key, &w);
+		return rc ? rc : storage_filter_new(w, out);
+	}
+	branch = calloc(p->nrepos, sizeof(*branch));
+	if (!branch)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < p->nrepos; i++) {
+		struct storage_write *w = NULL;
+
+		rc = storage_write_new(repo_storage(p->repos[i]), key, &w);
+		if (!rc)
+			rc = storage_filter_new(w, &branch[i]);
+	}
+	if (!rc)
+		rc = filter_tee_new(p->nrepos, branch, p->nrepos, BACKUP_THREAD_BUF,
+		                    BACKUP_THREAD_BUFS, out);
+	for (size_t i = 0; rc && i < p->nrepos; i++)
+		filter_chain_free(branch[i]);
+	free(branch);
+	return rc;
+}
+
 int backup_stream_open(struct backup_run *run, const char *name, const char *format,
                        struct filter **head)
 {
 	const struct backup_run_params *p = run->params;
 	struct catalog_object *obj;
-	struct storage_write *w = NULL;
 	struct filter *age = NULL, *thr = NULL, *sink = NULL;
 	char *key = NULL;
 	int rc;
@@ -75,9 +113,7 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 
 	/* Built from the storage end back to the head, so each new filter can be
 	 * linked to the one after it and a failure frees exactly what exists. */
-	rc = storage_write_new(repo_storage(p->repo), obj->key, &w);
-	if (!rc)
-		rc = storage_filter_new(w, &sink);
+	rc = backup_stream_sinks(p, obj->key, &sink);
 	if (!rc)
 		rc = hash_filter_new(&run->hash);
 	if (!rc) {

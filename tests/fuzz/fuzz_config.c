@@ -22,9 +22,9 @@ static char fuzz_config_path[64];
 
 static void fuzz_config_check(const struct config *c)
 {
-	if (!c->repo_type || (!strcmp(c->repo_type, "posix") && !c->repo_path))
+	if (!c->targets[0].type || (!strcmp(c->targets[0].type, "posix") && !c->targets[0].path))
 		abort();
-	if ((c->repo_path && (c->repo_path[0] != '/' || !c->repo_type)) ||
+	if ((c->targets[0].path && (c->targets[0].path[0] != '/' || !c->targets[0].type)) ||
 	    (c->catalog_path && c->catalog_path[0] != '/') ||
 	    (c->identity && c->identity[0] != '/'))
 		abort();

@@ -132,7 +132,8 @@ static int run_source(const char *name, enum mode mode, int allow_empty, int str
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = t.cfg;
-	p.repo = t.repo;
+	p.repos = &t.repo;
+	p.nrepos = 1;
 	p.catalog = t.cat;
 	p.recipients = t.rcpt;
 	p.sign = t.sign;

@@ -63,8 +63,8 @@ static void test_full_config(void **state)
 	    "[source etc]\ntype = files\npaths = /etc, /var/lib/app\nexclude = *.tmp\n"
 	    "[source dump]\ncommand = pg_dumpall --clean ; inline comment\ntype = command\n");
 	assert_int_equal(config_load(path, &c), 0);
-	assert_string_equal(c->repo_type, "posix");
-	assert_string_equal(c->repo_path, "/srv/repo");
+	assert_string_equal(c->targets[0].type, "posix");
+	assert_string_equal(c->targets[0].path, "/srv/repo");
 	/* made absolute against the configuration file's folder */
 	assert_string_equal(c->catalog_path, COFFER_TEST_TMP "/relative/cat");
 	assert_int_equal(c->recipients.n, 1); /* a recipient given twice is kept once */
@@ -88,7 +88,7 @@ static void test_defaults(void **state)
 	(void)state;
 	write_conf("[repository]\npath = /srv/repo\n");
 	assert_int_equal(config_load(path, &c), 0);
-	assert_string_equal(c->repo_type, "posix");
+	assert_string_equal(c->targets[0].type, "posix");
 	assert_string_equal(c->catalog_path, CATALOG_DEFAULT_PATH);
 	assert_int_equal(c->zstd_level, 3);
 	assert_int_equal(c->nsources, 0);
@@ -304,6 +304,40 @@ static void test_config_folder(void **state)
 	assert_null(c);
 }
 
+/* [repository NAME] sections: more targets, each with the keys of
+ * [repository], the primary first. */
+static void test_targets(void **state)
+{
+	struct config *c = NULL;
+
+	(void)state;
+	write_conf("[repository eu]\ntype = s3\nendpoint = https://s3.eu\nbucket = b\n"
+	           "region = eu-west-1\n[repository]\npath = /srv/repo\n"
+	           "[repository local]\npath = rel\n");
+	assert_int_equal(config_load(path, &c), 0);
+	assert_int_equal(c->ntargets, 3);
+	assert_string_equal(c->targets[0].name, "primary");
+	assert_string_equal(c->targets[0].path, "/srv/repo");
+	assert_string_equal(c->targets[1].name, "eu");
+	assert_string_equal(c->targets[1].type, "s3");
+	assert_string_equal(c->targets[1].s3.region, "eu-west-1");
+	assert_string_equal(c->targets[2].type, "posix");
+	assert_string_equal(c->targets[2].path, COFFER_TEST_TMP "/rel");
+	config_free(c);
+	unlink(path);
+	expect_error(REPO "[repository eu]\npath = /a\n[repository eu]\npath = /b\n",
+	             CF_ERR_CONFIG, 5, "[repository eu] again (first at line 3)");
+	expect_error(REPO "[repository primary]\npath = /a\n", CF_ERR_CONFIG, 3,
+	             "not 'primary'");
+	expect_error(REPO "[repository a/b]\npath = /a\n", CF_ERR_CONFIG, 3,
+	             "repository name 'a/b'");
+	expect_error(REPO "[repository eu]\npath = /a\norphan_age = 1h\n", CF_ERR_CONFIG, 5,
+	             "orphan_age is set in [repository] only");
+	expect_error(REPO "\n[repository eu]\ntype = posix\n", CF_ERR_CONFIG, 4,
+	             "[repository eu] type = posix needs path");
+	expect_error("[repository eu]\npath = /a\n", CF_ERR_CONFIG, 0, "no [repository] section");
+}
+
 static void test_s3(void **state)
 {
 	struct config *c = NULL;
@@ -320,13 +354,13 @@ static void test_s3(void **state)
 	assert_null(strstr(error_message(), "s3cr3t")); /* never the secret itself */
 	chmod(path, 0600);
 	assert_int_equal(config_load(path, &c), 0);
-	assert_string_equal(c->repo_type, "s3");
-	assert_string_equal(c->s3.bucket, "b");
-	assert_string_equal(c->s3.region, "eu-west-1");
-	assert_int_equal(c->s3.part_size, 8 * 1024 * 1024);
-	assert_int_equal(c->s3.upload_concurrency, 2);
-	assert_int_equal(c->s3.virtual_style, 1);
-	assert_string_equal(c->s3.secret_key, "s3cr3t");
+	assert_string_equal(c->targets[0].type, "s3");
+	assert_string_equal(c->targets[0].s3.bucket, "b");
+	assert_string_equal(c->targets[0].s3.region, "eu-west-1");
+	assert_int_equal(c->targets[0].s3.part_size, 8 * 1024 * 1024);
+	assert_int_equal(c->targets[0].s3.upload_concurrency, 2);
+	assert_int_equal(c->targets[0].s3.virtual_style, 1);
+	assert_string_equal(c->targets[0].s3.secret_key, "s3cr3t");
 	assert_int_equal(c->orphan_age_ms, 2 * 3600 * 1000);
 	config_free(c);
 	unlink(path);
@@ -365,6 +399,7 @@ int main(void)
 	    cmocka_unit_test(test_s3),          cmocka_unit_test(test_split_list),
 	    cmocka_unit_test(test_syntax),      cmocka_unit_test(test_syntax_values),
 	    cmocka_unit_test(test_ini_values),  cmocka_unit_test(test_config_folder),
+	    cmocka_unit_test(test_targets),
 	};
 
 	age_init();
