@@ -163,18 +163,28 @@ int secret_read_line(const char *path, const char *what, char **out);
 
 #define HASH_SHA256_LEN 32
 #define HASH_SHA256_HEX_LEN 64
+#define HASH_MD5_LEN 16
+
+/* The digests of data (SHA-256, MD5) come from OpenSSL's libcrypto, which uses
+ * the CPU's SHA instructions; the keyed primitives stay on libsodium. */
 
 /*
  * A pass-through filter that counts the bytes flowing through it and computes
- * their SHA-256. Errors: CF_ERR_NOMEM, and downstream errors.
+ * their SHA-256. Errors: CF_ERR_NOMEM, CF_ERR_INTERNAL (libcrypto failed, with
+ * its reason), and downstream errors.
  */
 int hash_filter_new(struct filter **out);
 /* After filter_finish(): the digest as lower-case hex and the byte count.
  * Before it, hex is "" (the count is the bytes seen so far). bytes may be NULL. */
 void hash_filter_result(const struct filter *f, char hex[HASH_SHA256_HEX_LEN + 1], uint64_t *bytes);
 
-/* SHA-256 of a buffer as lower-case hex. */
-void hash_sha256_hex(const void *data, size_t len, char hex[HASH_SHA256_HEX_LEN + 1]);
+/* SHA-256 of a buffer as lower-case hex. On failure hex is "". Errors:
+ * CF_ERR_INTERNAL (libcrypto failed, with its reason; in practice only out of
+ * memory for its context). */
+int hash_sha256_hex(const void *data, size_t len, char hex[HASH_SHA256_HEX_LEN + 1]);
+/* MD5 of a buffer (S3's Content-MD5 and ETags; not for anything that needs a
+ * secure hash). Errors: as hash_sha256_hex(). */
+int hash_md5(const void *data, size_t len, uint8_t out[HASH_MD5_LEN]);
 
 /* HKDF-SHA-256 (RFC 5869) built on libsodium's HMAC-SHA-256. okm_len <= 255*32.
  * Errors: CF_ERR_INTERNAL for a bad length. */

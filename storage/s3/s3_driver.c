@@ -3,8 +3,10 @@
  *
  * Writes stream into a multipart upload: parts of part_size bytes (growing on
  * the schedule below) go up from upload_concurrency worker threads while the
- * next part fills, each with Content-MD5 and a signed SHA-256 that the server
- * checks, and each returned ETag checked against the MD5. An object smaller
+ * next part fills, each with a signed Content-MD5 that the server checks (the
+ * body itself goes as UNSIGNED-PAYLOAD: hashing it again with SHA-256 would
+ * add nothing), and each returned ETag checked against the MD5 (crypto/'s
+ * hash_md5(), on libcrypto, in the worker that sends the part). An object smaller
  * than one part is a single PUT. Commit completes the upload; abort (or any
  * failure) aborts it. Reads fetch ranges from download_concurrency threads and
  * hand them to the caller in order.
@@ -17,10 +19,10 @@
  * (upload_concurrency + 1) for the first 1000 parts.
  */
 #include "storage/s3/s3.h"
+#include "crypto/crypto.h"
 #include "storage/storage_intern.h"
 
 #include <curl/curl.h>
-#include <md5.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -50,17 +52,20 @@ struct s3_repo {
 /* Helpers                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* MD5 of data as base64 (Content-MD5) and as hex (what an ETag holds). */
-static void s3_md5(const uint8_t *data, size_t len, char b64[32], char hex[33])
+/* MD5 of data as base64 (Content-MD5) and as hex (what an ETag holds).
+ * Errors: those of hash_md5(). */
+static int s3_md5(const uint8_t *data, size_t len, char b64[32], char hex[33])
 {
-	uint8_t d[MD5_DIGEST_LENGTH];
-	MD5_CTX ctx;
+	uint8_t d[HASH_MD5_LEN];
+	int rc = hash_md5(data, len, d);
 
-	MD5Init(&ctx);
-	MD5Update(&ctx, data, len);
-	MD5Final(d, &ctx);
+	if (rc) {
+		b64[0] = hex[0] = '\0';
+		return rc;
+	}
 	sodium_bin2base64(b64, 32, d, sizeof(d), sodium_base64_VARIANT_ORIGINAL);
 	sodium_bin2hex(hex, 33, d, sizeof(d));
+	return 0;
 }
 
 /* 1 if an ETag ("\"hex\"", any case) holds the given hex MD5. */
@@ -317,7 +322,9 @@ static int s3_remove_batch(struct s3_repo *r, const char *const *keys, size_t n)
 	if (!rc) {
 		/* RGW and S3 refuse a DeleteObjects without Content-MD5 (or an
 		 * x-amz-checksum-* header). */
-		s3_md5(body.data, body.len, b64, hex);
+		rc = s3_md5(body.data, body.len, b64, hex);
+	}
+	if (!rc) {
 		memset(&req, 0, sizeof(req));
 		req.method = "POST";
 		req.query = "delete";
@@ -484,7 +491,9 @@ static int s3_upload_part(struct s3_write *w, struct s3_part *p)
 	char what[64];
 	int rc;
 
-	s3_md5(p->data, p->len, b64, hex);
+	rc = s3_md5(p->data, p->len, b64, hex);
+	if (rc)
+		return rc;
 	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", p->number, w->upload_id);
 	snprintf(what, sizeof(what), "upload part %u", p->number);
 	memset(&req, 0, sizeof(req));
@@ -843,7 +852,9 @@ static int s3_write_single(struct s3_write *w)
 	struct s3_request req;
 	int rc;
 
-	s3_md5(w->fill->data, w->fill->len, b64, hex);
+	rc = s3_md5(w->fill->data, w->fill->len, b64, hex);
+	if (rc)
+		return rc;
 	memset(&req, 0, sizeof(req));
 	req.method = "PUT";
 	req.key = (char *)w->key.data;
@@ -922,7 +933,11 @@ static int s3_write_retention(struct s3_write *w)
 	    w->r->lock_mode, until);
 	if (rc)
 		return rc;
-	s3_md5(body.data, body.len, b64, hex);
+	rc = s3_md5(body.data, body.len, b64, hex);
+	if (rc) {
+		buf_free(&body);
+		return rc;
+	}
 	memset(&req, 0, sizeof(req));
 	req.method = "PUT";
 	req.key = (char *)w->key.data;

@@ -4,9 +4,9 @@
  *
  * It builds the canonical request, the string to sign, the signing key (the
  * HMAC-SHA-256 chain over date, region, service and "aws4_request") and the
- * Authorization header value, on libsodium's SHA-256 and HMAC-SHA-256. It
- * does not send anything, add headers to the request, sign chunked payloads
- * or build presigned URLs.
+ * Authorization header value, on crypto/'s SHA-256 (libcrypto) and
+ * libsodium's HMAC-SHA-256. It does not send anything, add headers to the request, sign chunked
+ * payloads or build presigned URLs.
  *
  * The path is signed as given (already URI-encoded as sent): S3 does not
  * encode it a second time, and the only other service coffer signs (STS)
@@ -14,6 +14,7 @@
  * sodium_malloc memory and are wiped before return.
  */
 #include "storage/s3/s3.h"
+#include "crypto/crypto.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -403,8 +404,7 @@ int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credential
                   struct s3_sigv4_result *result)
 {
 	struct buf signed_list;
-	char date[9], hash[crypto_hash_sha256_BYTES * 2 + 1];
-	uint8_t digest[crypto_hash_sha256_BYTES];
+	char date[9], hash[HASH_SHA256_HEX_LEN + 1];
 	int rc = 0;
 
 	memset(result, 0, sizeof(*result));
@@ -436,14 +436,13 @@ int s3_sigv4_sign(const struct s3_sigv4_request *req, const struct s3_credential
 		                signed_list.len ? (const char *)signed_list.data : "",
 		                req->payload_hash);
 
-	if (!rc) {
-		crypto_hash_sha256(digest, result->canonical_request.data,
-		                   result->canonical_request.len);
-		sodium_bin2hex(hash, sizeof(hash), digest, sizeof(digest));
+	if (!rc)
+		rc = hash_sha256_hex(result->canonical_request.data, result->canonical_request.len,
+		                     hash);
+	if (!rc)
 		rc = buf_printf(&result->string_to_sign,
 		                SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", result->amz_date,
 		                date, req->region, req->service, hash);
-	}
 	if (!rc)
 		rc = compute_signature(cred->secret_key, date, req->region, req->service,
 		                       &result->string_to_sign, result->signature);
