@@ -169,8 +169,13 @@ static int agent_storage_options(const struct config *cfg, size_t i, struct stor
 
 int agent_repo_location(const struct config *cfg, char **out)
 {
+	return agent_target_location(cfg, 0, out);
+}
+
+int agent_target_location(const struct config *cfg, size_t i, char **out)
+{
 	struct storage_options opts;
-	int rc = agent_storage_options(cfg, 0, &opts);
+	int rc = agent_storage_options(cfg, i, &opts);
 
 	return rc ? rc : storage_location(&opts, out);
 }

@@ -89,6 +89,8 @@ int agent_open_target(const struct config *cfg, size_t i, struct catalog *cat,
 /* The identity of cfg's repository as records hold it (storage_location()),
  * without opening it. *out is malloc'ed. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
 int agent_repo_location(const struct config *cfg, char **out);
+/* The same for target i of cfg. */
+int agent_target_location(const struct config *cfg, size_t i, char **out);
 int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */

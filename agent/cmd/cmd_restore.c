@@ -370,6 +370,123 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 }
 
 /* 1 if b has a tar object (the one named object, when given). */
+/* 1 if a restore that failed with rc may be tried again from another
+ * target: the copy it read could not be had or was damaged. A wrong
+ * identity, a local problem or the target's refusal would fail there too. */
+static int restore_fallover_ok(int rc)
+{
+	switch (rc) {
+	case CF_ERR_STORAGE:
+	case CF_ERR_NETWORK:
+	case CF_ERR_AUTH:
+	case CF_ERR_NOTFOUND:
+	case CF_ERR_INTEGRITY:
+	case CF_ERR_AGE_HEADER:
+	case CF_ERR_AGE_HMAC:
+	case CF_ERR_AGE_PAYLOAD:
+	case CF_ERR_COMPRESS:
+	case CF_ERR_FORMAT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The targets to read backup b from, as indexes into cfg->targets: first
+ * the one it was found in (found), then, unless --from chose that one, the
+ * others its record says hold it, in config order.
+ */
+static int restore_sources(const struct config *cfg, const struct catalog_backup *b, size_t found,
+                           const char *from, size_t *idx, size_t *n)
+{
+	idx[0] = found;
+	*n = 1;
+	for (size_t i = 0; !from && i < cfg->ntargets; i++) {
+		char *loc = NULL;
+		int rc, held;
+
+		if (i == found)
+			continue;
+		rc = agent_target_location(cfg, i, &loc);
+		if (rc)
+			return rc;
+		held = strv_has(&b->locations, loc);
+		free(loc);
+		if (held)
+			idx[(*n)++] = i;
+	}
+	return 0;
+}
+
+/* Before a restore that cannot take back what it wrote (--stdout, a
+ * database) starts: are the objects it reads in this target? */
+static int restore_objects_there(struct storage *st, const struct catalog_backup *b,
+                                 const char *object)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < b->nobjects; i++) {
+		struct storage_info info;
+
+		if (object && strcmp(b->objects[i].name, object))
+			continue;
+		rc = storage_head(st, b->objects[i].key, &info);
+		if (rc == CF_ERR_NOTFOUND)
+			rc = error_set(rc, "object %s is missing", b->objects[i].key);
+		else if (!rc && info.size != b->objects[i].stored_bytes)
+			rc = error_set(CF_ERR_INTEGRITY, "object %s has %llu bytes, not %llu",
+			               b->objects[i].key, (unsigned long long)info.size,
+			               (unsigned long long)b->objects[i].stored_bytes);
+	}
+	return rc;
+}
+
+/*
+ * Finds backup id as agent_find_backup() does: in the repository --from
+ * names, else in the primary, and when the primary cannot be reached or
+ * does not have it, in the other targets in config order (with a warning).
+ */
+static int restore_find(const struct config *cfg, struct catalog *cat,
+                        const struct repo_trust *trust, struct repo *primary, const char *id,
+                        const char *source, const char *from, struct catalog_backup **out,
+                        size_t *found)
+{
+	char msg[1024];
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		struct repo *r = primary;
+		int rc2 = 0;
+
+		if (from && strcmp(cfg->targets[i].name, from) != 0)
+			continue;
+		if (i > 0)
+			rc2 = agent_open_target(cfg, i, cat, trust, &r);
+		if (!rc2)
+			rc2 = agent_find_backup(cfg, r, id, source, out);
+		if (r != primary)
+			repo_close(r);
+		if (!rc2) {
+			if (rc)
+				log_warn("%s; found %s in repository %s", msg, id,
+				         cfg->targets[i].name);
+			*found = i;
+			return 0;
+		}
+		if (!rc) {
+			rc = rc2;
+			snprintf(msg, sizeof(msg), "%s", error_message());
+		}
+		if (from || !restore_fallover_ok(rc2))
+			break;
+	}
+	if (!rc && from)
+		return error_set(CF_ERR_USAGE, "--from %s: no [repository %s] in %s", from, from,
+		                 cfg->file);
+	return error_set(rc, "%s", msg);
+}
+
 static int restore_has_tar(const struct catalog_backup *b, const char *object)
 {
 	for (size_t i = 0; i < b->nobjects; i++)
@@ -431,7 +548,8 @@ static int restore_print_json(const struct catalog_backup *b, const char *target
 #define RESTORE_USAGE                                                                              \
 	"usage: coffer restore ID (--to DIR|FILE | --stdout | --to-database TARGET [--database "   \
 	"NAME | "                                                                                  \
-	"--globals] [--clean]) [--source S] [--identity FILE] [--object NAME] [--include "         \
+	"--globals] [--clean]) [--source S] [--from REPOSITORY] [--identity FILE] [--object "      \
+	"NAME] [--include "                                                                        \
 	"PATTERN]... "                                                                             \
 	"[--namespace NS] [--kind KIND] [--print-apply-order] [--trust-unsigned]"
 
@@ -491,8 +609,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	                                     {"trust-unsigned", no_argument, NULL, 'T'},
 	                                     {"include", required_argument, NULL, 'I'},
 	                                     {"source", required_argument, NULL, 'S'},
+	                                     {"from", required_argument, NULL, 'F'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *to = NULL, *identity = NULL, *object = NULL, *source = NULL, *id;
+	const char *to = NULL, *identity = NULL, *object = NULL, *source = NULL, *from = NULL, *id;
+	size_t *from_idx = NULL, nfrom = 0, found = 0;
 	struct restore_db_options dbo;
 	struct restore_entries entries = {NULL, {NULL, NULL}, {NULL, 0, NULL}};
 	struct strv include = {NULL, 0, 0};
@@ -528,6 +648,9 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			break;
 		case 'S':
 			source = optarg;
+			break;
+		case 'F':
+			from = optarg;
 			break;
 		case 'D':
 			dbo.target = optarg;
@@ -584,34 +707,74 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
 		rc = agent_open_repo(cfg, cat, &trust, &repo);
-	if (!rc) {
-		st = repo_storage(repo);
-		rc = agent_find_backup(cfg, repo, id, source, &b);
-	}
+	if (!rc)
+		rc = restore_find(cfg, cat, &trust, repo, id, source, from, &b, &found);
 	/* NULL for a kind this build does not know (or stdin): a folder. */
 	if (!rc)
 		ops = source_registry_find(b->kind);
 	if (!rc)
 		rc = agent_load_identities(cfg, identity, &ids);
-	if (!rc && to_stdout)
-		rc = restore_to_stdout(st, b, ids, object, cli->progress);
-	else if (!rc && dbo.target)
-		rc = restore_database(st, b, ids, &dbo);
-	else if (!rc && include.n && !restore_has_tar(b, object))
+	if (!rc && include.n && !restore_has_tar(b, object))
 		rc = error_set(CF_ERR_USAGE,
 		               "--include chooses entries of tar objects (files and kubernetes "
 		               "backups); backup %s (%s) has none",
 		               b->id, b->kind);
-	else if (!rc && ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE))
-		rc = restore_to_file(st, b, ids, object, to, cli->progress);
-	else if (!rc && (sel->ns || sel->kind || apply_order) &&
+	else if (!rc && !to_stdout && !dbo.target &&
+	         !(ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE)) &&
+	         (sel->ns || sel->kind || apply_order) &&
 	         !(ops && ops->restore_entry_pass && ops->restore_print_order))
 		rc = error_set(
 		    CF_ERR_USAGE,
 		    "--namespace, --kind and --print-apply-order are for kubernetes backups");
-	else if (!rc) {
-		entries.pass = ops ? ops->restore_entry_pass : NULL;
-		rc = restore_to_dir(st, b, ids, object, to, cli->progress, &entries);
+	if (!rc && !(from_idx = calloc(cfg->ntargets, sizeof(*from_idx))))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc)
+		rc = restore_sources(cfg, b, found, from, from_idx, &nfrom);
+	/* Each target that holds the backup in turn, until one delivers it: a
+	 * restore into a folder or file puts nothing in place before every
+	 * object is verified, so it can start again; one into stdout or a
+	 * database only before it has begun. */
+	for (size_t k = 0; !rc && k < nfrom; k++) {
+		struct repo *alt = NULL;
+		int started = 0;
+
+		if (from_idx[k] != 0) {
+			rc = agent_open_target(cfg, from_idx[k], cat, &trust, &alt);
+			st = alt ? repo_storage(alt) : NULL;
+		} else {
+			st = repo_storage(repo);
+		}
+		if (!rc && (to_stdout || dbo.target))
+			rc = restore_objects_there(st, b, object);
+		started = !rc;
+		if (!rc && to_stdout)
+			rc = restore_to_stdout(st, b, ids, object, cli->progress);
+		else if (!rc && dbo.target)
+			rc = restore_database(st, b, ids, &dbo);
+		else if (!rc && ops && (ops->traits & SOURCE_TRAIT_SINGLE_FILE))
+			rc = restore_to_file(st, b, ids, object, to, cli->progress);
+		else if (!rc) {
+			entries.pass = ops ? ops->restore_entry_pass : NULL;
+			rc = restore_to_dir(st, b, ids, object, to, cli->progress, &entries);
+		}
+		repo_close(alt);
+		if (!rc || !restore_fallover_ok(rc) || k + 1 == nfrom)
+			break;
+		if (started && (to_stdout || dbo.target)) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", error_message());
+			rc = error_set(rc,
+			               "%s; what was written so far is incomplete (restore again, "
+			               "e.g. with --from %s)",
+			               msg, cfg->targets[from_idx[k + 1]].name);
+			break;
+		}
+		log_warn("restore of %s from repository %s failed: %s; trying repository %s", b->id,
+		         cfg->targets[from_idx[k]].name, error_message(),
+		         cfg->targets[from_idx[k + 1]].name);
+		error_clear();
+		rc = 0;
 	}
 	/* A one-file restore has no order to print. */
 	if (!rc && apply_order && ops && ops->restore_print_order)
@@ -630,6 +793,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    object, &include, dbo.target ? db_obj : NULL, time_mono() - started);
 	if (!rc && !to_stdout && !cli->json && !cli->quiet && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
+	free(from_idx);
 	age_identities_free(ids);
 	catalog_backup_free(b);
 	repo_close(repo);

@@ -41,6 +41,38 @@ cf restore "$ID" --to "$T/restored"
 check_rc "restore (from the primary)" 0
 check_same_file "restored file" "$T/src/seq.txt" "$T/restored/${T#/}/src/seq.txt"
 
+# Restore falls over to the next target that holds the backup, with a
+# warning, when the primary's copy is missing or damaged.
+key=$(find "$REPO" -name 'files.tar.zst.age' | head -n 1)
+mv "$key" "$T/saved.age"
+cf restore "$ID" --to "$T/r-missing"
+check_rc "restore with the primary's object missing" 0
+check_grep "a warning names the fall-over" "$ERR" "from repository primary failed: .*; trying repository second"
+check "the restore is complete" diff -r "$T/src" "$T/r-missing/${T#/}/src"
+cp "$T/saved.age" "$key"
+printf 'X' | dd of="$key" bs=1 seek=100000 conv=notrunc status=none
+cf restore "$ID" --to "$T/r-corrupt"
+check_rc "restore with the primary's object corrupted" 0
+check_grep "the warning says why" "$ERR" "from repository primary failed"
+check "the restore from the second target is complete" diff -r "$T/src" "$T/r-corrupt/${T#/}/src"
+check_eq "nothing of the failed attempt is left beside it" "r-corrupt" "$(ls -A "$T" | grep '^\.\?r-corrupt')"
+cf restore "$ID" --stdout --object files >"$T/stdout.tar"
+check_rc "--stdout: a damaged copy found only while writing is not taken back" 4
+check_grep "--stdout: the error says the output is incomplete and what to do" "$ERR" "incomplete .*--from second"
+cf restore "$ID" --stdout --from second
+check_rc "--stdout --from second" 0
+check_eq "--stdout --from second is the whole tar" "$(age -d -i "$KEY" "$T/second/${key#"$REPO"/}" | zstd -dq | sha256sum)" "$(sha256sum <"$OUT")"
+mv "$key" "$T/corrupt.age"
+cf restore "$ID" --stdout
+check_rc "--stdout with the primary's object missing falls over before writing" 0
+check_grep "--stdout fall-over warns" "$ERR" "trying repository second"
+cf restore "$ID" --to "$T/r-nosuch" --from nosuch
+check_rc "--from an unknown repository" 2
+cf restore "$ID" --to "$T/r-only" --from primary
+check_rc "--from primary with its object missing fails (a missing object is exit 4)" 4
+check_absent "and restores nothing" "$T/r-only"
+cp "$T/saved.age" "$key"
+
 # The second target fills up part-way: the backup fails, and neither target
 # keeps anything of it (the primary's copy is not left looking complete).
 SMALL=$T/small
@@ -87,6 +119,44 @@ EOF
 	check_eq "the S3 copy has its manifest" 1 \
 		"$(s3_aws s3 ls "s3://$BUCKET/tree/$ID/" | grep -c manifest.json)"
 	check_eq "no multipart upload left" 0 "$(s3_list_uploads "$BUCKET")"
+
+	# An S3 primary that cannot be reached: restore reads the second target.
+	BUCKET2=$(s3_bucket_name targets2)
+	s3_mkbucket "$BUCKET2"
+	mkdir -p "$T/second2"
+	cat >"$T/c2.conf" <<EOF
+[repository]
+type = s3
+endpoint = $S3_ENDPOINT
+region = $S3_REGION
+bucket = $BUCKET2
+access_key = $S3_ACCESS_KEY
+secret_key = $S3_SECRET_KEY
+max_attempts = 1
+
+[repository second]
+path = $T/second2
+
+[catalog]
+path = $CATALOG
+
+[encryption]
+recipients = $RECIPIENT
+identity = $KEY
+
+[source tree]
+type = files
+paths = $T/src
+EOF
+	chmod 600 "$T/c2.conf"
+	cf_conf "$T/c2.conf" backup tree --json
+	check_rc "backup into an S3 primary and a posix second" 0
+	ID2=$(jq -r '.backups[0].id' "$OUT")
+	sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:9|" "$T/c2.conf"
+	cf_conf "$T/c2.conf" restore "$ID2" --to "$T/r-unreachable"
+	check_rc "restore with the S3 primary unreachable" 0
+	check_grep "it fell over with a warning" "$ERR" "Couldn.t connect.*found .* in repository second"
+	check "the restore is complete" diff -r "$T/src" "$T/r-unreachable/${T#/}/src"
 else
 	t_log "note: the S3 target case needs the S3 harness (run under ctest)"
 fi
