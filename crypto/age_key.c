@@ -130,7 +130,9 @@ int age_recipient_fingerprint(const char *recipient, char out[AGE_FINGERPRINT_LE
 		rc = age_key_encode_recipient(pk, canonical);
 	if (rc)
 		return rc;
-	hash_sha256_hex(canonical, strlen(canonical), hex);
+	rc = hash_sha256_hex(canonical, strlen(canonical), hex);
+	if (rc)
+		return rc;
 	memcpy(out, hex, AGE_FINGERPRINT_LEN);
 	out[AGE_FINGERPRINT_LEN] = '\0';
 	return 0;

@@ -809,7 +809,9 @@ int repo_housekeep(struct repo *r, int64_t orphan_ms, unsigned *removed)
 
 	*removed = 0;
 	/* Keyed by a digest: a posix path can be longer than a catalog key. */
-	hash_sha256_hex(repo_location(r), strlen(repo_location(r)), hex);
+	rc = hash_sha256_hex(repo_location(r), strlen(repo_location(r)), hex);
+	if (rc)
+		return rc;
 	snprintf(name, sizeof(name), "cleaned:%s", hex);
 	rc = catalog_meta_get_i64(r->cat, name, &last);
 	if (rc && rc != CF_ERR_NOTFOUND)

@@ -277,8 +277,9 @@ static int s3_prepare(void *ctx, struct http_attempt *att)
 	 * the aws CLI sends uploads. Other bodies (XML, none) are hashed. */
 	if (req->body_md5)
 		snprintf(payload, sizeof(payload), "UNSIGNED-PAYLOAD");
-	else
-		hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len, payload);
+	else if ((rc = hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len,
+	                               payload)) != 0)
+		return rc;
 	hdrs[nh++] = (struct s3_header){"host", k->host};
 	hdrs[nh++] = (struct s3_header){"x-amz-date", date};
 	hdrs[nh++] = (struct s3_header){"x-amz-content-sha256", payload};

@@ -325,10 +325,9 @@ static void test_targets(void **state)
 	assert_string_equal(c->targets[2].path, COFFER_TEST_TMP "/rel");
 	config_free(c);
 	unlink(path);
-	expect_error(REPO "[repository eu]\npath = /a\n[repository eu]\npath = /b\n",
-	             CF_ERR_CONFIG, 5, "[repository eu] again (first at line 3)");
-	expect_error(REPO "[repository primary]\npath = /a\n", CF_ERR_CONFIG, 3,
-	             "not 'primary'");
+	expect_error(REPO "[repository eu]\npath = /a\n[repository eu]\npath = /b\n", CF_ERR_CONFIG,
+	             5, "[repository eu] again (first at line 3)");
+	expect_error(REPO "[repository primary]\npath = /a\n", CF_ERR_CONFIG, 3, "not 'primary'");
 	expect_error(REPO "[repository a/b]\npath = /a\n", CF_ERR_CONFIG, 3,
 	             "repository name 'a/b'");
 	expect_error(REPO "[repository eu]\npath = /a\norphan_age = 1h\n", CF_ERR_CONFIG, 5,
