@@ -31,7 +31,7 @@ static int rebuild_id_cmp(const void *a, const void *b)
 static int rebuild_cb(void *ctx, const char *key, const char *id)
 {
 	struct rebuild *r = ctx;
-	struct catalog_backup *b = NULL;
+	struct catalog_backup *b = NULL, *old = NULL;
 	int rc;
 
 	if (strv_add(&r->seen, id))
@@ -45,7 +45,17 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	}
 	if (rc)
 		return rc;
-	rc = strv_add_new(&b->locations, repo_location(r->repo));
+	/* A backup in several targets is one record with several locations. */
+	rc = catalog_backup_get(r->cat, b->id, &old);
+	if (rc == CF_ERR_NOTFOUND || rc == CF_ERR_FORMAT) {
+		error_clear();
+		rc = 0;
+	}
+	for (size_t i = 0; !rc && old && i < old->locations.n; i++)
+		rc = strv_add_new(&b->locations, old->locations.v[i]);
+	catalog_backup_free(old);
+	if (!rc)
+		rc = strv_add_new(&b->locations, repo_location(r->repo));
 	if (!rc)
 		rc = catalog_backup_put(r->cat, b);
 	if (!rc)
@@ -79,6 +89,8 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 {
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct rebuild r;
+	json_t *per = NULL;
+	char *primary = NULL;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -102,27 +114,50 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 			rc = agent_open_catalog(cfg, &r.cat);
 		}
 	}
-	if (!rc)
-		rc = agent_open_repo(cfg, r.cat, &trust, &r.repo);
-	if (!rc)
-		rc = repo_list_manifests(r.repo, rebuild_cb, &r);
-	/* Only after a whole listing: a record is forgotten only when its
-	 * manifest is known to be gone. */
-	if (!rc) {
-		qsort(r.seen.v, r.seen.n, sizeof(*r.seen.v), rebuild_id_cmp);
-		rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
+	if (!rc && !(per = json_array()))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	/* Every target in turn, each read whole before its records are
+	 * checked: a record is forgotten only when its manifest is known to be
+	 * gone from that target. */
+	for (size_t i = 0; !rc && i < cfg->ntargets; i++) {
+		unsigned added = r.added, bad = r.bad, forgotten = r.forgotten;
+
+		strv_free(&r.seen);
+		rc = agent_open_target(cfg, i, r.cat, &trust, &r.repo);
+		if (!rc)
+			rc = repo_list_manifests(r.repo, rebuild_cb, &r);
+		if (!rc) {
+			qsort(r.seen.v, r.seen.n, sizeof(*r.seen.v), rebuild_id_cmp);
+			rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
+		}
+		if (!rc && !i && !(primary = strdup(repo_location(r.repo))))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc &&
+		    json_array_append_new(per, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name",
+		                                         cfg->targets[i].name, "repository",
+		                                         repo_location(r.repo), "recorded",
+		                                         (json_int_t)(r.added - added), "skipped",
+		                                         (json_int_t)(r.bad - bad), "forgotten",
+		                                         (json_int_t)(r.forgotten - forgotten))))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc && !cli->json && !cli->quiet)
+			printf(
+			    "recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
+			    r.added - added, repo_location(r.repo),
+			    r.bad > bad ? " (some manifests were skipped, see above)" : "",
+			    r.forgotten - forgotten);
+		repo_close(r.repo);
+		r.repo = NULL;
 	}
-	if (!rc && cli->json)
-		rc = agent_print_json(json_pack("{s:s, s:I, s:I, s:I}", "repository",
-		                                repo_location(r.repo), "recorded",
-		                                (json_int_t)r.added, "skipped", (json_int_t)r.bad,
-		                                "forgotten", (json_int_t)r.forgotten));
-	else if (!rc && !cli->quiet)
-		printf("recorded %u backup(s) from %s%s; removed %u whose manifest is gone\n",
-		       r.added, repo_location(r.repo),
-		       r.bad ? " (some manifests were skipped, see above)" : "", r.forgotten);
+	if (!rc && cli->json) {
+		rc = agent_print_json(json_pack("{s:s, s:I, s:I, s:I, s:O}", "repository", primary,
+		                                "recorded", (json_int_t)r.added, "skipped",
+		                                (json_int_t)r.bad, "forgotten",
+		                                (json_int_t)r.forgotten, "repositories", per));
+	}
+	json_decref(per);
+	free(primary);
 	strv_free(&r.seen);
-	repo_close(r.repo);
 	catalog_close(r.cat);
 	repo_trust_free(&trust);
 	return rc;

@@ -73,6 +73,18 @@ check_rc "--from primary with its object missing fails (a missing object is exit
 check_absent "and restores nothing" "$T/r-only"
 cp "$T/saved.age" "$key"
 
+# catalog rebuild reads every target: on an empty catalog it gives back the
+# same records with the same locations (one record per backup, two copies).
+list_json >"$T/list-before.json"
+mv "$CATALOG" "$T/catalog-before"
+cf catalog rebuild --json
+check_rc "catalog rebuild over two targets" 0
+check_eq "it read both" "primary second" "$(jq -r '[.repositories[].name] | join(" ")' "$OUT")"
+list_json >"$T/list-after.json"
+check_eq "the same backups with the same locations" \
+	"$(jq -c '[.[] | select(.status == "complete") | {id, locations: (.locations | sort)}]' "$T/list-before.json")" \
+	"$(jq -c '[.[] | {id, locations: (.locations | sort)}]' "$T/list-after.json")"
+
 # The second target fills up part-way: the backup fails, and neither target
 # keeps anything of it (the primary's copy is not left looking complete).
 SMALL=$T/small
