@@ -38,6 +38,8 @@ struct config {
 	 * all of them in one pass; list, restore and cleanup use the primary. */
 	struct config_target *targets;
 	size_t ntargets;
+	size_t copies_required;      /* [repository] copies_required: how many targets must
+	                              * hold a backup for it to be complete (ntargets) */
 	int64_t orphan_age_ms;       /* [repository] orphan_age: leftovers older than this
 	                              * are cleaned at the start of each backup (24h) */
 	char *catalog_path;          /* [catalog] path, absolute */
@@ -163,5 +165,6 @@ int cmd_show(const struct cli *cli, int argc, char **argv);
 int cmd_keygen(const struct cli *cli, int argc, char **argv);
 int cmd_catalog(const struct cli *cli, int argc, char **argv);
 int cmd_repo(const struct cli *cli, int argc, char **argv);
+int cmd_replicate(const struct cli *cli, int argc, char **argv);
 
 #endif

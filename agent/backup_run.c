@@ -128,6 +128,71 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 	return rc;
 }
 
+static void backup_run_free_targets(struct backup_run *run)
+{
+	for (size_t i = 0; run->lost && i < run->params->nrepos; i++)
+		free(run->lost[i]);
+	free(run->lost);
+	free(run->branch_target);
+	run->lost = NULL;
+	run->branch_target = NULL;
+}
+
+/*
+ * Once every target that is still fine holds the manifest: the backup is
+ * complete if they are at least copies_required. Each lost target's
+ * objects are removed there and it becomes a pending copy of the record
+ * (for `coffer replicate`); its location leaves the record. Fewer than
+ * copies_required fails the backup, naming why each target was lost.
+ */
+static int backup_run_settle_copies(struct backup_run *run)
+{
+	const struct backup_run_params *p = run->params;
+	size_t left = backup_stream_targets_left(run);
+	int rc = 0;
+
+	if (left == p->nrepos)
+		return 0;
+	if (left < p->cfg->copies_required) {
+		for (size_t i = 0; i < p->nrepos; i++)
+			if (run->lost[i])
+				return error_set(
+				    CF_ERR_STORAGE,
+				    "only %zu of the %zu copies copies_required asks for "
+				    "were written; %s: %s",
+				    left, p->cfg->copies_required, repo_location(p->repos[i]),
+				    run->lost[i]);
+	}
+	for (size_t i = 0; !rc && i < p->nrepos; i++) {
+		const char *loc = repo_location(p->repos[i]);
+		int c = 0;
+
+		if (!run->lost[i])
+			continue;
+		cancel_cleanup_begin();
+		if (repo_discard_run(p->repos[i], run->rec, &c))
+			log_warn("could not remove the objects of %s in %s: %s (run 'coffer repo "
+			         "cleanup' there later)",
+			         run->rec->id, loc, error_message());
+		cancel_cleanup_end();
+		error_clear();
+		rc = catalog_backup_add_pending(run->rec, loc, run->lost[i], time_now_ms());
+		for (size_t k = 0; !rc && k < run->rec->locations.n; k++)
+			if (!strcmp(run->rec->locations.v[k], loc)) {
+				free(run->rec->locations.v[k]);
+				memmove(&run->rec->locations.v[k], &run->rec->locations.v[k + 1],
+				        (run->rec->locations.n - k) * sizeof(char *));
+				run->rec->locations.n--;
+				break;
+			}
+		if (!rc)
+			log_warn("backup %s is complete in %zu of %zu repositories; its copy in %s "
+			         "is pending (%s): 'coffer replicate %s' makes it",
+			         run->rec->id, left, p->nrepos, loc, run->lost[i], run->rec->id);
+	}
+	return rc;
+}
+
 /*
  * Throws away what a failed run stored in every target. Returns 1 when every
  * target holds the manifest after all (its write reported a failure, but a
@@ -173,8 +238,12 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 	memset(&run, 0, sizeof(run));
 	run.params = params;
 	run.src = src;
-	rc = backup_run_start(&run, src, kind);
+	run.lost = calloc(params->nrepos, sizeof(*run.lost));
+	run.branch_target = calloc(params->nrepos, sizeof(*run.branch_target));
+	rc = run.lost && run.branch_target ? backup_run_start(&run, src, kind)
+	                                   : error_set(CF_ERR_NOMEM, "out of memory");
 	if (rc) {
+		backup_run_free_targets(&run);
 		catalog_backup_free(run.rec);
 		return rc;
 	}
@@ -189,11 +258,22 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		rc = fault_point("before-manifest");
 	if (!rc)
 		run.rec->finished_ms = time_now_ms();
-	/* Each target's manifest once all objects are durable in every target
-	 * (the tee finished them all); the last one written completes the
-	 * backup. */
-	for (size_t i = 0; !rc && i < params->nrepos; i++)
+	/* Each target's manifest once all its objects are durable (the tee
+	 * finished them all); a target that fails here is lost like one that
+	 * failed an object. */
+	for (size_t i = 0; !rc && i < params->nrepos; i++) {
+		if (run.lost[i])
+			continue;
 		rc = repo_write_manifest(params->repos[i], run.rec, params->sign);
+		if (rc && params->nrepos > 1) {
+			log_warn("%s: writing its manifest to %s failed: %s", run.rec->id,
+			         repo_location(params->repos[i]), error_message());
+			run.lost[i] = strdup(error_message());
+			rc = run.lost[i] ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+		}
+	}
+	if (!rc)
+		rc = backup_run_settle_copies(&run);
 	if (rc) {
 		/* Keep the message of the failure: cleaning up may set others. */
 		snprintf(msg, sizeof(msg), "%s",
@@ -237,6 +317,7 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 			    "record it (%s); the next coffer command records it",
 			    run.rec->id, error_message());
 	}
+	backup_run_free_targets(&run);
 	*result = run.rec;
 	return rc;
 }

@@ -51,6 +51,7 @@ struct config_parse {
 	int section_line; /* line number of the last [section] header */
 	int repo_line;    /* line of [repository], 0 if none */
 	size_t target;    /* the target of the [repository ...] being read */
+	int copies_line;  /* where copies_required was set */
 	int failed;       /* an error is recorded */
 	struct config_section *secs;
 	size_t nsecs, capsecs;
@@ -384,10 +385,20 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 	}
 	if (!strcmp(name, "path"))
 		return config_set_path(p, &t->path, value);
-	if (p->target && !strcmp(name, "orphan_age"))
+	if (p->target && (!strcmp(name, "orphan_age") || !strcmp(name, "copies_required")))
 		return config_fail(p, p->line,
-		                   "orphan_age is set in [repository] only (it applies to every "
-		                   "repository)");
+		                   "%s is set in [repository] only (it applies to every "
+		                   "repository)",
+		                   name);
+	if (!strcmp(name, "copies_required")) {
+		int v;
+
+		if (!config_parse_int(p, name, value, 1, 1000, &v))
+			return 0;
+		c->copies_required = (size_t)v;
+		p->copies_line = p->line;
+		return 1;
+	}
 	if (!strcmp(name, "orphan_age")) {
 		if (config_parse_duration(value, &c->orphan_age_ms))
 			return config_fail(p, p->line, "orphan_age = %s", error_message());
@@ -397,7 +408,8 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 		return p->failed ? 0 : 1;
 	return config_fail(
 	    p, p->line,
-	    "unknown key '%s' in [repository] (expected type, path, orphan_age, endpoint, "
+	    "unknown key '%s' in [repository] (expected type, path, orphan_age, copies_required, "
+	    "endpoint, "
 	    "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
 	    "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
 	    "max_attempts, timeout, object_lock_mode, object_lock_days)",
@@ -454,6 +466,13 @@ static int config_check_repository(struct config_parse *p, FILE *fp)
 		                 c->file);
 	for (size_t i = 0; !rc && i < c->ntargets; i++)
 		rc = config_check_target(c, &c->targets[i], fp);
+	if (!rc && c->copies_required > c->ntargets)
+		return error_set(CF_ERR_CONFIG,
+		                 "%s:%d: copies_required = %zu, but there are %zu repositories "
+		                 "([repository] and each [repository NAME])",
+		                 c->file, p->copies_line, c->copies_required, c->ntargets);
+	if (!c->copies_required)
+		c->copies_required = c->ntargets;
 	return rc;
 }
 

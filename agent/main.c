@@ -122,6 +122,17 @@ static const struct command commands[] = {
      "  -o, --output FILE     write the identity (or signing key) to FILE\n"
      "  --signing             this host's manifest signing key instead (made if there\n"
      "                        is none): prints its public key, for trusted_signers\n"},
+    {"replicate", cmd_replicate, "coffer replicate (ID... | --all) [--to REPOSITORY]",
+     "Makes the copies backups lack in the configured repositories: pending ones\n"
+     "(a repository failed during the backup while copies_required was met) and\n"
+     "missing ones (a [repository NAME] added later). Each object is streamed\n"
+     "from the first repository holding the backup, checked against its recorded\n"
+     "SHA-256 before it is committed, and the manifest goes last. Safe to\n"
+     "interrupt and run again.\n"
+     "\n"
+     "options:\n"
+     "  --all                 every complete backup that lacks a copy\n"
+     "  --to REPOSITORY       only copies into that repository\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

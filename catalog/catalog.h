@@ -48,6 +48,15 @@ struct catalog_object {
 	char *meta_json; /* source-specific JSON object (e.g. the database it holds), or NULL */
 };
 
+/* A copy a complete backup should have and lacks: its target failed during
+ * the backup (the backup met copies_required on the others), so `coffer
+ * replicate` is to make it. */
+struct catalog_pending {
+	char *location; /* the target, storage_location() form */
+	char *error;    /* why the copy failed */
+	int64_t since_ms;
+};
+
 struct catalog_backup {
 	char *id;     /* backup_id_format() */
 	char *source; /* the [source NAME] */
@@ -71,7 +80,17 @@ struct catalog_backup {
 	 * CATALOG_MISSING_MAX of them, "WHAT: WHY" each. */
 	struct strv missing;
 	uint64_t missing_count;
+	/* Copies still to be made (complete backups only; never in a
+	 * manifest, which is one target's). */
+	struct catalog_pending *pending;
+	size_t npending;
 };
+
+/* Adds a pending copy to b (copies location, error). Errors: CF_ERR_NOMEM. */
+int catalog_backup_add_pending(struct catalog_backup *b, const char *location, const char *error,
+                               int64_t since_ms);
+/* Drops the pending copy of location from b, if there is one. */
+void catalog_backup_drop_pending(struct catalog_backup *b, const char *location);
 
 #define CATALOG_MISSING_MAX 100
 

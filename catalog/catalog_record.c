@@ -80,7 +80,46 @@ void catalog_backup_free(struct catalog_backup *b)
 	strv_free(&b->locations);
 	free(b->meta_json);
 	strv_free(&b->missing);
+	for (size_t i = 0; i < b->npending; i++) {
+		free(b->pending[i].location);
+		free(b->pending[i].error);
+	}
+	free(b->pending);
 	free(b);
+}
+
+int catalog_backup_add_pending(struct catalog_backup *b, const char *location, const char *error,
+                               int64_t since_ms)
+{
+	struct catalog_pending *p = realloc(b->pending, (b->npending + 1) * sizeof(*p));
+
+	if (!p)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	b->pending = p;
+	p = &b->pending[b->npending];
+	p->location = strdup(location);
+	p->error = strdup(error ? error : "");
+	p->since_ms = since_ms;
+	if (!p->location || !p->error) {
+		free(p->location);
+		free(p->error);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	b->npending++;
+	return 0;
+}
+
+void catalog_backup_drop_pending(struct catalog_backup *b, const char *location)
+{
+	for (size_t i = 0; i < b->npending; i++)
+		if (!strcmp(b->pending[i].location, location)) {
+			free(b->pending[i].location);
+			free(b->pending[i].error);
+			memmove(&b->pending[i], &b->pending[i + 1],
+			        (b->npending - i - 1) * sizeof(*b->pending));
+			b->npending--;
+			return;
+		}
 }
 
 static const char *const catalog_status_names[] = {"running", "complete", "failed"};
@@ -312,6 +351,32 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = catalog_json_set_strv(root, "missing", b->missing.v, b->missing.n, 1);
 	if (!rc && b->missing_count)
 		rc = catalog_json_set_u64(root, "missing_count", b->missing_count);
+	if (!rc && !manifest && b->npending) {
+		json_t *arr = json_array();
+
+		rc = arr ? 0 : error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+		for (size_t i = 0; !rc && i < b->npending; i++) {
+			json_t *o = json_object();
+
+			rc = o ? 0
+			       : error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+			if (!rc)
+				rc = catalog_json_set_str(o, "location", b->pending[i].location);
+			if (!rc)
+				rc = catalog_json_set_text(o, "error", b->pending[i].error);
+			if (!rc)
+				rc = catalog_json_set_time(o, "since", b->pending[i].since_ms);
+			if (!rc && json_array_append_new(arr, o) != 0)
+				rc = error_set(CF_ERR_NOMEM, "out of memory encoding backup %s",
+				               b->id);
+			else if (rc)
+				json_decref(o);
+		}
+		if (!rc)
+			rc = catalog_json_set(root, "pending", arr);
+		else
+			json_decref(arr);
+	}
 	if (!rc) {
 		char what[128];
 
@@ -417,6 +482,43 @@ static int catalog_get_time(json_t *obj, const char *key, int required, int64_t 
 		               key, text);
 	free(text);
 	return rc;
+}
+
+static int catalog_get_time(json_t *obj, const char *key, int required, int64_t *out);
+
+/* "pending": [{"location", "error", "since"}, ...] */
+static int catalog_get_pending(json_t *root, struct catalog_backup *b)
+{
+	json_t *arr = json_object_get(root, "pending"), *item;
+	size_t i;
+	int rc = 0;
+
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return error_set(CF_ERR_FORMAT,
+		                 "backup record: field \"pending\" must be an array");
+	json_array_foreach(arr, i, item)
+	{
+		char *loc = NULL, *err = NULL;
+		int64_t since = 0;
+
+		if (!json_is_object(item))
+			return error_set(CF_ERR_FORMAT,
+			                 "backup record: pending item %zu must be an object", i);
+		rc = catalog_get_str(item, "location", "pending.location", 1, &loc);
+		if (!rc)
+			rc = catalog_get_str(item, "error", "pending.error", 0, &err);
+		if (!rc)
+			rc = catalog_get_time(item, "since", 0, &since);
+		if (!rc)
+			rc = catalog_backup_add_pending(b, loc, err, since);
+		free(loc);
+		free(err);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static int catalog_get_strv(json_t *obj, const char *key, struct strv *v)
@@ -629,6 +731,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 		b->missing_count = (uint64_t)v;
 	if (!rc && b->missing_count < b->missing.n)
 		b->missing_count = b->missing.n;
+	if (!rc)
+		rc = catalog_get_pending(root, b);
 	if (rc)
 		goto out;
 

@@ -45,7 +45,10 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	}
 	if (rc)
 		return rc;
-	/* A backup in several targets is one record with several locations. */
+	/* A backup in several targets is one record with several locations:
+	 * this one, and those the catalog knew (not the manifest's list, which
+	 * says where its copies were being written). */
+	strv_free(&b->locations);
 	rc = catalog_backup_get(r->cat, b->id, &old);
 	if (rc == CF_ERR_NOTFOUND || rc == CF_ERR_FORMAT) {
 		error_clear();
@@ -53,6 +56,13 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	}
 	for (size_t i = 0; !rc && old && i < old->locations.n; i++)
 		rc = strv_add_new(&b->locations, old->locations.v[i]);
+	/* Copies still pending elsewhere stay so; this one is made. */
+	for (size_t i = 0; !rc && old && i < old->npending; i++)
+		if (strcmp(old->pending[i].location, repo_location(r->repo)) != 0 &&
+		    !strv_has(&b->locations, old->pending[i].location))
+			rc = catalog_backup_add_pending(b, old->pending[i].location,
+			                                old->pending[i].error,
+			                                old->pending[i].since_ms);
 	catalog_backup_free(old);
 	if (!rc)
 		rc = strv_add_new(&b->locations, repo_location(r->repo));

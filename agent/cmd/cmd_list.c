@@ -58,7 +58,8 @@ static void cmd_list_where(const struct catalog_backup *b, char *out, size_t siz
 static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 {
 	struct cmd_list_state *s = ctx;
-	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32], where[CMD_LIST_WHERE_MAX + 32];
+	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32], where[CMD_LIST_WHERE_MAX + 32],
+	    copies[48];
 	uint64_t raw, stored;
 
 	if (!repo_record_at(b, s->location)) {
@@ -78,15 +79,21 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 		free(text);
 	} else {
 		if (s->count == 0)
-			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %s\n", "ID", "SOURCE",
-			       "STATUS", "STARTED", "RAW", "STORED", "LOCATION");
+			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", "ID", "SOURCE",
+			       "STATUS", "STARTED", "RAW", "STORED", "COPIES", "LOCATION");
 		time_format_iso(b->started_ms, started, sizeof(started));
 		agent_backup_sizes(b, &raw, &stored);
 		fmt_bytes(raw, raw_s, sizeof(raw_s));
 		fmt_bytes(stored, stored_s, sizeof(stored_s));
 		cmd_list_where(b, where, sizeof(where));
-		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %s\n", b->id, b->source,
-		       agent_status_label(b), started, raw_s, stored_s, where);
+		/* Copies held of those made or pending: "2/2", "1/2 pending". */
+		if (b->status != CATALOG_COMPLETE)
+			snprintf(copies, sizeof(copies), "-");
+		else
+			snprintf(copies, sizeof(copies), "%zu/%zu%s", b->locations.n,
+			         b->locations.n + b->npending, b->npending ? " pending" : "");
+		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", b->id, b->source,
+		       agent_status_label(b), started, raw_s, stored_s, copies, where);
 	}
 	s->count++;
 	return 0;

@@ -433,11 +433,14 @@ static int restore_objects_there(struct storage *st, const struct catalog_backup
 			continue;
 		rc = storage_head(st, b->objects[i].key, &info);
 		if (rc == CF_ERR_NOTFOUND)
-			rc = error_set(rc, "object %s is missing", b->objects[i].key);
+			rc = error_set(CF_ERR_INTEGRITY, "%s is missing from this repository",
+			               b->objects[i].key);
 		else if (!rc && info.size != b->objects[i].stored_bytes)
-			rc = error_set(CF_ERR_INTEGRITY, "object %s has %llu bytes, not %llu",
-			               b->objects[i].key, (unsigned long long)info.size,
-			               (unsigned long long)b->objects[i].stored_bytes);
+			rc = error_set(
+			    CF_ERR_INTEGRITY,
+			    "%s has %llu bytes, not %llu (truncated, extended or replaced)",
+			    b->objects[i].key, (unsigned long long)info.size,
+			    (unsigned long long)b->objects[i].stored_bytes);
 	}
 	return rc;
 }
@@ -744,7 +747,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		} else {
 			st = repo_storage(repo);
 		}
-		if (!rc && (to_stdout || dbo.target))
+		if (!rc && (to_stdout || dbo.target) && k + 1 < nfrom)
 			rc = restore_objects_there(st, b, object);
 		started = !rc;
 		if (!rc && to_stdout)

@@ -80,6 +80,13 @@ static void cmd_show_text(const struct catalog_backup *b)
 	cmd_show_meta("meta:", b->meta_json);
 	for (size_t i = 0; i < b->locations.n; i++)
 		printf("location:  %s\n", b->locations.v[i]);
+	for (size_t i = 0; i < b->npending; i++) {
+		char t[TIME_ISO_LEN + 1];
+
+		time_format_iso(b->pending[i].since_ms, t, sizeof(t));
+		printf("pending:   %s (since %s: %s)\n", b->pending[i].location, t,
+		       b->pending[i].error);
+	}
 	for (size_t i = 0; i < b->recipients.n; i++)
 		printf("recipient: %s\n", b->recipients.v[i]);
 	for (size_t i = 0; i < b->nobjects; i++) {

@@ -38,13 +38,25 @@ int backup_stream_set_meta(struct backup_run *run, const char *json_object)
  * holds back the writer only once they are full; every target must take
  * the whole object.
  */
-static int backup_stream_sinks(const struct backup_run_params *p, const char *key,
-                               struct filter **out)
+size_t backup_stream_targets_left(const struct backup_run *run)
 {
+	size_t n = 0;
+
+	for (size_t i = 0; i < run->params->nrepos; i++)
+		n += !run->lost || !run->lost[i];
+	return n;
+}
+
+static int backup_stream_sinks(struct backup_run *run, const char *key, struct filter **out)
+{
+	const struct backup_run_params *p = run->params;
 	struct filter **branch;
+	size_t n = 0;
 	int rc = 0;
 
 	*out = NULL;
+	run->tee = NULL;
+	run->nbranches = 0;
 	if (p->nrepos == 1) {
 		struct storage_write *w = NULL;
 
@@ -57,17 +69,43 @@ static int backup_stream_sinks(const struct backup_run_params *p, const char *ke
 	for (size_t i = 0; !rc && i < p->nrepos; i++) {
 		struct storage_write *w = NULL;
 
+		if (run->lost[i])
+			continue;
 		rc = storage_write_new(repo_storage(p->repos[i]), key, &w);
 		if (!rc)
-			rc = storage_filter_new(w, &branch[i]);
+			rc = storage_filter_new(w, &branch[n]);
+		if (!rc)
+			run->branch_target[n++] = i;
 	}
 	if (!rc)
-		rc = filter_tee_new(p->nrepos, branch, p->nrepos, BACKUP_THREAD_BUF,
+		rc = filter_tee_new(n, branch, p->cfg->copies_required, BACKUP_THREAD_BUF,
 		                    BACKUP_THREAD_BUFS, out);
-	for (size_t i = 0; rc && i < p->nrepos; i++)
+	for (size_t i = 0; rc && i < n; i++)
 		filter_chain_free(branch[i]);
 	free(branch);
+	if (!rc) {
+		run->tee = *out;
+		run->nbranches = n;
+	}
 	return rc;
+}
+
+/* After the tee finished: the targets whose branch failed are lost. */
+static int backup_stream_note_lost(struct backup_run *run)
+{
+	for (size_t b = 0; run->tee && b < run->nbranches; b++) {
+		size_t i = run->branch_target[b];
+
+		if (!filter_tee_branch_error(run->tee, b) || run->lost[i])
+			continue;
+		run->lost[i] = strdup(filter_tee_branch_message(run->tee, b));
+		if (!run->lost[i])
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		log_warn("%s: writing %s to %s failed: %s", run->rec->id,
+		         run->rec->objects[run->obj_index].name,
+		         repo_location(run->params->repos[i]), run->lost[i]);
+	}
+	return 0;
 }
 
 int backup_stream_open(struct backup_run *run, const char *name, const char *format,
@@ -113,7 +151,7 @@ int backup_stream_open(struct backup_run *run, const char *name, const char *for
 
 	/* Built from the storage end back to the head, so each new filter can be
 	 * linked to the one after it and a failure frees exactly what exists. */
-	rc = backup_stream_sinks(p, obj->key, &sink);
+	rc = backup_stream_sinks(run, obj->key, &sink);
 	if (!rc)
 		rc = hash_filter_new(&run->hash);
 	if (!rc) {
@@ -166,7 +204,7 @@ void backup_stream_abort(struct backup_run *run)
 	if (run->progress)
 		progress_filter_done(run->progress);
 	filter_chain_free(run->head);
-	run->head = run->progress = run->zstd = run->hash = NULL;
+	run->head = run->progress = run->zstd = run->hash = run->tee = NULL;
 	run->stream_open = 0;
 }
 
@@ -180,6 +218,8 @@ int backup_stream_close(struct backup_run *run)
 		return error_set(CF_ERR_INTERNAL, "no stream is open");
 	obj = &run->rec->objects[run->obj_index];
 	rc = filter_finish(run->head);
+	if (!rc)
+		rc = backup_stream_note_lost(run);
 	if (rc) {
 		backup_stream_abort(run);
 		return rc;
@@ -190,7 +230,7 @@ int backup_stream_close(struct backup_run *run)
 	if (run->progress)
 		progress_filter_done(run->progress);
 	filter_chain_free(run->head);
-	run->head = run->progress = run->zstd = run->hash = NULL;
+	run->head = run->progress = run->zstd = run->hash = run->tee = NULL;
 	run->stream_open = 0;
 	if (!obj->sha256)
 		return error_set(CF_ERR_NOMEM, "out of memory");

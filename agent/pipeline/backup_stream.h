@@ -23,7 +23,16 @@ struct backup_run {
 	struct filter *hash;
 	size_t obj_index;
 	int stream_open;
+	/* Targets (params->repos) that failed during this run: lost[i] is why,
+	 * NULL while target i is fine. A lost target gets no more objects. */
+	char **lost;
+	struct filter *tee;    /* the open stream's tee (several targets), or NULL */
+	size_t *branch_target; /* tee branch -> target index */
+	size_t nbranches;
 };
+
+/* How many targets are still fine. */
+size_t backup_stream_targets_left(const struct backup_run *run);
 
 /* Abandons the open stream, if any: the storage sink at the end aborts its
  * write (nothing is left under the object's key). */

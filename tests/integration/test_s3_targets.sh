@@ -102,6 +102,40 @@ else
 	check_eq "the full target keeps nothing" "" "$(find "$SMALL" -type f)"
 	cf list --json --status failed
 	check_eq "the run is recorded as failed" 1 "$(jq length "$OUT")"
+
+	# copies_required = 1: the same failure leaves a complete backup in the
+	# primary and a pending copy; replicate makes it once there is room.
+	sed -i 's/^\[repository\]$/[repository]\ncopies_required = 1/' "$CONF"
+	cf backup tree --json
+	check_rc "copies_required = 1: a full second target does not fail the backup" 0
+	PID_=$(jq -r '.backups[0].id' "$OUT")
+	check_grep "a warning says the copy is pending and what makes it" "$ERR" "copy in posix:$SMALL is pending .*coffer replicate $PID_"
+	check_eq "the record holds one location" 1 "$(jq '.backups[0].locations | length' "$OUT")"
+	check_eq "and one pending copy, with its error" "posix:$SMALL" "$(jq -r '.backups[0].pending[0].location' "$OUT")"
+	check_eq "the full target keeps nothing of it" "" "$(find "$SMALL" -type f)"
+	cf list
+	check_grep "list shows 1/2 pending" "$OUT" "$PID_ .* 1/2 pending "
+	cf show "$PID_"
+	check_grep "show names the pending copy" "$OUT" "^pending: +posix:$SMALL \(since "
+	mount -o remount,size=64m "$SMALL"
+	cf replicate "$PID_"
+	check_rc "replicate makes the pending copy" 0
+	key=$(find "$REPO" -path "*$PID_*" -name 'files.tar.zst.age')
+	check_same_file "the copy is byte-identical" "$key" "$SMALL/${key#"$REPO"/}"
+	check "it has its manifest" test -f "$SMALL/tree/$PID_/manifest.json"
+	cf show "$PID_" --json
+	check_eq "the record holds both locations" 2 "$(jq '.locations | length' "$OUT")"
+	check_eq "and nothing pending" 0 "$(jq '.pending // [] | length' "$OUT")"
+	cf replicate --all
+	check_rc "replicate --all copies what this target lacks (the backup made before it was configured)" 0
+	check_grep "it made that copy" "$OUT" "^made 1 copy"
+	cf replicate --all
+	check_rc "replicate --all again" 0
+	check_grep "nothing is left to copy" "$OUT" "^made 0 copies"
+	cf restore "$PID_" --from second --to "$T/r-replicated"
+	check_rc "restore from the replicated copy" 0
+	check "it is complete" diff -r "$T/src" "$T/r-replicated/${T#/}/src"
+	sed -i '/^copies_required = 1$/d' "$CONF"
 fi
 
 # A third target in S3, when the harness is there.

@@ -1,0 +1,284 @@
+/*
+ * cmd_replicate: `coffer replicate [ID... | --all] [--to REPOSITORY]`: makes
+ * the copies a backup lacks (pending after a target failed during the
+ * backup, or missing because the target was added later) from a target that
+ * holds it.
+ *
+ * Each object is streamed from the first repository (config order) holding
+ * the backup into the one lacking it, its SHA-256 checked against the record
+ * before the write is committed (a copy that does not match is aborted and
+ * nothing is left); the manifest goes last, then the record gains the
+ * location and loses the pending entry. Objects are written with
+ * STORAGE_WRITE_SAME_OK, so a rerun after an interruption finds the ones
+ * already copied identical and goes on. Memory is bounded as for a backup:
+ * reads come in chunks of at most 1 MiB, the writer keeps its part buffers.
+ */
+#include "agent/agent.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD_REPLICATE_USAGE "usage: coffer replicate (ID... | --all) [--to REPOSITORY]"
+
+struct replicate {
+	const struct config *cfg;
+	struct catalog *cat;
+	struct repo **repos; /* every target, config order */
+	char **locs;         /* their locations */
+	const struct sign_key *sign;
+	const char *to;  /* --to, or NULL: every target */
+	struct strv ids; /* --all: the backups lacking a copy */
+	unsigned copies; /* copies made */
+	uint64_t bytes;  /* bytes copied */
+};
+
+/* One object on its way: hashed as it is written. */
+struct replicate_obj {
+	struct storage_write *w;
+	struct filter *hash;
+};
+
+static int replicate_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+	struct replicate_obj *o = ctx;
+	int rc = filter_write(o->hash, data, len);
+
+	return rc ? rc : storage_write_data(o->w, data, len);
+}
+
+/* Copies one object from src to dst, committed only if its SHA-256 and
+ * size are the record's. */
+static int replicate_object(struct repo *src, struct repo *dst, const struct catalog_object *obj)
+{
+	struct replicate_obj o = {NULL, NULL};
+	struct filter *null = NULL;
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	uint64_t bytes = 0;
+	int rc;
+
+	rc = storage_write_new_ex(repo_storage(dst), obj->key, STORAGE_WRITE_SAME_OK, &o.w);
+	if (!rc)
+		rc = hash_filter_new(&o.hash);
+	if (!rc)
+		rc = filter_null_new(&null);
+	if (!rc) {
+		o.hash->next = null;
+		null = NULL;
+		rc = storage_read(repo_storage(src), obj->key, 0, UINT64_MAX, replicate_chunk, &o);
+	}
+	if (!rc)
+		rc = filter_finish(o.hash);
+	if (!rc) {
+		hash_filter_result(o.hash, hex, &bytes);
+		if (bytes != obj->stored_bytes || !obj->sha256 || strcmp(hex, obj->sha256) != 0)
+			rc = error_set(
+			    CF_ERR_INTEGRITY,
+			    "%s in %s: %llu bytes with SHA-256 %s, not the recorded %llu "
+			    "bytes with %s; not copied",
+			    obj->key, repo_location(src), (unsigned long long)bytes, hex,
+			    (unsigned long long)obj->stored_bytes, obj->sha256 ? obj->sha256 : "?");
+	}
+	if (!rc) {
+		rc = storage_write_commit(o.w);
+		o.w = NULL;
+		if (rc == STORAGE_WRITE_SAME)
+			rc = 0;
+	}
+	if (o.w)
+		storage_write_abort(o.w);
+	filter_chain_free(o.hash);
+	filter_chain_free(null);
+	return rc;
+}
+
+/* Makes backup b's copy in target t from the first target holding it. */
+static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t t)
+{
+	size_t from = r->cfg->ntargets;
+	int rc = 0;
+
+	for (size_t i = 0; i < r->cfg->ntargets && from == r->cfg->ntargets; i++)
+		if (i != t && strv_has(&b->locations, r->locs[i]))
+			from = i;
+	if (from == r->cfg->ntargets)
+		return error_set(
+		    CF_ERR_NOTFOUND,
+		    "backup %s: no configured repository holds a copy to make one from", b->id);
+	for (size_t k = 0; !rc && k < b->nobjects; k++) {
+		rc = replicate_object(r->repos[from], r->repos[t], &b->objects[k]);
+		if (!rc)
+			r->bytes += b->objects[k].stored_bytes;
+	}
+	if (!rc)
+		rc = cancel_check();
+	if (!rc) {
+		rc = repo_write_manifest(r->repos[t], b, r->sign);
+		/* A manifest already there from an earlier, interrupted run. */
+		if (rc == CF_ERR_EXISTS) {
+			error_clear();
+			rc = 0;
+		}
+	}
+	if (!rc)
+		rc = strv_add_new(&b->locations, r->locs[t]);
+	if (!rc) {
+		catalog_backup_drop_pending(b, r->locs[t]);
+		rc = catalog_backup_put(r->cat, b);
+	}
+	if (!rc) {
+		r->copies++;
+		log_info("copied %s from %s to %s", b->id, r->cfg->targets[from].name,
+		         r->cfg->targets[t].name);
+	}
+	return rc;
+}
+
+/* The targets backup id lacks (only --to's, if given), copied one by one. */
+static int replicate_backup(struct replicate *r, const char *id)
+{
+	char full[BACKUP_ID_LEN + 1];
+	struct catalog_backup *b = NULL;
+	/* The catalog says which copies exist (a manifest is one target's). */
+	int rc = agent_resolve_id(r->cfg, r->cat, NULL, id, NULL, full);
+
+	if (!rc)
+		rc = catalog_backup_get(r->cat, full, &b);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = error_set(rc,
+		               "backup %s is not in the catalog ('coffer catalog rebuild' records "
+		               "the backups of every repository)",
+		               id);
+
+	if (!rc && b->status != CATALOG_COMPLETE)
+		rc = error_set(CF_ERR_USAGE, "backup %s is %s, not complete: nothing to replicate",
+		               b->id, catalog_status_name(b->status));
+	for (size_t t = 0; !rc && t < r->cfg->ntargets; t++) {
+		if (r->to && strcmp(r->cfg->targets[t].name, r->to) != 0)
+			continue;
+		if (strv_has(&b->locations, r->locs[t]))
+			continue;
+		rc = replicate_copy(r, b, t);
+	}
+	catalog_backup_free(b);
+	return rc;
+}
+
+/* --all: complete records lacking a target (pending, or made before it
+ * was configured). */
+static int replicate_collect(void *ctx, const struct catalog_backup *b)
+{
+	struct replicate *r = ctx;
+	int at_one = 0, lacks = 0;
+
+	if (b->status != CATALOG_COMPLETE)
+		return 0;
+	for (size_t t = 0; t < r->cfg->ntargets; t++) {
+		int has = strv_has(&b->locations, r->locs[t]);
+
+		at_one |= has;
+		if (!has && (!r->to || !strcmp(r->cfg->targets[t].name, r->to)))
+			lacks = 1;
+	}
+	return at_one && lacks ? strv_add(&r->ids, b->id) : 0;
+}
+
+int cmd_replicate(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
+	                                     {"to", required_argument, NULL, 't'},
+	                                     {NULL, 0, NULL, 0}};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
+	struct sign_key *sign = NULL;
+	struct config *cfg = NULL;
+	struct replicate r;
+	int opt, rc, all = 0, failed = 0;
+
+	memset(&r, 0, sizeof(r));
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (opt == 'a')
+			all = 1;
+		else if (opt == 't')
+			r.to = optarg;
+		else
+			return agent_option_error(opt, argv, CMD_REPLICATE_USAGE);
+	}
+	if (all == (optind < argc))
+		return error_set(CF_ERR_USAGE, "name the backups or give --all (%s)",
+		                 CMD_REPLICATE_USAGE);
+	rc = config_load(cli->config_path, &cfg);
+	r.cfg = cfg;
+	if (!rc && cfg->ntargets < 2)
+		rc = error_set(CF_ERR_USAGE,
+		               "%s has one repository; replicate copies backups between the "
+		               "[repository] and [repository NAME] sections",
+		               cfg->file);
+	for (size_t t = 0; !rc && r.to && t <= cfg->ntargets; t++)
+		if (t == cfg->ntargets)
+			rc = error_set(CF_ERR_USAGE, "--to %s: no [repository %s] in %s", r.to,
+			               r.to, cfg->file);
+		else if (!strcmp(cfg->targets[t].name, r.to))
+			break;
+	if (!rc)
+		rc = agent_open_catalog(cfg, &r.cat);
+	if (!rc) {
+		char path[4096];
+
+		agent_signing_key_path(cfg, path, sizeof(path));
+		rc = sign_key_load(path, 1, &sign);
+		r.sign = sign;
+	}
+	if (!rc)
+		rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc && (!(r.repos = calloc(cfg->ntargets, sizeof(*r.repos))) ||
+	            !(r.locs = calloc(cfg->ntargets, sizeof(*r.locs)))))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t t = 0; !rc && t < cfg->ntargets; t++) {
+		rc = agent_open_target(cfg, t, r.cat, &trust, &r.repos[t]);
+		if (!rc && !(r.locs[t] = strdup(repo_location(r.repos[t]))))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	if (!rc && all)
+		rc = catalog_backup_list(r.cat, NULL, replicate_collect, &r);
+	/* One backup failing does not stop the others; the first failure is
+	 * the command's. */
+	for (size_t i = 0; !rc && i < (all ? r.ids.n : (size_t)(argc - optind)); i++) {
+		int rc2 = replicate_backup(&r, all ? r.ids.v[i] : argv[optind + (int)i]);
+
+		if (rc2 == CF_ERR_INTERRUPTED) {
+			rc = rc2;
+			break;
+		}
+		if (rc2) {
+			log_error("%s", error_message());
+			if (!failed)
+				failed = rc2;
+		}
+	}
+	if (!rc && cli->json)
+		rc = agent_print_json(json_pack("{s:I, s:I, s:b}", "copied", (json_int_t)r.copies,
+		                                "bytes", (json_int_t)r.bytes, "ok", !failed));
+	else if (!rc && !cli->quiet)
+		printf("made %u cop%s (%llu bytes)%s\n", r.copies, r.copies == 1 ? "y" : "ies",
+		       (unsigned long long)r.bytes, failed ? "; some failed, see above" : "");
+	if (!rc && failed) {
+		rc = failed;
+		error_clear(); /* each failure was reported above */
+	}
+	for (size_t t = 0; r.repos && t < cfg->ntargets; t++) {
+		repo_close(r.repos[t]);
+		if (r.locs)
+			free(r.locs[t]);
+	}
+	free(r.repos);
+	free(r.locs);
+	strv_free(&r.ids);
+	catalog_close(r.cat);
+	sign_key_free(sign);
+	repo_trust_free(&trust);
+	config_free(cfg);
+	return rc;
+}
