@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -177,6 +177,14 @@ echo leftover >"$REPO/one/20200101T000000.000Z-0badf00d/stream.zst.age"
 cf --json repo cleanup --older-than 0
 check_doc repo-cleanup "--json repo cleanup --older-than 0"
 check_eq "repo cleanup --json: one incomplete backup removed" 1 "$(jq .incomplete_backups "$OUT")"
+
+# replicate: a second repository added to the configuration; --all copies
+# every backup into it.
+mkdir -p "$T/second"
+printf '\n[repository second]\npath = %s\n' "$T/second" >>"$CONF"
+cf --json replicate --all
+check_doc replicate "--json replicate --all"
+check_eq "replicate --json: a copy per complete backup" "$(list_json | jq '[.[] | select(.status == "complete")] | length')" "$(jq .copied "$OUT")"
 
 # Every schema of a command was used on real output.
 for f in "$SCHEMAS"/*.json; do
