@@ -20,12 +20,28 @@
 struct cmd_list_state {
 	int json;
 	size_t count;
-	const char *location; /* this configuration's repository */
+	const char *location; /* this configuration's repository (the primary) */
+	struct strv targets;  /* the locations of all its targets */
 	size_t elsewhere;     /* records of other repositories, not listed */
 	const char *status;   /* --status, as agent_status_label() names it, or NULL */
 	const char *host;     /* --host, or NULL */
 	int64_t since_ms;     /* --since, or INT64_MIN */
 };
+
+/* 1 if record b is of this configuration: held by one of its targets, or
+ * with a copy pending in one (a backup the primary failed to take is
+ * listed, not hidden). */
+static int cmd_list_ours(const struct cmd_list_state *s, const struct catalog_backup *b)
+{
+	for (size_t i = 0; i < s->targets.n; i++) {
+		if (repo_record_at(b, s->targets.v[i]))
+			return 1;
+		for (size_t k = 0; k < b->npending; k++)
+			if (!strcmp(b->pending[k].location, s->targets.v[i]))
+				return 1;
+	}
+	return 0;
+}
 
 /* The location column: the record's first location, shortened to its
  * scheme and end ("posix:.../backups/repo"), "+N" for more, "-" for none. */
@@ -62,7 +78,7 @@ static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
 	    copies[48];
 	uint64_t raw, stored;
 
-	if (!repo_record_at(b, s->location)) {
+	if (!cmd_list_ours(s, b)) {
 		s->elsewhere++;
 		return 0;
 	}
@@ -173,7 +189,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	    {"since", required_argument, NULL, 't'},  {"host", required_argument, NULL, 'H'},
 	    {"json", no_argument, NULL, 'j'},         {NULL, 0, NULL, 0}};
 	static const char *const statuses[] = {"running", "complete", "failed", "partial"};
-	struct cmd_list_state s = {cli->json, 0, NULL, 0, NULL, NULL, INT64_MIN};
+	struct cmd_list_state s = {.json = cli->json, .since_ms = INT64_MIN};
 	const char *source = NULL;
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
@@ -212,6 +228,14 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	if (!rc)
 		rc = agent_repo_location(cfg, &location);
 	s.location = location;
+	for (size_t i = 0; !rc && i < cfg->ntargets; i++) {
+		char *loc = NULL;
+
+		rc = agent_target_location(cfg, i, &loc);
+		if (!rc && strv_add(&s.targets, loc))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		free(loc);
+	}
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
@@ -227,6 +251,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 		log_info("%zu backup(s) of other repositories in the catalog %s not listed",
 		         s.elsewhere, cfg->catalog_path);
 	free(location);
+	strv_free(&s.targets);
 	catalog_close(cat);
 	config_free(cfg);
 	return rc;

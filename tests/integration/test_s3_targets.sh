@@ -135,6 +135,22 @@ else
 	cf restore "$PID_" --from second --to "$T/r-replicated"
 	check_rc "restore from the replicated copy" 0
 	check "it is complete" diff -r "$T/src" "$T/r-replicated/${T#/}/src"
+
+	# The primary is the one that fails: the backup is still listed (with
+	# its pending copy) and restored from the second target.
+	SMALL2=$T/small2
+	mkdir -p "$SMALL2"
+	mount -t tmpfs -o size=1m tmpfs "$SMALL2" && t_at_exit "umount '$SMALL2'"
+	sed -i "s|^path = $REPO\$|path = $SMALL2|" "$CONF"
+	cf backup tree --json
+	check_rc "copies_required = 1 with the primary full" 0
+	PID2=$(jq -r '.backups[0].id' "$OUT")
+	cf list
+	check_grep "list shows a backup whose primary copy is pending" "$OUT" "$PID2 .* 1/2 pending "
+	cf restore "$PID2" --to "$T/r-primary-pending"
+	check_rc "restore of it reads the second target" 0
+	check "it is complete" diff -r "$T/src" "$T/r-primary-pending/${T#/}/src"
+	sed -i "s|^path = $SMALL2\$|path = $REPO|" "$CONF"
 	sed -i '/^copies_required = 1$/d' "$CONF"
 fi
 
