@@ -17,32 +17,54 @@
 
 static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int64_t older_ms)
 {
-	struct repo *repo = NULL;
 	struct catalog *cat = NULL;
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
-	struct repo_cleanup_result res = {0, 0};
-	unsigned reaped = 0;
-	int rc;
+	unsigned reaped = 0, temporary = 0, folders = 0;
+	char *primary = NULL;
+	json_t *per = json_array();
+	int rc = per ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 
-	rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_trust_load(cfg, 0, &trust);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
-	if (!rc)
-		rc = agent_open_repo(cfg, cat, &trust, &repo);
-	if (!rc)
-		rc = agent_reap_stale_runs(repo, &reaped);
-	if (!rc)
-		rc = repo_cleanup(repo, older_ms, &res);
+	/* Every target: a backup writes to all, so leftovers can be in any. */
+	for (size_t i = 0; !rc && i < cfg->ntargets; i++) {
+		struct repo *repo = NULL;
+		struct repo_cleanup_result res = {0, 0};
+		unsigned n = 0;
+
+		rc = agent_open_target(cfg, i, cat, &trust, &repo);
+		if (!rc)
+			rc = agent_reap_stale_runs(repo, &n);
+		if (!rc)
+			rc = repo_cleanup(repo, older_ms, &res);
+		if (!rc && !i && !(primary = strdup(repo_location(repo))))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc &&
+		    json_array_append_new(
+		        per, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", cfg->targets[i].name,
+		                       "repository", repo_location(repo), "interrupted_runs",
+		                       (json_int_t)n, "temporary_files", (json_int_t)res.temporary,
+		                       "incomplete_backups", (json_int_t)res.folders)))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc && !cli->json && !cli->quiet)
+			printf("%s%smarked %u interrupted run(s) failed, removed %u temporary "
+			       "file(s) and %u incomplete backup(s)\n",
+			       cfg->ntargets > 1 ? repo_location(repo) : "",
+			       cfg->ntargets > 1 ? ": " : "", n, res.temporary, res.folders);
+		reaped += n;
+		temporary += res.temporary;
+		folders += res.folders;
+		repo_close(repo);
+	}
 	if (!rc && cli->json)
 		rc = agent_print_json(json_pack(
-		    "{s:s, s:I, s:I, s:I}", "repository", repo_location(repo), "interrupted_runs",
-		    (json_int_t)reaped, "temporary_files", (json_int_t)res.temporary,
-		    "incomplete_backups", (json_int_t)res.folders));
-	else if (!rc && !cli->quiet)
-		printf("marked %u interrupted run(s) failed, removed %u temporary file(s) and %u "
-		       "incomplete backup(s)\n",
-		       reaped, res.temporary, res.folders);
-	repo_close(repo);
+		    "{s:s, s:I, s:I, s:I, s:O}", "repository", primary, "interrupted_runs",
+		    (json_int_t)reaped, "temporary_files", (json_int_t)temporary,
+		    "incomplete_backups", (json_int_t)folders, "repositories", per));
+	json_decref(per);
+	free(primary);
 	catalog_close(cat);
 	repo_trust_free(&trust);
 	return rc;

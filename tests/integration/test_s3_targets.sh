@@ -73,6 +73,16 @@ check_rc "--from primary with its object missing fails (a missing object is exit
 check_absent "and restores nothing" "$T/r-only"
 cp "$T/saved.age" "$key"
 
+# repo cleanup cleans every target: a folder without a manifest in the
+# second one (left by a run killed long ago) goes.
+mkdir -p "$T/second/tree/20200101T000000.000Z-0badf00d"
+echo leftover >"$T/second/tree/20200101T000000.000Z-0badf00d/files.tar.zst.age"
+cf repo cleanup --older-than 0 --json
+check_rc "repo cleanup over two targets" 0
+check_eq "it cleaned both" "primary second" "$(jq -r '[.repositories[].name] | join(" ")' "$OUT")"
+check_eq "the second target's leftover went" 1 "$(jq '.repositories[1].incomplete_backups' "$OUT")"
+check_absent "and its folder" "$T/second/tree/20200101T000000.000Z-0badf00d"
+
 # catalog rebuild reads every target: on an empty catalog it gives back the
 # same records with the same locations (one record per backup, two copies).
 list_json >"$T/list-before.json"
