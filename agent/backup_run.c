@@ -196,14 +196,14 @@ static int backup_run_settle_copies(struct backup_run *run)
 /*
  * Throws away what a failed run stored in every target. Returns 1 when every
  * target holds the manifest after all (its write reported a failure, but a
- * reply was lost on the way back), so the backup is complete; otherwise a
- * target that holds one is not left looking complete alone: its backup is
- * deleted, manifest first (the backup is complete only in all targets).
+ * reply was lost on the way back), or at least copies_required of them do,
+ * so the backup is complete; otherwise a target that holds one is not left
+ * looking complete alone: its backup is deleted, manifest first.
  */
 static int backup_run_discard(const struct backup_run_params *p, struct catalog_backup *rec)
 {
 	size_t ncomplete = 0;
-	int *complete = calloc(p->nrepos, sizeof(*complete));
+	int *complete = calloc(p->nrepos, sizeof(*complete)), enough;
 
 	for (size_t i = 0; i < p->nrepos; i++) {
 		int c = 0;
@@ -216,9 +216,12 @@ static int backup_run_discard(const struct backup_run_params *p, struct catalog_
 			complete[i] = c;
 		ncomplete += c != 0;
 	}
-	if (ncomplete == p->nrepos || !complete) {
+	/* A failure after enough manifests were stored (copies_required met)
+	 * leaves a complete backup: a good copy is never deleted. */
+	enough = ncomplete == p->nrepos || (ncomplete > 0 && ncomplete >= p->cfg->copies_required);
+	if (enough || !complete) {
 		free(complete);
-		return ncomplete == p->nrepos;
+		return enough;
 	}
 	for (size_t i = 0; i < p->nrepos; i++)
 		if (complete[i] && repo_delete_backup(p->repos[i], rec))
