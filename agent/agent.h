@@ -30,6 +30,7 @@ struct config_target {
 };
 
 #define CONFIG_PRIMARY "primary"
+#define CONFIG_MAX_TARGETS 64 /* a source's repositories are a 64-bit mask */
 
 struct config {
 	char *file; /* the file it was read from */
@@ -65,6 +66,13 @@ int config_empty(struct config **out);
 void config_free(struct config *c);
 /* The configured source named name, or NULL. */
 struct source *config_source_find(const struct config *c, const char *name);
+/* Whether backups of the source named source go to target (its
+ * "repositories" lists it, or it has no such key, or it is no configured
+ * source, as --stdin NAME). */
+int config_source_uses(const struct config *c, const char *source, size_t target);
+/* How many copies a backup of source needs to be complete: copies_required,
+ * or every repository the source uses when it uses fewer. */
+size_t config_copies_required(const struct config *c, const char *source);
 /* Parses a duration "0", "90s", "30m", "24h", "7d" into milliseconds.
  * Errors: CF_ERR_CONFIG naming the text. */
 int config_parse_duration(const char *text, int64_t *ms);

@@ -122,7 +122,7 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 			rc = strv_add(&rec->recipients, fp);
 	}
 	for (size_t i = 0; !rc && i < p->nrepos; i++)
-		rc = strv_add(&rec->locations, repo_location(p->repos[i]));
+		rc = strv_add(&rec->locations, p->locations[i]);
 	if (!rc)
 		rc = catalog_backup_put(p->catalog, rec);
 	return rc;
@@ -153,24 +153,23 @@ static int backup_run_settle_copies(struct backup_run *run)
 
 	if (left == p->nrepos)
 		return 0;
-	if (left < p->cfg->copies_required) {
+	if (left < p->copies_required) {
 		for (size_t i = 0; i < p->nrepos; i++)
 			if (run->lost[i])
 				return error_set(
 				    CF_ERR_STORAGE,
 				    "only %zu of the %zu copies copies_required asks for "
 				    "were written; %s: %s",
-				    left, p->cfg->copies_required, repo_location(p->repos[i]),
-				    run->lost[i]);
+				    left, p->copies_required, p->locations[i], run->lost[i]);
 	}
 	for (size_t i = 0; !rc && i < p->nrepos; i++) {
-		const char *loc = repo_location(p->repos[i]);
+		const char *loc = p->locations[i];
 		int c = 0;
 
 		if (!run->lost[i])
 			continue;
 		cancel_cleanup_begin();
-		if (repo_discard_run(p->repos[i], run->rec, &c))
+		if (p->repos[i] && repo_discard_run(p->repos[i], run->rec, &c))
 			log_warn("could not remove the objects of %s in %s: %s (run 'coffer repo "
 			         "cleanup' there later)",
 			         run->rec->id, loc, error_message());
@@ -208,17 +207,19 @@ static int backup_run_discard(const struct backup_run_params *p, struct catalog_
 	for (size_t i = 0; i < p->nrepos; i++) {
 		int c = 0;
 
+		if (!p->repos[i])
+			continue;
 		if (repo_discard_run(p->repos[i], rec, &c))
 			log_warn("could not remove the objects of failed backup %s in %s: %s (run "
 			         "'coffer repo cleanup' later)",
-			         rec->id, repo_location(p->repos[i]), error_message());
+			         rec->id, p->locations[i], error_message());
 		if (complete)
 			complete[i] = c;
 		ncomplete += c != 0;
 	}
 	/* A failure after enough manifests were stored (copies_required met)
 	 * leaves a complete backup: a good copy is never deleted. */
-	enough = ncomplete == p->nrepos || (ncomplete > 0 && ncomplete >= p->cfg->copies_required);
+	enough = ncomplete == p->nrepos || (ncomplete > 0 && ncomplete >= p->copies_required);
 	if (enough || !complete) {
 		free(complete);
 		return enough;
@@ -226,7 +227,7 @@ static int backup_run_discard(const struct backup_run_params *p, struct catalog_
 	for (size_t i = 0; i < p->nrepos; i++)
 		if (complete[i] && repo_delete_backup(p->repos[i], rec))
 			log_warn("backup %s failed, but its copy in %s could not be deleted: %s",
-			         rec->id, repo_location(p->repos[i]), error_message());
+			         rec->id, p->locations[i], error_message());
 	free(complete);
 	return 0;
 }
@@ -250,7 +251,15 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		catalog_backup_free(run.rec);
 		return rc;
 	}
-	rc = src->ops->run(src->state, &run);
+	/* A target that could not be opened is a copy lost from the start;
+	 * too few left fails the run before it reads anything. */
+	for (size_t i = 0; !rc && params->unavailable && i < params->nrepos; i++)
+		if (params->unavailable[i] && !(run.lost[i] = strdup(params->unavailable[i])))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc && backup_stream_targets_left(&run) < params->copies_required)
+		rc = backup_run_settle_copies(&run);
+	if (!rc)
+		rc = src->ops->run(src->state, &run);
 	if (!rc && run.stream_open)
 		rc = error_set(CF_ERR_INTERNAL, "source %s left a stream open", src->name);
 	if (!rc)
@@ -270,7 +279,7 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		rc = repo_write_manifest(params->repos[i], run.rec, params->sign);
 		if (rc && params->nrepos > 1) {
 			log_warn("%s: writing its manifest to %s failed: %s", run.rec->id,
-			         repo_location(params->repos[i]), error_message());
+			         params->locations[i], error_message());
 			run.lost[i] = strdup(error_message());
 			rc = run.lost[i] ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 		}

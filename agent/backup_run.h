@@ -12,9 +12,14 @@ struct backup_run_params {
 	const struct config *cfg;
 	/* The targets to write to, in config order (repos[0] the primary): each
 	 * object is written to all in one pass, each manifest after that
-	 * target's objects; the backup is complete when every target holds it. */
+	 * target's objects; the backup is complete when copies_required of them hold it. */
 	struct repo *const *repos;
+	/* Each target's location, and why it could not be opened (repos[i] is
+	 * then NULL) or NULL: such a target is a lost copy from the start. */
+	const char *const *locations;
+	const char *const *unavailable;
 	size_t nrepos;
+	size_t copies_required; /* how many of them must hold it (1..nrepos) */
 	struct catalog *catalog;
 	const struct age_recipients *recipients;
 	const struct sign_key *sign; /* signs each manifest */

@@ -490,6 +490,8 @@ static int config_target_section(struct config_parse *p, const char *name)
 		    "and '.', not starting with '.', and not '" CONFIG_PRIMARY
 		    "' (that is [repository])",
 		    name, NAME_MAX_LEN);
+	if (c->ntargets >= CONFIG_MAX_TARGETS)
+		return config_fail(p, p->line, "more than %d repositories", CONFIG_MAX_TARGETS);
 	t = realloc(c->targets, (c->ntargets + 1) * sizeof(*t));
 	if (!t)
 		return config_fail(p, p->line, "out of memory");
@@ -763,6 +765,45 @@ static int config_item(void *ctx, const struct config_ini_item *it)
 	return config_handler(p, it->section, it->key, it->value) ? 0 : CF_ERR_CONFIG;
 }
 
+/* A source's "repositories = primary, eu": the targets its backups go to,
+ * as a mask of c->targets. */
+static int config_source_repositories(const struct config *c, struct source *src, const char *value)
+{
+	struct strv names = {NULL, 0, 0};
+	int rc = strv_split(value, &names);
+
+	if (rc)
+		rc = error_set(rc, "repositories: %s", error_message());
+
+	for (size_t i = 0; !rc && i < names.n; i++) {
+		size_t t = 0;
+
+		while (t < c->ntargets && strcmp(c->targets[t].name, names.v[i]) != 0)
+			t++;
+		if (t == c->ntargets) {
+			char known[1024] = "";
+
+			for (size_t k = 0; k < c->ntargets; k++)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known),
+				         "%s%s", k ? ", " : "", c->targets[k].name);
+			rc = error_set(CF_ERR_CONFIG,
+			               "repositories: no repository named '%.64s' (expected some "
+			               "of %s)",
+			               names.v[i], known);
+		} else if (src->target_mask & (1ULL << t))
+			rc = error_set(CF_ERR_CONFIG, "repositories: '%s' is listed twice",
+			               names.v[i]);
+		else
+			src->target_mask |= 1ULL << t;
+	}
+	if (!rc && !names.n)
+		rc = error_set(CF_ERR_CONFIG,
+		               "repositories is empty (name one or more of the repositories, "
+		               "or leave the key out for all)");
+	strv_free(&names);
+	return rc;
+}
+
 /* Builds the sources from the collected sections, now that types are known. */
 static int config_build_sources(struct config_parse *p)
 {
@@ -804,6 +845,8 @@ static int config_build_sources(struct config_parse *p)
 				continue;
 			if (!strcmp(s->kv[k].key, "strict"))
 				rc = source_parse_bool("strict", s->kv[k].value, &src->strict);
+			else if (!strcmp(s->kv[k].key, "repositories"))
+				rc = config_source_repositories(c, src, s->kv[k].value);
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
@@ -945,6 +988,22 @@ void config_free(struct config *c)
 	strv_free(&c->trusted_signers);
 	free(c->identity);
 	free(c);
+}
+
+int config_source_uses(const struct config *c, const char *source, size_t target)
+{
+	const struct source *src = source ? config_source_find(c, source) : NULL;
+
+	return !src || !src->target_mask || (src->target_mask & (1ULL << target));
+}
+
+size_t config_copies_required(const struct config *c, const char *source)
+{
+	size_t n = 0;
+
+	for (size_t t = 0; t < c->ntargets; t++)
+		n += (size_t)config_source_uses(c, source, t);
+	return n < c->copies_required ? n : c->copies_required;
 }
 
 struct source *config_source_find(const struct config *c, const char *name)

@@ -173,6 +173,99 @@ static int cmd_backup_recipients(const struct config *cfg, struct age_recipients
 	return 0;
 }
 
+/*
+ * The targets of one `coffer backup`: those the sources to back up use,
+ * opened once. A target that cannot be opened (a posix folder that is gone)
+ * is not fatal when there are others: each backup counts it as a lost copy,
+ * pending if copies_required is still met.
+ */
+struct cmd_backup_targets {
+	struct repo *repo[CONFIG_MAX_TARGETS]; /* NULL when unused or not opened */
+	char *location[CONFIG_MAX_TARGETS];
+	char *error[CONFIG_MAX_TARGETS]; /* why it could not be opened */
+	/* one source's share, handed to backup_run */
+	struct repo *run_repo[CONFIG_MAX_TARGETS];
+	const char *run_location[CONFIG_MAX_TARGETS];
+	const char *run_error[CONFIG_MAX_TARGETS];
+};
+
+static int cmd_backup_open_targets(const struct config *cfg, const char *stdin_name, int n,
+                                   char **names, struct catalog *cat,
+                                   const struct repo_trust *trust, struct cmd_backup_targets *tg)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < cfg->ntargets; i++) {
+		unsigned reaped = 0, cleaned = 0;
+		int used = stdin_name || n == 0;
+
+		for (int k = 0; !used && k < n; k++)
+			used = config_source_uses(cfg, names[k], i);
+		for (size_t k = 0; !used && k < cfg->nsources; k++)
+			used = n == 0 && config_source_uses(cfg, cfg->sources[k].name, i);
+		if (!used)
+			continue;
+		rc = agent_target_location(cfg, i, &tg->location[i]);
+		if (!rc)
+			rc = agent_open_target(cfg, i, cat, trust, &tg->repo[i]);
+		if (rc && cfg->ntargets > 1 && rc != CF_ERR_NOMEM) {
+			log_warn("repository %s (%s) cannot be opened: %s", cfg->targets[i].name,
+			         tg->location[i], error_message());
+			tg->error[i] = strdup(error_message());
+			rc = tg->error[i] ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+			error_clear();
+			continue;
+		}
+		if (!rc)
+			rc = agent_reap_stale_runs(tg->repo[i], &reaped);
+		if (rc)
+			break;
+		/* Leftovers of writes killed long ago (temporary files, multipart
+		 * uploads) cost space; a failure here must not stop the backup. At
+		 * most once per orphan_age, so a run does not pay for a listing
+		 * of the whole repository. */
+		if (repo_housekeep(tg->repo[i], cfg->orphan_age_ms, &cleaned))
+			log_warn("could not clean up leftovers in %s: %s", tg->location[i],
+			         error_message());
+		else if (cleaned)
+			log_info("removed %u leftover(s) of interrupted writes older than the "
+			         "orphan age in %s",
+			         cleaned, tg->location[i]);
+		error_clear();
+	}
+	return rc;
+}
+
+/* Points params at the targets of the source named name, in config order. */
+static void cmd_backup_targets_for(struct cmd_backup_targets *tg, const struct config *cfg,
+                                   const char *name, struct backup_run_params *params)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		if (!config_source_uses(cfg, name, i))
+			continue;
+		tg->run_repo[n] = tg->repo[i];
+		tg->run_location[n] = tg->location[i];
+		tg->run_error[n] = tg->error[i];
+		n++;
+	}
+	params->repos = tg->run_repo;
+	params->locations = tg->run_location;
+	params->unavailable = tg->run_error;
+	params->nrepos = n;
+	params->copies_required = config_copies_required(cfg, name);
+}
+
+static void cmd_backup_targets_free(struct cmd_backup_targets *tg, const struct config *cfg)
+{
+	for (size_t i = 0; cfg && i < cfg->ntargets; i++) {
+		repo_close(tg->repo[i]);
+		free(tg->location[i]);
+		free(tg->error[i]);
+	}
+}
+
 int cmd_backup(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'},
@@ -181,8 +274,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
-	struct repo **repos = NULL;
-	size_t nrepos = 0;
+	struct cmd_backup_targets tg = {{NULL}, {NULL}, {NULL}, {NULL}, {NULL}, {NULL}};
 	struct catalog *cat = NULL;
 	struct age_recipients *rcpt = NULL;
 	struct sign_key *sign = NULL;
@@ -191,7 +283,6 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	const char *stdin_name = NULL;
 	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0, dry_run = 0;
 	size_t printed = 0;
-	unsigned reaped = 0;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -254,37 +345,14 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	}
 	if (!rc)
 		rc = agent_trust_load(cfg, 0, &trust);
-	/* Every backup goes to every target (the primary first) in one pass. */
-	if (!rc && !(repos = calloc(cfg->ntargets, sizeof(*repos))))
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	for (; !rc && nrepos < cfg->ntargets; nrepos++)
-		rc = agent_open_target(cfg, nrepos, cat, &trust, &repos[nrepos]);
-	for (size_t i = 0; !rc && i < nrepos; i++) {
-		unsigned cleaned = 0;
-
-		rc = agent_reap_stale_runs(repos[i], &reaped);
-		if (rc)
-			break;
-		/* Leftovers of writes killed long ago (temporary files, multipart
-		 * uploads) cost space; a failure here must not stop the backup. At
-		 * most once per orphan_age, so a run does not pay for a listing
-		 * of the whole repository. */
-		if (repo_housekeep(repos[i], cfg->orphan_age_ms, &cleaned))
-			log_warn("could not clean up leftovers in %s: %s", repo_location(repos[i]),
-			         error_message());
-		else if (cleaned)
-			log_info("removed %u leftover(s) of interrupted writes older than the "
-			         "orphan age in %s",
-			         cleaned, repo_location(repos[i]));
-		error_clear();
-	}
+	if (!rc)
+		rc = cmd_backup_open_targets(cfg, stdin_name, argc - optind, argv + optind, cat,
+		                             &trust, &tg);
 	if (rc)
 		goto out;
 
 	memset(&params, 0, sizeof(params));
 	params.cfg = cfg;
-	params.repos = repos;
-	params.nrepos = nrepos;
 	params.catalog = cat;
 	params.recipients = rcpt;
 	params.sign = sign;
@@ -315,6 +383,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 				break;
 			src = &cfg->sources[i];
 		}
+		cmd_backup_targets_for(&tg, cfg, src->name, &params);
 		rc = backup_run_source(&params, src, src->ops->type, &res);
 		if (res && (!rc || res->status == CATALOG_FAILED))
 			cmd_backup_print(cli, res, &printed);
@@ -342,9 +411,7 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:
-	for (size_t i = 0; repos && i < nrepos; i++)
-		repo_close(repos[i]);
-	free(repos);
+	cmd_backup_targets_free(&tg, cfg);
 	catalog_close(cat);
 	age_recipients_free(rcpt);
 	sign_key_free(sign);

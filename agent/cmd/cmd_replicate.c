@@ -156,7 +156,8 @@ static int replicate_backup(struct replicate *r, const char *id)
 		rc = error_set(CF_ERR_USAGE, "backup %s is %s, not complete: nothing to replicate",
 		               b->id, catalog_status_name(b->status));
 	for (size_t t = 0; !rc && t < r->cfg->ntargets; t++) {
-		if (r->to && strcmp(r->cfg->targets[t].name, r->to) != 0)
+		if (r->to ? strcmp(r->cfg->targets[t].name, r->to) != 0
+		          : !config_source_uses(r->cfg, b->source, t))
 			continue;
 		if (strv_has(&b->locations, r->locs[t]))
 			continue;
@@ -179,7 +180,9 @@ static int replicate_collect(void *ctx, const struct catalog_backup *b)
 		int has = strv_has(&b->locations, r->locs[t]);
 
 		at_one |= has;
-		if (!has && (!r->to || !strcmp(r->cfg->targets[t].name, r->to)))
+		/* --all keeps to the repositories the source uses */
+		if (!has && config_source_uses(r->cfg, b->source, t) &&
+		    (!r->to || !strcmp(r->cfg->targets[t].name, r->to)))
 			lacks = 1;
 	}
 	return at_one && lacks ? strv_add(&r->ids, b->id) : 0;

@@ -78,7 +78,7 @@ static int backup_stream_sinks(struct backup_run *run, const char *key, struct f
 			run->branch_target[n++] = i;
 	}
 	if (!rc)
-		rc = filter_tee_new(n, branch, p->cfg->copies_required, BACKUP_THREAD_BUF,
+		rc = filter_tee_new(n, branch, p->copies_required, BACKUP_THREAD_BUF,
 		                    BACKUP_THREAD_BUFS, out);
 	for (size_t i = 0; rc && i < n; i++)
 		filter_chain_free(branch[i]);

@@ -96,6 +96,9 @@ struct source {
 	void *state;
 	int strict;      /* anything that cannot be read fails the backup */
 	int allow_empty; /* an object with no data at all is a good backup */
+	/* "repositories = primary, eu": bit i for the config's targets[i];
+	 * 0 (no key) for every repository. */
+	unsigned long long target_mask;
 };
 
 /* The implementation of a type, or NULL if there is none. */

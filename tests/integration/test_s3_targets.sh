@@ -164,6 +164,72 @@ else
 	sed -i '/^copies_required = 1$/d' "$CONF"
 fi
 
+# repositories = ...: a source keeps to some targets. A target that cannot
+# even be opened (its folder is gone) is a lost copy like one that fails
+# part-way: pending when copies_required is met, else the backup fails.
+mkdir -p "$T/p3" "$T/dr3" "$T/eu3"
+cat >"$T/c3.conf" <<EOF
+[repository]
+path = $T/p3
+copies_required = 2
+
+[repository dr]
+path = $T/dr3
+
+[repository eu]
+path = $T/eu3
+
+[catalog]
+path = $T/cat3
+
+[encryption]
+recipients = $RECIPIENT
+identity = $KEY
+
+[source tree]
+type = files
+paths = $T/src
+repositories = eu, primary
+
+[source only-dr]
+type = files
+paths = $T/src
+repositories = dr
+EOF
+cf_conf "$T/c3.conf" backup --json
+check_rc "backup of sources that keep to some targets" 0
+check_eq "tree went to primary and eu, only-dr to dr (config order)" \
+	"posix:$T/p3,posix:$T/eu3 posix:$T/dr3" \
+	"$(jq -r '[.backups[] | .locations | join(",")] | join(" ")' "$OUT")"
+check_eq "dr holds nothing of tree" "" "$(ls "$T/dr3" | grep -v only-dr)"
+check_eq "eu and primary hold nothing of only-dr" "" "$(ls "$T/eu3" "$T/p3" | grep only-dr)"
+cf_conf "$T/c3.conf" list
+check_grep "list: tree is complete with 2/2" "$OUT" " tree .* 2/2 "
+check_grep "list: only-dr with 1/1 (copies_required = 2, but it uses one target)" "$OUT" " only-dr .* 1/1 "
+cf_conf "$T/c3.conf" replicate --all
+check_rc "replicate --all" 0
+check_grep "copies nothing to targets a source does not use" "$OUT" "^made 0 copies"
+mv "$T/eu3" "$T/eu3.gone"
+cf_conf "$T/c3.conf" backup tree
+check_rc "copies_required = 2 with eu's folder gone: the backup fails" 6
+check_grep "the error names the target and why" "$ERR" "only 1 of the 2 copies .*$T/eu3"
+check_eq "the primary keeps nothing of it" 1 "$(ls "$T/p3/tree" | wc -l)"
+sed -i 's/^copies_required = 2$/copies_required = 1/' "$T/c3.conf"
+cf_conf "$T/c3.conf" backup tree --json
+check_rc "copies_required = 1 with eu's folder gone: the backup completes" 0
+PID3=$(jq -r '.backups[0].id' "$OUT")
+check_eq "eu is a pending copy" "posix:$T/eu3" "$(jq -r '.backups[0].pending[0].location' "$OUT")"
+check_grep "a warning said eu cannot be opened" "$ERR" "repository eu .posix:$T/eu3. cannot be opened: .*does not exist"
+mv "$T/eu3.gone" "$T/eu3"
+cf_conf "$T/c3.conf" replicate "$PID3"
+check_rc "replicate once eu is back" 0
+check "eu holds it with its manifest" test -f "$T/eu3/tree/$PID3/manifest.json"
+cf_conf "$T/c3.conf" list --json --source only-dr
+DRID=$(jq -r '.[0].id' "$OUT")
+cf_conf "$T/c3.conf" replicate "$DRID" --to eu
+check_rc "replicate ID --to a target the source does not use copies it when asked" 0
+check "eu holds only-dr's backup then" test -f "$T/eu3/only-dr/$DRID/manifest.json"
+
 # A third target in S3, when the harness is there.
 if [ -n "${COFFER_RGW_DEFAULT_DIR:-}${COFFER_RGW_DIR:-}" ] && . "$COFFER_SRC/tests/harness/s3-env.sh" 2>/dev/null; then
 	BUCKET=$(s3_bucket_name targets)

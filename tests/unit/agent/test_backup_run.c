@@ -128,12 +128,16 @@ static int run_source(const char *name, enum mode mode, int allow_empty, int str
                       struct catalog_backup **res)
 {
 	struct backup_run_params p;
+	const char *loc[1];
 	struct source src;
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = t.cfg;
 	p.repos = &t.repo;
 	p.nrepos = 1;
+	p.copies_required = 1;
+	loc[0] = repo_location(t.repo);
+	p.locations = loc;
 	p.catalog = t.cat;
 	p.recipients = t.rcpt;
 	p.sign = t.sign;

@@ -337,6 +337,43 @@ static void test_targets(void **state)
 	expect_error("[repository eu]\npath = /a\n", CF_ERR_CONFIG, 0, "no [repository] section");
 }
 
+/* repositories = ...: a source keeps to some targets and needs
+ * copies_required of them, or all when it names fewer. */
+static void test_source_repositories(void **state)
+{
+	struct config *c = NULL;
+
+	(void)state;
+	write_conf("[repository]\npath = /srv/repo\ncopies_required = 2\n"
+	           "[repository eu]\npath = /eu\n[repository us2]\npath = /us2\n"
+	           "[source a]\ntype = command\ncommand = true\nrepositories = us2, primary\n"
+	           "[source b]\ntype = command\ncommand = true\nrepositories = eu\n"
+	           "[source c]\ntype = command\ncommand = true\n");
+	assert_int_equal(config_load(path, &c), 0);
+	assert_true(config_source_uses(c, "a", 0));
+	assert_false(config_source_uses(c, "a", 1));
+	assert_true(config_source_uses(c, "a", 2));
+	assert_int_equal(config_copies_required(c, "a"), 2);
+	assert_false(config_source_uses(c, "b", 0));
+	assert_true(config_source_uses(c, "b", 1));
+	assert_int_equal(config_copies_required(c, "b"), 1);
+	assert_true(config_source_uses(c, "c", 1));
+	assert_int_equal(config_copies_required(c, "c"), 2);
+	/* a name that is no configured source (backup --stdin NAME): all */
+	assert_true(config_source_uses(c, "other", 2));
+	assert_int_equal(config_copies_required(c, "other"), 2);
+	config_free(c);
+	unlink(path);
+	expect_error(REPO "[repository eu]\npath = /a\n[source s]\ntype = command\ncommand = true\n"
+	                  "repositories = primary, us\n",
+	             CF_ERR_CONFIG, 8, "no repository named 'us' (expected some of primary, eu)");
+	expect_error(REPO
+	             "[source s]\ntype = command\ncommand = true\nrepositories = primary,primary\n",
+	             CF_ERR_CONFIG, 6, "'primary' is listed twice");
+	expect_error(REPO "[source s]\ntype = command\ncommand = true\nrepositories = primary,,x\n",
+	             CF_ERR_CONFIG, 6, "repositories");
+}
+
 static void test_s3(void **state)
 {
 	struct config *c = NULL;
@@ -398,7 +435,7 @@ int main(void)
 	    cmocka_unit_test(test_s3),          cmocka_unit_test(test_split_list),
 	    cmocka_unit_test(test_syntax),      cmocka_unit_test(test_syntax_values),
 	    cmocka_unit_test(test_ini_values),  cmocka_unit_test(test_config_folder),
-	    cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_targets),     cmocka_unit_test(test_source_repositories),
 	};
 
 	age_init();
