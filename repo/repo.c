@@ -422,6 +422,17 @@ int repo_find_backup(struct repo *r, const char *id, char *const *sources, size_
 /* Settling and deleting runs                                                 */
 /* ------------------------------------------------------------------------ */
 
+int repo_abort_unfinished(struct repo *r, const char *prefix, unsigned *removed)
+{
+	*removed = 0;
+	if (!repo_prefix_valid(prefix))
+		return error_set(CF_ERR_INTERNAL,
+		                 "refusing to clean up under '%.128s': not a "
+		                 "backup's folder",
+		                 prefix ? prefix : "");
+	return storage_cleanup_prefix(r->st, prefix, 0, time_now_ms(), removed);
+}
+
 int repo_discard_run(struct repo *r, const struct catalog_backup *rec, int *complete)
 {
 	const char **keys = NULL;

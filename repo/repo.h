@@ -118,6 +118,15 @@ int repo_find_backup(struct repo *r, const char *id, char *const *sources, size_
 int repo_reap_dead_runs(struct repo *r, unsigned *reaped);
 
 /*
+ * Removes the unfinished writes (S3 multipart uploads, posix temporary files
+ * no live writer holds) in a backup's folder at once, leaving its objects:
+ * what a write to this repository that failed part-way (a gateway killed
+ * mid-backup) left behind, before `coffer replicate` makes that copy. Only
+ * for a folder no run is writing to. *removed counts what went. Errors:
+ * CF_ERR_INTERNAL (not a backup's folder), storage errors.
+ */
+int repo_abort_unfinished(struct repo *r, const char *prefix, unsigned *removed);
+/*
  * Throws away what run record rec stored, unless it is a backup: when its
  * folder holds a manifest, nothing is deleted and *complete is set.
  * Otherwise deletes the objects rec lists and the unfinished writes in its

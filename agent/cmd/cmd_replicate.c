@@ -98,6 +98,7 @@ static int replicate_object(struct repo *src, struct repo *dst, const struct cat
 static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t t)
 {
 	size_t from = r->cfg->ntargets;
+	unsigned aborted = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < r->cfg->ntargets && from == r->cfg->ntargets; i++)
@@ -107,6 +108,12 @@ static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t 
 		return error_set(
 		    CF_ERR_NOTFOUND,
 		    "backup %s: no configured repository holds a copy to make one from", b->id);
+	/* What the backup's own write there left when it failed (an upload
+	 * its gateway died in the middle of) goes first. */
+	rc = repo_abort_unfinished(r->repos[t], b->prefix, &aborted);
+	if (!rc && aborted)
+		log_info("%s: removed %u unfinished write(s) of an earlier attempt in %s", b->id,
+		         aborted, r->cfg->targets[t].name);
 	for (size_t k = 0; !rc && k < b->nobjects; k++) {
 		rc = replicate_object(r->repos[from], r->repos[t], &b->objects[k]);
 		if (!rc)

@@ -74,9 +74,28 @@ static int backup_stream_sinks(struct backup_run *run, const char *key, struct f
 		rc = storage_write_new(repo_storage(p->repos[i]), key, &w);
 		if (!rc)
 			rc = storage_filter_new(w, &branch[n]);
-		if (!rc)
+		if (!rc) {
 			run->branch_target[n++] = i;
+		} else if (rc != CF_ERR_NOMEM && rc != CF_ERR_INTERNAL &&
+		           rc != CF_ERR_INTERRUPTED) {
+			/* A target that fails at the start of an object (an S3
+			 * gateway that is down fails its first request here) is
+			 * lost like one failing part-way. */
+			log_warn("%s: writing %s to %s failed: %s", run->rec->id, key,
+			         p->locations[i], error_message());
+			run->lost[i] = strdup(error_message());
+			rc = run->lost[i] ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+			error_clear();
+		}
 	}
+	if (!rc && n < p->copies_required)
+		for (size_t i = 0; !rc && i < p->nrepos; i++)
+			if (run->lost[i])
+				rc =
+				    error_set(CF_ERR_STORAGE,
+				              "only %zu of the %zu copies copies_required asks for "
+				              "can be written; %s: %s",
+				              n, p->copies_required, p->locations[i], run->lost[i]);
 	if (!rc)
 		rc = filter_tee_new(n, branch, p->copies_required, BACKUP_THREAD_BUF,
 		                    BACKUP_THREAD_BUFS, out);
@@ -102,8 +121,8 @@ static int backup_stream_note_lost(struct backup_run *run)
 		if (!run->lost[i])
 			return error_set(CF_ERR_NOMEM, "out of memory");
 		log_warn("%s: writing %s to %s failed: %s", run->rec->id,
-		         run->rec->objects[run->obj_index].name,
-		         repo_location(run->params->repos[i]), run->lost[i]);
+		         run->rec->objects[run->obj_index].name, run->params->locations[i],
+		         run->lost[i]);
 	}
 	return 0;
 }

@@ -386,9 +386,9 @@ static int s3_classify(void *ctx, const struct http_response *hr)
 		if (transient && !hr->last)
 			return HTTP_RETRY;
 		return error_set(transient ? CF_ERR_NETWORK : CF_ERR_STORAGE,
-		                 "s3: %s %s s3://%s/%s: %s%s (curl %d, after %d attempt%s)",
-		                 req->method, req->what ? req->what : "", c->bucket,
-		                 req->key ? req->key : "",
+		                 "s3: %s%s%s s3://%s/%s: %s%s (curl %d, after %d attempt%s)",
+		                 req->method, req->what ? " " : "", req->what ? req->what : "",
+		                 c->bucket, req->key ? req->key : "",
 		                 hr->curl_error[0] ? hr->curl_error : curl_easy_strerror(cc),
 		                 cc == CURLE_PEER_FAILED_VERIFICATION ? " (check ca_file)" : "",
 		                 (int)cc, hr->attempts, hr->attempts == 1 ? "" : "s");

@@ -34,6 +34,10 @@
 #                               S3_ENDPOINT (ARGS: its fault options); sets
 #                               FP_ENDPOINT, FP_PID, FP_LOG; stopped at exit
 #   s3_faultproxy_stop          stops it now (SIGTERM; waits)
+#   s3_gateway_stop REGION [SIGNAL]  stops REGION's radosgw (SIGTERM, or e.g.
+#                               KILL) and waits until it is gone; the test's
+#                               exit starts it again if the test did not
+#   s3_gateway_start REGION     starts it again; returns once it answers
 #
 # Inputs: COFFER_RGW_DIR (else COFFER_RGW_DEFAULT_DIR, which CTest sets to
 # <build>/tests/rgw, else /tmp/coffer-rgw), REGIONS (when it starts
@@ -230,3 +234,56 @@ s3_faultproxy_stop() {
 	wait "$FP_PID" 2>/dev/null
 	FP_PID=
 }
+
+# The radosgw of REGION is client.rgw.N, N its place in S3_REGIONS.
+s3__gateway() {
+	local i=0 r
+	for r in $S3_REGIONS; do
+		[ "$r" = "$1" ] && echo "client.rgw.$i" && return 0
+		i=$((i + 1))
+	done
+	echo "s3_gateway: no region $1 (regions: $S3_REGIONS)" >&2
+	return 1
+}
+
+S3_STOPPED_GATEWAYS=
+s3_gateway_stop() {
+	local gw pid i
+	gw=$(s3__gateway "$1") || return 1
+	pid=$(cat "$COFFER_RGW_DIR/run/$gw.pid" 2>/dev/null) || return 1
+	S3_STOPPED_GATEWAYS="$S3_STOPPED_GATEWAYS $1"
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	sleep 0.2
+}
+
+s3_gateway_start() {
+	local gw ep i
+	gw=$(s3__gateway "$1") || return 1
+	ep=$(s3_endpoint "$1") || return 1
+	radosgw -c "$CEPH_CONF" -n "$gw" 9>&- || return 1
+	for i in $(seq 1 240); do
+		if curl -s -m 5 -o /dev/null "$ep/"; then
+			S3_STOPPED_GATEWAYS=${S3_STOPPED_GATEWAYS// $1/}
+			return 0
+		fi
+		sleep 0.25
+	done
+	echo "s3_gateway_start: radosgw of $1 did not answer on $ep" >&2
+	return 1
+}
+
+# A gateway a test stopped is started again when it exits (others share it).
+s3__gateways_restore() {
+	local r
+	for r in $S3_STOPPED_GATEWAYS; do
+		s3_gateway_start "$r" >/dev/null 2>&1
+	done
+}
+if declare -F t_at_exit >/dev/null; then
+	t_at_exit s3__gateways_restore
+fi
