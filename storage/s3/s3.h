@@ -227,6 +227,10 @@ struct s3_request {
 	const uint8_t *body; /* request body (PUT/POST), may be NULL */
 	size_t body_len;
 	const char *body_md5; /* base64 MD5 of body for Content-MD5, or NULL */
+	/* hex SHA-256 of body, the signed payload hash, or NULL: with neither,
+	 * the body is hashed for each attempt; with body_md5 only, it goes as
+	 * UNSIGNED-PAYLOAD */
+	const char *body_sha256;
 	/* Response body: passed to sink as it arrives when set (a retry calls
 	 * reset first), else kept in the response up to max_body bytes. */
 	int (*sink)(void *ctx, const uint8_t *data, size_t len);

@@ -275,7 +275,9 @@ static int s3_prepare(void *ctx, struct http_attempt *att)
 	 * (signed) header and checked by the server against it, so hashing it a
 	 * second time with SHA-256 buys nothing: it goes as UNSIGNED-PAYLOAD, as
 	 * the aws CLI sends uploads. Other bodies (XML, none) are hashed. */
-	if (req->body_md5)
+	if (req->body_sha256)
+		snprintf(payload, sizeof(payload), "%s", req->body_sha256);
+	else if (req->body_md5)
 		snprintf(payload, sizeof(payload), "UNSIGNED-PAYLOAD");
 	else if ((rc = hash_sha256_hex(req->body ? (const void *)req->body : "", req->body_len,
 	                               payload)) != 0)

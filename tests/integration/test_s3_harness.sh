@@ -87,6 +87,20 @@ check_not "a 1000-byte first part is refused (EntityTooSmall)" mpu_small_parts t
 check_grep "the refusal is EntityTooSmall" "$T/complete.out" '<Code>EntityTooSmall</Code>'
 check_eq "no multipart upload left after abort" 0 "$(s3_list_uploads "$B")"
 
+# --- the server checks the signed payload hash --------------------------------
+# coffer's uploads carry each body's SHA-256 as x-amz-content-sha256 and rely
+# on the server refusing a body that does not match it.
+printf 'the body' >"$T/body"
+put_hash() {
+	curl -s -o "$T/put.out" -w '%{http_code}' --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+		--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -H "x-amz-content-sha256: $1" \
+		-T "$T/body" "$S3_ENDPOINT/$B/signed-body"
+}
+check_eq "a body whose SHA-256 is not the signed one is refused" 400 \
+	"$(put_hash "$(printf 'another body' | sha256sum | cut -d' ' -f1)")"
+check_grep "with XAmzContentSHA256Mismatch" "$T/put.out" XAmzContentSHA256Mismatch
+check_eq "the matching one is stored" 200 "$(put_hash "$(sha256sum <"$T/body" | cut -d' ' -f1)")"
+
 # --- a second region ---------------------------------------------------------
 set -- $S3_REGIONS
 if [ $# -ge 2 ]; then
@@ -101,7 +115,7 @@ if [ $# -ge 2 ]; then
 	check_same_file "region $R2: object comes back" "$T/small" "$T/small.back"
 	check "region $R2: remove bucket" s3_rmbucket "$B2" "$R2"
 else
-	t_log "# one region (set REGIONS=\"us-east-1 eu-west-1\" for two)"
+	t_log "# one region (the ctest fixture starts two; by hand: REGIONS=\"us-east-1 eu-west-1\")"
 fi
 
 # --- each fault alone, with curl ---------------------------------------------
