@@ -27,6 +27,7 @@ struct config_target {
 	 * owned, secret_key lives in sodium_malloc memory. */
 	struct storage_s3_options s3;
 	int s3_secret_line; /* where secret_key was set, for the 0600 check */
+	int copy_server;    /* copy = server: replicate into it with server-side copies */
 };
 
 #define CONFIG_PRIMARY "primary"

@@ -399,6 +399,13 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 		p->copies_line = p->line;
 		return 1;
 	}
+	if (!strcmp(name, "copy")) {
+		if (strcmp(value, "server") != 0 && strcmp(value, "stream") != 0)
+			return config_fail(p, p->line, "copy = '%s': expected stream or server",
+			                   value);
+		t->copy_server = !strcmp(value, "server");
+		return 1;
+	}
 	if (!strcmp(name, "orphan_age")) {
 		if (config_parse_duration(value, &c->orphan_age_ms))
 			return config_fail(p, p->line, "orphan_age = %s", error_message());
@@ -409,7 +416,7 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 	return config_fail(
 	    p, p->line,
 	    "unknown key '%s' in [repository] (expected type, path, orphan_age, copies_required, "
-	    "endpoint, "
+	    "copy, endpoint, "
 	    "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
 	    "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
 	    "max_attempts, timeout, object_lock_mode, object_lock_days)",

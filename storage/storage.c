@@ -254,6 +254,21 @@ int storage_write_new_ex(struct storage *s, const char *key, unsigned flags,
 	return 0;
 }
 
+int storage_copy(struct storage *dst, struct storage *src, const char *key, uint64_t size)
+{
+	int rc = storage_check_key(dst, key);
+
+	if (rc)
+		return rc;
+	if (dst->drv != src->drv || !dst->drv->copy)
+		return error_set(
+		    CF_ERR_UNSUPPORTED,
+		    "a server-side copy from %s into %s is not possible (S3 buckets on "
+		    "one endpoint only)",
+		    storage_describe(src), storage_describe(dst));
+	return dst->drv->copy(dst->ctx, src->ctx, key, size);
+}
+
 int storage_write_new(struct storage *s, const char *key, struct storage_write **out)
 {
 	return storage_write_new_ex(s, key, 0, out);

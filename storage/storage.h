@@ -99,6 +99,17 @@ int storage_write_new(struct storage *s, const char *key, struct storage_write *
  * key already held exactly these bytes (a re-pushed WAL segment). */
 #define STORAGE_WRITE_SAME 1
 
+/*
+ * Copies object key (size bytes) of src into dst under the same key inside
+ * the service, without its bytes passing through this host: S3 buckets on
+ * one endpoint (CopyObject, or UploadPartCopy parts). Write-once like a
+ * write: an existing key is CF_ERR_EXISTS; on failure nothing is left in dst.
+ * The caller checks the copy (read it back) if it must. Errors:
+ * CF_ERR_UNSUPPORTED (other drivers, or other endpoints), CF_ERR_EXISTS,
+ * CF_ERR_NOTFOUND (no such object in src), storage errors.
+ */
+int storage_copy(struct storage *dst, struct storage *src, const char *key, uint64_t size);
+
 /* storage_write_new() with flags. With STORAGE_WRITE_SAME_OK the written
  * bytes are hashed as they pass, and a commit that finds the key taken reads
  * the existing object back: the same size and SHA-256 gives

@@ -28,6 +28,9 @@ struct storage_driver {
 	int (*remove_many)(void *drv, const char *const *keys, size_t n);
 	int (*cleanup)(void *drv, const char *prefix, int64_t older_than_ms, int64_t now_ms,
 	               unsigned *removed);
+	/* Optional: a server-side copy from src (the same driver) into drv;
+	 * NULL makes storage_copy() CF_ERR_UNSUPPORTED. */
+	int (*copy)(void *drv, void *src, const char *key, uint64_t size);
 };
 
 extern const struct storage_driver storage_posix_driver;

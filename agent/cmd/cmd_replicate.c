@@ -94,6 +94,71 @@ static int replicate_object(struct repo *src, struct repo *dst, const struct cat
 	return rc;
 }
 
+static int replicate_hash_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	return filter_write(ctx, data, len);
+}
+
+/*
+ * copy = server: the service copies the object (storage_copy()), then it is
+ * read back and must be the recorded bytes, as a streamed copy must. One
+ * already there (an interrupted run) is checked the same way. Errors:
+ * CF_ERR_UNSUPPORTED when src and dst cannot copy between them.
+ */
+static int replicate_object_server(struct repo *src, struct repo *dst,
+                                   const struct catalog_object *obj)
+{
+	struct filter *hash = NULL, *null = NULL;
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	uint64_t bytes = 0;
+	int rc = storage_copy(repo_storage(dst), repo_storage(src), obj->key, obj->stored_bytes);
+
+	if (rc == CF_ERR_EXISTS) {
+		error_clear();
+		rc = 0;
+	}
+	if (!rc && !(rc = hash_filter_new(&hash)) && !(rc = filter_null_new(&null))) {
+		hash->next = null;
+		null = NULL;
+		rc = storage_read(repo_storage(dst), obj->key, 0, UINT64_MAX, replicate_hash_cb,
+		                  hash);
+	}
+	if (!rc)
+		rc = filter_finish(hash);
+	if (!rc) {
+		hash_filter_result(hash, hex, &bytes);
+		if (bytes != obj->stored_bytes || !obj->sha256 || strcmp(hex, obj->sha256) != 0)
+			rc = error_set(
+			    CF_ERR_INTEGRITY,
+			    "%s in %s after a server-side copy: %llu bytes with SHA-256 %s, "
+			    "not the recorded %llu bytes with %s",
+			    obj->key, repo_location(dst), (unsigned long long)bytes, hex,
+			    (unsigned long long)obj->stored_bytes, obj->sha256 ? obj->sha256 : "?");
+	}
+	filter_chain_free(hash);
+	filter_chain_free(null);
+	return rc;
+}
+
+/* One object of a copy: inside the service when target t asks for it and
+ * can, else streamed through this host. */
+static int replicate_one(struct replicate *r, size_t from, size_t t,
+                         const struct catalog_object *obj)
+{
+	if (r->cfg->targets[t].copy_server) {
+		int rc = replicate_object_server(r->repos[from], r->repos[t], obj);
+
+		if (!rc)
+			log_info("copied %s inside the service (copy = server) and read it back",
+			         obj->key);
+		if (rc != CF_ERR_UNSUPPORTED)
+			return rc;
+		log_info("%s: %s; streaming it instead", r->cfg->targets[t].name, error_message());
+		error_clear();
+	}
+	return replicate_object(r->repos[from], r->repos[t], obj);
+}
+
 /* Makes backup b's copy in target t from the first target holding it. */
 static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t t)
 {
@@ -115,7 +180,7 @@ static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t 
 		log_info("%s: removed %u unfinished write(s) of an earlier attempt in %s", b->id,
 		         aborted, r->cfg->targets[t].name);
 	for (size_t k = 0; !rc && k < b->nobjects; k++) {
-		rc = replicate_object(r->repos[from], r->repos[t], &b->objects[k]);
+		rc = replicate_one(r, from, t, &b->objects[k]);
 		if (!rc)
 			r->bytes += b->objects[k].stored_bytes;
 	}

@@ -183,6 +183,8 @@ void s3_delete_errors_free(struct s3_delete_error *e, size_t n);
 
 /* CompleteMultipartUploadResult -> ETag (malloc'ed, quotes kept as sent). */
 int s3_xml_complete_etag(const char *body, size_t len, char **etag);
+/* CopyPartResult (UploadPartCopy) or CopyObjectResult -> ETag, likewise. */
+int s3_xml_copy_etag(const char *body, size_t len, int part, char **etag);
 
 /* AssumeRoleWithWebIdentityResponse -> credentials (secret and token in
  * sodium_malloc memory) and expiry. */
@@ -217,6 +219,12 @@ const char *s3_client_describe(const struct s3_client *c);
 /* The bucket key of a repository key: prefix + key. Errors: CF_ERR_NOMEM. */
 int s3_client_key(const struct s3_client *c, const char *key, struct buf *out);
 size_t s3_client_prefix_len(const struct s3_client *c);
+/* The x-amz-copy-source of repository key in c's bucket: "/bucket/prefix+key",
+ * URI-encoded. Errors: CF_ERR_NOMEM. */
+int s3_client_copy_source(const struct s3_client *c, const char *key, struct buf *out);
+/* 1 if a and b talk to the same endpoint (scheme, host and port), where a
+ * server-side copy from one bucket into the other can work. */
+int s3_client_same_endpoint(const struct s3_client *a, const struct s3_client *b);
 
 struct s3_request {
 	const char *method;              /* GET PUT POST HEAD DELETE */

@@ -1354,6 +1354,132 @@ static int s3_cleanup(void *drv, const char *prefix, int64_t older_than_ms, int6
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Server-side copy                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* One CopyObject (no range) or UploadPartCopy (range, query naming the part)
+ * into bucket key dkey; *etag gets the ETag the reply holds. */
+static int s3_copy_request(struct s3_repo *d, const char *dkey, const char *source,
+                           const char *query, const char *range, const char *what, char **etag)
+{
+	struct s3_header h[6];
+	struct s3_error_reply err;
+	struct s3_response resp;
+	struct s3_request req;
+	char until[32];
+	size_t n = 0;
+	int rc;
+
+	*etag = NULL;
+	h[n++] = (struct s3_header){"x-amz-copy-source", source};
+	if (range)
+		h[n++] = (struct s3_header){"x-amz-copy-source-range", range};
+	else
+		n += s3_object_headers(d, h + n, until, sizeof(until));
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = dkey;
+	req.query = query;
+	req.headers = h;
+	req.nheaders = n;
+	req.what = what;
+	rc = s3_http_request(d->c, &req, &resp);
+	if (rc == CF_ERR_NOTFOUND && !s3_bucket_missing(&resp))
+		rc =
+		    error_set(CF_ERR_NOTFOUND, "s3: %s into s3://%s: the source %s is missing (%s)",
+		              what, dkey, source, resp.error.code);
+	/* A copy can answer 200 and fail: the error is then in the body. */
+	if (!rc && s3_xml_error((const char *)resp.body.data, resp.body.len, &err) == 1)
+		rc = error_set(CF_ERR_STORAGE, "s3: %s into s3://%s failed: %s %s", what, dkey,
+		               err.code, err.message);
+	if (!rc)
+		rc = s3_xml_copy_etag((const char *)resp.body.data, resp.body.len, range != NULL,
+		                      etag);
+	s3_response_free(&resp);
+	return rc;
+}
+
+/*
+ * storage_copy(): the bytes stay in the service. An object up to one part is
+ * one CopyObject; a bigger one a multipart upload of UploadPartCopy ranges on
+ * the part-size schedule (one at a time: the service does the work), which
+ * is aborted on any failure. Write-once like a write.
+ */
+static int s3_copy(void *dst_drv, void *src_drv, const char *key, uint64_t size)
+{
+	struct s3_repo *d = dst_drv, *s = src_drv;
+	struct storage_info info;
+	struct buf source;
+	struct s3_write *w;
+	char *etag = NULL;
+	int rc;
+
+	if (!s3_client_same_endpoint(d->c, s->c))
+		return error_set(
+		    CF_ERR_UNSUPPORTED,
+		    "s3: a server-side copy from %s into %s needs both on one endpoint",
+		    s3_client_describe(s->c), s3_client_describe(d->c));
+	rc = s3_head(d, key, &info);
+	if (!rc)
+		return error_set(CF_ERR_EXISTS,
+		                 "s3: %s%s already exists; objects are never rewritten",
+		                 s3_client_describe(d->c), key);
+	if (rc != CF_ERR_NOTFOUND)
+		return rc;
+	error_clear();
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	w->r = d;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	rc = s3_client_copy_source(s->c, key, &source);
+	if (!rc)
+		rc = s3_client_key(d->c, key, &w->key);
+	if (!rc && size <= s3_part_size_for(d, 1)) {
+		rc = s3_copy_request(d, (char *)w->key.data, (char *)source.data, NULL, NULL,
+		                     "copy object", &etag);
+		free(etag);
+	} else if (!rc) {
+		uint64_t off = 0;
+		unsigned n = 0;
+
+		rc = s3_write_initiate(w);
+		while (!rc && off < size) {
+			uint64_t len = s3_part_size_for(d, ++n);
+			char range[64], query[600], what[64];
+
+			if (n > S3_MAX_PARTS) {
+				rc = error_set(CF_ERR_LIMIT, "s3: %s needs more than %d parts", key,
+				               S3_MAX_PARTS);
+				break;
+			}
+			len = len < size - off ? len : size - off;
+			snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+			         (unsigned long long)(off + len - 1));
+			snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", n,
+			         w->upload_id);
+			snprintf(what, sizeof(what), "copy part %u", n);
+			rc = s3_copy_request(d, (char *)w->key.data, (char *)source.data, query,
+			                     range, what, &w->etags[n - 1]);
+			off += len;
+			if (!rc)
+				rc = cancel_check();
+		}
+		s3_write_stop(w);
+		if (!rc)
+			rc = s3_write_complete(w, n);
+		if (!rc)
+			rc = s3_write_retention(w);
+		if (rc)
+			s3_write_abort_upload(w);
+	}
+	buf_free(&source);
+	s3_write_release(w);
+	return rc;
+}
+
 const struct storage_driver storage_s3_driver = {
     .name = "s3",
     .features = STORAGE_FEATURE_RANGE,
@@ -1370,4 +1496,5 @@ const struct storage_driver storage_s3_driver = {
     .remove = s3_remove,
     .remove_many = s3_remove_many,
     .cleanup = s3_cleanup,
+    .copy = s3_copy,
 };

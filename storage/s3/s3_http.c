@@ -160,6 +160,26 @@ int s3_client_key(const struct s3_client *c, const char *key, struct buf *out)
 	return buf_printf(out, "%s%s", c->prefix, key);
 }
 
+int s3_client_copy_source(const struct s3_client *c, const char *key, struct buf *out)
+{
+	struct buf path;
+	int rc;
+
+	buf_init(&path, 4096);
+	buf_init(out, 4096 * 3);
+	rc = buf_printf(&path, "/%s/%s%s", c->bucket, c->prefix, key);
+	if (!rc)
+		rc = s3_uri_encode((const char *)path.data, 1, out);
+	buf_free(&path);
+	return rc;
+}
+
+int s3_client_same_endpoint(const struct s3_client *a, const struct s3_client *b)
+{
+	return !strcmp(a->scheme, b->scheme) && !strcmp(a->hostport, b->hostport) &&
+	       a->virtual_style == b->virtual_style;
+}
+
 void s3_response_free(struct s3_response *resp)
 {
 	buf_free(&resp->body);

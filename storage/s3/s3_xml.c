@@ -423,6 +423,13 @@ int s3_xml_complete_etag(const char *body, size_t len, char **etag)
 	                    "ETag", body, len, etag);
 }
 
+int s3_xml_copy_etag(const char *body, size_t len, int part, char **etag)
+{
+	return part
+	           ? parse_single("UploadPartCopy reply", "CopyPartResult", "ETag", body, len, etag)
+	           : parse_single("CopyObject reply", "CopyObjectResult", "ETag", body, len, etag);
+}
+
 /* ------------------------------------------------------------------------ */
 /* ListObjectsV2 and ListMultipartUploads                                     */
 /* ------------------------------------------------------------------------ */

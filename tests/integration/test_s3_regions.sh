@@ -214,4 +214,63 @@ check_eq "the same backups, each with the same copies" \
 	"$(jq -c '[.[] | select(.status == "complete") | {id, locations: (.locations | sort)}] | sort_by(.id)' "$T/list-before.json")" \
 	"$(jq -c '[.[] | {id, locations: (.locations | sort)}] | sort_by(.id)' "$T/list-after.json")"
 
+# --- copy = server: a bucket on the same endpoint ----------------------------
+# RGW copies between two buckets of one gateway (not between its regions).
+B2=$(s3_bucket_name regions-us2)
+B3=$(s3_bucket_name regions-us3)
+s3_mkbucket "$B2" "$US"
+s3_mkbucket "$B3" "$US"
+cat >>"$CONF" <<EOF
+
+[repository us2]
+type = s3
+endpoint = $S3_ENDPOINT
+region = $US
+bucket = $B2
+access_key = $S3_ACCESS_KEY
+secret_key = $S3_SECRET_KEY
+part_size = 1MiB
+copy = server
+
+[repository us3]
+type = s3
+endpoint = $S3_ENDPOINT
+region = $US
+bucket = $B3
+access_key = $S3_ACCESS_KEY
+secret_key = $S3_SECRET_KEY
+copy = server
+EOF
+cf -v replicate --all --to us2
+check_rc "replicate --all into a bucket on the same endpoint (1 MiB parts)" 0
+check_grep "each object was copied inside the service (UploadPartCopy)" "$ERR" "copied tree/$ID/files.tar.zst.age inside the service"
+check_eq "the copy of the 12 MB object is the recorded bytes" \
+	"$(jq -r '.objects[0].sha256' <<<"$("$COFFER_BIN" --config "$CONF" show "$ID3" --json)")" \
+	"$(s3_sha256 "$US" "$B2" "$(jq -r '.objects[0].key' <<<"$("$COFFER_BIN" --config "$CONF" show "$ID3" --json)")")"
+check_eq "no multipart upload left" 0 "$(s3_list_uploads "$B2" "$US")"
+cf -v replicate "$ID" --to us3
+check_rc "replicate into a bucket on the same endpoint (one CopyObject)" 0
+check_grep "copied inside the service" "$ERR" "copied tree/$ID/files.tar.zst.age inside the service"
+check_eq "the copy is the recorded bytes" "$SUM" "$(s3_sha256 "$US" "$B3" "$KEYO")"
+cf restore "$ID" --from us3 --to "$T/r-us3"
+check_rc "restore --from the server-side copy" 0
+check "it is identical" diff -r "$T/src" "$T/r-us3/${T#/}/src"
+BEU2=$(s3_bucket_name regions-eu2)
+s3_mkbucket "$BEU2" "$EU"
+cat >>"$CONF" <<EOF
+
+[repository eu2]
+type = s3
+endpoint = $EU_ENDPOINT
+region = $EU
+bucket = $BEU2
+access_key = $S3_ACCESS_KEY
+secret_key = $S3_SECRET_KEY
+copy = server
+EOF
+cf -v replicate "$ID" --to eu2
+check_rc "copy = server from another endpoint: the copy is streamed instead" 0
+check_grep "it says so" "$ERR" "eu2: .*needs both on one endpoint; streaming it instead"
+check_eq "that copy is the recorded bytes too" "$SUM" "$(s3_sha256 "$EU" "$BEU2" "$KEYO")"
+
 t_finish

@@ -370,6 +370,8 @@ static void test_source_repositories(void **state)
 	expect_error(REPO
 	             "[source s]\ntype = command\ncommand = true\nrepositories = primary,primary\n",
 	             CF_ERR_CONFIG, 6, "'primary' is listed twice");
+	expect_error(REPO "[repository eu]\npath = /a\ncopy = fast\n", CF_ERR_CONFIG, 5,
+	             "copy = 'fast': expected stream or server");
 	expect_error(REPO "[source s]\ntype = command\ncommand = true\nrepositories = primary,,x\n",
 	             CF_ERR_CONFIG, 6, "repositories");
 }
