@@ -128,6 +128,19 @@ static int backup_run_start(struct backup_run *run, const struct source *src, co
 	return rc;
 }
 
+/* Takes loc out of the record's locations (if there). */
+static void backup_run_drop_location(struct catalog_backup *rec, const char *loc)
+{
+	for (size_t k = 0; k < rec->locations.n; k++)
+		if (!strcmp(rec->locations.v[k], loc)) {
+			free(rec->locations.v[k]);
+			memmove(&rec->locations.v[k], &rec->locations.v[k + 1],
+			        (rec->locations.n - k) * sizeof(char *));
+			rec->locations.n--;
+			return;
+		}
+}
+
 static void backup_run_free_targets(struct backup_run *run)
 {
 	for (size_t i = 0; run->lost && i < run->params->nrepos; i++)
@@ -176,14 +189,8 @@ static int backup_run_settle_copies(struct backup_run *run)
 		cancel_cleanup_end();
 		error_clear();
 		rc = catalog_backup_add_pending(run->rec, loc, run->lost[i], time_now_ms());
-		for (size_t k = 0; !rc && k < run->rec->locations.n; k++)
-			if (!strcmp(run->rec->locations.v[k], loc)) {
-				free(run->rec->locations.v[k]);
-				memmove(&run->rec->locations.v[k], &run->rec->locations.v[k + 1],
-				        (run->rec->locations.n - k) * sizeof(char *));
-				run->rec->locations.n--;
-				break;
-			}
+		if (!rc)
+			backup_run_drop_location(run->rec, loc);
 		if (!rc)
 			log_warn("backup %s is complete in %zu of %zu repositories; its copy in %s "
 			         "is pending (%s): 'coffer replicate %s' makes it",
@@ -272,7 +279,11 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		run.rec->finished_ms = time_now_ms();
 	/* Each target's manifest once all its objects are durable (the tee
 	 * finished them all); a target that fails here is lost like one that
-	 * failed an object. */
+	 * failed an object. The manifests list the targets that hold every
+	 * object, not those lost on the way. */
+	for (size_t i = 0; !rc && i < params->nrepos; i++)
+		if (run.lost[i])
+			backup_run_drop_location(run.rec, params->locations[i]);
 	for (size_t i = 0; !rc && i < params->nrepos; i++) {
 		if (run.lost[i])
 			continue;

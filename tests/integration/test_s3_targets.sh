@@ -123,6 +123,8 @@ else
 	check_eq "the record holds one location" 1 "$(jq '.backups[0].locations | length' "$OUT")"
 	check_eq "and one pending copy, with its error" "posix:$SMALL" "$(jq -r '.backups[0].pending[0].location' "$OUT")"
 	check_eq "the full target keeps nothing of it" "" "$(find "$SMALL" -type f)"
+	check_eq "the primary's manifest lists only the targets holding every object" \
+		"[\"posix:$REPO\"]" "$(jq -c .locations "$REPO/tree/$PID_/manifest.json")"
 	cf list
 	check_grep "list shows 1/2 pending" "$OUT" "$PID_ .* 1/2 pending "
 	cf show "$PID_"
