@@ -56,7 +56,60 @@ static void cmd_show_meta(const char *label, const char *meta_json)
 	json_decref(m);
 }
 
-static void cmd_show_text(const struct catalog_backup *b)
+/* The pending entry of b at loc, or NULL. */
+static const struct catalog_pending *cmd_show_pending(const struct catalog_backup *b,
+                                                      const char *loc)
+{
+	for (size_t i = 0; i < b->npending; i++)
+		if (!strcmp(b->pending[i].location, loc))
+			return &b->pending[i];
+	return NULL;
+}
+
+static void cmd_show_copy(const char *name, const struct catalog_backup *b, const char *loc)
+{
+	const struct catalog_pending *p = cmd_show_pending(b, loc);
+	char t[TIME_ISO_LEN + 1];
+
+	if (p) {
+		time_format_iso(p->since_ms, t, sizeof(t));
+		printf("copy:      %-10s pending   %s (since %s: %s)\n", name, loc, t, p->error);
+	} else {
+		printf("copy:      %-10s %-9s %s\n", name,
+		       strv_has(&b->locations, loc) ? "complete" : "missing", loc);
+	}
+}
+
+/* One line per copy: each configured target the backup's source uses
+ * (complete, pending with its error, or missing), then any other location
+ * the record names (a target no longer configured). */
+static void cmd_show_copies(const struct config *cfg, const struct catalog_backup *b)
+{
+	struct strv seen = {NULL, 0, 0};
+
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		char *loc = NULL;
+
+		if (agent_target_location(cfg, i, &loc)) {
+			error_clear();
+			continue;
+		}
+		if (config_source_uses(cfg, b->source, i) || strv_has(&b->locations, loc) ||
+		    cmd_show_pending(b, loc))
+			cmd_show_copy(cfg->targets[i].name, b, loc);
+		(void)strv_add(&seen, loc);
+		free(loc);
+	}
+	for (size_t i = 0; i < b->locations.n; i++)
+		if (!strv_has(&seen, b->locations.v[i]))
+			cmd_show_copy("-", b, b->locations.v[i]);
+	for (size_t i = 0; i < b->npending; i++)
+		if (!strv_has(&seen, b->pending[i].location))
+			cmd_show_copy("-", b, b->pending[i].location);
+	strv_free(&seen);
+}
+
+static void cmd_show_text(const struct config *cfg, const struct catalog_backup *b)
 {
 	char t[TIME_ISO_LEN + 1], raw[32], stored[32];
 
@@ -78,15 +131,7 @@ static void cmd_show_text(const struct catalog_backup *b)
 		printf("missing:   %s\n", b->missing.v[i]);
 	printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
 	cmd_show_meta("meta:", b->meta_json);
-	for (size_t i = 0; i < b->locations.n; i++)
-		printf("location:  %s\n", b->locations.v[i]);
-	for (size_t i = 0; i < b->npending; i++) {
-		char t[TIME_ISO_LEN + 1];
-
-		time_format_iso(b->pending[i].since_ms, t, sizeof(t));
-		printf("pending:   %s (since %s: %s)\n", b->pending[i].location, t,
-		       b->pending[i].error);
-	}
+	cmd_show_copies(cfg, b);
 	for (size_t i = 0; i < b->recipients.n; i++)
 		printf("recipient: %s\n", b->recipients.v[i]);
 	for (size_t i = 0; i < b->nobjects; i++) {
@@ -146,7 +191,7 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 		if (!rc)
 			printf("%s\n", json);
 	} else if (!rc) {
-		cmd_show_text(b);
+		cmd_show_text(cfg, b);
 	}
 	free(json);
 	free(location);

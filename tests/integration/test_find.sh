@@ -274,7 +274,7 @@ cf show "$TREE2"
 check_rc "show (text)" 0
 check_grep "show (text): the files source's meta: entries" "$OUT" '^meta: +entries: [0-9]+$'
 check_grep "show (text): the files source's meta: warnings" "$OUT" '^meta: +warnings: 0$'
-check_grep "show (text): the location" "$OUT" "^location: +posix:$REPO\$"
+check_grep "show (text): the copy in the primary" "$OUT" "^copy: +primary +complete +posix:$REPO\$"
 cf show "$TREE2" --json
 check_eq "show --json: meta is an object with entries and warnings" "number number" \
 	"$(jq -r '[.meta.entries, .meta.warnings] | map(type) | join(" ")' "$OUT")"

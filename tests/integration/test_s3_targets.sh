@@ -128,7 +128,8 @@ else
 	cf list
 	check_grep "list shows 1/2 pending" "$OUT" "$PID_ .* 1/2 pending "
 	cf show "$PID_"
-	check_grep "show names the pending copy" "$OUT" "^pending: +posix:$SMALL \(since "
+	check_grep "show names the pending copy and its target" "$OUT" "^copy: +second +pending +posix:$SMALL \(since "
+	check_grep "and the complete one" "$OUT" "^copy: +primary +complete +posix:$REPO\$"
 	mount -o remount,size=64m "$SMALL"
 	cf replicate "$PID_"
 	check_rc "replicate makes the pending copy" 0
