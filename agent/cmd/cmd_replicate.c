@@ -49,14 +49,31 @@ static int replicate_chunk(void *ctx, const uint8_t *data, size_t len)
 	return rc ? rc : storage_write_data(o->w, data, len);
 }
 
+/* Whether the finished hash filter saw the recorded bytes of obj (read
+ * from where). Errors: CF_ERR_INTEGRITY saying what was found, then what. */
+static int replicate_check(struct filter *hash, const struct catalog_object *obj, const char *where,
+                           const char *what)
+{
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	uint64_t bytes = 0;
+
+	hash_filter_result(hash, hex, &bytes);
+	if (bytes == obj->stored_bytes && obj->sha256 && !strcmp(hex, obj->sha256))
+		return 0;
+	return error_set(CF_ERR_INTEGRITY,
+	                 "%s in %s: %llu bytes with SHA-256 %s, not the recorded %llu bytes "
+	                 "with %s%s",
+	                 obj->key, where, (unsigned long long)bytes, hex,
+	                 (unsigned long long)obj->stored_bytes, obj->sha256 ? obj->sha256 : "?",
+	                 what);
+}
+
 /* Copies one object from src to dst, committed only if its SHA-256 and
  * size are the record's. */
 static int replicate_object(struct repo *src, struct repo *dst, const struct catalog_object *obj)
 {
 	struct replicate_obj o = {NULL, NULL};
 	struct filter *null = NULL;
-	char hex[HASH_SHA256_HEX_LEN + 1];
-	uint64_t bytes = 0;
 	int rc;
 
 	rc = storage_write_new_ex(repo_storage(dst), obj->key, STORAGE_WRITE_SAME_OK, &o.w);
@@ -71,16 +88,8 @@ static int replicate_object(struct repo *src, struct repo *dst, const struct cat
 	}
 	if (!rc)
 		rc = filter_finish(o.hash);
-	if (!rc) {
-		hash_filter_result(o.hash, hex, &bytes);
-		if (bytes != obj->stored_bytes || !obj->sha256 || strcmp(hex, obj->sha256) != 0)
-			rc = error_set(
-			    CF_ERR_INTEGRITY,
-			    "%s in %s: %llu bytes with SHA-256 %s, not the recorded %llu "
-			    "bytes with %s; not copied",
-			    obj->key, repo_location(src), (unsigned long long)bytes, hex,
-			    (unsigned long long)obj->stored_bytes, obj->sha256 ? obj->sha256 : "?");
-	}
+	if (!rc)
+		rc = replicate_check(o.hash, obj, repo_location(src), "; not copied");
 	if (!rc) {
 		rc = storage_write_commit(o.w);
 		o.w = NULL;
@@ -109,8 +118,6 @@ static int replicate_object_server(struct repo *src, struct repo *dst,
                                    const struct catalog_object *obj)
 {
 	struct filter *hash = NULL, *null = NULL;
-	char hex[HASH_SHA256_HEX_LEN + 1];
-	uint64_t bytes = 0;
 	int rc = storage_copy(repo_storage(dst), repo_storage(src), obj->key, obj->stored_bytes);
 
 	if (rc == CF_ERR_EXISTS) {
@@ -125,16 +132,8 @@ static int replicate_object_server(struct repo *src, struct repo *dst,
 	}
 	if (!rc)
 		rc = filter_finish(hash);
-	if (!rc) {
-		hash_filter_result(hash, hex, &bytes);
-		if (bytes != obj->stored_bytes || !obj->sha256 || strcmp(hex, obj->sha256) != 0)
-			rc = error_set(
-			    CF_ERR_INTEGRITY,
-			    "%s in %s after a server-side copy: %llu bytes with SHA-256 %s, "
-			    "not the recorded %llu bytes with %s",
-			    obj->key, repo_location(dst), (unsigned long long)bytes, hex,
-			    (unsigned long long)obj->stored_bytes, obj->sha256 ? obj->sha256 : "?");
-	}
+	if (!rc)
+		rc = replicate_check(hash, obj, repo_location(dst), " after a server-side copy");
 	filter_chain_free(hash);
 	filter_chain_free(null);
 	return rc;

@@ -756,9 +756,11 @@ static int s3_write_queue(struct s3_write *w)
 	return 0;
 }
 
-static int s3_write_new(void *drv, const char *key, void **wctx)
+static void s3_write_release(struct s3_write *w);
+
+/* A new write of key into r (no buffer yet), refused when the key exists. */
+static int s3_write_start(struct s3_repo *r, const char *key, struct s3_write **out)
 {
-	struct s3_repo *r = drv;
 	struct storage_info info;
 	struct s3_write *w;
 	int rc;
@@ -766,7 +768,8 @@ static int s3_write_new(void *drv, const char *key, void **wctx)
 	/* Objects are never rewritten: refuse a key that exists. (S3 has no
 	 * atomic create-if-absent for multipart uploads, so two writers racing
 	 * for one key are not caught here; coffer's keys are unique per run.) */
-	rc = s3_head(drv, key, &info);
+	*out = NULL;
+	rc = s3_head(r, key, &info);
 	if (!rc)
 		return error_set(CF_ERR_EXISTS,
 		                 "s3: %s%s already exists; objects are never rewritten",
@@ -782,11 +785,24 @@ static int s3_write_new(void *drv, const char *key, void **wctx)
 	pthread_cond_init(&w->cv, NULL);
 	w->next_number = 1;
 	rc = s3_client_key(r->c, key, &w->key);
+	if (rc) {
+		s3_write_release(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+static int s3_write_new(void *drv, const char *key, void **wctx)
+{
+	struct s3_write *w = NULL;
+	int rc = s3_write_start(drv, key, &w);
+
 	if (!rc)
 		rc = s3_write_take_buffer(w, w->next_number++);
 	if (rc) {
-		buf_free(&w->key);
-		free(w);
+		if (w)
+			s3_write_release(w);
 		return rc;
 	}
 	*wctx = w;
@@ -1409,9 +1425,8 @@ static int s3_copy_request(struct s3_repo *d, const char *dkey, const char *sour
 static int s3_copy(void *dst_drv, void *src_drv, const char *key, uint64_t size)
 {
 	struct s3_repo *d = dst_drv, *s = src_drv;
-	struct storage_info info;
 	struct buf source;
-	struct s3_write *w;
+	struct s3_write *w = NULL;
 	char *etag = NULL;
 	int rc;
 
@@ -1420,23 +1435,10 @@ static int s3_copy(void *dst_drv, void *src_drv, const char *key, uint64_t size)
 		    CF_ERR_UNSUPPORTED,
 		    "s3: a server-side copy from %s into %s needs both on one endpoint",
 		    s3_client_describe(s->c), s3_client_describe(d->c));
-	rc = s3_head(d, key, &info);
-	if (!rc)
-		return error_set(CF_ERR_EXISTS,
-		                 "s3: %s%s already exists; objects are never rewritten",
-		                 s3_client_describe(d->c), key);
-	if (rc != CF_ERR_NOTFOUND)
+	rc = s3_write_start(d, key, &w);
+	if (rc)
 		return rc;
-	error_clear();
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	w->r = d;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
 	rc = s3_client_copy_source(s->c, key, &source);
-	if (!rc)
-		rc = s3_client_key(d->c, key, &w->key);
 	if (!rc && size <= s3_part_size_for(d, 1)) {
 		rc = s3_copy_request(d, (char *)w->key.data, (char *)source.data, NULL, NULL,
 		                     "copy object", &etag);
