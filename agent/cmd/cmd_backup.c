@@ -218,6 +218,14 @@ static int cmd_backup_open_targets(const struct config *cfg, const char *stdin_n
 		}
 		if (!rc)
 			rc = agent_reap_stale_runs(tg->repo[i], &reaped);
+		/* An unreachable target among several: its runs are settled by
+		 * a later backup, and this one's write there decides its copy. */
+		if (rc && cfg->ntargets > 1 && rc != CF_ERR_NOMEM && rc != CF_ERR_CATALOG) {
+			log_warn("could not settle the dead runs in %s: %s (a later backup will)",
+			         tg->location[i], error_message());
+			error_clear();
+			rc = 0;
+		}
 		if (rc)
 			break;
 		/* Leftovers of writes killed long ago (temporary files, multipart

@@ -202,6 +202,22 @@ cf restore "$ID" --to "$T/r-unreachable"
 check_rc "restore with the primary unreachable" 0
 check_grep "it warns and reads eu" "$ERR" "repository eu"
 check "the restore is identical" diff -r "$T/src" "$T/r-unreachable/${T#/}/src"
+
+# A run killed before its manifest, then a backup with the primary
+# unreachable (copies_required = 2): the dead run is settled through the
+# others, with a warning for the primary, and the backup completes in eu and
+# the folder, its primary copy pending.
+write_conf 3
+COFFER_FAULT=before-manifest:kill "$COFFER_BIN" --config "$CONF" backup tree >/dev/null 2>&1
+write_conf 2
+sed -i "0,/^endpoint = .*/s||endpoint = http://127.0.0.1:9|" "$CONF"
+sed -i '0,/^copies_required = 2$/s||copies_required = 2\nmax_attempts = 1|' "$CONF"
+cf backup tree --json
+check_rc "primary unreachable after a killed run: the backup completes" 0
+check_grep "the primary's dead run is left for later, with a warning" "$ERR" "could not settle the dead runs in s3://$BUS/"
+check_eq "the primary's copy is pending" "s3://$BUS/" "$(jq -r '.backups[0].pending[0].location' "$OUT")"
+cf list --json --status failed
+check_eq "the killed run is recorded failed (settled through eu)" 1 "$(jq length "$OUT")"
 write_conf 3
 
 # --- catalog rebuild from the buckets ---------------------------------------
