@@ -199,8 +199,10 @@ int filter_fd_new(int fd, const char *what, struct filter **out);
  * A sink that copies its input to nbranches chains (filter_tee.c), each
  * behind its own filter_thread of nbufs buffers of bufsize bytes: the memory
  * is bounded, and a branch whose buffers are full holds back the writer (the
- * slowest branch sets the pace). The tee takes over every branches[i] (set
- * to NULL), on failure too. A branch that fails (at a write or at finish) is
+ * slowest branch sets the pace). nbufs 0: no threads, each branch is written
+ * in the caller's thread in turn (for sinks that queue the data for threads
+ * of their own anyway, where a thread more only copies it once more). The tee takes over every
+ * branches[i] (set to NULL), on failure too. A branch that fails (at a write or at finish) is
  * detached: its chain is freed unfinished, so its sink aborts, and its
  * error is kept; the others go on. A write or finish of the tee fails only
  * once fewer than min_ok branches are left (then with the error of the

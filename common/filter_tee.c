@@ -2,7 +2,7 @@
  * filter_tee: one input stream copied to several branches (one chain per
  * storage target, say), each behind its own filter_thread so a slow branch
  * costs its own core and a bounded number of buffers, not the others' time
- * until its buffers are full.
+ * until its buffers are full (or, asked for no threads, written in turn).
  *
  * A branch that fails is detached: its chain is freed without a finish (so
  * its sink aborts what it was writing), its error code and message are kept
@@ -159,11 +159,12 @@ int filter_tee_new(size_t nbranches, struct filter **branches, size_t min_ok, si
 	for (size_t i = 0; i < nbranches; i++) {
 		struct filter *thr = NULL;
 
-		if (!rc)
+		if (!rc && nbufs)
 			rc = filter_thread_new(bufsize, nbufs, &thr);
 		if (!rc) {
-			thr->next = branches[i];
-			t->b[i].head = thr;
+			if (thr)
+				thr->next = branches[i];
+			t->b[i].head = thr ? thr : branches[i];
 			t->alive++;
 		} else {
 			filter_chain_free(branches[i]);

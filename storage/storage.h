@@ -26,6 +26,9 @@
 /* Driver feature flags (storage_features()). */
 #define STORAGE_FEATURE_RANGE 0x1 /* reads can start at an offset */
 #define STORAGE_FEATURE_PATHS 0x2 /* keys map to local file paths */
+/* writes queue the data for the driver's own threads: a write returns at
+ * memory speed until the driver's bounded buffers are full */
+#define STORAGE_FEATURE_ASYNC_WRITE 0x4
 
 /* The longest key storage_key_valid() accepts, in bytes. */
 #define STORAGE_KEY_MAX 1024

@@ -51,7 +51,7 @@ static int backup_stream_sinks(struct backup_run *run, const char *key, struct f
 {
 	const struct backup_run_params *p = run->params;
 	struct filter **branch;
-	size_t n = 0;
+	size_t n = 0, nbufs = 0;
 	int rc = 0;
 
 	*out = NULL;
@@ -96,9 +96,14 @@ static int backup_stream_sinks(struct backup_run *run, const char *key, struct f
 				              "only %zu of the %zu copies copies_required asks for "
 				              "can be written; %s: %s",
 				              n, p->copies_required, p->locations[i], run->lost[i]);
+	/* Targets that upload from threads of their own (S3) need no thread
+	 * in front: it would only copy every byte once more. */
+	for (size_t i = 0; !rc && i < p->nrepos; i++)
+		if (!run->lost[i] &&
+		    !(storage_features(repo_storage(p->repos[i])) & STORAGE_FEATURE_ASYNC_WRITE))
+			nbufs = BACKUP_THREAD_BUFS;
 	if (!rc)
-		rc = filter_tee_new(n, branch, p->copies_required, BACKUP_THREAD_BUF,
-		                    BACKUP_THREAD_BUFS, out);
+		rc = filter_tee_new(n, branch, p->copies_required, BACKUP_THREAD_BUF, nbufs, out);
 	for (size_t i = 0; rc && i < n; i++)
 		filter_chain_free(branch[i]);
 	free(branch);

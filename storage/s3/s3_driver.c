@@ -1484,7 +1484,7 @@ static int s3_copy(void *dst_drv, void *src_drv, const char *key, uint64_t size)
 
 const struct storage_driver storage_s3_driver = {
     .name = "s3",
-    .features = STORAGE_FEATURE_RANGE,
+    .features = STORAGE_FEATURE_RANGE | STORAGE_FEATURE_ASYNC_WRITE,
     .open = s3_open,
     .free = s3_free,
     .describe = s3_describe,

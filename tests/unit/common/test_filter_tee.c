@@ -83,19 +83,18 @@ static int write_chunks(struct filter *f, const uint8_t *src, size_t n)
 	return rc;
 }
 
-static void test_tee_identical(void **state)
+static void tee_identical(size_t nbufs)
 {
 	enum { N = 3, LEN = 1 << 20 };
 	struct sink_state s[N];
 	struct filter *br[N], *tee = NULL;
 	uint8_t *src = malloc(LEN);
 
-	(void)state;
 	memset(s, 0, sizeof(s));
 	fill(src, LEN, 7);
 	for (int i = 0; i < N; i++)
 		br[i] = sink_new(&s[i]);
-	assert_int_equal(filter_tee_new(N, br, N, 4096, 4, &tee), 0);
+	assert_int_equal(filter_tee_new(N, br, N, 4096, nbufs, &tee), 0);
 	for (int i = 0; i < N; i++)
 		assert_null(br[i]);
 	assert_int_equal(write_chunks(tee, src, LEN), 0);
@@ -116,20 +115,27 @@ static void test_tee_identical(void **state)
 	free(src);
 }
 
-static void test_tee_branch_detached(void **state)
+/* Each branch behind a thread of 4 buffers; or, with nbufs 0, none. */
+static void test_tee_identical(void **state)
+{
+	(void)state;
+	tee_identical(4);
+	tee_identical(0);
+}
+
+static void tee_branch_detached(size_t nbufs)
 {
 	enum { N = 3, LEN = 512 * 1024 };
 	struct sink_state s[N];
 	struct filter *br[N], *tee = NULL;
 	uint8_t *src = malloc(LEN);
 
-	(void)state;
 	memset(s, 0, sizeof(s));
 	fill(src, LEN, 11);
 	s[1].fail_after = 100 * 1024;
 	for (int i = 0; i < N; i++)
 		br[i] = sink_new(&s[i]);
-	assert_int_equal(filter_tee_new(N, br, 2, 8192, 3, &tee), 0);
+	assert_int_equal(filter_tee_new(N, br, 2, 8192, nbufs, &tee), 0);
 	assert_int_equal(write_chunks(tee, src, LEN), 0);
 	assert_int_equal(filter_finish(tee), 0);
 	assert_int_equal(filter_tee_branches_left(tee), 2);
@@ -149,6 +155,13 @@ static void test_tee_branch_detached(void **state)
 	for (int i = 0; i < N; i++)
 		buf_free(&s[i].data);
 	free(src);
+}
+
+static void test_tee_branch_detached(void **state)
+{
+	(void)state;
+	tee_branch_detached(3);
+	tee_branch_detached(0);
 }
 
 static void test_tee_below_min_ok(void **state)
