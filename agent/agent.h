@@ -6,6 +6,7 @@
 #ifndef COFFER_AGENT_H
 #define COFFER_AGENT_H
 
+#include "agent/retention.h"
 #include "agent/source/source.h"
 #include "catalog/catalog.h"
 #include "common/common.h"
@@ -28,6 +29,7 @@ struct config_target {
 	struct storage_s3_options s3;
 	int s3_secret_line; /* where secret_key was set, for the 0600 check */
 	int copy_server;    /* copy = server: replicate into it with server-side copies */
+	struct retention_keys retention; /* its retention keys (over a source's) */
 };
 
 #define CONFIG_PRIMARY "primary"
@@ -40,18 +42,19 @@ struct config {
 	 * all of them in one pass; list, restore and cleanup use the primary. */
 	struct config_target *targets;
 	size_t ntargets;
-	size_t copies_required;      /* [repository] copies_required: how many targets must
-	                              * hold a backup for it to be complete (ntargets) */
-	int64_t orphan_age_ms;       /* [repository] orphan_age: leftovers older than this
-	                              * are cleaned at the start of each backup (24h) */
-	char *catalog_path;          /* [catalog] path, absolute */
-	struct strv recipients;      /* [encryption] recipients */
-	char *identity;              /* [encryption] identity file, or NULL */
-	char *signing_key;           /* [encryption] signing_key, or NULL: beside the catalog */
-	struct strv trusted_signers; /* [encryption] trusted_signers: "ed25519:..." keys */
-	int zstd_level;              /* [compression] level, 1..19 (default 3) */
-	int zstd_workers;            /* [compression] workers, 0 = single-threaded */
-	struct source *sources;      /* [source NAME] sections, in file order */
+	size_t copies_required;          /* [repository] copies_required: how many targets must
+	                                  * hold a backup for it to be complete (ntargets) */
+	int64_t orphan_age_ms;           /* [repository] orphan_age: leftovers older than this
+	                                  * are cleaned at the start of each backup (24h) */
+	char *catalog_path;              /* [catalog] path, absolute */
+	struct strv recipients;          /* [encryption] recipients */
+	char *identity;                  /* [encryption] identity file, or NULL */
+	char *signing_key;               /* [encryption] signing_key, or NULL: beside the catalog */
+	struct strv trusted_signers;     /* [encryption] trusted_signers: "ed25519:..." keys */
+	int zstd_level;                  /* [compression] level, 1..19 (default 3) */
+	int zstd_workers;                /* [compression] workers, 0 = single-threaded */
+	struct retention_keys retention; /* [retention]: every source's defaults */
+	struct source *sources;          /* [source NAME] sections, in file order */
 	size_t nsources;
 };
 
@@ -71,6 +74,10 @@ struct source *config_source_find(const struct config *c, const char *name);
  * "repositories" lists it, or it has no such key, or it is no configured
  * source, as --stdin NAME). */
 int config_source_uses(const struct config *c, const char *source, size_t target);
+/* The retention policy of source in target i (retention_merge() of
+ * [retention], the source's keys and the target's). */
+void config_retention_policy(const struct config *c, const char *source, size_t target,
+                             struct retention_policy *out);
 /* How many copies a backup of source needs to be complete: copies_required,
  * or every repository the source uses when it uses fewer. */
 size_t config_copies_required(const struct config *c, const char *source);

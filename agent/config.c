@@ -371,6 +371,75 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 	return 0;
 }
 
+/*
+ * A retention key of any section into k: 1 if key is one (set, or 0 after
+ * an error naming the key and value, without FILE:LINE), 0 if it is not.
+ */
+static int config_retention_key(struct retention_keys *k, const char *key, const char *value,
+                                int *rc)
+{
+	static const char *const rules[RETENTION_NRULES] = {
+	    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"};
+	char *end;
+	long v;
+
+	*rc = 0;
+	for (int r = 0; r < RETENTION_NRULES; r++)
+		if (!strcmp(key, rules[r])) {
+			v = strtol(value, &end, 10);
+			if (!*value || *end || v < 0 || v > 1000000) {
+				*rc = error_set(
+				    CF_ERR_CONFIG,
+				    "%s = '%s': expected a whole number from 0 to 1000000", key,
+				    value);
+				return 1;
+			}
+			k->keep[r] = (unsigned)v;
+			k->has |= RETENTION_KEY_RULE(r);
+			return 1;
+		}
+	if (!strcmp(key, "min_keep")) {
+		v = strtol(value, &end, 10);
+		if (!*value || *end || v < 0 || v > 1000000)
+			*rc = error_set(
+			    CF_ERR_CONFIG,
+			    "min_keep = '%s': expected a whole number from 0 to 1000000", value);
+		k->min_keep = (unsigned)v;
+		k->has |= RETENTION_KEY_MIN_KEEP;
+		return 1;
+	}
+	if (!strcmp(key, "keep_within") || !strcmp(key, "keep_failed")) {
+		int within = !strcmp(key, "keep_within");
+
+		if (config_parse_duration(value, within ? &k->keep_within_ms : &k->keep_failed_ms))
+			*rc = error_set(CF_ERR_CONFIG, "%s = %s", key, error_message());
+		k->has |= within ? RETENTION_KEY_WITHIN : RETENTION_KEY_FAILED;
+		return 1;
+	}
+	if (!strcmp(key, "timezone")) {
+		*rc = retention_timezone_check(value);
+		free(k->timezone);
+		k->timezone = *rc ? NULL : strdup(value);
+		if (!*rc && !k->timezone)
+			*rc = error_set(CF_ERR_NOMEM, "out of memory");
+		k->has |= RETENTION_KEY_TIMEZONE;
+		return 1;
+	}
+	return 0;
+}
+
+/* The same for a section read line by line: 1 if it was a retention key
+ * (0 after config_fail()), -1 if not. */
+static int config_retention_line(struct config_parse *p, struct retention_keys *k, const char *key,
+                                 const char *value)
+{
+	int rc;
+
+	if (!config_retention_key(k, key, value, &rc))
+		return -1;
+	return rc ? config_fail(p, p->line, "%s", error_message()) : 1;
+}
+
 static int config_repository(struct config_parse *p, const char *name, const char *value)
 {
 	struct config *c = p->cfg;
@@ -398,6 +467,12 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 		c->copies_required = (size_t)v;
 		p->copies_line = p->line;
 		return 1;
+	}
+	{
+		int r = config_retention_line(p, &t->retention, name, value);
+
+		if (r >= 0)
+			return r;
 	}
 	if (!strcmp(name, "copy")) {
 		if (strcmp(value, "server") != 0 && strcmp(value, "stream") != 0)
@@ -703,14 +778,14 @@ static int config_header(struct config_parse *p, const char *section)
 	if (!strncmp(section, "repository ", 11))
 		return config_target_section(p, section + 11);
 	if (!strcmp(section, "catalog") || !strcmp(section, "encryption") ||
-	    !strcmp(section, "compression"))
+	    !strcmp(section, "compression") || !strcmp(section, "retention"))
 		return 1;
 	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
 		return config_source_section(p, section);
 	return config_fail(
 	    p, p->line,
 	    "unknown section [%.80s] (expected repository, repository NAME, catalog, encryption, "
-	    "compression, source NAME)",
+	    "compression, retention, source NAME)",
 	    section);
 }
 
@@ -736,6 +811,17 @@ static int config_handler(struct config_parse *p, const char *section, const cha
 		return config_encryption(p, name, value);
 	if (!strcmp(section, "compression"))
 		return config_compression(p, name, value);
+	if (!strcmp(section, "retention")) {
+		int r = config_retention_line(p, &p->cfg->retention, name, value);
+
+		return r >= 0 ? r
+		              : config_fail(
+		                    p, p->line,
+		                    "unknown key '%s' in [retention] (expected keep_last, "
+		                    "keep_hourly, keep_daily, keep_weekly, keep_monthly, "
+		                    "keep_yearly, keep_within, keep_failed, min_keep, timezone)",
+		                    name);
+	}
 	if (p->cur)
 		return config_source_kv(p, name, value);
 	return config_fail(p, p->line, "internal error: key '%s' in [%s]", name, section);
@@ -854,6 +940,9 @@ static int config_build_sources(struct config_parse *p)
 				rc = source_parse_bool("strict", s->kv[k].value, &src->strict);
 			else if (!strcmp(s->kv[k].key, "repositories"))
 				rc = config_source_repositories(c, src, s->kv[k].value);
+			else if (config_retention_key(&src->retention, s->kv[k].key, s->kv[k].value,
+			                              &rc))
+				;
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
@@ -965,6 +1054,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nsources; i++) {
 		if (c->sources[i].ops && c->sources[i].state)
 			c->sources[i].ops->free(c->sources[i].state);
+		free(c->sources[i].retention.timezone);
 		free(c->sources[i].name);
 	}
 	free(c->sources);
@@ -989,12 +1079,24 @@ void config_free(struct config *c)
 		free((void *)(uintptr_t)t->s3.sts_endpoint);
 		free((void *)(uintptr_t)t->s3.imds_endpoint);
 	}
+	for (size_t i = 0; c->targets && i < c->ntargets; i++)
+		free(c->targets[i].retention.timezone);
+	free(c->retention.timezone);
 	free(c->targets);
 	free(c->catalog_path);
 	free(c->signing_key);
 	strv_free(&c->trusted_signers);
 	free(c->identity);
 	free(c);
+}
+
+void config_retention_policy(const struct config *c, const char *source, size_t target,
+                             struct retention_policy *out)
+{
+	const struct source *src = source ? config_source_find(c, source) : NULL;
+
+	retention_merge(&c->retention, src ? &src->retention : NULL,
+	                target < c->ntargets ? &c->targets[target].retention : NULL, out);
 }
 
 int config_source_uses(const struct config *c, const char *source, size_t target)

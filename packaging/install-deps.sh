@@ -9,7 +9,7 @@ pkgs="build-essential cmake pkg-config libarchive-dev libzstd-dev libsodium-dev
   libcurl4-openssl-dev libssl-dev liblmdb-dev libjansson-dev libinih-dev libexpat1-dev
   libsqlite3-dev libyaml-dev zstd age tar"
 if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq
+  pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq tzdata
     radosgw ceph-mon ceph-osd ceph-common awscli curl
     postgresql-15 postgresql-contrib mariadb-server mariadb-client redis-server redis-tools
     sqlite3 libsqlite3-dev pgbackrest python3-yaml python3-jsonschema openssl procps iproute2 clang-format"

@@ -20,6 +20,7 @@
 #ifndef COFFER_SOURCE_H
 #define COFFER_SOURCE_H
 
+#include "agent/retention.h"
 #include "common/common.h"
 
 #include <archive.h>
@@ -99,6 +100,7 @@ struct source {
 	/* "repositories = primary, eu": bit i for the config's targets[i];
 	 * 0 (no key) for every repository. */
 	unsigned long long target_mask;
+	struct retention_keys retention; /* its retention keys (config.c) */
 };
 
 /* The implementation of a type, or NULL if there is none. */

@@ -210,7 +210,7 @@ check "the restore is identical" diff -r "$T/src" "$T/r-unreachable/${T#/}/src"
 write_conf 3
 cf list --json --status failed
 nfailed=$(jq length "$OUT")
-COFFER_FAULT=before-manifest:kill "$COFFER_BIN" --config "$CONF" backup tree >/dev/null 2>&1
+(COFFER_FAULT=before-manifest:kill "$COFFER_BIN" --config "$CONF" backup tree) >/dev/null 2>&1
 write_conf 2
 sed -i "0,/^endpoint = .*/s||endpoint = http://127.0.0.1:9|" "$CONF"
 sed -i '0,/^copies_required = 2$/s||copies_required = 2\nmax_attempts = 1|' "$CONF"

@@ -376,6 +376,55 @@ static void test_source_repositories(void **state)
 	             CF_ERR_CONFIG, 6, "repositories");
 }
 
+/* Retention keys in [retention], [source NAME] and [repository ...]: per key,
+ * the target's value over the source's over [retention]'s. */
+static void test_retention(void **state)
+{
+	struct retention_policy p;
+	struct config *c = NULL;
+
+	(void)state;
+	write_conf("[repository]\npath = /srv/repo\n[repository eu]\npath = /eu\n"
+	           "keep_daily = 90\nkeep_monthly = 12\n"
+	           "[retention]\nkeep_daily = 7\nkeep_within = 2d\ntimezone = UTC\n"
+	           "[source a]\ntype = command\ncommand = true\nkeep_daily = 30\nmin_keep = 3\n"
+	           "[source b]\ntype = command\ncommand = true\n");
+	assert_int_equal(config_load(path, &c), 0);
+	config_retention_policy(c, "a", 0, &p);
+	assert_true(p.set);
+	assert_int_equal(p.keep[RETENTION_DAILY], 30);
+	assert_int_equal(p.keep[RETENTION_MONTHLY], 0);
+	assert_int_equal(p.keep_within_ms, 2 * 86400000LL);
+	assert_int_equal(p.min_keep, 3);
+	assert_int_equal(p.keep_failed_ms, 7 * 86400000LL);
+	assert_string_equal(p.timezone, "UTC");
+	config_retention_policy(c, "a", 1, &p);
+	assert_int_equal(p.keep[RETENTION_DAILY], 90);
+	assert_int_equal(p.keep[RETENTION_MONTHLY], 12);
+	config_retention_policy(c, "b", 0, &p);
+	assert_int_equal(p.keep[RETENTION_DAILY], 7);
+	assert_int_equal(p.min_keep, 1);
+	config_free(c);
+	/* No keep_* key anywhere: no policy. */
+	write_conf("[repository]\npath = /srv/repo\n[retention]\nmin_keep = 2\n"
+	           "[source b]\ntype = command\ncommand = true\n");
+	assert_int_equal(config_load(path, &c), 0);
+	config_retention_policy(c, "b", 0, &p);
+	assert_false(p.set);
+	config_free(c);
+	unlink(path);
+	expect_error(REPO "[retention]\nkeep_daily = -1\n", CF_ERR_CONFIG, 4,
+	             "keep_daily = '-1': expected a whole number");
+	expect_error(REPO "[retention]\ntimezone = Mars/Olympus\n", CF_ERR_CONFIG, 4,
+	             "timezone 'Mars/Olympus' is unknown");
+	expect_error(REPO "[retention]\nkeep = 3\n", CF_ERR_CONFIG, 4,
+	             "unknown key 'keep' in [retention]");
+	expect_error(REPO "[source s]\ntype = command\ncommand = true\nkeep_within = 3x\n",
+	             CF_ERR_CONFIG, 6, "keep_within = ");
+	expect_error(REPO "[repository eu]\npath = /a\nkeep_weekly = many\n", CF_ERR_CONFIG, 5,
+	             "keep_weekly = 'many'");
+}
+
 static void test_s3(void **state)
 {
 	struct config *c = NULL;
@@ -438,6 +487,7 @@ int main(void)
 	    cmocka_unit_test(test_syntax),      cmocka_unit_test(test_syntax_values),
 	    cmocka_unit_test(test_ini_values),  cmocka_unit_test(test_config_folder),
 	    cmocka_unit_test(test_targets),     cmocka_unit_test(test_source_repositories),
+	    cmocka_unit_test(test_retention),
 	};
 
 	age_init();
