@@ -133,6 +133,18 @@ static const struct command commands[] = {
      "options:\n"
      "  --all                 every complete backup that lacks a copy\n"
      "  --to REPOSITORY       only copies into that repository\n"},
+    {"prune", cmd_prune, "coffer prune --dry-run [--source S] [--target REPOSITORY]",
+     "Shows what the retention policy ([retention], and the keep_* keys of each\n"
+     "source and repository) would remove: per source and repository, every\n"
+     "backup with keep or remove and the rules that keep it (daily 2026-12-03,\n"
+     "monthly 2026-11, last 3, min_keep, within 30d), then the count and bytes.\n"
+     "Reads the catalog only. Deleting is not built yet: without --dry-run it\n"
+     "changes nothing and exits 2.\n"
+     "\n"
+     "options:\n"
+     "  --dry-run             show the plan (required for now)\n"
+     "  --source S            only source S\n"
+     "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

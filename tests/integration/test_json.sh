@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -185,6 +185,13 @@ printf '\n[repository second]\npath = %s\n' "$T/second" >>"$CONF"
 cf --json replicate --all
 check_doc replicate "--json replicate --all"
 check_eq "replicate --json: a copy per complete backup" "$(list_json | jq '[.[] | select(.status == "complete")] | length')" "$(jq .copied "$OUT")"
+
+# prune --dry-run: a policy in [retention].
+printf '\n[retention]\nkeep_last = 1\n' >>"$CONF"
+cf --json prune --dry-run
+check_doc prune "--json prune --dry-run"
+check_eq "prune --json: it plans per repository" "primary second" \
+	"$(jq -r '[.plans[].repository] | unique | join(" ")' "$OUT")"
 
 # Every schema of a command was used on real output.
 for f in "$SCHEMAS"/*.json; do
