@@ -1,11 +1,9 @@
 /* Tests agent/retention.c: the policy as a pure function with a fixed clock.
  * The expectations were worked out by hand from the rules (README,
- * Retention), and the restic cases come from restic's own golden files
- * (retention_vectors/README.md), not from this code. */
+ * Retention), not from this code. */
 #include "agent/retention.h"
 #include "common/common.h"
 
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,8 +126,9 @@ static void test_last_within_periods(void **state)
 		it[i].started_ms = at(t[i]);
 	assert_int_equal(retention_apply(&p, at("2027-01-03 00:00"), it, 6), 0);
 	retention_explain(&p, &it[0], why, sizeof(why));
-	assert_string_equal(why, "last 1, weekly 2026-W53, monthly 2027-01, yearly 2027, within 1d, "
-	                         "newest");
+	assert_string_equal(why,
+	                    "last 1, weekly 2026-W53, monthly 2027-01, yearly 2027, within 1d, "
+	                    "newest");
 	retention_explain(&p, &it[1], why, sizeof(why));
 	assert_string_equal(why, "monthly 2026-12, yearly 2026");
 	retention_explain(&p, &it[2], why, sizeof(why));
@@ -230,7 +229,8 @@ static void test_two_years(void **state)
 		it[i].state = RETENTION_COMPLETE;
 	failed_recent = 0;
 	for (size_t i = 0; i < n; i++)
-		failed_recent += it[i].state == RETENTION_FAILED && end - it[i].started_ms < 7 * DAY_MS;
+		failed_recent +=
+		    it[i].state == RETENTION_FAILED && end - it[i].started_ms < 7 * DAY_MS;
 	p.keep[RETENTION_HOURLY] = 24;
 	p.keep[RETENTION_DAILY] = 7;
 	p.keep[RETENTION_WEEKLY] = 4;
@@ -264,81 +264,13 @@ static void test_two_years(void **state)
 	free(it);
 }
 
-/* The restic cases: retention_vectors/NAME.txt (format in its README). */
-static void test_restic_vectors(void **state)
-{
-	char dir[1024], path[1300], line[512];
-	struct dirent *e;
-	int files = 0;
-	DIR *d;
-
-	(void)state;
-	snprintf(dir, sizeof(dir), "%s/../unit/agent/retention_vectors", COFFER_TESTDATA);
-	d = opendir(dir);
-	if (!d) {
-		skip();
-		return;
-	}
-	while ((e = readdir(d))) {
-		struct retention_item it[256];
-		int want[256];
-		struct retention_policy p = policy();
-		char tz[64] = "UTC0";
-		size_t n = 0;
-		long long within_s = 0;
-		FILE *f;
-
-		if (!strstr(e->d_name, ".txt"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		f = fopen(path, "r");
-		assert_non_null(f);
-		memset(it, 0, sizeof(it));
-		p.min_keep = 0;
-		while (fgets(line, sizeof(line), f)) {
-			long long t;
-			char what[16];
-
-			if (!strncmp(line, "policy ", 7))
-				assert_int_equal(sscanf(line,
-				                        "policy keep_last=%u keep_hourly=%u keep_daily=%u "
-				                        "keep_weekly=%u keep_monthly=%u keep_yearly=%u "
-				                        "keep_within_s=%lld",
-				                        &p.keep[RETENTION_LAST], &p.keep[RETENTION_HOURLY],
-				                        &p.keep[RETENTION_DAILY], &p.keep[RETENTION_WEEKLY],
-				                        &p.keep[RETENTION_MONTHLY], &p.keep[RETENTION_YEARLY],
-				                        &within_s),
-				                 7);
-			else if (!strncmp(line, "tz ", 3))
-				assert_int_equal(sscanf(line, "tz %63s", tz), 1);
-			else if (!strncmp(line, "backup ", 7)) {
-				assert_true(n < 256);
-				assert_int_equal(sscanf(line, "backup %lld %15s", &t, what), 2);
-				it[n].started_ms = t * 1000;
-				want[n++] = !strcmp(what, "keep");
-			}
-		}
-		fclose(f);
-		p.keep_within_ms = within_s * 1000;
-		p.timezone = tz;
-		assert_true(n > 0);
-		assert_int_equal(retention_apply(&p, it[0].started_ms + 1000, it, n), 0);
-		for (size_t i = 0; i < n; i++)
-			if (it[i].keep != want[i])
-				fail_msg("%s: backup %zu (%lld): keep %d, restic %d", e->d_name, i,
-				         (long long)(it[i].started_ms / 1000), it[i].keep, want[i]);
-		files++;
-	}
-	closedir(d);
-	print_message("%d restic cases\n", files);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_daily_and_timezone), cmocka_unit_test(test_last_within_periods),
-	    cmocka_unit_test(test_states),             cmocka_unit_test(test_two_years),
-	    cmocka_unit_test(test_restic_vectors),
+	    cmocka_unit_test(test_daily_and_timezone),
+	    cmocka_unit_test(test_last_within_periods),
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_two_years),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
