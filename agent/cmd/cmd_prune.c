@@ -153,7 +153,8 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 			        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", r->id, "started",
 			                  started, "status", catalog_status_name(r->status),
 			                  "action", items[k].keep ? "keep" : "remove", "reasons",
-			                  items[k].keep ? why : "", "stored_bytes", (json_int_t)r->stored)))
+			                  items[k].keep ? why : "", "stored_bytes",
+			                  (json_int_t)r->stored)))
 				rc = error_set(CF_ERR_NOMEM, "out of memory");
 		} else {
 			printf("  %-6s  %s  %-8s  %s\n", items[k].keep ? "keep" : "remove", r->id,
