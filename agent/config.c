@@ -378,34 +378,27 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 static int config_retention_key(struct retention_keys *k, const char *key, const char *value,
                                 int *rc)
 {
-	static const char *const rules[RETENTION_NRULES] = {
-	    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"};
+	int rule = -1;
 	char *end;
 	long v;
 
 	*rc = 0;
 	for (int r = 0; r < RETENTION_NRULES; r++)
-		if (!strcmp(key, rules[r])) {
-			v = strtol(value, &end, 10);
-			if (!*value || *end || v < 0 || v > 1000000) {
-				*rc = error_set(
-				    CF_ERR_CONFIG,
-				    "%s = '%s': expected a whole number from 0 to 1000000", key,
-				    value);
-				return 1;
-			}
-			k->keep[r] = (unsigned)v;
-			k->has |= RETENTION_KEY_RULE(r);
+		if (!strcmp(key, retention_rule_keys[r]))
+			rule = r;
+	if (rule >= 0 || !strcmp(key, "min_keep")) {
+		v = strtol(value, &end, 10);
+		if (!*value || *end || v < 0 || v > 1000000) {
+			*rc = error_set(CF_ERR_CONFIG,
+			                "%s = '%s': expected a whole number from 0 to 1000000", key,
+			                value);
 			return 1;
 		}
-	if (!strcmp(key, "min_keep")) {
-		v = strtol(value, &end, 10);
-		if (!*value || *end || v < 0 || v > 1000000)
-			*rc = error_set(
-			    CF_ERR_CONFIG,
-			    "min_keep = '%s': expected a whole number from 0 to 1000000", value);
-		k->min_keep = (unsigned)v;
-		k->has |= RETENTION_KEY_MIN_KEEP;
+		if (rule >= 0)
+			k->keep[rule] = (unsigned)v;
+		else
+			k->min_keep = (unsigned)v;
+		k->has |= rule >= 0 ? RETENTION_KEY_RULE(rule) : RETENTION_KEY_MIN_KEEP;
 		return 1;
 	}
 	if (!strcmp(key, "keep_within") || !strcmp(key, "keep_failed")) {

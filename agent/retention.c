@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const retention_rule_names[RETENTION_NRULES] = {"last",   "hourly",  "daily",
-                                                                   "weekly", "monthly", "yearly"};
+const char *const retention_rule_keys[RETENTION_NRULES] = {
+    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"};
 
 /* The period of t for a counted rule, as shown to the user. */
 static void retention_period(enum retention_rule r, int64_t ms, char out[RETENTION_LABEL_LEN])
@@ -252,7 +252,7 @@ void retention_explain(const struct retention_policy *p, const struct retention_
 	} while (0)
 	for (int r = 0; r < RETENTION_NRULES; r++)
 		if (it->why & RETENTION_WHY_RULE(r))
-			WHY("%s %s", retention_rule_names[r], it->period[r]);
+			WHY("%s %s", retention_rule_keys[r] + strlen("keep_"), it->period[r]);
 	if (it->why & RETENTION_WHY_WITHIN) {
 		retention_duration(p->keep_within_ms, d, sizeof(d));
 		WHY("within %s", d);

@@ -20,6 +20,10 @@ enum retention_rule {
 	RETENTION_NRULES
 };
 
+/* The configuration keys of the counted rules, in enum order: "keep_last",
+ * "keep_hourly", ... "keep_yearly". */
+extern const char *const retention_rule_keys[RETENTION_NRULES];
+
 struct retention_policy {
 	int set;                         /* any keep_* key given; else nothing is pruned */
 	unsigned keep[RETENTION_NRULES]; /* keep_last, keep_hourly, ... keep_yearly (0: off) */

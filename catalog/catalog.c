@@ -380,10 +380,16 @@ static int catalog_index_update(struct catalog *c, MDB_txn *txn, const struct ca
 
 	if (!rc && (del || b->status == CATALOG_RUNNING))
 		rc = catalog_running_entry(c, txn, b->id, del);
-	if (!rc && !b->locations.n)
+	if (!rc && catalog_backup_unplaced(b))
 		rc = catalog_index_entry(c, txn, c->by_location, "", b->id, del);
 	for (size_t i = 0; !rc && i < b->locations.n; i++)
 		rc = catalog_index_entry(c, txn, c->by_location, b->locations.v[i], b->id, del);
+	/* A copy being deleted stays in its repository's range, for the prune
+	 * or cleanup that finishes it. */
+	for (size_t i = 0; !rc && i < b->deleting.n; i++)
+		if (!strv_has(&b->locations, b->deleting.v[i]))
+			rc = catalog_index_entry(c, txn, c->by_location, b->deleting.v[i], b->id,
+			                         del);
 	return rc;
 }
 
@@ -880,7 +886,9 @@ out:
 /* 1 if record b is at location (NULL: anywhere; no locations: everywhere). */
 static int catalog_record_at(const struct catalog_backup *b, const char *location)
 {
-	return !location || b->locations.n == 0 || strv_has(&b->locations, location);
+	if (catalog_backup_unplaced(b))
+		return 1;
+	return location ? strv_has(&b->locations, location) : b->locations.n > 0;
 }
 
 int catalog_backup_latest(struct catalog *c, const char *source, const char *location,

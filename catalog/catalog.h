@@ -73,7 +73,14 @@ struct catalog_backup {
 	size_t nobjects;
 	struct strv recipients; /* recipient fingerprints (age_recipient_fingerprint) */
 	struct strv locations;  /* repositories holding it, storage_describe() strings */
-	char *meta_json;        /* source-specific JSON object (engine, versions...), or NULL */
+	/* Never in a manifest: repositories whose copy prune has begun to
+	 * delete (moved here from locations as it begins: not a backup there
+	 * any more, whatever is left of it; the next prune or `repo cleanup`
+	 * finishes the deletion), and those it was deleted from (`replicate
+	 * --all` does not make it again). */
+	struct strv deleting;
+	struct strv pruned;
+	char *meta_json; /* source-specific JSON object (engine, versions...), or NULL */
 	/* What the source was asked to back up and could not (an unreadable or
 	 * vanished path, a forbidden resource): a complete backup with
 	 * missing_count > 0 is "partial". missing holds the first
@@ -85,6 +92,10 @@ struct catalog_backup {
 	struct catalog_pending *pending;
 	size_t npending;
 };
+
+/* 1 if record b predates locations (none, and none being or already
+ * deleted): it cannot be told which repository holds it. */
+int catalog_backup_unplaced(const struct catalog_backup *b);
 
 /* Adds a pending copy to b (copies location, error). Errors: CF_ERR_NOMEM. */
 int catalog_backup_add_pending(struct catalog_backup *b, const char *location, const char *error,

@@ -78,6 +78,8 @@ void catalog_backup_free(struct catalog_backup *b)
 	free(b->objects);
 	strv_free(&b->recipients);
 	strv_free(&b->locations);
+	strv_free(&b->deleting);
+	strv_free(&b->pruned);
 	free(b->meta_json);
 	strv_free(&b->missing);
 	for (size_t i = 0; i < b->npending; i++) {
@@ -107,6 +109,11 @@ int catalog_backup_add_pending(struct catalog_backup *b, const char *location, c
 	}
 	b->npending++;
 	return 0;
+}
+
+int catalog_backup_unplaced(const struct catalog_backup *b)
+{
+	return !b->locations.n && !b->deleting.n && !b->pruned.n;
 }
 
 void catalog_backup_drop_pending(struct catalog_backup *b, const char *location)
@@ -347,6 +354,10 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = catalog_json_set_strv(root, "recipients", b->recipients.v, b->recipients.n, 0);
 	if (!rc)
 		rc = catalog_json_set_strv(root, "locations", b->locations.v, b->locations.n, 0);
+	if (!rc && !manifest && b->deleting.n)
+		rc = catalog_json_set_strv(root, "deleting", b->deleting.v, b->deleting.n, 0);
+	if (!rc && !manifest && b->pruned.n)
+		rc = catalog_json_set_strv(root, "pruned", b->pruned.v, b->pruned.n, 0);
 	if (!rc && b->missing_count)
 		rc = catalog_json_set_strv(root, "missing", b->missing.v, b->missing.n, 1);
 	if (!rc && b->missing_count)
@@ -724,6 +735,10 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 	if (!rc)
 		rc = catalog_get_strv(root, "locations", &b->locations);
 	if (!rc)
+		rc = catalog_get_strv(root, "deleting", &b->deleting);
+	if (!rc)
+		rc = catalog_get_strv(root, "pruned", &b->pruned);
+	if (!rc)
 		rc = catalog_get_strv(root, "missing", &b->missing);
 	if (!rc)
 		rc = catalog_get_int(root, "missing_count", "missing_count", 0, 0, INT64_MAX, &v);
@@ -835,6 +850,8 @@ int catalog_manifest_from_json(const char *json, size_t len, const char *where,
 	b->pid = 0;
 	free(b->error);
 	b->error = NULL;
+	strv_free(&b->deleting);
+	strv_free(&b->pruned);
 	*out = b;
 	return 0;
 }

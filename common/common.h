@@ -304,6 +304,8 @@ int strv_add_new(struct strv *sv, const char *s);
 int strv_add_env(struct strv *sv, const char *name, const char *value);
 /* 1 if s is in the vector. */
 int strv_has(const struct strv *sv, const char *s);
+/* Removes every item equal to s, keeping the order of the others. */
+void strv_remove(struct strv *sv, const char *s);
 /* Frees the strings and the vector, leaving it empty. */
 void strv_free(struct strv *sv);
 /* Splits a comma-separated list into out (initialised here), trimming
@@ -311,8 +313,13 @@ void strv_free(struct strv *sv);
  * CF_ERR_NOMEM; out is then empty. */
 int strv_split(const char *value, struct strv *out);
 
-/* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
+/* Milliseconds since the Unix epoch: the time of records, backup ids and
+ * retention. From CLOCK_REALTIME, shifted when the tests set
+ * COFFER_TEST_CLOCK (an RFC 3339 UTC time the clock starts from). */
 int64_t time_now_ms(void);
+/* CLOCK_REALTIME unshifted: for comparing with times a server or the file
+ * system gave (object and upload ages) and for signing requests. */
+int64_t time_real_ms(void);
 /* Monotonic seconds, for rates and timeouts. */
 double time_mono(void);
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds

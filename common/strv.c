@@ -80,6 +80,21 @@ int strv_has(const struct strv *sv, const char *s)
 	return 0;
 }
 
+void strv_remove(struct strv *sv, const char *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sv->n; i++) {
+		if (strcmp(sv->v[i], s) != 0)
+			sv->v[n++] = sv->v[i];
+		else
+			free(sv->v[i]);
+	}
+	sv->n = n;
+	if (sv->v)
+		sv->v[n] = NULL;
+}
+
 void strv_free(struct strv *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)

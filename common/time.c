@@ -3,16 +3,47 @@
  */
 #include "common/common.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-int64_t time_now_ms(void)
+int64_t time_real_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t time_offset_ms;
+static pthread_once_t time_offset_once = PTHREAD_ONCE_INIT;
+
+/* COFFER_TEST_CLOCK (tests only, see docs/testing.md): the process's clock
+ * starts at that time and runs on from there. A value that does not parse
+ * is ignored with a message, so a typo cannot pass for the real clock
+ * silently. */
+static void time_offset_init(void)
+{
+	const char *v = getenv("COFFER_TEST_CLOCK");
+	int64_t at;
+
+	if (!v || !*v)
+		return;
+	if (time_parse_iso(v, &at)) {
+		fprintf(stderr,
+		        "coffer: ignoring COFFER_TEST_CLOCK=%s (want 2026-01-31T12:00:00Z)\n", v);
+		error_clear();
+		return;
+	}
+	time_offset_ms = at - time_real_ms();
+}
+
+int64_t time_now_ms(void)
+{
+	pthread_once(&time_offset_once, time_offset_init);
+	return time_real_ms() + time_offset_ms;
 }
 
 double time_mono(void)

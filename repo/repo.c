@@ -84,12 +84,7 @@ struct storage *repo_storage(const struct repo *r)
 
 int repo_record_at(const struct catalog_backup *b, const char *location)
 {
-	if (!b->locations.n)
-		return 1;
-	for (size_t i = 0; i < b->locations.n; i++)
-		if (!strcmp(b->locations.v[i], location))
-			return 1;
-	return 0;
+	return catalog_backup_unplaced(b) || strv_has(&b->locations, location);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -430,7 +425,7 @@ int repo_abort_unfinished(struct repo *r, const char *prefix, unsigned *removed)
 		                 "refusing to clean up under '%.128s': not a "
 		                 "backup's folder",
 		                 prefix ? prefix : "");
-	return storage_cleanup_prefix(r->st, prefix, 0, time_now_ms(), removed);
+	return storage_cleanup_prefix(r->st, prefix, 0, time_real_ms(), removed);
 }
 
 int repo_discard_run(struct repo *r, const struct catalog_backup *rec, int *complete)
@@ -456,7 +451,7 @@ int repo_discard_run(struct repo *r, const struct catalog_backup *rec, int *comp
 	/* Unfinished writes under the run's own folder (a temporary file no
 	 * live writer locks, an S3 multipart upload), then the objects the run
 	 * recorded writing, and nothing else. */
-	rc = storage_cleanup_prefix(r->st, rec->prefix, 0, time_now_ms(), &pending);
+	rc = storage_cleanup_prefix(r->st, rec->prefix, 0, time_real_ms(), &pending);
 	plen = strlen(rec->prefix);
 	if (!rc && rec->nobjects && !(keys = calloc(rec->nobjects, sizeof(*keys))))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
@@ -536,7 +531,7 @@ int repo_forget(struct repo *r, const char *id)
 {
 	struct catalog_backup *rec = NULL;
 	const char *here = repo_location(r);
-	size_t n = 0;
+	size_t n;
 	int rc = catalog_backup_get(r->cat, id, &rec);
 
 	if (rc == CF_ERR_NOTFOUND) {
@@ -545,16 +540,16 @@ int repo_forget(struct repo *r, const char *id)
 	}
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < rec->locations.n; i++) {
-		if (strcmp(rec->locations.v[i], here))
-			rec->locations.v[n++] = rec->locations.v[i];
-		else
-			free(rec->locations.v[i]);
-	}
-	rec->locations.n = n;
-	if (rec->locations.v)
-		rec->locations.v[n] = NULL;
-	rc = n ? catalog_backup_put(r->cat, rec) : catalog_backup_delete(r->cat, id);
+	/* A copy prune deleted is remembered as pruned, so that `replicate
+	 * --all` does not make it again while another repository keeps it. */
+	if (strv_has(&rec->deleting, here) && !strv_has(&rec->pruned, here))
+		rc = strv_add(&rec->pruned, here);
+	strv_remove(&rec->locations, here);
+	strv_remove(&rec->deleting, here);
+	catalog_backup_drop_pending(rec, here);
+	n = rec->locations.n + rec->deleting.n;
+	if (!rc)
+		rc = n ? catalog_backup_put(r->cat, rec) : catalog_backup_delete(r->cat, id);
 	catalog_backup_free(rec);
 	return rc;
 }
@@ -573,12 +568,103 @@ int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
 	rc = repo_manifest_key(b->prefix, key, sizeof(key));
 	if (!rc)
 		rc = storage_delete(r->st, key);
+	if (!rc)
+		rc = fault_point("delete-manifest");
 	/* Now a folder without a manifest: everything under it goes, the
 	 * objects the record lists and any it does not. */
 	if (!rc)
 		rc = repo_remove_folder(r, b->prefix, &removed);
 	if (!rc)
+		rc = fault_point("delete-objects");
+	if (!rc)
 		rc = repo_forget(r, b->id);
+	return rc;
+}
+
+int repo_prune_backup(struct repo *r, const char *id, struct repo_prune_result *res)
+{
+	const char *here = repo_location(r);
+	struct catalog_backup *b = NULL;
+	struct storage_info info;
+	char key[STORAGE_KEY_MAX + 1];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = catalog_backup_get(r->cat, id, &b);
+	if (rc)
+		return rc;
+	res->stored_bytes = 0;
+	for (size_t i = 0; i < b->nobjects; i++)
+		res->stored_bytes += b->objects[i].stored_bytes;
+	res->finished = strv_has(&b->deleting, here);
+	if (b->status != CATALOG_COMPLETE || (!res->finished && !strv_has(&b->locations, here))) {
+		rc = error_set(CF_ERR_INTERNAL, "backup %s is not a complete backup in %s", id,
+		               here);
+		goto out;
+	}
+	if (!res->finished) {
+		/* Object lock: a locked manifest is not deleted, nor anything else
+		 * of the backup (its objects were written before it and are locked
+		 * as long). Compared with the real clock, as the storage does. */
+		rc = repo_manifest_key(b->prefix, key, sizeof(key));
+		if (!rc)
+			rc = storage_head(r->st, key, &info);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = 0;
+		} else if (!rc && info.retain_until_ms > time_real_ms()) {
+			res->locked_until_ms = info.retain_until_ms;
+			goto out;
+		}
+		/* The mark first: the copy moves from locations to deleting, so
+		 * from here on it is not a backup here for anyone (list, restore,
+		 * replicate), and a prune killed at any later point is finished by
+		 * the next one. */
+		strv_remove(&b->locations, here);
+		if (!rc)
+			rc = strv_add(&b->deleting, here);
+		if (!rc)
+			rc = catalog_backup_put(r->cat, b);
+		if (!rc)
+			rc = fault_point("delete-marked");
+	}
+	if (!rc)
+		rc = repo_delete_backup(r, b);
+out:
+	catalog_backup_free(b);
+	return rc;
+}
+
+struct repo_deleting {
+	const char *here;
+	struct strv ids;
+};
+
+static int repo_deleting_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct repo_deleting *d = ctx;
+
+	return strv_has(&b->deleting, d->here) ? strv_add(&d->ids, b->id) : 0;
+}
+
+int repo_finish_deleting(struct repo *r, unsigned *finished)
+{
+	struct repo_deleting d = {repo_location(r), {NULL, 0, 0}};
+	int rc = catalog_backup_list_at(r->cat, d.here, repo_deleting_cb, &d);
+
+	*finished = 0;
+	for (size_t i = 0; !rc && i < d.ids.n; i++) {
+		struct repo_prune_result res;
+
+		rc = repo_prune_backup(r, d.ids.v[i], &res);
+		if (!rc) {
+			log_info("finished deleting backup %s from %s (an earlier prune was "
+			         "interrupted)",
+			         d.ids.v[i], d.here);
+			(*finished)++;
+		}
+	}
+	strv_free(&d.ids);
 	return rc;
 }
 
@@ -794,11 +880,13 @@ static int repo_cleanup_folder(struct repo *r, const struct cleanup_folder *f, i
 int repo_cleanup(struct repo *r, int64_t older_ms, struct repo_cleanup_result *res)
 {
 	struct cleanup_list c = {NULL, 0};
-	int64_t now = time_now_ms();
+	int64_t now = time_real_ms();
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	rc = storage_cleanup(r->st, older_ms, now, &res->temporary);
+	rc = repo_finish_deleting(r, &res->deleted);
+	if (!rc)
+		rc = storage_cleanup(r->st, older_ms, now, &res->temporary);
 	if (!rc)
 		rc = storage_list(r->st, "", repo_cleanup_list_cb, &c);
 	if (!rc)
@@ -815,7 +903,7 @@ int repo_cleanup(struct repo *r, int64_t older_ms, struct repo_cleanup_result *r
 int repo_housekeep(struct repo *r, int64_t orphan_ms, unsigned *removed)
 {
 	char name[HASH_SHA256_HEX_LEN + 16], hex[HASH_SHA256_HEX_LEN + 1];
-	int64_t last = 0, now = time_now_ms();
+	int64_t last = 0, now = time_real_ms();
 	int rc;
 
 	*removed = 0;

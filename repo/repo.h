@@ -155,9 +155,31 @@ int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed);
  * Errors: CF_ERR_INTERNAL (a bad folder), CF_ERR_CATALOG, storage errors.
  */
 int repo_delete_backup(struct repo *r, const struct catalog_backup *b);
-/* Drops this repository from the locations of record id, deleting the
- * record when no location is left (or it had none: a record from before
- * locations). A missing record succeeds. Errors: CF_ERR_CATALOG, ... */
+/* What repo_prune_backup() did. */
+struct repo_prune_result {
+	int64_t locked_until_ms; /* not 0: nothing deleted, locked until then */
+	int finished;            /* an earlier prune had begun it */
+	uint64_t stored_bytes;   /* the backup's stored bytes, as recorded */
+};
+/*
+ * Retention's delete of complete backup id from this repository, crash-safe:
+ * when its manifest is under object lock (retain-until in the future)
+ * nothing changes and res->locked_until_ms says until when; otherwise the
+ * record is marked deleting here (b->deleting: from then on it is not a
+ * backup here), then repo_delete_backup(). A record already marked is
+ * finished the same way. Never for a running or failed record
+ * (CF_ERR_INTERNAL). Errors: CF_ERR_NOTFOUND (no record), CF_ERR_CATALOG,
+ * storage errors.
+ */
+int repo_prune_backup(struct repo *r, const char *id, struct repo_prune_result *res);
+/* Finishes the deletions an interrupted prune began in this repository
+ * (records marked deleting here); *finished counts them. A walk of the
+ * repository's records: for prune and `repo cleanup`. */
+int repo_finish_deleting(struct repo *r, unsigned *finished);
+/* Drops this repository from the locations (and the deleting and pending
+ * lists) of record id, deleting the record when no location is left (or it
+ * had none: a record from before locations). A missing record succeeds.
+ * Errors: CF_ERR_CATALOG, ... */
 int repo_forget(struct repo *r, const char *id);
 
 /* Called with the key of each manifest in the repository, in key order. */
@@ -167,11 +189,13 @@ int repo_list_manifests(struct repo *r, repo_manifest_cb cb, void *ctx);
 
 /* What repo_cleanup() removed. */
 struct repo_cleanup_result {
+	unsigned deleted;   /* deletions an interrupted prune began, finished */
 	unsigned temporary; /* unfinished writes (temporary files, uploads) */
 	unsigned folders;   /* backup folders without a manifest */
 };
 /*
- * Removes leftovers: unfinished writes older than older_ms, and backup
+ * Removes leftovers: deletions an interrupted prune began
+ * (repo_finish_deleting()), unfinished writes older than older_ms, and backup
  * folders without a manifest whose run this host recorded as failed, or
  * that are older than older_ms and unknown here (deletion rule 4). A whole
  * listing of the repository: for `coffer repo cleanup`, not every run.

@@ -406,6 +406,7 @@ int storage_head(struct storage *s, const char *key, struct storage_info *info)
 {
 	int rc = storage_check_key(s, key);
 
+	memset(info, 0, sizeof(*info));
 	if (rc)
 		return rc;
 	return s->drv->head(s->ctx, key, info);

@@ -75,6 +75,10 @@ struct storage_write;
 struct storage_info {
 	uint64_t size;
 	int64_t mtime_ms;
+	/* storage_head() only: the object may not be deleted before this time
+	 * (S3 object lock, x-amz-object-lock-retain-until-date); 0 when it is
+	 * not locked or the driver has no locks. */
+	int64_t retain_until_ms;
 };
 
 /*

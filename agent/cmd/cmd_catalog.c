@@ -56,6 +56,14 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	}
 	for (size_t i = 0; !rc && old && i < old->locations.n; i++)
 		rc = strv_add_new(&b->locations, old->locations.v[i]);
+	/* A deletion prune began stays begun, here too (the manifest is still
+	 * there when prune was killed right after marking): the next prune
+	 * finishes it. A copy pruned before stays so elsewhere. */
+	for (size_t i = 0; !rc && old && i < old->deleting.n; i++)
+		rc = strv_add_new(&b->deleting, old->deleting.v[i]);
+	for (size_t i = 0; !rc && old && i < old->pruned.n; i++)
+		if (strcmp(old->pruned.v[i], repo_location(r->repo)) != 0)
+			rc = strv_add_new(&b->pruned, old->pruned.v[i]);
 	/* Copies still pending elsewhere stay so; this one is made. */
 	for (size_t i = 0; !rc && old && i < old->npending; i++)
 		if (strcmp(old->pending[i].location, repo_location(r->repo)) != 0 &&
@@ -64,7 +72,7 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 			                                old->pending[i].error,
 			                                old->pending[i].since_ms);
 	catalog_backup_free(old);
-	if (!rc)
+	if (!rc && !strv_has(&b->deleting, repo_location(r->repo)))
 		rc = strv_add_new(&b->locations, repo_location(r->repo));
 	if (!rc)
 		rc = catalog_backup_put(r->cat, b);

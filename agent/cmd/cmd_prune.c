@@ -1,10 +1,13 @@
 /*
- * cmd_prune: `coffer prune --dry-run [--source S] [--target R] [--json]`.
+ * cmd_prune: `coffer prune [--dry-run] [--source S] [--target R] [--json]`.
  * For each source (configured, or only in the catalog) and each repository
  * it uses, applies its retention policy (retention.c) to the catalog's
- * records of that copy and prints every backup with keep or remove and the
- * rules that kept it. Reads the catalog only. Deleting is not built yet:
- * without --dry-run it refuses (exit 2) and changes nothing.
+ * records of that copy, prints every backup with keep or remove and the
+ * rules that kept it, and (without --dry-run) deletes what it removes:
+ * complete backups through repo_prune_backup() (crash-safe, object lock
+ * respected), records of failed runs from the catalog. Deletions an
+ * interrupted prune began are finished first. A deletion that fails is
+ * reported and the others go on; the exit status then says so.
  */
 #include "agent/agent.h"
 
@@ -14,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CMD_PRUNE_USAGE "usage: coffer prune --dry-run [--source S] [--target REPOSITORY]"
+#define CMD_PRUNE_USAGE "usage: coffer prune [--dry-run] [--source S] [--target REPOSITORY]"
 
 /* One record of the source being planned. */
 struct prune_rec {
@@ -22,17 +25,29 @@ struct prune_rec {
 	int64_t started_ms;
 	enum catalog_status status;
 	uint64_t stored;
-	uint64_t at;   /* bit t: the record holds a copy in target t */
-	int failed_at; /* failed/running: listed under this target only */
+	uint64_t at;       /* bit t: the record holds a copy in target t */
+	uint64_t deleting; /* bit t: a prune has begun deleting that copy */
+	int failed_at;     /* failed/running: listed under this target only */
+};
+
+/* What one plan (a source in a target) did. */
+struct prune_count {
+	unsigned remove, deleted, records, locked, failed;
+	uint64_t remove_bytes, deleted_bytes;
 };
 
 struct prune {
 	const struct config *cfg;
 	struct catalog *cat;
-	char **locs; /* each target's location */
+	int dry_run;
+	char **locs;         /* each target's location */
+	struct repo **repos; /* opened at the first deletion in a target */
+	int *open_rc;        /* why a target could not be opened */
 	struct prune_rec *recs;
 	size_t n, cap;
-	int rc;
+	struct prune_count total;
+	int first_rc;        /* the first failed deletion */
+	char first_err[512]; /* and its message */
 };
 
 static int prune_collect(void *ctx, const struct catalog_backup *b)
@@ -58,9 +73,12 @@ static int prune_collect(void *ctx, const struct catalog_backup *b)
 	r->status = b->status;
 	for (size_t i = 0; i < b->nobjects; i++)
 		r->stored += b->objects[i].stored_bytes;
-	for (size_t t = 0; t < p->cfg->ntargets; t++)
+	for (size_t t = 0; t < p->cfg->ntargets; t++) {
 		if (strv_has(&b->locations, p->locs[t]))
 			r->at |= 1ULL << t;
+		if (strv_has(&b->deleting, p->locs[t]))
+			r->deleting |= 1ULL << t;
+	}
 	p->n++;
 	return 0;
 }
@@ -75,15 +93,13 @@ static void prune_recs_free(struct prune *p)
 /* The policy's keys as text: "keep_daily 7, keep_monthly 12, min_keep 1". */
 static void prune_policy_text(const struct retention_policy *pol, char *out, size_t size)
 {
-	static const char *const names[RETENTION_NRULES] = {
-	    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"};
 	size_t len = 0;
 
 	out[0] = '\0';
 	for (int r = 0; r < RETENTION_NRULES; r++)
 		if (pol->keep[r] && len < size)
-			len += (size_t)snprintf(out + len, size - len, "%s %u, ", names[r],
-			                        pol->keep[r]);
+			len += (size_t)snprintf(out + len, size - len, "%s %u, ",
+			                        retention_rule_keys[r], pol->keep[r]);
 	if (pol->keep_within_ms && len < size)
 		len += (size_t)snprintf(out + len, size - len, "keep_within %llds, ",
 		                        (long long)(pol->keep_within_ms / 1000));
@@ -92,18 +108,136 @@ static void prune_policy_text(const struct retention_policy *pol, char *out, siz
 		         pol->timezone ? pol->timezone : "of the host");
 }
 
-/* Plans source src in target t: prints it (text) or adds it to doc. */
+/* Records a failed deletion: the message goes to stderr now, the first one
+ * is the command's error at the end. Cancellation stops the prune. */
+static int prune_failed(struct prune *p, struct prune_count *c, int rc, char *detail, size_t size)
+{
+	snprintf(detail, size, "failed: %s", error_message());
+	if (rc == CF_ERR_INTERRUPTED || rc == CF_ERR_NOMEM || rc == CF_ERR_CATALOG)
+		return rc;
+	log_error("%s", error_message());
+	if (!p->first_rc) {
+		p->first_rc = rc;
+		snprintf(p->first_err, sizeof(p->first_err), "%s", error_message());
+	}
+	error_clear();
+	c->failed++;
+	return 0;
+}
+
+/* The repository of target t, opened at the first deletion there. */
+static int prune_repo(struct prune *p, size_t t, struct repo **out)
+{
+	static const struct repo_trust no_trust = {{NULL, 0, 0}, 0};
+
+	if (!p->repos[t] && !p->open_rc[t]) {
+		p->open_rc[t] = agent_open_target(p->cfg, t, p->cat, &no_trust, &p->repos[t]);
+		if (p->open_rc[t]) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", error_message());
+			error_set(p->open_rc[t], "cannot open repository %s to delete from it: %s",
+			          p->cfg->targets[t].name, msg);
+		}
+	} else if (p->open_rc[t]) {
+		error_set(p->open_rc[t], "repository %s could not be opened (see above)",
+		          p->cfg->targets[t].name);
+	}
+	*out = p->repos[t];
+	return p->open_rc[t];
+}
+
+/* Deletes record r's copy in target t (a complete backup) or its record (a
+ * failed run), filling detail. A failure is counted, not returned. */
+static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, struct prune_count *c,
+                        char *detail, size_t size)
+{
+	struct repo_prune_result res;
+	struct catalog_backup *b = NULL;
+	struct repo *repo = NULL;
+	char until[TIME_ISO_LEN + 1];
+	int rc;
+
+	if (r->status != CATALOG_COMPLETE) {
+		/* A failed run's record; what it wrote went when it failed, and
+		 * a leftover is `repo cleanup`'s. Checked again: never a run. */
+		rc = catalog_backup_get(p->cat, r->id, &b);
+		if (!rc && b->status == CATALOG_FAILED)
+			rc = catalog_backup_delete(p->cat, r->id);
+		else if (!rc)
+			rc = error_set(CF_ERR_INTERNAL, "backup %s is %s now; left alone", r->id,
+			               catalog_status_name(b->status));
+		catalog_backup_free(b);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = 0;
+		}
+		if (rc)
+			return prune_failed(p, c, rc, detail, size);
+		c->records++;
+		snprintf(detail, size, "record deleted");
+		return 0;
+	}
+	rc = prune_repo(p, t, &repo);
+	if (!rc)
+		rc = repo_prune_backup(repo, r->id, &res);
+	if (rc)
+		return prune_failed(p, c, rc, detail, size);
+	if (res.locked_until_ms) {
+		time_format_iso(res.locked_until_ms, until, sizeof(until));
+		snprintf(detail, size, "locked until %s (object lock): kept", until);
+		c->locked++;
+		return 0;
+	}
+	c->deleted++;
+	c->deleted_bytes += res.stored_bytes;
+	snprintf(detail, size,
+	         res.finished ? "deleted (an interrupted prune had begun it)" : "deleted");
+	return 0;
+}
+
+static int prune_json_entry(json_t *list, const struct prune_rec *r, const char *action,
+                            const char *reasons, const char *result, const char *detail)
+{
+	char started[TIME_ISO_LEN + 1];
+	json_t *e;
+
+	time_format_iso(r->started_ms, started, sizeof(started));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", r->id, "started", started, "status",
+	              catalog_status_name(r->status), "action", action, "reasons", reasons,
+	              "stored_bytes", (json_int_t)r->stored);
+	if (e && result && json_object_set_new(e, "result", json_string(result)))
+		e = NULL;
+	if (e && result && strcmp(result, "deleted") &&
+	    json_object_set_new(e, "detail", json_string(detail)))
+		e = NULL;
+	if (!e || json_array_append_new(list, e))
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* "deleted", "locked" or "failed", from the counts before and after. */
+static const char *prune_result(const struct prune_count *before, const struct prune_count *c)
+{
+	if (c->failed != before->failed)
+		return "failed";
+	return c->locked != before->locked ? "locked" : "deleted";
+}
+
+/* Plans source src in target t, and deletes what it removes unless this is
+ * a dry run: prints it (text) or adds it to doc. */
 static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, json_t *doc)
 {
 	const struct config *cfg = p->cfg;
 	struct retention_policy pol;
 	struct retention_item *items = NULL;
-	size_t *which = NULL, n = 0, nremove = 0;
-	uint64_t bytes = 0;
-	char text[512], why[512];
+	struct prune_count c;
+	size_t *which = NULL, n = 0, nbegun = 0;
+	char text[512], why[512], detail[640];
 	json_t *list = NULL, *entry = NULL;
 	int rc = 0;
 
+	memset(&c, 0, sizeof(c));
 	config_retention_policy(cfg, src, t, &pol);
 	if (p->n &&
 	    (!(items = calloc(p->n, sizeof(*items))) || !(which = calloc(p->n, sizeof(*which))))) {
@@ -113,6 +247,10 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 	for (size_t i = 0; i < p->n; i++) {
 		const struct prune_rec *r = &p->recs[i];
 
+		if (r->deleting & (1ULL << t)) {
+			nbegun++;
+			continue;
+		}
 		if (r->status == CATALOG_COMPLETE ? !(r->at & (1ULL << t)) : r->failed_at != (int)t)
 			continue;
 		items[n].started_ms = r->started_ms;
@@ -121,7 +259,7 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 		                                                : RETENTION_FAILED;
 		which[n++] = i;
 	}
-	if (n == 0)
+	if (n + nbegun == 0)
 		goto out;
 	rc = retention_apply(&pol, now, items, n);
 	if (rc)
@@ -137,39 +275,82 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 		printf("%s in %s (%s): %s\n", src, cfg->targets[t].name, p->locs[t],
 		       pol.set ? text : "no policy: nothing is pruned");
 	}
+	/* Deletions an interrupted prune began: not backups any more, and
+	 * finished whatever the policy says now. */
+	for (size_t i = 0; !rc && nbegun && i < p->n; i++) {
+		const struct prune_rec *r = &p->recs[i];
+		struct prune_count before = c;
+
+		if (!(r->deleting & (1ULL << t)))
+			continue;
+		c.remove++;
+		c.remove_bytes += r->stored;
+		snprintf(detail, sizeof(detail), "an interrupted prune began deleting it");
+		if (!p->dry_run)
+			rc = prune_delete(p, r, t, &c, detail, sizeof(detail));
+		if (!rc && doc)
+			rc =
+			    prune_json_entry(list, r, "remove", "",
+			                     p->dry_run ? NULL : prune_result(&before, &c), detail);
+		else if (!rc)
+			printf("  %-6s  %s  %-8s  %s\n", "remove", r->id, "deleting", detail);
+	}
 	for (size_t k = 0; !rc && k < n; k++) {
 		const struct prune_rec *r = &p->recs[which[k]];
-		char started[TIME_ISO_LEN + 1];
+		struct prune_count before = c;
 
-		time_format_iso(r->started_ms, started, sizeof(started));
 		retention_explain(&pol, &items[k], why, sizeof(why));
+		detail[0] = '\0';
 		if (!items[k].keep) {
-			nremove++;
-			bytes += r->stored;
+			c.remove++;
+			c.remove_bytes += r->stored;
+			if (!p->dry_run)
+				rc = prune_delete(p, r, t, &c, detail, sizeof(detail));
 		}
-		if (doc) {
-			if (json_array_append_new(
-			        list,
-			        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", r->id, "started",
-			                  started, "status", catalog_status_name(r->status),
-			                  "action", items[k].keep ? "keep" : "remove", "reasons",
-			                  items[k].keep ? why : "", "stored_bytes",
-			                  (json_int_t)r->stored)))
-				rc = error_set(CF_ERR_NOMEM, "out of memory");
-		} else {
+		if (rc)
+			break;
+		if (doc)
+			rc = prune_json_entry(
+			    list, r, items[k].keep ? "keep" : "remove", items[k].keep ? why : "",
+			    items[k].keep || p->dry_run ? NULL : prune_result(&before, &c), detail);
+		else
 			printf("  %-6s  %s  %-8s  %s\n", items[k].keep ? "keep" : "remove", r->id,
-			       catalog_status_name(r->status), items[k].keep ? why : "");
-		}
+			       catalog_status_name(r->status), items[k].keep ? why : detail);
 	}
 	if (!rc && doc) {
-		if (json_object_set_new(entry, "remove", json_integer((json_int_t)nremove)) ||
-		    json_object_set_new(entry, "remove_bytes", json_integer((json_int_t)bytes)))
+		if (json_object_set_new(entry, "remove", json_integer((json_int_t)c.remove)) ||
+		    json_object_set_new(entry, "remove_bytes",
+		                        json_integer((json_int_t)c.remove_bytes)) ||
+		    json_object_set_new(entry, "deleted", json_integer((json_int_t)c.deleted)) ||
+		    json_object_set_new(entry, "deleted_records",
+		                        json_integer((json_int_t)c.records)) ||
+		    json_object_set_new(entry, "deleted_bytes",
+		                        json_integer((json_int_t)c.deleted_bytes)) ||
+		    json_object_set_new(entry, "locked", json_integer((json_int_t)c.locked)) ||
+		    json_object_set_new(entry, "failed", json_integer((json_int_t)c.failed)))
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
-	} else if (!rc) {
-		fmt_bytes(bytes, text, sizeof(text));
-		printf("  would remove %zu backup(s), %s (dry run: nothing was deleted)\n", nremove,
+	} else if (!rc && p->dry_run) {
+		fmt_bytes(c.remove_bytes, text, sizeof(text));
+		printf("  would remove %u backup(s), %s (dry run: nothing was deleted)\n", c.remove,
 		       text);
+	} else if (!rc) {
+		fmt_bytes(c.deleted_bytes, text, sizeof(text));
+		printf("  removed %u backup(s), %s", c.deleted, text);
+		if (c.records)
+			printf("; %u failed run record(s)", c.records);
+		if (c.locked)
+			printf("; %u kept under object lock", c.locked);
+		if (c.failed)
+			printf("; %u could not be deleted", c.failed);
+		printf("\n");
 	}
+	p->total.remove += c.remove;
+	p->total.remove_bytes += c.remove_bytes;
+	p->total.deleted += c.deleted;
+	p->total.deleted_bytes += c.deleted_bytes;
+	p->total.records += c.records;
+	p->total.locked += c.locked;
+	p->total.failed += c.failed;
 out:
 	free(items);
 	free(which);
@@ -186,13 +367,12 @@ static int prune_source(struct prune *p, const char *src, const char *target, in
 	int first = -1, rc;
 
 	rc = catalog_backup_list(p->cat, src, prune_collect, p);
-	for (size_t t = 0; t < cfg->ntargets; t++) {
+	for (size_t i = 0; i < p->n; i++)
+		if (p->recs[i].status == CATALOG_COMPLETE)
+			used |= p->recs[i].at;
+	for (size_t t = 0; t < cfg->ntargets; t++)
 		if (config_source_uses(cfg, src, t))
 			used |= 1ULL << t;
-		for (size_t i = 0; i < p->n; i++)
-			if (p->recs[i].status == CATALOG_COMPLETE)
-				used |= p->recs[i].at;
-	}
 	for (size_t t = 0; t < cfg->ntargets && first < 0; t++)
 		if (used & (1ULL << t))
 			first = (int)t;
@@ -203,6 +383,43 @@ static int prune_source(struct prune *p, const char *src, const char *target, in
 			rc = prune_plan(p, src, t, now, doc);
 	prune_recs_free(p);
 	return rc;
+}
+
+/* The sources to prune: configured ones in file order, then those only the
+ * catalog knows. */
+static int prune_sources(struct prune *p, const char *source, struct strv *names)
+{
+	struct strv known = {NULL, 0, 0};
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < p->cfg->nsources; i++)
+		rc = strv_add(names, p->cfg->sources[i].name);
+	if (!rc)
+		rc = catalog_source_names(p->cat, &known);
+	for (size_t i = 0; !rc && i < known.n; i++)
+		if (!strv_has(names, known.v[i]))
+			rc = strv_add(names, known.v[i]);
+	strv_free(&known);
+	if (!rc && source && !strv_has(names, source))
+		rc = error_set(CF_ERR_USAGE, "--source %s: no such source in %s or the catalog",
+		               source, p->cfg->file);
+	return rc;
+}
+
+static void prune_free(struct prune *p)
+{
+	prune_recs_free(p);
+	free(p->recs);
+	for (size_t t = 0; p->cfg && t < p->cfg->ntargets; t++) {
+		if (p->locs)
+			free(p->locs[t]);
+		if (p->repos)
+			repo_close(p->repos[t]);
+	}
+	free(p->locs);
+	free(p->repos);
+	free(p->open_rc);
+	catalog_close(p->cat);
 }
 
 int cmd_prune(const struct cli *cli, int argc, char **argv)
@@ -216,7 +433,8 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 	struct strv names = {NULL, 0, 0};
 	const char *source = NULL, *target = NULL;
 	json_t *doc = NULL;
-	int opt, rc, dry_run = 0;
+	size_t nt;
+	int opt, rc;
 
 	memset(&p, 0, sizeof(p));
 	optind = 0;
@@ -226,64 +444,59 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 		else if (opt == 't')
 			target = optarg;
 		else if (opt == 'n')
-			dry_run = 1;
+			p.dry_run = 1;
 		else
 			return agent_option_error(opt, argv, CMD_PRUNE_USAGE);
 	}
 	if (optind != argc)
 		return error_set(CF_ERR_USAGE, CMD_PRUNE_USAGE);
-	if (!dry_run)
-		return error_set(CF_ERR_USAGE,
-		                 "coffer prune deletes nothing yet; 'coffer prune --dry-run' shows "
-		                 "what the retention policy would remove (%s)",
-		                 CMD_PRUNE_USAGE);
 	rc = config_load(cli->config_path, &cfg);
 	p.cfg = cfg;
-	for (size_t t = 0; !rc && target && t <= cfg->ntargets; t++)
-		if (t == cfg->ntargets)
+	nt = rc ? 0 : cfg->ntargets;
+	for (size_t t = 0; !rc && target && t <= nt; t++)
+		if (t == nt)
 			rc =
 			    error_set(CF_ERR_USAGE, "--target %s: no repository of that name in %s",
 			              target, cfg->file);
 		else if (!strcmp(cfg->targets[t].name, target))
 			break;
-	if (!rc && !(p.locs = calloc(cfg->ntargets, sizeof(*p.locs))))
+	if (!rc &&
+	    (!(p.locs = calloc(nt, sizeof(*p.locs))) || !(p.repos = calloc(nt, sizeof(*p.repos))) ||
+	     !(p.open_rc = calloc(nt, sizeof(*p.open_rc)))))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t t = 0; !rc && t < cfg->ntargets; t++)
+	for (size_t t = 0; !rc && t < nt; t++)
 		rc = agent_target_location(cfg, t, &p.locs[t]);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &p.cat);
-	/* The configured sources in file order, then those only the catalog knows. */
-	for (size_t i = 0; !rc && i < cfg->nsources; i++)
-		rc = strv_add(&names, cfg->sources[i].name);
-	if (!rc) {
-		struct strv known = {NULL, 0, 0};
-
-		rc = catalog_source_names(p.cat, &known);
-		for (size_t i = 0; !rc && i < known.n; i++)
-			if (!strv_has(&names, known.v[i]))
-				rc = strv_add(&names, known.v[i]);
-		strv_free(&known);
-	}
-	if (!rc && source && !strv_has(&names, source))
-		rc = error_set(CF_ERR_USAGE, "--source %s: no such source in %s or the catalog",
-		               source, cfg->file);
-	if (!rc && cli->json && !(doc = json_pack("{s:b, s:[]}", "dry_run", 1, "plans")))
+	if (!rc)
+		rc = prune_sources(&p, source, &names);
+	if (!rc && cli->json && !(doc = json_pack("{s:b, s:[]}", "dry_run", p.dry_run, "plans")))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < names.n; i++)
 		if (!source || !strcmp(names.v[i], source))
 			rc = prune_source(&p, names.v[i], target, time_now_ms(), doc);
 	if (!rc && doc) {
-		rc = agent_print_json(doc);
+		if (json_object_set_new(doc, "deleted",
+		                        json_integer((json_int_t)p.total.deleted)) ||
+		    json_object_set_new(doc, "deleted_records",
+		                        json_integer((json_int_t)p.total.records)) ||
+		    json_object_set_new(doc, "deleted_bytes",
+		                        json_integer((json_int_t)p.total.deleted_bytes)) ||
+		    json_object_set_new(doc, "locked", json_integer((json_int_t)p.total.locked)) ||
+		    json_object_set_new(doc, "failed", json_integer((json_int_t)p.total.failed)))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc)
+			rc = agent_print_json(doc);
 		doc = NULL;
 	}
+	/* What was deleted stays deleted and recorded; a deletion that failed
+	 * makes the exit status say so. */
+	if (!rc && p.total.failed)
+		rc = error_set(p.first_rc, "prune: %u deletion(s) failed; the first: %s",
+		               p.total.failed, p.first_err);
 	json_decref(doc);
-	prune_recs_free(&p);
-	free(p.recs);
-	for (size_t t = 0; p.locs && t < cfg->ntargets; t++)
-		free(p.locs[t]);
-	free(p.locs);
 	strv_free(&names);
-	catalog_close(p.cat);
+	prune_free(&p);
 	config_free(cfg);
 	return rc;
 }

@@ -31,6 +31,7 @@ struct replicate {
 	const struct sign_key *sign;
 	const char *to;  /* --to, or NULL: every target */
 	struct strv ids; /* --all: the backups lacking a copy */
+	int all;         /* --all: copies prune removed are not made again */
 	unsigned copies; /* copies made */
 	uint64_t bytes;  /* bytes copied */
 };
@@ -196,6 +197,7 @@ static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t 
 	if (!rc)
 		rc = strv_add_new(&b->locations, r->locs[t]);
 	if (!rc) {
+		strv_remove(&b->pruned, r->locs[t]);
 		catalog_backup_drop_pending(b, r->locs[t]);
 		rc = catalog_backup_put(r->cat, b);
 	}
@@ -205,6 +207,19 @@ static int replicate_copy(struct replicate *r, struct catalog_backup *b, size_t 
 		         r->cfg->targets[t].name);
 	}
 	return rc;
+}
+
+/* 1 if prune is deleting b's copy in target t (then no copy is made there
+ * until it is finished), or (with --all) has deleted it: the target's
+ * retention removed it, and --all does not undo that. */
+static int replicate_pruned(const struct replicate *r, const struct catalog_backup *b, size_t t)
+{
+	if (strv_has(&b->deleting, r->locs[t])) {
+		log_warn("backup %s: prune is deleting its copy in %s; not copied there", b->id,
+		         r->cfg->targets[t].name);
+		return 1;
+	}
+	return r->all && strv_has(&b->pruned, r->locs[t]);
 }
 
 /* The targets backup id lacks (only --to's, if given), copied one by one. */
@@ -230,7 +245,7 @@ static int replicate_backup(struct replicate *r, const char *id)
 		if (r->to ? strcmp(r->cfg->targets[t].name, r->to) != 0
 		          : !config_source_uses(r->cfg, b->source, t))
 			continue;
-		if (strv_has(&b->locations, r->locs[t]))
+		if (strv_has(&b->locations, r->locs[t]) || replicate_pruned(r, b, t))
 			continue;
 		rc = replicate_copy(r, b, t);
 	}
@@ -251,8 +266,10 @@ static int replicate_collect(void *ctx, const struct catalog_backup *b)
 		int has = strv_has(&b->locations, r->locs[t]);
 
 		at_one |= has;
-		/* --all keeps to the repositories the source uses */
+		/* --all keeps to the repositories the source uses, and does not
+		 * make again what prune removed */
 		if (!has && config_source_uses(r->cfg, b->source, t) &&
+		    !strv_has(&b->pruned, r->locs[t]) && !strv_has(&b->deleting, r->locs[t]) &&
 		    (!r->to || !strcmp(r->cfg->targets[t].name, r->to)))
 			lacks = 1;
 	}
@@ -274,7 +291,7 @@ int cmd_replicate(const struct cli *cli, int argc, char **argv)
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (opt == 'a')
-			all = 1;
+			all = r.all = 1;
 		else if (opt == 't')
 			r.to = optarg;
 		else

@@ -19,7 +19,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 {
 	struct catalog *cat = NULL;
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
-	unsigned reaped = 0, temporary = 0, folders = 0;
+	unsigned reaped = 0, temporary = 0, folders = 0, deleted = 0;
 	char *primary = NULL;
 	json_t *per = json_array();
 	int rc = per ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
@@ -31,7 +31,7 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 	/* Every target: a backup writes to all, so leftovers can be in any. */
 	for (size_t i = 0; !rc && i < cfg->ntargets; i++) {
 		struct repo *repo = NULL;
-		struct repo_cleanup_result res = {0, 0};
+		struct repo_cleanup_result res = {0, 0, 0};
 		unsigned n = 0;
 
 		rc = agent_open_target(cfg, i, cat, &trust, &repo);
@@ -43,26 +43,35 @@ static int cmd_repo_cleanup(const struct cli *cli, const struct config *cfg, int
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 		if (!rc &&
 		    json_array_append_new(
-		        per, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", cfg->targets[i].name,
-		                       "repository", repo_location(repo), "interrupted_runs",
-		                       (json_int_t)n, "temporary_files", (json_int_t)res.temporary,
-		                       "incomplete_backups", (json_int_t)res.folders)))
+		        per,
+		        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "name", cfg->targets[i].name,
+		                  "repository", repo_location(repo), "interrupted_runs",
+		                  (json_int_t)n, "temporary_files", (json_int_t)res.temporary,
+		                  "incomplete_backups", (json_int_t)res.folders, "deleted_backups",
+		                  (json_int_t)res.deleted)))
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		if (!rc && !cli->json && !cli->quiet)
+		if (!rc && !cli->json && !cli->quiet) {
 			printf("%s%smarked %u interrupted run(s) failed, removed %u temporary "
-			       "file(s) and %u incomplete backup(s)\n",
+			       "file(s) and %u incomplete backup(s)",
 			       cfg->ntargets > 1 ? repo_location(repo) : "",
 			       cfg->ntargets > 1 ? ": " : "", n, res.temporary, res.folders);
+			if (res.deleted)
+				printf("; finished deleting %u backup(s) an interrupted prune left",
+				       res.deleted);
+			printf("\n");
+		}
 		reaped += n;
 		temporary += res.temporary;
 		folders += res.folders;
+		deleted += res.deleted;
 		repo_close(repo);
 	}
 	if (!rc && cli->json)
-		rc = agent_print_json(json_pack(
-		    "{s:s, s:I, s:I, s:I, s:O}", "repository", primary, "interrupted_runs",
-		    (json_int_t)reaped, "temporary_files", (json_int_t)temporary,
-		    "incomplete_backups", (json_int_t)folders, "repositories", per));
+		rc = agent_print_json(
+		    json_pack("{s:s, s:I, s:I, s:I, s:I, s:O}", "repository", primary,
+		              "interrupted_runs", (json_int_t)reaped, "temporary_files",
+		              (json_int_t)temporary, "incomplete_backups", (json_int_t)folders,
+		              "deleted_backups", (json_int_t)deleted, "repositories", per));
 	json_decref(per);
 	free(primary);
 	catalog_close(cat);

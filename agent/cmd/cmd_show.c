@@ -76,7 +76,11 @@ static void cmd_show_copy(const char *name, const struct catalog_backup *b, cons
 		printf("copy:      %-10s pending   %s (since %s: %s)\n", name, loc, t, p->error);
 	} else {
 		printf("copy:      %-10s %-9s %s\n", name,
-		       strv_has(&b->locations, loc) ? "complete" : "missing", loc);
+		       strv_has(&b->locations, loc)  ? "complete"
+		       : strv_has(&b->deleting, loc) ? "deleting"
+		       : strv_has(&b->pruned, loc)   ? "pruned"
+		                                     : "missing",
+		       loc);
 	}
 }
 
@@ -95,7 +99,7 @@ static void cmd_show_copies(const struct config *cfg, const struct catalog_backu
 			continue;
 		}
 		if (config_source_uses(cfg, b->source, i) || strv_has(&b->locations, loc) ||
-		    cmd_show_pending(b, loc))
+		    strv_has(&b->deleting, loc) || cmd_show_pending(b, loc))
 			cmd_show_copy(cfg->targets[i].name, b, loc);
 		(void)strv_add(&seen, loc);
 		free(loc);

@@ -222,7 +222,7 @@ static void posix_tmp_name(struct posix_write *w)
 	 * the time and address still differ between attempts, and O_EXCL
 	 * catches a collision. */
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		uint64_t v = (uint64_t)time_now_ms() ^ ((uint64_t)(uintptr_t)w << 16) ^
+		uint64_t v = (uint64_t)time_real_ms() ^ ((uint64_t)(uintptr_t)w << 16) ^
 		             (uint64_t)(time_mono() * 1e9);
 		memcpy(rnd, &v, sizeof(rnd));
 	}

@@ -260,6 +260,7 @@ struct s3_response {
 	char content_range[128];
 	char last_modified[64];
 	char bucket_region[64];      /* x-amz-bucket-region, or "" */
+	char retain_until[64];       /* x-amz-object-lock-retain-until-date, or "" */
 	int64_t content_length;      /* -1 if absent */
 	struct s3_error_reply error; /* parsed from an error body */
 };

@@ -293,6 +293,28 @@ static int s3_key_request(struct s3_repo *r, const char *method, const char *key
 	return rc;
 }
 
+/* The time in an x-amz-object-lock-retain-until-date header
+ * ("2026-12-06T04:00:00.000Z", with any number of fraction digits), or 0.
+ * An unreadable date is taken as a lock for a day from now: deleting an
+ * object whose lock cannot be read is not tried. */
+static int64_t s3_retain_until(const char *v)
+{
+	char whole[32];
+	int64_t ms;
+
+	if (!v[0])
+		return 0;
+	if (strlen(v) >= 20 && v[19] != 'Z') {
+		snprintf(whole, sizeof(whole), "%.19sZ", v);
+		v = whole;
+	}
+	if (time_parse_iso(v, &ms)) {
+		error_clear();
+		return time_real_ms() + 86400 * 1000LL;
+	}
+	return ms;
+}
+
 static int s3_head(void *drv, const char *key, struct storage_info *info)
 {
 	struct s3_repo *r = drv;
@@ -306,6 +328,7 @@ static int s3_head(void *drv, const char *key, struct storage_info *info)
 
 		info->size = resp.content_length > 0 ? (uint64_t)resp.content_length : 0;
 		info->mtime_ms = t > 0 ? (int64_t)t * 1000 : 0;
+		info->retain_until_ms = s3_retain_until(resp.retain_until);
 	}
 	s3_response_free(&resp);
 	return rc;
@@ -447,7 +470,7 @@ static int s3_list(void *drv, const char *prefix, storage_list_cb cb, void *ctx)
 			memset(&list, 0, sizeof(list));
 		buf_free(&q);
 		for (size_t i = 0; !rc && i < list.nitems; i++) {
-			struct storage_info info = {list.items[i].size, list.items[i].time_ms};
+			struct storage_info info = {list.items[i].size, list.items[i].time_ms, 0};
 
 			if (strlen(list.items[i].key) <= plen)
 				continue;
@@ -1069,7 +1092,7 @@ static int s3_write_commit(void *wctx)
 			unsigned extra = 0;
 
 			if (s3_abort_uploads(w->r, (char *)w->key.data, 0,
-			                     time_now_ms() + 3600 * 1000, w->upload_id, &extra))
+			                     time_real_ms() + 3600 * 1000, w->upload_id, &extra))
 				log_warn("could not look for stray uploads of %s: %s",
 				         (char *)w->key.data, error_message());
 			else if (extra)

@@ -210,7 +210,7 @@ static void s3_header_cb(void *ctx, const char *line, size_t len)
 
 	if (!line) { /* a new status line, or a new attempt: start over */
 		r->etag[0] = r->content_range[0] = r->last_modified[0] = '\0';
-		r->bucket_region[0] = '\0';
+		r->bucket_region[0] = r->retain_until[0] = '\0';
 		r->content_length = -1;
 		return;
 	}
@@ -220,6 +220,8 @@ static void s3_header_cb(void *ctx, const char *line, size_t len)
 	http_header_take(line, len, "last-modified", r->last_modified, sizeof(r->last_modified));
 	http_header_take(line, len, "x-amz-bucket-region", r->bucket_region,
 	                 sizeof(r->bucket_region));
+	http_header_take(line, len, "x-amz-object-lock-retain-until-date", r->retain_until,
+	                 sizeof(r->retain_until));
 	if (http_header_take(line, len, "content-length", cl, sizeof(cl)))
 		r->content_length = strtoll(cl, NULL, 10);
 }
