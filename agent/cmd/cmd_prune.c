@@ -125,23 +125,21 @@ static int prune_failed(struct prune *p, struct prune_count *c, int rc, char *de
 	return 0;
 }
 
-/* The repository of target t, opened at the first deletion there. */
-static int prune_repo(struct prune *p, size_t t, struct repo **out)
+/* The repository of target t, opened at the first deletion there. A
+ * repository that cannot be opened is a target failure, reported once
+ * (*again: the deletion fails without a message of its own). */
+static int prune_repo(struct prune *p, size_t t, struct repo **out, int *again)
 {
 	static const struct repo_trust no_trust = {{NULL, 0, 0}, 0};
+	char msg[512];
 
-	if (!p->repos[t] && !p->open_rc[t]) {
-		p->open_rc[t] = agent_open_target(p->cfg, t, p->cat, &no_trust, &p->repos[t]);
-		if (p->open_rc[t]) {
-			char msg[512];
-
-			snprintf(msg, sizeof(msg), "%s", error_message());
-			error_set(p->open_rc[t], "cannot open repository %s to delete from it: %s",
-			          p->cfg->targets[t].name, msg);
-		}
-	} else if (p->open_rc[t]) {
-		error_set(p->open_rc[t], "repository %s could not be opened (see above)",
-		          p->cfg->targets[t].name);
+	*again = p->open_rc[t] != 0;
+	if (!p->repos[t] && !p->open_rc[t] &&
+	    agent_open_target(p->cfg, t, p->cat, &no_trust, &p->repos[t])) {
+		snprintf(msg, sizeof(msg), "%s", error_message());
+		p->open_rc[t] =
+		    error_set(CF_ERR_TARGET, "cannot open repository %s to delete from it: %s",
+		              p->cfg->targets[t].name, msg);
 	}
 	*out = p->repos[t];
 	return p->open_rc[t];
@@ -156,7 +154,7 @@ static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, st
 	struct catalog_backup *b = NULL;
 	struct repo *repo = NULL;
 	char until[TIME_ISO_LEN + 1];
-	int rc;
+	int rc, again = 0;
 
 	if (r->status != CATALOG_COMPLETE) {
 		/* A failed run's record; what it wrote went when it failed, and
@@ -178,7 +176,13 @@ static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, st
 		snprintf(detail, size, "record deleted");
 		return 0;
 	}
-	rc = prune_repo(p, t, &repo);
+	rc = prune_repo(p, t, &repo, &again);
+	if (rc && again) {
+		snprintf(detail, size, "failed: repository %s could not be opened",
+		         p->cfg->targets[t].name);
+		c->failed++;
+		return 0;
+	}
 	if (!rc)
 		rc = repo_prune_backup(repo, r->id, &res);
 	if (rc)
