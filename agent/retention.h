@@ -72,7 +72,7 @@ enum retention_state { RETENTION_COMPLETE, RETENTION_FAILED, RETENTION_RUNNING }
 #define RETENTION_WHY_FAILED 0x2000u      /* a failed run's record, younger than keep_failed */
 #define RETENTION_WHY_NO_POLICY 0x4000u   /* the source has no policy */
 
-#define RETENTION_LABEL_LEN 24
+#define RETENTION_LABEL_LEN 16
 
 struct retention_item {
 	/* in */

@@ -12,6 +12,7 @@
  */
 #include "catalog/catalog.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ struct catalog {
 	MDB_dbi by_source;
 	MDB_dbi running;     /* id -> "": records whose status is running */
 	MDB_dbi by_location; /* location "\0" id -> "" ("" for a record without one) */
-	MDB_dbi by_started;  /* source "\0" start time (16 hex digits) id -> "" */
+	MDB_dbi by_started;  /* source "\0" start time (16 hex digits) id -> summary */
 	char *path;
 };
 
@@ -93,10 +94,10 @@ static int catalog_check_size(const struct catalog *c)
 
 /*
  * Version 1 had no running and by_location indexes, version 2 no
- * by_started: build the indexes from the records (putting an entry that
- * exists changes nothing), once, inside the open's write transaction (so a
- * crash leaves the old version and the next open builds them again). A
- * record that cannot be decoded is left out of them, as listings skip it.
+ * by_started, version 3 no summaries in it: build the indexes from the records (putting an entry
+ * that exists changes nothing), once, inside the open's write transaction (so a crash leaves the
+ * old version and the next open builds them again). A record that cannot be decoded is left out of
+ * them, as listings skip it.
  */
 static int catalog_migrate(struct catalog *c, MDB_txn *txn, long from)
 {
@@ -367,16 +368,141 @@ static void catalog_started_text(int64_t started_ms, const char *id, char *out, 
 	         (unsigned long long)((uint64_t)started_ms ^ ((uint64_t)1 << 63)), id);
 }
 
+/*
+ * A record's summary, the by_started value: NUL-terminated fields, "1"
+ * (the layout's version), the status number, raw, stored and missing
+ * counts in decimal, the host, then one field per location ("L..."), copy
+ * being deleted ("D...") and pending copy ("P...").
+ */
+static int catalog_summary_encode(const struct catalog_backup *b, struct buf *out)
+{
+	uint64_t raw = 0, stored = 0;
+	int rc;
+
+	for (size_t i = 0; i < b->nobjects; i++) {
+		raw += b->objects[i].raw_bytes;
+		stored += b->objects[i].stored_bytes;
+	}
+	rc = buf_printf(out, "1%c%d%c%llu%c%llu%c%llu%c%s%c", 0, (int)b->status, 0,
+	                (unsigned long long)raw, 0, (unsigned long long)stored, 0,
+	                (unsigned long long)b->missing_count, 0, b->host ? b->host : "", 0);
+	for (size_t i = 0; !rc && i < b->locations.n; i++)
+		rc = buf_printf(out, "L%s%c", b->locations.v[i], 0);
+	for (size_t i = 0; !rc && i < b->deleting.n; i++)
+		rc = buf_printf(out, "D%s%c", b->deleting.v[i], 0);
+	for (size_t i = 0; !rc && i < b->npending; i++)
+		rc = buf_printf(out, "P%s%c", b->pending[i].location, 0);
+	return rc;
+}
+
+/* Reads a summary value into s (id, source and started are the caller's).
+ * 0, or CF_ERR_FORMAT without a message for anything it does not expect. */
+static int catalog_summary_decode(const char *v, size_t len, struct catalog_summary *s)
+{
+	const char *end = v + len, *f[6];
+	unsigned long long n[4];
+	char *e;
+	int rc = 0;
+
+	if (len == 0 || v[len - 1] != '\0')
+		return CF_ERR_FORMAT;
+	for (int i = 0; i < 6; i++) {
+		if (v >= end)
+			return CF_ERR_FORMAT;
+		f[i] = v;
+		v += strlen(v) + 1;
+	}
+	if (strcmp(f[0], "1") != 0)
+		return CF_ERR_FORMAT;
+	for (int i = 0; i < 4; i++) {
+		n[i] = strtoull(f[i + 1], &e, 10);
+		if (!*f[i + 1] || *e)
+			return CF_ERR_FORMAT;
+	}
+	if (n[0] > CATALOG_FAILED)
+		return CF_ERR_FORMAT;
+	s->status = (enum catalog_status)n[0];
+	s->raw_bytes = n[1];
+	s->stored_bytes = n[2];
+	s->missing_count = n[3];
+	s->host = f[5];
+	for (; !rc && v < end; v += strlen(v) + 1) {
+		struct strv *to = v[0] == 'L'   ? &s->locations
+		                  : v[0] == 'D' ? &s->deleting
+		                  : v[0] == 'P' ? &s->pending
+		                                : NULL;
+
+		rc = to ? strv_add(to, v + 1) : CF_ERR_FORMAT;
+	}
+	return rc;
+}
+
+int catalog_summary_of(const struct catalog_backup *b, struct catalog_summary *s)
+{
+	int rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->id = b->id;
+	s->source = b->source;
+	s->host = b->host ? b->host : "";
+	s->started_ms = b->started_ms;
+	s->status = b->status;
+	s->missing_count = b->missing_count;
+	for (size_t i = 0; i < b->nobjects; i++) {
+		s->raw_bytes += b->objects[i].raw_bytes;
+		s->stored_bytes += b->objects[i].stored_bytes;
+	}
+	for (size_t i = 0; !rc && i < b->locations.n; i++)
+		rc = strv_add(&s->locations, b->locations.v[i]);
+	for (size_t i = 0; !rc && i < b->deleting.n; i++)
+		rc = strv_add(&s->deleting, b->deleting.v[i]);
+	for (size_t i = 0; !rc && i < b->npending; i++)
+		rc = strv_add(&s->pending, b->pending[i].location);
+	return rc;
+}
+
+void catalog_summary_clear(struct catalog_summary *s)
+{
+	strv_free(&s->locations);
+	strv_free(&s->deleting);
+	strv_free(&s->pending);
+}
+
+/* Puts record b's by_started entry with its summary, or deletes it. */
+static int catalog_started_entry(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b,
+                                 int del)
+{
+	char started[CATALOG_STARTED_LEN + BACKUP_ID_LEN + 1], buf[CATALOG_INDEX_KEY_MAX];
+	struct buf sum;
+	MDB_val key, val;
+	int rc, mrc;
+
+	catalog_started_text(b->started_ms, b->id, started, sizeof(started));
+	if (del)
+		return catalog_index_entry(c, txn, c->by_started, b->source, started, 1);
+	rc = catalog_index_key(c, b->source, started, buf, sizeof(buf), &key);
+	buf_init(&sum, 1 << 20);
+	if (!rc)
+		rc = catalog_summary_encode(b, &sum);
+	if (!rc) {
+		val.mv_size = sum.len;
+		val.mv_data = sum.data;
+		mrc = mdb_put(txn, c->by_started, &key, &val, 0);
+		if (mrc)
+			rc = catalog_mdb_error(c, "cannot update an index", mrc);
+	}
+	buf_free(&sum);
+	return rc;
+}
+
 /* Adds (del 0) or removes (del 1) every index entry of record b. */
 static int catalog_index_update(struct catalog *c, MDB_txn *txn, const struct catalog_backup *b,
                                 int del)
 {
-	char started[CATALOG_STARTED_LEN + BACKUP_ID_LEN + 1];
 	int rc = catalog_index_entry(c, txn, c->by_source, b->source, b->id, del);
 
-	catalog_started_text(b->started_ms, b->id, started, sizeof(started));
 	if (!rc)
-		rc = catalog_index_entry(c, txn, c->by_started, b->source, started, del);
+		rc = catalog_started_entry(c, txn, b, del);
 
 	if (!rc && (del || b->status == CATALOG_RUNNING))
 		rc = catalog_running_entry(c, txn, b->id, del);
@@ -741,6 +867,75 @@ static int catalog_walk(struct catalog *c, enum catalog_walk how, const char *na
 		catalog_backup_free(b);
 	}
 	catalog_snapshot_free(&s);
+	return rc;
+}
+
+int catalog_summary_list(struct catalog *c, const char *source, catalog_summary_cb cb, void *ctx)
+{
+	char ibuf[CATALOG_INDEX_KEY_MAX], id[BACKUP_ID_LEN + 1];
+	size_t slen = strlen(source), skip = slen + 1 + CATALOG_STARTED_LEN;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rc = 0, mrc;
+
+	if (slen + 1 >= sizeof(ibuf))
+		return 0; /* too long to have been stored */
+	memcpy(ibuf, source, slen + 1);
+	key.mv_size = slen + 1;
+	key.mv_data = ibuf;
+	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, c->by_started, &cur);
+	if (mrc) {
+		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+		goto out;
+	}
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !mrc && !rc;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const char *k = key.mv_data;
+		struct catalog_summary s;
+		struct catalog_backup *b = NULL;
+		unsigned long long t = 0;
+		MDB_val idv, rec;
+
+		if (key.mv_size <= skip || key.mv_size - skip > BACKUP_ID_LEN ||
+		    memcmp(k, ibuf, slen + 1) != 0)
+			break;
+		memcpy(id, k + skip, key.mv_size - skip);
+		id[key.mv_size - skip] = '\0';
+		for (size_t i = 0; i < CATALOG_STARTED_LEN; i++)
+			t = t * 16 + (unsigned)(isdigit((unsigned char)k[slen + 1 + i])
+			                            ? k[slen + 1 + i] - '0'
+			                            : (k[slen + 1 + i] | 0x20) - 'a' + 10);
+		memset(&s, 0, sizeof(s));
+		s.id = id;
+		s.source = source;
+		s.started_ms = (int64_t)(t ^ ((uint64_t)1 << 63));
+		if (catalog_summary_decode(val.mv_data, val.mv_size, &s)) {
+			/* An entry without a summary: the record says it all. */
+			catalog_summary_clear(&s);
+			idv.mv_size = strlen(id);
+			idv.mv_data = id;
+			if (mdb_get(txn, c->backups, &idv, &rec) ||
+			    catalog_backup_from_json(rec.mv_data, rec.mv_size, &b)) {
+				error_clear();
+				continue; /* damage, reported by the other listings */
+			}
+			rc = catalog_summary_of(b, &s);
+		}
+		if (!rc)
+			rc = cb(ctx, &s);
+		catalog_summary_clear(&s);
+		catalog_backup_free(b);
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
 	return rc;
 }
 

@@ -15,8 +15,9 @@
  *                 runs costs the same whatever the history)
  *   "by_location" location "\0" id -> "" (a repository's backups; "" for
  *                 records from before locations)
- *   "by_started"  source "\0" start time id -> "" (a source's runs in start
- *                 order: the newest is the last of its range)
+ *   "by_started"  source "\0" start time id -> the record's summary (a
+ *                 source's runs in start order: the newest is the last of its
+ *                 range; listings and retention read the summaries only)
  *
  * It does not talk to storage; the agent does.
  */
@@ -28,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 /* Version of the manifest / record JSON layout (the "format" field). */
 #define CATALOG_FORMAT_VERSION 1
 
@@ -144,6 +145,34 @@ int catalog_backup_list_running(struct catalog *c, catalog_list_cb cb, void *ctx
 /* The same over the records of one repository (location as in the
  * records' locations), with the records that have no location. */
 int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list_cb cb, void *ctx);
+
+/* What listings and retention need of a record, kept beside it in the
+ * by_started index, so that walking a source reads a few dozen bytes a
+ * record instead of the record. */
+struct catalog_summary {
+	const char *id;
+	const char *source;
+	const char *host; /* "" when unknown */
+	int64_t started_ms;
+	enum catalog_status status;
+	uint64_t raw_bytes, stored_bytes; /* over the objects */
+	uint64_t missing_count;
+	struct strv locations, deleting;
+	struct strv pending; /* the locations of the pending copies */
+};
+typedef int (*catalog_summary_cb)(void *ctx, const struct catalog_summary *s);
+/*
+ * Calls cb with the summary of each record of source, oldest start first,
+ * inside one read transaction: cb must not use the catalog (collect, then
+ * act). A missing or unreadable summary is made from the record. The cost
+ * grows with the source's records, in bytes about 100 a record. Errors:
+ * CF_ERR_CATALOG, CF_ERR_NOMEM, and whatever cb returns.
+ */
+int catalog_summary_list(struct catalog *c, const char *source, catalog_summary_cb cb, void *ctx);
+/* Fills s from record b (s borrows b's strings; its lists are copies that
+ * catalog_summary_clear() frees). Errors: CF_ERR_NOMEM. */
+int catalog_summary_of(const struct catalog_backup *b, struct catalog_summary *s);
+void catalog_summary_clear(struct catalog_summary *s);
 
 /*
  * Finding backups by what a user types (see README "Backup IDs").

@@ -2,7 +2,9 @@
  * cmd_list: `coffer list [--source S] [--status STATUS] [--since WHEN]
  * [--host H] [--json]`, read from the local catalog (run `coffer catalog
  * rebuild` on a new host). The filters combine (all must match); --source
- * walks the source's index, the others are checked per record.
+ * walks the source's index, the others are checked per record. The table
+ * of one source reads the records' summaries only (catalog_summary_list():
+ * a long history costs little); --json and all sources read the records.
  */
 #include "agent/agent.h"
 
@@ -31,21 +33,20 @@ struct cmd_list_state {
 /* 1 if record b is of this configuration: held by one of its targets, or
  * with a copy pending in one (a backup the primary failed to take is
  * listed, not hidden). */
-static int cmd_list_ours(const struct cmd_list_state *s, const struct catalog_backup *b)
+static int cmd_list_ours(const struct cmd_list_state *s, const struct catalog_summary *b)
 {
-	for (size_t i = 0; i < s->targets.n; i++) {
-		if (repo_record_at(b, s->targets.v[i]))
+	if (!b->locations.n && !b->deleting.n && !b->pending.n)
+		return 1; /* a record from before locations */
+	for (size_t i = 0; i < s->targets.n; i++)
+		if (strv_has(&b->locations, s->targets.v[i]) ||
+		    strv_has(&b->pending, s->targets.v[i]))
 			return 1;
-		for (size_t k = 0; k < b->npending; k++)
-			if (!strcmp(b->pending[k].location, s->targets.v[i]))
-				return 1;
-	}
 	return 0;
 }
 
 /* The location column: the record's first location, shortened to its
  * scheme and end ("posix:.../backups/repo"), "+N" for more, "-" for none. */
-static void cmd_list_where(const struct catalog_backup *b, char *out, size_t size)
+static void cmd_list_where(const struct catalog_summary *b, char *out, size_t size)
 {
 	const char *loc, *colon;
 	size_t len, head;
@@ -71,48 +72,72 @@ static void cmd_list_where(const struct catalog_backup *b, char *out, size_t siz
 	         loc + len - (CMD_LIST_WHERE_MAX - head - 3), more);
 }
 
-static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
+/* "partial" for a complete backup that missed something, else the status. */
+static const char *cmd_list_status(const struct catalog_summary *b)
 {
-	struct cmd_list_state *s = ctx;
-	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32], where[CMD_LIST_WHERE_MAX + 32],
-	    copies[48];
-	uint64_t raw, stored;
+	if (b->status == CATALOG_COMPLETE && b->missing_count)
+		return "partial";
+	return catalog_status_name(b->status);
+}
 
+/* 1 if b passes the filters (and is of this configuration). */
+static int cmd_list_wanted(struct cmd_list_state *s, const struct catalog_summary *b)
+{
 	if (!cmd_list_ours(s, b)) {
 		s->elsewhere++;
 		return 0;
 	}
-	if ((s->status && strcmp(agent_status_label(b), s->status) != 0) ||
-	    (s->host && (!b->host || strcmp(b->host, s->host) != 0)) || b->started_ms < s->since_ms)
-		return 0;
-	if (s->json) {
-		char *text = NULL;
-		int rc = agent_backup_json(b, 0, &text);
+	return !((s->status && strcmp(cmd_list_status(b), s->status) != 0) ||
+	         (s->host && strcmp(b->host, s->host) != 0) || b->started_ms < s->since_ms);
+}
 
-		if (rc)
-			return rc;
-		printf("%s\n  %s", s->count ? "," : "[", text);
-		free(text);
-	} else {
-		if (s->count == 0)
-			printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", "ID", "SOURCE",
-			       "STATUS", "STARTED", "RAW", "STORED", "COPIES", "LOCATION");
-		time_format_iso(b->started_ms, started, sizeof(started));
-		agent_backup_sizes(b, &raw, &stored);
-		fmt_bytes(raw, raw_s, sizeof(raw_s));
-		fmt_bytes(stored, stored_s, sizeof(stored_s));
-		cmd_list_where(b, where, sizeof(where));
-		/* Copies held of those made or pending: "2/2", "1/2 pending". */
-		if (b->status != CATALOG_COMPLETE)
-			snprintf(copies, sizeof(copies), "-");
-		else
-			snprintf(copies, sizeof(copies), "%zu/%zu%s", b->locations.n,
-			         b->locations.n + b->npending, b->npending ? " pending" : "");
-		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", b->id, b->source,
-		       agent_status_label(b), started, raw_s, stored_s, copies, where);
-	}
+/* One row of the table. */
+static int cmd_list_row(void *ctx, const struct catalog_summary *b)
+{
+	struct cmd_list_state *s = ctx;
+	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32], where[CMD_LIST_WHERE_MAX + 32],
+	    copies[48];
+
+	if (!cmd_list_wanted(s, b))
+		return 0;
+	if (s->count == 0)
+		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", "ID", "SOURCE",
+		       "STATUS", "STARTED", "RAW", "STORED", "COPIES", "LOCATION");
+	time_format_iso(b->started_ms, started, sizeof(started));
+	fmt_bytes(b->raw_bytes, raw_s, sizeof(raw_s));
+	fmt_bytes(b->stored_bytes, stored_s, sizeof(stored_s));
+	cmd_list_where(b, where, sizeof(where));
+	/* Copies held of those made or pending: "2/2", "1/2 pending". */
+	if (b->status != CATALOG_COMPLETE)
+		snprintf(copies, sizeof(copies), "-");
+	else
+		snprintf(copies, sizeof(copies), "%zu/%zu%s", b->locations.n,
+		         b->locations.n + b->pending.n, b->pending.n ? " pending" : "");
+	printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", b->id, b->source,
+	       cmd_list_status(b), started, raw_s, stored_s, copies, where);
 	s->count++;
 	return 0;
+}
+
+/* A whole record: a row, or its JSON. */
+static int cmd_list_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct cmd_list_state *s = ctx;
+	struct catalog_summary sum;
+	char *text = NULL;
+	int rc = catalog_summary_of(b, &sum);
+
+	if (!rc && !s->json)
+		rc = cmd_list_row(s, &sum);
+	else if (!rc && cmd_list_wanted(s, &sum)) {
+		rc = agent_backup_json(b, 0, &text);
+		if (!rc)
+			printf("%s\n  %s", s->count ? "," : "[", text);
+		free(text);
+		s->count++;
+	}
+	catalog_summary_clear(&sum);
+	return rc;
 }
 
 /* The end of an RFC 3339 time after the seconds: ".fraction" (ms kept) and
@@ -238,7 +263,9 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
 	}
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
-	if (!rc)
+	if (!rc && source && !s.json)
+		rc = catalog_summary_list(cat, source, cmd_list_row, &s);
+	else if (!rc)
 		rc = catalog_backup_list(cat, source, cmd_list_cb, &s);
 	if (!rc && s.json)
 		printf("%s]\n", s.count ? "\n" : "[");

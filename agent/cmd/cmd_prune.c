@@ -21,7 +21,7 @@
 
 /* One record of the source being planned. */
 struct prune_rec {
-	char *id;
+	char id[BACKUP_ID_LEN + 1];
 	int64_t started_ms;
 	enum catalog_status status;
 	uint64_t stored;
@@ -40,6 +40,8 @@ struct prune {
 	const struct config *cfg;
 	struct catalog *cat;
 	int dry_run;
+	int json;            /* --json: printed as it goes (a long history is not held) */
+	int nplans;          /* plans printed so far (--json) */
 	char **locs;         /* each target's location */
 	struct repo **repos; /* opened at the first deletion in a target */
 	int *open_rc;        /* why a target could not be opened */
@@ -50,7 +52,7 @@ struct prune {
 	char first_err[512]; /* and its message */
 };
 
-static int prune_collect(void *ctx, const struct catalog_backup *b)
+static int prune_collect(void *ctx, const struct catalog_summary *b)
 {
 	struct prune *p = ctx;
 	struct prune_rec *r;
@@ -66,13 +68,10 @@ static int prune_collect(void *ctx, const struct catalog_backup *b)
 	}
 	r = &p->recs[p->n];
 	memset(r, 0, sizeof(*r));
-	r->id = strdup(b->id);
-	if (!r->id)
-		return error_set(CF_ERR_NOMEM, "out of memory");
+	snprintf(r->id, sizeof(r->id), "%s", b->id);
 	r->started_ms = b->started_ms;
 	r->status = b->status;
-	for (size_t i = 0; i < b->nobjects; i++)
-		r->stored += b->objects[i].stored_bytes;
+	r->stored = b->stored_bytes;
 	for (size_t t = 0; t < p->cfg->ntargets; t++) {
 		if (strv_has(&b->locations, p->locs[t]))
 			r->at |= 1ULL << t;
@@ -85,8 +84,6 @@ static int prune_collect(void *ctx, const struct catalog_backup *b)
 
 static void prune_recs_free(struct prune *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		free(p->recs[i].id);
 	p->n = 0;
 }
 
@@ -200,7 +197,44 @@ static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, st
 	return 0;
 }
 
-static int prune_json_entry(json_t *list, const struct prune_rec *r, const char *action,
+/* Prints JSON value v (taking it) compact, with prefix before it. */
+static int prune_json_print(const char *prefix, json_t *v)
+{
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(v);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("%s%s", prefix, text);
+	free(text);
+	return 0;
+}
+
+/* The counts of a plan, or of the whole prune, ending its JSON object. */
+static int prune_json_counts(const struct prune_count *c, int plan)
+{
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "deleted", (json_int_t)c->deleted,
+	                      "deleted_bytes", (json_int_t)c->deleted_bytes, "deleted_records",
+	                      (json_int_t)c->records, "locked", (json_int_t)c->locked, "failed",
+	                      (json_int_t)c->failed);
+	char *text;
+
+	if (o && plan &&
+	    (json_object_set_new(o, "remove", json_integer((json_int_t)c->remove)) ||
+	     json_object_set_new(o, "remove_bytes", json_integer((json_int_t)c->remove_bytes)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (!text)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	printf("],%s", text + 1); /* the object's members, and its end */
+	free(text);
+	return 0;
+}
+
+static int prune_json_entry(int first, const struct prune_rec *r, const char *action,
                             const char *reasons, const char *result, const char *detail)
 {
 	char started[TIME_ISO_LEN + 1];
@@ -215,9 +249,7 @@ static int prune_json_entry(json_t *list, const struct prune_rec *r, const char 
 	if (e && result && strcmp(result, "deleted") &&
 	    json_object_set_new(e, "detail", json_string(detail)))
 		e = NULL;
-	if (!e || json_array_append_new(list, e))
-		return error_set(CF_ERR_NOMEM, "out of memory");
-	return 0;
+	return prune_json_print(first ? "" : ",", e);
 }
 
 /* "deleted", "locked" or "failed", from the counts before and after. */
@@ -229,8 +261,8 @@ static const char *prune_result(const struct prune_count *before, const struct p
 }
 
 /* Plans source src in target t, and deletes what it removes unless this is
- * a dry run: prints it (text) or adds it to doc. */
-static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, json_t *doc)
+ * a dry run, printing it as text or JSON. */
+static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 {
 	const struct config *cfg = p->cfg;
 	struct retention_policy pol;
@@ -238,8 +270,7 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 	struct prune_count c;
 	size_t *which = NULL, n = 0, nbegun = 0;
 	char text[512], why[512], detail[640];
-	json_t *list = NULL, *entry = NULL;
-	int rc = 0;
+	int rc = 0, doc = p->json, first = 1;
 
 	memset(&c, 0, sizeof(c));
 	config_retention_policy(cfg, src, t, &pol);
@@ -270,11 +301,19 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 		goto out;
 	prune_policy_text(&pol, text, sizeof(text));
 	if (doc) {
-		entry = json_pack("{s:s, s:s, s:s, s:o, s:b}", "source", src, "repository",
-		                  cfg->targets[t].name, "location", p->locs[t], "backups",
-		                  list = json_array(), "policy_set", pol.set);
-		if (!entry || !list || json_array_append_new(json_object_get(doc, "plans"), entry))
+		/* {"source": ..., "policy_set": ..., "backups": [ */
+		json_t *head =
+		    json_pack("{s:s, s:s, s:s, s:b}", "source", src, "repository",
+		              cfg->targets[t].name, "location", p->locs[t], "policy_set", pol.set);
+		char *h = head ? json_dumps(head, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+		json_decref(head);
+		if (!h)
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		else
+			printf("%s%.*s,\"backups\":[", p->nplans++ ? "," : "", (int)strlen(h) - 1,
+			       h);
+		free(h);
 	} else {
 		printf("%s in %s (%s): %s\n", src, cfg->targets[t].name, p->locs[t],
 		       pol.set ? text : "no policy: nothing is pruned");
@@ -294,10 +333,11 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 			rc = prune_delete(p, r, t, &c, detail, sizeof(detail));
 		if (!rc && doc)
 			rc =
-			    prune_json_entry(list, r, "remove", "",
+			    prune_json_entry(first, r, "remove", "",
 			                     p->dry_run ? NULL : prune_result(&before, &c), detail);
 		else if (!rc)
 			printf("  %-6s  %s  %-8s  %s\n", "remove", r->id, "deleting", detail);
+		first = 0;
 	}
 	for (size_t k = 0; !rc && k < n; k++) {
 		const struct prune_rec *r = &p->recs[which[k]];
@@ -315,24 +355,15 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now, j
 			break;
 		if (doc)
 			rc = prune_json_entry(
-			    list, r, items[k].keep ? "keep" : "remove", items[k].keep ? why : "",
+			    first, r, items[k].keep ? "keep" : "remove", items[k].keep ? why : "",
 			    items[k].keep || p->dry_run ? NULL : prune_result(&before, &c), detail);
 		else
 			printf("  %-6s  %s  %-8s  %s\n", items[k].keep ? "keep" : "remove", r->id,
 			       catalog_status_name(r->status), items[k].keep ? why : detail);
+		first = 0;
 	}
 	if (!rc && doc) {
-		if (json_object_set_new(entry, "remove", json_integer((json_int_t)c.remove)) ||
-		    json_object_set_new(entry, "remove_bytes",
-		                        json_integer((json_int_t)c.remove_bytes)) ||
-		    json_object_set_new(entry, "deleted", json_integer((json_int_t)c.deleted)) ||
-		    json_object_set_new(entry, "deleted_records",
-		                        json_integer((json_int_t)c.records)) ||
-		    json_object_set_new(entry, "deleted_bytes",
-		                        json_integer((json_int_t)c.deleted_bytes)) ||
-		    json_object_set_new(entry, "locked", json_integer((json_int_t)c.locked)) ||
-		    json_object_set_new(entry, "failed", json_integer((json_int_t)c.failed)))
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		rc = prune_json_counts(&c, 1);
 	} else if (!rc && p->dry_run) {
 		fmt_bytes(c.remove_bytes, text, sizeof(text));
 		printf("  would remove %u backup(s), %s (dry run: nothing was deleted)\n", c.remove,
@@ -363,14 +394,13 @@ out:
 
 /* Plans one source in each target it uses (or has records in); failed and
  * running records are listed under the first of those. */
-static int prune_source(struct prune *p, const char *src, const char *target, int64_t now,
-                        json_t *doc)
+static int prune_source(struct prune *p, const char *src, const char *target, int64_t now)
 {
 	const struct config *cfg = p->cfg;
 	uint64_t used = 0;
 	int first = -1, rc;
 
-	rc = catalog_backup_list(p->cat, src, prune_collect, p);
+	rc = catalog_summary_list(p->cat, src, prune_collect, p);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->recs[i].status == CATALOG_COMPLETE)
 			used |= p->recs[i].at;
@@ -384,7 +414,7 @@ static int prune_source(struct prune *p, const char *src, const char *target, in
 		p->recs[i].failed_at = p->recs[i].status == CATALOG_COMPLETE ? -1 : first;
 	for (size_t t = 0; !rc && t < cfg->ntargets; t++)
 		if ((used & (1ULL << t)) && (!target || !strcmp(cfg->targets[t].name, target)))
-			rc = prune_plan(p, src, t, now, doc);
+			rc = prune_plan(p, src, t, now);
 	prune_recs_free(p);
 	return rc;
 }
@@ -436,7 +466,6 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 	struct prune p;
 	struct strv names = {NULL, 0, 0};
 	const char *source = NULL, *target = NULL;
-	json_t *doc = NULL;
 	size_t nt;
 	int opt, rc;
 
@@ -474,31 +503,22 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_catalog(cfg, &p.cat);
 	if (!rc)
 		rc = prune_sources(&p, source, &names);
-	if (!rc && cli->json && !(doc = json_pack("{s:b, s:[]}", "dry_run", p.dry_run, "plans")))
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	p.json = cli->json;
+	if (!rc && p.json)
+		printf("{\"dry_run\":%s,\"plans\":[", p.dry_run ? "true" : "false");
 	for (size_t i = 0; !rc && i < names.n; i++)
 		if (!source || !strcmp(names.v[i], source))
-			rc = prune_source(&p, names.v[i], target, time_now_ms(), doc);
-	if (!rc && doc) {
-		if (json_object_set_new(doc, "deleted",
-		                        json_integer((json_int_t)p.total.deleted)) ||
-		    json_object_set_new(doc, "deleted_records",
-		                        json_integer((json_int_t)p.total.records)) ||
-		    json_object_set_new(doc, "deleted_bytes",
-		                        json_integer((json_int_t)p.total.deleted_bytes)) ||
-		    json_object_set_new(doc, "locked", json_integer((json_int_t)p.total.locked)) ||
-		    json_object_set_new(doc, "failed", json_integer((json_int_t)p.total.failed)))
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		if (!rc)
-			rc = agent_print_json(doc);
-		doc = NULL;
+			rc = prune_source(&p, names.v[i], target, time_now_ms());
+	if (!rc && p.json) {
+		rc = prune_json_counts(&p.total, 0);
+		printf("\n");
 	}
+	fflush(stdout);
 	/* What was deleted stays deleted and recorded; a deletion that failed
 	 * makes the exit status say so. */
 	if (!rc && p.total.failed)
 		rc = error_set(p.first_rc, "prune: %u deletion(s) failed; the first: %s",
 		               p.total.failed, p.first_err);
-	json_decref(doc);
 	strv_free(&names);
 	prune_free(&p);
 	config_free(cfg);
