@@ -543,6 +543,160 @@ static void test_migrate_from_2(void **state)
 	catalog_backup_free(a);
 }
 
+static int collect_summary(void *ctx, const struct catalog_summary *s)
+{
+	int rc = buf_printf(ctx, "%s %s %lld %s %llu/%llu m%llu h=%s", s->id + 9, s->source,
+	                    (long long)(s->started_ms / 1000), catalog_status_name(s->status),
+	                    (unsigned long long)s->raw_bytes, (unsigned long long)s->stored_bytes,
+	                    (unsigned long long)s->missing_count, s->host);
+
+	for (size_t i = 0; !rc && i < s->locations.n; i++)
+		rc = buf_printf(ctx, " L=%s", s->locations.v[i]);
+	for (size_t i = 0; !rc && i < s->deleting.n; i++)
+		rc = buf_printf(ctx, " D=%s", s->deleting.v[i]);
+	for (size_t i = 0; !rc && i < s->pending.n; i++)
+		rc = buf_printf(ctx, " P=%s", s->pending.v[i]);
+	return rc ? rc : buf_printf(ctx, "; ");
+}
+
+#define assert_summaries(c, source, want) assert_summaries_at(c, source, want, __LINE__)
+static void assert_summaries_at(struct catalog *c, const char *source, const char *want, int line)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 16);
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	assert_int_equal(catalog_summary_list(c, source, collect_summary, &b), 0);
+	if (strcmp((char *)b.data, want))
+		print_error("summaries of %s, line %d\n", source, line);
+	assert_string_equal((char *)b.data, want);
+	buf_free(&b);
+}
+
+/* Sets every by_started value of the closed catalog at path to "" (what a
+ * schema 3 catalog holds). */
+static void empty_summaries(const char *path)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val key, val, empty = {0, NULL};
+	char keys[8][128];
+	size_t lens[8], n = 0;
+	int mrc;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "by_started", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc && n < 8;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		assert_true(key.mv_size <= sizeof(keys[n]));
+		memcpy(keys[n], key.mv_data, key.mv_size);
+		lens[n++] = key.mv_size;
+	}
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < n; i++) {
+		key.mv_size = lens[i];
+		key.mv_data = keys[i];
+		assert_int_equal(mdb_put(txn, dbi, &key, &empty, 0), 0);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* How many by_started values of the closed catalog at path are not empty. */
+static size_t count_summaries(const char *path)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	size_t n = 0;
+	int mrc;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "by_started", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc;
+	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+		n += val.mv_size > 0;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+/* The summaries in by_started: what the record says, kept up to date by
+ * every put, in start order (not id order); one without a summary (a
+ * schema 3 catalog) is made from the record, and the open that migrates
+ * to schema 4 writes them. */
+static void test_summaries(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_backup *a = record("web", 1795338646, 1), *b = record("web", 1795338600, 2),
+	                      *o = record("other", 1795338000, 3);
+	static const char want2[] =
+	    "091046.000Z-00000002 web 1795338600 failed 0/0 m0 h=; "
+	    "091046.000Z-00000001 web 1795338646 complete 1000/300 m2 h=db1 L=posix:/a "
+	    "D=posix:/b P=s3://eu/; ";
+
+	a->status = CATALOG_COMPLETE;
+	a->finished_ms = a->started_ms + 1;
+	a->host = xstrdup("db1");
+	a->objects[0].raw_bytes = 1000;
+	a->objects[0].stored_bytes = 300;
+	a->missing_count = 2;
+	assert_int_equal(strv_add(&a->missing, "x: gone"), 0);
+	assert_int_equal(strv_add(&a->locations, "posix:/a"), 0);
+	assert_int_equal(strv_add(&a->deleting, "posix:/b"), 0);
+	assert_int_equal(catalog_backup_add_pending(a, "s3://eu/", "down", 5), 0);
+	/* b's id sorts after a's, its start before. */
+	free(b->id);
+	b->id = xstrdup("20261122T091046.000Z-00000002");
+	assert_int_equal(catalog_backup_put(f->c, a), 0);
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_int_equal(catalog_backup_put(f->c, o), 0);
+	/* Start order: b (1795338600) before a. */
+	assert_summaries(f->c, "web",
+	                 "091046.000Z-00000002 web 1795338600 running 0/0 m0 h=; "
+	                 "091046.000Z-00000001 web 1795338646 complete 1000/300 m2 "
+	                 "h=db1 L=posix:/a D=posix:/b P=s3://eu/; ");
+	b->status = CATALOG_FAILED;
+	assert_int_equal(catalog_backup_put(f->c, b), 0);
+	assert_summaries(f->c, "web", want2);
+	assert_summaries(f->c, "we", "");
+	assert_summaries(f->c, "nosuch", "");
+	/* Without summaries (schema 3): the same, from the records. */
+	catalog_close(f->c);
+	f->c = NULL;
+	empty_summaries(f->path);
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_summaries(f->c, "web", want2);
+	/* And the open that migrates from 3 writes them. */
+	catalog_close(f->c);
+	f->c = NULL;
+	assert_int_equal(count_summaries(f->path), 0);
+	write_raw(f->path, "meta", "schema_version", "3");
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	assert_int_equal(count_summaries(f->path), 3);
+	assert_int_equal(catalog_open(f->path, &f->c), 0);
+	assert_summaries(f->c, "web", want2);
+	catalog_backup_free(a);
+	catalog_backup_free(b);
+	catalog_backup_free(o);
+}
+
 static void test_meta_values(void **state)
 {
 	struct fixture *f = *state;
@@ -707,6 +861,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrate_from_1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_from_2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_summaries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_match_prefix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_source_names, setup, teardown),
