@@ -201,6 +201,85 @@ static void test_states(void **state)
  * 24 + 6 + 2 + 11 + 1 = 44 complete backups kept, plus the 3 from the
  * future, plus the failed runs younger than 7 days.
  */
+/* The worked example of restic's forget documentation (doc/060_forget.rst,
+ * "Let's look at a simple example"): backups every weekday for two weeks,
+ * a second one on Fridays, Wednesday 2025-04-30 missed. keep_daily 5 keeps
+ * the newest of each of the last five days with backups, reaching back to
+ * the first Friday's evening backup; six go. */
+static void test_restic_doc_weekdays(void **state)
+{
+	static const char *const t[] = {"2025-04-21 11:00", "2025-04-22 11:00", "2025-04-23 11:00",
+	                                "2025-04-24 11:00", "2025-04-25 11:00", "2025-04-25 23:00",
+	                                "2025-04-28 11:00", "2025-04-29 11:00", "2025-05-01 11:00",
+	                                "2025-05-02 11:00", "2025-05-02 23:00"};
+	struct retention_policy p = policy();
+
+	(void)state;
+	p.keep[RETENTION_DAILY] = 5;
+	expect(&p, t, 11, "00000111101");
+}
+
+/* 1 if the UTC day of secs is the last of its month. */
+static int last_of_month(time_t secs)
+{
+	time_t next = secs + 86400;
+	struct tm a, b;
+
+	gmtime_r(&secs, &a);
+	gmtime_r(&next, &b);
+	return a.tm_mon != b.tm_mon;
+}
+
+/* The other worked example there: one backup a day for 100 years, and
+ * keep_daily 7, keep_weekly 5, keep_monthly 12, keep_yearly 75. Here the
+ * century ends on Wednesday 2025-12-31: the dailies are Dec 25-31 (7); the
+ * weeklies the newest of ISO weeks 2026-W01 (Dec 31) and 2025-W52 (Dec 28),
+ * both dailies already, then W51-W49: Dec 21, 14, 7 (3 more); the monthlies
+ * Dec 31 (a daily) and the last days of Nov 2025 back to Jan 2025 (11 more);
+ * the yearlies Dec 31 2025 (a daily) and Dec 31 of 2024 back to 1951 (74
+ * more). 95 kept of 36,525. */
+static void test_restic_doc_century(void **state)
+{
+	int64_t first = at("1926-01-01 12:00"), last = at("2025-12-31 12:00");
+	size_t n = (size_t)((last - first) / DAY_MS) + 1, kept = 0;
+	struct retention_item *it = calloc(n, sizeof(*it));
+	struct retention_policy p = policy();
+	char day[16];
+
+	(void)state;
+	assert_non_null(it);
+	assert_int_equal(n, 36525);
+	for (size_t i = 0; i < n; i++) {
+		it[i].started_ms = first + (int64_t)i * DAY_MS;
+		it[i].state = RETENTION_COMPLETE;
+	}
+	p.keep[RETENTION_DAILY] = 7;
+	p.keep[RETENTION_WEEKLY] = 5;
+	p.keep[RETENTION_MONTHLY] = 12;
+	p.keep[RETENTION_YEARLY] = 75;
+	assert_int_equal(retention_apply(&p, last + DAY_MS, it, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		time_t secs = (time_t)(it[i].started_ms / 1000);
+		struct tm tm;
+		int want;
+
+		gmtime_r(&secs, &tm);
+		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+		/* Kept: Dec 25-31 2025, Dec 7, 14, 21 2025, the last day of each
+		 * month of 2025, and Dec 31 of 1951-2024. */
+		want = (tm.tm_year == 125 && tm.tm_mon == 11 &&
+		        (tm.tm_mday >= 25 || tm.tm_mday == 7 || tm.tm_mday == 14 ||
+		         tm.tm_mday == 21)) ||
+		       (tm.tm_year == 125 && last_of_month(secs)) ||
+		       (tm.tm_year >= 51 && tm.tm_year <= 124 && tm.tm_mon == 11 && tm.tm_mday == 31);
+		if (it[i].keep != want)
+			fail_msg("%s: kept %d, wanted %d", day, it[i].keep, want);
+		kept += it[i].keep != 0;
+	}
+	assert_int_equal(kept, 95);
+	free(it);
+}
+
 static void test_two_years(void **state)
 {
 	struct retention_policy p = policy();
@@ -271,6 +350,8 @@ int main(void)
 	    cmocka_unit_test(test_last_within_periods),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_two_years),
+	    cmocka_unit_test(test_restic_doc_weekdays),
+	    cmocka_unit_test(test_restic_doc_century),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
