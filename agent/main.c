@@ -133,16 +133,20 @@ static const struct command commands[] = {
      "options:\n"
      "  --all                 every complete backup that lacks a copy\n"
      "  --to REPOSITORY       only copies into that repository\n"},
-    {"prune", cmd_prune, "coffer prune --dry-run [--source S] [--target REPOSITORY]",
-     "Shows what the retention policy ([retention], and the keep_* keys of each\n"
-     "source and repository) would remove: per source and repository, every\n"
-     "backup with keep or remove and the rules that keep it (daily 2026-12-03,\n"
-     "monthly 2026-11, last 3, min_keep, within 30d), then the count and bytes.\n"
-     "Reads the catalog only. Deleting is not built yet: without --dry-run it\n"
-     "changes nothing and exits 2.\n"
+    {"prune", cmd_prune, "coffer prune [--dry-run] [--source S] [--target REPOSITORY]",
+     "Applies the retention policy ([retention], and the keep_* keys of each\n"
+     "source and repository): per source and repository, every backup with keep\n"
+     "or remove and the rules that keep it (daily 2026-12-03, monthly 2026-11,\n"
+     "last 3, min_keep, within 30d, newest), then what was deleted, counts and\n"
+     "bytes. Running backups and each source's newest complete backup are never\n"
+     "removed. A deletion marks the copy deleting in the catalog, then deletes\n"
+     "the manifest, then the objects; a prune killed anywhere is finished by the\n"
+     "next prune or 'coffer repo cleanup'. Backups under S3 object lock are kept\n"
+     "and reported as locked. Exit status: that of the first deletion that\n"
+     "failed (the others go on, and what was deleted stays deleted).\n"
      "\n"
      "options:\n"
-     "  --dry-run             show the plan (required for now)\n"
+     "  --dry-run             show the plan, delete nothing\n"
      "  --source S            only source S\n"
      "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",

@@ -267,11 +267,12 @@ static void test_restic_doc_century(void **state)
 		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 		/* Kept: Dec 25-31 2025, Dec 7, 14, 21 2025, the last day of each
 		 * month of 2025, and Dec 31 of 1951-2024. */
-		want = (tm.tm_year == 125 && tm.tm_mon == 11 &&
-		        (tm.tm_mday >= 25 || tm.tm_mday == 7 || tm.tm_mday == 14 ||
-		         tm.tm_mday == 21)) ||
-		       (tm.tm_year == 125 && last_of_month(secs)) ||
-		       (tm.tm_year >= 51 && tm.tm_year <= 124 && tm.tm_mon == 11 && tm.tm_mday == 31);
+		want =
+		    (tm.tm_year == 125 && tm.tm_mon == 11 &&
+		     (tm.tm_mday >= 25 || tm.tm_mday == 7 || tm.tm_mday == 14 ||
+		      tm.tm_mday == 21)) ||
+		    (tm.tm_year == 125 && last_of_month(secs)) ||
+		    (tm.tm_year >= 51 && tm.tm_year <= 124 && tm.tm_mon == 11 && tm.tm_mday == 31);
 		if (it[i].keep != want)
 			fail_msg("%s: kept %d, wanted %d", day, it[i].keep, want);
 		kept += it[i].keep != 0;
