@@ -368,6 +368,30 @@ static void catalog_started_text(int64_t started_ms, const char *id, char *out, 
 	         (unsigned long long)((uint64_t)started_ms ^ ((uint64_t)1 << 63)), id);
 }
 
+/* Begins a read transaction with a cursor on dbi; catalog_read_end() ends
+ * both (and takes what a failed begin left: NULLs). */
+static int catalog_read_cursor(struct catalog *c, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+	int mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+
+	*cur = NULL;
+	if (mrc)
+		*txn = NULL;
+	else
+		mrc = mdb_cursor_open(*txn, dbi, cur);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot open a cursor", mrc);
+	return 0;
+}
+
+static void catalog_read_end(MDB_txn *txn, MDB_cursor *cur)
+{
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+}
+
 /*
  * A record's summary, the by_started value: NUL-terminated fields, "1"
  * (the layout's version), the status number, raw, stored and missing
@@ -884,13 +908,9 @@ int catalog_summary_list(struct catalog *c, const char *source, catalog_summary_
 	memcpy(ibuf, source, slen + 1);
 	key.mv_size = slen + 1;
 	key.mv_data = ibuf;
-	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
-	if (!mrc)
-		mrc = mdb_cursor_open(txn, c->by_started, &cur);
-	if (mrc) {
-		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+	rc = catalog_read_cursor(c, c->by_started, &txn, &cur);
+	if (rc)
 		goto out;
-	}
 	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !mrc && !rc;
 	     mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		const char *k = key.mv_data;
@@ -932,10 +952,7 @@ int catalog_summary_list(struct catalog *c, const char *source, catalog_summary_
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
 out:
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	catalog_read_end(txn, cur);
 	return rc;
 }
 
@@ -1043,13 +1060,9 @@ int catalog_backup_match(struct catalog *c, const char *source, const char *pref
 		key.mv_size = plen;
 		key.mv_data = (void *)(uintptr_t)prefix;
 	}
-	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
-	if (!mrc)
-		mrc = mdb_cursor_open(txn, source ? c->by_source : c->backups, &cur);
-	if (mrc) {
-		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+	rc = catalog_read_cursor(c, source ? c->by_source : c->backups, &txn, &cur);
+	if (rc)
 		goto out;
-	}
 	/* An empty key cannot be a cursor position; the first key is. */
 	mrc = mdb_cursor_get(cur, &key, &val, key.mv_size ? MDB_SET_RANGE : MDB_FIRST);
 	for (; !mrc && !rc && *total <= max; mrc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
@@ -1071,10 +1084,7 @@ int catalog_backup_match(struct catalog *c, const char *source, const char *pref
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
 out:
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	catalog_read_end(txn, cur);
 	return rc;
 }
 
@@ -1105,13 +1115,9 @@ int catalog_backup_latest(struct catalog *c, const char *source, const char *loc
 	ibuf[slen] = '\1';
 	key.mv_size = slen + 1;
 	key.mv_data = ibuf;
-	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
-	if (!mrc)
-		mrc = mdb_cursor_open(txn, c->by_started, &cur);
-	if (mrc) {
-		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+	rc = catalog_read_cursor(c, c->by_started, &txn, &cur);
+	if (rc)
 		goto out;
-	}
 	mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	mrc = mdb_cursor_get(cur, &key, &val, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
 	ibuf[slen] = '\0';
@@ -1149,10 +1155,7 @@ int catalog_backup_latest(struct catalog *c, const char *source, const char *loc
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = catalog_mdb_error(c, "cannot walk the records", mrc);
 out:
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	catalog_read_end(txn, cur);
 	if (!rc && !*out)
 		rc = CF_ERR_NOTFOUND;
 	if (rc) {
@@ -1170,13 +1173,9 @@ int catalog_source_names(struct catalog *c, struct strv *names)
 	MDB_val key, val;
 	int rc = 0, mrc;
 
-	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
-	if (!mrc)
-		mrc = mdb_cursor_open(txn, c->by_source, &cur);
-	if (mrc) {
-		rc = catalog_mdb_error(c, "cannot open a cursor", mrc);
+	rc = catalog_read_cursor(c, c->by_source, &txn, &cur);
+	if (rc)
 		goto out;
-	}
 	for (mrc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); !mrc && !rc;
 	     mrc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)) {
 		const char *nul = memchr(key.mv_data, '\0', key.mv_size);
@@ -1195,9 +1194,6 @@ int catalog_source_names(struct catalog *c, struct strv *names)
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = catalog_mdb_error(c, "cannot walk the source index", mrc);
 out:
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	catalog_read_end(txn, cur);
 	return rc;
 }

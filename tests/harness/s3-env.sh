@@ -191,6 +191,15 @@ s3_rmbucket() {
 	s3_aws_in "$region" s3 rb "s3://$bucket" --force >/dev/null
 }
 
+# s3_two_regions: sets US and EU to the harness's first two regions, or
+# skips the test (t_skip) when it runs one.
+s3_two_regions() {
+	set -- $S3_REGIONS
+	[ $# -ge 2 ] || t_skip "needs two regions (the ctest fixture starts two; by hand: REGIONS=\"us-east-1 eu-west-1\")"
+	US=$1
+	EU=$2
+}
+
 s3_bucket_name() {
 	S3_BUCKET_SEQ=$((S3_BUCKET_SEQ + 1))
 	printf '%s-%d-%d\n' "$1" "$$" "$S3_BUCKET_SEQ"

@@ -14,10 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 t_setup s3_prune
 . "$COFFER_SRC/tests/harness/s3-env.sh"
-set -- $S3_REGIONS
-[ $# -ge 2 ] || t_skip "needs two regions (the ctest fixture starts two; by hand: REGIONS=\"us-east-1 eu-west-1\")"
-US=$1
-EU=$2
+s3_two_regions
 BUS=$(s3_bucket_name prune-us)
 BEU=$(s3_bucket_name prune-eu)
 s3_mkbucket "$BUS" "$US"

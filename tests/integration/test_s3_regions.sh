@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 t_setup s3_regions
 . "$COFFER_SRC/tests/harness/s3-env.sh"
-set -- $S3_REGIONS
-[ $# -ge 2 ] || t_skip "needs two regions (the ctest fixture starts two; by hand: REGIONS=\"us-east-1 eu-west-1\")"
-US=$1
-EU=$2
+s3_two_regions
 EU_ENDPOINT=$(s3_endpoint "$EU")
 BUS=$(s3_bucket_name regions-us)
 BEU=$(s3_bucket_name regions-eu)
