@@ -593,7 +593,6 @@ int repo_prune_backup(struct repo *r, const char *id, struct repo_prune_result *
 	rc = catalog_backup_get(r->cat, id, &b);
 	if (rc)
 		return rc;
-	res->stored_bytes = 0;
 	for (size_t i = 0; i < b->nobjects; i++)
 		res->stored_bytes += b->objects[i].stored_bytes;
 	res->finished = strv_has(&b->deleting, here);

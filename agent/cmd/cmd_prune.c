@@ -82,11 +82,6 @@ static int prune_collect(void *ctx, const struct catalog_summary *b)
 	return 0;
 }
 
-static void prune_recs_free(struct prune *p)
-{
-	p->n = 0;
-}
-
 /* The policy's keys as text: "keep_daily 7, keep_monthly 12, min_keep 1". */
 static void prune_policy_text(const struct retention_policy *pol, char *out, size_t size)
 {
@@ -415,7 +410,7 @@ static int prune_source(struct prune *p, const char *src, const char *target, in
 	for (size_t t = 0; !rc && t < cfg->ntargets; t++)
 		if ((used & (1ULL << t)) && (!target || !strcmp(cfg->targets[t].name, target)))
 			rc = prune_plan(p, src, t, now);
-	prune_recs_free(p);
+	p->n = 0; /* the records are the next source's */
 	return rc;
 }
 
@@ -442,7 +437,6 @@ static int prune_sources(struct prune *p, const char *source, struct strv *names
 
 static void prune_free(struct prune *p)
 {
-	prune_recs_free(p);
 	free(p->recs);
 	for (size_t t = 0; p->cfg && t < p->cfg->ntargets; t++) {
 		if (p->locs)
