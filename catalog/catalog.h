@@ -92,6 +92,13 @@ struct catalog_backup {
 	 * manifest, which is one target's). */
 	struct catalog_pending *pending;
 	size_t npending;
+	/* The last `coffer verify` of it (never in a manifest): when (0:
+	 * never), whether every copy checked was good, how deep ("stored", or
+	 * "content" with an identity), and the first problem. */
+	int64_t verified_ms;
+	int verified_ok;
+	char *verified_level;
+	char *verified_error;
 };
 
 /* 1 if record b predates locations (none, and none being or already

@@ -80,6 +80,8 @@ void catalog_backup_free(struct catalog_backup *b)
 	strv_free(&b->locations);
 	strv_free(&b->deleting);
 	strv_free(&b->pruned);
+	free(b->verified_level);
+	free(b->verified_error);
 	free(b->meta_json);
 	strv_free(&b->missing);
 	for (size_t i = 0; i < b->npending; i++) {
@@ -354,6 +356,21 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 		rc = catalog_json_set_strv(root, "recipients", b->recipients.v, b->recipients.n, 0);
 	if (!rc)
 		rc = catalog_json_set_strv(root, "locations", b->locations.v, b->locations.n, 0);
+	if (!rc && !manifest && b->verified_ms) {
+		json_t *o = json_pack("{s:b}", "ok", b->verified_ok);
+
+		rc = o ? 0 : error_set(CF_ERR_NOMEM, "out of memory encoding backup %s", b->id);
+		if (!rc)
+			rc = catalog_json_set_time(o, "at", b->verified_ms);
+		if (!rc)
+			rc = catalog_json_set_str(o, "level", b->verified_level);
+		if (!rc)
+			rc = catalog_json_set_text(o, "error", b->verified_error);
+		if (!rc)
+			rc = catalog_json_set(root, "verified", o);
+		else
+			json_decref(o);
+	}
 	if (!rc && !manifest && b->deleting.n)
 		rc = catalog_json_set_strv(root, "deleting", b->deleting.v, b->deleting.n, 0);
 	if (!rc && !manifest && b->pruned.n)
@@ -496,6 +513,28 @@ static int catalog_get_time(json_t *obj, const char *key, int required, int64_t 
 }
 
 static int catalog_get_time(json_t *obj, const char *key, int required, int64_t *out);
+
+/* "verified": {"at", "ok", "level", "error"} */
+static int catalog_get_verified(json_t *root, struct catalog_backup *b)
+{
+	json_t *o = json_object_get(root, "verified"), *ok;
+	int rc;
+
+	if (!o || json_is_null(o))
+		return 0;
+	ok = json_object_get(o, "ok");
+	if (!json_is_object(o) || !json_is_boolean(ok))
+		return error_set(CF_ERR_FORMAT,
+		                 "backup record: field \"verified\" must be an object with a "
+		                 "boolean \"ok\"");
+	b->verified_ok = json_is_true(ok);
+	rc = catalog_get_time(o, "at", 1, &b->verified_ms);
+	if (!rc)
+		rc = catalog_get_str(o, "level", "verified.level", 0, &b->verified_level);
+	if (!rc)
+		rc = catalog_get_str(o, "error", "verified.error", 0, &b->verified_error);
+	return rc;
+}
 
 /* "pending": [{"location", "error", "since"}, ...] */
 static int catalog_get_pending(json_t *root, struct catalog_backup *b)
@@ -748,6 +787,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 		b->missing_count = b->missing.n;
 	if (!rc)
 		rc = catalog_get_pending(root, b);
+	if (!rc)
+		rc = catalog_get_verified(root, b);
 	if (rc)
 		goto out;
 
@@ -852,6 +893,11 @@ int catalog_manifest_from_json(const char *json, size_t len, const char *where,
 	b->error = NULL;
 	strv_free(&b->deleting);
 	strv_free(&b->pruned);
+	free(b->verified_level);
+	free(b->verified_error);
+	b->verified_level = b->verified_error = NULL;
+	b->verified_ms = 0;
+	b->verified_ok = 0;
 	*out = b;
 	return 0;
 }

@@ -61,6 +61,14 @@ static int rebuild_cb(void *ctx, const char *key, const char *id)
 	 * finishes it. A copy pruned before stays so elsewhere. */
 	for (size_t i = 0; !rc && old && i < old->deleting.n; i++)
 		rc = strv_add_new(&b->deleting, old->deleting.v[i]);
+	/* The last verification is this host's knowledge too. */
+	if (old && old->verified_ms) {
+		b->verified_ms = old->verified_ms;
+		b->verified_ok = old->verified_ok;
+		b->verified_level = old->verified_level;
+		b->verified_error = old->verified_error;
+		old->verified_level = old->verified_error = NULL;
+	}
 	for (size_t i = 0; !rc && old && i < old->pruned.n; i++)
 		if (strcmp(old->pruned.v[i], repo_location(r->repo)) != 0)
 			rc = strv_add_new(&b->pruned, old->pruned.v[i]);

@@ -1,0 +1,308 @@
+/*
+ * verify: an object of a backup checked against its manifest (verify.h).
+ */
+#include "agent/verify.h"
+
+#include "agent/pipeline/restore_stream.h"
+#include "agent/pipeline/restore_tar.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The most of an object's start kept for its age header: 300 recipients
+ * take about 30 KiB. */
+#define VERIFY_HEADER_MAX (256 * 1024)
+/* How much of the plaintext's start and end the format checks look at. */
+#define VERIFY_HEAD 16
+#define VERIFY_TAIL 256
+#define AGE_MAGIC "age-encryption.org/v1\n"
+
+/* ------------------------------------------------------------------------ */
+/* CRC-64/Jones (Redis)                                                       */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t verify_crc_table[256];
+static pthread_once_t verify_crc_once = PTHREAD_ONCE_INIT;
+
+static void verify_crc_init(void)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		uint64_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x95ac9329ac4bc9b5ULL : c >> 1;
+		verify_crc_table[i] = c;
+	}
+}
+
+uint64_t verify_crc64(uint64_t crc, const uint8_t *data, size_t len)
+{
+	pthread_once(&verify_crc_once, verify_crc_init);
+	for (size_t i = 0; i < len; i++)
+		crc = verify_crc_table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stored: size, SHA-256, age header                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A sink keeping the first VERIFY_HEADER_MAX bytes. */
+static int verify_keep_write(struct filter *f, const uint8_t *data, size_t len)
+{
+	struct buf *b = f->ctx;
+	size_t room = VERIFY_HEADER_MAX - b->len;
+
+	return buf_append(b, data, len < room ? len : room);
+}
+
+static void verify_keep_free(struct filter *f)
+{
+	buf_free(f->ctx);
+	free(f->ctx);
+}
+
+static const struct filter_ops verify_keep_ops = {"verify-header", verify_keep_write, NULL,
+                                                  verify_keep_free};
+
+static int verify_read_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	return filter_write(ctx, data, len);
+}
+
+/* The age header at the start of h: one "-> X25519" stanza per recipient,
+ * ended by the "---" line. */
+static int verify_age_header(const struct catalog_backup *b, const struct catalog_object *obj,
+                             const struct buf *h)
+{
+	const char *p = (const char *)h->data, *end = p + h->len;
+	size_t x25519 = 0, magic = strlen(AGE_MAGIC);
+
+	if (h->len < magic || memcmp(p, AGE_MAGIC, magic) != 0)
+		return error_set(CF_ERR_INTEGRITY, "%s does not start with an age header",
+		                 obj->key);
+	for (p += magic; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (!nl)
+			break;
+		if ((size_t)(nl - p) >= 4 && !memcmp(p, "--- ", 4)) {
+			if (b->recipients.n && x25519 != b->recipients.n)
+				return error_set(
+				    CF_ERR_INTEGRITY,
+				    "the age header of %s has %zu X25519 recipient(s), the manifest "
+				    "records %zu",
+				    obj->key, x25519, b->recipients.n);
+			return 0;
+		}
+		if ((size_t)(nl - p) >= 10 && !memcmp(p, "-> X25519 ", 10))
+			x25519++;
+		p = nl + 1;
+	}
+	return error_set(CF_ERR_INTEGRITY, "the age header of %s has no end line", obj->key);
+}
+
+static int verify_stored(struct storage *st, const struct catalog_backup *b,
+                         const struct catalog_object *obj, uint64_t *bytes)
+{
+	struct storage_info info;
+	struct filter *hash = NULL, *keep = NULL;
+	struct buf *h = calloc(1, sizeof(*h));
+	char hex[HASH_SHA256_HEX_LEN + 1];
+	uint64_t n = 0;
+	int rc;
+
+	if (h)
+		buf_init(h, VERIFY_HEADER_MAX);
+	/* The filter owns h from here (and frees it when it cannot be made). */
+	if (!h || !(keep = filter_new(&verify_keep_ops, h)))
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	rc = storage_head(st, obj->key, &info);
+	if (rc == CF_ERR_NOTFOUND) {
+		error_clear();
+		rc = error_set(CF_ERR_INTEGRITY, "%s is missing", obj->key);
+	} else if (!rc && info.size != obj->stored_bytes) {
+		rc = error_set(CF_ERR_INTEGRITY, "%s is %llu bytes, the manifest says %llu",
+		               obj->key, (unsigned long long)info.size,
+		               (unsigned long long)obj->stored_bytes);
+	}
+	if (!rc)
+		rc = hash_filter_new(&hash);
+	if (!rc) {
+		filter_chain(hash, keep, NULL);
+		keep = NULL;
+		rc = storage_read(st, obj->key, 0, UINT64_MAX, verify_read_cb, hash);
+	}
+	if (!rc)
+		rc = filter_finish(hash);
+	if (!rc) {
+		hash_filter_result(hash, hex, &n);
+		*bytes += n;
+		if (n != obj->stored_bytes)
+			rc = error_set(CF_ERR_INTEGRITY, "%s gave %llu bytes, the manifest says %llu",
+			               obj->key, (unsigned long long)n,
+			               (unsigned long long)obj->stored_bytes);
+		else if (!obj->sha256 || strcmp(hex, obj->sha256) != 0)
+			rc = error_set(CF_ERR_INTEGRITY,
+			               "%s has SHA-256 %s, the manifest says %s: the object is "
+			               "damaged or was replaced",
+			               obj->key, hex, obj->sha256 ? obj->sha256 : "(none)");
+	}
+	if (!rc)
+		rc = verify_age_header(b, obj, hash->next->ctx);
+	filter_chain_free(hash ? hash : keep);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Content: the plaintext's format                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A sink keeping the plaintext's first and last bytes and, for an RDB, the
+ * CRC-64 of all but its last 8 bytes (its checksum). */
+struct verify_plain {
+	int rdb;
+	uint8_t head[VERIFY_HEAD];
+	size_t nhead;
+	uint8_t tail[VERIFY_TAIL];
+	size_t ntail;
+	uint8_t held[8]; /* the newest 8 bytes, not yet in the CRC */
+	size_t nheld;
+	uint64_t crc;
+};
+
+static int verify_plain_write(struct filter *f, const uint8_t *data, size_t len)
+{
+	struct verify_plain *v = f->ctx;
+
+	if (v->nhead < VERIFY_HEAD) {
+		size_t k = len < VERIFY_HEAD - v->nhead ? len : VERIFY_HEAD - v->nhead;
+
+		memcpy(v->head + v->nhead, data, k);
+		v->nhead += k;
+	}
+	if (len >= VERIFY_TAIL) {
+		memcpy(v->tail, data + len - VERIFY_TAIL, VERIFY_TAIL);
+		v->ntail = VERIFY_TAIL;
+	} else {
+		size_t keep = v->ntail + len > VERIFY_TAIL ? VERIFY_TAIL - len : v->ntail;
+
+		memmove(v->tail, v->tail + v->ntail - keep, keep);
+		memcpy(v->tail + keep, data, len);
+		v->ntail = keep + len;
+	}
+	if (v->rdb) {
+		/* Everything but the newest 8 bytes goes into the CRC. */
+		size_t total = v->nheld + len, out = total > 8 ? total - 8 : 0;
+		size_t from_held = out < v->nheld ? out : v->nheld;
+
+		v->crc = verify_crc64(v->crc, v->held, from_held);
+		if (out > from_held)
+			v->crc = verify_crc64(v->crc, data, out - from_held);
+		memmove(v->held, v->held + from_held, v->nheld - from_held);
+		v->nheld -= from_held;
+		memcpy(v->held + v->nheld, data + (out - from_held), len - (out - from_held));
+		v->nheld += len - (out - from_held);
+	}
+	return 0;
+}
+
+/* ctx is the caller's: it reads the result after the stream freed the sink. */
+static const struct filter_ops verify_plain_ops = {"verify-format", verify_plain_write, NULL,
+                                                   NULL};
+
+static int verify_tar_visit(const void *ctx, struct archive_entry *e)
+{
+	(void)ctx;
+	(void)e;
+	return 0;
+}
+
+/* 1 if the tail holds text (any case) near its end. */
+static int verify_tail_has(const struct verify_plain *v, const char *text)
+{
+	char t[VERIFY_TAIL + 1];
+
+	memcpy(t, v->tail, v->ntail);
+	t[v->ntail] = '\0';
+	for (size_t i = 0; i < v->ntail; i++)
+		if (!t[i])
+			t[i] = ' ';
+	return strcasestr(t, text) != NULL;
+}
+
+static int verify_format(const struct catalog_object *obj, const struct verify_plain *v)
+{
+	const char *fmt = obj->format ? obj->format : "raw";
+
+	if (!strcmp(fmt, "pg_dump") && (v->nhead < 5 || memcmp(v->head, "PGDMP", 5) != 0))
+		return error_set(CF_ERR_FORMAT, "%s is not a pg_dump archive (no PGDMP header)",
+		                 obj->key);
+	if (!strcmp(fmt, "sql") && !verify_tail_has(v, "dump complete"))
+		return error_set(CF_ERR_FORMAT,
+		                 "%s does not end with its dump tool's completion line: the dump "
+		                 "was cut short",
+		                 obj->key);
+	if (!strcmp(fmt, "sqlite") &&
+	    (v->nhead < 16 || memcmp(v->head, "SQLite format 3", 16) != 0))
+		return error_set(CF_ERR_FORMAT, "%s is not a SQLite database (no header)", obj->key);
+	if (!strcmp(fmt, "mongodump-archive") &&
+	    (v->nhead < 4 || memcmp(v->head, "\x6d\xe2\x99\x81", 4) != 0))
+		return error_set(CF_ERR_FORMAT, "%s is not a mongodump archive (no magic number)",
+		                 obj->key);
+	if (!strcmp(fmt, "rdb")) {
+		uint64_t sum = 0;
+
+		if (v->nhead < 9 || memcmp(v->head, "REDIS", 5) != 0 || v->nheld != 8 ||
+		    v->ntail < 9 || v->tail[v->ntail - 9] != 0xff)
+			return error_set(CF_ERR_FORMAT,
+			                 "%s is not a whole RDB file (no REDIS header or no EOF "
+			                 "opcode before its checksum)",
+			                 obj->key);
+		for (int i = 7; i >= 0; i--)
+			sum = sum << 8 | v->held[i];
+		if (sum != 0 && sum != v->crc) /* 0: written with rdbchecksum no */
+			return error_set(CF_ERR_FORMAT,
+			                 "%s: the RDB checksum is %016llx, its content gives %016llx",
+			                 obj->key, (unsigned long long)sum, (unsigned long long)v->crc);
+	}
+	return 0;
+}
+
+static int verify_content(struct storage *st, const struct catalog_object *obj,
+                          const struct age_identities *ids)
+{
+	struct verify_plain *v;
+	struct filter *sink;
+	int rc;
+
+	if (obj->format && !strcmp(obj->format, "tar"))
+		return restore_tar_list(st, obj, ids, 0, NULL, verify_tar_visit);
+	v = calloc(1, sizeof(*v));
+	if (!v || !(sink = filter_new(&verify_plain_ops, v))) {
+		free(v);
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	}
+	v->rdb = obj->format && !strcmp(obj->format, "rdb");
+	rc = restore_stream_run(st, obj, ids, sink, 0);
+	if (!rc)
+		rc = verify_format(obj, v);
+	free(v);
+	return rc;
+}
+
+int verify_object(struct storage *st, const struct catalog_backup *b,
+                  const struct catalog_object *obj, const struct age_identities *ids,
+                  uint64_t *bytes)
+{
+	int rc = verify_stored(st, b, obj, bytes);
+
+	if (!rc && ids) {
+		rc = verify_content(st, obj, ids);
+		if (!rc)
+			*bytes += obj->stored_bytes;
+	}
+	return rc;
+}
