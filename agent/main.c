@@ -149,6 +149,26 @@ static const struct command commands[] = {
      "  --dry-run             show the plan, delete nothing\n"
      "  --source S            only source S\n"
      "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"},
+    {"verify", cmd_verify,
+     "coffer verify (ID... | --latest | --all) [--source S] [--target REPOSITORY] "
+     "[--identity FILE]",
+     "Checks every object of the backups named (or the newest of each source,\n"
+     "or all) in every configured repository that holds them: each exists with\n"
+     "the recorded size and SHA-256 (read in full) and its age header has one\n"
+     "X25519 stanza per recorded recipient. With an identity (--identity, or\n"
+     "[encryption] identity) each is also decrypted and decompressed to its end\n"
+     "and its format checked: a tar read entry by entry, a pg_dump archive's\n"
+     "header, a SQL dump's completion line, an RDB's EOF opcode and CRC-64.\n"
+     "Prints ok or the first problem per backup and repository, with bytes read\n"
+     "and throughput, and records the result in the catalog (coffer show).\n"
+     "Exit 4 when a copy failed.\n"
+     "\n"
+     "options:\n"
+     "  --latest              the newest complete backup of each source\n"
+     "  --all                 every complete backup\n"
+     "  --source S            only source S\n"
+     "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"
+     "  --identity FILE       age identity file: also check the content\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

@@ -5,8 +5,8 @@
 
 #include "agent/pipeline/restore_stream.h"
 #include "agent/pipeline/restore_tar.h"
+#include "agent/source/redis_rdb.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,32 +18,6 @@
 #define VERIFY_HEAD 16
 #define VERIFY_TAIL 256
 #define AGE_MAGIC "age-encryption.org/v1\n"
-
-/* ------------------------------------------------------------------------ */
-/* CRC-64/Jones (Redis)                                                       */
-/* ------------------------------------------------------------------------ */
-
-static uint64_t verify_crc_table[256];
-static pthread_once_t verify_crc_once = PTHREAD_ONCE_INIT;
-
-static void verify_crc_init(void)
-{
-	for (unsigned i = 0; i < 256; i++) {
-		uint64_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x95ac9329ac4bc9b5ULL : c >> 1;
-		verify_crc_table[i] = c;
-	}
-}
-
-uint64_t verify_crc64(uint64_t crc, const uint8_t *data, size_t len)
-{
-	pthread_once(&verify_crc_once, verify_crc_init);
-	for (size_t i = 0; i < len; i++)
-		crc = verify_crc_table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
-	return crc;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Stored: size, SHA-256, age header                                          */
@@ -198,9 +172,9 @@ static int verify_plain_write(struct filter *f, const uint8_t *data, size_t len)
 		size_t total = v->nheld + len, out = total > 8 ? total - 8 : 0;
 		size_t from_held = out < v->nheld ? out : v->nheld;
 
-		v->crc = verify_crc64(v->crc, v->held, from_held);
+		v->crc = redis_rdb_crc64(v->crc, v->held, from_held);
 		if (out > from_held)
-			v->crc = verify_crc64(v->crc, data, out - from_held);
+			v->crc = redis_rdb_crc64(v->crc, data, out - from_held);
 		memmove(v->held, v->held + from_held, v->nheld - from_held);
 		v->nheld -= from_held;
 		memcpy(v->held + v->nheld, data + (out - from_held), len - (out - from_held));

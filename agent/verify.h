@@ -37,8 +37,4 @@ int verify_object(struct storage *st, const struct catalog_backup *b,
                   const struct catalog_object *obj, const struct age_identities *ids,
                   uint64_t *bytes);
 
-/* CRC-64/Jones as Redis computes it over an RDB file (reflected, no final
- * xor), continued from crc. */
-uint64_t verify_crc64(uint64_t crc, const uint8_t *data, size_t len);
-
 #endif

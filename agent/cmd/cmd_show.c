@@ -134,6 +134,14 @@ static void cmd_show_text(const struct config *cfg, const struct catalog_backup 
 	for (size_t i = 0; i < b->missing.n; i++)
 		printf("missing:   %s\n", b->missing.v[i]);
 	printf("coffer:    %s\n", b->coffer_version ? b->coffer_version : "");
+	if (b->verified_ms) {
+		time_format_iso(b->verified_ms, t, sizeof(t));
+		printf("verified:  %s %s (%s)%s%s\n", t, b->verified_ok ? "ok" : "FAILED",
+		       b->verified_level ? b->verified_level : "stored",
+		       b->verified_error ? ": " : "", b->verified_error ? b->verified_error : "");
+	} else {
+		printf("verified:  never ('coffer verify %s')\n", b->id);
+	}
 	cmd_show_meta("meta:", b->meta_json);
 	cmd_show_copies(cfg, b);
 	for (size_t i = 0; i < b->recipients.n; i++)

@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -192,6 +192,10 @@ cf --json prune --dry-run
 check_doc prune "--json prune --dry-run"
 check_eq "prune --json: it plans per repository" "primary second" \
 	"$(jq -r '[.plans[].repository] | unique | join(" ")' "$OUT")"
+
+cf --json verify --all
+check_doc verify "--json verify --all"
+check_eq "verify --json: every copy ok" 0 "$(jq .failed "$OUT")"
 
 # Every schema of a command was used on real output.
 for f in "$SCHEMAS"/*.json; do
