@@ -64,11 +64,11 @@ static int verify_age_header(const struct catalog_backup *b, const struct catalo
 			break;
 		if ((size_t)(nl - p) >= 4 && !memcmp(p, "--- ", 4)) {
 			if (b->recipients.n && x25519 != b->recipients.n)
-				return error_set(
-				    CF_ERR_INTEGRITY,
-				    "the age header of %s has %zu X25519 recipient(s), the manifest "
-				    "records %zu",
-				    obj->key, x25519, b->recipients.n);
+				return error_set(CF_ERR_INTEGRITY,
+				                 "the age header of %s has %zu X25519 "
+				                 "recipient(s), the manifest "
+				                 "records %zu",
+				                 obj->key, x25519, b->recipients.n);
 			return 0;
 		}
 		if ((size_t)(nl - p) >= 10 && !memcmp(p, "-> X25519 ", 10))
@@ -78,11 +78,14 @@ static int verify_age_header(const struct catalog_backup *b, const struct catalo
 	return error_set(CF_ERR_INTEGRITY, "the age header of %s has no end line", obj->key);
 }
 
+/* The stored checks: the object's size, its age header and (full) its
+ * SHA-256, reading it all; without full only the header's bytes are read
+ * (the content check that follows hashes the whole object). */
 static int verify_stored(struct storage *st, const struct catalog_backup *b,
-                         const struct catalog_object *obj, uint64_t *bytes)
+                         const struct catalog_object *obj, int full, uint64_t *bytes)
 {
 	struct storage_info info;
-	struct filter *hash = NULL, *keep = NULL;
+	struct filter *hash = NULL, *keep = NULL, *head;
 	struct buf *h = calloc(1, sizeof(*h));
 	char hex[HASH_SHA256_HEX_LEN + 1];
 	uint64_t n = 0;
@@ -102,22 +105,21 @@ static int verify_stored(struct storage *st, const struct catalog_backup *b,
 		               obj->key, (unsigned long long)info.size,
 		               (unsigned long long)obj->stored_bytes);
 	}
-	if (!rc)
+	if (!rc && full)
 		rc = hash_filter_new(&hash);
-	if (!rc) {
-		filter_chain(hash, keep, NULL);
-		keep = NULL;
-		rc = storage_read(st, obj->key, 0, UINT64_MAX, verify_read_cb, hash);
-	}
+	head = hash ? filter_chain(hash, keep, NULL) : keep;
 	if (!rc)
-		rc = filter_finish(hash);
-	if (!rc) {
+		rc = storage_read(st, obj->key, 0, full ? UINT64_MAX : VERIFY_HEADER_MAX,
+		                  verify_read_cb, head);
+	if (!rc)
+		rc = filter_finish(head);
+	if (!rc && full) {
 		hash_filter_result(hash, hex, &n);
 		*bytes += n;
 		if (n != obj->stored_bytes)
-			rc = error_set(CF_ERR_INTEGRITY, "%s gave %llu bytes, the manifest says %llu",
-			               obj->key, (unsigned long long)n,
-			               (unsigned long long)obj->stored_bytes);
+			rc = error_set(
+			    CF_ERR_INTEGRITY, "%s gave %llu bytes, the manifest says %llu",
+			    obj->key, (unsigned long long)n, (unsigned long long)obj->stored_bytes);
 		else if (!obj->sha256 || strcmp(hex, obj->sha256) != 0)
 			rc = error_set(CF_ERR_INTEGRITY,
 			               "%s has SHA-256 %s, the manifest says %s: the object is "
@@ -125,8 +127,8 @@ static int verify_stored(struct storage *st, const struct catalog_backup *b,
 			               obj->key, hex, obj->sha256 ? obj->sha256 : "(none)");
 	}
 	if (!rc)
-		rc = verify_age_header(b, obj, hash->next->ctx);
-	filter_chain_free(hash ? hash : keep);
+		rc = verify_age_header(b, obj, h);
+	filter_chain_free(head);
 	return rc;
 }
 
@@ -184,8 +186,7 @@ static int verify_plain_write(struct filter *f, const uint8_t *data, size_t len)
 }
 
 /* ctx is the caller's: it reads the result after the stream freed the sink. */
-static const struct filter_ops verify_plain_ops = {"verify-format", verify_plain_write, NULL,
-                                                   NULL};
+static const struct filter_ops verify_plain_ops = {"verify-format", verify_plain_write, NULL, NULL};
 
 static int verify_tar_visit(const void *ctx, struct archive_entry *e)
 {
@@ -221,7 +222,8 @@ static int verify_format(const struct catalog_object *obj, const struct verify_p
 		                 obj->key);
 	if (!strcmp(fmt, "sqlite") &&
 	    (v->nhead < 16 || memcmp(v->head, "SQLite format 3", 16) != 0))
-		return error_set(CF_ERR_FORMAT, "%s is not a SQLite database (no header)", obj->key);
+		return error_set(CF_ERR_FORMAT, "%s is not a SQLite database (no header)",
+		                 obj->key);
 	if (!strcmp(fmt, "mongodump-archive") &&
 	    (v->nhead < 4 || memcmp(v->head, "\x6d\xe2\x99\x81", 4) != 0))
 		return error_set(CF_ERR_FORMAT, "%s is not a mongodump archive (no magic number)",
@@ -238,9 +240,10 @@ static int verify_format(const struct catalog_object *obj, const struct verify_p
 		for (int i = 7; i >= 0; i--)
 			sum = sum << 8 | v->held[i];
 		if (sum != 0 && sum != v->crc) /* 0: written with rdbchecksum no */
-			return error_set(CF_ERR_FORMAT,
-			                 "%s: the RDB checksum is %016llx, its content gives %016llx",
-			                 obj->key, (unsigned long long)sum, (unsigned long long)v->crc);
+			return error_set(
+			    CF_ERR_FORMAT,
+			    "%s: the RDB checksum is %016llx, its content gives %016llx", obj->key,
+			    (unsigned long long)sum, (unsigned long long)v->crc);
 	}
 	return 0;
 }
@@ -271,7 +274,7 @@ int verify_object(struct storage *st, const struct catalog_backup *b,
                   const struct catalog_object *obj, const struct age_identities *ids,
                   uint64_t *bytes)
 {
-	int rc = verify_stored(st, b, obj, bytes);
+	int rc = verify_stored(st, b, obj, !ids, bytes);
 
 	if (!rc && ids) {
 		rc = verify_content(st, obj, ids);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define CMD_VERIFY_USAGE                                                                           \
-	"usage: coffer verify (ID... | --latest | --all) [--source S] [--target REPOSITORY] "     \
+	"usage: coffer verify (ID... | --latest | --all) [--source S] [--target REPOSITORY] "      \
 	"[--identity FILE]"
 
 struct verify_run {
@@ -96,9 +96,9 @@ static int verify_repo(struct verify_run *v, size_t t, struct repo **out)
 	if (!v->repos[t] && !v->open_rc[t])
 		v->open_rc[t] = agent_open_target(v->cfg, t, v->cat, &no_trust, &v->repos[t]);
 	*out = v->repos[t];
-	return v->open_rc[t] ? error_set(CF_ERR_TARGET, "cannot open repository %s",
-	                                 v->cfg->targets[t].name)
-	                     : 0;
+	return v->open_rc[t]
+	           ? error_set(CF_ERR_TARGET, "cannot open repository %s", v->cfg->targets[t].name)
+	           : 0;
 }
 
 /* Records the outcome in b's record (read again: the verification took a
@@ -164,11 +164,11 @@ static int verify_copy(struct verify_run *v, const struct catalog_backup *b, siz
 	fmt_bytes(bytes, amount, sizeof(amount));
 	fmt_bytes(secs > 0 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof(rate));
 	if (v->json) {
-		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:f}", "id", b->id,
-		                      "source", b->source, "repository", v->cfg->targets[t].name,
-		                      "location", v->locs[t], "ok", !problem[0], "level",
-		                      v->ids ? "content" : "stored", "bytes_read",
-		                      (json_int_t)bytes, "seconds", secs);
+		json_t *e =
+		    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:f}", "id", b->id, "source",
+		              b->source, "repository", v->cfg->targets[t].name, "location",
+		              v->locs[t], "ok", !problem[0], "level", v->ids ? "content" : "stored",
+		              "bytes_read", (json_int_t)bytes, "seconds", secs);
 		char *text = NULL;
 
 		if (e && problem[0] && json_object_set_new(e, "error", json_string(problem)))
@@ -218,12 +218,10 @@ static int verify_backup(struct verify_run *v, const char *id)
 
 int cmd_verify(const struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {{"latest", no_argument, NULL, 'l'},
-	                                     {"all", no_argument, NULL, 'a'},
-	                                     {"source", required_argument, NULL, 's'},
-	                                     {"target", required_argument, NULL, 't'},
-	                                     {"identity", required_argument, NULL, 'i'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"latest", no_argument, NULL, 'l'},         {"all", no_argument, NULL, 'a'},
+	    {"source", required_argument, NULL, 's'},   {"target", required_argument, NULL, 't'},
+	    {"identity", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
 	struct config *cfg = NULL;
 	struct verify_run v;
 	const char *identity = NULL;
@@ -255,17 +253,18 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	nt = rc ? 0 : cfg->ntargets;
 	for (size_t t = 0; !rc && v.target && t <= nt; t++)
 		if (t == nt)
-			rc = error_set(CF_ERR_USAGE, "--target %s: no repository of that name in %s",
-			               v.target, cfg->file);
+			rc =
+			    error_set(CF_ERR_USAGE, "--target %s: no repository of that name in %s",
+			              v.target, cfg->file);
 		else if (!strcmp(cfg->targets[t].name, v.target))
 			break;
 	/* The content is checked when an identity is at hand; without one
 	 * (a backup host holds only the recipients) the stored bytes are. */
 	if (!rc && (identity || cfg->identity))
 		rc = agent_load_identities(cfg, identity, &v.ids);
-	if (!rc && (!(v.locs = calloc(nt, sizeof(*v.locs))) ||
-	            !(v.repos = calloc(nt, sizeof(*v.repos))) ||
-	            !(v.open_rc = calloc(nt, sizeof(*v.open_rc)))))
+	if (!rc &&
+	    (!(v.locs = calloc(nt, sizeof(*v.locs))) || !(v.repos = calloc(nt, sizeof(*v.repos))) ||
+	     !(v.open_rc = calloc(nt, sizeof(*v.open_rc)))))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	for (size_t t = 0; !rc && t < nt; t++)
 		rc = agent_target_location(cfg, t, &v.locs[t]);
@@ -282,8 +281,8 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 		       v.ids ? "content" : "stored");
 	fflush(stdout);
 	if (!rc && v.failed)
-		rc = error_set(v.first_rc, "verify: %u of %u copies failed; the first: %s", v.failed,
-		               v.copies, v.first_err);
+		rc = error_set(v.first_rc, "verify: %u of %u copies failed; the first: %s",
+		               v.failed, v.copies, v.first_err);
 	for (size_t t = 0; t < nt; t++) {
 		free(v.locs ? v.locs[t] : NULL);
 		if (v.repos)

@@ -182,4 +182,10 @@ check_empty_output "no folder without a manifest is left" dirs_without_manifest 
 db_psql -q -d postgres -c 'DROP DATABASE IF EXISTS cfpg_r1 WITH (FORCE)' -c 'DROP DATABASE IF EXISTS cfpg_r2 WITH (FORCE)' \
 	-c 'DROP DATABASE IF EXISTS cfpg_std WITH (FORCE)' -c 'DROP DATABASE IF EXISTS cfpg_ref WITH (FORCE)' \
 	-c "DROP DATABASE IF EXISTS \"$ODD\" WITH (FORCE)" >/dev/null 2>&1
+# Every complete backup of this test verifies, its content checked for its
+# format (coffer verify with the identity).
+cf verify --all --json
+check_rc "verify --all: every complete backup verifies" 0
+check "verify --all checked the content of some" test "$(jq '[.copies[] | select(.ok and .level == "content")] | length' "$OUT")" -gt 0
+
 t_finish

@@ -254,4 +254,10 @@ check_empty_output "killed mid-transfer: no object or temporary file is left" fi
 db_redis_digest >"$T/digest.after"
 check_same_file "the harness's Redis still holds the fixture" "$T/digest.orig" "$T/digest.after"
 
+# Every complete backup of this test verifies, its content checked for its
+# format (coffer verify with the identity).
+cf verify --all --json
+check_rc "verify --all: every complete backup verifies" 0
+check "verify --all checked the content of some" test "$(jq '[.copies[] | select(.ok and .level == "content")] | length' "$OUT")" -gt 0
+
 t_finish

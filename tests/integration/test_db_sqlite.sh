@@ -259,4 +259,10 @@ cf backup corrupt
 expect_failure corrupt 5 "source corrupt: sqlite $T/corrupt\.db: the snapshot fails PRAGMA quick_check: " \
 	"a corrupt database"
 
+# Every complete backup of this test verifies, its content checked for its
+# format (coffer verify with the identity).
+cf verify --all --json
+check_rc "verify --all: every complete backup verifies" 0
+check "verify --all checked the content of some" test "$(jq '[.copies[] | select(.ok and .level == "content")] | length' "$OUT")" -gt 0
+
 t_finish
