@@ -4,12 +4,18 @@
 #include "agent/verify.h"
 
 #include "agent/pipeline/restore_stream.h"
+#include "agent/proc.h"
 #include "agent/pipeline/restore_tar.h"
 #include "agent/source/redis_rdb.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* The most of an object's start kept for its age header: 300 recipients
  * take about 30 KiB. */
@@ -248,6 +254,39 @@ static int verify_format(const struct catalog_object *obj, const struct verify_p
 	return 0;
 }
 
+/* A SQLite backup is written to a file in this process's private folder
+ * ($TMPDIR, removed at exit and wiped) and must pass PRAGMA
+ * integrity_check there. */
+static int verify_sqlite(struct storage *st, const struct catalog_object *obj,
+                         const struct age_identities *ids)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	char *path = NULL, result[512] = "";
+	int rc = proc_temp_file("verify-sqlite", "", &path), fd = -1;
+
+	if (!rc && (fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot open %s", path);
+	if (!rc)
+		rc = restore_stream_to_fd(st, obj, ids, fd, 0);
+	if (fd >= 0 && close(fd) != 0 && !rc)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", path);
+	if (!rc && (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	            sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) != SQLITE_OK))
+		rc = error_set(CF_ERR_FORMAT, "%s is not a SQLite database: %s", obj->key,
+		               db ? sqlite3_errmsg(db) : "out of memory");
+	/* "ok", or one row per problem: the first is named. */
+	if (!rc && sqlite3_step(q) == SQLITE_ROW)
+		snprintf(result, sizeof(result), "%s", (const char *)sqlite3_column_text(q, 0));
+	if (!rc && strcmp(result, "ok") != 0)
+		rc = error_set(CF_ERR_FORMAT, "%s fails PRAGMA integrity_check: %s", obj->key,
+		               result[0] ? result : sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	proc_temp_remove(path);
+	return rc;
+}
+
 static int verify_content(struct storage *st, const struct catalog_object *obj,
                           const struct age_identities *ids)
 {
@@ -257,6 +296,8 @@ static int verify_content(struct storage *st, const struct catalog_object *obj,
 
 	if (obj->format && !strcmp(obj->format, "tar"))
 		return restore_tar_list(st, obj, ids, 0, NULL, verify_tar_visit);
+	if (obj->format && !strcmp(obj->format, "sqlite"))
+		return verify_sqlite(st, obj, ids);
 	v = calloc(1, sizeof(*v));
 	if (!v || !(sink = filter_new(&verify_plain_ops, v))) {
 		free(v);

@@ -12,7 +12,9 @@
  *   and the plaintext checked for its format: a tar read entry by entry to
  *   its end by libarchive, a pg_dump custom archive's "PGDMP" header, a SQL
  *   dump's completion line, an RDB's header, EOF opcode and CRC-64, a SQLite
- *   file's header, a mongodump archive's magic number.
+ *   database's PRAGMA integrity_check (on a copy in the process's private
+ *   temporary folder: the one check that needs disk, as much as the
+ *   database), a mongodump archive's magic number.
  *
  * Memory is bounded by the stream's buffers, never by the object's size.
  * Every error names the object's key; the caller adds backup and target.
