@@ -180,6 +180,17 @@ int agent_target_location(const struct config *cfg, size_t i, char **out)
 	return rc ? rc : storage_location(&opts, out);
 }
 
+int agent_target_check(const struct config *cfg, const char *name)
+{
+	for (size_t t = 0; t < cfg->ntargets; t++)
+		if (!strcmp(cfg->targets[t].name, name))
+			return 0;
+	return error_set(CF_ERR_USAGE,
+	                 "--target %s: no repository of that name in %s (primary, or the NAME of "
+	                 "a [repository NAME])",
+	                 name, cfg->file);
+}
+
 int agent_open_catalog(const struct config *cfg, struct catalog **out)
 {
 	return catalog_open(cfg->catalog_path, out);

@@ -109,6 +109,9 @@ int agent_open_target(const struct config *cfg, size_t i, struct catalog *cat,
 int agent_repo_location(const struct config *cfg, char **out);
 /* The same for target i of cfg. */
 int agent_target_location(const struct config *cfg, size_t i, char **out);
+/* --target NAME: 0 if cfg has a repository of that name, else CF_ERR_USAGE
+ * naming it and the file. */
+int agent_target_check(const struct config *cfg, const char *name);
 int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */

@@ -480,13 +480,8 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 	rc = config_load(cli->config_path, &cfg);
 	p.cfg = cfg;
 	nt = rc ? 0 : cfg->ntargets;
-	for (size_t t = 0; !rc && target && t <= nt; t++)
-		if (t == nt)
-			rc =
-			    error_set(CF_ERR_USAGE, "--target %s: no repository of that name in %s",
-			              target, cfg->file);
-		else if (!strcmp(cfg->targets[t].name, target))
-			break;
+	if (!rc && target)
+		rc = agent_target_check(cfg, target);
 	if (!rc &&
 	    (!(p.locs = calloc(nt, sizeof(*p.locs))) || !(p.repos = calloc(nt, sizeof(*p.repos))) ||
 	     !(p.open_rc = calloc(nt, sizeof(*p.open_rc)))))

@@ -251,13 +251,8 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	v.cfg = cfg;
 	v.json = cli->json;
 	nt = rc ? 0 : cfg->ntargets;
-	for (size_t t = 0; !rc && v.target && t <= nt; t++)
-		if (t == nt)
-			rc =
-			    error_set(CF_ERR_USAGE, "--target %s: no repository of that name in %s",
-			              v.target, cfg->file);
-		else if (!strcmp(cfg->targets[t].name, v.target))
-			break;
+	if (!rc && v.target)
+		rc = agent_target_check(cfg, v.target);
 	/* The content is checked when an identity is at hand; without one
 	 * (a backup host holds only the recipients) the stored bytes are. */
 	if (!rc && (identity || cfg->identity))
