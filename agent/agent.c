@@ -191,6 +191,55 @@ int agent_target_check(const struct config *cfg, const char *name)
 	                 name, cfg->file);
 }
 
+int agent_targets_init(struct agent_targets *t, const struct config *cfg)
+{
+	size_t n = cfg->ntargets;
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->cfg = cfg;
+	if (!(t->locs = calloc(n, sizeof(*t->locs))) ||
+	    !(t->repos = calloc(n, sizeof(*t->repos))) ||
+	    !(t->open_rc = calloc(n, sizeof(*t->open_rc))))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = agent_target_location(cfg, i, &t->locs[i]);
+	return rc;
+}
+
+int agent_targets_repo(struct agent_targets *t, size_t i, struct repo **out, int *again)
+{
+	static const struct repo_trust no_trust = {{NULL, 0, 0}, 0};
+	const char *name = t->cfg->targets[i].name;
+	char why[512];
+
+	if (again)
+		*again = t->open_rc[i] != 0;
+	if (t->open_rc[i])
+		return error_set(t->open_rc[i], "cannot open repository %s (see above)", name);
+	if (!t->repos[i] && agent_open_target(t->cfg, i, t->cat, &no_trust, &t->repos[i])) {
+		snprintf(why, sizeof(why), "%s", error_message());
+		t->open_rc[i] =
+		    error_set(CF_ERR_TARGET, "cannot open repository %s: %s", name, why);
+	}
+	*out = t->repos[i];
+	return t->open_rc[i];
+}
+
+void agent_targets_free(struct agent_targets *t)
+{
+	for (size_t i = 0; t->cfg && i < t->cfg->ntargets; i++) {
+		if (t->locs)
+			free(t->locs[i]);
+		if (t->repos)
+			repo_close(t->repos[i]);
+	}
+	free(t->locs);
+	free(t->repos);
+	free(t->open_rc);
+	memset(t, 0, sizeof(*t));
+}
+
 int agent_open_catalog(const struct config *cfg, struct catalog **out)
 {
 	return catalog_open(cfg->catalog_path, out);

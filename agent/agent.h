@@ -112,6 +112,26 @@ int agent_target_location(const struct config *cfg, size_t i, char **out);
 /* --target NAME: 0 if cfg has a repository of that name, else CF_ERR_USAGE
  * naming it and the file. */
 int agent_target_check(const struct config *cfg, const char *name);
+
+/* Every configured target's location, and each repository opened at its
+ * first use (for commands that visit many backups: prune, verify). */
+struct agent_targets {
+	const struct config *cfg;
+	struct catalog *cat; /* set by the caller before the first open */
+	char **locs;         /* each target's location (storage_location()) */
+	struct repo **repos; /* opened, or NULL */
+	int *open_rc;        /* why a target could not be opened */
+};
+/* Fills t->locs. Errors: CF_ERR_CONFIG, CF_ERR_NOMEM. */
+int agent_targets_init(struct agent_targets *t, const struct config *cfg);
+/*
+ * Target i's repository, opened (without trust: no manifest is read) at the
+ * first call. One that cannot be opened fails every call with CF_ERR_TARGET
+ * "cannot open repository NAME: why"; *again (may be NULL) is set when an
+ * earlier call already failed so (and reported it).
+ */
+int agent_targets_repo(struct agent_targets *t, size_t i, struct repo **out, int *again);
+void agent_targets_free(struct agent_targets *t);
 int agent_open_catalog(const struct config *cfg, struct catalog **out);
 /* Loads the identities for restore: --identity FILE overrides [encryption]
  * identity. Errors: CF_ERR_KEY, CF_ERR_CONFIG (none given), CF_ERR_NOTFOUND. */

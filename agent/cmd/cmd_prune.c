@@ -40,11 +40,9 @@ struct prune {
 	const struct config *cfg;
 	struct catalog *cat;
 	int dry_run;
-	int json;            /* --json: printed as it goes (a long history is not held) */
-	int nplans;          /* plans printed so far (--json) */
-	char **locs;         /* each target's location */
-	struct repo **repos; /* opened at the first deletion in a target */
-	int *open_rc;        /* why a target could not be opened */
+	int json;                /* --json: printed as it goes (a long history is not held) */
+	int nplans;              /* plans printed so far (--json) */
+	struct agent_targets tg; /* repositories opened at their first deletion */
 	struct prune_rec *recs;
 	size_t n, cap;
 	struct prune_count total;
@@ -73,9 +71,9 @@ static int prune_collect(void *ctx, const struct catalog_summary *b)
 	r->status = b->status;
 	r->stored = b->stored_bytes;
 	for (size_t t = 0; t < p->cfg->ntargets; t++) {
-		if (strv_has(&b->locations, p->locs[t]))
+		if (strv_has(&b->locations, p->tg.locs[t]))
 			r->at |= 1ULL << t;
-		if (strv_has(&b->deleting, p->locs[t]))
+		if (strv_has(&b->deleting, p->tg.locs[t]))
 			r->deleting |= 1ULL << t;
 	}
 	p->n++;
@@ -117,26 +115,6 @@ static int prune_failed(struct prune *p, struct prune_count *c, int rc, char *de
 	return 0;
 }
 
-/* The repository of target t, opened at the first deletion there. A
- * repository that cannot be opened is a target failure, reported once
- * (*again: the deletion fails without a message of its own). */
-static int prune_repo(struct prune *p, size_t t, struct repo **out, int *again)
-{
-	static const struct repo_trust no_trust = {{NULL, 0, 0}, 0};
-	char msg[512];
-
-	*again = p->open_rc[t] != 0;
-	if (!p->repos[t] && !p->open_rc[t] &&
-	    agent_open_target(p->cfg, t, p->cat, &no_trust, &p->repos[t])) {
-		snprintf(msg, sizeof(msg), "%s", error_message());
-		p->open_rc[t] =
-		    error_set(CF_ERR_TARGET, "cannot open repository %s to delete from it: %s",
-		              p->cfg->targets[t].name, msg);
-	}
-	*out = p->repos[t];
-	return p->open_rc[t];
-}
-
 /* Deletes record r's copy in target t (a complete backup) or its record (a
  * failed run), filling detail. A failure is counted, not returned. */
 static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, struct prune_count *c,
@@ -168,10 +146,10 @@ static int prune_delete(struct prune *p, const struct prune_rec *r, size_t t, st
 		snprintf(detail, size, "record deleted");
 		return 0;
 	}
-	rc = prune_repo(p, t, &repo, &again);
-	if (rc && again) {
-		snprintf(detail, size, "failed: repository %s could not be opened",
-		         p->cfg->targets[t].name);
+	rc = agent_targets_repo(&p->tg, t, &repo, &again);
+	if (rc && again) { /* reported at the first deletion there */
+		snprintf(detail, size, "failed: %s", error_message());
+		error_clear();
 		c->failed++;
 		return 0;
 	}
@@ -297,9 +275,9 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 	prune_policy_text(&pol, text, sizeof(text));
 	if (doc) {
 		/* {"source": ..., "policy_set": ..., "backups": [ */
-		json_t *head =
-		    json_pack("{s:s, s:s, s:s, s:b}", "source", src, "repository",
-		              cfg->targets[t].name, "location", p->locs[t], "policy_set", pol.set);
+		json_t *head = json_pack("{s:s, s:s, s:s, s:b}", "source", src, "repository",
+		                         cfg->targets[t].name, "location", p->tg.locs[t],
+		                         "policy_set", pol.set);
 		char *h = head ? json_dumps(head, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 		json_decref(head);
@@ -310,7 +288,7 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 			       h);
 		free(h);
 	} else {
-		printf("%s in %s (%s): %s\n", src, cfg->targets[t].name, p->locs[t],
+		printf("%s in %s (%s): %s\n", src, cfg->targets[t].name, p->tg.locs[t],
 		       pol.set ? text : "no policy: nothing is pruned");
 	}
 	/* Deletions an interrupted prune began: not backups any more, and
@@ -438,15 +416,7 @@ static int prune_sources(struct prune *p, const char *source, struct strv *names
 static void prune_free(struct prune *p)
 {
 	free(p->recs);
-	for (size_t t = 0; p->cfg && t < p->cfg->ntargets; t++) {
-		if (p->locs)
-			free(p->locs[t]);
-		if (p->repos)
-			repo_close(p->repos[t]);
-	}
-	free(p->locs);
-	free(p->repos);
-	free(p->open_rc);
+	agent_targets_free(&p->tg);
 	catalog_close(p->cat);
 }
 
@@ -460,7 +430,6 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 	struct prune p;
 	struct strv names = {NULL, 0, 0};
 	const char *source = NULL, *target = NULL;
-	size_t nt;
 	int opt, rc;
 
 	memset(&p, 0, sizeof(p));
@@ -479,17 +448,13 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 		return error_set(CF_ERR_USAGE, CMD_PRUNE_USAGE);
 	rc = config_load(cli->config_path, &cfg);
 	p.cfg = cfg;
-	nt = rc ? 0 : cfg->ntargets;
 	if (!rc && target)
 		rc = agent_target_check(cfg, target);
-	if (!rc &&
-	    (!(p.locs = calloc(nt, sizeof(*p.locs))) || !(p.repos = calloc(nt, sizeof(*p.repos))) ||
-	     !(p.open_rc = calloc(nt, sizeof(*p.open_rc)))))
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t t = 0; !rc && t < nt; t++)
-		rc = agent_target_location(cfg, t, &p.locs[t]);
+	if (!rc)
+		rc = agent_targets_init(&p.tg, cfg);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &p.cat);
+	p.tg.cat = p.cat;
 	if (!rc)
 		rc = prune_sources(&p, source, &names);
 	p.json = cli->json;

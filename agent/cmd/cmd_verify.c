@@ -27,9 +27,7 @@ struct verify_run {
 	const char *source; /* --source, or NULL */
 	const char *target; /* --target, or NULL */
 	struct age_identities *ids;
-	char **locs;
-	struct repo **repos;
-	int *open_rc;
+	struct agent_targets tg;
 	struct strv ids_todo; /* backup ids to verify */
 	int json;
 	int nprinted;
@@ -87,20 +85,6 @@ static int verify_select(struct verify_run *v, char **argv, int argc, int latest
 	return rc;
 }
 
-/* The repository of target t, opened at its first use; its failure is a
- * failed copy, not the end of the run. */
-static int verify_repo(struct verify_run *v, size_t t, struct repo **out)
-{
-	static const struct repo_trust no_trust = {{NULL, 0, 0}, 0};
-
-	if (!v->repos[t] && !v->open_rc[t])
-		v->open_rc[t] = agent_open_target(v->cfg, t, v->cat, &no_trust, &v->repos[t]);
-	*out = v->repos[t];
-	return v->open_rc[t]
-	           ? error_set(CF_ERR_TARGET, "cannot open repository %s", v->cfg->targets[t].name)
-	           : 0;
-}
-
 /* Records the outcome in b's record (read again: the verification took a
  * while). */
 static int verify_record(struct verify_run *v, const char *id, int ok, const char *error)
@@ -137,7 +121,7 @@ static int verify_copy(struct verify_run *v, const struct catalog_backup *b, siz
 	uint64_t bytes = 0;
 	double t0 = time_mono(), secs;
 	char rate[32], amount[32];
-	int rc = verify_repo(v, t, &repo);
+	int rc = agent_targets_repo(&v->tg, t, &repo, NULL);
 
 	for (size_t k = 0; !rc && k < b->nobjects; k++)
 		rc = verify_object(repo_storage(repo), b, &b->objects[k], v->ids, &bytes);
@@ -164,11 +148,11 @@ static int verify_copy(struct verify_run *v, const struct catalog_backup *b, siz
 	fmt_bytes(bytes, amount, sizeof(amount));
 	fmt_bytes(secs > 0 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof(rate));
 	if (v->json) {
-		json_t *e =
-		    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:f}", "id", b->id, "source",
-		              b->source, "repository", v->cfg->targets[t].name, "location",
-		              v->locs[t], "ok", !problem[0], "level", v->ids ? "content" : "stored",
-		              "bytes_read", (json_int_t)bytes, "seconds", secs);
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:f}", "id", b->id,
+		                      "source", b->source, "repository", v->cfg->targets[t].name,
+		                      "location", v->tg.locs[t], "ok", !problem[0], "level",
+		                      v->ids ? "content" : "stored", "bytes_read",
+		                      (json_int_t)bytes, "seconds", secs);
 		char *text = NULL;
 
 		if (e && problem[0] && json_object_set_new(e, "error", json_string(problem)))
@@ -200,7 +184,7 @@ static int verify_backup(struct verify_run *v, const char *id)
 		               id, catalog_status_name(b->status));
 	for (size_t t = 0; !rc && t < v->cfg->ntargets; t++) {
 		if ((v->target && strcmp(v->cfg->targets[t].name, v->target) != 0) ||
-		    !repo_record_at(b, v->locs[t]))
+		    !repo_record_at(b, v->tg.locs[t]))
 			continue;
 		copies++;
 		rc = verify_copy(v, b, t, problem, sizeof(problem));
@@ -226,7 +210,6 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	struct verify_run v;
 	const char *identity = NULL;
 	int opt, rc, latest = 0, all = 0;
-	size_t nt = 0;
 
 	memset(&v, 0, sizeof(v));
 	optind = 0;
@@ -250,21 +233,17 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	rc = config_load(cli->config_path, &cfg);
 	v.cfg = cfg;
 	v.json = cli->json;
-	nt = rc ? 0 : cfg->ntargets;
 	if (!rc && v.target)
 		rc = agent_target_check(cfg, v.target);
 	/* The content is checked when an identity is at hand; without one
 	 * (a backup host holds only the recipients) the stored bytes are. */
 	if (!rc && (identity || cfg->identity))
 		rc = agent_load_identities(cfg, identity, &v.ids);
-	if (!rc &&
-	    (!(v.locs = calloc(nt, sizeof(*v.locs))) || !(v.repos = calloc(nt, sizeof(*v.repos))) ||
-	     !(v.open_rc = calloc(nt, sizeof(*v.open_rc)))))
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
-	for (size_t t = 0; !rc && t < nt; t++)
-		rc = agent_target_location(cfg, t, &v.locs[t]);
+	if (!rc)
+		rc = agent_targets_init(&v.tg, cfg);
 	if (!rc)
 		rc = agent_open_catalog(cfg, &v.cat);
+	v.tg.cat = v.cat;
 	if (!rc)
 		rc = verify_select(&v, argv + optind, argc - optind, latest, all);
 	if (!rc && v.json)
@@ -278,14 +257,7 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	if (!rc && v.failed)
 		rc = error_set(v.first_rc, "verify: %u of %u copies failed; the first: %s",
 		               v.failed, v.copies, v.first_err);
-	for (size_t t = 0; t < nt; t++) {
-		free(v.locs ? v.locs[t] : NULL);
-		if (v.repos)
-			repo_close(v.repos[t]);
-	}
-	free(v.locs);
-	free(v.repos);
-	free(v.open_rc);
+	agent_targets_free(&v.tg);
 	strv_free(&v.ids_todo);
 	age_identities_free(v.ids);
 	catalog_close(v.cat);
