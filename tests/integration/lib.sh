@@ -287,6 +287,22 @@ object_path() {
 	[ -n "$key" ] && printf '%s/%s\n' "$REPO" "$key"
 }
 
+# flip_byte FILE [OFFSET]: xor one byte of FILE (default: the middle one), so
+# it always changes (writing a fixed byte leaves a file that held that byte
+# there as it was, one time in 256).
+flip_byte() {
+	python3 - "$1" "${2:-}" <<'PY'
+import os, sys
+path = sys.argv[1]
+off = int(sys.argv[2]) if sys.argv[2] else os.path.getsize(path) // 2
+with open(path, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0x01]))
+PY
+}
+
 # Backup folders (<repo>/<source>/<id>) of repository $1 without a manifest.json.
 dirs_without_manifest() {
 	local d

@@ -162,17 +162,7 @@ cp "$OBJ" "$T/obj.orig"
 SIZE=$(stat -c %s "$OBJ")
 
 # flip OFFSET: xor one byte of the stored object.
-flip() {
-	python3 - "$OBJ" "$1" <<'PY'
-import sys
-path, off = sys.argv[1], int(sys.argv[2])
-with open(path, "r+b") as f:
-    f.seek(off)
-    b = f.read(1)
-    f.seek(off)
-    f.write(bytes([b[0] ^ 0x01]))
-PY
-}
+flip() { flip_byte "$OBJ" "$1"; }
 
 # damaged DESC: restore must fail with 4 and leave nothing; then the
 # original object is put back.

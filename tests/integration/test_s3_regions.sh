@@ -186,7 +186,7 @@ check_rc "restore with the primary's object deleted" 0
 check_grep "it warns and reads eu" "$ERR" "from repository primary failed: .*; trying repository eu"
 check "the restore is identical" diff -r "$T/src" "$T/r-deleted/${T#/}/src"
 cp "$T/saved.age" "$T/corrupt.age"
-printf 'X' | dd of="$T/corrupt.age" bs=1 seek=200000 conv=notrunc status=none
+flip_byte "$T/corrupt.age" 200000
 s3_aws_in "$US" s3 cp "$T/corrupt.age" "s3://$BUS/$KEYO" >/dev/null
 cf restore "$ID" --to "$T/r-corrupt"
 check_rc "restore with the primary's object corrupted" 0

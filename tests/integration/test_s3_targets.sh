@@ -50,7 +50,7 @@ check_rc "restore with the primary's object missing" 0
 check_grep "a warning names the fall-over" "$ERR" "from repository primary failed: .*; trying repository second"
 check "the restore is complete" diff -r "$T/src" "$T/r-missing/${T#/}/src"
 cp "$T/saved.age" "$key"
-printf 'X' | dd of="$key" bs=1 seek=100000 conv=notrunc status=none
+flip_byte "$key" 100000
 cf restore "$ID" --to "$T/r-corrupt"
 check_rc "restore with the primary's object corrupted" 0
 check_grep "the warning says why" "$ERR" "from repository primary failed"

@@ -56,12 +56,8 @@ damaged() {
 	check_grep "$1: names backup, repository and object" "$ERR" "backup $F1 in primary: $KEY1"
 	check_grep "$1: says what" "$ERR" "$2"
 }
-python3 - "$T/good" "$T/flipped" <<'PY'
-import sys
-b = bytearray(open(sys.argv[1], 'rb').read())
-b[len(b) // 2] ^= 0x01
-open(sys.argv[2], 'wb').write(b)
-PY
+cp "$T/good" "$T/flipped"
+flip_byte "$T/flipped"
 put "$T/flipped"
 damaged "a flipped byte" "SHA-256"
 head -c 1000 "$T/good" >"$T/short"

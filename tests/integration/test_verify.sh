@@ -60,13 +60,7 @@ damaged() {
 cp "$(obj "$F1")" "$T/good"
 
 # One flipped byte in the middle.
-python3 - "$(obj "$F1")" <<'PY'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, 'rb').read())
-b[len(b) // 2] ^= 0x01
-open(p, 'wb').write(b)
-PY
+flip_byte "$(obj "$F1")"
 damaged "a flipped byte" "SHA-256"
 cf show "$F1"
 check_grep "show: the failure is recorded" "$OUT" "^verified: .* FAILED \(stored\): backup $F1 in primary"
