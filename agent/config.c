@@ -194,6 +194,23 @@ static int config_parse_int(struct config_parse *p, const char *key, const char 
 	return 1;
 }
 
+/* "50%" or "50": a whole percentage 0..100. */
+static int config_parse_percent(const char *key, const char *text, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (*end == '%')
+		end++;
+	if (errno || end == text || *end || v < 0 || v > 100)
+		return error_set(CF_ERR_CONFIG,
+		                 "%s = '%s': expected a percentage 0..100, like 50%%", key, text);
+	*out = (int)v;
+	return 0;
+}
+
 int config_parse_duration(const char *text, int64_t *ms)
 {
 	char *end;
@@ -925,6 +942,7 @@ static int config_build_sources(struct config_parse *p)
 		rc = src->ops->create(s->name, &src->state);
 		if (rc)
 			return rc;
+		src->shrink_warn = 50;
 		c->nsources++;
 		for (size_t k = 0; k < s->nkv; k++) {
 			if (!strcmp(s->kv[k].key, "type"))
@@ -939,6 +957,11 @@ static int config_build_sources(struct config_parse *p)
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
+			else if (!strcmp(s->kv[k].key, "rto_target"))
+				rc = config_parse_duration(s->kv[k].value, &src->rto_target_ms);
+			else if (!strcmp(s->kv[k].key, "drill_shrink_warn"))
+				rc = config_parse_percent("drill_shrink_warn", s->kv[k].value,
+				                          &src->shrink_warn);
 			else
 				rc = src->ops->set(src->state, s->kv[k].key, s->kv[k].value);
 			if (rc)

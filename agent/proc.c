@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +96,12 @@ static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err
 
 	if (in_fd < 0)
 		in_fd = devnull;
+	if (s->log_path) {
+		out_fd = err_fd =
+		    open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (out_fd < 0 || (s->uid && fchown(out_fd, s->uid, s->gid) != 0))
+			goto fail;
+	}
 	if (out_fd < 0)
 		out_fd = devnull;
 	if (in_fd < 0 || dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
@@ -105,10 +113,15 @@ static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	if (s->log_path && prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		goto fail;
+	if (s->uid && (setgroups(0, NULL) != 0 || setgid(s->gid) != 0 || setuid(s->uid) != 0))
+		goto fail;
 	if (s->shell)
 		execle("/bin/sh", "sh", "-c", s->shell, (char *)NULL, env);
 	else
 		execvpe(s->argv[0], s->argv, env);
+fail:
 	/* Tell the parent why, through the close-on-exec pipe. */
 	e = errno;
 	(void)!write(status_fd, &e, sizeof(e));

@@ -39,6 +39,13 @@ struct proc_spec {
 	int out;               /* 1: stdout is a pipe read by proc_pump()/proc_capture() */
 	int errcode;           /* the error a failure reports: CF_ERR_SOURCE or CF_ERR_TARGET */
 	int stderr_debug;      /* 1: stderr lines are logged at debug level, not as warnings */
+	/* A server the drills start (drill.c): its stdout and stderr appended
+	 * to this file (created 0600) instead of read by coffer, and with
+	 * uid != 0 the child runs as uid:gid (coffer runs as root, and the
+	 * server refuses to). It is killed with SIGKILL if coffer dies. */
+	const char *log_path;
+	uid_t uid;
+	gid_t gid;
 };
 
 struct proc {

@@ -975,14 +975,13 @@ int catalog_backup_list_at(struct catalog *c, const char *location, catalog_list
 /* Small values in "meta"                                                     */
 /* ------------------------------------------------------------------------ */
 
-int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value)
+int catalog_meta_get_str(struct catalog *c, const char *name, char **value)
 {
 	MDB_txn *txn;
 	MDB_val key = {strlen(name), (void *)(uintptr_t)name}, val;
-	char text[32];
 	int rc = 0, mrc;
 
-	*value = 0;
+	*value = NULL;
 	mrc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
 	if (mrc)
 		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
@@ -991,30 +990,17 @@ int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value)
 		rc = CF_ERR_NOTFOUND;
 	else if (mrc)
 		rc = catalog_mdb_error(c, "cannot read a value", mrc);
-	else if (val.mv_size == 0 || val.mv_size >= sizeof(text))
-		rc = error_set(CF_ERR_CATALOG, "catalog at %s: value %s is malformed", c->path,
-		               name);
-	if (!rc) {
-		char *end;
-
-		memcpy(text, val.mv_data, val.mv_size);
-		text[val.mv_size] = '\0';
-		errno = 0;
-		*value = strtoll(text, &end, 10);
-		if (errno || *end)
-			rc = error_set(CF_ERR_CATALOG, "catalog at %s: value %s is malformed",
-			               c->path, name);
-	}
+	else if (!(*value = strndup(val.mv_data, val.mv_size)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	mdb_txn_abort(txn);
 	return rc;
 }
 
-int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value)
+int catalog_meta_set_str(struct catalog *c, const char *name, const char *value)
 {
 	MDB_txn *txn;
-	char text[32];
-	int n = snprintf(text, sizeof(text), "%lld", (long long)value);
-	MDB_val key = {strlen(name), (void *)(uintptr_t)name}, val = {(size_t)n, text};
+	MDB_val key = {strlen(name), (void *)(uintptr_t)name},
+	        val = {strlen(value), (void *)(uintptr_t)value};
 	int mrc;
 
 	if (key.mv_size == 0 || key.mv_size > CATALOG_INDEX_KEY_MAX ||
@@ -1030,6 +1016,31 @@ int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value)
 	}
 	mrc = mdb_txn_commit(txn);
 	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
+}
+
+int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value)
+{
+	char *text = NULL, *end;
+	int rc = catalog_meta_get_str(c, name, &text);
+
+	*value = 0;
+	if (!rc) {
+		errno = 0;
+		*value = strtoll(text, &end, 10);
+		if (!*text || errno || *end)
+			rc = error_set(CF_ERR_CATALOG, "catalog at %s: value %s is malformed",
+			               c->path, name);
+	}
+	free(text);
+	return rc;
+}
+
+int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%lld", (long long)value);
+	return catalog_meta_set_str(c, name, text);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -99,6 +99,9 @@ struct catalog_backup {
 	int verified_ok;
 	char *verified_level;
 	char *verified_error;
+	/* The report of its last restore drill (`coffer verify --drill`), a
+	 * JSON object (docs/schema/drill.json), or NULL; never in a manifest. */
+	char *drill_json;
 };
 
 /* 1 if record b predates locations (none, and none being or already
@@ -213,6 +216,10 @@ int catalog_source_names(struct catalog *c, struct strv *names);
  * CF_ERR_CATALOG. */
 int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value);
 int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value);
+/* The same for text (the last drill report of a source, "drill:NAME"):
+ * *value malloc'ed. Errors: CF_ERR_NOTFOUND, CF_ERR_CATALOG, CF_ERR_NOMEM. */
+int catalog_meta_get_str(struct catalog *c, const char *name, char **value);
+int catalog_meta_set_str(struct catalog *c, const char *name, const char *value);
 
 /* Allocates an empty record (all fields zero / NULL). NULL on out of memory. */
 struct catalog_backup *catalog_backup_new(void);

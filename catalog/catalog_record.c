@@ -82,6 +82,7 @@ void catalog_backup_free(struct catalog_backup *b)
 	strv_free(&b->pruned);
 	free(b->verified_level);
 	free(b->verified_error);
+	free(b->drill_json);
 	free(b->meta_json);
 	strv_free(&b->missing);
 	for (size_t i = 0; i < b->npending; i++) {
@@ -410,6 +411,8 @@ int catalog_backup_to_json(const struct catalog_backup *b, int flags, char **out
 
 		snprintf(what, sizeof(what), "backup %s", b->id);
 		rc = catalog_json_set_meta(root, "meta", b->meta_json, what);
+		if (!rc && !manifest)
+			rc = catalog_json_set_meta(root, "drill", b->drill_json, what);
 	}
 	if (!rc) {
 		size_t jflags = JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
@@ -793,6 +796,8 @@ int catalog_backup_from_json(const char *json, size_t len, struct catalog_backup
 		goto out;
 
 	rc = catalog_get_meta(root, "meta", "meta", &b->meta_json);
+	if (!rc)
+		rc = catalog_get_meta(root, "drill", "drill", &b->drill_json);
 out:
 	json_decref(root);
 	if (rc) {
@@ -898,6 +903,8 @@ int catalog_manifest_from_json(const char *json, size_t len, const char *where,
 	b->verified_level = b->verified_error = NULL;
 	b->verified_ms = 0;
 	b->verified_ok = 0;
+	free(b->drill_json);
+	b->drill_json = NULL;
 	*out = b;
 	return 0;
 }

@@ -9,6 +9,8 @@
  * failed.
  */
 #include "agent/agent.h"
+#include "agent/drill.h"
+#include "agent/source/source.h"
 #include "agent/verify.h"
 
 #include <getopt.h>
@@ -19,6 +21,8 @@
 
 #define CMD_VERIFY_USAGE                                                                           \
 	"usage: coffer verify (ID... | --latest | --all) [--source S] [--target REPOSITORY] "      \
+	"[--identity FILE]\n"                                                                      \
+	"       coffer verify --drill (ID | --latest) [--source S] [--target REPOSITORY] "         \
 	"[--identity FILE]"
 
 struct verify_run {
@@ -30,11 +34,20 @@ struct verify_run {
 	struct agent_targets tg;
 	struct strv ids_todo; /* backup ids to verify */
 	int json;
+	int drill; /* --drill: --latest takes database backups only */
 	int nprinted;
 	unsigned copies, failed;
 	int first_rc;
 	char first_err[600];
 };
+
+/* Whether backups of kind can be drilled (database engines). */
+static int verify_drills(const char *kind)
+{
+	const struct source_ops *ops = source_registry_find(kind);
+
+	return ops && ops->drill;
+}
 
 static int verify_collect(void *ctx, const struct catalog_summary *s)
 {
@@ -73,15 +86,16 @@ static int verify_select(struct verify_run *v, char **argv, int argc, int latest
 		if (rc == CF_ERR_NOTFOUND) {
 			error_clear();
 			rc = 0;
-		} else if (!rc) {
+		} else if (!rc && (!v->drill || verify_drills(b->kind))) {
 			rc = strv_add(&v->ids_todo, b->id);
 		}
 		catalog_backup_free(b);
 	}
 	strv_free(&sources);
 	if (!rc && v->ids_todo.n == 0)
-		rc = error_set(CF_ERR_NOTFOUND, "no complete backup%s%s to verify",
-		               v->source ? " of source " : "", v->source ? v->source : "");
+		rc = error_set(CF_ERR_NOTFOUND, "no complete %sbackup%s%s to %s",
+		               v->drill ? "database " : "", v->source ? " of source " : "",
+		               v->source ? v->source : "", v->drill ? "drill" : "verify");
 	return rc;
 }
 
@@ -200,16 +214,53 @@ static int verify_backup(struct verify_run *v, const char *id)
 	return rc;
 }
 
+/* --drill: each chosen backup restored into a throwaway server (drill.c);
+ * the first failure is the run's. */
+static int verify_drill(struct verify_run *v, const struct cli *cli)
+{
+	struct drill_options o = {v->cfg,    v->cat,    &v->tg,       v->ids,
+	                          v->target, cli->json, cli->progress};
+	int rc = 0, first = 0, n = 0;
+	char msg[1024] = "";
+
+	drill_reap();
+	if (v->json)
+		printf("{\"drills\":[");
+	for (size_t i = 0; i < v->ids_todo.n && rc != CF_ERR_INTERRUPTED; i++) {
+		char *report = NULL;
+
+		rc = drill_backup(&o, v->ids_todo.v[i], &report);
+		if (report && v->json)
+			printf("%s%s", n++ ? "," : "", report);
+		free(report);
+		if (rc && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", error_message());
+		}
+		if (rc && rc != CF_ERR_INTERRUPTED && v->ids_todo.n > 1) {
+			log_error("%s", error_message());
+			error_clear();
+		}
+	}
+	if (v->json)
+		printf("],\"failed\":%s}\n", first ? "true" : "false");
+	fflush(stdout);
+	return first ? error_set(first, "%s", msg) : 0;
+}
+
 int cmd_verify(const struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"latest", no_argument, NULL, 'l'},         {"all", no_argument, NULL, 'a'},
-	    {"source", required_argument, NULL, 's'},   {"target", required_argument, NULL, 't'},
-	    {"identity", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"latest", no_argument, NULL, 'l'},
+	                                     {"all", no_argument, NULL, 'a'},
+	                                     {"source", required_argument, NULL, 's'},
+	                                     {"target", required_argument, NULL, 't'},
+	                                     {"identity", required_argument, NULL, 'i'},
+	                                     {"drill", no_argument, NULL, 'd'},
+	                                     {NULL, 0, NULL, 0}};
 	struct config *cfg = NULL;
 	struct verify_run v;
 	const char *identity = NULL;
-	int opt, rc, latest = 0, all = 0;
+	int opt, rc, latest = 0, all = 0, drill = 0;
 
 	memset(&v, 0, sizeof(v));
 	optind = 0;
@@ -224,20 +275,29 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 			v.target = optarg;
 		else if (opt == 'i')
 			identity = optarg;
+		else if (opt == 'd')
+			drill = 1;
 		else
 			return agent_option_error(opt, argv, CMD_VERIFY_USAGE);
 	}
 	if ((optind < argc) + latest + all != 1)
 		return error_set(CF_ERR_USAGE, "name the backups, or give --latest or --all (%s)",
 		                 CMD_VERIFY_USAGE);
+	if (drill && all)
+		return error_set(CF_ERR_USAGE,
+		                 "--drill restores one backup per source: name it, or give "
+		                 "--latest (%s)",
+		                 CMD_VERIFY_USAGE);
 	rc = config_load(cli->config_path, &cfg);
 	v.cfg = cfg;
 	v.json = cli->json;
+	v.drill = drill;
 	if (!rc && v.target)
 		rc = agent_target_check(cfg, v.target);
 	/* The content is checked when an identity is at hand; without one
-	 * (a backup host holds only the recipients) the stored bytes are. */
-	if (!rc && (identity || cfg->identity))
+	 * (a backup host holds only the recipients) the stored bytes are. A
+	 * drill restores, so it needs one. */
+	if (!rc && (identity || cfg->identity || drill))
 		rc = agent_load_identities(cfg, identity, &v.ids);
 	if (!rc)
 		rc = agent_targets_init(&v.tg, cfg);
@@ -246,6 +306,11 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	v.tg.cat = v.cat;
 	if (!rc)
 		rc = verify_select(&v, argv + optind, argc - optind, latest, all);
+	if (drill) {
+		if (!rc)
+			rc = verify_drill(&v, cli);
+		goto out;
+	}
 	if (!rc && v.json)
 		printf("{\"copies\":[");
 	for (size_t i = 0; !rc && i < v.ids_todo.n; i++)
@@ -257,6 +322,7 @@ int cmd_verify(const struct cli *cli, int argc, char **argv)
 	if (!rc && v.failed)
 		rc = error_set(v.first_rc, "verify: %u of %u copies failed; the first: %s",
 		               v.failed, v.copies, v.first_err);
+out:
 	agent_targets_free(&v.tg);
 	strv_free(&v.ids_todo);
 	age_identities_free(v.ids);

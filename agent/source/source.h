@@ -29,6 +29,7 @@ struct backup_run;
 struct storage;
 struct catalog_object;
 struct age_identities;
+struct drill;
 
 /* What a type's backups restore as (source_ops.traits); none: a folder
  * (restore --to DIR: raw objects as files, tar objects extracted). */
@@ -50,6 +51,8 @@ struct source_restore_db {
 	const char *database; /* --database NAME, or NULL */
 	int globals;          /* --globals: the roles/users object */
 	int clean;            /* --clean: replace what the target holds */
+	int no_owner;         /* the roles are not there (a drill of a backup without
+	                       * its globals): objects belong to the restoring user */
 	int progress;
 };
 
@@ -87,6 +90,11 @@ struct source_ops {
 	/* Prints the restored files under dir on stdout, one path relative to
 	 * dir a line, in the order to apply them. Errors: CF_ERR_IO. */
 	int (*restore_print_order)(const char *dir);
+	/* `verify --drill`: restores the backup d->b into a throwaway server
+	 * it starts in d->dir and reports what it holds (drill.h). Errors:
+	 * CF_ERR_TARGET (the server or the restore failed, with its output),
+	 * the restore stream's, CF_ERR_INTERRUPTED. */
+	int (*drill)(struct drill *d);
 };
 
 /* A configured source. strict and allow_empty are keys every source type
@@ -101,6 +109,11 @@ struct source {
 	 * 0 (no key) for every repository. */
 	unsigned long long target_mask;
 	struct retention_keys retention; /* its retention keys (config.c) */
+	/* Drills (drill.c): a restore slower than rto_target_ms fails (0: no
+	 * target); a table that shrank by more than shrink_warn percent since
+	 * the previous drill is flagged (default 50). */
+	int64_t rto_target_ms;
+	int shrink_warn;
 };
 
 /* The implementation of a type, or NULL if there is none. */

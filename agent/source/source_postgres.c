@@ -12,12 +12,14 @@
  * dump started; two databases are not dumped at one instant.
  */
 #include "agent/agent.h"
+#include "agent/drill.h"
 #include "agent/pipeline.h"
 #include "agent/pipeline/restore_stream.h"
 #include "agent/proc.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -473,6 +475,8 @@ static int source_postgres_restore_db(const struct source_restore_db *o)
 			rc = strv_add(&argv, "--clean");
 		if (!rc && o->clean)
 			rc = strv_add(&argv, "--if-exists");
+		if (!rc && o->no_owner)
+			rc = strv_addl(&argv, "--no-owner", "--no-privileges", NULL);
 	}
 	if (!rc)
 		rc = source_postgres_restore_env(&env);
@@ -488,6 +492,271 @@ static int source_postgres_restore_db(const struct source_restore_db *o)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drill: verify --drill                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define PG_DRILL_USER "coffer_drill"
+#define PG_DRILL_PORT "5432"
+
+/* The folder of initdb and postgres for a dump of server major version
+ * major: the source's bin_dir if it has them, else Debian's
+ * /usr/lib/postgresql/MAJOR/bin, else the newest later version installed
+ * (a dump restores into a newer server, not an older one). */
+static int source_postgres_drill_bin(const struct drill *d, int major, char *bin, size_t size)
+{
+	const struct source_postgres *s =
+	    d->src && d->src->ops == &source_postgres_ops ? d->src->state : NULL;
+	char path[4200];
+	int best = 0;
+	DIR *dir;
+	struct dirent *e;
+
+	if (s && s->bin_dir) {
+		snprintf(path, sizeof(path), "%s/initdb", s->bin_dir);
+		if (access(path, X_OK) == 0) {
+			snprintf(bin, size, "%s", s->bin_dir);
+			return 0;
+		}
+	}
+	dir = opendir("/usr/lib/postgresql");
+	while (dir && (e = readdir(dir)) != NULL) {
+		int v = atoi(e->d_name);
+
+		snprintf(path, sizeof(path), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
+		if (v >= major && access(path, X_OK) == 0 && (best == 0 || v < best))
+			best = v;
+	}
+	if (dir)
+		closedir(dir);
+	if (!best)
+		return error_set(CF_ERR_TARGET,
+		                 "a drill of a PostgreSQL %d backup needs the server binaries of "
+		                 "version %d or later: install postgresql-%d (initdb and postgres "
+		                 "in /usr/lib/postgresql/%d/bin)",
+		                 major, major, major, major);
+	snprintf(bin, size, "/usr/lib/postgresql/%d/bin", best);
+	return 0;
+}
+
+/* Ready once postmaster.pid's status line says so. */
+static int source_postgres_drill_ready(struct drill *d, void *ctx)
+{
+	char path[4200];
+	struct buf b;
+	int ready = 0;
+
+	(void)ctx;
+	if (drill_path(d, "data/postmaster.pid", path, sizeof(path)))
+		return -1;
+	buf_init(&b, 64 * 1024);
+	if (fs_read_file(path, 64 * 1024, &b) == 0 && !buf_reserve(&b, 1)) {
+		b.data[b.len] = '\0';
+		ready = strstr((char *)b.data, "\nready") != NULL;
+	}
+	error_clear();
+	buf_free(&b);
+	return ready;
+}
+
+/* psql on the drill's server, database db: rows of one column. */
+static int source_postgres_drill_query(struct drill *d, const char *bin, const char *db,
+                                       const char *sql, struct strv *rows)
+{
+	char name[] = "drill", port[] = PG_DRILL_PORT, user[] = PG_DRILL_USER;
+	struct source_postgres conn;
+	struct buf out;
+	int rc;
+
+	memset(&conn, 0, sizeof(conn));
+	conn.name = name;
+	conn.host = d->dir;
+	conn.port = port;
+	conn.user = user;
+	conn.dbname = strdup(db);
+	conn.bin_dir = strdup(bin);
+	buf_init(&out, 256 * 1024 * 1024);
+	rc = conn.dbname && conn.bin_dir ? source_postgres_query(&conn, sql, &out)
+	                                 : error_set(CF_ERR_NOMEM, "out of memory");
+	free(conn.dbname);
+	free(conn.bin_dir);
+	if (!rc)
+		rc = source_postgres_rows(&out, rows);
+	buf_free(&out);
+	return rc;
+}
+
+/* "NAME\tN" rows into the report: kinds or tables of db. */
+static int source_postgres_drill_count(struct drill *d, const char *bin, const char *db,
+                                       const char *sql, int tables)
+{
+	struct strv rows = {0};
+	int rc = source_postgres_drill_query(d, bin, db, sql, &rows);
+
+	for (size_t i = 0; !rc && i < rows.n; i++) {
+		char *tab = strrchr(rows.v[i], '\t');
+
+		if (!tab)
+			continue;
+		*tab = '\0';
+		rc = tables ? drill_table(d, db, rows.v[i], atoll(tab + 1))
+		            : drill_kind(d, db, rows.v[i], atoll(tab + 1));
+	}
+	strv_free(&rows);
+	return rc;
+}
+
+/* A conninfo value in single quotes. */
+static int source_postgres_conninfo_quote(struct buf *b, const char *v)
+{
+	int rc = buf_append(b, "'", 1);
+
+	for (; !rc && *v; v++)
+		rc = (*v == '\'' || *v == '\\') ? buf_printf(b, "\\%c", *v) : buf_append(b, v, 1);
+	if (!rc)
+		rc = buf_append(b, "'", 2); /* with the NUL */
+	return rc;
+}
+
+static int source_postgres_drill(struct drill *d)
+{
+	static const char tables_sql[] =
+	    "SELECT n.nspname || '.' || c.relname || chr(9) || (xpath('/row/c/text()', "
+	    "query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), "
+	    "false, true, '')))[1]::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+	    "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND "
+	    "n.nspname !~ '^pg_' ORDER BY 1";
+	static const char kinds_sql[] =
+	    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+	    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
+	    "SELECT 'tables' || chr(9) || count(*) FILTER (WHERE relkind IN ('r', 'p')) FROM r "
+	    "UNION ALL SELECT 'views' || chr(9) || count(*) FILTER (WHERE relkind IN ('v', 'm')) "
+	    "FROM r UNION ALL SELECT 'sequences' || chr(9) || count(*) FILTER (WHERE relkind = "
+	    "'S') FROM r UNION ALL SELECT 'indexes' || chr(9) || count(*) FILTER (WHERE relkind "
+	    "IN ('i', 'I')) FROM r UNION ALL SELECT 'functions' || chr(9) || count(*) FROM "
+	    "pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> "
+	    "'information_schema' AND n.nspname !~ '^pg_'";
+	json_t *meta = d->b->meta_json ? json_loads(d->b->meta_json, 0, NULL) : NULL;
+	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
+	int major = num >= 100000 ? (int)(num / 10000) : num ? (int)(num / 100) : 0;
+	char bin[4096], data[4200], tool[4200];
+	struct strv argv = {0}, dbs = {0};
+	struct proc_spec spec;
+	struct buf out, target;
+	const struct catalog_object *globals = NULL;
+	int rc;
+
+	json_decref(meta);
+	buf_init(&out, 1024 * 1024);
+	buf_init(&target, 64 * 1024);
+	rc = source_postgres_drill_bin(d, major ? major : 10, bin, sizeof(bin));
+	if (!rc)
+		rc = drill_run_as(d, "postgres");
+	if (!rc)
+		rc = drill_path(d, "data", data, sizeof(data));
+	/* A cluster of its own: trust on the private socket only, no TCP. */
+	snprintf(tool, sizeof(tool), "%s/initdb", bin);
+	if (!rc)
+		rc = strv_addl(&argv, tool, "-D", data, "-U", PG_DRILL_USER, "--auth=trust", "-E",
+		               "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions", NULL);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = "drill: initdb";
+		spec.argv = argv.v;
+		spec.errcode = CF_ERR_TARGET;
+		spec.uid = d->uid;
+		spec.gid = d->gid;
+		spec.stderr_debug = 1;
+		rc = proc_capture(&spec, &out);
+	}
+	strv_free(&argv);
+	snprintf(tool, sizeof(tool), "%s/postgres", bin);
+	/* Durability is of no use to a server thrown away after the check. */
+	if (!rc)
+		rc = strv_addl(&argv, tool, "-D", data, "-k", d->dir, "-p", PG_DRILL_PORT, "-c",
+		               "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off",
+		               "-c", "synchronous_commit=off", "-c", "wal_level=minimal", "-c",
+		               "max_wal_senders=0", "-c", "max_wal_size=8GB", "-c",
+		               "maintenance_work_mem=256MB", "-c", "autovacuum=off", NULL);
+	if (!rc)
+		rc = drill_server_start(d, "postgres", argv.v, NULL, source_postgres_drill_ready,
+		                        NULL);
+	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
+		int g;
+
+		drill_object_database(&d->b->objects[i], &g);
+		if (g)
+			globals = &d->b->objects[i];
+	}
+	/* The roles first, so the objects get their owners. */
+	if (!rc && globals) {
+		buf_reset(&target);
+		rc = buf_printf(&target, "host=%s port=%s user=%s dbname=postgres", d->dir,
+		                PG_DRILL_PORT, PG_DRILL_USER);
+		if (!rc)
+			rc = buf_append(&target, "", 1);
+		if (!rc)
+			rc = drill_restore_object(d, globals, (char *)target.data, 1);
+	}
+	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
+		const struct catalog_object *o = &d->b->objects[i];
+		const char *db = NULL;
+		int g;
+
+		if (strcmp(o->format, "pg_dump") != 0 || !(db = drill_object_database(o, &g)))
+			continue;
+		rc = strv_add(&dbs, db);
+		if (!rc && strcmp(db, "postgres") != 0) {
+			struct strv rows = {0};
+			struct buf q;
+
+			buf_init(&q, 64 * 1024);
+			rc = buf_printf(&q, "CREATE DATABASE \"");
+			for (const char *p = db; !rc && *p; p++)
+				rc = *p == '"' ? buf_append(&q, "\"\"", 2) : buf_append(&q, p, 1);
+			if (!rc)
+				rc = buf_append(&q, "\"", 2);
+			if (!rc)
+				rc = source_postgres_drill_query(d, bin, "postgres", (char *)q.data,
+				                                 &rows);
+			strv_free(&rows);
+			buf_free(&q);
+		}
+		buf_reset(&target);
+		if (!rc)
+			rc = buf_printf(&target, "host=%s port=%s user=%s dbname=", d->dir,
+			                PG_DRILL_PORT, PG_DRILL_USER);
+		if (!rc)
+			rc = source_postgres_conninfo_quote(&target, db);
+		if (!rc) {
+			struct source_restore_db r;
+
+			memset(&r, 0, sizeof(r));
+			r.st = d->st;
+			r.obj = o;
+			r.ids = d->ids;
+			r.target = (char *)target.data;
+			r.no_owner = !globals;
+			r.progress = d->progress;
+			rc = source_postgres_restore_db(&r);
+		}
+	}
+	if (!rc && dbs.n == 0)
+		rc = error_set(CF_ERR_TARGET, "backup %s holds no pg_dump object", d->b->id);
+	if (!rc)
+		drill_restored(d);
+	for (size_t i = 0; !rc && i < dbs.n; i++) {
+		rc = source_postgres_drill_count(d, bin, dbs.v[i], kinds_sql, 0);
+		if (!rc)
+			rc = source_postgres_drill_count(d, bin, dbs.v[i], tables_sql, 1);
+	}
+	strv_free(&argv);
+	strv_free(&dbs);
+	buf_free(&out);
+	buf_free(&target);
+	return rc;
+}
+
 const struct source_ops source_postgres_ops = {
     .type = "postgres",
     .create = source_postgres_create,
@@ -497,4 +766,5 @@ const struct source_ops source_postgres_ops = {
     .free = source_postgres_free,
     .traits = SOURCE_TRAIT_DATABASE,
     .restore_db = source_postgres_restore_db,
+    .drill = source_postgres_drill,
 };

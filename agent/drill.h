@@ -1,0 +1,106 @@
+/*
+ * drill: `coffer verify --drill`, a restore test of a database backup into a
+ * throwaway server that coffer starts itself from the host's binaries (so
+ * production is never touched), with the restored data counted, compared
+ * with the previous drill of the source, and the recovery time measured
+ * against the source's rto_target.
+ *
+ * drill.c owns what every engine shares: the private folder
+ * ($TMPDIR/coffer-drill.PID.XXXXXX, flocked, removed with the server on
+ * every path; one a kill -9 left is reaped, server and all, by the next
+ * drill), starting and stopping the server, the counts, the report and its
+ * record in the catalog. Each engine's drill operation (source_ops.drill,
+ * in its source file) starts its server with drill_server_start(), loads
+ * the backup's objects with drill_restore_object() or drill_restore_file(),
+ * and reports what it finds with drill_table() and drill_kind().
+ */
+#ifndef COFFER_DRILL_H
+#define COFFER_DRILL_H
+
+#include "agent/agent.h"
+#include "agent/proc.h"
+
+#include <jansson.h>
+
+struct drill {
+	const struct source_ops *ops;   /* the backup's type */
+	const struct source *src;       /* its configured source, or NULL */
+	const struct catalog_backup *b; /* the backup */
+	struct storage *st;             /* the repository read */
+	const struct age_identities *ids;
+	int progress;
+	char dir[4096]; /* the private folder; the engine's files go in it */
+	uid_t uid;      /* the server's user when coffer runs as root (else 0) */
+	gid_t gid;
+	struct proc server;
+	int server_started;
+	double server_secs; /* starting the server (not part of the restore) */
+	double restored_at; /* time_mono() when the data was in (drill_restored()) */
+	json_t *dbs;        /* {"DB": {"tables": {"T": rows}, "objects": {"KIND": n}}} */
+};
+
+/* The user a server runs as when coffer is root: that name's uid and gid in
+ * d->uid/gid, and the folder handed to it. Errors: CF_ERR_TARGET (no such
+ * user), CF_ERR_IO. */
+int drill_run_as(struct drill *d, const char *user);
+
+/*
+ * Starts the server argv (found in PATH unless absolute), its output in
+ * DIR/server.log, and waits (up to 120 s, checking for signals) until
+ * ready(d, ctx) returns 1; 0 means not yet, < 0 an error. A server that
+ * exits or does not get ready fails with the end of its log.
+ * Errors: CF_ERR_TARGET, CF_ERR_INTERRUPTED, CF_ERR_NOMEM.
+ */
+int drill_server_start(struct drill *d, const char *label, char *const *argv, char *const *env,
+                       int (*ready)(struct drill *d, void *ctx), void *ctx);
+
+/* Restores obj into the server through the engine's restore_db with target
+ * (its --to-database syntax). Errors: as source_ops.restore_db. */
+int drill_restore_object(struct drill *d, const struct catalog_object *obj, const char *target,
+                         int globals);
+/* Restores obj into the new file path (mode 0600, owned by the server's
+ * user). Errors: restore_stream_run()'s, CF_ERR_IO. */
+int drill_restore_file(struct drill *d, const struct catalog_object *obj, const char *path);
+
+/* The database a backup object holds ("database" in its metadata), or NULL;
+ * 1 when it is the globals (roles, grants) object. */
+const char *drill_object_database(const struct catalog_object *obj, int *globals);
+
+/* Marks the end of the restore: what follows is counting, not recovery
+ * time. */
+void drill_restored(struct drill *d);
+
+/* Records what the restored server holds: a table's rows, and the count of
+ * objects of a kind ("tables", "views", "functions", "sequences", "keys").
+ * Errors: CF_ERR_NOMEM. */
+int drill_table(struct drill *d, const char *db, const char *table, long long rows);
+int drill_kind(struct drill *d, const char *db, const char *kind, long long n);
+
+/* A %d-style path in the drill folder: DIR/name. */
+int drill_path(const struct drill *d, const char *name, char *out, size_t size);
+
+/*
+ * `coffer verify --drill`: drills backup id from the first repository that
+ * holds it (or target), records the report in the backup's record and as
+ * the source's last drill, and prints it (text), or with json gives it in
+ * *json_out (malloc'ed; also when the drill failed). Errors: CF_ERR_INTEGRITY
+ * (the drill failed: the restore, a row count that differs from the one
+ * recorded at backup, the rto_target), CF_ERR_USAGE (not a database backup,
+ * no identity), and the errors of opening things.
+ */
+struct drill_options {
+	const struct config *cfg;
+	struct catalog *cat;
+	struct agent_targets *tg;
+	const struct age_identities *ids;
+	const char *target; /* --target, or NULL */
+	int json;
+	int progress;
+};
+int drill_backup(const struct drill_options *o, const char *id, char **json_out);
+
+/* Removes the drill folders (and stops the servers) that coffer processes
+ * killed during a drill left. Never fails. */
+void drill_reap(void);
+
+#endif

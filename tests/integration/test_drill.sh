@@ -1,0 +1,147 @@
+#!/bin/bash
+# coffer verify --drill against real PostgreSQL 15 and MariaDB (the harness
+# in tests/harness/db-*.sh), Redis and SQLite: each backup is restored into a
+# throwaway server coffer starts itself, and the report's counts are checked
+# against counts taken from the production servers independently (psql,
+# mariadb, redis-cli, sqlite3). Then: a table dropped or emptied between two
+# backups is flagged; an rto_target of 1 s fails the drill (exit 4); SIGTERM
+# and kill -9 in the middle of a drill leave no server process and no
+# folder (the next drill reaps what kill -9 left).
+. "$(dirname "$0")/lib.sh"
+t_setup drill
+. "$COFFER_SRC/tests/harness/db-env.sh"
+
+export PGPASSFILE=$PG_PASSFILE
+# The drill's private folders go here, so the test can see them go.
+# The server runs as user postgres (coffer is root here), who must reach it.
+export TMPDIR=$T/tmp
+mkdir -p "$TMPDIR"
+chmod 711 "$T"
+
+# servers_left: drill servers still running (their folder is under $T/tmp).
+servers_left() {
+	pgrep -af "$T/tmp/coffer-drill" || true
+}
+
+# --- PostgreSQL: the fixture plus pgbench -s 10 ----------------------------
+db_pg_fixture cfdr_app || {
+	fail "the fixture loads"
+	t_finish
+}
+db_psql -q -d postgres -c 'DROP DATABASE IF EXISTS cfdr_bench WITH (FORCE)' -c 'CREATE DATABASE cfdr_bench' >/dev/null
+"$PG_BIN/pgbench" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -i -s 10 -q cfdr_bench 2>/dev/null
+
+t_config <<EOF
+[source pg]
+type = postgres
+host = $PG_HOST
+port = $PG_PORT
+user = $PG_USER
+passfile = $PG_PASSFILE
+databases = cfdr_app, cfdr_bench
+
+[source pgslow]
+type = postgres
+host = $PG_HOST
+port = $PG_PORT
+user = $PG_USER
+passfile = $PG_PASSFILE
+databases = cfdr_bench
+globals = false
+rto_target = 1s
+EOF
+
+# pg_counts DB: "schema.table rows" of every table, counted on production.
+pg_counts() {
+	local t
+	for t in $(db_psql -At -d "$1" -c "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema') AND n.nspname !~ '^pg_' ORDER BY 1"); do
+		printf '%s %s\n' "$t" "$(db_psql -At -d "$1" -c "SELECT count(*) FROM ONLY $t")"
+	done
+}
+# report_counts FILE DB: the same from a drill report.
+report_counts() {
+	jq -r --arg db "$2" '.drills[0].databases[$db].tables | to_entries[] | "\(.key) \(.value)"' "$1" | sort
+}
+
+cf backup pg
+check_rc "backup of the fixture and pgbench -s 10" 0
+PG1=$(last_id pg)
+cf verify --drill "$PG1" --json
+check_rc "drill of the PostgreSQL backup" 0
+cp "$OUT" "$T/pg1.json"
+check_eq "the report says ok" true "$(jq '.drills[0].ok' "$T/pg1.json")"
+check_eq "the fixture's tables with the row counts production has" "$(pg_counts cfdr_app | sort)" \
+	"$(report_counts "$T/pg1.json" cfdr_app)"
+check_eq "pgbench's, 1,000,000 accounts among them" "$(pg_counts cfdr_bench | sort)" \
+	"$(report_counts "$T/pg1.json" cfdr_bench)"
+check_eq "pgbench_accounts has 1000000 rows" 1000000 \
+	"$(jq '.drills[0].databases.cfdr_bench.tables["public.pgbench_accounts"]' "$T/pg1.json")"
+check_eq "views, functions and sequences counted as production has them" \
+	"$(db_psql -At -d cfdr_app -c "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v','m') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') || ' ' || (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') || ' ' || (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_')")" \
+	"$(jq -r '.drills[0].databases.cfdr_app.objects | "\(.views) \(.functions) \(.sequences)"' "$T/pg1.json")"
+check_eq "the recovery time is measured" true "$(jq '.drills[0].recovery_seconds > 0 and .drills[0].bytes_per_second > 0' "$T/pg1.json")"
+check_empty_output "no server process is left" servers_left
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+cf show "$PG1" --json
+check_eq "the report is kept in the catalog" "$(jq -c '.drills[0]' "$T/pg1.json")" "$(jq -c '.drill' "$OUT")"
+cf verify --drill --latest --source pg
+check_rc "the text report" 0
+check_grep "it names backup, source and repository" "$OUT" "^drill of $PG1 \(pg\) from primary: ok"
+check_grep "it gives the recovery time" "$OUT" "recovery: [0-9.]+ s"
+check_grep "and per database what it holds" "$OUT" "cfdr_bench: .*4 tables.*; 1000[0-9]* rows in 4 tables"
+
+# A table dropped and one mostly emptied between two backups are flagged
+# (exit 0: a flag is for a human to look at, not a failed restore).
+db_psql -q -d cfdr_bench -c 'DROP TABLE pgbench_history' -c 'DELETE FROM pgbench_tellers WHERE tid > 10'
+cf backup pg
+PG2=$(last_id pg)
+cf verify --drill "$PG2" --json
+check_rc "drill after a table was dropped" 0
+check_grep "the dropped table is flagged" "$OUT" "table cfdr_bench.public.pgbench_history vanished"
+check_grep "the emptied one too" "$OUT" "table cfdr_bench.public.pgbench_tellers shrank from 100 to 10 rows"
+check_eq "compared with the previous drill" "$PG1" "$(jq -r '.drills[0].compared_with' "$OUT")"
+
+# rto_target = 1s: a million rows do not restore in a second.
+cf backup pgslow
+cf verify --drill --latest --source pgslow
+check_rc "a drill slower than rto_target fails" 4
+check_grep "the report says so" "$OUT" "rto_target 1 s: MISSED"
+check_one_error_line "one error line"
+check_grep "it names the backup and the rto_target" "$ERR" "coffer: error: drill of backup .* failed: the recovery took .* more than rto_target \(1 s\)"
+check_empty_output "no server process is left" servers_left
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+
+# SIGTERM in the middle: the server is stopped and the folder removed.
+"$COFFER_BIN" --config "$CONF" verify --drill "$PG1" >"$T/term.out" 2>"$T/term.err" &
+pid=$!
+for _ in $(seq 1 200); do
+	ls "$TMPDIR"/coffer-drill.*/data/postmaster.pid >/dev/null 2>&1 && break
+	sleep 0.1
+done
+sleep 1
+kill -TERM $pid
+wait $pid
+RC=$?
+check_rc "SIGTERM stops the drill (exit 130)" 130
+check_empty_output "no server process is left after SIGTERM" servers_left
+check_eq "no drill folder is left after SIGTERM" "" "$(ls "$TMPDIR")"
+
+# kill -9: the server dies with coffer (PR_SET_PDEATHSIG), the next drill
+# removes the folder.
+"$COFFER_BIN" --config "$CONF" verify --drill "$PG1" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+	ls "$TMPDIR"/coffer-drill.*/data/postmaster.pid >/dev/null 2>&1 && break
+	sleep 0.1
+done
+sleep 1
+kill -9 $pid
+wait $pid 2>/dev/null
+sleep 1
+check_empty_output "no server process is left after kill -9" servers_left
+cf verify --drill "$PG2"
+check_rc "the next drill" 0
+check_grep "it removed what the killed one left" "$ERR" "removed .*coffer-drill.* the drill folder of a coffer that was killed"
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+
+t_finish
