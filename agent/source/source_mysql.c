@@ -11,6 +11,7 @@
  * into a database of any name.
  */
 #include "agent/agent.h"
+#include "agent/drill.h"
 #include "agent/pipeline.h"
 #include "agent/pipeline/restore_stream.h"
 #include "agent/proc.h"
@@ -508,33 +509,34 @@ static int source_mysql_restore_ident(const char *name, struct buf *b)
 	return rc;
 }
 
-static int source_mysql_restore_db(const struct source_restore_db *o)
+/* The client and its option file for target t. */
+static int source_mysql_target_open(struct source_mysql_target *t)
 {
 	static const char *const clients[] = {"mariadb", "mysql", NULL};
-	struct source_mysql_target t;
+
+	if (!(t->client = source_db_find_tool(NULL, clients)))
+		return error_set(CF_ERR_TARGET, "the mariadb or mysql client is not installed");
+	return source_mysql_optfile(t->defaults_file, t->host, t->port, t->socket, t->user,
+	                            t->password_file, &t->optfile);
+}
+
+/* Restores o->obj into the opened target t (t.database: the database). */
+static int source_mysql_restore_into(const struct source_restore_db *o,
+                                     struct source_mysql_target *t)
+{
 	struct strv argv = {0};
 	struct proc_spec spec;
 	struct buf sql, out;
-	int rc;
+	int rc = 0;
 
-	log_info("restoring %s into the mariadb client", o->obj->name);
-	memset(&t, 0, sizeof(t));
 	buf_init(&sql, 64 * 1024);
 	buf_init(&out, 64 * 1024);
-	rc = source_mysql_restore_parse(o->target, &t);
-	if (!rc && !t.database && !o->globals)
-		rc = error_set(CF_ERR_USAGE, "--to-database needs database=NAME");
-	if (!rc && !(t.client = source_db_find_tool(NULL, clients)))
-		rc = error_set(CF_ERR_TARGET, "the mariadb or mysql client is not installed");
-	if (!rc)
-		rc = source_mysql_optfile(t.defaults_file, t.host, t.port, t.socket, t.user,
-		                          t.password_file, &t.optfile);
 	if (!rc && !o->globals) {
 		/* Hex literals: the name needs no quoting in the query. */
 		struct buf hex;
 
 		buf_init(&hex, 1024);
-		for (const unsigned char *p = (const unsigned char *)t.database; !rc && *p; p++)
+		for (const unsigned char *p = (const unsigned char *)t->database; !rc && *p; p++)
 			rc = buf_printf(&hex, "%02x", *p);
 		if (!rc)
 			rc = buf_append(&hex, "", 1);
@@ -549,45 +551,45 @@ static int source_mysql_restore_db(const struct source_restore_db *o)
 			    (char *)hex.data, (char *)hex.data, (char *)hex.data);
 		buf_free(&hex);
 		if (!rc)
-			rc = source_mysql_restore_client(&t, NULL, (char *)sql.data, &out);
+			rc = source_mysql_restore_client(t, NULL, (char *)sql.data, &out);
 		if (!rc && atol((char *)out.data) > 0 && !o->clean)
 			rc = error_set(CF_ERR_EXISTS,
 			               "the target database %s already holds %ld objects; restore "
 			               "into an empty "
 			               "database or add --clean to replace them",
-			               t.database, atol((char *)out.data));
+			               t->database, atol((char *)out.data));
 		buf_reset(&sql);
 		out.len = 0;
 		if (!rc && o->clean)
 			rc = buf_printf(&sql, "DROP DATABASE IF EXISTS ");
 		if (!rc && o->clean)
-			rc = source_mysql_restore_ident(t.database, &sql);
+			rc = source_mysql_restore_ident(t->database, &sql);
 		if (!rc && o->clean)
 			rc = buf_printf(&sql, "; ");
 		if (!rc)
 			rc = buf_printf(&sql, "CREATE DATABASE IF NOT EXISTS ");
 		if (!rc)
-			rc = source_mysql_restore_ident(t.database, &sql);
+			rc = source_mysql_restore_ident(t->database, &sql);
 		if (!rc)
 			rc = buf_append(&sql, "", 1);
 		if (!rc)
-			rc = source_mysql_restore_client(&t, NULL, (char *)sql.data, &out);
+			rc = source_mysql_restore_client(t, NULL, (char *)sql.data, &out);
 	}
 	/* The users and grants: one that cannot be applied (root's PROXY grant
 	 * for a user that is not root, a user that exists) is reported and
 	 * skipped, as psql does for roles; so the connection is checked first. */
 	if (!rc && o->globals)
-		rc = source_mysql_restore_client(&t, NULL, "SELECT 1", &out);
+		rc = source_mysql_restore_client(t, NULL, "SELECT 1", &out);
 	if (!rc)
-		rc = strv_add(&argv, t.client);
+		rc = strv_add(&argv, t->client);
 	if (!rc)
-		rc = strv_addf(&argv, "--defaults-extra-file=%s", t.optfile);
+		rc = strv_addf(&argv, "--defaults-extra-file=%s", t->optfile);
 	if (!rc)
 		rc = strv_add(&argv, "--binary-mode");
 	if (!rc && o->globals)
 		rc = strv_add(&argv, "--force");
 	if (!rc && !o->globals)
-		rc = strv_addf(&argv, "--database=%s", t.database);
+		rc = strv_addf(&argv, "--database=%s", t->database);
 	if (!rc) {
 		memset(&spec, 0, sizeof(spec));
 		spec.label = "mariadb client";
@@ -605,12 +607,290 @@ static int source_mysql_restore_db(const struct source_restore_db *o)
 			error_set(
 			    rc,
 			    "%s (database %s is left partly restored; restore again with --clean)",
-			    msg, t.database);
+			    msg, t->database);
 		}
 	}
 	strv_free(&argv);
 	buf_free(&sql);
 	buf_free(&out);
+	return rc;
+}
+
+static int source_mysql_restore_db(const struct source_restore_db *o)
+{
+	struct source_mysql_target t;
+	int rc;
+
+	log_info("restoring %s into the mariadb client", o->obj->name);
+	memset(&t, 0, sizeof(t));
+	rc = source_mysql_restore_parse(o->target, &t);
+	if (!rc && !t.database && !o->globals)
+		rc = error_set(CF_ERR_USAGE, "--to-database needs database=NAME");
+	if (!rc)
+		rc = source_mysql_target_open(&t);
+	if (!rc)
+		rc = source_mysql_restore_into(o, &t);
+	source_mysql_restore_free(&t);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Drill: verify --drill                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The hex of s (for X'...' literals), NUL-terminated, in b. */
+static int source_mysql_hex(const char *s, struct buf *b)
+{
+	int rc = 0;
+
+	buf_reset(b);
+	for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++)
+		rc = buf_printf(b, "%02x", *p);
+	return rc ? rc : buf_append(b, "", 1);
+}
+
+static int source_mysql_drill_ready(struct drill *d, void *ctx)
+{
+	struct source_mysql_target *t = ctx;
+	struct buf out;
+	int rc;
+
+	(void)d;
+	buf_init(&out, 4096);
+	rc = source_mysql_restore_client(t, NULL, "SELECT 1", &out);
+	buf_free(&out);
+	error_clear();
+	return rc == 0;
+}
+
+/* "NAME\tN" rows of query sql into the report: kinds or tables of db. */
+static int source_mysql_drill_count(struct drill *d, struct source_mysql_target *t, const char *db,
+                                    const char *sql, int tables)
+{
+	struct buf out;
+	int rc;
+
+	buf_init(&out, 64 * 1024 * 1024);
+	rc = source_mysql_restore_client(t, NULL, sql, &out);
+	for (char *line = (char *)out.data, *nl; !rc && line && *line; line = nl) {
+		char *tab;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		tab = strrchr(line, '\t');
+		if (!tab)
+			continue;
+		*tab = '\0';
+		rc = tables ? drill_table(d, db, line, atoll(tab + 1))
+		            : drill_kind(d, db, line, atoll(tab + 1));
+	}
+	buf_free(&out);
+	return rc;
+}
+
+/* What database db holds: its objects per kind, and every table's rows
+ * (one query counting them all, built from the table list). */
+static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target *t, const char *db)
+{
+	struct buf hex, sql, names;
+	int rc;
+
+	buf_init(&hex, 64 * 1024);
+	buf_init(&sql, 64 * 1024 * 1024);
+	buf_init(&names, 64 * 1024 * 1024);
+	rc = source_mysql_hex(db, &hex);
+	if (!rc)
+		rc = buf_printf(
+		    &sql,
+		    "SELECT 'tables', COUNT(*) FROM information_schema.tables WHERE table_schema = "
+		    "X'%1$s' AND table_type = 'BASE TABLE' UNION ALL SELECT 'views', COUNT(*) FROM "
+		    "information_schema.tables WHERE table_schema = X'%1$s' AND table_type = "
+		    "'VIEW' "
+		    "UNION ALL SELECT 'routines', COUNT(*) FROM information_schema.routines WHERE "
+		    "routine_schema = X'%1$s' UNION ALL SELECT 'triggers', COUNT(*) FROM "
+		    "information_schema.triggers WHERE trigger_schema = X'%1$s' UNION ALL SELECT "
+		    "'events', COUNT(*) FROM information_schema.events WHERE event_schema = "
+		    "X'%1$s'",
+		    (char *)hex.data);
+	if (!rc)
+		rc = buf_append(&sql, "", 1);
+	if (!rc)
+		rc = source_mysql_drill_count(d, t, db, (char *)sql.data, 0);
+	/* The tables, as hex so any name survives the batch output. */
+	buf_reset(&sql);
+	if (!rc)
+		rc = buf_printf(&sql,
+		                "SELECT HEX(table_name) FROM information_schema.tables WHERE "
+		                "table_schema = X'%s' AND table_type = 'BASE TABLE' ORDER BY 1",
+		                (char *)hex.data);
+	if (!rc)
+		rc = buf_append(&sql, "", 1);
+	if (!rc)
+		rc = source_mysql_restore_client(t, NULL, (char *)sql.data, &names);
+	buf_reset(&sql);
+	for (char *line = (char *)names.data, *nl; !rc && line && *line; line = nl) {
+		char *name = NULL;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		rc = source_mysql_unhex(line, &name);
+		if (!rc && sql.len)
+			rc = buf_printf(&sql, " UNION ALL ");
+		if (!rc)
+			rc = buf_printf(&sql, "SELECT X'%s', COUNT(*) FROM ", line);
+		if (!rc)
+			rc = source_mysql_restore_ident(db, &sql);
+		if (!rc)
+			rc = buf_append(&sql, ".", 1);
+		if (!rc)
+			rc = source_mysql_restore_ident(name, &sql);
+		free(name);
+	}
+	if (!rc && sql.len) {
+		rc = buf_append(&sql, "", 1);
+		if (!rc)
+			rc = source_mysql_drill_count(d, t, db, (char *)sql.data, 1);
+	}
+	buf_free(&hex);
+	buf_free(&sql);
+	buf_free(&names);
+	return rc;
+}
+
+static int source_mysql_drill(struct drill *d)
+{
+	static const char *const installers[] = {"mariadb-install-db", "mysql_install_db", NULL};
+	static const char *const servers[] = {"mariadbd", "mysqld", NULL};
+	char data[4200], sock[4200], pid[4200];
+	char *installer = NULL, *server = NULL;
+	struct source_mysql_target t;
+	struct strv argv = {0}, dbs = {0}, env = {0};
+	struct proc_spec spec;
+	struct buf out;
+	const struct catalog_object *globals = NULL;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	buf_init(&out, 1024 * 1024);
+	installer = source_db_find_tool("/usr/sbin", installers);
+	if (!installer)
+		installer = source_db_find_tool("/usr/bin", installers);
+	server = source_db_find_tool("/usr/sbin", servers);
+	rc =
+	    installer && server
+	        ? 0
+	        : error_set(CF_ERR_TARGET, "a drill of a MySQL/MariaDB backup needs the server: "
+	                                   "install mariadb-server (mariadb-install-db, mariadbd)");
+	if (!rc)
+		rc = drill_run_as(d, "mysql");
+	/* Its temporary files go in the drill's folder too. */
+	if (!rc)
+		rc = strv_add_env(&env, "TMPDIR", d->dir);
+	if (!rc)
+		rc = drill_path(d, "data", data, sizeof(data));
+	if (!rc)
+		rc = drill_path(d, "mysql.sock", sock, sizeof(sock));
+	if (!rc)
+		rc = drill_path(d, "mariadbd.pid", pid, sizeof(pid));
+	if (!rc)
+		if (!rc)
+			rc = strv_addl(&argv, installer, "--no-defaults", NULL);
+	if (!rc)
+		rc = strv_addf(&argv, "--datadir=%s", data);
+	if (!rc)
+		rc = strv_addl(&argv, "--auth-root-authentication-method=normal", "--skip-test-db",
+		               "--skip-name-resolve", NULL);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = "drill: mariadb-install-db";
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_TARGET;
+		spec.uid = d->uid;
+		spec.gid = d->gid;
+		spec.stderr_debug = 1;
+		rc = proc_capture(&spec, &out);
+	}
+	strv_free(&argv);
+	/* No network, no binary log, no durability: a server thrown away
+	 * after the check. */
+	if (!rc)
+		rc = strv_addl(&argv, server, "--no-defaults", NULL);
+	if (!rc)
+		rc = strv_addf(&argv, "--datadir=%s", data);
+	if (!rc)
+		rc = strv_addf(&argv, "--socket=%s", sock);
+	if (!rc)
+		rc = strv_addf(&argv, "--pid-file=%s", pid);
+	if (!rc)
+		rc = strv_addf(&argv, "--tmpdir=%s", d->dir);
+	if (!rc)
+		rc = strv_addl(&argv, "--skip-networking", "--skip-log-bin", "--skip-name-resolve",
+		               "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
+		               "--innodb-buffer-pool-size=256M", "--max-allowed-packet=1G",
+		               "--character-set-server=utf8mb4", "--performance-schema=OFF",
+		               "--event-scheduler=OFF", NULL);
+	t.socket = strdup(sock);
+	t.user = strdup("root");
+	if (!rc && (!t.socket || !t.user))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc)
+		rc = source_mysql_target_open(&t);
+	if (!rc)
+		rc = drill_server_start(d, "mariadbd", argv.v, env.v, source_mysql_drill_ready, &t);
+	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
+		int g;
+
+		drill_object_database(&d->b->objects[i], &g);
+		if (g)
+			globals = &d->b->objects[i];
+	}
+	if (!rc && globals) {
+		struct source_restore_db r;
+
+		memset(&r, 0, sizeof(r));
+		r.st = d->st;
+		r.obj = globals;
+		r.ids = d->ids;
+		r.globals = 1;
+		r.progress = d->progress;
+		rc = source_mysql_restore_into(&r, &t);
+	}
+	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
+		const struct catalog_object *o = &d->b->objects[i];
+		struct source_restore_db r;
+		const char *db;
+		int g;
+
+		if (strcmp(o->format, "sql") != 0 || !(db = drill_object_database(o, &g)) || g)
+			continue;
+		rc = strv_add(&dbs, db);
+		free(t.database);
+		t.database = strdup(db);
+		if (!rc && !t.database)
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		memset(&r, 0, sizeof(r));
+		r.st = d->st;
+		r.obj = o;
+		r.ids = d->ids;
+		r.progress = d->progress;
+		if (!rc)
+			rc = source_mysql_restore_into(&r, &t);
+	}
+	if (!rc && dbs.n == 0)
+		rc = error_set(CF_ERR_TARGET, "backup %s holds no database dump", d->b->id);
+	if (!rc)
+		drill_restored(d);
+	for (size_t i = 0; !rc && i < dbs.n; i++)
+		rc = source_mysql_drill_counts(d, &t, dbs.v[i]);
+	strv_free(&argv);
+	strv_free(&dbs);
+	strv_free(&env);
+	buf_free(&out);
+	free(installer);
+	free(server);
 	source_mysql_restore_free(&t);
 	return rc;
 }
@@ -624,4 +904,5 @@ const struct source_ops source_mysql_ops = {
     .free = source_mysql_free,
     .traits = SOURCE_TRAIT_DATABASE,
     .restore_db = source_mysql_restore_db,
+    .drill = source_mysql_drill,
 };

@@ -15,6 +15,7 @@
  * stream has passed redis_rdb's check (magic, EOF opcode, CRC-64): a
  * truncated snapshot never becomes a stored object.
  */
+#include "agent/drill.h"
 #include "agent/pipeline.h"
 #include "agent/source/redis_rdb.h"
 #include "agent/source/source.h"
@@ -431,6 +432,113 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drill: verify --drill                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct redis_drill {
+	char *cli;
+	char sock[4200];
+	struct buf out;
+};
+
+/* redis-cli -s SOCK ARGS on the drill's server into r->out. */
+static int redis_drill_cli(struct redis_drill *r, const char *a1, const char *a2)
+{
+	/* No password: the server is private to the drill. */
+	char unset[] = "REDISCLI_AUTH", *env[] = {unset, NULL};
+	struct strv argv = {0};
+	struct proc_spec spec;
+	int rc = strv_addl(&argv, r->cli, "-s", r->sock, a1, NULL);
+
+	if (!rc && a2)
+		rc = strv_add(&argv, a2);
+	memset(&spec, 0, sizeof(spec));
+	spec.label = "drill: redis-cli";
+	spec.argv = argv.v;
+	spec.env = env;
+	spec.errcode = CF_ERR_TARGET;
+	r->out.len = 0;
+	if (!rc)
+		rc = proc_capture(&spec, &r->out);
+	strv_free(&argv);
+	return rc;
+}
+
+/* Ready once the RDB is loaded: PING answers PONG (LOADING before). */
+static int redis_drill_ready(struct drill *d, void *ctx)
+{
+	struct redis_drill *r = ctx;
+	int rc = redis_drill_cli(r, "PING", NULL);
+
+	(void)d;
+	error_clear();
+	return !rc && !strncmp((char *)r->out.data, "PONG", 4);
+}
+
+static int source_redis_drill(struct drill *d)
+{
+	static const char *const servers[] = {"redis-server", NULL}, *const clis[] = {"redis-cli",
+	                                                                              NULL};
+	const struct catalog_object *obj = NULL;
+	struct redis_drill r;
+	struct strv argv = {0};
+	char rdb[4200], *server = source_db_find_tool(NULL, servers);
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	buf_init(&r.out, REDIS_INFO_MAX);
+	r.cli = source_db_find_tool(NULL, clis);
+	rc = server && r.cli
+	         ? 0
+	         : error_set(CF_ERR_TARGET, "a drill of a Redis backup needs the server: "
+	                                    "install redis-server (and redis-tools)");
+	for (size_t i = 0; !rc && !obj && i < d->b->nobjects; i++)
+		if (!strcmp(d->b->objects[i].format, "rdb"))
+			obj = &d->b->objects[i];
+	if (!rc && !obj)
+		rc = error_set(CF_ERR_TARGET, "backup %s holds no RDB object", d->b->id);
+	if (!rc)
+		rc = drill_path(d, "dump.rdb", rdb, sizeof(rdb));
+	if (!rc)
+		rc = drill_path(d, "redis.sock", r.sock, sizeof(r.sock));
+	if (!rc)
+		rc = drill_restore_file(d, obj, rdb);
+	/* No TCP, no saving: the server only loads the snapshot. */
+	if (!rc)
+		rc = strv_addl(&argv, server, "--port", "0", "--unixsocket", r.sock,
+		               "--unixsocketperm", "700", "--dir", d->dir, "--dbfilename",
+		               "dump.rdb", "--save", "", "--appendonly", "no", "--databases",
+		               "100000", NULL);
+	if (!rc)
+		rc = drill_server_start(d, "redis-server", argv.v, NULL, redis_drill_ready, &r);
+	/* Loading the snapshot is the server's start: recovery time. */
+	d->server_secs = 0;
+	if (!rc)
+		drill_restored(d);
+	if (!rc)
+		rc = redis_drill_cli(&r, "INFO", "keyspace");
+	/* "db0:keys=1701,expires=12,avg_ttl=0" per database with keys. */
+	for (char *line = (char *)r.out.data, *nl; !rc && line && *line; line = nl) {
+		char *colon, *keys;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		colon = strchr(line, ':');
+		keys = colon ? strstr(colon, "keys=") : NULL;
+		if (strncmp(line, "db", 2) != 0 || !keys)
+			continue;
+		*colon = '\0';
+		rc = drill_kind(d, line, "keys", atoll(keys + 5));
+	}
+	strv_free(&argv);
+	buf_free(&r.out);
+	free(r.cli);
+	free(server);
+	return rc;
+}
+
 const struct source_ops source_redis_ops = {
     .type = "redis",
     .create = source_redis_create,
@@ -439,4 +547,5 @@ const struct source_ops source_redis_ops = {
     .run = source_redis_run,
     .free = source_redis_free,
     .traits = SOURCE_TRAIT_SINGLE_FILE,
+    .drill = source_redis_drill,
 };

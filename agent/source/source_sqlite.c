@@ -16,6 +16,7 @@
  * restarts the rest is copied under one read lock (writers then wait, as
  * their busy timeout allows). Either way the result is one committed state.
  */
+#include "agent/drill.h"
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
@@ -421,6 +422,88 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drill: verify --drill                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The restored file must pass integrity_check; then its objects per kind
+ * and every table's rows. */
+static int sqlite_drill_count(struct drill *d, sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *q = NULL, *c = NULL;
+	char result[512] = "";
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) != SQLITE_OK)
+		return error_set(CF_ERR_TARGET,
+		                 "drill: the restored %s is not a SQLite database: %s", name,
+		                 sqlite3_errmsg(db));
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(result, sizeof(result), "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	if (strcmp(result, "ok") != 0)
+		return error_set(CF_ERR_TARGET,
+		                 "drill: the restored %s fails PRAGMA integrity_check: %s", name,
+		                 result[0] ? result : sqlite3_errmsg(db));
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT type || 's', count(*) FROM sqlite_schema WHERE name NOT LIKE "
+	        "'sqlite\\_%' ESCAPE '\\' GROUP BY type",
+	        -1, &q, NULL) != SQLITE_OK)
+		return error_set(CF_ERR_TARGET, "drill: %s: %s", name, sqlite3_errmsg(db));
+	while (!rc && sqlite3_step(q) == SQLITE_ROW)
+		rc = drill_kind(d, name, (const char *)sqlite3_column_text(q, 0),
+		                sqlite3_column_int64(q, 1));
+	sqlite3_finalize(q);
+	if (!rc &&
+	    sqlite3_prepare_v2(db,
+	                       "SELECT name, 'SELECT count(*) FROM \"' || replace(name, '\"', "
+	                       "'\"\"') || '\"' FROM sqlite_schema WHERE type = 'table' AND "
+	                       "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+	                       -1, &q, NULL) != SQLITE_OK)
+		rc = error_set(CF_ERR_TARGET, "drill: %s: %s", name, sqlite3_errmsg(db));
+	while (!rc && q && sqlite3_step(q) == SQLITE_ROW) {
+		if (sqlite3_prepare_v2(db, (const char *)sqlite3_column_text(q, 1), -1, &c, NULL) !=
+		        SQLITE_OK ||
+		    sqlite3_step(c) != SQLITE_ROW)
+			rc = error_set(CF_ERR_TARGET, "drill: %s: cannot count table %s: %s", name,
+			               (const char *)sqlite3_column_text(q, 0), sqlite3_errmsg(db));
+		else
+			rc = drill_table(d, name, (const char *)sqlite3_column_text(q, 0),
+			                 sqlite3_column_int64(c, 0));
+		sqlite3_finalize(c);
+		c = NULL;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int source_sqlite_drill(struct drill *d)
+{
+	const struct catalog_object *obj = NULL;
+	sqlite3 *db = NULL;
+	char path[4200];
+	int rc = 0;
+
+	for (size_t i = 0; !obj && i < d->b->nobjects; i++)
+		if (!strcmp(d->b->objects[i].format, "sqlite"))
+			obj = &d->b->objects[i];
+	if (!obj)
+		return error_set(CF_ERR_TARGET, "backup %s holds no SQLite object", d->b->id);
+	rc = drill_path(d, "restored.db", path, sizeof(path));
+	if (!rc)
+		rc = drill_restore_file(d, obj, path);
+	if (!rc)
+		drill_restored(d);
+	if (!rc && sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		rc = error_set(CF_ERR_TARGET, "drill: cannot open the restored %s: %s", obj->name,
+		               db ? sqlite3_errmsg(db) : "out of memory");
+	if (!rc)
+		rc = sqlite_drill_count(d, db, obj->name);
+	sqlite3_close(db);
+	return rc;
+}
+
 const struct source_ops source_sqlite_ops = {
     .type = "sqlite",
     .create = source_sqlite_create,
@@ -429,4 +512,5 @@ const struct source_ops source_sqlite_ops = {
     .run = source_sqlite_run,
     .free = source_sqlite_free,
     .traits = SOURCE_TRAIT_SINGLE_FILE,
+    .drill = source_sqlite_drill,
 };

@@ -144,4 +144,77 @@ check_rc "the next drill" 0
 check_grep "it removed what the killed one left" "$ERR" "removed .*coffer-drill.* the drill folder of a coffer that was killed"
 check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
 
+# --- MariaDB -----------------------------------------------------------------
+db_my_fixture cfdr_my || fail "the MariaDB fixture loads"
+cat >>"$CONF" <<EOF
+[source my]
+type = mysql
+host = $MY_HOST
+port = $MY_PORT
+user = $MY_USER
+password_file = $MY_PASSWORD_FILE
+databases = cfdr_my
+EOF
+cf backup my
+check_rc "backup of the MariaDB fixture" 0
+cf verify --drill --latest --source my --json
+check_rc "drill of the MariaDB backup" 0
+cp "$OUT" "$T/my.json"
+my_counts() {
+	local t
+	for t in $(db_mariadb -N -B -e "SELECT table_name FROM information_schema.tables WHERE table_schema = '$1' AND table_type = 'BASE TABLE'"); do
+		printf '%s %s\n' "$t" "$(db_mariadb -N -B -e "SELECT COUNT(*) FROM \`$1\`.\`$t\`")"
+	done
+}
+check_eq "every table with the row count production has" "$(my_counts cfdr_my | sort)" \
+	"$(report_counts "$T/my.json" cfdr_my)"
+check_eq "views, routines and triggers as production has them" \
+	"$(db_mariadb -N -B -e "SELECT CONCAT((SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'cfdr_my' AND table_type = 'VIEW'), ' ', (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = 'cfdr_my'), ' ', (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = 'cfdr_my'))")" \
+	"$(jq -r '.drills[0].databases.cfdr_my.objects | "\(.views) \(.routines) \(.triggers)"' "$T/my.json")"
+check_empty_output "no server process is left" servers_left
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+
+# --- Redis and SQLite ----------------------------------------------------------
+db_redis_fixture
+sqlite3 "$T/app.db" "CREATE TABLE a (x); CREATE TABLE b (y); CREATE VIEW v AS SELECT * FROM a; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000) INSERT INTO a SELECT i FROM c; INSERT INTO b VALUES (1), (2);"
+cat >>"$CONF" <<EOF
+[source redis]
+type = redis
+host = $REDIS_HOST
+port = $REDIS_PORT
+password_file = $REDIS_PASSWORD_FILE
+
+[source lite]
+type = sqlite
+path = $T/app.db
+EOF
+cf backup redis
+check_rc "backup of Redis" 0
+cf verify --drill --latest --source redis --json
+check_rc "drill of the Redis backup" 0
+cp "$OUT" "$T/redis.json"
+keys() { db_redis -n "$1" DBSIZE; }
+check_eq "the key count of db 0 and db 3 as production has them" "$(keys 0) $(keys 3)" \
+	"$(jq -r '.drills[0].databases | "\(.db0.objects.keys) \(.db3.objects.keys)"' "$T/redis.json")"
+check_empty_output "no server process is left" servers_left
+cf backup lite
+check_rc "backup of SQLite" 0
+cf verify --drill --latest --source lite --json
+check_rc "drill of the SQLite backup" 0
+check_eq "its tables with their rows" "a 5000|b 2" \
+	"$(jq -r '[.drills[0].databases[].tables | to_entries[] | "\(.key) \(.value)"] | join("|")' "$OUT")"
+check_eq "and its views" 1 "$(jq '[.drills[0].databases[].objects.views] | add' "$OUT")"
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+
+# Backups of other kinds are verified, not drilled.
+cat >>"$CONF" <<EOF
+[source files]
+type = files
+paths = $T/app.db
+EOF
+cf backup files
+cf verify --drill --latest --source files
+check_rc "a files backup is not drilled" 3
+check_grep "the error says which kinds are" "$ERR" "no complete database backup of source files to drill"
+
 t_finish
