@@ -8,7 +8,7 @@
 # and kill -9 in the middle of a drill leave no server process and no
 # folder (the next drill reaps what kill -9 left).
 . "$(dirname "$0")/lib.sh"
-t_setup drill
+t_setup db_drill
 . "$COFFER_SRC/tests/harness/db-env.sh"
 
 export PGPASSFILE=$PG_PASSFILE
