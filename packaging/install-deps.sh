@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs="build-essential cmake pkg-config libarchive-dev libzstd-dev libsodium-dev
   libcurl4-openssl-dev libssl-dev liblmdb-dev libjansson-dev libinih-dev libexpat1-dev
-  libsqlite3-dev libyaml-dev zstd age tar"
+  libsqlite3-dev libyaml-dev libpq-dev zstd age tar"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq tzdata
     radosgw ceph-mon ceph-osd ceph-common awscli curl

@@ -21,6 +21,8 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <libpq-fe.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ struct source_postgres {
 	struct strv databases, exclude;
 	int globals;        /* dump roles and tablespaces */
 	int role_passwords; /* 0: pg_dumpall --no-role-passwords (managed services) */
+	int row_counts;     /* count every table's rows in the dump's own snapshot */
 };
 _Static_assert(offsetof(struct source_postgres, name) == 0,
                "source_state_new() needs the name first");
@@ -52,6 +55,7 @@ static const struct source_key source_postgres_keys[] = {
     {"exclude_databases", SOURCE_KEY_LIST, offsetof(struct source_postgres, exclude)},
     PGK("globals", SOURCE_KEY_BOOL, globals),
     PGK("role_passwords", SOURCE_KEY_BOOL, role_passwords),
+    PGK("row_counts", SOURCE_KEY_BOOL, row_counts),
     PGK("bin_dir", SOURCE_KEY_PATH, bin_dir),
     {NULL, SOURCE_KEY_STR, 0},
 };
@@ -207,6 +211,146 @@ static int source_postgres_tool_major(const struct source_postgres *s, const cha
 	return major;
 }
 
+/* Every table's exact row count, "schema.table<TAB>rows" a row: what
+ * row_counts records at backup and the drill counts after the restore (one
+ * query, so the names agree). */
+static const char source_postgres_rows_sql[] =
+    "SELECT n.nspname || '.' || c.relname || chr(9) || (xpath('/row/c/text()', "
+    "query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), "
+    "false, true, '')))[1]::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+    "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND "
+    "n.nspname !~ '^pg_' ORDER BY 1";
+
+/* ------------------------------------------------------------------------ */
+/* row_counts: the counts of the dump's own snapshot                        */
+/* ------------------------------------------------------------------------ */
+
+/* A libpq error's message on one line. */
+static const char *source_postgres_pq_message(PGconn *conn)
+{
+	static __thread char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = *(p + 1) ? ' ' : '\0';
+	return msg;
+}
+
+/* Runs sql and waits for its result, polling for signals (a count of a
+ * big database takes a while; SIGTERM cancels the query). */
+static int source_postgres_pq_exec(const struct source_postgres *s, PGconn *conn, const char *sql,
+                                   ExecStatusType want, PGresult **out)
+{
+	PGresult *res = NULL, *r;
+	int rc = 0;
+
+	*out = NULL;
+	if (!PQsendQuery(conn, sql))
+		return error_set(CF_ERR_SOURCE, "source %s: row counts: %s", s->name,
+		                 source_postgres_pq_message(conn));
+	while (!rc) {
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+		if (!PQconsumeInput(conn))
+			rc = error_set(CF_ERR_SOURCE, "source %s: row counts: %s", s->name,
+			               source_postgres_pq_message(conn));
+		else if (!PQisBusy(conn))
+			break;
+		else if (cancel_requested()) {
+			PGcancel *c = PQgetCancel(conn);
+			char ebuf[256];
+
+			if (c) {
+				PQcancel(c, ebuf, sizeof(ebuf));
+				PQfreeCancel(c);
+			}
+			rc = error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal",
+			               s->name);
+		} else {
+			(void)poll(&pfd, 1, 200);
+		}
+	}
+	while ((r = PQgetResult(conn)) != NULL) {
+		if (res)
+			PQclear(res);
+		res = r;
+	}
+	if (!rc && (!res || PQresultStatus(res) != want))
+		rc = error_set(CF_ERR_SOURCE, "source %s: row counts: %s", s->name,
+		               res ? PQresultErrorMessage(res) : source_postgres_pq_message(conn));
+	if (rc) {
+		PQclear(res);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+/*
+ * Opens a REPEATABLE READ transaction on db, exports its snapshot into
+ * snap (for pg_dump --snapshot) and counts every table's rows in it into
+ * counts ({"schema.table": rows}). *conn stays open, the transaction with
+ * it, until the dump is done. Errors: CF_ERR_SOURCE, CF_ERR_INTERRUPTED,
+ * CF_ERR_NOMEM.
+ */
+static int source_postgres_snapshot(const struct source_postgres *s, const char *db, PGconn **conn,
+                                    char *snap, size_t size, json_t *counts)
+{
+	const char *k[12], *v[12];
+	PGresult *res = NULL;
+	int n = 0, rc;
+
+#define PGKV(key, val)                                                                             \
+	do {                                                                                       \
+		if (val) {                                                                         \
+			k[n] = key;                                                                \
+			v[n++] = val;                                                              \
+		}                                                                                  \
+	} while (0)
+	PGKV("host", s->host);
+	PGKV("port", s->port);
+	PGKV("user", s->user);
+	PGKV("service", s->service);
+	PGKV("passfile", s->passfile);
+	PGKV("sslmode", s->sslmode);
+	PGKV("dbname", db);
+	PGKV("application_name", "coffer");
+	PGKV("connect_timeout", "30");
+#undef PGKV
+	k[n] = v[n] = NULL;
+	/* expand_dbname 0: db is a name, never parsed as a connection string. */
+	*conn = PQconnectdbParams(k, v, 0);
+	if (!*conn)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (PQstatus(*conn) != CONNECTION_OK)
+		return error_set(CF_ERR_SOURCE, "source %s: cannot connect to database %s: %s",
+		                 s->name, db, source_postgres_pq_message(*conn));
+	rc = source_postgres_pq_exec(s, *conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+	                             PGRES_COMMAND_OK, &res);
+	PQclear(res);
+	if (!rc)
+		rc = source_postgres_pq_exec(s, *conn, "SELECT pg_export_snapshot()",
+		                             PGRES_TUPLES_OK, &res);
+	if (!rc) {
+		snprintf(snap, size, "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		rc = source_postgres_pq_exec(s, *conn, source_postgres_rows_sql, PGRES_TUPLES_OK,
+		                             &res);
+	}
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		char *row = PQgetvalue(res, i, 0), *tab = strrchr(row, '\t');
+
+		if (tab) {
+			*tab = '\0';
+			if (json_object_set_new(counts, row, json_integer(atoll(tab + 1))))
+				rc = error_set(CF_ERR_NOMEM, "out of memory");
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* pg_dumpall --globals-only into the stream "globals.sql". */
 static int source_postgres_globals(struct source_postgres *s, struct backup_run *run)
 {
@@ -243,12 +387,17 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 {
 	struct strv argv = {0}, env = {0};
 	struct proc_spec spec;
-	char label[512], stream[256];
-	char *dbjson = NULL, *meta = NULL;
-	int rc;
+	char label[512], stream[256], snap[64];
+	json_t *meta = json_pack("{s:s, s:s}", "role", "database", "database", db);
+	json_t *counts = json_object();
+	PGconn *conn = NULL;
+	char *metatext = NULL;
+	double t0 = time_mono();
+	int rc = meta && counts ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 
 	snprintf(label, sizeof(label), "source %s: pg_dump %s", s->name, db);
-	rc = source_db_stream_name("db-", db, ".pgdump", stream, sizeof(stream));
+	if (!rc)
+		rc = source_db_stream_name("db-", db, ".pgdump", stream, sizeof(stream));
 	if (!rc)
 		rc = source_postgres_tool(s, "pg_dump", &argv);
 	/* Custom format, uncompressed: coffer compresses. */
@@ -256,11 +405,19 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 		rc = strv_addl(&argv, "--format=custom", "--compress=0", "--no-password", NULL);
 	if (!rc)
 		rc = source_postgres_env(s, db, &env);
-	if (!rc && (!(dbjson = source_db_json_str(db)) ||
-	            asprintf(&meta, "{\"role\":\"database\",\"database\":%s}", dbjson) < 0)) {
-		meta = NULL;
-		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	/* row_counts: the counts of the very snapshot pg_dump reads. */
+	if (!rc && s->row_counts) {
+		rc = source_postgres_snapshot(s, db, &conn, snap, sizeof(snap), counts);
+		if (!rc)
+			rc = strv_addf(&argv, "--snapshot=%s", snap);
+		if (!rc && json_object_set(meta, "row_counts", counts))
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		if (!rc)
+			log_info("source %s: counted the rows of %zu tables of %s in %.1f s",
+			         s->name, json_object_size(counts), db, time_mono() - t0);
 	}
+	if (!rc && !(metatext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc) {
 		memset(&spec, 0, sizeof(spec));
 		spec.label = label;
@@ -268,10 +425,13 @@ static int source_postgres_database(struct source_postgres *s, struct backup_run
 		spec.env = env.v;
 		spec.errcode = CF_ERR_SOURCE;
 		log_info("source %s: dumping database %s", s->name, db);
-		rc = source_dump_child(run, &spec, stream, "pg_dump", meta);
+		rc = source_dump_child(run, &spec, stream, "pg_dump", metatext);
 	}
-	free(dbjson);
-	free(meta);
+	if (conn)
+		PQfinish(conn); /* ends the read-only transaction */
+	free(metatext);
+	json_decref(meta);
+	json_decref(counts);
 	strv_free(&argv);
 	strv_free(&env);
 	return rc;
@@ -620,12 +780,6 @@ static int source_postgres_conninfo_quote(struct buf *b, const char *v)
 
 static int source_postgres_drill(struct drill *d)
 {
-	static const char tables_sql[] =
-	    "SELECT n.nspname || '.' || c.relname || chr(9) || (xpath('/row/c/text()', "
-	    "query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), "
-	    "false, true, '')))[1]::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
-	    "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND "
-	    "n.nspname !~ '^pg_' ORDER BY 1";
 	static const char kinds_sql[] =
 	    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
 	    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
@@ -748,7 +902,8 @@ static int source_postgres_drill(struct drill *d)
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
 		rc = source_postgres_drill_count(d, bin, dbs.v[i], kinds_sql, 0);
 		if (!rc)
-			rc = source_postgres_drill_count(d, bin, dbs.v[i], tables_sql, 1);
+			rc = source_postgres_drill_count(d, bin, dbs.v[i], source_postgres_rows_sql,
+			                                 1);
 	}
 	strv_free(&argv);
 	strv_free(&dbs);

@@ -144,6 +144,42 @@ check_rc "the next drill" 0
 check_grep "it removed what the killed one left" "$ERR" "removed .*coffer-drill.* the drill folder of a coffer that was killed"
 check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
 
+# --- row_counts = true: the counts of the dump's own snapshot ------------------
+# pgbench writes (every transaction adds a pgbench_history row) all through
+# the backup: only counts taken in the very snapshot pg_dump reads equal
+# what the drill restores.
+db_psql -q -d postgres -c 'DROP DATABASE IF EXISTS cfdr_rc WITH (FORCE)' -c 'CREATE DATABASE cfdr_rc' >/dev/null
+"$PG_BIN/pgbench" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -i -s 2 -q cfdr_rc 2>/dev/null
+cat >>"$CONF" <<EOF
+[source pgrc]
+type = postgres
+host = $PG_HOST
+port = $PG_PORT
+user = $PG_USER
+passfile = $PG_PASSFILE
+databases = cfdr_rc
+globals = false
+row_counts = true
+EOF
+"$PG_BIN/pgbench" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c 2 -T 60 cfdr_rc >/dev/null 2>&1 &
+bench=$!
+sleep 2
+cf backup pgrc --json
+check_rc "backup with row_counts = true while pgbench writes" 0
+sleep 1
+cf backup pgrc --json
+kill $bench 2>/dev/null
+wait $bench 2>/dev/null
+RCID=$(jq -r '.backups[0].id' "$OUT")
+cf show "$RCID" --json
+check_eq "the manifest records the row count of every table" 4 \
+	"$(jq '[.objects[] | select(.meta.row_counts) | .meta.row_counts | length] | add' "$OUT")"
+check "pgbench wrote during the backup (history rows)" \
+	test "$(jq '.objects[] | select(.meta.row_counts) | .meta.row_counts["public.pgbench_history"]' "$OUT")" -gt 0
+cf verify --drill "$RCID" --json
+check_rc "the drill restores exactly the recorded counts" 0
+check_eq "4 tables checked" 4 "$(jq '.drills[0].row_counts_checked' "$OUT")"
+
 # --- MariaDB -----------------------------------------------------------------
 db_my_fixture cfdr_my || fail "the MariaDB fixture loads"
 cat >>"$CONF" <<EOF
