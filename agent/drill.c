@@ -201,27 +201,13 @@ void drill_reap(void)
 /* Restoring and counting                                                   */
 /* ------------------------------------------------------------------------ */
 
-int drill_restore_object(struct drill *d, const struct catalog_object *obj, const char *target,
-                         int globals)
-{
-	struct source_restore_db r;
-
-	memset(&r, 0, sizeof(r));
-	r.st = d->st;
-	r.obj = obj;
-	r.ids = d->ids;
-	r.target = target;
-	r.globals = globals;
-	r.progress = d->progress;
-	return d->ops->restore_db(&r);
-}
-
 int drill_restore_file(struct drill *d, const struct catalog_object *obj, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc;
 
 	if (fd < 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
+	d->restore_began = 1;
 	if (d->uid && fchown(fd, d->uid, d->gid) != 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot hand %s to the server's user", path);
 		close(fd);
@@ -536,7 +522,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	double t0, recovery, checks;
 	uint64_t stored = 0;
 	int64_t rto_ms = 0;
-	int rc, lock_fd = -1, shrink = 50, checked = 0, failed;
+	int rc, lock_fd = -1, shrink = 50, checked = 0, failed, setup_rc = 0;
 	size_t t = 0;
 
 	*json_out = NULL;
@@ -591,6 +577,10 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	if (rc) {
 		snprintf(err, sizeof(err), "%s", error_message());
 		error_clear();
+		/* Failing before any of the backup was read (no server binaries,
+		 * a server that would not start) says nothing of the backup. */
+		if (!d.restore_began)
+			setup_rc = rc;
 	}
 	drill_cleanup(&d, lock_fd);
 
@@ -689,7 +679,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	}
 	if (!rc && failed)
 		rc = error_set(
-		    CF_ERR_INTEGRITY, "drill of backup %s failed: %s", id,
+		    setup_rc ? setup_rc : CF_ERR_INTEGRITY, "drill of backup %s failed: %s", id,
 		    json_string_value(json_array_get(json_object_get(report, "failures"), 0)));
 out:
 	free(text);

@@ -11,8 +11,9 @@
  * drill), starting and stopping the server, the counts, the report and its
  * record in the catalog. Each engine's drill operation (source_ops.drill,
  * in its source file) starts its server with drill_server_start(), loads
- * the backup's objects with drill_restore_object() or drill_restore_file(),
- * and reports what it finds with drill_table() and drill_kind().
+ * the backup's objects with its own restore_db code (setting restore_began)
+ * or drill_restore_file(), calls drill_restored(), and reports what it
+ * finds with drill_table() and drill_kind().
  */
 #ifndef COFFER_DRILL_H
 #define COFFER_DRILL_H
@@ -36,6 +37,9 @@ struct drill {
 	int server_started;
 	double server_secs; /* starting the server (not part of the restore) */
 	double restored_at; /* time_mono() when the data was in (drill_restored()) */
+	int restore_began;  /* the engine began to read the backup: a failure from
+	                     * then on is the backup's (exit 4), before it the
+	                     * drill's set-up (no server binaries...) */
 	json_t *dbs;        /* {"DB": {"tables": {"T": rows}, "objects": {"KIND": n}}} */
 };
 
@@ -54,10 +58,6 @@ int drill_run_as(struct drill *d, const char *user);
 int drill_server_start(struct drill *d, const char *label, char *const *argv, char *const *env,
                        int (*ready)(struct drill *d, void *ctx), void *ctx);
 
-/* Restores obj into the server through the engine's restore_db with target
- * (its --to-database syntax). Errors: as source_ops.restore_db. */
-int drill_restore_object(struct drill *d, const struct catalog_object *obj, const char *target,
-                         int globals);
 /* Restores obj into the new file path (mode 0600, owned by the server's
  * user). Errors: restore_stream_run()'s, CF_ERR_IO. */
 int drill_restore_file(struct drill *d, const struct catalog_object *obj, const char *path);
@@ -85,8 +85,10 @@ int drill_path(const struct drill *d, const char *name, char *out, size_t size);
  * the source's last drill, and prints it (text), or with json gives it in
  * *json_out (malloc'ed; also when the drill failed). Errors: CF_ERR_INTEGRITY
  * (the drill failed: the restore, a row count that differs from the one
- * recorded at backup, the rto_target), CF_ERR_USAGE (not a database backup,
- * no identity), and the errors of opening things.
+ * recorded at backup, the rto_target), the engine's error when it failed
+ * before reading the backup (CF_ERR_TARGET: no server binaries, a server
+ * that did not start), CF_ERR_USAGE (not a database backup), and the errors
+ * of opening things.
  */
 struct drill_options {
 	const struct config *cfg;

@@ -15,6 +15,28 @@
 
 #define CMD_SHOW_USAGE "usage: coffer show ID [--source S] [--json]"
 
+/* The last restore drill's outcome on one line (the report: --json). */
+static void cmd_show_drill(const struct catalog_backup *b)
+{
+	json_t *r = b->drill_json ? json_loads(b->drill_json, 0, NULL) : NULL;
+	json_t *fails = json_object_get(r, "failures"), *flags = json_object_get(r, "flags");
+
+	if (!r)
+		return;
+	printf("drill:     %s %s: recovery %.1f s, %lld rows in %lld tables%s%s",
+	       json_string_value(json_object_get(r, "at")),
+	       json_is_true(json_object_get(r, "ok")) ? "ok" : "FAILED",
+	       json_real_value(json_object_get(r, "recovery_seconds")),
+	       json_integer_value(json_object_get(r, "rows")),
+	       json_integer_value(json_object_get(r, "tables")), json_array_size(fails) ? "; " : "",
+	       json_array_size(fails) ? json_string_value(json_array_get(fails, 0)) : "");
+	if (json_array_size(flags))
+		printf("; %zu flag(s), the first: %s", json_array_size(flags),
+		       json_string_value(json_array_get(flags, 0)));
+	printf("\n");
+	json_decref(r);
+}
+
 /* The manifest of a backup the catalog has no record of. */
 static int cmd_show_from_repo(const struct config *cfg, struct catalog *cat, const char *id,
                               const char *source, struct catalog_backup **out)
@@ -142,6 +164,7 @@ static void cmd_show_text(const struct config *cfg, const struct catalog_backup 
 	} else {
 		printf("verified:  never ('coffer verify %s')\n", b->id);
 	}
+	cmd_show_drill(b);
 	cmd_show_meta("meta:", b->meta_json);
 	cmd_show_copies(cfg, b);
 	for (size_t i = 0; i < b->recipients.n; i++)

@@ -847,6 +847,7 @@ static int source_mysql_drill(struct drill *d)
 		if (g)
 			globals = &d->b->objects[i];
 	}
+	d->restore_began = 1;
 	if (!rc && globals) {
 		struct source_restore_db r;
 

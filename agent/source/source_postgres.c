@@ -778,6 +778,29 @@ static int source_postgres_conninfo_quote(struct buf *b, const char *v)
 	return rc;
 }
 
+/* Restores obj into the drill's server at conninfo target: the globals
+ * object with psql, a database with pg_restore (without owners when the
+ * backup has no globals to make the roles). */
+static int source_postgres_drill_restore(struct drill *d, const struct catalog_object *obj,
+                                         const char *target)
+{
+	struct source_restore_db r;
+	int globals = 0;
+
+	drill_object_database(obj, &globals);
+	memset(&r, 0, sizeof(r));
+	r.st = d->st;
+	r.obj = obj;
+	r.ids = d->ids;
+	r.target = target;
+	r.globals = globals;
+	r.progress = d->progress;
+	for (size_t i = 0; !globals && i < d->b->nobjects; i++)
+		drill_object_database(&d->b->objects[i], &globals);
+	r.no_owner = !globals;
+	return source_postgres_restore_db(&r);
+}
+
 static int source_postgres_drill(struct drill *d)
 {
 	static const char kinds_sql[] =
@@ -843,6 +866,7 @@ static int source_postgres_drill(struct drill *d)
 			globals = &d->b->objects[i];
 	}
 	/* The roles first, so the objects get their owners. */
+	d->restore_began = 1;
 	if (!rc && globals) {
 		buf_reset(&target);
 		rc = buf_printf(&target, "host=%s port=%s user=%s dbname=postgres", d->dir,
@@ -850,7 +874,7 @@ static int source_postgres_drill(struct drill *d)
 		if (!rc)
 			rc = buf_append(&target, "", 1);
 		if (!rc)
-			rc = drill_restore_object(d, globals, (char *)target.data, 1);
+			rc = source_postgres_drill_restore(d, globals, (char *)target.data);
 	}
 	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
 		const struct catalog_object *o = &d->b->objects[i];
@@ -882,18 +906,8 @@ static int source_postgres_drill(struct drill *d)
 			                PG_DRILL_PORT, PG_DRILL_USER);
 		if (!rc)
 			rc = source_postgres_conninfo_quote(&target, db);
-		if (!rc) {
-			struct source_restore_db r;
-
-			memset(&r, 0, sizeof(r));
-			r.st = d->st;
-			r.obj = o;
-			r.ids = d->ids;
-			r.target = (char *)target.data;
-			r.no_owner = !globals;
-			r.progress = d->progress;
-			rc = source_postgres_restore_db(&r);
-		}
+		if (!rc)
+			rc = source_postgres_drill_restore(d, o, (char *)target.data);
 	}
 	if (!rc && dbs.n == 0)
 		rc = error_set(CF_ERR_TARGET, "backup %s holds no pg_dump object", d->b->id);

@@ -233,6 +233,11 @@ keys() { db_redis -n "$1" DBSIZE; }
 check_eq "the key count of db 0 and db 3 as production has them" "$(keys 0) $(keys 3)" \
 	"$(jq -r '.drills[0].databases | "\(.db0.objects.keys) \(.db3.objects.keys)"' "$T/redis.json")"
 check_empty_output "no server process is left" servers_left
+mkdir -p "$T/empty"
+PATH=$T/empty cf verify --drill --latest --source redis
+check_rc "without redis-server the drill cannot start (exit 5, not an integrity failure)" 5
+check_grep "the error says what to install" "$ERR" "coffer: error: drill of backup .* failed: a drill of a Redis backup needs the server: install redis-server"
+check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
 cf backup lite
 check_rc "backup of SQLite" 0
 cf verify --drill --latest --source lite --json

@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify drill "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -196,6 +196,17 @@ check_eq "prune --json: it plans per repository" "primary second" \
 cf --json verify --all
 check_doc verify "--json verify --all"
 check_eq "verify --json: every copy ok" 0 "$(jq .failed "$OUT")"
+
+# A drill needs no server for SQLite: the report, and the record holding it.
+sqlite3 "$T/lite.db" 'CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);'
+printf '\n[source lite]\ntype = sqlite\npath = %s\nrto_target = 1h\n' "$T/lite.db" >>"$CONF"
+cf backup lite
+cf --json verify --drill --latest --source lite
+check_doc drill "--json verify --drill --latest"
+check_eq "verify --drill --json: 3 rows in table t" 3 "$(jq '.drills[0].databases[].tables.t' "$OUT")"
+cf --json show "$(jq -r '.drills[0].id' "$OUT")"
+check_doc show "--json show of a drilled backup"
+check_eq "show --json: the drill report" true "$(jq '.drill.ok and .drill.rto_ok' "$OUT")"
 
 # Every schema of a command was used on real output.
 for f in "$SCHEMAS"/*.json; do
