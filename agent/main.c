@@ -150,8 +150,8 @@ static const struct command commands[] = {
      "  --source S            only source S\n"
      "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"},
     {"verify", cmd_verify,
-     "coffer verify (ID... | --latest | --all) [--source S] [--target REPOSITORY] "
-     "[--identity FILE]",
+     "coffer verify (ID... | --latest | --all | --drill ID | --drill --latest) [--source S] "
+     "[--target REPOSITORY] [--identity FILE]",
      "Checks every object of the backups named (or the newest of each source,\n"
      "or all) in every configured repository that holds them: each exists with\n"
      "the recorded size and SHA-256 (read in full) and its age header has one\n"
@@ -168,7 +168,16 @@ static const struct command commands[] = {
      "  --all                 every complete backup\n"
      "  --source S            only source S\n"
      "  --target REPOSITORY   only that repository (primary, or a [repository NAME])\n"
-     "  --identity FILE       age identity file: also check the content\n"},
+     "  --identity FILE       age identity file: also check the content\n"
+     "\n"
+     "coffer verify --drill (ID | --latest) [--source S] [--target REPOSITORY]\n"
+     "Restores a database backup (postgres, mysql, redis, sqlite) into a throwaway\n"
+     "server started from the host's binaries in $TMPDIR/coffer-drill.*, counts\n"
+     "every table's rows and the objects per kind, compares them with the source's\n"
+     "previous drill (flags: tables vanished or shrunk by more than\n"
+     "drill_shrink_warn) and with the counts recorded at backup (row_counts =\n"
+     "true), and measures the recovery time against the source's rto_target. The\n"
+     "report is kept in the catalog (coffer show). Exit 4 when the drill failed.\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"
