@@ -165,7 +165,6 @@ int drill_server_start(struct drill *d, const char *label, char *const *argv, ch
 		}
 		usleep(50000);
 	}
-	d->server_secs = time_mono() - t0;
 	return 0;
 }
 
@@ -207,7 +206,7 @@ int drill_restore_file(struct drill *d, const struct catalog_object *obj, const 
 
 	if (fd < 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
-	d->restore_began = 1;
+	drill_restore_begin(d);
 	if (d->uid && fchown(fd, d->uid, d->gid) != 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot hand %s to the server's user", path);
 		close(fd);
@@ -247,6 +246,12 @@ static json_t *drill_section(struct drill *d, const char *db, const char *sectio
 	if (!s && (!(s = json_object()) || json_object_set_new(o, section, s)))
 		return NULL;
 	return s;
+}
+
+void drill_restore_begin(struct drill *d)
+{
+	if (!d->restore_start)
+		d->restore_start = time_mono();
 }
 
 void drill_restored(struct drill *d)
@@ -519,7 +524,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	struct drill d;
 	json_t *report = NULL, *prev = NULL;
 	char *text = NULL, err[1024] = "";
-	double t0, recovery, checks;
+	double t0, setup, recovery, checks;
 	uint64_t stored = 0;
 	int64_t rto_ms = 0;
 	int rc, lock_fd = -1, shrink = 50, checked = 0, failed, setup_rc = 0;
@@ -566,9 +571,12 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	rc = drill_dir_create(&d, &lock_fd);
 	if (!rc)
 		rc = d.ops->drill(&d);
+	if (!d.restore_start)
+		d.restore_start = time_mono();
 	if (!d.restored_at)
 		d.restored_at = time_mono();
-	recovery = d.restored_at - t0 - d.server_secs;
+	setup = d.restore_start - t0;
+	recovery = d.restored_at - d.restore_start;
 	checks = time_mono() - d.restored_at;
 	if (rc == CF_ERR_INTERRUPTED || rc == CF_ERR_NOMEM) {
 		drill_cleanup(&d, lock_fd);
@@ -579,7 +587,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 		error_clear();
 		/* Failing before any of the backup was read (no server binaries,
 		 * a server that would not start) says nothing of the backup. */
-		if (!d.restore_began)
+		if (!d.restore_start)
 			setup_rc = rc;
 	}
 	drill_cleanup(&d, lock_fd);
@@ -587,7 +595,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	report = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:f, s:f, s:O}", "id", id, "source",
 	                   b->source, "kind", b->kind, "repository", o->cfg->targets[t].name,
 	                   "location", o->tg->locs[t], "stored_bytes", (json_int_t)stored,
-	                   "recovery_seconds", recovery, "server_start_seconds", d.server_secs,
+	                   "recovery_seconds", recovery, "server_start_seconds", setup,
 	                   "check_seconds", checks, "databases", d.dbs);
 	rc = report ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc) {

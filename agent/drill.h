@@ -11,9 +11,9 @@
  * drill), starting and stopping the server, the counts, the report and its
  * record in the catalog. Each engine's drill operation (source_ops.drill,
  * in its source file) starts its server with drill_server_start(), loads
- * the backup's objects with its own restore_db code (setting restore_began)
- * or drill_restore_file(), calls drill_restored(), and reports what it
- * finds with drill_table() and drill_kind().
+ * the backup's objects with its own restore_db code (after
+ * drill_restore_begin()) or drill_restore_file(), calls drill_restored(),
+ * and reports what it finds with drill_table() and drill_kind().
  */
 #ifndef COFFER_DRILL_H
 #define COFFER_DRILL_H
@@ -35,12 +35,14 @@ struct drill {
 	gid_t gid;
 	struct proc server;
 	int server_started;
-	double server_secs; /* starting the server (not part of the restore) */
-	double restored_at; /* time_mono() when the data was in (drill_restored()) */
-	int restore_began;  /* the engine began to read the backup: a failure from
-	                     * then on is the backup's (exit 4), before it the
-	                     * drill's set-up (no server binaries...) */
-	json_t *dbs;        /* {"DB": {"tables": {"T": rows}, "objects": {"KIND": n}}} */
+	/* time_mono() when the engine began to read the backup
+	 * (drill_restore_begin()) and when the data was in (drill_restored()):
+	 * the recovery time between them; the set-up (initdb, the server's
+	 * start) before. A failure after the beginning is the backup's (exit
+	 * 4), one before it the drill's set-up (no server binaries...). */
+	double restore_start;
+	double restored_at;
+	json_t *dbs; /* {"DB": {"tables": {"T": rows}, "objects": {"KIND": n}}} */
 };
 
 /* The user a server runs as when coffer is root: that name's uid and gid in
@@ -66,8 +68,9 @@ int drill_restore_file(struct drill *d, const struct catalog_object *obj, const 
  * 1 when it is the globals (roles, grants) object. */
 const char *drill_object_database(const struct catalog_object *obj, int *globals);
 
-/* Marks the end of the restore: what follows is counting, not recovery
- * time. */
+/* Marks the beginning of the restore (once; drill_restore_file() does it)
+ * and its end: what follows is counting, not recovery time. */
+void drill_restore_begin(struct drill *d);
 void drill_restored(struct drill *d);
 
 /* Records what the restored server holds: a table's rows, and the count of

@@ -847,7 +847,7 @@ static int source_mysql_drill(struct drill *d)
 		if (g)
 			globals = &d->b->objects[i];
 	}
-	d->restore_began = 1;
+	drill_restore_begin(d);
 	if (!rc && globals) {
 		struct source_restore_db r;
 

@@ -866,7 +866,7 @@ static int source_postgres_drill(struct drill *d)
 			globals = &d->b->objects[i];
 	}
 	/* The roles first, so the objects get their owners. */
-	d->restore_began = 1;
+	drill_restore_begin(d);
 	if (!rc && globals) {
 		buf_reset(&target);
 		rc = buf_printf(&target, "host=%s port=%s user=%s dbname=postgres", d->dir,

@@ -513,7 +513,6 @@ static int source_redis_drill(struct drill *d)
 	if (!rc)
 		rc = drill_server_start(d, "redis-server", argv.v, NULL, redis_drill_ready, &r);
 	/* Loading the snapshot is the server's start: recovery time. */
-	d->server_secs = 0;
 	if (!rc)
 		drill_restored(d);
 	if (!rc)
