@@ -571,6 +571,10 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	rc = drill_dir_create(&d, &lock_fd);
 	if (!rc)
 		rc = d.ops->drill(&d);
+	/* Failing before any of the backup was read (no server binaries, a
+	 * server that would not start) says nothing of the backup. */
+	if (rc && !d.restore_start)
+		setup_rc = rc;
 	if (!d.restore_start)
 		d.restore_start = time_mono();
 	if (!d.restored_at)
@@ -585,10 +589,6 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	if (rc) {
 		snprintf(err, sizeof(err), "%s", error_message());
 		error_clear();
-		/* Failing before any of the backup was read (no server binaries,
-		 * a server that would not start) says nothing of the backup. */
-		if (!d.restore_start)
-			setup_rc = rc;
 	}
 	drill_cleanup(&d, lock_fd);
 

@@ -89,7 +89,7 @@ static char **proc_env_build(char *const *changes, char *const *pass)
 }
 
 static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err_fd, int status_fd,
-                       char **env)
+                       char **env, pid_t parent)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int e;
@@ -113,9 +113,10 @@ static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	if (s->log_path && prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-		goto fail;
 	if (s->uid && (setgroups(0, NULL) != 0 || setgid(s->gid) != 0 || setuid(s->uid) != 0))
+		goto fail;
+	/* After setuid, which clears it; a parent already gone is seen too. */
+	if (s->log_path && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
 		goto fail;
 	if (s->shell)
 		execle("/bin/sh", "sh", "-c", s->shell, (char *)NULL, env);
@@ -135,6 +136,7 @@ int proc_start(const struct proc_spec *s, struct proc *p)
 	int code = s->errcode ? s->errcode : CF_ERR_SOURCE;
 	char **env = NULL;
 	int exec_errno = 0, rc = 0;
+	pid_t parent;
 
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
@@ -155,13 +157,14 @@ int proc_start(const struct proc_spec *s, struct proc *p)
 		(void)fcntl(out[0], F_SETPIPE_SZ, 1024 * 1024);
 	if (s->in)
 		(void)fcntl(in[1], F_SETPIPE_SZ, 1024 * 1024);
+	parent = getpid();
 	p->pid = fork();
 	if (p->pid < 0) {
 		rc = error_set_errno(code, errno, "%s: cannot fork", p->label);
 		goto out;
 	}
 	if (p->pid == 0)
-		proc_child(s, in[0], out[1], err[1], st[1], env);
+		proc_child(s, in[0], out[1], err[1], st[1], env, parent);
 	close(st[1]);
 	st[1] = -1;
 	if (read(st[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
