@@ -7,9 +7,11 @@
 #include "agent/proc.h"
 #include "agent/pipeline/restore_tar.h"
 #include "agent/source/redis_rdb.h"
+#include "agent/source/source_db.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <yaml.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +155,10 @@ struct verify_plain {
 	uint8_t held[8]; /* the newest 8 bytes, not yet in the CRC */
 	size_t nheld;
 	uint64_t crc;
+	/* A pg_dump archive is fed to `pg_restore --list` until it has read
+	 * the table of contents (and closed its input). */
+	struct proc pg;
+	int pg_started, pg_done;
 };
 
 static int verify_plain_write(struct filter *f, const uint8_t *data, size_t len)
@@ -174,6 +180,11 @@ static int verify_plain_write(struct filter *f, const uint8_t *data, size_t len)
 		memmove(v->tail, v->tail + v->ntail - keep, keep);
 		memcpy(v->tail + keep, data, len);
 		v->ntail = keep + len;
+	}
+	if (v->pg_started && !v->pg_done && proc_feed(&v->pg, data, len) != 0) {
+		/* It stopped reading: its exit status tells (verify_pg_finish()). */
+		error_clear();
+		v->pg_done = 1;
 	}
 	if (v->rdb) {
 		/* Everything but the newest 8 bytes goes into the CRC. */
@@ -199,6 +210,78 @@ static int verify_tar_visit(const void *ctx, struct archive_entry *e)
 	(void)ctx;
 	(void)e;
 	return 0;
+}
+
+/* A Kubernetes archive's manifests must all parse as YAML (libyaml, every
+ * document of the file). Runs in the listing child. */
+static int verify_yaml(const void *ctx, const char *path, const void *data, size_t len)
+{
+	size_t n = strlen(path);
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int rc = 0, done = 0;
+
+	(void)ctx;
+	if (!(n > 5 && !strcmp(path + n - 5, ".yaml")) && !(n > 4 && !strcmp(path + n - 4, ".yml")))
+		return 0;
+	if (!yaml_parser_initialize(&p))
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	yaml_parser_set_input_string(&p, data, len);
+	while (!rc && !done) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = error_set(CF_ERR_FORMAT, "%s is not valid YAML: %s at line %zu", path,
+			               p.problem ? p.problem : "parse error",
+			               p.problem_mark.line + 1);
+			break;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+/* Starts `pg_restore --list` on the plaintext to come; without pg_restore
+ * (no postgresql-client here) only the PGDMP header is checked. */
+static int verify_pg_start(const struct catalog_object *obj, struct verify_plain *v)
+{
+	static const char *const names[] = {"pg_restore", NULL};
+	char *tool = source_db_find_tool(NULL, names);
+	char list[] = "--list", out[] = "--file=/dev/null";
+	char *argv[] = {tool, list, out, NULL};
+	struct proc_spec spec;
+	int rc;
+
+	if (!tool) {
+		log_warn("pg_restore is not installed: %s is checked for its PGDMP header only "
+		         "(install postgresql-client for pg_restore --list)",
+		         obj->key);
+		return 0;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.label = "pg_restore --list";
+	spec.argv = argv;
+	spec.in = 1;
+	spec.errcode = CF_ERR_FORMAT;
+	rc = proc_start(&spec, &v->pg);
+	free(tool);
+	if (!rc)
+		v->pg_started = 1;
+	return rc;
+}
+
+/* pg_restore --list must have read the archive's table of contents. */
+static int verify_pg_finish(const struct catalog_object *obj, struct verify_plain *v)
+{
+	int rc = proc_finish(&v->pg);
+
+	if (rc == CF_ERR_FORMAT) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", error_message());
+		rc = error_set(CF_ERR_FORMAT, "%s: pg_restore cannot read it: %s", obj->key, msg);
+	}
+	return rc;
 }
 
 /* 1 if the tail holds text (any case) near its end. */
@@ -287,15 +370,20 @@ static int verify_sqlite(struct storage *st, const struct catalog_object *obj,
 	return rc;
 }
 
-static int verify_content(struct storage *st, const struct catalog_object *obj,
-                          const struct age_identities *ids)
+static int verify_content(struct storage *st, const struct catalog_backup *b,
+                          const struct catalog_object *obj, const struct age_identities *ids)
 {
 	struct verify_plain *v;
 	struct filter *sink;
 	int rc;
 
-	if (obj->format && !strcmp(obj->format, "tar"))
-		return restore_tar_list(st, obj, ids, 0, NULL, verify_tar_visit);
+	if (obj->format && !strcmp(obj->format, "tar")) {
+		struct restore_tar_select yaml = {NULL, NULL, NULL, 0, verify_yaml};
+
+		return restore_tar_list(st, obj, ids, 0,
+		                        b->kind && !strcmp(b->kind, "kubernetes") ? &yaml : NULL,
+		                        verify_tar_visit);
+	}
 	if (obj->format && !strcmp(obj->format, "sqlite"))
 		return verify_sqlite(st, obj, ids);
 	v = calloc(1, sizeof(*v));
@@ -304,9 +392,17 @@ static int verify_content(struct storage *st, const struct catalog_object *obj,
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	}
 	v->rdb = obj->format && !strcmp(obj->format, "rdb");
-	rc = restore_stream_run(st, obj, ids, sink, 0);
+	rc = obj->format && !strcmp(obj->format, "pg_dump") ? verify_pg_start(obj, v) : 0;
+	if (!rc)
+		rc = restore_stream_run(st, obj, ids, sink, 0);
+	else
+		filter_chain_free(sink);
 	if (!rc)
 		rc = verify_format(obj, v);
+	if (!rc && v->pg_started)
+		rc = verify_pg_finish(obj, v);
+	if (v->pg_started)
+		proc_release(&v->pg);
 	free(v);
 	return rc;
 }
@@ -318,7 +414,7 @@ int verify_object(struct storage *st, const struct catalog_backup *b,
 	int rc = verify_stored(st, b, obj, !ids, bytes);
 
 	if (!rc && ids) {
-		rc = verify_content(st, obj, ids);
+		rc = verify_content(st, b, obj, ids);
 		if (!rc)
 			*bytes += obj->stored_bytes;
 	}

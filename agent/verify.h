@@ -10,7 +10,9 @@
  * - content (with an identity): also decrypted (every age chunk
  *   authenticated) and decompressed to the end, through the restore stream,
  *   and the plaintext checked for its format: a tar read entry by entry to
- *   its end by libarchive, a pg_dump custom archive's "PGDMP" header, a SQL
+ *   its end by libarchive (each file's size as its header says; a
+ *   Kubernetes archive's manifests parsed as YAML), a pg_dump custom archive
+ *   read by `pg_restore --list` (its header only without pg_restore), a SQL
  *   dump's completion line, an RDB's header, EOF opcode and CRC-64, a SQLite
  *   database's PRAGMA integrity_check (on a copy in the process's private
  *   temporary folder: the one check that needs disk, as much as the

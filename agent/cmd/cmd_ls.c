@@ -189,7 +189,7 @@ static int ls_check_paths(const struct ls_state *s, const char *id)
 static int ls_backup(struct storage *st, const struct catalog_backup *b,
                      const struct age_identities *ids, struct ls_state *s, int progress)
 {
-	struct restore_tar_select sel = {ls_pass, s, s->res, sizeof(*s->res) + s->paths.n};
+	struct restore_tar_select sel = {ls_pass, s, s->res, sizeof(*s->res) + s->paths.n, NULL};
 	int rc = 0;
 
 	if (s->json) {

@@ -55,7 +55,7 @@ static int restore_entry_pass(const void *ctx, const char *path)
  * --include patterns come back from the extraction child. */
 static struct restore_tar_select restore_entries_select(const struct restore_entries *e)
 {
-	struct restore_tar_select t = {NULL, NULL, NULL, 0};
+	struct restore_tar_select t = {NULL, NULL, NULL, 0, NULL};
 
 	if (e->pass || e->include.n) {
 		t.pass = restore_entry_pass;

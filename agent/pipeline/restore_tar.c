@@ -220,8 +220,39 @@ static int restore_tar_open(int fd, struct archive **out)
 	return 0;
 }
 
+/* Reads the data of entry e: a regular file must give the size its header
+ * says; f->content (if any) gets it whole, when not too big. */
+static int restore_tar_list_data(struct archive *in, struct archive_entry *e,
+                                 const struct restore_tar_select *f)
+{
+	int regular = archive_entry_filetype(e) == AE_IFREG;
+	int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1, got = 0;
+	int keep = regular && f && f->content && want >= 0 && want <= RESTORE_TAR_CONTENT_MAX;
+	struct buf b;
+	char chunk[64 * 1024];
+	la_ssize_t n;
+	int rc = 0;
+
+	buf_init(&b, RESTORE_TAR_CONTENT_MAX);
+	while (!rc && (n = archive_read_data(in, chunk, sizeof(chunk))) > 0) {
+		got += n;
+		if (keep)
+			rc = buf_append(&b, chunk, (size_t)n);
+	}
+	if (!rc && n < 0)
+		rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
+		               archive_entry_pathname(e), archive_error_string(in));
+	if (!rc && regular && want >= 0 && got != want)
+		rc = error_set(CF_ERR_FORMAT, "tar entry %s holds %lld bytes, its header says %lld",
+		               archive_entry_pathname(e), (long long)got, (long long)want);
+	if (!rc && keep)
+		rc = f->content(f->ctx, archive_entry_pathname(e), b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
 /* Lists the tar stream on fd (child process): visit for each entry that
- * passes f, its data skipped. */
+ * passes f, its data read (and checked) too. */
 static int restore_tar_list_fd(int fd, const struct restore_tar_select *f,
                                int (*visit)(const void *ctx, struct archive_entry *e))
 {
@@ -231,13 +262,14 @@ static int restore_tar_list_fd(int fd, const struct restore_tar_select *f,
 
 	while (!rc &&
 	       ((ar = archive_read_next_header(in, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN)) {
-		if (!f || !f->pass || f->pass(f->ctx, archive_entry_pathname(e))) {
+		int pass = !f || !f->pass || f->pass(f->ctx, archive_entry_pathname(e));
+
+		if (pass) {
 			restore_tar_fix_times(e);
 			rc = visit(f ? f->ctx : NULL, e);
 		}
-		if (!rc && archive_read_data_skip(in) != ARCHIVE_OK)
-			rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged at %s: %s",
-			               archive_entry_pathname(e), archive_error_string(in));
+		if (!rc)
+			rc = restore_tar_list_data(in, e, pass && f ? f : NULL);
 	}
 	if (!rc && ar != ARCHIVE_EOF)
 		rc = error_set(CF_ERR_FORMAT, "the tar stream is damaged: %s",

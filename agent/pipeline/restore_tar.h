@@ -31,7 +31,13 @@ struct restore_tar_select {
 	const void *ctx;
 	void *result;
 	size_t result_size;
+	/* Listing only (verify): called in the child with the whole data of
+	 * each regular file entry up to RESTORE_TAR_CONTENT_MAX bytes (a
+	 * bigger one is read through without it); returns 0 or an error set
+	 * with error_set(), which stops the listing. */
+	int (*content)(const void *ctx, const char *path, const void *data, size_t len);
 };
+#define RESTORE_TAR_CONTENT_MAX (64 * 1024 * 1024)
 
 /*
  * Path patterns (restore --include, ls PATH...): an entry is chosen when a
@@ -66,9 +72,11 @@ int restore_tar_extract(struct storage *st, const struct catalog_object *obj,
                         const struct restore_tar_select *sel);
 
 /*
- * Reads the headers of obj, a tar stream, without writing anything: calls
- * visit(sel->ctx, e) in a child process for each entry that passes sel,
- * skipping its data, and checks the whole object like restore_tar_extract.
+ * Reads obj, a tar stream, without writing anything: calls visit(sel->ctx,
+ * e) in a child process for each entry that passes sel, reads its data
+ * (each regular file must give the size its header says, else
+ * CF_ERR_FORMAT; sel->content sees it), and checks the whole object like
+ * restore_tar_extract.
  * visit may print to stdout (the child flushes it); it returns 0 or an
  * error code set with error_set(), which stops the listing. Errors: those
  * of restore_tar_extract, and visit's.

@@ -234,4 +234,10 @@ check_eq "both selections apply: app-a's Deployments only" \
 	"$(find "$T/all/namespaces/app-a" -path '*/Deployment/*' -type f | wc -l)" "$(find "$T/r-inc" -type f | wc -l)"
 check "at least one Deployment was restored" test -n "$(find "$T/r-inc" -path '*/Deployment/*' -type f | head -n 1)"
 
+# verify with the identity reads the archive to its end, every entry's size
+# checked and every manifest parsed as YAML.
+cf verify --latest --source all --json
+check_rc "verify of the kubernetes backup with the identity" 0
+check_eq "its content was checked" content "$(jq -r '.copies[0].level' "$OUT")"
+
 t_finish
