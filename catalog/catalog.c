@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,8 +397,19 @@ static void catalog_read_end(MDB_txn *txn, MDB_cursor *cur)
  * A record's summary, the by_started value: NUL-terminated fields, "1"
  * (the layout's version), the status number, raw, stored and missing
  * counts in decimal, the host, then one field per location ("L..."), copy
- * being deleted ("D...") and pending copy ("P...").
+ * being deleted ("D...") and pending copy ("P..."), and the last verify
+ * ("Vo" ok, "VF" failed) and drill ("Ro", "RF") when there was one.
  */
+/* Whether the last drill of b passed ("ok": true in its report). */
+static int catalog_drill_ok(const struct catalog_backup *b)
+{
+	json_t *r = b->drill_json ? json_loads(b->drill_json, 0, NULL) : NULL;
+	int ok = json_is_true(json_object_get(r, "ok"));
+
+	json_decref(r);
+	return ok;
+}
+
 static int catalog_summary_encode(const struct catalog_backup *b, struct buf *out)
 {
 	uint64_t raw = 0, stored = 0;
@@ -416,6 +428,10 @@ static int catalog_summary_encode(const struct catalog_backup *b, struct buf *ou
 		rc = buf_printf(out, "D%s%c", b->deleting.v[i], 0);
 	for (size_t i = 0; !rc && i < b->npending; i++)
 		rc = buf_printf(out, "P%s%c", b->pending[i].location, 0);
+	if (!rc && b->verified_ms)
+		rc = buf_printf(out, "V%c%c", b->verified_ok ? 'o' : 'F', 0);
+	if (!rc && b->drill_json)
+		rc = buf_printf(out, "R%c%c", catalog_drill_ok(b) ? 'o' : 'F', 0);
 	return rc;
 }
 
@@ -451,6 +467,10 @@ static int catalog_summary_decode(const char *v, size_t len, struct catalog_summ
 	s->missing_count = n[3];
 	s->host = f[5];
 	for (; !rc && v < end; v += strlen(v) + 1) {
+		if ((v[0] == 'V' || v[0] == 'R') && (v[1] == 'o' || v[1] == 'F') && !v[2]) {
+			*(v[0] == 'V' ? &s->verified : &s->drilled) = v[1];
+			continue;
+		}
 		struct strv *to = v[0] == 'L'   ? &s->locations
 		                  : v[0] == 'D' ? &s->deleting
 		                  : v[0] == 'P' ? &s->pending
@@ -482,6 +502,10 @@ int catalog_summary_of(const struct catalog_backup *b, struct catalog_summary *s
 		rc = strv_add(&s->deleting, b->deleting.v[i]);
 	for (size_t i = 0; !rc && i < b->npending; i++)
 		rc = strv_add(&s->pending, b->pending[i].location);
+	if (b->verified_ms)
+		s->verified = b->verified_ok ? 'o' : 'F';
+	if (b->drill_json)
+		s->drilled = catalog_drill_ok(b) ? 'o' : 'F';
 	return rc;
 }
 

@@ -169,6 +169,8 @@ struct catalog_summary {
 	uint64_t missing_count;
 	struct strv locations, deleting;
 	struct strv pending; /* the locations of the pending copies */
+	char verified;       /* the last verify: 0 never, 'o' ok, 'F' failed */
+	char drilled;        /* the last restore drill, likewise */
 };
 typedef int (*catalog_summary_cb)(void *ctx, const struct catalog_summary *s);
 /*

@@ -97,12 +97,16 @@ static int cmd_list_row(void *ctx, const struct catalog_summary *b)
 	struct cmd_list_state *s = ctx;
 	char started[TIME_ISO_LEN + 1], raw_s[32], stored_s[32], where[CMD_LIST_WHERE_MAX + 32],
 	    copies[48];
+	/* The strongest check it had: a drill, else a verify. */
+	const char *checked = b->drilled    ? (b->drilled == 'o' ? "drill ok" : "drill FAILED")
+	                      : b->verified ? (b->verified == 'o' ? "verified" : "FAILED")
+	                                    : "-";
 
 	if (!cmd_list_wanted(s, b))
 		return 0;
 	if (s->count == 0)
-		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", "ID", "SOURCE",
-		       "STATUS", "STARTED", "RAW", "STORED", "COPIES", "LOCATION");
+		printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %-12s  %s\n", "ID", "SOURCE",
+		       "STATUS", "STARTED", "RAW", "STORED", "COPIES", "CHECKED", "LOCATION");
 	time_format_iso(b->started_ms, started, sizeof(started));
 	fmt_bytes(b->raw_bytes, raw_s, sizeof(raw_s));
 	fmt_bytes(b->stored_bytes, stored_s, sizeof(stored_s));
@@ -113,8 +117,8 @@ static int cmd_list_row(void *ctx, const struct catalog_summary *b)
 	else
 		snprintf(copies, sizeof(copies), "%zu/%zu%s", b->locations.n,
 		         b->locations.n + b->pending.n, b->pending.n ? " pending" : "");
-	printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %s\n", b->id, b->source,
-	       cmd_list_status(b), started, raw_s, stored_s, copies, where);
+	printf("%-29s  %-16s  %-8s  %-24s  %10s  %10s  %-12s  %-12s  %s\n", b->id, b->source,
+	       cmd_list_status(b), started, raw_s, stored_s, copies, checked, where);
 	s->count++;
 	return 0;
 }

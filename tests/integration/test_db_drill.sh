@@ -100,6 +100,8 @@ check_rc "drill after a table was dropped" 0
 check_grep "the dropped table is flagged" "$OUT" "table cfdr_bench.public.pgbench_history vanished"
 check_grep "the emptied one too" "$OUT" "table cfdr_bench.public.pgbench_tellers shrank from 100 to 10 rows"
 check_eq "compared with the previous drill" "$PG1" "$(jq -r '.drills[0].compared_with' "$OUT")"
+cf list --source pg
+check_grep "list shows the drill" "$OUT" "^$PG2 .* drill ok "
 
 # rto_target = 1s: a million rows do not restore in a second.
 cf backup pgslow

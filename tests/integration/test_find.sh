@@ -251,7 +251,7 @@ check_eq "list --source cmd --status failed --host other: none" 0 "$(jq length "
 
 # --- the location column ---------------------------------------------------------------
 cf list
-check_grep "list (text): a LOCATION column" "$OUT" '^ID +SOURCE +STATUS +STARTED +RAW +STORED +COPIES +LOCATION$'
+check_grep "list (text): a LOCATION column" "$OUT" '^ID +SOURCE +STATUS +STARTED +RAW +STORED +COPIES +CHECKED +LOCATION$'
 LOC=$(list_json | jq -r '.[0].locations[0]')
 check_eq "--json has the full location" "posix:$REPO" "$LOC"
 if [ "${#LOC}" -gt 28 ]; then

@@ -64,6 +64,9 @@ flip_byte "$(obj "$F1")"
 damaged "a flipped byte" "SHA-256"
 cf show "$F1"
 check_grep "show: the failure is recorded" "$OUT" "^verified: .* FAILED \(stored\): backup $F1 in primary"
+cf list --source files
+check_grep "list: the failed verification shows" "$OUT" "^$F1 .* FAILED +posix"
+check_grep "list: the good one too" "$OUT" "^$F2 .* verified +posix"
 cp "$T/good" "$(obj "$F1")"
 
 head -c 1000 "$T/good" >"$(obj "$F1")"

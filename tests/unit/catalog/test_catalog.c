@@ -556,6 +556,10 @@ static int collect_summary(void *ctx, const struct catalog_summary *s)
 		rc = buf_printf(ctx, " D=%s", s->deleting.v[i]);
 	for (size_t i = 0; !rc && i < s->pending.n; i++)
 		rc = buf_printf(ctx, " P=%s", s->pending.v[i]);
+	if (!rc && s->verified)
+		rc = buf_printf(ctx, " V=%c", s->verified);
+	if (!rc && s->drilled)
+		rc = buf_printf(ctx, " R=%c", s->drilled);
 	return rc ? rc : buf_printf(ctx, "; ");
 }
 
@@ -647,7 +651,7 @@ static void test_summaries(void **state)
 	static const char want2[] =
 	    "091046.000Z-00000002 web 1795338600 failed 0/0 m0 h=; "
 	    "091046.000Z-00000001 web 1795338646 complete 1000/300 m2 h=db1 L=posix:/a "
-	    "D=posix:/b P=s3://eu/; ";
+	    "D=posix:/b P=s3://eu/ V=F R=o; ";
 
 	a->status = CATALOG_COMPLETE;
 	a->finished_ms = a->started_ms + 1;
@@ -659,6 +663,9 @@ static void test_summaries(void **state)
 	assert_int_equal(strv_add(&a->locations, "posix:/a"), 0);
 	assert_int_equal(strv_add(&a->deleting, "posix:/b"), 0);
 	assert_int_equal(catalog_backup_add_pending(a, "s3://eu/", "down", 5), 0);
+	a->verified_ms = a->finished_ms;
+	a->verified_ok = 0;
+	a->drill_json = xstrdup("{\"ok\":true,\"rto_ok\":false}");
 	/* b's id sorts after a's, its start before. */
 	free(b->id);
 	b->id = xstrdup("20261122T091046.000Z-00000002");
@@ -669,7 +676,7 @@ static void test_summaries(void **state)
 	assert_summaries(f->c, "web",
 	                 "091046.000Z-00000002 web 1795338600 running 0/0 m0 h=; "
 	                 "091046.000Z-00000001 web 1795338646 complete 1000/300 m2 "
-	                 "h=db1 L=posix:/a D=posix:/b P=s3://eu/; ");
+	                 "h=db1 L=posix:/a D=posix:/b P=s3://eu/ V=F R=o; ");
 	b->status = CATALOG_FAILED;
 	assert_int_equal(catalog_backup_put(f->c, b), 0);
 	assert_summaries(f->c, "web", want2);
