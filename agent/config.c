@@ -959,7 +959,12 @@ static int config_build_sources(struct config_parse *p)
 				                       &src->allow_empty);
 			else if (!strcmp(s->kv[k].key, "rto_target"))
 				rc = config_parse_duration(s->kv[k].value, &src->rto_target_ms);
-			else if (!strcmp(s->kv[k].key, "drill_shrink_warn"))
+			else if (!strcmp(s->kv[k].key, "drill_target")) {
+				free(src->drill_target);
+				src->drill_target = strdup(s->kv[k].value);
+				rc = src->drill_target ? 0
+				                       : error_set(CF_ERR_NOMEM, "out of memory");
+			} else if (!strcmp(s->kv[k].key, "drill_shrink_warn"))
 				rc = config_parse_percent("drill_shrink_warn", s->kv[k].value,
 				                          &src->shrink_warn);
 			else
@@ -1071,6 +1076,7 @@ void config_free(struct config *c)
 		if (c->sources[i].ops && c->sources[i].state)
 			c->sources[i].ops->free(c->sources[i].state);
 		free(c->sources[i].retention.timezone);
+		free(c->sources[i].drill_target);
 		free(c->sources[i].name);
 	}
 	free(c->sources);

@@ -552,6 +552,7 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	if (d.src) {
 		rto_ms = d.src->rto_target_ms;
 		shrink = d.src->shrink_warn;
+		d.target = d.src->drill_target;
 	}
 	d.b = b;
 	d.st = repo_storage(repo);

@@ -29,6 +29,7 @@ struct drill {
 	const struct catalog_backup *b; /* the backup */
 	struct storage *st;             /* the repository read */
 	const struct age_identities *ids;
+	const char *target; /* the source's drill_target, or NULL: a server of its own */
 	int progress;
 	char dir[4096]; /* the private folder; the engine's files go in it */
 	uid_t uid;      /* the server's user when coffer runs as root (else 0) */

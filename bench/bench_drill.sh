@@ -153,7 +153,7 @@ printf '%-46s %8.2f s\n' "bare pg_restore (local file, fresh server)" "$bare"
 printf '%-46s %8.2f s   (ratio %.2f)\n' "drill recovery (read+decrypt+zstd+pg_restore)" "$drill" "$(over "$drill" "$bare")"
 printf '%-46s %8.2f s   (bare: initdb + start %.2f s)\n' "drill server start (initdb + postgres)" "$drill_start" "$bare_start"
 printf '%-46s %8.2f s\n' "drill counts (count(*) of every table)" "$drill_check"
-printf '%-46s %8d KiB\n' "drill peak RSS (coffer)" "$rss"
+printf '%-46s %8d KiB\n' "drill peak RSS (coffer, or a server it reaped)" "$rss"
 printf '%-46s %8.2f s\n' "backup" "$b_pg"
 printf '%-46s %8.2f s   (+%.2f s, %+.0f%%)\n' "backup with row_counts = true" "$b_rc" \
 	"$(minus "$b_rc" "$b_pg")" "$(over "$(minus "$b_rc" "$b_pg")" "$(over "$b_pg" 100)")"

@@ -114,6 +114,9 @@ struct source {
 	 * the previous drill is flagged (default 50). */
 	int64_t rto_target_ms;
 	int shrink_warn;
+	/* drill_target: an existing server the drill restores into (the
+	 * engine's --to-database syntax) instead of one of its own. */
+	char *drill_target;
 };
 
 /* The implementation of a type, or NULL if there is none. */

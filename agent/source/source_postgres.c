@@ -719,52 +719,16 @@ static int source_postgres_drill_ready(struct drill *d, void *ctx)
 	return ready;
 }
 
-/* psql on the drill's server, database db: rows of one column. */
-static int source_postgres_drill_query(struct drill *d, const char *bin, const char *db,
-                                       const char *sql, struct strv *rows)
-{
-	char name[] = "drill", port[] = PG_DRILL_PORT, user[] = PG_DRILL_USER;
-	struct source_postgres conn;
-	struct buf out;
-	int rc;
-
-	memset(&conn, 0, sizeof(conn));
-	conn.name = name;
-	conn.host = d->dir;
-	conn.port = port;
-	conn.user = user;
-	conn.dbname = strdup(db);
-	conn.bin_dir = strdup(bin);
-	buf_init(&out, 256 * 1024 * 1024);
-	rc = conn.dbname && conn.bin_dir ? source_postgres_query(&conn, sql, &out)
-	                                 : error_set(CF_ERR_NOMEM, "out of memory");
-	free(conn.dbname);
-	free(conn.bin_dir);
-	if (!rc)
-		rc = source_postgres_rows(&out, rows);
-	buf_free(&out);
-	return rc;
-}
-
-/* "NAME\tN" rows into the report: kinds or tables of db. */
-static int source_postgres_drill_count(struct drill *d, const char *bin, const char *db,
-                                       const char *sql, int tables)
-{
-	struct strv rows = {0};
-	int rc = source_postgres_drill_query(d, bin, db, sql, &rows);
-
-	for (size_t i = 0; !rc && i < rows.n; i++) {
-		char *tab = strrchr(rows.v[i], '\t');
-
-		if (!tab)
-			continue;
-		*tab = '\0';
-		rc = tables ? drill_table(d, db, rows.v[i], atoll(tab + 1))
-		            : drill_kind(d, db, rows.v[i], atoll(tab + 1));
-	}
-	strv_free(&rows);
-	return rc;
-}
+/* Where a drill restores: the server's conninfo without dbname, and the
+ * prefix of the databases it makes there ("coffer_drill_" in a
+ * drill_target, which may hold other databases; none in its own). */
+struct pg_drill {
+	struct drill *d;
+	char psql[4200];
+	char base[4400];
+	const char *prefix;
+	struct strv created; /* databases made in a drill_target: dropped at the end */
+};
 
 /* A conninfo value in single quotes. */
 static int source_postgres_conninfo_quote(struct buf *b, const char *v)
@@ -778,57 +742,116 @@ static int source_postgres_conninfo_quote(struct buf *b, const char *v)
 	return rc;
 }
 
-/* Restores obj into the drill's server at conninfo target: the globals
- * object with psql, a database with pg_restore (without owners when the
- * backup has no globals to make the roles). */
-static int source_postgres_drill_restore(struct drill *d, const struct catalog_object *obj,
-                                         const char *target)
+/* p's conninfo for the drill's database db (prefixed), NUL-terminated. */
+static int pg_drill_conninfo(const struct pg_drill *p, const char *db, struct buf *out)
 {
-	struct source_restore_db r;
-	int globals = 0;
-
-	drill_object_database(obj, &globals);
-	memset(&r, 0, sizeof(r));
-	r.st = d->st;
-	r.obj = obj;
-	r.ids = d->ids;
-	r.target = target;
-	r.globals = globals;
-	r.progress = d->progress;
-	for (size_t i = 0; !globals && i < d->b->nobjects; i++)
-		drill_object_database(&d->b->objects[i], &globals);
-	r.no_owner = !globals;
-	return source_postgres_restore_db(&r);
-}
-
-static int source_postgres_drill(struct drill *d)
-{
-	static const char kinds_sql[] =
-	    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
-	    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
-	    "SELECT 'tables' || chr(9) || count(*) FILTER (WHERE relkind IN ('r', 'p')) FROM r "
-	    "UNION ALL SELECT 'views' || chr(9) || count(*) FILTER (WHERE relkind IN ('v', 'm')) "
-	    "FROM r UNION ALL SELECT 'sequences' || chr(9) || count(*) FILTER (WHERE relkind = "
-	    "'S') FROM r UNION ALL SELECT 'indexes' || chr(9) || count(*) FILTER (WHERE relkind "
-	    "IN ('i', 'I')) FROM r UNION ALL SELECT 'functions' || chr(9) || count(*) FROM "
-	    "pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> "
-	    "'information_schema' AND n.nspname !~ '^pg_'";
-	json_t *meta = d->b->meta_json ? json_loads(d->b->meta_json, 0, NULL) : NULL;
-	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
-	int major = num >= 100000 ? (int)(num / 10000) : num ? (int)(num / 100) : 0;
-	char bin[4096], data[4200], tool[4200];
-	struct strv argv = {0}, dbs = {0};
-	struct proc_spec spec;
-	struct buf out, target;
-	const struct catalog_object *globals = NULL;
 	int rc;
 
-	json_decref(meta);
-	buf_init(&out, 1024 * 1024);
-	buf_init(&target, 64 * 1024);
-	rc = source_postgres_drill_bin(d, major ? major : 10, bin, sizeof(bin));
+	buf_reset(out);
+	rc = buf_printf(out, "%s dbname=", p->base);
+	if (!rc && db) {
+		char *name = NULL;
+
+		rc = asprintf(&name, "%s%s", p->prefix, db) < 0
+		         ? error_set(CF_ERR_NOMEM, "out of memory")
+		         : source_postgres_conninfo_quote(out, name);
+		free(name);
+	} else if (!rc) {
+		rc = buf_append(out, "postgres", sizeof("postgres"));
+	}
+	return rc;
+}
+
+/* psql on the drill's database db (NULL: the maintenance database): rows of
+ * one column. */
+static int pg_drill_query(struct pg_drill *p, const char *db, const char *sql, struct strv *rows)
+{
+	struct strv argv = {0}, env = {0};
+	struct proc_spec spec;
+	struct buf conn, out;
+	int rc;
+
+	buf_init(&conn, 64 * 1024);
+	buf_init(&out, 256 * 1024 * 1024);
+	rc = pg_drill_conninfo(p, db, &conn);
 	if (!rc)
-		rc = drill_run_as(d, "postgres");
+		rc = strv_addl(&argv, p->psql, "-X", "-w", "-q", "-A", "-t", "-0", "-v",
+		               "ON_ERROR_STOP=1", "-c", sql, NULL);
+	if (!rc)
+		rc = strv_addf(&argv, "--dbname=%s", (char *)conn.data);
+	if (!rc)
+		rc = source_postgres_restore_env(&env);
+	if (!rc) {
+		memset(&spec, 0, sizeof(spec));
+		spec.label = "drill: psql";
+		spec.argv = argv.v;
+		spec.env = env.v;
+		spec.errcode = CF_ERR_TARGET;
+		rc = proc_capture(&spec, &out);
+	}
+	if (!rc)
+		rc = source_postgres_rows(&out, rows);
+	strv_free(&argv);
+	strv_free(&env);
+	buf_free(&conn);
+	buf_free(&out);
+	return rc;
+}
+
+/* "NAME\tN" rows into the report: kinds or tables of db. */
+static int pg_drill_count(struct pg_drill *p, const char *db, const char *sql, int tables)
+{
+	struct strv rows = {0};
+	int rc = pg_drill_query(p, db, sql, &rows);
+
+	for (size_t i = 0; !rc && i < rows.n; i++) {
+		char *tab = strrchr(rows.v[i], '\t');
+
+		if (!tab)
+			continue;
+		*tab = '\0';
+		rc = tables ? drill_table(p->d, db, rows.v[i], atoll(tab + 1))
+		            : drill_kind(p->d, db, rows.v[i], atoll(tab + 1));
+	}
+	strv_free(&rows);
+	return rc;
+}
+
+/* CREATE or DROP DATABASE "prefix+db" (identifier quoted). */
+static int pg_drill_database(struct pg_drill *p, const char *verb, const char *db)
+{
+	struct strv rows = {0};
+	struct buf q;
+	int rc;
+
+	buf_init(&q, 64 * 1024);
+	rc = buf_printf(&q, "%s DATABASE %s\"", verb, !strcmp(verb, "DROP") ? "IF EXISTS " : "");
+	for (const char *s = p->prefix; !rc && *s; s++)
+		rc = buf_append(&q, s, 1);
+	for (const char *s = db; !rc && *s; s++)
+		rc = *s == '"' ? buf_append(&q, "\"\"", 2) : buf_append(&q, s, 1);
+	if (!rc)
+		rc = buf_printf(&q, "\"%s", !strcmp(verb, "DROP") ? " WITH (FORCE)" : "");
+	if (!rc)
+		rc = buf_append(&q, "", 1);
+	if (!rc)
+		rc = pg_drill_query(p, NULL, (char *)q.data, &rows);
+	strv_free(&rows);
+	buf_free(&q);
+	return rc;
+}
+
+/* initdb and postgres of the dump's major version in the drill folder. */
+static int pg_drill_server(struct pg_drill *p, const char *bin)
+{
+	struct drill *d = p->d;
+	char data[4200], tool[4200];
+	struct strv argv = {0};
+	struct proc_spec spec;
+	struct buf out;
+	int rc = drill_run_as(d, "postgres");
+
+	buf_init(&out, 1024 * 1024);
 	if (!rc)
 		rc = drill_path(d, "data", data, sizeof(data));
 	/* A cluster of its own: trust on the private socket only, no TCP. */
@@ -858,21 +881,92 @@ static int source_postgres_drill(struct drill *d)
 	if (!rc)
 		rc = drill_server_start(d, "postgres", argv.v, NULL, source_postgres_drill_ready,
 		                        NULL);
-	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
-		int g;
+	snprintf(p->base, sizeof(p->base), "host=%s port=%s user=%s", d->dir, PG_DRILL_PORT,
+	         PG_DRILL_USER);
+	snprintf(p->psql, sizeof(p->psql), "%s/psql", bin);
+	strv_free(&argv);
+	buf_free(&out);
+	return rc;
+}
 
-		drill_object_database(&d->b->objects[i], &g);
-		if (g)
-			globals = &d->b->objects[i];
+/* Restores obj into the drill's server at conninfo target: the globals
+ * object with psql, a database with pg_restore (without owners when the
+ * backup has no globals to make the roles). */
+static int source_postgres_drill_restore(struct drill *d, const struct catalog_object *obj,
+                                         const char *target)
+{
+	struct source_restore_db r;
+	int globals = 0;
+
+	drill_object_database(obj, &globals);
+	memset(&r, 0, sizeof(r));
+	r.st = d->st;
+	r.obj = obj;
+	r.ids = d->ids;
+	r.target = target;
+	r.globals = globals;
+	r.progress = d->progress;
+	for (size_t i = 0; !globals && i < d->b->nobjects; i++)
+		drill_object_database(&d->b->objects[i], &globals);
+	/* No roles made (none in the backup, or a drill_target's own). */
+	r.no_owner = !globals || d->target;
+	return source_postgres_restore_db(&r);
+}
+
+static int source_postgres_drill(struct drill *d)
+{
+	static const char kinds_sql[] =
+	    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+	    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
+	    "SELECT 'tables' || chr(9) || count(*) FILTER (WHERE relkind IN ('r', 'p')) FROM r "
+	    "UNION ALL SELECT 'views' || chr(9) || count(*) FILTER (WHERE relkind IN ('v', 'm')) "
+	    "FROM r UNION ALL SELECT 'sequences' || chr(9) || count(*) FILTER (WHERE relkind = "
+	    "'S') FROM r UNION ALL SELECT 'indexes' || chr(9) || count(*) FILTER (WHERE relkind "
+	    "IN ('i', 'I')) FROM r UNION ALL SELECT 'functions' || chr(9) || count(*) FROM "
+	    "pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> "
+	    "'information_schema' AND n.nspname !~ '^pg_'";
+	json_t *meta = d->b->meta_json ? json_loads(d->b->meta_json, 0, NULL) : NULL;
+	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
+	int major = num >= 100000 ? (int)(num / 10000) : num ? (int)(num / 100) : 0;
+	const struct catalog_object *globals = NULL;
+	struct pg_drill p;
+	struct strv dbs = {0};
+	struct buf target;
+	char bin[4096];
+	int rc;
+
+	json_decref(meta);
+	memset(&p, 0, sizeof(p));
+	p.d = d;
+	p.prefix = "";
+	buf_init(&target, 64 * 1024);
+	if (d->target) {
+		/* An existing server: databases of our own there, no roles. */
+		p.prefix = "coffer_drill_";
+		snprintf(p.base, sizeof(p.base), "%s", d->target);
+		snprintf(p.psql, sizeof(p.psql), "psql");
+		rc = source_postgres_restore_has_password(d->target)
+		         ? error_set(CF_ERR_CONFIG,
+		                     "drill_target must not hold a password (it would be on a "
+		                     "command line): put it in a .pgpass file or PGPASSFILE")
+		         : 0;
+	} else {
+		rc = source_postgres_drill_bin(d, major ? major : 10, bin, sizeof(bin));
+		if (!rc)
+			rc = pg_drill_server(&p, bin);
+		for (size_t i = 0; i < d->b->nobjects; i++) {
+			int g;
+
+			drill_object_database(&d->b->objects[i], &g);
+			if (g)
+				globals = &d->b->objects[i];
+		}
 	}
 	/* The roles first, so the objects get their owners. */
-	drill_restore_begin(d);
+	if (!rc)
+		drill_restore_begin(d);
 	if (!rc && globals) {
-		buf_reset(&target);
-		rc = buf_printf(&target, "host=%s port=%s user=%s dbname=postgres", d->dir,
-		                PG_DRILL_PORT, PG_DRILL_USER);
-		if (!rc)
-			rc = buf_append(&target, "", 1);
+		rc = pg_drill_conninfo(&p, NULL, &target);
 		if (!rc)
 			rc = source_postgres_drill_restore(d, globals, (char *)target.data);
 	}
@@ -884,28 +978,14 @@ static int source_postgres_drill(struct drill *d)
 		if (strcmp(o->format, "pg_dump") != 0 || !(db = drill_object_database(o, &g)))
 			continue;
 		rc = strv_add(&dbs, db);
-		if (!rc && strcmp(db, "postgres") != 0) {
-			struct strv rows = {0};
-			struct buf q;
-
-			buf_init(&q, 64 * 1024);
-			rc = buf_printf(&q, "CREATE DATABASE \"");
-			for (const char *p = db; !rc && *p; p++)
-				rc = *p == '"' ? buf_append(&q, "\"\"", 2) : buf_append(&q, p, 1);
-			if (!rc)
-				rc = buf_append(&q, "\"", 2);
-			if (!rc)
-				rc = source_postgres_drill_query(d, bin, "postgres", (char *)q.data,
-				                                 &rows);
-			strv_free(&rows);
-			buf_free(&q);
+		/* A server of its own has a postgres database already. */
+		if (!rc && (d->target || strcmp(db, "postgres") != 0)) {
+			rc = pg_drill_database(&p, "CREATE", db);
+			if (!rc && d->target)
+				rc = strv_add(&p.created, db);
 		}
-		buf_reset(&target);
 		if (!rc)
-			rc = buf_printf(&target, "host=%s port=%s user=%s dbname=", d->dir,
-			                PG_DRILL_PORT, PG_DRILL_USER);
-		if (!rc)
-			rc = source_postgres_conninfo_quote(&target, db);
+			rc = pg_drill_conninfo(&p, db, &target);
 		if (!rc)
 			rc = source_postgres_drill_restore(d, o, (char *)target.data);
 	}
@@ -914,14 +994,27 @@ static int source_postgres_drill(struct drill *d)
 	if (!rc)
 		drill_restored(d);
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
-		rc = source_postgres_drill_count(d, bin, dbs.v[i], kinds_sql, 0);
+		rc = pg_drill_count(&p, dbs.v[i], kinds_sql, 0);
 		if (!rc)
-			rc = source_postgres_drill_count(d, bin, dbs.v[i], source_postgres_rows_sql,
-			                                 1);
+			rc = pg_drill_count(&p, dbs.v[i], source_postgres_rows_sql, 1);
 	}
-	strv_free(&argv);
+	/* What it made in a drill_target goes, whatever happened. */
+	if (p.created.n) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rc ? error_message() : "");
+		cancel_cleanup_begin();
+		for (size_t i = 0; i < p.created.n; i++)
+			if (pg_drill_database(&p, "DROP", p.created.v[i]) != 0)
+				log_warn("drill: cannot drop database %s%s in drill_target: %s",
+				         p.prefix, p.created.v[i], error_message());
+		cancel_cleanup_end();
+		error_clear();
+		if (rc)
+			error_set(rc, "%s", msg);
+	}
+	strv_free(&p.created);
 	strv_free(&dbs);
-	buf_free(&out);
 	buf_free(&target);
 	return rc;
 }

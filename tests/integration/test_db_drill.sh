@@ -146,6 +146,27 @@ check_rc "the next drill" 0
 check_grep "it removed what the killed one left" "$ERR" "removed .*coffer-drill.* the drill folder of a coffer that was killed"
 check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
 
+# drill_target: into an existing server (here the production one: the
+# drill's databases are coffer_drill_*, no roles applied, dropped after).
+cat >>"$CONF" <<EOF
+[source pgt]
+type = postgres
+host = $PG_HOST
+port = $PG_PORT
+user = $PG_USER
+passfile = $PG_PASSFILE
+databases = cfdr_app
+drill_target = host=$PG_HOST port=$PG_PORT user=$PG_USER
+EOF
+cf backup pgt
+cf verify --drill --latest --source pgt --json
+check_rc "a drill into drill_target" 0
+check_eq "the fixture's tables with the row counts production has" "$(pg_counts cfdr_app | sort)" \
+	"$(report_counts "$OUT" cfdr_app)"
+check_eq "its databases are gone from drill_target" 0 \
+	"$(db_psql -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'coffer_drill_%'")"
+check_eq "no server of its own was started" 0 "$(jq '.drills[0].server_start_seconds > 1' "$OUT" | grep -c true)"
+
 # --- row_counts = true: the counts of the dump's own snapshot ------------------
 # pgbench writes (every transaction adds a pgbench_history row) all through
 # the backup: only counts taken in the very snapshot pg_dump reads equal
