@@ -957,8 +957,17 @@ static int config_build_sources(struct config_parse *p)
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
-			else if (!strcmp(s->kv[k].key, "rto_target"))
+			else if (!strcmp(s->kv[k].key, "rto_target")) {
 				rc = config_parse_duration(s->kv[k].value, &src->rto_target_ms);
+				if (rc)
+					rc = error_set(rc, "rto_target = %s", error_message());
+			} else if (!strcmp(s->kv[k].key, "drill_target") &&
+			           strcmp(type, "postgres") != 0 && strcmp(type, "mysql") != 0)
+				rc = error_set(
+				    CF_ERR_CONFIG,
+				    "drill_target is for postgres and mysql sources (a %s "
+				    "drill needs no server)",
+				    type);
 			else if (!strcmp(s->kv[k].key, "drill_target")) {
 				free(src->drill_target);
 				src->drill_target = strdup(s->kv[k].value);

@@ -599,6 +599,10 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	                   "recovery_seconds", recovery, "server_start_seconds", setup,
 	                   "check_seconds", checks, "databases", d.dbs);
 	rc = report ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+	/* Where it restored: a server of its own, or the source's drill_target. */
+	if (!rc &&
+	    json_object_set_new(report, "server", json_string(d.target ? "drill_target" : "own")))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc) {
 		char at[40];
 

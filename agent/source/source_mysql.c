@@ -689,9 +689,11 @@ static int source_mysql_drill_count(struct drill *d, struct source_mysql_target 
 	return rc;
 }
 
-/* What database db holds: its objects per kind, and every table's rows
- * (one query counting them all, built from the table list). */
-static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target *t, const char *db)
+/* What database db holds, reported as database as: its objects per kind,
+ * and every table's rows (one query counting them all, built from the
+ * table list). */
+static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target *t, const char *db,
+                                     const char *as)
 {
 	struct buf hex, sql, names;
 	int rc;
@@ -716,7 +718,7 @@ static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target
 	if (!rc)
 		rc = buf_append(&sql, "", 1);
 	if (!rc)
-		rc = source_mysql_drill_count(d, t, db, (char *)sql.data, 0);
+		rc = source_mysql_drill_count(d, t, as, (char *)sql.data, 0);
 	/* The tables, as hex so any name survives the batch output. */
 	buf_reset(&sql);
 	if (!rc)
@@ -751,7 +753,7 @@ static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target
 	if (!rc && sql.len) {
 		rc = buf_append(&sql, "", 1);
 		if (!rc)
-			rc = source_mysql_drill_count(d, t, db, (char *)sql.data, 1);
+			rc = source_mysql_drill_count(d, t, as, (char *)sql.data, 1);
 	}
 	buf_free(&hex);
 	buf_free(&sql);
@@ -759,22 +761,20 @@ static int source_mysql_drill_counts(struct drill *d, struct source_mysql_target
 	return rc;
 }
 
-static int source_mysql_drill(struct drill *d)
+/* mariadb-install-db and mariadbd in the drill folder; t gets the root
+ * connection through its socket. */
+static int mysql_drill_server(struct drill *d, struct source_mysql_target *t)
 {
 	static const char *const installers[] = {"mariadb-install-db", "mysql_install_db", NULL};
 	static const char *const servers[] = {"mariadbd", "mysqld", NULL};
 	char data[4200], sock[4200], pid[4200];
-	char *installer = NULL, *server = NULL;
-	struct source_mysql_target t;
-	struct strv argv = {0}, dbs = {0}, env = {0};
+	char *installer = source_db_find_tool("/usr/sbin", installers), *server;
+	struct strv argv = {0}, env = {0};
 	struct proc_spec spec;
 	struct buf out;
-	const struct catalog_object *globals = NULL;
 	int rc;
 
-	memset(&t, 0, sizeof(t));
 	buf_init(&out, 1024 * 1024);
-	installer = source_db_find_tool("/usr/sbin", installers);
 	if (!installer)
 		installer = source_db_find_tool("/usr/bin", installers);
 	server = source_db_find_tool("/usr/sbin", servers);
@@ -795,8 +795,7 @@ static int source_mysql_drill(struct drill *d)
 	if (!rc)
 		rc = drill_path(d, "mariadbd.pid", pid, sizeof(pid));
 	if (!rc)
-		if (!rc)
-			rc = strv_addl(&argv, installer, "--no-defaults", NULL);
+		rc = strv_addl(&argv, installer, "--no-defaults", NULL);
 	if (!rc)
 		rc = strv_addf(&argv, "--datadir=%s", data);
 	if (!rc)
@@ -832,66 +831,136 @@ static int source_mysql_drill(struct drill *d)
 		               "--innodb-buffer-pool-size=256M", "--max-allowed-packet=1G",
 		               "--character-set-server=utf8mb4", "--performance-schema=OFF",
 		               "--event-scheduler=OFF", NULL);
-	t.socket = strdup(sock);
-	t.user = strdup("root");
-	if (!rc && (!t.socket || !t.user))
+	if (!rc && (!(t->socket = strdup(sock)) || !(t->user = strdup("root"))))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc)
-		rc = source_mysql_target_open(&t);
+		rc = source_mysql_target_open(t);
 	if (!rc)
-		rc = drill_server_start(d, "mariadbd", argv.v, env.v, source_mysql_drill_ready, &t);
-	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
-		int g;
+		rc = drill_server_start(d, "mariadbd", argv.v, env.v, source_mysql_drill_ready, t);
+	strv_free(&argv);
+	strv_free(&env);
+	buf_free(&out);
+	free(installer);
+	free(server);
+	return rc;
+}
 
-		drill_object_database(&d->b->objects[i], &g);
-		if (g)
-			globals = &d->b->objects[i];
-	}
-	drill_restore_begin(d);
-	if (!rc && globals) {
-		struct source_restore_db r;
+/* Restores obj into database prefix+db (made by the restore) of t. */
+static int mysql_drill_restore(struct drill *d, struct source_mysql_target *t,
+                               const struct catalog_object *obj, const char *prefix, const char *db)
+{
+	struct source_restore_db r;
 
-		memset(&r, 0, sizeof(r));
-		r.st = d->st;
-		r.obj = globals;
-		r.ids = d->ids;
-		r.globals = 1;
-		r.progress = d->progress;
-		rc = source_mysql_restore_into(&r, &t);
+	free(t->database);
+	t->database = NULL;
+	if (db && asprintf(&t->database, "%s%s", prefix, db) < 0) {
+		t->database = NULL;
+		return error_set(CF_ERR_NOMEM, "out of memory");
 	}
+	memset(&r, 0, sizeof(r));
+	r.st = d->st;
+	r.obj = obj;
+	r.ids = d->ids;
+	r.globals = db == NULL;
+	r.progress = d->progress;
+	return source_mysql_restore_into(&r, t);
+}
+
+/* DROP DATABASE IF EXISTS prefix+db on t. */
+static int mysql_drill_drop(struct source_mysql_target *t, const char *prefix, const char *db)
+{
+	struct buf sql, out;
+	char *name = NULL;
+	int rc =
+	    asprintf(&name, "%s%s", prefix, db) < 0 ? error_set(CF_ERR_NOMEM, "out of memory") : 0;
+
+	buf_init(&sql, 64 * 1024);
+	buf_init(&out, 64 * 1024);
+	if (!rc)
+		rc = buf_printf(&sql, "DROP DATABASE IF EXISTS ");
+	if (!rc)
+		rc = source_mysql_restore_ident(name, &sql);
+	if (!rc)
+		rc = buf_append(&sql, "", 1);
+	if (!rc)
+		rc = source_mysql_restore_client(t, NULL, (char *)sql.data, &out);
+	free(name);
+	buf_free(&sql);
+	buf_free(&out);
+	return rc;
+}
+
+static int source_mysql_drill(struct drill *d)
+{
+	/* In a drill_target (which may hold other databases) the drill's own
+	 * are prefixed, no grants are applied, and they are dropped after. */
+	const char *prefix = d->target ? "coffer_drill_" : "";
+	const struct catalog_object *globals = NULL;
+	struct source_mysql_target t;
+	struct strv dbs = {0}, created = {0};
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	if (d->target) {
+		rc = source_mysql_restore_parse(d->target, &t);
+		if (!rc)
+			rc = source_mysql_target_open(&t);
+	} else {
+		rc = mysql_drill_server(d, &t);
+		for (size_t i = 0; i < d->b->nobjects; i++) {
+			int g;
+
+			drill_object_database(&d->b->objects[i], &g);
+			if (g)
+				globals = &d->b->objects[i];
+		}
+	}
+	if (!rc)
+		drill_restore_begin(d);
+	if (!rc && globals)
+		rc = mysql_drill_restore(d, &t, globals, prefix, NULL);
 	for (size_t i = 0; !rc && i < d->b->nobjects; i++) {
 		const struct catalog_object *o = &d->b->objects[i];
-		struct source_restore_db r;
 		const char *db;
 		int g;
 
 		if (strcmp(o->format, "sql") != 0 || !(db = drill_object_database(o, &g)) || g)
 			continue;
 		rc = strv_add(&dbs, db);
-		free(t.database);
-		t.database = strdup(db);
-		if (!rc && !t.database)
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		memset(&r, 0, sizeof(r));
-		r.st = d->st;
-		r.obj = o;
-		r.ids = d->ids;
-		r.progress = d->progress;
+		if (!rc && d->target)
+			rc = strv_add(&created, db);
 		if (!rc)
-			rc = source_mysql_restore_into(&r, &t);
+			rc = mysql_drill_restore(d, &t, o, prefix, db);
 	}
 	if (!rc && dbs.n == 0)
 		rc = error_set(CF_ERR_TARGET, "backup %s holds no database dump", d->b->id);
 	if (!rc)
 		drill_restored(d);
-	for (size_t i = 0; !rc && i < dbs.n; i++)
-		rc = source_mysql_drill_counts(d, &t, dbs.v[i]);
-	strv_free(&argv);
+	for (size_t i = 0; !rc && i < dbs.n; i++) {
+		char *name = NULL;
+
+		if (asprintf(&name, "%s%s", prefix, dbs.v[i]) < 0)
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		else
+			rc = source_mysql_drill_counts(d, &t, name, dbs.v[i]);
+		free(name);
+	}
+	if (created.n) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rc ? error_message() : "");
+		cancel_cleanup_begin();
+		for (size_t i = 0; i < created.n; i++)
+			if (mysql_drill_drop(&t, prefix, created.v[i]) != 0)
+				log_warn("drill: cannot drop database %s%s in drill_target: %s",
+				         prefix, created.v[i], error_message());
+		cancel_cleanup_end();
+		error_clear();
+		if (rc)
+			error_set(rc, "%s", msg);
+	}
 	strv_free(&dbs);
-	strv_free(&env);
-	buf_free(&out);
-	free(installer);
-	free(server);
+	strv_free(&created);
 	source_mysql_restore_free(&t);
 	return rc;
 }

@@ -70,6 +70,7 @@ cf verify --drill "$PG1" --json
 check_rc "drill of the PostgreSQL backup" 0
 cp "$OUT" "$T/pg1.json"
 check_eq "the report says ok" true "$(jq '.drills[0].ok' "$T/pg1.json")"
+check_eq "in a server of its own" own "$(jq -r '.drills[0].server' "$T/pg1.json")"
 check_eq "the fixture's tables with the row counts production has" "$(pg_counts cfdr_app | sort)" \
 	"$(report_counts "$T/pg1.json" cfdr_app)"
 check_eq "pgbench's, 1,000,000 accounts among them" "$(pg_counts cfdr_bench | sort)" \
@@ -161,11 +162,11 @@ EOF
 cf backup pgt
 cf verify --drill --latest --source pgt --json
 check_rc "a drill into drill_target" 0
+check_eq "the report says where" drill_target "$(jq -r '.drills[0].server' "$OUT")"
 check_eq "the fixture's tables with the row counts production has" "$(pg_counts cfdr_app | sort)" \
 	"$(report_counts "$OUT" cfdr_app)"
 check_eq "its databases are gone from drill_target" 0 \
 	"$(db_psql -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'coffer_drill_%'")"
-check_eq "no server of its own was started" 0 "$(jq '.drills[0].server_start_seconds > 1' "$OUT" | grep -c true)"
 
 # --- row_counts = true: the counts of the dump's own snapshot ------------------
 # pgbench writes (every transaction adds a pgbench_history row) all through
@@ -232,6 +233,25 @@ check_eq "views, routines and triggers as production has them" \
 	"$(jq -r '.drills[0].databases.cfdr_my.objects | "\(.views) \(.routines) \(.triggers)"' "$T/my.json")"
 check_empty_output "no server process is left" servers_left
 check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
+
+cat >>"$CONF" <<EOF
+[source myt]
+type = mysql
+host = $MY_HOST
+port = $MY_PORT
+user = $MY_USER
+password_file = $MY_PASSWORD_FILE
+databases = cfdr_my
+drill_target = host=$MY_HOST port=$MY_PORT user=$MY_USER password_file=$MY_PASSWORD_FILE
+EOF
+cf backup myt
+cf verify --drill --latest --source myt --json
+check_rc "a MariaDB drill into drill_target" 0
+check_eq "the report says where" drill_target "$(jq -r '.drills[0].server' "$OUT")"
+check_eq "every table with the row count production has" "$(my_counts cfdr_my | sort)" \
+	"$(report_counts "$OUT" cfdr_my)"
+check_eq "its database is gone from drill_target" "" \
+	"$(db_mariadb -N -B -e "SHOW DATABASES LIKE 'coffer\_drill\_%'")"
 
 # --- Redis and SQLite ----------------------------------------------------------
 db_redis_fixture

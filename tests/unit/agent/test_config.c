@@ -425,6 +425,34 @@ static void test_retention(void **state)
 	             "keep_weekly = 'many'");
 }
 
+/* The drill keys of a source: rto_target, drill_shrink_warn, drill_target
+ * (postgres and mysql only). */
+static void test_drill_keys(void **state)
+{
+	struct config *c = NULL;
+
+	(void)state;
+	write_conf("[repository]\npath = /srv/repo\n"
+	           "[source a]\ntype = postgres\nrto_target = 15m\ndrill_shrink_warn = 20%\n"
+	           "drill_target = host=/run/pg port=5433\n"
+	           "[source b]\ntype = sqlite\npath = /srv/app.db\n");
+	assert_int_equal(config_load(path, &c), 0);
+	assert_int_equal(c->sources[0].rto_target_ms, 15 * 60000LL);
+	assert_int_equal(c->sources[0].shrink_warn, 20);
+	assert_string_equal(c->sources[0].drill_target, "host=/run/pg port=5433");
+	assert_int_equal(c->sources[1].rto_target_ms, 0);
+	assert_int_equal(c->sources[1].shrink_warn, 50);
+	assert_null(c->sources[1].drill_target);
+	config_free(c);
+	unlink(path);
+	expect_error(REPO "[source s]\ntype = postgres\nrto_target = soon\n", CF_ERR_CONFIG, 5,
+	             "rto_target = 'soon': expected a duration");
+	expect_error(REPO "[source s]\ntype = postgres\ndrill_shrink_warn = 150%\n", CF_ERR_CONFIG,
+	             5, "drill_shrink_warn = '150%': expected a percentage 0..100");
+	expect_error(REPO "[source s]\ntype = redis\ndrill_target = x\n", CF_ERR_CONFIG, 5,
+	             "drill_target is for postgres and mysql sources");
+}
+
 static void test_s3(void **state)
 {
 	struct config *c = NULL;
@@ -487,7 +515,7 @@ int main(void)
 	    cmocka_unit_test(test_syntax),      cmocka_unit_test(test_syntax_values),
 	    cmocka_unit_test(test_ini_values),  cmocka_unit_test(test_config_folder),
 	    cmocka_unit_test(test_targets),     cmocka_unit_test(test_source_repositories),
-	    cmocka_unit_test(test_retention),
+	    cmocka_unit_test(test_retention),   cmocka_unit_test(test_drill_keys),
 	};
 
 	age_init();
