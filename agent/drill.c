@@ -235,6 +235,36 @@ const char *drill_object_database(const struct catalog_object *obj, int *globals
 	return out;
 }
 
+const struct catalog_object *drill_globals(const struct catalog_backup *b)
+{
+	for (size_t i = 0; i < b->nobjects; i++) {
+		int g;
+
+		drill_object_database(&b->objects[i], &g);
+		if (g)
+			return &b->objects[i];
+	}
+	return NULL;
+}
+
+int drill_drop_made(int rc, const struct strv *names, int (*drop)(void *ctx, const char *db),
+                    void *ctx)
+{
+	char msg[1024];
+
+	if (!names->n)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", rc ? error_message() : "");
+	cancel_cleanup_begin();
+	for (size_t i = 0; i < names->n; i++)
+		if (drop(ctx, names->v[i]) != 0)
+			log_warn("drill: cannot drop the drill's database %s in drill_target: %s",
+			         names->v[i], error_message());
+	cancel_cleanup_end();
+	error_clear();
+	return rc ? error_set(rc, "%s", msg) : 0;
+}
+
 /* d->dbs[db][section], made if missing. */
 static json_t *drill_section(struct drill *d, const char *db, const char *section)
 {

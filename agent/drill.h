@@ -74,6 +74,19 @@ const char *drill_object_database(const struct catalog_object *obj, int *globals
 void drill_restore_begin(struct drill *d);
 void drill_restored(struct drill *d);
 
+/* The names of the databases a drill makes in a drill_target (which may hold
+ * others): this prefix + the backed-up database's name. */
+#define DRILL_DB_PREFIX "coffer_drill_"
+
+/* The globals object (roles, grants) of b, or NULL. */
+const struct catalog_object *drill_globals(const struct catalog_backup *b);
+
+/* Drops each database of names that a drill made in a drill_target with
+ * drop(ctx, name), inside a cleanup section (also after a signal), warning
+ * about one that cannot be dropped; returns rc with its error message kept. */
+int drill_drop_made(int rc, const struct strv *names, int (*drop)(void *ctx, const char *db),
+                    void *ctx);
+
 /* Records what the restored server holds: a table's rows, and the count of
  * objects of a kind ("tables", "views", "functions", "sequences", "keys").
  * Errors: CF_ERR_NOMEM. */

@@ -866,13 +866,15 @@ static int mysql_drill_restore(struct drill *d, struct source_mysql_target *t,
 	return source_mysql_restore_into(&r, t);
 }
 
-/* DROP DATABASE IF EXISTS prefix+db on t. */
-static int mysql_drill_drop(struct source_mysql_target *t, const char *prefix, const char *db)
+/* DROP DATABASE IF EXISTS of the drill's db on the drill_target ctx. */
+static int mysql_drill_drop(void *ctx, const char *db)
 {
+	struct source_mysql_target *t = ctx;
 	struct buf sql, out;
 	char *name = NULL;
-	int rc =
-	    asprintf(&name, "%s%s", prefix, db) < 0 ? error_set(CF_ERR_NOMEM, "out of memory") : 0;
+	int rc = asprintf(&name, DRILL_DB_PREFIX "%s", db) < 0
+	             ? error_set(CF_ERR_NOMEM, "out of memory")
+	             : 0;
 
 	buf_init(&sql, 64 * 1024);
 	buf_init(&out, 64 * 1024);
@@ -894,7 +896,7 @@ static int source_mysql_drill(struct drill *d)
 {
 	/* In a drill_target (which may hold other databases) the drill's own
 	 * are prefixed, no grants are applied, and they are dropped after. */
-	const char *prefix = d->target ? "coffer_drill_" : "";
+	const char *prefix = d->target ? DRILL_DB_PREFIX : "";
 	const struct catalog_object *globals = NULL;
 	struct source_mysql_target t;
 	struct strv dbs = {0}, created = {0};
@@ -907,13 +909,7 @@ static int source_mysql_drill(struct drill *d)
 			rc = source_mysql_target_open(&t);
 	} else {
 		rc = mysql_drill_server(d, &t);
-		for (size_t i = 0; i < d->b->nobjects; i++) {
-			int g;
-
-			drill_object_database(&d->b->objects[i], &g);
-			if (g)
-				globals = &d->b->objects[i];
-		}
+		globals = drill_globals(d->b);
 	}
 	if (!rc)
 		drill_restore_begin(d);
@@ -945,20 +941,7 @@ static int source_mysql_drill(struct drill *d)
 			rc = source_mysql_drill_counts(d, &t, name, dbs.v[i]);
 		free(name);
 	}
-	if (created.n) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s", rc ? error_message() : "");
-		cancel_cleanup_begin();
-		for (size_t i = 0; i < created.n; i++)
-			if (mysql_drill_drop(&t, prefix, created.v[i]) != 0)
-				log_warn("drill: cannot drop database %s%s in drill_target: %s",
-				         prefix, created.v[i], error_message());
-		cancel_cleanup_end();
-		error_clear();
-		if (rc)
-			error_set(rc, "%s", msg);
-	}
+	rc = drill_drop_made(rc, &created, mysql_drill_drop, &t);
 	strv_free(&dbs);
 	strv_free(&created);
 	source_mysql_restore_free(&t);

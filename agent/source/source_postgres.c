@@ -720,7 +720,7 @@ static int source_postgres_drill_ready(struct drill *d, void *ctx)
 }
 
 /* Where a drill restores: the server's conninfo without dbname, and the
- * prefix of the databases it makes there ("coffer_drill_" in a
+ * prefix of the databases it makes there (DRILL_DB_PREFIX in a
  * drill_target, which may hold other databases; none in its own). */
 struct pg_drill {
 	struct drill *d;
@@ -841,6 +841,12 @@ static int pg_drill_database(struct pg_drill *p, const char *verb, const char *d
 	return rc;
 }
 
+/* DROP DATABASE of the drill's db in drill_target ctx. */
+static int pg_drill_drop(void *ctx, const char *db)
+{
+	return pg_drill_database(ctx, "DROP", db);
+}
+
 /* initdb and postgres of the dump's major version in the drill folder. */
 static int pg_drill_server(struct pg_drill *p, const char *bin)
 {
@@ -906,10 +912,8 @@ static int source_postgres_drill_restore(struct drill *d, const struct catalog_o
 	r.target = target;
 	r.globals = globals;
 	r.progress = d->progress;
-	for (size_t i = 0; !globals && i < d->b->nobjects; i++)
-		drill_object_database(&d->b->objects[i], &globals);
 	/* No roles made (none in the backup, or a drill_target's own). */
-	r.no_owner = !globals || d->target;
+	r.no_owner = !drill_globals(d->b) || d->target;
 	return source_postgres_restore_db(&r);
 }
 
@@ -942,7 +946,7 @@ static int source_postgres_drill(struct drill *d)
 	buf_init(&target, 64 * 1024);
 	if (d->target) {
 		/* An existing server: databases of our own there, no roles. */
-		p.prefix = "coffer_drill_";
+		p.prefix = DRILL_DB_PREFIX;
 		snprintf(p.base, sizeof(p.base), "%s", d->target);
 		snprintf(p.psql, sizeof(p.psql), "psql");
 		rc = source_postgres_restore_has_password(d->target)
@@ -954,13 +958,7 @@ static int source_postgres_drill(struct drill *d)
 		rc = source_postgres_drill_bin(d, major ? major : 10, bin, sizeof(bin));
 		if (!rc)
 			rc = pg_drill_server(&p, bin);
-		for (size_t i = 0; i < d->b->nobjects; i++) {
-			int g;
-
-			drill_object_database(&d->b->objects[i], &g);
-			if (g)
-				globals = &d->b->objects[i];
-		}
+		globals = drill_globals(d->b);
 	}
 	/* The roles first, so the objects get their owners. */
 	if (!rc)
@@ -999,20 +997,7 @@ static int source_postgres_drill(struct drill *d)
 			rc = pg_drill_count(&p, dbs.v[i], source_postgres_rows_sql, 1);
 	}
 	/* What it made in a drill_target goes, whatever happened. */
-	if (p.created.n) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s", rc ? error_message() : "");
-		cancel_cleanup_begin();
-		for (size_t i = 0; i < p.created.n; i++)
-			if (pg_drill_database(&p, "DROP", p.created.v[i]) != 0)
-				log_warn("drill: cannot drop database %s%s in drill_target: %s",
-				         p.prefix, p.created.v[i], error_message());
-		cancel_cleanup_end();
-		error_clear();
-		if (rc)
-			error_set(rc, "%s", msg);
-	}
+	rc = drill_drop_made(rc, &p.created, pg_drill_drop, &p);
 	strv_free(&p.created);
 	strv_free(&dbs);
 	buf_free(&target);
