@@ -144,6 +144,8 @@ int agent_exit_code(int rc)
 		return 8;
 	case CF_ERR_EXISTS:
 		return 9;
+	case CF_ERR_BUSY:
+		return 10;
 	case CF_ERR_INTERRUPTED:
 		return 130;
 	default:

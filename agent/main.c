@@ -28,12 +28,14 @@ static int main_help(const struct cli *cli, int argc, char **argv);
  */
 static const struct command commands[] = {
     {"backup", cmd_backup,
-     "coffer backup [SOURCE... | --stdin NAME [--allow-empty] | --dry-run SOURCE...]",
+     "coffer backup [SOURCE... | --stdin NAME [--allow-empty] | --dry-run SOURCE...] [--wait]",
      "Backs up the named sources (all configured sources if none is named), or\n"
      "standard input as source NAME. Each source becomes one backup: its streams are\n"
      "compressed with zstd, encrypted to the configured age recipients and stored in\n"
      "the repository, with a manifest written last. Prints one line per backup\n"
-     "(one JSON document {\"backups\": [...]} with --json).\n"
+     "(one JSON document {\"backups\": [...]} with --json). One run of a source at a\n"
+     "time: when another coffer is backing up one of the sources, this run stops\n"
+     "at once before backing up anything (exit 10), or waits with --wait.\n"
      "\n"
      "options:\n"
      "  SOURCE...             a configured [source NAME]; all sources when none is named\n"
@@ -43,7 +45,8 @@ static const struct command commands[] = {
      "  --allow-empty         with --stdin: an empty input is a backup, not an error\n"
      "  --dry-run             files sources: walk SOURCE... as a backup would (same\n"
      "                        excludes) and print what it would store: a summary,\n"
-     "                        a line per entry with --verbose; writes nothing\n"},
+     "                        a line per entry with --verbose; writes nothing\n"
+     "  --wait                wait for another run of the same source to end\n"},
     {"list", cmd_list,
      "coffer list [--source S] [--status STATUS] [--since WHEN] [--host H] [--json]",
      "Lists the backups of the configured repository in the local catalog, oldest\n"

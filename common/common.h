@@ -53,7 +53,8 @@ enum cf_error {
 	CF_ERR_TARGET = -25,          /* a restore target (database client) failed */
 	CF_ERR_PARTIAL = -26,         /* a backup completed without something it was asked for */
 	CF_ERR_CATALOG_DAMAGED = -27, /* the catalog's file is damaged (rebuild it) */
-	CF_ERR_LAST = -28
+	CF_ERR_BUSY = -28,            /* another run holds what this one needs (a source's lock) */
+	CF_ERR_LAST = -29
 };
 
 /* A short, constant description of an error code ("age header MAC mismatch"). */

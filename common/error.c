@@ -40,6 +40,7 @@ static const char *const error_table[] = {
     [25] = "restore target failed",
     [26] = "backup is partial",
     [27] = "damaged catalog",
+    [28] = "busy",
 };
 
 const char *cf_strerror(int code)

@@ -4,6 +4,7 @@
  * the exit status is that of the first failure.
  */
 #include "agent/agent.h"
+#include "agent/lock.h"
 #include "agent/backup_run.h"
 #include "agent/source/source_files.h"
 
@@ -15,7 +16,8 @@
 #include <string.h>
 
 #define CMD_BACKUP_USAGE                                                                           \
-	"usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]] | --dry-run SOURCE..."
+	"usage: coffer backup [SOURCE...] [--stdin NAME [--allow-empty]] [--wait] | --dry-run "    \
+	"SOURCE..."
 
 /* What a dry run would store for one source. */
 struct cmd_backup_dry {
@@ -274,11 +276,24 @@ static void cmd_backup_targets_free(struct cmd_backup_targets *tg, const struct 
 	}
 }
 
+/* The i-th source to back up: the --stdin one, those named, or every
+ * configured one; NULL after the last. */
+static const struct source *cmd_backup_nth(const struct config *cfg, const struct source *stdin_src,
+                                           int argc, char **argv, size_t i)
+{
+	if (stdin_src)
+		return i == 0 ? stdin_src : NULL;
+	if (argc > 0)
+		return (int)i < argc ? config_source_find(cfg, argv[i]) : NULL;
+	return i < cfg->nsources ? &cfg->sources[i] : NULL;
+}
+
 int cmd_backup(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"stdin", required_argument, NULL, 's'},
 	                                     {"allow-empty", no_argument, NULL, 'e'},
 	                                     {"dry-run", no_argument, NULL, 'n'},
+	                                     {"wait", no_argument, NULL, 'w'},
 	                                     {NULL, 0, NULL, 0}};
 	struct backup_run_params params;
 	struct config *cfg = NULL;
@@ -289,8 +304,10 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct source stdin_src = {0};
 	const char *stdin_name = NULL;
-	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0, dry_run = 0;
-	size_t printed = 0;
+	int rc, first_rc = 0, partial_rc = 0, opt, allow_empty = 0, dry_run = 0, wait = 0;
+	size_t printed = 0, nlocks = 0;
+	struct lock **locks = NULL;
+	const struct source *src;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -300,6 +317,8 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			allow_empty = 1;
 		else if (opt == 'n')
 			dry_run = 1;
+		else if (opt == 'w')
+			wait = 1;
 		else
 			return agent_option_error(opt, argv, CMD_BACKUP_USAGE);
 	}
@@ -371,26 +390,34 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 		stdin_src.ops = &source_stdin_ops;
 		stdin_src.allow_empty = allow_empty;
 	}
+	/* Every source's lock first: a run that overlaps another stops
+	 * before it backs up anything (or waits, with --wait). */
+	locks = calloc(cfg->nsources + (size_t)(argc - optind) + 1, sizeof(*locks));
+	if (!locks) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (; (src = cmd_backup_nth(cfg, stdin_name ? &stdin_src : NULL, argc - optind,
+	                             argv + optind, nlocks)) != NULL;
+	     nlocks++) {
+		int again = 0;
+
+		/* A source named twice is one source (config_source_find()). */
+		for (size_t j = 0; j < nlocks && !again; j++)
+			again = cmd_backup_nth(cfg, stdin_name ? &stdin_src : NULL, argc - optind,
+			                       argv + optind, j) == src;
+		rc = again ? 0 : lock_take(cfg, src->name, wait, &locks[nlocks]);
+		if (rc)
+			goto out;
+	}
 	/* --json: one document, its records printed as each backup ends. */
 	if (cli->json)
 		printf("{\"backups\": [");
-	for (size_t i = 0;; i++) {
-		const struct source *src;
+	for (size_t i = 0; (src = cmd_backup_nth(cfg, stdin_name ? &stdin_src : NULL, argc - optind,
+	                                         argv + optind, i)) != NULL;
+	     i++) {
 		struct catalog_backup *res = NULL;
 
-		if (stdin_name) {
-			if (i > 0)
-				break;
-			src = &stdin_src;
-		} else if (optind < argc) {
-			if ((int)i >= argc - optind)
-				break;
-			src = config_source_find(cfg, argv[optind + (int)i]);
-		} else {
-			if (i >= cfg->nsources)
-				break;
-			src = &cfg->sources[i];
-		}
 		cmd_backup_targets_for(&tg, cfg, src->name, &params);
 		rc = backup_run_source(&params, src, src->ops->type, &res);
 		if (res && (!rc || res->status == CATALOG_FAILED))
@@ -419,6 +446,9 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 	rc = first_rc ? first_rc : partial_rc;
 	error_clear(); /* each failure was reported above */
 out:
+	for (size_t i = 0; locks && i < nlocks; i++)
+		lock_release(locks[i]);
+	free(locks);
 	cmd_backup_targets_free(&tg, cfg);
 	catalog_close(cat);
 	age_recipients_free(rcpt);
