@@ -148,6 +148,17 @@ cf restore "$ONE" --to "$T/existing.db"
 rc_is "9: restore --to DIR where DIR is a file" 9
 t_log "note: 9 for --to-database into a database holding data is checked by test_db_postgres/mysql"
 
+# --- 10 --------------------------------------------------------------------------------
+# The source's lock held (here by flock(1), as another coffer would hold it).
+mkdir -p "$CATALOG/locks"
+flock "$CATALOG/locks/one.lock" sleep 10 &
+holder=$!
+sleep 0.3
+cf backup one
+rc_is "10: a backup of a source another run is backing up" 10
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+
 # --- 1 ---------------------------------------------------------------------------------
 # A manifest larger than the 16 MiB coffer reads: a format limit, not an
 # integrity failure (row 1).
