@@ -146,6 +146,8 @@ int agent_exit_code(int rc)
 		return 9;
 	case CF_ERR_BUSY:
 		return 10;
+	case CF_ERR_UNHEALTHY:
+		return 11;
 	case CF_ERR_INTERRUPTED:
 		return 130;
 	default:

@@ -207,5 +207,6 @@ int cmd_repo(const struct cli *cli, int argc, char **argv);
 int cmd_replicate(const struct cli *cli, int argc, char **argv);
 int cmd_prune(const struct cli *cli, int argc, char **argv);
 int cmd_verify(const struct cli *cli, int argc, char **argv);
+int cmd_status(const struct cli *cli, int argc, char **argv);
 
 #endif

@@ -957,7 +957,11 @@ static int config_build_sources(struct config_parse *p)
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
-			else if (!strcmp(s->kv[k].key, "rto_target")) {
+			else if (!strcmp(s->kv[k].key, "expect_every")) {
+				rc = config_parse_duration(s->kv[k].value, &src->expect_every_ms);
+				if (rc)
+					rc = error_set(rc, "expect_every = %s", error_message());
+			} else if (!strcmp(s->kv[k].key, "rto_target")) {
 				rc = config_parse_duration(s->kv[k].value, &src->rto_target_ms);
 				if (rc)
 					rc = error_set(rc, "rto_target = %s", error_message());

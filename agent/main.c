@@ -181,6 +181,13 @@ static const struct command commands[] = {
      "drill_shrink_warn) and with the counts recorded at backup (row_counts =\n"
      "true), and measures the recovery time against the source's rto_target. The\n"
      "report is kept in the catalog (coffer show). Exit 4 when the drill failed.\n"},
+    {"status", cmd_status, "coffer status [SOURCE...]",
+     "For a monitoring check: per configured source (or those named), its newest\n"
+     "complete backup and that backup's age against the source's expect_every,\n"
+     "copies pending, the last run's failure, the last verify and drill, backups\n"
+     "running. Reads only the catalog. Exit 0 when every source is fresh and\n"
+     "healthy, else 11 with one error line naming each source and its first\n"
+     "problem.\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

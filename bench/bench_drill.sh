@@ -43,8 +43,8 @@ die() {
 say() { echo "bench_drill: $*" >&2; }
 [ -x "$COFFER_BIN" ] || die "$COFFER_BIN is not built (./packaging/build.sh)"
 mkdir -p "$OUT"
-export COFFER_DB_DIR=${COFFER_DB_DIR:-$OUT/db} PG_PORT=${PG_PORT:-15450} MY_PORT=${MY_PORT:-13350}
-export REDIS_PORT=${REDIS_PORT:-16390} DB_KEEP=1
+export COFFER_DB_DIR=${COFFER_DB_DIR:-$OUT/db} PG_PORT=${PG_PORT:-25460} MY_PORT=${MY_PORT:-23360}
+export REDIS_PORT=${REDIS_PORT:-26400}
 . "$ROOT/tests/harness/db-env.sh"
 export PGPASSFILE=$PG_PASSFILE
 W=$(mktemp -d /tmp/coffer-bench-drill.XXXXXX)

@@ -54,7 +54,8 @@ enum cf_error {
 	CF_ERR_PARTIAL = -26,         /* a backup completed without something it was asked for */
 	CF_ERR_CATALOG_DAMAGED = -27, /* the catalog's file is damaged (rebuild it) */
 	CF_ERR_BUSY = -28,            /* another run holds what this one needs (a source's lock) */
-	CF_ERR_LAST = -29
+	CF_ERR_UNHEALTHY = -29, /* status: a source is stale or its last run or check failed */
+	CF_ERR_LAST = -30
 };
 
 /* A short, constant description of an error code ("age header MAC mismatch"). */

@@ -41,6 +41,7 @@ static const char *const error_table[] = {
     [26] = "backup is partial",
     [27] = "damaged catalog",
     [28] = "busy",
+    [29] = "not healthy",
 };
 
 const char *cf_strerror(int code)

@@ -122,6 +122,23 @@ static int verify_record(struct verify_run *v, const char *id, int ok, const cha
 	}
 	if (!rc)
 		rc = catalog_backup_put(v->cat, b);
+	/* The source's last verification, for `coffer status`. */
+	if (!rc) {
+		char key[300], at[TIME_ISO_LEN + 1], *text;
+		json_t *o;
+
+		time_format_iso(b->verified_ms, at, sizeof(at));
+		o = json_pack("{s:s, s:s, s:b, s:s}", "id", id, "at", at, "ok", ok, "level",
+		              b->verified_level);
+		if (o && error && json_object_set_new(o, "error", json_string(error)))
+			o = NULL;
+		text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(o);
+		snprintf(key, sizeof(key), "verify:%s", b->source);
+		rc = text ? catalog_meta_set_str(v->cat, key, text)
+		          : error_set(CF_ERR_NOMEM, "out of memory");
+		free(text);
+	}
 	catalog_backup_free(b);
 	return rc;
 }

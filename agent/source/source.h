@@ -117,6 +117,9 @@ struct source {
 	/* drill_target: an existing server the drill restores into (the
 	 * engine's --to-database syntax) instead of one of its own. */
 	char *drill_target;
+	/* `coffer status`: a complete backup at least this often (0: not
+	 * checked). */
+	int64_t expect_every_ms;
 };
 
 /* The implementation of a type, or NULL if there is none. */

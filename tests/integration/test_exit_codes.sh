@@ -159,6 +159,10 @@ rc_is "10: a backup of a source another run is backing up" 10
 kill $holder 2>/dev/null
 wait $holder 2>/dev/null
 
+# --- 11 --------------------------------------------------------------------------------
+cf status fails
+rc_is "11: status of a source whose last run failed" 11
+
 # --- 1 ---------------------------------------------------------------------------------
 # A manifest larger than the 16 MiB coffer reads: a format limit, not an
 # integrity failure (row 1).

@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify drill "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify drill status "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -207,6 +207,10 @@ check_eq "verify --drill --json: 3 rows in table t" 3 "$(jq '.drills[0].database
 cf --json show "$(jq -r '.drills[0].id' "$OUT")"
 check_doc show "--json show of a drilled backup"
 check_eq "show --json: the drill report" true "$(jq '.drill.ok and .drill.rto_ok' "$OUT")"
+cf --json verify --latest --source lite
+cf --json status lite
+check_doc status "--json status of a verified and drilled source"
+check_eq "status --json: healthy, with its drill" true "$(jq '.healthy and .sources[0].drill.ok' "$OUT")"
 
 # Every schema of a command was used on real output.
 for f in "$SCHEMAS"/*.json; do

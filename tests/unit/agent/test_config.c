@@ -434,11 +434,13 @@ static void test_drill_keys(void **state)
 	(void)state;
 	write_conf("[repository]\npath = /srv/repo\n"
 	           "[source a]\ntype = postgres\nrto_target = 15m\ndrill_shrink_warn = 20%\n"
+	           "expect_every = 26h\n"
 	           "drill_target = host=/run/pg port=5433\n"
 	           "[source b]\ntype = sqlite\npath = /srv/app.db\n");
 	assert_int_equal(config_load(path, &c), 0);
 	assert_int_equal(c->sources[0].rto_target_ms, 15 * 60000LL);
 	assert_int_equal(c->sources[0].shrink_warn, 20);
+	assert_int_equal(c->sources[0].expect_every_ms, 26 * 3600000LL);
 	assert_string_equal(c->sources[0].drill_target, "host=/run/pg port=5433");
 	assert_int_equal(c->sources[1].rto_target_ms, 0);
 	assert_int_equal(c->sources[1].shrink_warn, 50);
@@ -449,6 +451,8 @@ static void test_drill_keys(void **state)
 	             "rto_target = 'soon': expected a duration");
 	expect_error(REPO "[source s]\ntype = postgres\ndrill_shrink_warn = 150%\n", CF_ERR_CONFIG,
 	             5, "drill_shrink_warn = '150%': expected a percentage 0..100");
+	expect_error(REPO "[source s]\ntype = redis\nexpect_every = daily\n", CF_ERR_CONFIG, 5,
+	             "expect_every = 'daily': expected a duration");
 	expect_error(REPO "[source s]\ntype = redis\ndrill_target = x\n", CF_ERR_CONFIG, 5,
 	             "drill_target is for postgres and mysql sources");
 }
