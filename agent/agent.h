@@ -47,6 +47,7 @@ struct config {
 	int64_t orphan_age_ms;           /* [repository] orphan_age: leftovers older than this
 	                                  * are cleaned at the start of each backup (24h) */
 	char *catalog_path;              /* [catalog] path, absolute */
+	char *metrics_file;              /* [catalog] metrics_file (Prometheus textfile), or NULL */
 	struct strv recipients;          /* [encryption] recipients */
 	char *identity;                  /* [encryption] identity file, or NULL */
 	char *signing_key;               /* [encryption] signing_key, or NULL: beside the catalog */

@@ -814,7 +814,10 @@ static int config_handler(struct config_parse *p, const char *section, const cha
 	if (!strcmp(section, "catalog")) {
 		if (!strcmp(name, "path"))
 			return config_set_path(p, &p->cfg->catalog_path, value);
-		return config_fail(p, p->line, "unknown key '%s' in [catalog] (expected path)",
+		if (!strcmp(name, "metrics_file"))
+			return config_set_path(p, &p->cfg->metrics_file, value);
+		return config_fail(p, p->line,
+		                   "unknown key '%s' in [catalog] (expected path, metrics_file)",
 		                   name);
 	}
 	if (!strcmp(section, "encryption"))
@@ -1119,6 +1122,7 @@ void config_free(struct config *c)
 	free(c->retention.timezone);
 	free(c->targets);
 	free(c->catalog_path);
+	free(c->metrics_file);
 	free(c->signing_key);
 	strv_free(&c->trusted_signers);
 	free(c->identity);

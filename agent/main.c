@@ -3,6 +3,7 @@
  * command, and turns its result into one error line and an exit status.
  */
 #include "agent/agent.h"
+#include "agent/status.h"
 
 #include <getopt.h>
 #include <locale.h>
@@ -300,6 +301,37 @@ static int main_take_globals(struct cli *cli, int *quiet, int *argc, char **argv
 	return help;
 }
 
+/* After a command that changes the catalog, the metrics file (if one is
+ * configured) is written again; failing to is a warning, never the
+ * command's failure. The command's error message is kept for main. */
+static void main_metrics(const struct cli *cli, const char *name, int rc)
+{
+	static const char *const changing[] = {"backup", "prune",   "verify", "replicate",
+	                                       "repo",   "catalog", NULL};
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	char msg[2048];
+	int i = 0, mrc;
+
+	while (changing[i] && strcmp(changing[i], name) != 0)
+		i++;
+	if (!changing[i])
+		return;
+	snprintf(msg, sizeof(msg), "%s", error_message());
+	mrc = config_load(cli->config_path, &cfg);
+	if (!mrc && cfg->metrics_file)
+		mrc = agent_open_catalog(cfg, &cat);
+	if (!mrc && cfg->metrics_file)
+		mrc = status_metrics_write(cfg, cat);
+	if (mrc && cfg && cfg->metrics_file)
+		log_warn("cannot update the metrics file: %s", error_message());
+	catalog_close(cat);
+	config_free(cfg);
+	error_clear();
+	if (rc)
+		error_set(rc, "%s", msg);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -384,6 +416,7 @@ int main(int argc, char **argv)
 		rc = age_init();
 		if (!rc)
 			rc = cmd->run(&cli, argc, argv);
+		main_metrics(&cli, cmd->name, rc);
 	}
 	/* Output that did not reach its file (a full disk under `coffer list >
 	 * FILE`) is a failure too, not a success with a truncated answer. */

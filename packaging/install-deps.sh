@@ -12,7 +12,8 @@ if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs libcmocka-dev zlib1g-dev valgrind lmdb-utils attr acl python3 hyperfine time jq tzdata
     radosgw ceph-mon ceph-osd ceph-common awscli curl
     postgresql-15 postgresql-contrib mariadb-server mariadb-client redis-server redis-tools
-    sqlite3 libsqlite3-dev pgbackrest python3-yaml python3-jsonschema openssl procps iproute2 clang-format"
+    sqlite3 libsqlite3-dev pgbackrest python3-yaml python3-jsonschema openssl procps iproute2 clang-format
+    prometheus"
 fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""
