@@ -31,8 +31,8 @@ check "promtool check metrics accepts it" sh -c "promtool check metrics <'$M'"
 metric() { awk -v k="$1{$2}" '$1 == k {print $2}' "$M"; }
 ID=$(last_id one)
 started=$(list_json | jq --arg id "$ID" '.[] | select(.id == $id) | .started' -r)
-check_eq "last success = the backup's start (list --json)" "$(date -u -d "$started" +%s.%3N | sed 's/0*$//; s/\.$//')" \
-	"$(metric coffer_backup_last_success_timestamp_seconds 'source="one"')"
+check_eq "last success = the backup's start (list --json)" "$(date -u -d "$started" +%s.%3N)" \
+	"$(printf '%.3f' "$(metric coffer_backup_last_success_timestamp_seconds 'source="one"')")"
 check_eq "per repository too" "$(metric coffer_backup_last_success_timestamp_seconds 'source="one"')" \
 	"$(metric coffer_repository_last_success_timestamp_seconds 'source="one",repository="second"')"
 check_eq "stored bytes (list --json)" "$(list_json | jq --arg id "$ID" '.[] | select(.id == $id) | [.objects[].stored_bytes] | add')" \
