@@ -55,7 +55,11 @@ struct config {
 	int zstd_level;                  /* [compression] level, 1..19 (default 3) */
 	int zstd_workers;                /* [compression] workers, 0 = single-threaded */
 	struct retention_keys retention; /* [retention]: every source's defaults */
-	struct source *sources;          /* [source NAME] sections, in file order */
+	struct {                         /* [notify]: after each source's run (notify.c) */
+		char *on_success, *on_failure; /* shell commands, the result as JSON on stdin */
+		char *webhook_url;             /* a JSON POST of the same */
+	} notify;
+	struct source *sources; /* [source NAME] sections, in file order */
 	size_t nsources;
 };
 

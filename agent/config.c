@@ -788,14 +788,15 @@ static int config_header(struct config_parse *p, const char *section)
 	if (!strncmp(section, "repository ", 11))
 		return config_target_section(p, section + 11);
 	if (!strcmp(section, "catalog") || !strcmp(section, "encryption") ||
-	    !strcmp(section, "compression") || !strcmp(section, "retention"))
+	    !strcmp(section, "compression") || !strcmp(section, "retention") ||
+	    !strcmp(section, "notify"))
 		return 1;
 	if (!strncmp(section, "source", 6) && (section[6] == '\0' || section[6] == ' '))
 		return config_source_section(p, section);
 	return config_fail(
 	    p, p->line,
 	    "unknown section [%.80s] (expected repository, repository NAME, catalog, encryption, "
-	    "compression, retention, source NAME)",
+	    "compression, retention, notify, source NAME)",
 	    section);
 }
 
@@ -819,6 +820,25 @@ static int config_handler(struct config_parse *p, const char *section, const cha
 		return config_fail(p, p->line,
 		                   "unknown key '%s' in [catalog] (expected path, metrics_file)",
 		                   name);
+	}
+	if (!strcmp(section, "notify")) {
+		char **field = !strcmp(name, "on_success")    ? &p->cfg->notify.on_success
+		               : !strcmp(name, "on_failure")  ? &p->cfg->notify.on_failure
+		               : !strcmp(name, "webhook_url") ? &p->cfg->notify.webhook_url
+		                                              : NULL;
+
+		if (!field)
+			return config_fail(p, p->line,
+			                   "unknown key '%s' in [notify] (expected on_success, "
+			                   "on_failure, webhook_url)",
+			                   name);
+		if (field == &p->cfg->notify.webhook_url && strncmp(value, "https://", 8) != 0 &&
+		    strncmp(value, "http://", 7) != 0)
+			return config_fail(p, p->line,
+			                   "webhook_url must be an http:// or https:// URL");
+		free(*field);
+		*field = strdup(value);
+		return *field ? 1 : config_fail(p, p->line, "out of memory");
 	}
 	if (!strcmp(section, "encryption"))
 		return config_encryption(p, name, value);
@@ -960,7 +980,15 @@ static int config_build_sources(struct config_parse *p)
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
-			else if (!strcmp(s->kv[k].key, "expect_every")) {
+			else if (!strcmp(s->kv[k].key, "on_success") ||
+			         !strcmp(s->kv[k].key, "on_failure")) {
+				char **f =
+				    s->kv[k].key[3] == 's' ? &src->on_success : &src->on_failure;
+
+				free(*f);
+				*f = strdup(s->kv[k].value);
+				rc = *f ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+			} else if (!strcmp(s->kv[k].key, "expect_every")) {
 				rc = config_parse_duration(s->kv[k].value, &src->expect_every_ms);
 				if (rc)
 					rc = error_set(rc, "expect_every = %s", error_message());
@@ -1093,6 +1121,8 @@ void config_free(struct config *c)
 			c->sources[i].ops->free(c->sources[i].state);
 		free(c->sources[i].retention.timezone);
 		free(c->sources[i].drill_target);
+		free(c->sources[i].on_success);
+		free(c->sources[i].on_failure);
 		free(c->sources[i].name);
 	}
 	free(c->sources);
@@ -1123,6 +1153,9 @@ void config_free(struct config *c)
 	free(c->targets);
 	free(c->catalog_path);
 	free(c->metrics_file);
+	free(c->notify.on_success);
+	free(c->notify.on_failure);
+	free(c->notify.webhook_url);
 	free(c->signing_key);
 	strv_free(&c->trusted_signers);
 	free(c->identity);

@@ -62,9 +62,11 @@ void status_age_text(int64_t ms, char *out, size_t size)
 	int64_t s = ms / 1000;
 
 	if (s >= 86400)
-		snprintf(out, size, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		snprintf(out, size, "%lldd%lldh", (long long)(s / 86400),
+		         (long long)(s % 86400 / 3600));
 	else if (s >= 3600)
-		snprintf(out, size, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+		snprintf(out, size, "%lldh%lldm", (long long)(s / 3600),
+		         (long long)(s % 3600 / 60));
 	else if (s >= 60)
 		snprintf(out, size, "%lldm", (long long)(s / 60));
 	else
@@ -96,8 +98,9 @@ static int status_problem(json_t *problems, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	return json_array_append_new(problems, json_string(line)) ? error_set(CF_ERR_NOMEM, "out of memory")
-	                                                          : 0;
+	return json_array_append_new(problems, json_string(line))
+	           ? error_set(CF_ERR_NOMEM, "out of memory")
+	           : 0;
 }
 
 /* The status of one source as JSON (*out). */
@@ -126,17 +129,17 @@ int status_source(struct catalog *cat, const struct source *src, int64_t now, js
 		rc = json_object_set_new(o, "last_backup",
 		                         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
 		                                   sc.complete, "started", at, "age_seconds",
-		                                   (json_int_t)((now - sc.complete_ms) / 1000), "copies",
-		                                   (json_int_t)sc.copies, "pending_copies",
-		                                   (json_int_t)sc.pending, "raw_bytes",
-		                                   (json_int_t)sc.raw, "stored_bytes",
+		                                   (json_int_t)((now - sc.complete_ms) / 1000),
+		                                   "copies", (json_int_t)sc.copies,
+		                                   "pending_copies", (json_int_t)sc.pending,
+		                                   "raw_bytes", (json_int_t)sc.raw, "stored_bytes",
 		                                   (json_int_t)sc.stored))
 		         ? error_set(CF_ERR_NOMEM, "out of memory")
 		         : 0;
 		if (!rc && src->expect_every_ms && now - sc.complete_ms > src->expect_every_ms)
 			rc = status_problem(problems,
-			                    "the last complete backup is %s old (expect_every %s)", age,
-			                    every);
+			                    "the last complete backup is %s old (expect_every %s)",
+			                    age, every);
 		if (!rc && sc.pending)
 			rc = status_problem(problems,
 			                    "%zu cop%s of %s pending (coffer replicate makes them)",
@@ -163,17 +166,19 @@ int status_source(struct catalog *cat, const struct source *src, int64_t now, js
 		    problems, "the last drill (%s, %s) failed: %s",
 		    json_string_value(json_object_get(drill, "id")),
 		    json_string_value(json_object_get(drill, "at")),
-		    json_string_value(json_array_get(json_object_get(drill, "failures"), 0)) ?: "?");
+		    json_string_value(json_array_get(json_object_get(drill, "failures"), 0))
+		        ?: "?");
 	if (!rc && drill) {
 		/* The report's summary, not its tables. */
-		json_t *d = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "id",
-		                      json_object_get(drill, "id"), "at", json_object_get(drill, "at"),
-		                      "ok", json_object_get(drill, "ok"), "recovery_seconds",
-		                      json_object_get(drill, "recovery_seconds"), "rows",
-		                      json_object_get(drill, "rows"));
+		json_t *d = json_pack(
+		    "{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(drill, "id"), "at",
+		    json_object_get(drill, "at"), "ok", json_object_get(drill, "ok"),
+		    "recovery_seconds", json_object_get(drill, "recovery_seconds"), "rows",
+		    json_object_get(drill, "rows"));
 
-		rc = !d || json_object_set_new(o, "drill", d) ? error_set(CF_ERR_NOMEM, "out of memory")
-		                                              : 0;
+		rc = !d || json_object_set_new(o, "drill", d)
+		         ? error_set(CF_ERR_NOMEM, "out of memory")
+		         : 0;
 	}
 	if (!rc && ver && json_object_set(o, "verified", ver))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
@@ -205,7 +210,6 @@ int status_source(struct catalog *cat, const struct source *src, int64_t now, js
 	*out = o;
 	return 0;
 }
-
 
 /* ------------------------------------------------------------------------ */
 /* The metrics file                                                         */
@@ -268,22 +272,22 @@ static const struct metric metrics[] = {
      "age_seconds", 0},
     {"coffer_backup_last_raw_bytes", "bytes read from the source by the newest complete backup",
      "last_backup", "raw_bytes", 0},
-    {"coffer_backup_last_stored_bytes", "bytes stored by the newest complete backup",
-     "last_backup", "stored_bytes", 0},
+    {"coffer_backup_last_stored_bytes", "bytes stored by the newest complete backup", "last_backup",
+     "stored_bytes", 0},
     {"coffer_backup_copies_pending", "copies of the newest complete backup still to be made",
      "last_backup", "pending_copies", 0},
     {"coffer_backup_last_duration_seconds", "wall time of the newest complete backup",
      "last_backup", "duration_seconds", 0},
     {"coffer_backup_last_attempt_timestamp_seconds", "start of the newest run that ended",
      "last_run", "started", 2},
-    {"coffer_backup_last_attempt_success", "1 when the newest run that ended completed",
-     "last_run", "ok", 1},
-    {"coffer_verify_last_timestamp_seconds", "end of the source's last coffer verify",
-     "verified", "at", 2},
+    {"coffer_backup_last_attempt_success", "1 when the newest run that ended completed", "last_run",
+     "ok", 1},
+    {"coffer_verify_last_timestamp_seconds", "end of the source's last coffer verify", "verified",
+     "at", 2},
     {"coffer_verify_last_success", "1 when the source's last coffer verify found every copy good",
      "verified", "ok", 1},
-    {"coffer_drill_last_timestamp_seconds", "end of the source's last restore drill", "drill",
-     "at", 2},
+    {"coffer_drill_last_timestamp_seconds", "end of the source's last restore drill", "drill", "at",
+     2},
     {"coffer_drill_last_success", "1 when the source's last restore drill passed", "drill", "ok",
      1},
     {"coffer_drill_last_recovery_seconds", "recovery time of the source's last restore drill",
@@ -317,8 +321,8 @@ static int metrics_family(struct buf *b, const struct metric *m, json_t *sts)
 		if (!head++)
 			rc = metrics_head(b, m->name, m->help);
 		if (!rc)
-			rc = metrics_line(b, m->name, json_string_value(json_object_get(st, "source")),
-			                  NULL, x);
+			rc = metrics_line(
+			    b, m->name, json_string_value(json_object_get(st, "source")), NULL, x);
 		if (rc)
 			break;
 	}
@@ -354,9 +358,9 @@ int status_metrics_write(const struct config *cfg, struct catalog *cat)
 		/* The duration needs the record of the newest complete backup. */
 		id = json_string_value(json_object_get(json_object_get(st, "last_backup"), "id"));
 		if (!rc && id && catalog_backup_get(cat, id, &last) == 0 && last->finished_ms)
-			json_object_set_new(json_object_get(st, "last_backup"), "duration_seconds",
-			                    json_real((double)(last->finished_ms - last->started_ms) /
-			                              1000));
+			json_object_set_new(
+			    json_object_get(st, "last_backup"), "duration_seconds",
+			    json_real((double)(last->finished_ms - last->started_ms) / 1000));
 		error_clear();
 		catalog_backup_free(last);
 		if (!rc && (json_array_append_new(sts, st) || json_array_append_new(locs, lm)))
@@ -378,19 +382,22 @@ int status_metrics_write(const struct config *cfg, struct catalog *cat)
 			if (!v)
 				continue;
 			if (!head++)
-				rc = metrics_head(&b, "coffer_repository_last_success_timestamp_seconds",
-				                  "start of the source's newest complete backup held by "
-				                  "the repository");
+				rc = metrics_head(
+				    &b, "coffer_repository_last_success_timestamp_seconds",
+				    "start of the source's newest complete backup held by "
+				    "the repository");
 			if (!rc)
-				rc = metrics_line(&b, "coffer_repository_last_success_timestamp_seconds",
-				                  cfg->sources[i].name, cfg->targets[t].name,
-				                  (double)json_integer_value(v) / 1000);
+				rc = metrics_line(
+				    &b, "coffer_repository_last_success_timestamp_seconds",
+				    cfg->sources[i].name, cfg->targets[t].name,
+				    (double)json_integer_value(v) / 1000);
 		}
 	}
 	if (!rc)
-		rc = buf_printf(&b, "# HELP coffer_metrics_timestamp_seconds when coffer wrote this "
-		                    "file\n# TYPE coffer_metrics_timestamp_seconds gauge\n"
-		                    "coffer_metrics_timestamp_seconds %.3f\n",
+		rc = buf_printf(&b,
+		                "# HELP coffer_metrics_timestamp_seconds when coffer wrote this "
+		                "file\n# TYPE coffer_metrics_timestamp_seconds gauge\n"
+		                "coffer_metrics_timestamp_seconds %.3f\n",
 		                (double)time_real_ms() / 1000);
 	/* Written beside it and renamed over it: a collector never reads half. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->metrics_file, (int)getpid());

@@ -5,6 +5,7 @@
  */
 #include "agent/agent.h"
 #include "agent/lock.h"
+#include "agent/notify.h"
 #include "agent/backup_run.h"
 #include "agent/source/source_files.h"
 
@@ -437,6 +438,14 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
 			if (!partial_rc)
 				partial_rc = CF_ERR_PARTIAL;
 		}
+		/* Once per run: a partial backup is a failure to be told of. */
+		notify_run(cfg, src, res,
+		           rc                          ? rc
+		           : res && res->missing_count ? CF_ERR_PARTIAL
+		                                       : 0,
+		           rc                          ? error_message()
+		           : res && res->missing_count ? "the backup is partial"
+		                                       : NULL);
 		catalog_backup_free(res);
 		if (cancel_requested())
 			break;

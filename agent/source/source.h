@@ -120,6 +120,8 @@ struct source {
 	/* `coffer status`: a complete backup at least this often (0: not
 	 * checked). */
 	int64_t expect_every_ms;
+	/* Its own on_success / on_failure commands (notify.c), or NULL: [notify]'s. */
+	char *on_success, *on_failure;
 };
 
 /* The implementation of a type, or NULL if there is none. */

@@ -451,6 +451,10 @@ static void test_drill_keys(void **state)
 	             "rto_target = 'soon': expected a duration");
 	expect_error(REPO "[source s]\ntype = postgres\ndrill_shrink_warn = 150%\n", CF_ERR_CONFIG,
 	             5, "drill_shrink_warn = '150%': expected a percentage 0..100");
+	expect_error(REPO "[notify]\nwebhook_url = ftp://x\n", CF_ERR_CONFIG, 4,
+	             "webhook_url must be an http:// or https:// URL");
+	expect_error(REPO "[notify]\non_start = true\n", CF_ERR_CONFIG, 4,
+	             "unknown key 'on_start' in [notify]");
 	expect_error(REPO "[source s]\ntype = redis\nexpect_every = daily\n", CF_ERR_CONFIG, 5,
 	             "expect_every = 'daily': expected a duration");
 	expect_error(REPO "[source s]\ntype = redis\ndrill_target = x\n", CF_ERR_CONFIG, 5,
