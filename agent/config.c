@@ -364,6 +364,12 @@ static int config_repository_s3(struct config_parse *p, const char *name, const 
 		 * servers configured to allow them (tests). */
 		return config_parse_size(p, name, value, 64 * 1024, 5ULL * 1024 * 1024 * 1024,
 		                         &o->part_size);
+	if (!strcmp(name, "max_upload_rate"))
+		return config_parse_size(p, name, value, 64 * 1024, 1ULL << 40,
+		                         &o->max_upload_rate);
+	if (!strcmp(name, "max_download_rate"))
+		return config_parse_size(p, name, value, 64 * 1024, 1ULL << 40,
+		                         &o->max_download_rate);
 	if (!strcmp(name, "upload_concurrency"))
 		return config_parse_int(p, name, value, 1, 64, &o->upload_concurrency);
 	if (!strcmp(name, "download_concurrency"))
@@ -504,6 +510,7 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 	    "copy, endpoint, "
 	    "region, bucket, prefix, access_key, secret_key, uri_style, storage_class, "
 	    "ca_file, verify_tls, part_size, upload_concurrency, download_concurrency, "
+	    "max_upload_rate, max_download_rate, "
 	    "max_attempts, timeout, object_lock_mode, object_lock_days)",
 	    name);
 }

@@ -120,7 +120,8 @@ void notify_run(const struct config *cfg, const struct source *src,
 		         rc ? "on_failure" : "on_success", error_message());
 	error_clear();
 	if (cfg->notify.webhook_url && notify_webhook(cfg->notify.webhook_url, json) != 0)
-		log_warn("source %s: the webhook was not delivered: %s", src->name, error_message());
+		log_warn("source %s: the webhook was not delivered: %s", src->name,
+		         error_message());
 	error_clear();
 	free(json);
 }

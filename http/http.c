@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -35,8 +36,17 @@ struct http_conn {
 	CURLM *multi;
 };
 
+/* A token bucket shared by the client's transfers (max_send_rate...). */
+struct http_rate {
+	pthread_mutex_t mu;
+	double rate;   /* bytes per second; 0: no limit */
+	double tokens; /* may go below 0: the debt the taker sleeps off */
+	double last;   /* time_mono() of the last refill */
+};
+
 struct http_client {
 	struct http_client_options o; /* strings below, not the caller's */
+	struct http_rate send, recv;
 	struct http_tls tls;
 	char *name, *proxy, *protocols;
 	char *ca_file, *cert_file, *key_file;
@@ -84,6 +94,11 @@ int http_client_new(const struct http_client_options *o, struct http_client **ou
 	if (!c)
 		return error_set(CF_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->send.mu, NULL);
+	pthread_mutex_init(&c->recv.mu, NULL);
+	c->send.rate = (double)o->max_send_rate;
+	c->recv.rate = (double)o->max_recv_rate;
+	c->send.last = c->recv.last = time_mono();
 	c->o = *o;
 	c->tls = o->tls;
 	rc = http_dup(o->name ? o->name : "http", &c->name);
@@ -142,6 +157,8 @@ void http_client_free(struct http_client *c)
 	for (size_t i = 0; i < c->npool; i++)
 		http_conn_free(c->pool[i]);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->send.mu);
+	pthread_mutex_destroy(&c->recv.mu);
 	curl_slist_free_all(c->connect_to);
 	free(c->name);
 	free(c->proxy);
@@ -286,6 +303,34 @@ static void http_headers_free(struct curl_slist *l)
 /* Transfer callbacks                                                         */
 /* ------------------------------------------------------------------------ */
 
+static int http_hurry(const struct http_request *req);
+
+/* Lets n bytes pass at r's rate: takes them (into debt) and sleeps the debt
+ * off, in slices that look at the cancellation. Not when hurrying after a
+ * cancellation. */
+static void http_rate_take(struct http_rate *r, size_t n, const struct http_request *req)
+{
+	double now, wait;
+
+	if (r->rate <= 0 || http_hurry(req))
+		return;
+	pthread_mutex_lock(&r->mu);
+	now = time_mono();
+	r->tokens += (now - r->last) * r->rate;
+	if (r->tokens > r->rate / 4)
+		r->tokens = r->rate / 4;
+	r->last = now;
+	r->tokens -= (double)n;
+	wait = r->tokens < 0 ? -r->tokens / r->rate : 0;
+	pthread_mutex_unlock(&r->mu);
+	while (wait > 0 && !cancel_requested()) {
+		double slice = wait < 0.1 ? wait : 0.1;
+
+		usleep((useconds_t)(slice * 1e6));
+		wait -= slice;
+	}
+}
+
 static size_t http_read_cb(char *dst, size_t size, size_t n, void *ctx)
 {
 	struct http_attempt *a = ctx;
@@ -296,6 +341,7 @@ static size_t http_read_cb(char *dst, size_t size, size_t n, void *ctx)
 	if (want)
 		memcpy(dst, a->req->body + a->body_off, want);
 	a->body_off += want;
+	http_rate_take(&a->c->send, want, a->req);
 	return want;
 }
 
@@ -317,6 +363,7 @@ static size_t http_write_cb(char *data, size_t size, size_t n, void *ctx)
 	size_t len = size * n;
 	int rc;
 
+	http_rate_take(&a->c->recv, len, a->req);
 	if (a->req->sink && a->resp->status >= 200 && a->resp->status < 300) {
 		a->sink_rc = a->req->sink(a->req->ctx, (const uint8_t *)data, len);
 		return a->sink_rc ? 0 : len;

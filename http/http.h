@@ -60,7 +60,11 @@ struct http_client_options {
 	int no_proxy;            /* 1: never through a proxy (instance metadata) */
 	const char *connect_to;  /* a CURLOPT_CONNECT_TO entry "HOST:PORT:HOST2:PORT2", or NULL */
 	int accept_encoding;     /* 1: accept gzip/deflate replies (decoded) */
-	const char *protocols;   /* NULL: "http,https" */
+	/* Bytes per second all the client's transfers together may send /
+	 * receive (request and reply bodies); 0: no limit. One token bucket
+	 * each, shared by the threads, with a quarter second of burst. */
+	uint64_t max_send_rate, max_recv_rate;
+	const char *protocols; /* NULL: "http,https" */
 	/* A uniform random number in [0, upper], for the jitter; NULL:
 	 * arc4random. Tests pin it. */
 	uint32_t (*random)(uint32_t upper);

@@ -55,6 +55,8 @@ struct storage_s3_options {
 	int download_concurrency;     /* ranged GETs in flight (default 4) */
 	int max_attempts;             /* tries per request (default 8) */
 	int timeout_s;                /* connect timeout and stall limit (default 30 s) */
+	uint64_t max_upload_rate;     /* bytes/s over the parts in flight; 0: no limit */
+	uint64_t max_download_rate;   /* bytes/s over the ranged GETs in flight; 0: no limit */
 	const char *object_lock_mode; /* "GOVERNANCE", "COMPLIANCE" or NULL */
 	int object_lock_days;
 	const char *sts_endpoint; /* credential chain overrides (tests) */

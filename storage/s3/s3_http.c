@@ -114,6 +114,9 @@ int s3_client_new(const struct storage_s3_options *opts, struct s3_client **out)
 		ho.max_attempts = c->max_attempts;
 		ho.backoff_base_ms = S3_BACKOFF_BASE_MS;
 		ho.backoff_cap_ms = S3_BACKOFF_CAP_MS;
+		/* A target's rate, shared by all its transfers. */
+		ho.max_send_rate = opts->max_upload_rate;
+		ho.max_recv_rate = opts->max_download_rate;
 		ho.tls.ca_file = opts->ca_file;
 		ho.tls.insecure = opts->insecure_tls;
 		rc = http_client_new(&ho, &c->http);
