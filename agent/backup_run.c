@@ -9,6 +9,7 @@
  * no manifest, and a backup without a manifest is incomplete by definition.
  */
 #include "agent/backup_run.h"
+#include "agent/proc.h"
 #include "agent/pipeline/backup_stream.h"
 
 #include <sodium.h>
@@ -265,8 +266,12 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 	if (!rc && backup_stream_targets_left(&run) < params->copies_required)
 		rc = backup_run_settle_copies(&run);
-	if (!rc)
+	if (!rc) {
+		/* Its dump processes at the source's nice and ionice. */
+		proc_child_priority(src->nice, src->ioprio);
 		rc = src->ops->run(src->state, &run);
+		proc_child_priority(0, 0);
+	}
 	if (!rc && run.stream_open)
 		rc = error_set(CF_ERR_INTERNAL, "source %s left a stream open", src->name);
 	if (!rc)

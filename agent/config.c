@@ -194,6 +194,35 @@ static int config_parse_int(struct config_parse *p, const char *key, const char 
 	return 1;
 }
 
+/* nice = 0..19 (only lowering the priority needs no privilege). */
+static int config_parse_nice(const char *text, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < 0 || v > 19)
+		return error_set(CF_ERR_CONFIG, "nice = '%s': expected 0 to 19", text);
+	*out = (int)v;
+	return 0;
+}
+
+/* ionice = idle | best-effort[:0-7], into ioprio_set(2)'s encoding. */
+static int config_parse_ionice(const char *text, int *out)
+{
+	if (!strcmp(text, "idle")) {
+		*out = 3 << 13;
+		return 0;
+	}
+	if (!strncmp(text, "best-effort", 11) &&
+	    (!text[11] || (text[11] == ':' && text[12] >= '0' && text[12] <= '7' && !text[13]))) {
+		*out = 2 << 13 | (text[11] ? text[12] - '0' : 4);
+		return 0;
+	}
+	return error_set(CF_ERR_CONFIG, "ionice = '%s': expected idle, or best-effort[:0-7]", text);
+}
+
 /* "50%" or "50": a whole percentage 0..100. */
 static int config_parse_percent(const char *key, const char *text, int *out)
 {
@@ -987,6 +1016,10 @@ static int config_build_sources(struct config_parse *p)
 			else if (!strcmp(s->kv[k].key, "allow_empty"))
 				rc = source_parse_bool("allow_empty", s->kv[k].value,
 				                       &src->allow_empty);
+			else if (!strcmp(s->kv[k].key, "nice"))
+				rc = config_parse_nice(s->kv[k].value, &src->nice);
+			else if (!strcmp(s->kv[k].key, "ionice"))
+				rc = config_parse_ionice(s->kv[k].value, &src->ioprio);
 			else if (!strcmp(s->kv[k].key, "on_success") ||
 			         !strcmp(s->kv[k].key, "on_failure")) {
 				char **f =

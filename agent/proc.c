@@ -15,6 +15,8 @@
 #include <grp.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +90,14 @@ static char **proc_env_build(char *const *changes, char *const *pass)
 	return env;
 }
 
+static int proc_nice, proc_ioprio;
+
+void proc_child_priority(int nice, int ioprio)
+{
+	proc_nice = nice;
+	proc_ioprio = ioprio;
+}
+
 static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err_fd, int status_fd,
                        char **env, pid_t parent)
 {
@@ -113,6 +123,10 @@ static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	/* IOPRIO_WHO_PROCESS (1), this process. */
+	if ((proc_nice > 0 && setpriority(PRIO_PROCESS, 0, proc_nice) != 0) ||
+	    (proc_ioprio && syscall(SYS_ioprio_set, 1, 0, proc_ioprio) != 0))
+		goto fail;
 	if (s->uid && (setgroups(0, NULL) != 0 || setgid(s->gid) != 0 || setuid(s->uid) != 0))
 		goto fail;
 	/* After setuid, which clears it; a parent already gone is seen too. */

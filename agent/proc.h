@@ -66,6 +66,14 @@ struct proc {
 	size_t tail_n, tail_said;
 };
 
+/*
+ * The priority of the children started from now on (a backup run sets its
+ * source's nice and ionice around the run, so the dump tools do not starve
+ * production): nice 1..19 (0: unchanged), ioprio as ioprio_set(2) encodes
+ * it (class << 13 | level; 0: unchanged). Set from the main thread only.
+ */
+void proc_child_priority(int nice, int ioprio);
+
 /* Starts the child. A program that cannot be executed fails here, naming it
  * ("cannot run 'pg_dump': No such file or directory"). Errors: spec->errcode,
  * CF_ERR_NOMEM. */

@@ -120,6 +120,9 @@ struct source {
 	/* `coffer status`: a complete backup at least this often (0: not
 	 * checked). */
 	int64_t expect_every_ms;
+	/* nice (1..19, 0: unchanged) and ionice (ioprio_set(2)'s encoding, 0:
+	 * unchanged) of its dump processes (proc_child_priority()). */
+	int nice, ioprio;
 	/* Its own on_success / on_failure commands (notify.c), or NULL: [notify]'s. */
 	char *on_success, *on_failure;
 };

@@ -2,7 +2,8 @@
 # One run of a source at a time: a second backup of a source that another
 # coffer is backing up stops at once (exit 10, naming the holder) before
 # storing anything, or waits with --wait; another source runs meanwhile; a
-# lock whose holder was killed (kill -9) is taken over with a warning.
+# lock whose holder was killed (kill -9) is taken over with a warning. And
+# a source's nice / ionice apply to its dump processes.
 . "$(dirname "$0")/lib.sh"
 t_setup lock
 
@@ -54,4 +55,24 @@ rm -f "$T/hang"
 cf backup slow
 check_rc "the next run takes over the lock of the killed one" 0
 check_grep "with a warning naming it" "$ERR" "warning: source slow: taking over the lock that a coffer which died left \(pid $pid "
+# nice / ionice: a source's dump processes run at lower CPU and I/O
+# priority; another source's at coffer's own.
+cat >>"$CONF" <<EOF
+
+[source low]
+type = command
+command = sh -c 'ps -o ni= -p \$\$; ionice -p \$\$'
+nice = 10
+ionice = idle
+
+[source normal]
+type = command
+command = sh -c 'ps -o ni= -p \$\$; ionice -p \$\$'
+EOF
+cf backup low normal
+check_rc "backups with and without nice/ionice" 0
+cf restore latest --source low --stdout
+check_eq "the dump ran at nice 10, ionice idle" "10 idle" "$(tr -s ' \n' ' ' <"$OUT" | sed 's/^ //; s/ $//')"
+cf restore latest --source normal --stdout
+check_eq "the other at coffer's own priority" "0 none: prio 0" "$(tr -s ' \n' ' ' <"$OUT" | sed 's/^ //; s/ $//')"
 t_finish

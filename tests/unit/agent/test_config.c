@@ -451,6 +451,10 @@ static void test_drill_keys(void **state)
 	             "rto_target = 'soon': expected a duration");
 	expect_error(REPO "[source s]\ntype = postgres\ndrill_shrink_warn = 150%\n", CF_ERR_CONFIG,
 	             5, "drill_shrink_warn = '150%': expected a percentage 0..100");
+	expect_error(REPO "[source s]\ntype = redis\nnice = 20\n", CF_ERR_CONFIG, 5,
+	             "nice = '20': expected 0 to 19");
+	expect_error(REPO "[source s]\ntype = redis\nionice = realtime\n", CF_ERR_CONFIG, 5,
+	             "ionice = 'realtime': expected idle, or best-effort[:0-7]");
 	expect_error(REPO "[notify]\nwebhook_url = ftp://x\n", CF_ERR_CONFIG, 4,
 	             "webhook_url must be an http:// or https:// URL");
 	expect_error(REPO "[notify]\non_start = true\n", CF_ERR_CONFIG, 4,
