@@ -130,7 +130,8 @@ static void proc_child(const struct proc_spec *s, int in_fd, int out_fd, int err
 	if (s->uid && (setgroups(0, NULL) != 0 || setgid(s->gid) != 0 || setuid(s->uid) != 0))
 		goto fail;
 	/* After setuid, which clears it; a parent already gone is seen too. */
-	if (s->log_path && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+	if ((s->log_path || s->die_with_parent) &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
 		goto fail;
 	if (s->shell)
 		execle("/bin/sh", "sh", "-c", s->shell, (char *)NULL, env);

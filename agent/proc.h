@@ -46,6 +46,7 @@ struct proc_spec {
 	const char *log_path;
 	uid_t uid;
 	gid_t gid;
+	int die_with_parent; /* 1: SIGKILL when coffer dies (implied by log_path) */
 };
 
 struct proc {

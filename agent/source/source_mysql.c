@@ -810,6 +810,7 @@ static int mysql_drill_server(struct drill *d, struct source_mysql_target *t)
 		spec.uid = d->uid;
 		spec.gid = d->gid;
 		spec.stderr_debug = 1;
+		spec.die_with_parent = 1;
 		rc = proc_capture(&spec, &out);
 	}
 	strv_free(&argv);

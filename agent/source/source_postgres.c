@@ -873,6 +873,7 @@ static int pg_drill_server(struct pg_drill *p, const char *bin)
 		spec.uid = d->uid;
 		spec.gid = d->gid;
 		spec.stderr_debug = 1;
+		spec.die_with_parent = 1;
 		rc = proc_capture(&spec, &out);
 	}
 	strv_free(&argv);

@@ -118,7 +118,7 @@ check_eq "no drill folder is left" "" "$(ls "$TMPDIR")"
 "$COFFER_BIN" --config "$CONF" verify --drill "$PG1" >"$T/term.out" 2>"$T/term.err" &
 pid=$!
 for _ in $(seq 1 200); do
-	ls "$TMPDIR"/coffer-drill.*/data/postmaster.pid >/dev/null 2>&1 && break
+	ls "$TMPDIR"/coffer-drill.*/.s.PGSQL.5432 >/dev/null 2>&1 && break
 	sleep 0.1
 done
 sleep 1
@@ -134,7 +134,7 @@ check_eq "no drill folder is left after SIGTERM" "" "$(ls "$TMPDIR")"
 "$COFFER_BIN" --config "$CONF" verify --drill "$PG1" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
-	ls "$TMPDIR"/coffer-drill.*/data/postmaster.pid >/dev/null 2>&1 && break
+	ls "$TMPDIR"/coffer-drill.*/.s.PGSQL.5432 >/dev/null 2>&1 && break
 	sleep 0.1
 done
 sleep 1
