@@ -547,9 +547,10 @@ static int drill_pick(const struct drill_options *o, const struct catalog_backup
 	                 o->target ? o->target : "the configured repositories");
 }
 
-int drill_backup(const struct drill_options *o, const char *id, char **json_out)
+int drill_backup(const struct drill_options *o, const struct catalog_backup *b,
+                 const struct source_ops *ops, const struct source *src, char **json_out)
 {
-	struct catalog_backup *b = NULL;
+	const char *id = b->id;
 	struct repo *repo = NULL;
 	struct drill d;
 	json_t *report = NULL, *prev = NULL;
@@ -563,22 +564,13 @@ int drill_backup(const struct drill_options *o, const char *id, char **json_out)
 	*json_out = NULL;
 	memset(&d, 0, sizeof(d));
 	d.server.pid = -1;
-	rc = catalog_backup_get(o->cat, id, &b);
-	if (!rc && b->status != CATALOG_COMPLETE)
-		rc = error_set(CF_ERR_USAGE, "backup %s is %s: only complete backups are drilled",
-		               id, catalog_status_name(b->status));
-	if (!rc && (!(d.ops = source_registry_find(b->kind)) || !d.ops->drill))
-		rc = error_set(CF_ERR_USAGE,
-		               "backup %s is a %s backup: drills restore postgres, mysql, redis "
-		               "and sqlite backups (verify checks the others)",
-		               id, b->kind);
-	if (!rc)
-		rc = drill_pick(o, b, &t);
+	d.ops = ops;
+	d.src = src;
+	rc = drill_pick(o, b, &t);
 	if (!rc)
 		rc = agent_targets_repo(o->tg, t, &repo, NULL);
 	if (rc)
 		goto out;
-	d.src = config_source_find(o->cfg, b->source);
 	if (d.src) {
 		rto_ms = d.src->rto_target_ms;
 		shrink = d.src->shrink_warn;
@@ -729,6 +721,5 @@ out:
 	json_decref(prev);
 	json_decref(report);
 	json_decref(d.dbs);
-	catalog_backup_free(b);
 	return rc;
 }

@@ -96,17 +96,7 @@ int drill_kind(struct drill *d, const char *db, const char *kind, long long n);
 /* A %d-style path in the drill folder: DIR/name. */
 int drill_path(const struct drill *d, const char *name, char *out, size_t size);
 
-/*
- * `coffer verify --drill`: drills backup id from the first repository that
- * holds it (or target), records the report in the backup's record and as
- * the source's last drill, and prints it (text), or with json gives it in
- * *json_out (malloc'ed; also when the drill failed). Errors: CF_ERR_INTEGRITY
- * (the drill failed: the restore, a row count that differs from the one
- * recorded at backup, the rto_target), the engine's error when it failed
- * before reading the backup (CF_ERR_TARGET: no server binaries, a server
- * that did not start), CF_ERR_USAGE (not a database backup), and the errors
- * of opening things.
- */
+/* What drill_backup() needs of the command. */
 struct drill_options {
 	const struct config *cfg;
 	struct catalog *cat;
@@ -116,7 +106,20 @@ struct drill_options {
 	int json;
 	int progress;
 };
-int drill_backup(const struct drill_options *o, const char *id, char **json_out);
+/*
+ * `coffer verify --drill`: drills backup b (complete, of a kind whose ops
+ * have a drill; src its configured source or NULL: the caller looks both
+ * up, so this file calls neither the registry nor the config) from the
+ * first repository that holds it (or o->target), records the report in the
+ * backup's record and as the source's last drill, and prints it (text), or
+ * with json gives it in *json_out (malloc'ed; also when the drill failed).
+ * Errors: CF_ERR_INTEGRITY (the drill failed: the restore, a row count that
+ * differs from the one recorded at backup, the rto_target), the engine's
+ * error when it failed before reading the backup (CF_ERR_TARGET: no server
+ * binaries, a server that did not start), and the errors of opening things.
+ */
+int drill_backup(const struct drill_options *o, const struct catalog_backup *b,
+                 const struct source_ops *ops, const struct source *src, char **json_out);
 
 /* Removes the drill folders (and stops the servers) that coffer processes
  * killed during a drill left. Never fails. */

@@ -231,6 +231,30 @@ static int verify_backup(struct verify_run *v, const char *id)
 	return rc;
 }
 
+/* One drill: the record, its kind's operations and its configured source
+ * looked up here (drill.c calls neither the registry nor the config). */
+static int verify_drill_one(struct verify_run *v, const struct drill_options *o, const char *id,
+                            char **report)
+{
+	struct catalog_backup *b = NULL;
+	const struct source_ops *ops = NULL;
+	int rc = catalog_backup_get(v->cat, id, &b);
+
+	*report = NULL;
+	if (!rc && b->status != CATALOG_COMPLETE)
+		rc = error_set(CF_ERR_USAGE, "backup %s is %s: only complete backups are drilled",
+		               id, catalog_status_name(b->status));
+	if (!rc && (!(ops = source_registry_find(b->kind)) || !ops->drill))
+		rc = error_set(CF_ERR_USAGE,
+		               "backup %s is a %s backup: drills restore postgres, mysql, redis "
+		               "and sqlite backups (verify checks the others)",
+		               id, b->kind);
+	if (!rc)
+		rc = drill_backup(o, b, ops, config_source_find(v->cfg, b->source), report);
+	catalog_backup_free(b);
+	return rc;
+}
+
 /* --drill: each chosen backup restored into a throwaway server (drill.c);
  * the first failure is the run's. */
 static int verify_drill(struct verify_run *v, const struct cli *cli)
@@ -246,7 +270,7 @@ static int verify_drill(struct verify_run *v, const struct cli *cli)
 	for (size_t i = 0; i < v->ids_todo.n && rc != CF_ERR_INTERRUPTED; i++) {
 		char *report = NULL;
 
-		rc = drill_backup(&o, v->ids_todo.v[i], &report);
+		rc = verify_drill_one(v, &o, v->ids_todo.v[i], &report);
 		if (report && v->json)
 			printf("%s%s", n++ ? "," : "", report);
 		free(report);
