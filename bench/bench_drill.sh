@@ -9,8 +9,8 @@
 #
 # --quick: scale 10 (about 160 MB), 3 runs. The database servers are the test
 # harness's (tests/harness/db-start.sh), started in BENCH_OUT/drill/db on
-# ports 15450, 13350, 16390 unless COFFER_DB_DIR names running ones; they are
-# left running (db-stop.sh DIR stops them).
+# ports 25460, 23360, 26400 (away from the tests') unless COFFER_DB_DIR names running
+# ones; servers it started are stopped at exit (the data stays for the next run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
