@@ -52,6 +52,8 @@ struct config {
 	char *identity;                  /* [encryption] identity file, or NULL */
 	char *signing_key;               /* [encryption] signing_key, or NULL: beside the catalog */
 	struct strv trusted_signers;     /* [encryption] trusted_signers: "ed25519:..." keys */
+	int identity_off_host;           /* [encryption] identity_on_host = false: `coffer
+	                                  * check` fails if this user can read identity */
 	int zstd_level;                  /* [compression] level, 1..19 (default 3) */
 	int zstd_workers;                /* [compression] workers, 0 = single-threaded */
 	struct retention_keys retention; /* [retention]: every source's defaults */
@@ -213,5 +215,6 @@ int cmd_replicate(const struct cli *cli, int argc, char **argv);
 int cmd_prune(const struct cli *cli, int argc, char **argv);
 int cmd_verify(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
+int cmd_check(const struct cli *cli, int argc, char **argv);
 
 #endif

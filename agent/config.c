@@ -709,10 +709,18 @@ static int config_encryption(struct config_parse *p, const char *name, const cha
 		return config_set_path(p, &c->signing_key, value);
 	if (!strcmp(name, "trusted_signers"))
 		return config_set_list(p, name, value, config_check_signer, &c->trusted_signers);
+	if (!strcmp(name, "identity_on_host")) {
+		int v;
+
+		if (source_parse_bool(name, value, &v))
+			return config_fail(p, p->line, "%s", error_message());
+		c->identity_off_host = !v;
+		return 1;
+	}
 	return config_fail(
 	    p, p->line,
 	    "unknown key '%s' in [encryption] (expected recipients, identity, signing_key, "
-	    "trusted_signers)",
+	    "trusted_signers, identity_on_host)",
 	    name);
 }
 

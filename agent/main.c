@@ -189,6 +189,16 @@ static const struct command commands[] = {
      "running. Reads only the catalog. Exit 0 when every source is fresh and\n"
      "healthy, else 11 with one error line naming each source and its first\n"
      "problem.\n"},
+    {"check", cmd_check, "coffer check [SOURCE...]",
+     "Checks a configuration before it is trusted, one line per check: it\n"
+     "loads; the catalog opens; there are recipients; the identity loads, or\n"
+     "with identity_on_host = false is NOT readable by this user; every\n"
+     "repository takes a probe object under .coffer-check/ (written with the\n"
+     "target's object lock, listed, read back, deleted); every source (or those\n"
+     "named) is reached without storing anything: the server answers with the\n"
+     "source's credentials and its dump tool is installed and new enough (types\n"
+     "without such a check are skipped, saying so). Every check runs; exit 0 when\n"
+     "all passed, else the status of the first failure, with one error line.\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

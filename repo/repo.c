@@ -554,6 +554,93 @@ int repo_forget(struct repo *r, const char *id)
 	return rc;
 }
 
+struct repo_probe_list {
+	const char *key;
+	int seen;
+};
+
+static int repo_probe_seen(void *ctx, const char *key, const struct storage_info *info)
+{
+	struct repo_probe_list *l = ctx;
+
+	(void)info;
+	if (!strcmp(key, l->key))
+		l->seen = 1;
+	return 0;
+}
+
+/* The step's error, prefixed with what was being done. */
+static int repo_probe_fail(int rc, const char *step, const char *key)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", error_message());
+	return error_set(rc, "%s probe object %s: %s", step, key, msg);
+}
+
+int repo_probe(struct repo *r, struct buf *detail)
+{
+	struct storage *s = r->st;
+	struct repo_probe_list l = {0};
+	struct storage_write *w = NULL;
+	struct storage_info info;
+	struct buf back;
+	char key[300], host[128] = "host", body[512];
+	size_t len;
+	int rc;
+
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, "/")] = '\0';
+	snprintf(key, sizeof(key), ".coffer-check/%s-%ld-%lld", host, (long)getpid(),
+	         (long long)time_real_ms());
+	len = (size_t)snprintf(body, sizeof(body), "coffer check probe from %s, pid %ld\n", host,
+	                       (long)getpid());
+	rc = storage_write_new(s, key, &w);
+	if (!rc)
+		rc = storage_write_data(w, body, len);
+	if (!rc) {
+		rc = storage_write_commit(w);
+		w = NULL;
+	}
+	if (rc) {
+		if (w)
+			storage_write_abort(w);
+		return repo_probe_fail(rc, "write", key);
+	}
+	l.key = key;
+	rc = storage_list(s, ".coffer-check/", repo_probe_seen, &l);
+	if (!rc && !l.seen)
+		rc = error_set(CF_ERR_TARGET, "the listing does not show it");
+	if (rc) {
+		rc = repo_probe_fail(rc, "list", key);
+		storage_delete(s, key);
+		return rc;
+	}
+	buf_init(&back, 1024);
+	rc = storage_read_all(s, key, sizeof(body), &back);
+	if (!rc && (back.len != len || memcmp(back.data, body, len)))
+		rc = error_set(CF_ERR_TARGET, "it reads back different (%zu bytes, not %zu)",
+		               back.len, len);
+	buf_free(&back);
+	if (rc) {
+		rc = repo_probe_fail(rc, "read", key);
+		storage_delete(s, key);
+		return rc;
+	}
+	rc = storage_delete(s, key);
+	if (rc)
+		return repo_probe_fail(rc, "delete", key);
+	rc = storage_head(s, key, &info);
+	if (rc == CF_ERR_NOTFOUND)
+		rc = 0;
+	else if (!rc)
+		rc = error_set(CF_ERR_TARGET, "it is still there after its deletion");
+	if (rc)
+		return repo_probe_fail(rc, "delete", key);
+	return buf_printf(detail, "%s: wrote, listed, read back and deleted a probe object",
+	                  storage_describe(s));
+}
+
 int repo_delete_backup(struct repo *r, const struct catalog_backup *b)
 {
 	char key[STORAGE_KEY_MAX + 1];

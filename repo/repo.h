@@ -155,6 +155,18 @@ int repo_remove_folder(struct repo *r, const char *prefix, unsigned *removed);
  * Errors: CF_ERR_INTERNAL (a bad folder), CF_ERR_CATALOG, storage errors.
  */
 int repo_delete_backup(struct repo *r, const struct catalog_backup *b);
+
+/*
+ * `coffer check`: proves the repository takes what backups, restores and
+ * prune do. A small probe object under ".coffer-check/" (no source name
+ * starts with '.') is written (with the target's object lock, so a bucket
+ * without object lock refuses it), listed, read back and compared, deleted,
+ * and must then be gone. Appends what it did to detail. On an object-lock
+ * bucket the delete leaves the probe's locked version until its retention
+ * ends, as every deletion there does.
+ * Errors: the failing step's storage error, its message naming the step.
+ */
+int repo_probe(struct repo *r, struct buf *detail);
 /* What repo_prune_backup() did. */
 struct repo_prune_result {
 	int64_t locked_until_ms; /* not 0: nothing deleted, locked until then */

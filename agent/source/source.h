@@ -75,6 +75,11 @@ struct source_ops {
 	/* Produces the backup's streams on run. Errors: CF_ERR_SOURCE (what failed,
 	 * named), CF_ERR_INTERRUPTED, and whatever the streams' filters return. */
 	int (*run)(void *state, struct backup_run *run);
+	/* `coffer check`: reaches what run() would read (connects, finds the
+	 * dump tool and its version) without storing anything, and appends one
+	 * line saying what it found to detail. NULL: the type has no check.
+	 * Errors: CF_ERR_SOURCE (what is wrong and what would fix it). */
+	int (*probe)(void *state, struct buf *detail);
 	void (*free)(void *state);
 
 	/* Restore side: 0/NULL when the type has none. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct source_command {
 	char *name;
@@ -194,11 +195,42 @@ static int source_command_run(void *state, struct backup_run *run)
 	return rc;
 }
 
+/* coffer check: the program exists and may be run (it is not run: a
+ * command's output is the backup). */
+static int source_command_probe(void *state, struct buf *detail)
+{
+	struct source_command *s = state;
+	const char *names[2] = {NULL, NULL}, *prog;
+	char **argv = NULL, *path;
+	int rc;
+
+	if (!s->shell && source_command_split(s->command, &argv))
+		return error_set(CF_ERR_SOURCE, "source %s: %s", s->name, error_message());
+	prog = s->shell ? "/bin/sh" : argv[0];
+	if (strchr(prog, '/')) {
+		path = access(prog, X_OK) == 0 ? strdup(prog) : NULL;
+	} else {
+		names[0] = prog;
+		path = source_db_find_tool(NULL, names);
+	}
+	if (!path)
+		rc = error_set(CF_ERR_SOURCE, "source %s: %s is not an executable program%s",
+		               s->name, prog, strchr(prog, '/') ? "" : " on PATH");
+	else
+		rc = buf_printf(detail, "%s found (not run)", path);
+	free(path);
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+	return rc;
+}
+
 const struct source_ops source_command_ops = {
     .type = "command",
     .create = source_command_create,
     .set = source_command_set,
     .check = source_command_check,
     .run = source_command_run,
+    .probe = source_command_probe,
     .free = source_command_free,
 };

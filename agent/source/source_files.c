@@ -642,6 +642,28 @@ static int source_files_run(void *state, struct backup_run *run)
 	return rc;
 }
 
+/* coffer check: every path exists and can be read (a folder: listed). A
+ * path that cannot would make every backup partial. */
+static int source_files_probe(void *state, struct buf *detail)
+{
+	struct source_files *s = state;
+	struct stat st;
+
+	for (size_t i = 0; i < s->paths.n; i++) {
+		const char *p = s->paths.v[i];
+
+		if (lstat(p, &st) != 0)
+			return error_set_errno(CF_ERR_SOURCE, errno, "source %s: path %s", s->name,
+			                       p);
+		if (access(p, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) != 0)
+			return error_set_errno(CF_ERR_SOURCE, errno,
+			                       "source %s: path %s cannot be read by this user "
+			                       "(uid %u)",
+			                       s->name, p, (unsigned)geteuid());
+	}
+	return buf_printf(detail, "%zu path(s) readable", s->paths.n);
+}
+
 int source_files_dry_run(const struct source *src, int (*visit)(void *ctx, struct archive_entry *e),
                          void *ctx, uint64_t *missing)
 {
@@ -669,5 +691,6 @@ const struct source_ops source_files_ops = {
     .set = source_files_set,
     .check = source_files_check,
     .run = source_files_run,
+    .probe = source_files_probe,
     .free = source_files_free,
 };

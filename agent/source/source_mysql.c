@@ -354,24 +354,21 @@ static int source_mysql_meta(struct source_mysql *s, struct source_mysql_ctx *c,
 	return source_db_meta_commit(run, m, bad);
 }
 
-static int source_mysql_run(void *state, struct backup_run *run)
+/* The server's version and the databases to dump. One query checks the
+ * connection and the password before anything is stored; names travel as
+ * hex, so any byte is safe. */
+static int source_mysql_server(struct source_mysql *s, struct source_mysql_ctx *c, char *version,
+                               size_t vlen, struct strv *dbs)
 {
-	struct source_mysql *s = state;
-	struct source_mysql_ctx c;
-	struct strv all = {0}, dbs = {0};
-	char version[256] = "";
+	struct strv all = {0};
 	struct buf out;
 	int rc;
 
 	buf_init(&out, 16 * 1024 * 1024);
-	rc = source_mysql_ctx_init(s, &c);
-	/* One query checks the connection and the password before anything is
-	 * stored, and lists the databases. Names travel as hex: any byte is safe. */
-	if (!rc)
-		rc = source_mysql_query(s, &c,
-		                        "SELECT VERSION(); SELECT HEX(schema_name) FROM "
-		                        "information_schema.schemata ORDER BY schema_name",
-		                        &out);
+	rc = source_mysql_query(s, c,
+	                        "SELECT VERSION(); SELECT HEX(schema_name) FROM "
+	                        "information_schema.schemata ORDER BY schema_name",
+	                        &out);
 	if (!rc) {
 		char *save = NULL, *line = strtok_r((char *)out.data, "\n", &save);
 
@@ -379,7 +376,7 @@ static int source_mysql_run(void *state, struct backup_run *run)
 			rc = error_set(CF_ERR_SOURCE, "source %s: the server returned no version",
 			               s->name);
 		else
-			snprintf(version, sizeof(version), "%s", line);
+			snprintf(version, vlen, "%s", line);
 		while (!rc && (line = strtok_r(NULL, "\n", &save)) != NULL) {
 			char *db = NULL;
 			int listed = 0;
@@ -393,9 +390,25 @@ static int source_mysql_run(void *state, struct backup_run *run)
 		}
 	}
 	if (!rc)
-		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, &dbs);
-	if (!rc && dbs.n == 0 && !s->grants)
+		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, dbs);
+	if (!rc && dbs->n == 0 && !s->grants)
 		rc = error_set(CF_ERR_SOURCE, "source %s: no database to dump", s->name);
+	buf_free(&out);
+	strv_free(&all);
+	return rc;
+}
+
+static int source_mysql_run(void *state, struct backup_run *run)
+{
+	struct source_mysql *s = state;
+	struct source_mysql_ctx c;
+	struct strv dbs = {0};
+	char version[256] = "";
+	int rc;
+
+	rc = source_mysql_ctx_init(s, &c);
+	if (!rc)
+		rc = source_mysql_server(s, &c, version, sizeof(version), &dbs);
 	if (!rc)
 		rc = source_mysql_meta(s, &c, run, version, &dbs);
 	if (!rc && s->grants)
@@ -408,8 +421,26 @@ static int source_mysql_run(void *state, struct backup_run *run)
 			rc = source_mysql_database(s, &c, run, dbs.v[i]);
 	}
 	source_mysql_ctx_free(&c);
-	buf_free(&out);
-	strv_free(&all);
+	strv_free(&dbs);
+	return rc;
+}
+
+/* coffer check: the client and dump tool are installed, the server answers
+ * with this source's credentials, and the databases to dump exist. */
+static int source_mysql_probe(void *state, struct buf *detail)
+{
+	struct source_mysql *s = state;
+	struct source_mysql_ctx c;
+	struct strv dbs = {0};
+	char version[256] = "";
+	int rc = source_mysql_ctx_init(s, &c);
+
+	if (!rc)
+		rc = source_mysql_server(s, &c, version, sizeof(version), &dbs);
+	if (!rc)
+		rc = buf_printf(detail, "server %s, %s, %zu database(s) to dump", version, c.dump,
+		                dbs.n);
+	source_mysql_ctx_free(&c);
 	strv_free(&dbs);
 	return rc;
 }
@@ -955,6 +986,7 @@ const struct source_ops source_mysql_ops = {
     .set = source_mysql_set,
     .check = source_mysql_check,
     .run = source_mysql_run,
+    .probe = source_mysql_probe,
     .free = source_mysql_free,
     .traits = SOURCE_TRAIT_DATABASE,
     .restore_db = source_mysql_restore_db,

@@ -453,17 +453,16 @@ static int source_postgres_meta(struct source_postgres *s, struct backup_run *ru
 	return source_db_meta_commit(run, m, bad);
 }
 
-static int source_postgres_run(void *state, struct backup_run *run)
+/* The server's version and the databases to dump (after the include and
+ * exclude lists). One query checks the connection and the password before
+ * anything is stored. */
+static int source_postgres_server(const struct source_postgres *s, long *server_num,
+                                  char *server_version, size_t vlen, struct strv *dbs)
 {
-	struct source_postgres *s = state;
-	struct strv rows = {0}, all = {0}, dbs = {0};
-	char dump_version[64] = "", server_version[128] = "";
-	long server_num = 0;
+	struct strv rows = {0}, all = {0};
 	struct buf out;
-	int rc, dump_major;
+	int rc;
 
-	/* One query checks the connection and the password before anything is
-	 * stored, and lists the databases that can be dumped. */
 	buf_init(&out, 16 * 1024 * 1024);
 	rc = source_postgres_query(
 	    s,
@@ -477,17 +476,32 @@ static int source_postgres_run(void *state, struct backup_run *run)
 	if (!rc && rows.n < 2)
 		rc =
 		    error_set(CF_ERR_SOURCE, "source %s: psql returned no server version", s->name);
-	if (rc)
-		goto out;
-	server_num = atol(rows.v[0]);
-	snprintf(server_version, sizeof(server_version), "%s", rows.v[1]);
+	if (!rc) {
+		*server_num = atol(rows.v[0]);
+		snprintf(server_version, vlen, "%s", rows.v[1]);
+	}
 	for (size_t i = 2; !rc && i < rows.n; i++)
 		rc = strv_add(&all, rows.v[i]);
 	if (!rc)
-		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, &dbs);
-	if (!rc && dbs.n == 0)
+		rc = source_db_select(s->name, &all, &s->databases, &s->exclude, dbs);
+	if (!rc && dbs->n == 0)
 		rc = error_set(CF_ERR_SOURCE,
 		               "source %s: no database left to dump after the excludes", s->name);
+	buf_free(&out);
+	strv_free(&rows);
+	strv_free(&all);
+	return rc;
+}
+
+static int source_postgres_run(void *state, struct backup_run *run)
+{
+	struct source_postgres *s = state;
+	struct strv dbs = {0};
+	char dump_version[64] = "", server_version[128] = "";
+	long server_num = 0;
+	int rc, dump_major;
+
+	rc = source_postgres_server(s, &server_num, server_version, sizeof(server_version), &dbs);
 	if (rc)
 		goto out;
 	dump_major = source_postgres_tool_major(s, "pg_dump", dump_version, sizeof(dump_version));
@@ -507,9 +521,40 @@ static int source_postgres_run(void *state, struct backup_run *run)
 			rc = source_postgres_database(s, run, dbs.v[i]);
 	}
 out:
-	buf_free(&out);
-	strv_free(&rows);
-	strv_free(&all);
+	strv_free(&dbs);
+	return rc;
+}
+
+/* coffer check: the server answers, the databases to dump exist, and a
+ * pg_dump no older than the server is installed. */
+static int source_postgres_probe(void *state, struct buf *detail)
+{
+	struct source_postgres *s = state;
+	struct strv dbs = {0};
+	char dump_version[64] = "", server_version[128] = "";
+	long server_num = 0;
+	int rc, dump_major;
+
+	rc = source_postgres_server(s, &server_num, server_version, sizeof(server_version), &dbs);
+	if (!rc) {
+		dump_major =
+		    source_postgres_tool_major(s, "pg_dump", dump_version, sizeof(dump_version));
+		if (!dump_major)
+			rc = error_set(CF_ERR_SOURCE,
+			               "source %s: pg_dump not found or unusable in %s (install "
+			               "postgresql-client-%ld or set bin_dir)",
+			               s->name, s->bin_dir ? s->bin_dir : "PATH",
+			               server_num / 10000);
+		else if (dump_major < server_num / 10000)
+			rc = error_set(CF_ERR_SOURCE,
+			               "source %s: pg_dump %s is older than the server (%s) and "
+			               "refuses to dump it; install postgresql-client-%ld or set "
+			               "bin_dir",
+			               s->name, dump_version, server_version, server_num / 10000);
+	}
+	if (!rc)
+		rc = buf_printf(detail, "PostgreSQL %s, pg_dump %s, %zu database(s) to dump",
+		                server_version, dump_version, dbs.n);
 	strv_free(&dbs);
 	return rc;
 }
@@ -1011,6 +1056,7 @@ const struct source_ops source_postgres_ops = {
     .set = source_postgres_set,
     .check = source_postgres_check,
     .run = source_postgres_run,
+    .probe = source_postgres_probe,
     .free = source_postgres_free,
     .traits = SOURCE_TRAIT_DATABASE,
     .restore_db = source_postgres_restore_db,

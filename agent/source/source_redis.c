@@ -368,24 +368,24 @@ out:
 	return rc;
 }
 
-static int source_redis_run(void *state, struct backup_run *run)
+/* Finds redis-cli and puts the password (if any) into c's environment.
+ * Release with redis_ctx_close() whatever it returns. */
+static int redis_ctx_open(struct source_redis *s, struct redis_ctx *c)
 {
 	static const char *const names[] = {"redis-cli", NULL};
-	struct source_redis *s = state;
-	struct redis_ctx c;
 	char *password = NULL;
 	size_t envlen;
 	int rc = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.s = s;
+	memset(c, 0, sizeof(*c));
+	c->s = s;
 	if (s->socket)
-		snprintf(c.where, sizeof(c.where), "%s", s->socket);
+		snprintf(c->where, sizeof(c->where), "%s", s->socket);
 	else
-		snprintf(c.where, sizeof(c.where), "%s:%s", s->host ? s->host : "127.0.0.1",
+		snprintf(c->where, sizeof(c->where), "%s:%s", s->host ? s->host : "127.0.0.1",
 		         s->port ? s->port : "6379");
-	c.cli = s->redis_cli ? strdup(s->redis_cli) : source_db_find_tool(NULL, names);
-	if (!c.cli) {
+	c->cli = s->redis_cli ? strdup(s->redis_cli) : source_db_find_tool(NULL, names);
+	if (!c->cli) {
 		if (s->redis_cli)
 			return error_set(CF_ERR_NOMEM, "out of memory");
 		return error_set(CF_ERR_SOURCE,
@@ -398,37 +398,63 @@ static int source_redis_run(void *state, struct backup_run *run)
 			char msg[1024];
 
 			snprintf(msg, sizeof(msg), "%s", error_message());
-			rc = error_set(CF_ERR_SOURCE, "source %s: %s", s->name, msg);
-			goto out;
+			return error_set(CF_ERR_SOURCE, "source %s: %s", s->name, msg);
 		}
 		/* The variable holds the secret too: sodium memory, wiped on free. */
 		envlen = strlen("REDISCLI_AUTH=") + strlen(password) + 1;
-		c.env[0] = sodium_malloc(envlen);
-		if (!c.env[0]) {
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		snprintf(c.env[0], envlen, "REDISCLI_AUTH=%s", password);
+		c->env[0] = sodium_malloc(envlen);
+		if (c->env[0])
+			snprintf(c->env[0], envlen, "REDISCLI_AUTH=%s", password);
+		proc_secret_free(password);
 	} else {
 		/* A REDISCLI_AUTH in coffer's own environment is not this source's. */
-		c.env[0] = sodium_malloc(sizeof("REDISCLI_AUTH"));
-		if (!c.env[0]) {
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(c.env[0], "REDISCLI_AUTH", sizeof("REDISCLI_AUTH"));
+		c->env[0] = sodium_malloc(sizeof("REDISCLI_AUTH"));
+		if (c->env[0])
+			memcpy(c->env[0], "REDISCLI_AUTH", sizeof("REDISCLI_AUTH"));
 	}
-	rc = redis_info(&c);
+	if (!c->env[0])
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static void redis_ctx_close(struct redis_ctx *c)
+{
+	if (c->env[0])
+		sodium_free(c->env[0]);
+	json_decref(c->databases);
+	free(c->cli);
+	memset(c, 0, sizeof(*c));
+}
+
+static int source_redis_run(void *state, struct backup_run *run)
+{
+	struct source_redis *s = state;
+	struct redis_ctx c;
+	int rc = redis_ctx_open(s, &c);
+
+	if (!rc)
+		rc = redis_info(&c);
 	if (!rc)
 		log_info("source %s: Redis %s at %s", s->name, c.version, c.where);
 	if (!rc)
 		rc = redis_dump(&c, run);
-out:
-	proc_secret_free(password);
-	if (c.env[0])
-		sodium_free(c.env[0]);
-	json_decref(c.databases);
-	free(c.cli);
+	redis_ctx_close(&c);
+	return rc;
+}
+
+/* coffer check: redis-cli is installed and the server answers INFO with this
+ * source's password. */
+static int source_redis_probe(void *state, struct buf *detail)
+{
+	struct source_redis *s = state;
+	struct redis_ctx c;
+	int rc = redis_ctx_open(s, &c);
+
+	if (!rc)
+		rc = redis_info(&c);
+	if (!rc)
+		rc = buf_printf(detail, "Redis %s at %s", c.version, c.where);
+	redis_ctx_close(&c);
 	return rc;
 }
 
@@ -544,6 +570,7 @@ const struct source_ops source_redis_ops = {
     .set = source_redis_set,
     .check = source_redis_check,
     .run = source_redis_run,
+    .probe = source_redis_probe,
     .free = source_redis_free,
     .traits = SOURCE_TRAIT_SINGLE_FILE,
     .drill = source_redis_drill,

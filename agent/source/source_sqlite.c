@@ -504,12 +504,42 @@ static int source_sqlite_drill(struct drill *d)
 	return rc;
 }
 
+/* coffer check: the file is a database this process can open and read. */
+static int source_sqlite_probe(void *state, struct buf *detail)
+{
+	struct source_sqlite *s = state;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct stat sb;
+	int rc = 0;
+
+	if (stat(s->path, &sb) != 0)
+		return error_set_errno(CF_ERR_SOURCE, errno, "source %s: cannot open %s", s->name,
+		                       s->path);
+	if (!S_ISREG(sb.st_mode))
+		return error_set(CF_ERR_SOURCE, "source %s: %s is not a regular file", s->name,
+		                 s->path);
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		rc = error_set(CF_ERR_SOURCE, "source %s: cannot read %s: %s", s->name, s->path,
+		               db ? sqlite3_errmsg(db) : "out of memory");
+	if (!rc)
+		rc = buf_printf(detail, "%s: %lld bytes, %d schema object(s)", s->path,
+		                (long long)sb.st_size, sqlite3_column_int(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
 const struct source_ops source_sqlite_ops = {
     .type = "sqlite",
     .create = source_sqlite_create,
     .set = source_sqlite_set,
     .check = source_sqlite_check,
     .run = source_sqlite_run,
+    .probe = source_sqlite_probe,
     .free = source_sqlite_free,
     .traits = SOURCE_TRAIT_SINGLE_FILE,
     .drill = source_sqlite_drill,
