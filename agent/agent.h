@@ -99,6 +99,7 @@ struct cli {
 	int progress;            /* stderr is a terminal and --quiet not given */
 	int verbose;             /* --verbose: 1 per-object info lines, 2 per-file and debug */
 	int quiet;               /* --quiet: errors and the command's data only */
+	const char *log_format;  /* --log-format or COFFER_LOG_FORMAT, or NULL (text) */
 };
 
 /* Opens the configured repository / catalog, with a clear error when the

@@ -259,6 +259,8 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 		catalog_backup_free(run.rec);
 		return rc;
 	}
+	/* Every line logged from here to the end of the run names it. */
+	log_context_set(src->name, run.rec->id);
 	/* A target that could not be opened is a copy lost from the start;
 	 * too few left fails the run before it reads anything. */
 	for (size_t i = 0; !rc && params->unavailable && i < params->nrepos; i++)
@@ -346,6 +348,7 @@ int backup_run_source(const struct backup_run_params *params, const struct sourc
 			    run.rec->id, error_message());
 	}
 	backup_run_free_targets(&run);
+	log_context_set(NULL, NULL);
 	*result = run.rec;
 	return rc;
 }

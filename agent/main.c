@@ -230,6 +230,10 @@ static const char main_globals[] =
     "  -q, --quiet           print errors only, and the data the command prints\n"
     "  -v, --verbose         info lines: each object stored or restored; twice (-vv):\n"
     "                        each file and debug lines\n"
+    "  --log-format FORMAT   text (default: coffer: LEVEL: [SOURCE ID] message)\n"
+    "                        or json (one object a line: time, level, source,\n"
+    "                        backup, message), for log collectors; default\n"
+    "                        $COFFER_LOG_FORMAT\n"
     "  -h, --help            print help (after a command: that command's)\n"
     "  --version             print coffer's version\n";
 
@@ -303,6 +307,10 @@ static int main_take_globals(struct cli *cli, int *quiet, int *argc, char **argv
 			cli->verbose += 2;
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			help = 1;
+		else if (!strcmp(a, "--log-format") && i + 1 < *argc)
+			cli->log_format = argv[++i];
+		else if (!strncmp(a, "--log-format=", 13))
+			cli->log_format = a + 13;
 		else
 			argv[n++] = argv[i];
 	}
@@ -350,6 +358,7 @@ int main(int argc, char **argv)
 	                                     {"verbose", no_argument, NULL, 'v'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"log-format", required_argument, NULL, 'L'},
 	                                     {NULL, 0, NULL, 0}};
 	struct cli cli;
 	const struct command *cmd = NULL;
@@ -364,6 +373,8 @@ int main(int argc, char **argv)
 		setlocale(LC_CTYPE, "");
 	env = getenv("COFFER_CONFIG");
 	cli.config_path = env && *env ? env : CONFIG_DEFAULT_PATH;
+	env = getenv("COFFER_LOG_FORMAT");
+	cli.log_format = env && *env ? env : NULL;
 	/* Commands report a bad option in their one error line, not getopt. */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:qvh", opts, NULL)) != -1) {
@@ -385,6 +396,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'h':
 			help = 1;
+			break;
+		case 'L':
+			cli.log_format = optarg;
 			break;
 		default:
 			agent_option_error(opt, argv, "see 'coffer help'");
@@ -409,6 +423,15 @@ int main(int argc, char **argv)
 	                               : LOG_LEVEL_WARN);
 	if (quiet)
 		log_set_level(LOG_LEVEL_ERROR);
+	if (cli.log_format) {
+		enum log_format f;
+
+		if (log_parse_format(cli.log_format, &f)) {
+			log_error("%s", error_message());
+			return agent_exit_code(CF_ERR_USAGE);
+		}
+		log_set_format(f);
+	}
 	cli.quiet = quiet;
 	cli.progress = !quiet && !cli.json && isatty(STDERR_FILENO);
 

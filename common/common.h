@@ -92,8 +92,19 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
-/* Prints "coffer: <level>: message" to stderr if level is enabled. Thread-safe. */
+/* Prints "coffer: <level>: message" to stderr if level is enabled (with
+ * "[SOURCE ID] " before the message during a run), or in the json format
+ * one object a line. Thread-safe, and safe in a forked child. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+void log_set_format(enum log_format format);
+/* "text" or "json". Errors: CF_ERR_USAGE naming the value. */
+int log_parse_format(const char *name, enum log_format *out);
+/* The run every following line belongs to (a source and a backup id), so
+ * that each line of a backup carries them; (NULL, NULL) ends it. Called by
+ * the thread that runs the backups, between runs. */
+void log_context_set(const char *source, const char *backup_id);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

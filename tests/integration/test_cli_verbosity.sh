@@ -82,11 +82,27 @@ cf backup one
 check_no_grep "without -v: no per-object line" "$ERR" 'stored object'
 cf backup one --verbose
 check_rc "backup one --verbose" 0
-check_grep "--verbose backup: an info line for the object, with its sizes" "$ERR" \
-	'^coffer: info: stored object stdout \(one/[^ ]+/stdout.zst.age\): 3893 bytes, [0-9]+ stored$'
+check_grep "--verbose backup: an info line for the object, with its sizes, naming the run" "$ERR" \
+	'^coffer: info: \[one [0-9TZ.]+-[0-9a-f]{8}\] stored object stdout \(one/[^ ]+/stdout.zst.age\): 3893 bytes, [0-9]+ stored$'
 cf -v backup tree
 check_grep "-v backup tree: an info line for the object" "$ERR" \
-	'^coffer: info: stored object files \(tree/[^)]+\): [0-9]+ bytes, [0-9]+ stored$'
+	'^coffer: info: \[tree [^]]+\] stored object files \(tree/[^)]+\): [0-9]+ bytes, [0-9]+ stored$'
+TREE2=$(grep -o 'tree/[^/]*' "$ERR" | head -1 | cut -d/ -f2)
+check_eq "every line of the run carries its backup id" "$(grep -c '^coffer: ' "$ERR")" "$(grep -c "^coffer: [a-z]*: \[tree $TREE2\] " "$ERR")"
+
+# --- --log-format json -------------------------------------------------------------------
+cf --log-format json -v backup tree one
+check_rc "--log-format json backup" 0
+check_eq "every stderr line is a JSON object" "$(wc -l <"$ERR")" "$(jq -c . "$ERR" | wc -l)"
+check_eq "each with time, level and message" "" "$(jq -r 'select((.time | test("^20[0-9-]+T[0-9:.]+Z$") | not) or .level == null or .message == null) | .message' "$ERR")"
+check_eq "the lines of a run carry its source and backup id" "tree one" "$(jq -r 'select(.message | startswith("stored object")) | .source' "$ERR" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the backup id is the one stored" "" "$(jq -r 'select(.message | startswith("stored object")) | select((.message | contains(.source + "/" + .backup + "/")) | not) | .message' "$ERR")"
+COFFER_LOG_FORMAT=json cf restore no-such-id --to "$T/nowhere"
+check_not "a failed command" test "$RC" = 0
+check_eq "COFFER_LOG_FORMAT=json: its error line is JSON too" "error" "$(jq -r .level "$ERR")"
+cf --log-format xml list
+check_rc "--log-format xml is refused" 2
+check_grep "naming the value and the choices" "$ERR" "^coffer: error: --log-format 'xml': expected text or json$"
 check_no_grep "-v: no per-file debug lines" "$ERR" '^coffer: debug: '
 cf -v restore "$TREE" --to "$T/r2"
 check_rc "-v restore" 0

@@ -186,7 +186,7 @@ else
 	check_one_error_line "partial: one error line"
 	check_grep "the error line says partial and names a path" "$ERR" \
 		"^coffer: error: backup $ID_RE of source perm is partial: 2 item\(s\).*$P/(secret|unreadable): Permission denied"
-	check_grep "each unreadable path has a warning" "$ERR" "^coffer: warning: source perm: $P/secret: Permission denied"
+	check_grep "each unreadable path has a warning" "$ERR" "^coffer: warning: \[perm [^]]+\] source perm: $P/secret: Permission denied"
 	check_grep "the backup line says partial" "$OUT" "^$ID_RE +perm +partial"
 	PID_=$(last_id perm complete "$T/perm.conf")
 	check "the partial backup is recorded complete (it restores)" test -n "$PID_"
