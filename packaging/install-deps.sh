@@ -18,7 +18,7 @@ if [ "${1:-}" = "--test" ]; then
     radosgw ceph-mon ceph-osd ceph-common awscli curl
     postgresql-15 postgresql-contrib mariadb-server mariadb-client redis-server redis-tools
     sqlite3 libsqlite3-dev pgbackrest python3-yaml python3-jsonschema openssl procps iproute2 clang-format
-    prometheus lintian man-db groff-base systemd"
+    prometheus lintian man-db groff-base systemd adduser"
 fi
 export DEBIAN_FRONTEND=noninteractive
 missing=""

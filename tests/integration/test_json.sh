@@ -55,7 +55,7 @@ PY
 # Schemas that are parts of others, not a command's document.
 PARTS=" record "
 # The schemas this test produces output for (one or more runs each).
-KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify drill status "
+KNOWN=" keygen catalog-rebuild repo-cleanup list show backup restore ls replicate prune verify drill status check "
 VALIDATED=" "
 
 # check_doc NAME DESC: the last cf succeeded and its stdout is one document
@@ -208,6 +208,9 @@ cf --json show "$(jq -r '.drills[0].id' "$OUT")"
 check_doc show "--json show of a drilled backup"
 check_eq "show --json: the drill report" true "$(jq '.drill.ok and .drill.rto_ok' "$OUT")"
 cf --json verify --latest --source lite
+cf --json check lite
+check_doc check "--json check of a sqlite source"
+check_eq "check --json: ok, the source reached" "true ok" "$(jq -r '[.ok, (.checks[] | select(.check == "source") | .result)] | join(" ")' "$OUT")"
 cf --json status lite
 check_doc status "--json status of a verified and drilled source"
 check_eq "status --json: healthy, with its drill" true "$(jq '.healthy and .sources[0].drill.ok' "$OUT")"
