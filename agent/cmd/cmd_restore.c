@@ -712,6 +712,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		rc = agent_open_repo(cfg, cat, &trust, &repo);
 	if (!rc)
 		rc = restore_find(cfg, cat, &trust, repo, id, source, from, &b, &found);
+	if (!rc)
+		log_context_set(b->source, b->id);
 	/* NULL for a kind this build does not know (or stdin): a folder. */
 	if (!rc)
 		ops = source_registry_find(b->kind);
@@ -796,6 +798,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		    object, &include, dbo.target ? db_obj : NULL, time_mono() - started);
 	if (!rc && !to_stdout && !cli->json && !cli->quiet && !apply_order)
 		printf("restored %s (%s) into %s\n", b->id, b->source, to ? to : "the database");
+	log_context_set(NULL, NULL);
 	free(from_idx);
 	age_identities_free(ids);
 	catalog_backup_free(b);

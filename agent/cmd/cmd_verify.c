@@ -213,6 +213,8 @@ static int verify_backup(struct verify_run *v, const char *id)
 	if (!rc && b->status != CATALOG_COMPLETE)
 		rc = error_set(CF_ERR_USAGE, "backup %s is %s: only complete backups are verified",
 		               id, catalog_status_name(b->status));
+	if (!rc)
+		log_context_set(b->source, b->id);
 	for (size_t t = 0; !rc && t < v->cfg->ntargets; t++) {
 		if ((v->target && strcmp(v->cfg->targets[t].name, v->target) != 0) ||
 		    !repo_record_at(b, v->tg.locs[t]))
@@ -227,6 +229,7 @@ static int verify_backup(struct verify_run *v, const char *id)
 		               v->target ? v->target : "the configured repositories");
 	if (!rc)
 		rc = verify_record(v, id, !first[0], first[0] ? first : NULL);
+	log_context_set(NULL, NULL);
 	catalog_backup_free(b);
 	return rc;
 }
@@ -249,8 +252,11 @@ static int verify_drill_one(struct verify_run *v, const struct drill_options *o,
 		               "backup %s is a %s backup: drills restore postgres, mysql, redis "
 		               "and sqlite backups (verify checks the others)",
 		               id, b->kind);
-	if (!rc)
+	if (!rc) {
+		log_context_set(b->source, b->id);
 		rc = drill_backup(o, b, ops, config_source_find(v->cfg, b->source), report);
+		log_context_set(NULL, NULL);
+	}
 	catalog_backup_free(b);
 	return rc;
 }

@@ -107,11 +107,11 @@ check_no_grep "-v: no per-file debug lines" "$ERR" '^coffer: debug: '
 cf -v restore "$TREE" --to "$T/r2"
 check_rc "-v restore" 0
 check_grep "-v restore: an info line for the object, verified" "$ERR" \
-	'^coffer: info: restored object files \(tree/[^)]+\): [0-9]+ bytes, [0-9]+ stored, size and SHA-256 verified$'
+	'^coffer: info: \[tree [^]]+\] restored object files \(tree/[^)]+\): [0-9]+ bytes, [0-9]+ stored, size and SHA-256 verified$'
 check_no_grep "-v restore: no per-file lines" "$ERR" 'b\.txt'
 cf -vv restore "$TREE" --to "$T/r3"
 check_rc "-vv restore" 0
-check_grep "-vv restore: a debug line per file" "$ERR" "^coffer: debug: restoring .*files/sub/b\.txt$"
+check_grep "-vv restore: a debug line per file" "$ERR" "^coffer: debug: \[tree [^]]+\] restoring .*files/sub/b\.txt$"
 cf -vv backup tree
 check_rc "-vv backup tree" 0
 check_grep "-vv backup: a debug line per file" "$ERR" "^coffer: debug: .*files/sub/b\.txt"

@@ -135,7 +135,7 @@ check "kill -9 leaves the hidden restore folder (nobody is left to remove it)" \
 cf_conf "$T/big.conf" restore "$BIG_ID" --to "$T/r"
 check_rc "the next restore to the same target succeeds" 0
 check_grep "it says it removed the killed restore's folder" "$ERR" \
-	'^coffer: warning: removed .*\.r\.coffer-restore\.[0-9]+, left by a restore that was interrupted'
+	'^coffer: warning: \[big [^]]+\] removed .*\.r\.coffer-restore\.[0-9]+, left by a restore that was interrupted'
 check_empty_output "no hidden restore folder is left" leftovers "$T"
 check_eq "the restored file is whole" "$(stat -c %s "$BIG/x")" "$(stat -c %s "$T/r$BIG/x" 2>/dev/null)"
 rm -rf "$T/r" "$BIG"
