@@ -545,6 +545,42 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 }
 
 /* Checks a [repository ...] section as a whole once the file is read. */
+/* For a posix target: the first s3 key it was given, as the message saying
+ * so, or NULL. A key that does nothing is an error, never a silent no-op
+ * (max_upload_rate on a folder would limit nothing). */
+static const char *config_s3_key_set(const struct config_target *t)
+{
+	const struct storage_s3_options *o = &t->s3;
+	const char *key = o->endpoint               ? "endpoint"
+	                  : o->region               ? "region"
+	                  : o->bucket               ? "bucket"
+	                  : o->prefix               ? "prefix"
+	                  : o->access_key           ? "access_key"
+	                  : o->secret_key           ? "secret_key"
+	                  : o->virtual_style        ? "uri_style"
+	                  : o->storage_class        ? "storage_class"
+	                  : o->ca_file              ? "ca_file"
+	                  : o->insecure_tls         ? "verify_tls"
+	                  : o->part_size            ? "part_size"
+	                  : o->upload_concurrency   ? "upload_concurrency"
+	                  : o->download_concurrency ? "download_concurrency"
+	                  : o->max_attempts         ? "max_attempts"
+	                  : o->timeout_s            ? "timeout"
+	                  : o->max_upload_rate      ? "max_upload_rate"
+	                  : o->max_download_rate    ? "max_download_rate"
+	                  : o->object_lock_mode     ? "object_lock_mode"
+	                  : o->object_lock_days     ? "object_lock_days"
+	                  : t->copy_server          ? "copy"
+	                                            : NULL;
+	static char msg[160];
+
+	if (!key)
+		return NULL;
+	snprintf(msg, sizeof(msg), "%s is a key of type = s3; this repository is a posix folder",
+	         key);
+	return msg;
+}
+
 static int config_check_target(struct config *c, struct config_target *t, FILE *fp)
 {
 	const struct storage_s3_options *o = &t->s3;
@@ -566,7 +602,11 @@ static int config_check_target(struct config *c, struct config_target *t, FILE *
 			need = "object_lock_mode needs object_lock_days";
 	} else if (!t->path) {
 		need = "type = posix needs path (the repository folder)";
+	} else {
+		need = config_s3_key_set(t);
 	}
+	if (!need && !strcmp(t->type, "s3") && t->path)
+		need = "path is for type = posix (an s3 repository takes bucket and prefix)";
 	if (need)
 		return error_set(CF_ERR_CONFIG, "%s:%d: [repository%s%s] %s", c->file, t->line,
 		                 strcmp(t->name, CONFIG_PRIMARY) ? " " : "",

@@ -335,6 +335,16 @@ static void test_targets(void **state)
 	expect_error(REPO "\n[repository eu]\ntype = posix\n", CF_ERR_CONFIG, 4,
 	             "[repository eu] type = posix needs path");
 	expect_error("[repository eu]\npath = /a\n", CF_ERR_CONFIG, 0, "no [repository] section");
+	/* A key that would do nothing is an error, not ignored. */
+	expect_error(REPO "\n[repository nas]\ntype = posix\npath = /a\nmax_upload_rate = 10MB\n",
+	             CF_ERR_CONFIG, 4,
+	             "[repository nas] max_upload_rate is a key of type = s3; this repository is "
+	             "a posix folder");
+	expect_error(REPO "\n[repository nas]\npath = /a\npart_size = 8MiB\n", CF_ERR_CONFIG, 4,
+	             "part_size is a key of type = s3");
+	expect_error(REPO "\n[repository eu]\ntype = s3\nendpoint = http://h\nbucket = b\npath = "
+	                  "/a\n",
+	             CF_ERR_CONFIG, 4, "path is for type = posix");
 }
 
 /* repositories = ...: a source keeps to some targets and needs
