@@ -570,6 +570,8 @@ static const char *config_s3_key_set(const struct config_target *t)
 	                  : o->max_download_rate    ? "max_download_rate"
 	                  : o->object_lock_mode     ? "object_lock_mode"
 	                  : o->object_lock_days     ? "object_lock_days"
+	                  : o->sts_endpoint         ? "sts_endpoint"
+	                  : o->imds_endpoint        ? "imds_endpoint"
 	                  : t->copy_server          ? "copy"
 	                                            : NULL;
 	static char msg[160];
