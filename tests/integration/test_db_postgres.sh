@@ -76,7 +76,7 @@ check_rc "restore of the database with an awkward name" 0
 check_eq "its rows are back" "1|ü,2|" "$(db_psql -At -d cfpg_r2 -c "SELECT string_agg(id || '|' || coalesce(s, ''), ',' ORDER BY id) FROM t")"
 cf restore "$ID" --globals --to-database "$CONN dbname=postgres"
 check_rc "restore --globals (existing roles are reported, not fatal)" 0
-check_grep "an existing role is reported as a warning" "$ERR" 'warning: psql: .*already exists'
+check_grep "an existing role is reported as a warning" "$ERR" 'warning: .*psql: .*already exists'
 check_eq "the dropped role is back with its settings" "7" \
 	"$(db_psql -At -d postgres -c "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'cfpg_extra'")"
 
