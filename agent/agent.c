@@ -111,6 +111,8 @@ int agent_option_error(int opt, char *const *argv, const char *usage)
 
 int agent_exit_code(int rc)
 {
+	if (rc > 0)
+		return rc; /* a command's own exit status (wal-fetch) */
 	switch (rc) {
 	case 0:
 		return 0;

@@ -217,5 +217,8 @@ int cmd_prune(const struct cli *cli, int argc, char **argv);
 int cmd_verify(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
 int cmd_check(const struct cli *cli, int argc, char **argv);
+/* wal-fetch returns PostgreSQL's exit statuses (1, 126) as positive values. */
+int cmd_wal_push(const struct cli *cli, int argc, char **argv);
+int cmd_wal_fetch(const struct cli *cli, int argc, char **argv);
 
 #endif

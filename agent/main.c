@@ -201,6 +201,24 @@ static const struct command commands[] = {
      "source's credentials and its dump tool is installed and new enough (types\n"
      "without such a check are skipped, saying so). Every check runs; exit 0 when\n"
      "all passed, else the status of the first failure, with one error line.\n"},
+    {"wal-push", cmd_wal_push, "coffer wal-push [--source S] PATH",
+     "PostgreSQL's archive_command for a postgres-physical source:\n"
+     "archive_command = 'coffer wal-push --source S %p'. Stores the WAL file PATH\n"
+     "(compressed, encrypted) in every repository of the source and exits 0 only\n"
+     "when at least copies_required hold it. A file already archived with the\n"
+     "same content succeeds; with other content it fails (two clusters archiving\n"
+     "into one source). With wal_async = true the file is queued in the spool\n"
+     "(fsynced) and a background pusher uploads the queue; its failure is\n"
+     "reported by the next wal-push. --source may be left out when the\n"
+     "configuration has one postgres-physical source.\n"},
+    {"wal-fetch", cmd_wal_fetch, "coffer wal-fetch [--source S] NAME DEST",
+     "PostgreSQL's restore_command: restore_command = 'coffer wal-fetch --source S\n"
+     "%f %p' (restore --to-datadir writes it). Fetches WAL file NAME into DEST\n"
+     "atomically, from the first repository that holds it, and prefetches the\n"
+     "next wal_prefetch segments in the background. Exit 0 when fetched, 1 when\n"
+     "NAME is not in the archive (PostgreSQL's end of recovery), 126 for any other\n"
+     "failure (an unreachable repository, a damaged object, a hole in the\n"
+     "archive), which makes PostgreSQL stop the recovery instead of ending it.\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

@@ -1042,6 +1042,65 @@ int catalog_meta_set_str(struct catalog *c, const char *name, const char *value)
 	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
 }
 
+int catalog_meta_update_str(struct catalog *c, const char *name, catalog_meta_update_fn fn,
+                            void *ctx)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(name), (void *)(uintptr_t)name}, val;
+	char *old = NULL, *nv = NULL;
+	int rc = 0, mrc;
+
+	if (key.mv_size == 0 || key.mv_size > CATALOG_INDEX_KEY_MAX ||
+	    !strcmp(name, "schema_version"))
+		return error_set(CF_ERR_INTERNAL, "catalog: bad meta name '%.64s'", name);
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_get(txn, c->meta, &key, &val);
+	if (mrc && mrc != MDB_NOTFOUND)
+		rc = catalog_mdb_error(c, "cannot read a value", mrc);
+	else if (!mrc && !(old = strndup(val.mv_data, val.mv_size)))
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	if (!rc)
+		rc = fn(ctx, old, &nv);
+	if (!rc) {
+		val.mv_size = strlen(nv);
+		val.mv_data = nv;
+		mrc = mdb_put(txn, c->meta, &key, &val, 0);
+		if (mrc)
+			rc = catalog_mdb_error(c, "cannot store a value", mrc);
+	}
+	free(old);
+	free(nv);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
+}
+
+int catalog_meta_delete(struct catalog *c, const char *name)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(name), (void *)(uintptr_t)name};
+	int mrc;
+
+	if (key.mv_size == 0 || key.mv_size > CATALOG_INDEX_KEY_MAX ||
+	    !strcmp(name, "schema_version"))
+		return error_set(CF_ERR_INTERNAL, "catalog: bad meta name '%.64s'", name);
+	mrc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (mrc)
+		return catalog_mdb_error(c, "cannot begin a transaction", mrc);
+	mrc = mdb_del(txn, c->meta, &key, NULL);
+	if (mrc && mrc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return catalog_mdb_error(c, "cannot remove a value", mrc);
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? catalog_mdb_error(c, "cannot commit a value", mrc) : 0;
+}
+
 int catalog_meta_get_i64(struct catalog *c, const char *name, int64_t *value)
 {
 	char *text = NULL, *end;

@@ -222,6 +222,15 @@ int catalog_meta_set_i64(struct catalog *c, const char *name, int64_t value);
  * *value malloc'ed. Errors: CF_ERR_NOTFOUND, CF_ERR_CATALOG, CF_ERR_NOMEM. */
 int catalog_meta_get_str(struct catalog *c, const char *name, char **value);
 int catalog_meta_set_str(struct catalog *c, const char *name, const char *value);
+/* Read, change and write one value in one transaction (concurrent
+ * processes do not lose each other's changes): fn gets the old value (NULL
+ * if none) and sets *out to the new one (malloc'ed). Errors: fn's,
+ * CF_ERR_CATALOG, CF_ERR_NOMEM. */
+typedef int (*catalog_meta_update_fn)(void *ctx, const char *old, char **out);
+int catalog_meta_update_str(struct catalog *c, const char *name, catalog_meta_update_fn fn,
+                            void *ctx);
+/* Removes a value (missing: success). Errors: CF_ERR_CATALOG. */
+int catalog_meta_delete(struct catalog *c, const char *name);
 
 /* Allocates an empty record (all fields zero / NULL). NULL on out of memory. */
 struct catalog_backup *catalog_backup_new(void);

@@ -107,6 +107,25 @@ int repo_backup_prefix(const char *source, const char *id, char **out)
 	return 0;
 }
 
+int repo_wal_dir(const char *source, const char *name, char **out)
+{
+	size_t n;
+
+	*out = NULL;
+	if (!name_valid(source) || (name && (strlen(name) < 16 || strchr(name, '/'))))
+		return error_set(CF_ERR_INTERNAL, "no WAL folder for source '%.64s', file '%.64s'",
+		                 source, name ? name : "");
+	n = strlen(source) + sizeof("/" REPO_WAL_DIR "/0123456789ABCDEF/");
+	*out = malloc(n);
+	if (!*out)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (name)
+		snprintf(*out, n, "%s/%s/%.16s/", source, REPO_WAL_DIR, name);
+	else
+		snprintf(*out, n, "%s/%s/history/", source, REPO_WAL_DIR);
+	return 0;
+}
+
 /* The id of a key "<source>/<id>/<name>" into id, or 0 if it has not that
  * shape; *plen receives the length of "<source>/<id>/". */
 static int repo_key_id(const char *key, char id[BACKUP_ID_LEN + 1], size_t *plen)

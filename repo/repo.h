@@ -7,7 +7,8 @@
  * Key layout (relative to the storage's root or prefix):
  *   <source>/<id>/<object>[.tar].zst.age   a backup's objects
  *   <source>/<id>/manifest.json            its manifest, written last
- *   <source>/wal/...                       reserved for WAL archiving (no
+ *   <source>/wal/<dir>/<walname>-<sha256>.zst.age
+ *                                          WAL archiving (agent/wal.h; no
  *                                          backup id is "wal": ids start
  *                                          with a digit)
  * where <source> passes name_valid() and <id> backup_id_valid().
@@ -82,6 +83,11 @@ int repo_record_at(const struct catalog_backup *b, const char *location);
 int repo_backup_prefix(const char *source, const char *id, char **out);
 /* 1 if prefix is exactly "<source>/<id>/" (deletion rule 2). */
 int repo_prefix_valid(const char *prefix);
+/* The folder of WAL file name of source (agent/wal.h):
+ * "<source>/wal/<first 16 characters of name>/", or with name NULL (a
+ * .history file) "<source>/wal/history/". *out is malloc'ed.
+ * Errors: CF_ERR_INTERNAL (a bad source or name), CF_ERR_NOMEM. */
+int repo_wal_dir(const char *source, const char *name, char **out);
 
 /*
  * Reads and checks the manifest at key: its signature against the trust,

@@ -166,6 +166,7 @@ extern const struct source_ops source_files_ops;
 extern const struct source_ops source_command_ops;
 extern const struct source_ops source_stdin_ops;
 extern const struct source_ops source_postgres_ops;
+extern const struct source_ops source_pgphys_ops;
 extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_redis_ops;
 extern const struct source_ops source_sqlite_ops;

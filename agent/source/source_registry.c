@@ -8,8 +8,9 @@
 #include <string.h>
 
 static const struct source_ops *const source_registry_all[] = {
-    &source_files_ops, &source_command_ops, &source_postgres_ops, &source_mysql_ops,
-    &source_redis_ops, &source_sqlite_ops,  &source_mongodb_ops,  &source_kubernetes_ops,
+    &source_files_ops,  &source_command_ops, &source_postgres_ops,
+    &source_pgphys_ops, &source_mysql_ops,   &source_redis_ops,
+    &source_sqlite_ops, &source_mongodb_ops, &source_kubernetes_ops,
 };
 
 const struct source_ops *source_registry_find(const char *type)
@@ -22,7 +23,8 @@ const struct source_ops *source_registry_find(const char *type)
 
 const char *source_registry_types(void)
 {
-	return "files, command, postgres, mysql, redis, sqlite, mongodb, kubernetes";
+	return "files, command, postgres, postgres-physical, mysql, redis, sqlite, mongodb, "
+	       "kubernetes";
 }
 
 const char *source_registry_db_types(void)
