@@ -29,4 +29,11 @@ struct restore_db_options {
 int restore_database(struct storage *st, const struct catalog_backup *b,
                      const struct age_identities *ids, const struct restore_db_options *o);
 
+/* restore --to-datadir (restore_pitr.c): a postgres-physical source's base
+ * backup laid down as a data directory set to recover to a target.
+ * argc/argv are restore's. Errors: CF_ERR_USAGE, CF_ERR_NOTFOUND (no backup
+ * or WAL for the target), CF_ERR_INTEGRITY (a hole in the archive),
+ * CF_ERR_EXISTS (DIR not empty), and the restore stream's. */
+int restore_pitr_run(const struct cli *cli, int argc, char **argv);
+
 #endif

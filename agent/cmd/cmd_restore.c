@@ -633,6 +633,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	double started = time_mono();
 	int to_stdout = 0, opt, rc;
 
+	/* A data directory to recover (postgres-physical) has options of its own. */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--to-datadir") || !strncmp(argv[i], "--to-datadir=", 13))
+			return restore_pitr_run(cli, argc, argv);
 	memset(&dbo, 0, sizeof(dbo));
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":i:", opts, NULL)) != -1) {

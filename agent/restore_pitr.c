@@ -1,0 +1,723 @@
+/*
+ * restore_pitr: `coffer restore --to-datadir DIR` of a postgres-physical
+ * source, to a point in time (--at), an LSN (--lsn), the end of the
+ * archive (--latest) or the base backup's own end (--immediate).
+ *
+ * Before anything is written it picks the newest complete base backup that
+ * ends before the target and checks the WAL archive (listed from the
+ * repository, the source of truth): the target must not lie before the
+ * first backup or beyond the newest archived WAL, and the segments from the
+ * backup's start onward must have no hole. It then lays the base backup
+ * down in a private folder beside DIR, the tablespaces in their locations
+ * (--tablespace-map OLD=NEW moves them, and their pg_tblspc links follow),
+ * the server's backup_manifest, recovery.signal and the recovery settings
+ * (restore_command calling `coffer wal-fetch`, the target) at the end of
+ * postgresql.auto.conf, syncs, and renames the folder to DIR: a DIR that
+ * exists is complete, and a failed restore leaves nothing that looks like a
+ * data directory.
+ */
+#include "agent/agent.h"
+#include "agent/pipeline/restore_stream.h"
+#include "agent/pipeline/restore_tar.h"
+#include "agent/restore.h"
+#include "agent/source/source_pgphys.h"
+#include "agent/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESTORE_PITR_USAGE                                                                         \
+	"usage: coffer restore --source S --to-datadir DIR (--at TIME | --lsn LSN | --latest | "   \
+	"--immediate) [--backup ID] [--timeline N] [--target-action promote|pause|shutdown] "      \
+	"[--tablespace-map OLD=NEW]... [--identity FILE]"
+
+enum restore_pitr_target { PITR_NONE, PITR_AT, PITR_LSN, PITR_LATEST, PITR_IMMEDIATE };
+
+struct restore_pitr {
+	const char *source, *dir, *backup, *identity, *action, *timeline_text;
+	enum restore_pitr_target target;
+	const char *target_text;
+	int64_t at_ms;
+	uint64_t lsn;
+	uint32_t timeline; /* 0: latest */
+	struct strv tsmap; /* OLD=NEW */
+};
+
+/* One base backup as its record's meta describes it. */
+struct restore_pitr_base {
+	char id[BACKUP_ID_LEN + 1];
+	uint64_t start_lsn, stop_lsn, seg_size;
+	uint32_t tli;
+	int64_t stop_ms;
+};
+
+static int restore_pitr_base_of(const struct catalog_backup *b, struct restore_pitr_base *out)
+{
+	json_t *m = b->meta_json ? json_loads(b->meta_json, 0, NULL) : NULL;
+	const char *start = json_string_value(json_object_get(m, "start_lsn"));
+	const char *stop = json_string_value(json_object_get(m, "stop_lsn"));
+	int ok = start && stop && !wal_lsn_parse(start, &out->start_lsn) &&
+	         !wal_lsn_parse(stop, &out->stop_lsn);
+
+	error_clear();
+	if (ok) {
+		snprintf(out->id, sizeof(out->id), "%s", b->id);
+		out->tli = (uint32_t)json_integer_value(json_object_get(m, "timeline"));
+		out->seg_size =
+		    (uint64_t)json_integer_value(json_object_get(m, "wal_segment_size"));
+		out->stop_ms = json_integer_value(json_object_get(m, "stop_ms"));
+		ok = out->tli && out->seg_size && out->stop_ms;
+	}
+	json_decref(m);
+	return ok;
+}
+
+struct restore_pitr_pick {
+	const struct restore_pitr *p;
+	const char *location;
+	struct restore_pitr_base best, first;
+	int have, have_first;
+	size_t complete;
+};
+
+static int restore_pitr_pick_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct restore_pitr_pick *k = ctx;
+	struct restore_pitr_base x;
+
+	if (b->status != CATALOG_COMPLETE || strcmp(b->kind, "postgres-physical") ||
+	    !repo_record_at(b, k->location) || !restore_pitr_base_of(b, &x))
+		return 0;
+	if (k->p->backup && strncmp(b->id, k->p->backup, strlen(k->p->backup)))
+		return 0;
+	if (k->p->timeline && x.tli > k->p->timeline)
+		return 0;
+	k->complete++;
+	if (!k->have_first || x.stop_ms < k->first.stop_ms) {
+		k->first = x;
+		k->have_first = 1;
+	}
+	if (k->p->target == PITR_AT && x.stop_ms > k->p->at_ms)
+		return 0;
+	if (k->p->target == PITR_LSN && x.stop_lsn > k->p->lsn)
+		return 0;
+	if (!k->have || x.stop_ms > k->best.stop_ms) {
+		k->best = x;
+		k->have = 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The archive                                                              */
+/* ------------------------------------------------------------------------ */
+
+struct restore_pitr_seg {
+	uint32_t tli;
+	uint64_t segno;
+	int64_t mtime_ms;
+};
+
+struct restore_pitr_archive {
+	uint64_t seg_size;
+	struct restore_pitr_seg *v;
+	size_t n, cap;
+	uint32_t max_history; /* the newest timeline with a history file */
+};
+
+static int restore_pitr_archive_cb(void *ctx, const struct wal_entry *e)
+{
+	struct restore_pitr_archive *a = ctx;
+
+	if (e->w.kind == WAL_HISTORY && e->w.tli > a->max_history)
+		a->max_history = e->w.tli;
+	if (e->w.kind != WAL_SEGMENT)
+		return 0;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 1024;
+		void *v = realloc(a->v, cap * sizeof(*a->v));
+
+		if (!v)
+			return error_set(CF_ERR_NOMEM, "out of memory");
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n].tli = e->w.tli;
+	a->v[a->n].segno = wal_segno(&e->w, a->seg_size);
+	a->v[a->n].mtime_ms = e->mtime_ms;
+	a->n++;
+	return 0;
+}
+
+static int restore_pitr_seg_cmp(const void *x, const void *y)
+{
+	const struct restore_pitr_seg *a = x, *b = y;
+
+	if (a->tli != b->tli)
+		return a->tli < b->tli ? -1 : 1;
+	return a->segno < b->segno ? -1 : a->segno > b->segno;
+}
+
+/*
+ * Checks that the archive can take recovery from base to the target:
+ * every segment of the backup's timeline from its start, and of each later
+ * timeline from its first, is there without a hole up to the target (or
+ * the newest); a target past the newest archived WAL fails.
+ */
+static int restore_pitr_check_archive(const struct restore_pitr *p, const char *source,
+                                      const struct restore_pitr_base *base,
+                                      struct restore_pitr_archive *a)
+{
+	uint64_t start = base->start_lsn / a->seg_size, stop = base->stop_lsn / a->seg_size;
+	uint64_t target_seg = p->target == PITR_LSN ? p->lsn / a->seg_size : UINT64_MAX;
+	int64_t newest_ms = 0;
+	char name[25], name2[25];
+	size_t i = 0;
+
+	qsort(a->v, a->n, sizeof(*a->v), restore_pitr_seg_cmp);
+	while (i < a->n) {
+		uint32_t tli = a->v[i].tli;
+		uint64_t expect = tli == base->tli ? start : a->v[i].segno;
+		int started = 0;
+
+		if (tli < base->tli || (p->timeline && tli > p->timeline)) {
+			while (i < a->n && a->v[i].tli == tli)
+				i++;
+			continue;
+		}
+		for (; i < a->n && a->v[i].tli == tli; i++) {
+			const struct restore_pitr_seg *s = &a->v[i];
+
+			if (s->segno < expect)
+				continue;
+			/* The backup's own WAL is inside it: the archive may start
+			 * after it. */
+			if (s->segno != expect && !(tli == base->tli && !started &&
+			                            expect <= stop && s->segno <= stop + 1))
+				goto hole;
+			started = 1;
+			expect = s->segno + 1;
+			if (s->mtime_ms > newest_ms)
+				newest_ms = s->mtime_ms;
+			if (s->segno >= target_seg && tli == base->tli)
+				break;
+			if (p->target == PITR_AT && s->mtime_ms >= p->at_ms)
+				break;
+			continue;
+		hole:
+			wal_segname(tli, expect, a->seg_size, name);
+			wal_segname(tli, s->segno, a->seg_size, name2);
+			return error_set(CF_ERR_INTEGRITY,
+			                 "WAL segment %s of source %s is missing from the archive "
+			                 "(the next one archived is %s): a recovery from backup %s "
+			                 "would stop there. Restore to a point before it, or find "
+			                 "the segment (the server's pg_wal) and wal-push it",
+			                 name, source, name2, base->id);
+		}
+		while (i < a->n && a->v[i].tli == tli)
+			i++;
+	}
+	if (p->target == PITR_AT && newest_ms && newest_ms < p->at_ms) {
+		char t1[40];
+
+		time_format_iso(newest_ms, t1, sizeof(t1));
+		return error_set(
+		    CF_ERR_NOTFOUND,
+		    "%s is after the newest archived WAL of source %s (stored at %s): "
+		    "the WAL up to it is not archived (yet); choose an earlier time or "
+		    "--latest",
+		    p->target_text, source, t1);
+	}
+	if (p->target == PITR_LSN) {
+		uint64_t end = 0;
+
+		for (size_t j = 0; j < a->n; j++)
+			if ((a->v[j].segno + 1) * a->seg_size > end)
+				end = (a->v[j].segno + 1) * a->seg_size;
+		if (base->stop_lsn > end)
+			end = base->stop_lsn;
+		if (p->lsn > end) {
+			char e[24];
+
+			wal_lsn_format(end, e);
+			return error_set(
+			    CF_ERR_NOTFOUND,
+			    "LSN %s is beyond the archived WAL of source %s (it ends at "
+			    "%s)",
+			    p->target_text, source, e);
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Laying the data directory down                                           */
+/* ------------------------------------------------------------------------ */
+
+static int restore_pitr_empty(const char *dir, int *exists)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *e;
+	int empty = 1;
+
+	*exists = 0;
+	if (stat(dir, &sb) != 0)
+		return errno == ENOENT ? 0
+		                       : error_set_errno(CF_ERR_IO, errno, "cannot check %s", dir);
+	*exists = 1;
+	if (!S_ISDIR(sb.st_mode))
+		return error_set(CF_ERR_EXISTS, "%s exists and is not a directory", dir);
+	if (!(d = opendir(dir)))
+		return error_set_errno(CF_ERR_IO, errno, "cannot read %s", dir);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty ? 0
+	             : error_set(CF_ERR_EXISTS,
+	                         "%s is not empty; restore a data directory into a new or empty "
+	                         "directory (never over a cluster)",
+	                         dir);
+}
+
+/* The location a tablespace goes to: its --tablespace-map, else its own. */
+static const char *restore_pitr_ts_dest(const struct restore_pitr *p, const char *old)
+{
+	size_t n = strlen(old);
+
+	for (size_t i = 0; i < p->tsmap.n; i++)
+		if (!strncmp(p->tsmap.v[i], old, n) && p->tsmap.v[i][n] == '=')
+			return p->tsmap.v[i] + n + 1;
+	return old;
+}
+
+/* A value for postgresql.conf: '...' with ' doubled. */
+static int restore_pitr_conf_quote(struct buf *b, const char *v)
+{
+	int rc = buf_append(b, "'", 1);
+
+	for (; !rc && *v; v++)
+		rc = *v == '\'' ? buf_append(b, "''", 2) : buf_append(b, v, 1);
+	return rc ? rc : buf_append(b, "'", 1);
+}
+
+/* A word for the shell that runs restore_command. */
+static int restore_pitr_shell_word(const char *v, char *out, size_t size)
+{
+	if (strpbrk(v, "'\n"))
+		return error_set(CF_ERR_USAGE,
+		                 "'%s' holds a quote or a newline: it cannot go into "
+		                 "restore_command",
+		                 v);
+	if (v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-=+:,")])
+		snprintf(out, size, "'%s'", v);
+	else
+		snprintf(out, size, "%s", v);
+	return 0;
+}
+
+/* recovery.signal, and the recovery settings after what the backup's
+ * postgresql.auto.conf holds. */
+static int restore_pitr_settings(const struct restore_pitr *p, const struct config *cfg,
+                                 const struct restore_pitr_base *base, const char *tmp)
+{
+	char exe[PATH_MAX], conf[PATH_MAX], qexe[PATH_MAX + 3], qconf[PATH_MAX + 3], qsrc[300];
+	char path[PATH_MAX + 64], cmd[3 * PATH_MAX], when[40];
+	struct buf b;
+	ssize_t n;
+	int fd, rc;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot find the coffer program");
+	exe[n] = '\0';
+	if (!realpath(cfg->file, conf))
+		return error_set_errno(CF_ERR_IO, errno, "cannot resolve %s", cfg->file);
+	rc = restore_pitr_shell_word(exe, qexe, sizeof(qexe));
+	if (!rc)
+		rc = restore_pitr_shell_word(conf, qconf, sizeof(qconf));
+	if (!rc)
+		rc = restore_pitr_shell_word(p->source, qsrc, sizeof(qsrc));
+	if (rc)
+		return rc;
+	snprintf(cmd, sizeof(cmd), "%s --config %s wal-fetch --source %s %%f %%p", qexe, qconf,
+	         qsrc);
+	time_format_iso(time_real_ms(), when, sizeof(when));
+	buf_init(&b, 1 << 20);
+	rc = buf_printf(&b, "\n# Added by coffer restore of backup %s at %s\nrestore_command = ",
+	                base->id, when);
+	if (!rc)
+		rc = restore_pitr_conf_quote(&b, cmd);
+	if (!rc && p->target == PITR_AT) {
+		time_t sec = (time_t)(p->at_ms / 1000);
+		struct tm tm;
+		char t[40];
+
+		/* PostgreSQL's own form: it does not take the ISO "T...Z" one. */
+		gmtime_r(&sec, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+		rc = buf_printf(&b, "\nrecovery_target_time = '%s.%03d+00'", t,
+		                (int)(p->at_ms % 1000));
+	} else if (!rc && p->target == PITR_LSN) {
+		char l[24];
+
+		wal_lsn_format(p->lsn, l);
+		rc = buf_printf(&b, "\nrecovery_target_lsn = '%s'", l);
+	} else if (!rc && p->target == PITR_IMMEDIATE) {
+		rc = buf_printf(&b, "\nrecovery_target = 'immediate'");
+	}
+	if (!rc && p->timeline)
+		rc = buf_printf(&b, "\nrecovery_target_timeline = '%u'", p->timeline);
+	else if (!rc)
+		rc = buf_printf(&b, "\nrecovery_target_timeline = 'latest'");
+	if (!rc && p->target != PITR_LATEST)
+		rc = buf_printf(&b, "\nrecovery_target_action = '%s'",
+		                p->action ? p->action : "promote");
+	if (!rc)
+		rc = buf_append(&b, "\n", 1);
+	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", tmp);
+	fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (!rc && fd < 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", path);
+	if (!rc)
+		rc = fs_write_all(fd, b.data, b.len, path);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/recovery.signal", tmp);
+	fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (!rc && fd < 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", path);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&b);
+	return rc;
+}
+
+/* The objects of b laid down: base into tmp, the manifest beside it, each
+ * tablespace in its location with its pg_tblspc link pointing there. */
+static int restore_pitr_objects(const struct restore_pitr *p, struct storage *st,
+                                const struct catalog_backup *b, const struct age_identities *ids,
+                                const char *tmp, int progress, struct strv *made)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < b->nobjects; i++) {
+		const struct catalog_object *o = &b->objects[i];
+		json_t *m = o->meta_json ? json_loads(o->meta_json, 0, NULL) : NULL;
+		const char *role = json_string_value(json_object_get(m, "role"));
+
+		if (role && !strcmp(role, "base")) {
+			rc = restore_tar_extract(st, o, ids, tmp, progress, NULL);
+		} else if (role && !strcmp(role, "backup_manifest")) {
+			char path[PATH_MAX + 32];
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/backup_manifest", tmp);
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (fd < 0)
+				rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
+			else {
+				rc = restore_stream_to_fd(st, o, ids, fd, progress);
+				close(fd);
+			}
+		} else if (role && !strcmp(role, "tablespace")) {
+			json_t *t = json_object_get(m, "tablespace");
+			const char *old = json_string_value(json_object_get(t, "location"));
+			json_int_t oid = json_integer_value(json_object_get(t, "oid"));
+			const char *dest = old ? restore_pitr_ts_dest(p, old) : NULL;
+			char link[PATH_MAX + 64];
+			int exists = 0;
+
+			if (!dest || !oid)
+				rc = error_set(CF_ERR_FORMAT,
+				               "object %s has no tablespace location", o->name);
+			if (!rc)
+				rc = restore_pitr_empty(dest, &exists);
+			if (!rc && !exists)
+				rc = fs_mkdir_p(dest, 0700);
+			if (!rc && !exists)
+				rc = strv_add(made, dest);
+			if (!rc)
+				rc = restore_tar_extract(st, o, ids, dest, progress, NULL);
+			snprintf(link, sizeof(link), "%s/pg_tblspc/%lld", tmp, (long long)oid);
+			if (!rc && (unlink(link) != 0 && errno != ENOENT))
+				rc = error_set_errno(CF_ERR_IO, errno, "cannot replace %s", link);
+			if (!rc && symlink(dest, link) != 0)
+				rc = error_set_errno(CF_ERR_IO, errno, "cannot link %s", link);
+			if (!rc && strcmp(dest, old))
+				log_info("tablespace %lld: %s restored into %s", (long long)oid,
+				         old, dest);
+		}
+		json_decref(m);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command                                                              */
+/* ------------------------------------------------------------------------ */
+
+static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
+{
+	static const struct option opts[] = {{"to-datadir", required_argument, NULL, 'd'},
+	                                     {"source", required_argument, NULL, 'S'},
+	                                     {"at", required_argument, NULL, 'a'},
+	                                     {"lsn", required_argument, NULL, 'l'},
+	                                     {"latest", no_argument, NULL, 'L'},
+	                                     {"immediate", no_argument, NULL, 'I'},
+	                                     {"backup", required_argument, NULL, 'b'},
+	                                     {"timeline", required_argument, NULL, 'T'},
+	                                     {"target-action", required_argument, NULL, 'A'},
+	                                     {"tablespace-map", required_argument, NULL, 'm'},
+	                                     {"identity", required_argument, NULL, 'i'},
+	                                     {NULL, 0, NULL, 0}};
+	int opt, ntargets = 0, rc = 0;
+
+	optind = 0;
+	while (!rc && (opt = getopt_long(argc, argv, ":i:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			p->dir = optarg;
+			break;
+		case 'S':
+			p->source = optarg;
+			break;
+		case 'a':
+			p->target = PITR_AT;
+			p->target_text = optarg;
+			ntargets++;
+			if (time_parse_iso(optarg, &p->at_ms))
+				rc = error_set(
+				    CF_ERR_USAGE,
+				    "--at %s: expected a UTC time like 2026-12-05T17:41:09Z "
+				    "or 2026-12-05T17:41:09.123Z",
+				    optarg);
+			break;
+		case 'l':
+			p->target = PITR_LSN;
+			p->target_text = optarg;
+			ntargets++;
+			rc = wal_lsn_parse(optarg, &p->lsn);
+			break;
+		case 'L':
+			p->target = PITR_LATEST;
+			ntargets++;
+			break;
+		case 'I':
+			p->target = PITR_IMMEDIATE;
+			ntargets++;
+			break;
+		case 'b':
+			p->backup = optarg;
+			break;
+		case 'T': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (strcmp(optarg, "latest") &&
+			    (end == optarg || *end || v == 0 || v > 0xFFFFFFFFUL))
+				rc =
+				    error_set(CF_ERR_USAGE,
+				              "--timeline %s: expected a number or latest", optarg);
+			p->timeline = strcmp(optarg, "latest") ? (uint32_t)v : 0;
+			break;
+		}
+		case 'A':
+			if (strcmp(optarg, "promote") && strcmp(optarg, "pause") &&
+			    strcmp(optarg, "shutdown"))
+				rc = error_set(
+				    CF_ERR_USAGE,
+				    "--target-action %s: expected promote, pause or shutdown",
+				    optarg);
+			p->action = optarg;
+			break;
+		case 'm':
+			if (!strchr(optarg, '=') || optarg[0] != '/' ||
+			    strchr(optarg, '=')[1] != '/')
+				rc = error_set(
+				    CF_ERR_USAGE,
+				    "--tablespace-map %s: expected OLD=NEW, two absolute paths",
+				    optarg);
+			else
+				rc = strv_add(&p->tsmap, optarg);
+			break;
+		case 'i':
+			p->identity = optarg;
+			break;
+		default:
+			return agent_option_error(opt, argv, RESTORE_PITR_USAGE);
+		}
+	}
+	if (!rc && optind != argc)
+		rc = error_set(CF_ERR_USAGE,
+		               "restore --to-datadir takes no backup ID argument (use "
+		               "--backup ID to choose one); %s",
+		               RESTORE_PITR_USAGE);
+	if (!rc && (!p->dir || !p->source))
+		rc = error_set(CF_ERR_USAGE, "%s", RESTORE_PITR_USAGE);
+	if (!rc && ntargets != 1)
+		rc = error_set(CF_ERR_USAGE,
+		               "give one recovery target: --at TIME, --lsn LSN, --latest or "
+		               "--immediate");
+	if (!rc && p->action && (p->target == PITR_LATEST))
+		rc = error_set(CF_ERR_USAGE, "--target-action goes with --at, --lsn or --immediate "
+		                             "(--latest promotes at the archive's end)");
+	if (!rc && p->dir[0] != '/')
+		rc = error_set(CF_ERR_USAGE, "--to-datadir %s: give an absolute path", p->dir);
+	return rc;
+}
+
+int restore_pitr_run(const struct cli *cli, int argc, char **argv)
+{
+	struct restore_pitr p;
+	struct restore_pitr_pick k;
+	struct restore_pitr_archive a = {0, NULL, 0, 0, 0};
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	struct repo *repo = NULL;
+	struct catalog_backup *b = NULL;
+	struct age_identities *ids = NULL;
+	struct strv made = {0};
+	char tmp[PATH_MAX], parent[PATH_MAX], base_name[PATH_MAX];
+	double t0 = time_mono();
+	int rc, exists = 0, tmp_made = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(&k, 0, sizeof(k));
+	rc = restore_pitr_args(argc, argv, &p);
+	if (!rc)
+		rc = config_load(cli->config_path, &cfg);
+	if (!rc && !source_pgphys_wal(config_source_find(cfg, p.source)))
+		rc = error_set(CF_ERR_USAGE,
+		               "--to-datadir restores a postgres-physical source; %s has no such "
+		               "source %s",
+		               cfg->file, p.source);
+	if (!rc)
+		rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = agent_open_repo(cfg, cat, &trust, &repo);
+	if (!rc)
+		rc = restore_pitr_empty(p.dir, &exists);
+	/* The base backup. */
+	k.p = &p;
+	k.location = repo ? repo_location(repo) : NULL;
+	if (!rc)
+		rc = catalog_backup_list(cat, p.source, restore_pitr_pick_cb, &k);
+	if (!rc && !k.complete)
+		rc = error_set(
+		    CF_ERR_NOTFOUND,
+		    "source %s has no complete base backup%s%s in %s (coffer list --source "
+		    "%s; on a new host, coffer catalog rebuild)",
+		    p.source, p.backup ? " matching " : "", p.backup ? p.backup : "",
+		    repo_location(repo), p.source);
+	if (!rc && !k.have) {
+		char t[40];
+
+		time_format_iso(k.first.stop_ms, t, sizeof(t));
+		rc = error_set(CF_ERR_NOTFOUND,
+		               "%s is before the end of the first base backup of source %s (%s, "
+		               "ended at %s): there is no backup to recover to it from",
+		               p.target_text, p.source, k.first.id, t);
+	}
+	if (!rc) {
+		log_context_set(p.source, k.best.id);
+		rc = agent_find_backup(cfg, repo, k.best.id, p.source, &b);
+	}
+	/* The archive, when recovery goes past the backup's end. */
+	a.seg_size = k.best.seg_size;
+	if (!rc && p.target != PITR_IMMEDIATE)
+		rc = wal_list(repo, p.source, restore_pitr_archive_cb, &a);
+	if (!rc && p.target != PITR_IMMEDIATE)
+		rc = restore_pitr_check_archive(&p, p.source, &k.best, &a);
+	if (!rc)
+		rc = agent_load_identities(cfg, p.identity, &ids);
+	/* Then the files: a private folder beside DIR, renamed at the end. */
+	if (!rc) {
+		snprintf(parent, sizeof(parent), "%s", p.dir);
+		snprintf(base_name, sizeof(base_name), "%s", p.dir);
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", dirname(parent),
+		                     basename(base_name), (int)getpid()) >= sizeof(tmp))
+			rc = error_set(CF_ERR_USAGE, "path too long: %s", p.dir);
+	}
+	if (!rc)
+		rc = fs_mkdir_p(dirname(parent), 0755);
+	if (!rc && mkdir(tmp, 0700) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	tmp_made = !rc;
+	if (!rc) {
+		char l1[24], l2[24];
+
+		wal_lsn_format(k.best.start_lsn, l1);
+		wal_lsn_format(k.best.stop_lsn, l2);
+		log_info("restoring base backup %s of source %s (%s to %s, timeline %u)", b->id,
+		         p.source, l1, l2, k.best.tli);
+		rc =
+		    restore_pitr_objects(&p, repo_storage(repo), b, ids, tmp, cli->progress, &made);
+	}
+	if (!rc)
+		rc = restore_pitr_settings(&p, cfg, &k.best, tmp);
+	if (!rc) {
+		int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) != 0)
+			rc = error_set_errno(errno == ENOSPC ? CF_ERR_NOSPACE : CF_ERR_IO, errno,
+			                     "cannot write the restored files to disk under %s",
+			                     tmp);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!rc && rename(tmp, p.dir) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s to %s", tmp, p.dir);
+	if (!rc)
+		rc = fs_fsync_dir(parent);
+	if (rc && tmp_made) {
+		fs_remove_tree(tmp);
+		for (size_t i = 0; i < made.n; i++)
+			fs_remove_tree(made.v[i]);
+	}
+	if (!rc && !cli->quiet) {
+		char stop[40];
+
+		time_format_iso(k.best.stop_ms, stop, sizeof(stop));
+		printf("restored base backup %s of source %s (ended %s) into %s in %.1f s\n", b->id,
+		       p.source, stop, p.dir, time_mono() - t0);
+		printf("recovery: %s%s; WAL from the archive through coffer wal-fetch\n",
+		       p.target == PITR_AT       ? "to "
+		       : p.target == PITR_LSN    ? "to LSN "
+		       : p.target == PITR_LATEST ? "to the end of the archive"
+		                                 : "to the end of the base backup",
+		       p.target == PITR_AT || p.target == PITR_LSN ? p.target_text : "");
+		printf("start it as the cluster's owner: %s%s%spg_ctl -D %s start (it then %s)\n",
+		       geteuid() == 0 ? "chown -R postgres: " : "", geteuid() == 0 ? p.dir : "",
+		       geteuid() == 0 ? " && " : "", p.dir,
+		       p.target == PITR_LATEST ? "promotes at the archive's end"
+		       : p.action              ? p.action
+		                               : "promotes at the target");
+	}
+	log_context_set(NULL, NULL);
+	free(a.v);
+	strv_free(&made);
+	strv_free(&p.tsmap);
+	age_identities_free(ids);
+	catalog_backup_free(b);
+	repo_close(repo);
+	catalog_close(cat);
+	repo_trust_free(&trust);
+	config_free(cfg);
+	return rc;
+}
