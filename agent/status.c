@@ -6,6 +6,8 @@
  * written from it after every command that changes the catalog.
  */
 #include "agent/status.h"
+#include "agent/source/source_pgphys.h"
+#include "agent/wal.h"
 #include "agent/source/source.h"
 
 #include <errno.h>
@@ -103,6 +105,45 @@ static int status_problem(json_t *problems, const char *fmt, ...)
 	           : 0;
 }
 
+/* A postgres-physical source's WAL archive: the newest file and the
+ * archive's age (since the last push) against expect_wal_every. */
+static int status_wal(struct catalog *cat, const struct source *src, int64_t now, json_t *o,
+                      json_t *problems)
+{
+	const struct source_pgphys_wal *w = source_pgphys_wal(src);
+	char *text = NULL, age[32], every[32], at[TIME_ISO_LEN + 1];
+	json_t *st, *out;
+	int64_t last;
+	int rc = wal_state(cat, src->name, &text);
+
+	if (rc)
+		return rc;
+	if (!text)
+		return status_problem(problems,
+		                      "no WAL archived yet (archive_command = 'coffer "
+		                      "wal-push --source %s %%p')",
+		                      src->name);
+	st = json_loads(text, 0, NULL);
+	free(text);
+	last = json_integer_value(json_object_get(st, "last_push_ms"));
+	time_format_iso(last, at, sizeof(at));
+	status_age_text(now - last, age, sizeof(age));
+	status_age_text(w->expect_every_ms, every, sizeof(every));
+	out = json_pack("{s:O?, s:s, s:I, s:O?}", "newest", json_object_get(st, "newest"),
+	                "last_push", at, "age_seconds", (json_int_t)((now - last) / 1000),
+	                "timelines", json_object_get(st, "timelines"));
+	rc = !out || json_object_set_new(o, "wal", out) ? error_set(CF_ERR_NOMEM, "out of memory")
+	                                                : 0;
+	if (!rc && w->expect_every_ms && now - last > w->expect_every_ms)
+		rc = status_problem(
+		    problems,
+		    "the WAL archive is %s old: the newest file (%s) was stored at %s "
+		    "(expect_wal_every %s; is archive_command failing?)",
+		    age, json_string_value(json_object_get(st, "newest")) ?: "?", at, every);
+	json_decref(st);
+	return rc;
+}
+
 /* The status of one source as JSON (*out). */
 int status_source(struct catalog *cat, const struct source *src, int64_t now, json_t *loc_ms,
                   json_t **out)
@@ -145,6 +186,8 @@ int status_source(struct catalog *cat, const struct source *src, int64_t now, js
 			                    "%zu cop%s of %s pending (coffer replicate makes them)",
 			                    sc.pending, sc.pending == 1 ? "y" : "ies", sc.complete);
 	}
+	if (!rc && source_pgphys_wal(src))
+		rc = status_wal(cat, src, now, o, problems);
 	if (!rc && sc.last_failed) {
 		struct catalog_backup *b = NULL;
 

@@ -100,7 +100,7 @@ int wal_list_dir(struct repo *r, const char *prefix, wal_list_cb cb, void *ctx);
  * JSON object): per timeline, the ranges of segments held, and the newest
  * file with the time it was stored. wal_note() adds one file (in one
  * catalog transaction, so concurrent pushes do not lose each other's);
- * wal_forget() drops the segments before segno (prune).
+ * prune calls wal_rebuild() after deleting old WAL.
  * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM.
  */
 int wal_note(struct catalog *c, const char *source, const struct wal_name *w, uint64_t seg_size,

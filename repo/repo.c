@@ -126,6 +126,23 @@ int repo_wal_dir(const char *source, const char *name, char **out)
 	return 0;
 }
 
+int repo_wal_delete(struct repo *r, const char *source, const char *const *keys, size_t n)
+{
+	size_t sl = strlen(source);
+
+	if (!name_valid(source))
+		return error_set(CF_ERR_INTERNAL, "no WAL of source '%.64s'", source);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(keys[i], source, sl) ||
+		    strncmp(keys[i] + sl, "/" REPO_WAL_DIR "/", 5) || strstr(keys[i], "/../") ||
+		    strchr(keys[i] + sl + 5, '/') == NULL)
+			return error_set(CF_ERR_INTERNAL,
+			                 "refusing to delete %.200s: not a WAL object of "
+			                 "source %s",
+			                 keys[i], source);
+	return n ? storage_delete_many(r->st, keys, n) : 0;
+}
+
 /* The id of a key "<source>/<id>/<name>" into id, or 0 if it has not that
  * shape; *plen receives the length of "<source>/<id>/". */
 static int repo_key_id(const char *key, char id[BACKUP_ID_LEN + 1], size_t *plen)

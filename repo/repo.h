@@ -88,6 +88,11 @@ int repo_prefix_valid(const char *prefix);
  * .history file) "<source>/wal/history/". *out is malloc'ed.
  * Errors: CF_ERR_INTERNAL (a bad source or name), CF_ERR_NOMEM. */
 int repo_wal_dir(const char *source, const char *name, char **out);
+/* Deletes n WAL objects of source (retention: the caller decided they are
+ * older than every kept base backup needs); refuses any key outside
+ * "<source>/wal/". Errors: CF_ERR_INTERNAL (a key outside it), those of
+ * storage_delete_many(). */
+int repo_wal_delete(struct repo *r, const char *source, const char *const *keys, size_t n);
 
 /*
  * Reads and checks the manifest at key: its signature against the trust,

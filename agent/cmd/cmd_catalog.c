@@ -5,6 +5,8 @@
  * manifest is gone. A damaged catalog is moved aside first.
  */
 #include "agent/agent.h"
+#include "agent/source/source_pgphys.h"
+#include "agent/wal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -158,6 +160,18 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		}
 		if (!rc && !i && !(primary = strdup(repo_location(r.repo))))
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		/* The WAL archive's ranges of each postgres-physical source, from
+		 * the primary. */
+		for (size_t s = 0; !rc && !i && s < cfg->nsources; s++) {
+			size_t files = 0;
+
+			if (!source_pgphys_wal(&cfg->sources[s]))
+				continue;
+			rc = wal_rebuild(r.cat, r.repo, cfg->sources[s].name, &files);
+			if (!rc && !cli->json && !cli->quiet)
+				printf("recorded %zu WAL file(s) of source %s from %s\n", files,
+				       cfg->sources[s].name, repo_location(r.repo));
+		}
 		if (!rc &&
 		    json_array_append_new(per, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name",
 		                                         cfg->targets[i].name, "repository",

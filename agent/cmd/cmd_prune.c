@@ -10,6 +10,8 @@
  * reported and the others go on; the exit status then says so.
  */
 #include "agent/agent.h"
+#include "agent/source/source_pgphys.h"
+#include "agent/wal.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -235,6 +237,106 @@ static const char *prune_result(const struct prune_count *before, const struct p
 
 /* Plans source src in target t, and deletes what it removes unless this is
  * a dry run, printing it as text or JSON. */
+struct prune_wal {
+	uint64_t seg_size, oldest; /* the first segment number a kept backup needs */
+	uint32_t oldest_tli;
+	struct strv keys;
+	uint64_t bytes;
+};
+
+static int prune_wal_cb(void *ctx, const struct wal_entry *e)
+{
+	struct prune_wal *w = ctx;
+
+	/* History files are tiny and every timeline's recovery reads them. */
+	if (e->w.kind == WAL_HISTORY || wal_segno(&e->w, w->seg_size) >= w->oldest)
+		return 0;
+	w->bytes += e->stored_bytes;
+	return strv_add(&w->keys, e->key);
+}
+
+/*
+ * The WAL of a postgres-physical source in target t that no kept base
+ * backup needs: segments (and .partial, .backup files) numbered below the
+ * start of the oldest base backup kept there (or whose deletion did not
+ * happen), on any timeline (a later timeline branched off before that
+ * start cannot be reached from it). Without a kept base backup, nothing
+ * goes. Decided by LSN only, never by a clock.
+ */
+static int prune_wal(struct prune *p, const char *src, size_t t, const struct retention_item *items,
+                     const size_t *which, size_t n)
+{
+	struct prune_wal w;
+	struct repo *repo = NULL;
+	char name[25], size[32];
+	int rc = 0, have = 0;
+
+	if (!source_pgphys_wal(config_source_find(p->cfg, src)))
+		return 0;
+	memset(&w, 0, sizeof(w));
+	for (size_t k = 0; !rc && k < n; k++) {
+		const struct prune_rec *r = &p->recs[which[k]];
+		struct catalog_backup *b = NULL;
+		json_t *m;
+		uint64_t start;
+
+		if (r->status != CATALOG_COMPLETE)
+			continue;
+		rc = catalog_backup_get(p->cat, r->id, &b);
+		if (rc == CF_ERR_NOTFOUND) { /* deleted whole */
+			error_clear();
+			rc = 0;
+			continue;
+		}
+		/* Kept by the plan, or still there after it (locked, failed). */
+		if (!rc && (p->dry_run ? items[k].keep : repo_record_at(b, p->tg.locs[t]))) {
+			m = b->meta_json ? json_loads(b->meta_json, 0, NULL) : NULL;
+			w.seg_size =
+			    (uint64_t)json_integer_value(json_object_get(m, "wal_segment_size"));
+			if (!w.seg_size ||
+			    wal_lsn_parse(json_string_value(json_object_get(m, "start_lsn")) ?: "",
+			                  &start))
+				rc = error_set(
+				    CF_ERR_FORMAT,
+				    "base backup %s has no start LSN or segment size in its "
+				    "record: its source's WAL is left alone",
+				    b->id);
+			else if (!have || start / w.seg_size < w.oldest) {
+				w.oldest = start / w.seg_size;
+				w.oldest_tli =
+				    (uint32_t)json_integer_value(json_object_get(m, "timeline"));
+				have = 1;
+			}
+			json_decref(m);
+		}
+		catalog_backup_free(b);
+	}
+	if (rc || !have)
+		return rc;
+	rc = agent_targets_repo(&p->tg, t, &repo, NULL);
+	if (!rc)
+		rc = wal_list(repo, src, prune_wal_cb, &w);
+	wal_segname(w.oldest_tli, w.oldest, w.seg_size, name);
+	if (!rc && !p->dry_run && w.keys.n)
+		rc = repo_wal_delete(repo, src, (const char *const *)w.keys.v, w.keys.n);
+	/* The catalog's ranges follow the primary's archive. */
+	if (!rc && !p->dry_run && w.keys.n && t == 0) {
+		size_t files = 0;
+
+		rc = wal_rebuild(p->cat, repo, src, &files);
+	}
+	fmt_bytes(w.bytes, size, sizeof(size));
+	if (!rc && !p->json)
+		printf("  wal     %s %zu WAL file(s), %s, older than %s (the start of the oldest "
+		       "base backup kept)%s\n",
+		       p->dry_run ? "would remove" : "removed", w.keys.n, size, name,
+		       p->dry_run ? " (dry run)" : "");
+	else if (rc && !p->json)
+		printf("  wal     failed: %s\n", error_message());
+	strv_free(&w.keys);
+	return rc;
+}
+
 static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 {
 	const struct config *cfg = p->cfg;
@@ -334,6 +436,11 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 			printf("  %-6s  %s  %-8s  %s\n", items[k].keep ? "keep" : "remove", r->id,
 			       catalog_status_name(r->status), items[k].keep ? why : detail);
 		first = 0;
+	}
+	if (!rc) {
+		rc = prune_wal(p, src, t, items, which, n);
+		if (rc)
+			rc = prune_failed(p, &c, rc, detail, sizeof(detail));
 	}
 	if (!rc && doc) {
 		rc = prune_json_counts(&c, 1);

@@ -49,6 +49,14 @@ static void status_print(const json_t *o, int64_t now)
 		       json_is_true(json_object_get(d, "ok")) ? "ok" : "FAILED",
 		       json_string_value(json_object_get(d, "at")),
 		       json_real_value(json_object_get(d, "recovery_seconds")));
+	if (json_object_get(o, "wal")) {
+		const json_t *w = json_object_get(o, "wal");
+
+		status_age_text(json_integer_value(json_object_get(w, "age_seconds")) * 1000, age,
+		                sizeof(age));
+		printf(", wal %s (%s ago)", json_string_value(json_object_get(w, "newest")) ?: "-",
+		       age);
+	}
 	if (json_integer_value(json_object_get(o, "running")))
 		printf(", %lld running", json_integer_value(json_object_get(o, "running")));
 	printf("\n");
