@@ -40,12 +40,13 @@
 #define RESTORE_PITR_USAGE                                                                         \
 	"usage: coffer restore --source S --to-datadir DIR (--at TIME | --lsn LSN | --latest | "   \
 	"--immediate) [--backup ID] [--timeline N] [--target-action promote|pause|shutdown] "      \
-	"[--tablespace-map OLD=NEW]... [--identity FILE]"
+	"[--tablespace-map OLD=NEW]... [--archive-mode off|preserve] [--identity FILE]"
 
 enum restore_pitr_target { PITR_NONE, PITR_AT, PITR_LSN, PITR_LATEST, PITR_IMMEDIATE };
 
 struct restore_pitr {
 	const char *source, *dir, *backup, *identity, *action, *timeline_text;
+	int archive_preserve; /* --archive-mode preserve: the restored cluster archives */
 	enum restore_pitr_target target;
 	const char *target_text;
 	int64_t at_ms;
@@ -134,7 +135,107 @@ struct restore_pitr_archive {
 	struct restore_pitr_seg *v;
 	size_t n, cap;
 	uint32_t max_history; /* the newest timeline with a history file */
+	/* The timelines recovery goes through, from the base backup's to the
+	 * target's (restore_pitr_timeline()); 0 entries: every one. */
+	uint32_t chain[64];
+	size_t nchain;
 };
+
+static int restore_pitr_on_chain(const struct restore_pitr_archive *a, uint32_t tli)
+{
+	for (size_t i = 0; i < a->nchain; i++)
+		if (a->chain[i] == tli)
+			return 1;
+	return a->nchain == 0;
+}
+
+/*
+ * The newest timeline recovery from base can reach, read from the archived
+ * history files ("parentTLI<TAB>switchpoint<TAB>reason" lines, oldest
+ * first): one whose history leaves base's timeline at or after base's end.
+ * PostgreSQL's own 'latest' would take the newest timeline whatever its
+ * ancestry, and refuse to start when a restored copy promoted off an
+ * earlier point. With --timeline N, N must be reachable. Sets a->chain.
+ */
+static int restore_pitr_timeline(struct restore_pitr *p, struct repo *r,
+                                 const struct age_identities *ids,
+                                 const struct restore_pitr_base *base,
+                                 struct restore_pitr_archive *a)
+{
+	struct repo *repos[1] = {r};
+	struct wal_archive wa;
+	uint32_t best = base->tli;
+	char tmp[PATH_MAX];
+	const char *td = getenv("TMPDIR");
+	int rc = 0;
+
+	memset(&wa, 0, sizeof(wa));
+	wa.source = p->source;
+	wa.repos = repos;
+	wa.nrepos = 1;
+	wa.ids = ids;
+	a->chain[0] = base->tli;
+	a->nchain = 1;
+	snprintf(tmp, sizeof(tmp), "%s/coffer-history.%d", td && *td ? td : "/tmp", (int)getpid());
+	for (uint32_t t = a->max_history; !rc && t > base->tli; t--) {
+		char name[24];
+		struct buf b;
+		uint32_t chain[64];
+		size_t n = 0;
+		int reach = 0;
+
+		if (p->timeline && t != p->timeline)
+			continue;
+		snprintf(name, sizeof(name), "%08X.history", t);
+		rc = wal_fetch_file(&wa, name, tmp);
+		if (rc == CF_ERR_NOTFOUND) {
+			error_clear();
+			rc = 0;
+			continue;
+		}
+		buf_init(&b, 1 << 20);
+		if (!rc)
+			rc = fs_read_file(tmp, 1 << 20, &b);
+		unlink(tmp);
+		for (char *line = rc ? NULL : (char *)b.data, *next; line && *line; line = next) {
+			unsigned long parent;
+			char *end, lsn[32];
+			uint64_t sw = 0;
+
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			parent = strtoul(line, &end, 10);
+			if (end == line || sscanf(end, "%31s", lsn) != 1 ||
+			    wal_lsn_parse(lsn, &sw)) {
+				error_clear();
+				continue;
+			}
+			if (parent == base->tli && sw >= base->stop_lsn)
+				reach = 1;
+			if (reach && parent >= base->tli && n < 63)
+				chain[n++] = (uint32_t)parent;
+		}
+		buf_free(&b);
+		if (!rc && reach) {
+			best = t;
+			memcpy(a->chain, chain, n * sizeof(*chain));
+			a->chain[n++] = t;
+			a->nchain = n;
+			break;
+		}
+	}
+	if (!rc && p->timeline && best != p->timeline && p->timeline != base->tli)
+		rc =
+		    error_set(CF_ERR_NOTFOUND,
+		              "timeline %u cannot be reached from base backup %s (timeline %u, "
+		              "ended at its LSN %llX): its history leaves earlier, or it is not "
+		              "archived",
+		              p->timeline, base->id, base->tli, (unsigned long long)base->stop_lsn);
+	if (!rc)
+		p->timeline = best;
+	return rc;
+}
 
 static int restore_pitr_archive_cb(void *ctx, const struct wal_entry *e)
 {
@@ -191,7 +292,7 @@ static int restore_pitr_check_archive(const struct restore_pitr *p, const char *
 		uint64_t expect = tli == base->tli ? start : a->v[i].segno;
 		int started = 0;
 
-		if (tli < base->tli || (p->timeline && tli > p->timeline)) {
+		if (tli < base->tli || !restore_pitr_on_chain(a, tli)) {
 			while (i < a->n && a->v[i].tli == tli)
 				i++;
 			continue;
@@ -378,13 +479,20 @@ static int restore_pitr_settings(const struct restore_pitr *p, const struct conf
 	} else if (!rc && p->target == PITR_IMMEDIATE) {
 		rc = buf_printf(&b, "\nrecovery_target = 'immediate'");
 	}
+	/* The timeline restore chose (or was given); --immediate stays on the
+	 * backup's own. */
 	if (!rc && p->timeline)
 		rc = buf_printf(&b, "\nrecovery_target_timeline = '%u'", p->timeline);
 	else if (!rc)
-		rc = buf_printf(&b, "\nrecovery_target_timeline = 'latest'");
+		rc = buf_printf(&b, "\nrecovery_target_timeline = 'current'");
 	if (!rc && p->target != PITR_LATEST)
 		rc = buf_printf(&b, "\nrecovery_target_action = '%s'",
 		                p->action ? p->action : "promote");
+	/* A restored copy that archived into the source's archive would add a
+	 * timeline that a later restore --latest follows: off unless asked. */
+	if (!rc && !p->archive_preserve)
+		rc = buf_printf(&b, "\n# --archive-mode preserve keeps the cluster's own setting "
+		                    "(for a new primary)\narchive_mode = 'off'");
 	if (!rc)
 		rc = buf_append(&b, "\n", 1);
 	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", tmp);
@@ -482,6 +590,7 @@ static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
 	                                     {"target-action", required_argument, NULL, 'A'},
 	                                     {"tablespace-map", required_argument, NULL, 'm'},
 	                                     {"identity", required_argument, NULL, 'i'},
+	                                     {"archive-mode", required_argument, NULL, 'M'},
 	                                     {NULL, 0, NULL, 0}};
 	int opt, ntargets = 0, rc = 0;
 
@@ -556,6 +665,13 @@ static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
 		case 'i':
 			p->identity = optarg;
 			break;
+		case 'M':
+			if (strcmp(optarg, "off") && strcmp(optarg, "preserve"))
+				rc = error_set(CF_ERR_USAGE,
+				               "--archive-mode %s: expected off or preserve",
+				               optarg);
+			p->archive_preserve = !strcmp(optarg, "preserve");
+			break;
 		default:
 			return agent_option_error(opt, argv, RESTORE_PITR_USAGE);
 		}
@@ -583,7 +699,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 {
 	struct restore_pitr p;
 	struct restore_pitr_pick k;
-	struct restore_pitr_archive a = {0, NULL, 0, 0, 0};
+	struct restore_pitr_archive a;
 	struct repo_trust trust = {{NULL, 0, 0}, 0};
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
@@ -597,6 +713,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 
 	memset(&p, 0, sizeof(p));
 	memset(&k, 0, sizeof(k));
+	memset(&a, 0, sizeof(a));
 	rc = restore_pitr_args(argc, argv, &p);
 	if (!rc)
 		rc = config_load(cli->config_path, &cfg);
@@ -642,10 +759,12 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	a.seg_size = k.best.seg_size;
 	if (!rc && p.target != PITR_IMMEDIATE)
 		rc = wal_list(repo, p.source, restore_pitr_archive_cb, &a);
-	if (!rc && p.target != PITR_IMMEDIATE)
-		rc = restore_pitr_check_archive(&p, p.source, &k.best, &a);
 	if (!rc)
 		rc = agent_load_identities(cfg, p.identity, &ids);
+	if (!rc && p.target != PITR_IMMEDIATE)
+		rc = restore_pitr_timeline(&p, repo, ids, &k.best, &a);
+	if (!rc && p.target != PITR_IMMEDIATE)
+		rc = restore_pitr_check_archive(&p, p.source, &k.best, &a);
 	/* Then the files: a private folder beside DIR, renamed at the end. */
 	if (!rc) {
 		snprintf(parent, sizeof(parent), "%s", p.dir);
@@ -696,12 +815,18 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		time_format_iso(k.best.stop_ms, stop, sizeof(stop));
 		printf("restored base backup %s of source %s (ended %s) into %s in %.1f s\n", b->id,
 		       p.source, stop, p.dir, time_mono() - t0);
-		printf("recovery: %s%s; WAL from the archive through coffer wal-fetch\n",
+		printf("recovery: %s%s on timeline %u; WAL from the archive through coffer "
+		       "wal-fetch\n",
 		       p.target == PITR_AT       ? "to "
 		       : p.target == PITR_LSN    ? "to LSN "
 		       : p.target == PITR_LATEST ? "to the end of the archive"
 		                                 : "to the end of the base backup",
-		       p.target == PITR_AT || p.target == PITR_LSN ? p.target_text : "");
+		       p.target == PITR_AT || p.target == PITR_LSN ? p.target_text : "",
+		       p.timeline ? p.timeline : k.best.tli);
+		if (!p.archive_preserve)
+			printf(
+			    "archive_mode is off in the restored cluster (--archive-mode preserve "
+			    "keeps it, for a new primary)\n");
 		printf("start it as the cluster's owner: %s%s%spg_ctl -D %s start (it then %s)\n",
 		       geteuid() == 0 ? "chown -R postgres: " : "", geteuid() == 0 ? p.dir : "",
 		       geteuid() == 0 ? " && " : "", p.dir,

@@ -1,0 +1,309 @@
+#!/bin/bash
+# Point-in-time recovery of PostgreSQL 15 (issue 17), all real: a cluster of
+# its own with archive_mode = on and archive_command = coffer wal-push, a
+# base backup over the replication protocol (type = postgres-physical), and
+# restores with restore --to-datadir started by pg_ctl, whose recovery
+# fetches WAL through coffer wal-fetch.
+#   - the base backup is a standard tar (age | zstd -d | tar -t), and
+#     pg_verifybackup accepts the restored data directory
+#   - restore --at a time between two commits: exactly the rows committed
+#     before it; --latest: all rows; --immediate: the backup's own state;
+#     --lsn
+#   - a restored cluster promoted (timeline 2) archives into the same
+#     source; a restore --at a point on timeline 2 gets its rows
+#   - a segment missing in the middle: restore fails naming it, writes
+#     nothing; wal-fetch exits 126 on a hole (PostgreSQL stops) and 1 at
+#     the end of the archive
+#   - re-pushing a segment with the same content succeeds, other content
+#     fails (exit 9)
+#   - wal_async = true: every segment arrives, also when the background
+#     pusher is killed with -9 over and over
+#   - prune with two base backups and keep_last = 1 removes exactly the WAL
+#     older than the kept one's start
+#   - status reports the archive
+# Runs as root; PostgreSQL and every coffer command it starts run as the
+# OS user postgres (PITR_PG_PORT, default 15470; +1, +2 for the restores).
+. "$(dirname "$0")/lib.sh"
+t_setup pitr
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PG_BIN/initdb" ] || t_skip "PostgreSQL 15 is not installed (packaging/install-deps.sh --test)"
+[ "$(id -u)" = 0 ] || t_skip "needs root (PostgreSQL runs as user postgres)"
+id -u postgres >/dev/null 2>&1 || t_skip "no OS user postgres"
+PORT=${PITR_PG_PORT:-15470}
+jqe() { jq -e "$@" >/dev/null; }
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+# pcf ARGS: coffer as postgres (the catalog and spool are postgres's, as
+# for archive_command).
+pcf() {
+	as_pg "$COFFER_BIN" --config "$CONF" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+q() {
+	local port=$1
+	shift
+	as_pg "$PG_BIN/psql" -h "$T" -p "$port" -U postgres -d postgres -qAtX "$@"
+}
+servers=()
+pg_start() { # DIR PORT
+	as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $T -c listen_addresses=''" -w -t 120 start >/dev/null
+}
+pg_stop() {
+	as_pg "$PG_BIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1
+}
+cleanup_servers() {
+	for d in "$T/data" "$T"/r*; do
+		[ -f "$d/postmaster.pid" ] && pg_stop "$d"
+	done
+	pkill -f "$COFFER_BIN --config $CONF wal-" 2>/dev/null
+	true
+}
+t_at_exit cleanup_servers
+
+chmod 711 "$T"
+p=$T
+while p=$(dirname "$p") && [ "$p" != / ]; do chmod o+x "$p" 2>/dev/null; done
+
+t_config <<EOF
+[source pg]
+type = postgres-physical
+host = $T
+port = $PORT
+user = postgres
+expect_wal_every = 1h
+EOF
+chown -R postgres: "$T"
+
+# --- The cluster -------------------------------------------------------
+as_pg "$PG_BIN/initdb" -D "$T/data" -U postgres -A trust -E UTF8 --locale=C >"$T/initdb.log" 2>&1 ||
+	{ fail "initdb"; t_finish; }
+cat >>"$T/data/postgresql.conf" <<EOF
+wal_level = replica
+archive_mode = on
+archive_command = '$COFFER_BIN --config $CONF wal-push --source pg %p'
+max_wal_senders = 4
+EOF
+pg_start "$T/data" "$PORT" || { fail "the cluster starts"; cat "$T/data.log"; t_finish; }
+
+# archived SEGMENT: waits until PostgreSQL says SEGMENT (or later) is archived.
+wait_archived() {
+	local seg=$1 i
+	for i in $(seq 1 300); do
+		last=$(q "$PORT" -c "select coalesce(last_archived_wal,'') from pg_stat_archiver")
+		[[ "$last" > "$seg" || "$last" == "$seg" ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+switch_wal() { # PORT: closes the current segment; prints its name
+	local port=${1:-$PORT}
+	q "$port" -c "select pg_walfile_name(pg_switch_wal())"
+}
+now_utc() { q "$PORT" -c "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"; }
+
+# --- A base backup -----------------------------------------------------
+pcf backup pg
+check_rc "base backup of the cluster" 0
+ID1=$(awk '{print $1; exit}' "$OUT")
+pcf show "$ID1" --json
+check "the record holds start and stop LSN, timeline, system id" \
+	jqe '.meta.start_lsn and .meta.stop_lsn and .meta.timeline == 1 and (.meta.system_identifier|length) > 5 and .meta.wal_segment_size == 16777216' "$OUT"
+base_key=$(jq -r '.objects[] | select(.name == "base") | .key' "$OUT")
+age -d -i "$KEY" "$REPO/$base_key" | zstd -dq | tar -t >"$T/base.list" 2>"$T/tar.err"
+check_eq "age | zstd -d | tar -t reads the base backup" "0 0 0" "${PIPESTATUS[*]}"
+check_grep "it holds backup_label" "$T/base.list" '^backup_label$'
+check_grep "it holds the backup's WAL" "$T/base.list" '^pg_wal/0000000100000000000000'
+check "the backup manifest is stored" jqe '.objects[] | select(.name == "backup_manifest")' "$OUT"
+
+# --- Commits with known times -------------------------------------------
+q "$PORT" -c "create table t (i int primary key)" -c "insert into t values (1)"
+sleep 0.3
+AT1=$(now_utc)
+sleep 0.3
+q "$PORT" -c "insert into t values (2)"
+LSN2=$(q "$PORT" -c "select pg_current_wal_insert_lsn()")
+q "$PORT" -c "insert into t values (3)"
+seg=$(switch_wal)
+check "the segments are archived (sync wal-push)" wait_archived "$seg"
+
+# restore_and_rows DIR PORT ARGS...: restores with ARGS, starts the
+# cluster, waits for the end of recovery, prints the rows of t.
+restore_and_rows() {
+	local dir=$1 port=$2
+	shift 2
+	pcf restore --source pg --to-datadir "$dir" "$@"
+	[ "$RC" = 0 ] || { echo "restore failed: $(cat "$ERR")"; return 1; }
+	pg_start "$dir" "$port" || { echo "start failed: $(tail -3 "$dir.log")"; return 1; }
+	for _ in $(seq 1 300); do
+		[ "$(q "$port" -c 'select pg_is_in_recovery()' 2>/dev/null)" = f ] && break
+		sleep 0.1
+	done
+	q "$port" -c "select coalesce(string_agg(i::text, ',' order by i), '') from t" 2>/dev/null ||
+		echo "no table"
+}
+drop() { pg_stop "$1"; rm -rf "$1" "$1.log"; }
+
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --at "$AT1")
+check_eq "restore --at a time between commit 1 and 2 holds exactly the rows before it" "1" "$rows"
+check_grep "recovery fetched WAL through coffer wal-fetch" "$T/r1.log" 'restored log file "0000000100000000000000'
+check_grep "recovery stopped at the target" "$T/r1.log" 'recovery stopping before commit'
+drop "$T/r1"
+
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest)
+check_eq "restore --latest holds every row" "1,2,3" "$rows"
+drop "$T/r1"
+
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --lsn "$LSN2")
+check_eq "restore --lsn (after commit 2, before 3) holds rows 1,2" "1,2" "$rows"
+drop "$T/r1"
+
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --immediate)
+check_eq "restore --immediate is the backup's own state (no table t yet)" "no table" "$rows"
+drop "$T/r1"
+
+# pg_verifybackup on a restore not yet started: every file as the server's
+# manifest says (it skips postgresql.auto.conf and recovery.signal).
+pcf restore --source pg --to-datadir "$T/r1" --immediate
+as_pg "$PG_BIN/pg_verifybackup" -n "$T/r1" >"$T/verify.out" 2>&1
+check "pg_verifybackup accepts the restored data directory" test $? = 0
+check "restore wrote recovery.signal" test -f "$T/r1/recovery.signal"
+check_grep "and restore_command calling coffer wal-fetch" "$T/r1/postgresql.auto.conf" "restore_command = '.*wal-fetch --source pg %f %p'"
+check "the data directory is private (0700)" test "$(stat -c %a "$T/r1")" = 700
+rm -rf "$T/r1"
+pcf restore --source pg --to-datadir "$T/r1" --latest
+mkdir -p "$T/r9" && touch "$T/r9/PG_VERSION" && chown -R postgres: "$T/r9"
+pcf restore --source pg --to-datadir "$T/r9" --latest
+check_rc "a non-empty data directory is refused" 9
+check_grep "naming it" "$ERR" "r9 is not empty"
+rm -rf "$T/r1" "$T/r9"
+pcf restore --source pg --to-datadir "$T/r1" --at 2020-01-01T00:00:00Z
+check_rc "a time before the first base backup is refused" 3
+check_grep "saying why" "$ERR" "before the end of the first base backup"
+pcf restore --source pg --to-datadir "$T/r1" --at 2099-01-01T00:00:00Z
+check_rc "a time beyond the archived WAL is refused" 3
+check_grep "saying why" "$ERR" "after the newest archived WAL"
+check_absent "neither wrote anything" "$T/r1"
+
+# --- Timeline 2 ------------------------------------------------------------
+rows=$(restore_and_rows "$T/r2" $((PORT + 2)) --latest --archive-mode preserve)
+check_eq "a cluster restored --latest" "1,2,3" "$rows"
+check_eq "is promoted to timeline 2" 2 "$(q $((PORT + 2)) -c 'select timeline_id from pg_control_checkpoint()')"
+q $((PORT + 2)) -c "insert into t values (4)"
+sleep 0.3
+AT2=$(q $((PORT + 2)) -c "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+sleep 0.3
+q $((PORT + 2)) -c "insert into t values (5)"
+seg2=$(switch_wal $((PORT + 2)))
+for _ in $(seq 1 300); do
+	last=$(q $((PORT + 2)) -c "select coalesce(last_archived_wal,'') from pg_stat_archiver")
+	[ "$last" = "$seg2" ] && break
+	sleep 0.1
+done
+check_eq "timeline 2 archives into the same source" "$seg2" "$last"
+check "its history file is archived" test -n "$(find "$REPO/pg/wal/history" -name '00000002.history-*')"
+pg_stop "$T/r2"
+rows=$(restore_and_rows "$T/r3" $((PORT + 1)) --at "$AT2")
+check_eq "restore --at a point on timeline 2 follows the history" "1,2,3,4" "$rows"
+drop "$T/r3"
+rm -rf "$T/r2" "$T/r2.log"
+
+# --- Re-push, other content -------------------------------------------------
+mkdir -p "$T/x" && chown postgres: "$T/x"
+pcf wal-fetch --source pg "$seg" "$T/x/$seg"
+check_rc "wal-fetch of an archived segment" 0
+pcf wal-push --source pg "$T/x/$seg"
+check_rc "re-pushing it with the same content succeeds" 0
+printf 'X' | dd of="$T/x/$seg" bs=1 seek=100 conv=notrunc status=none
+pcf wal-push --source pg "$T/x/$seg"
+check_rc "pushing other content under an archived name fails" 9
+check_grep "saying so" "$ERR" "already archived .* with other content"
+check_eq "and stores nothing more" 1 "$(find "$REPO/pg/wal" -name "$seg-*" | wc -l)"
+pcf wal-fetch --source pg 0000000100000000000000FE "$T/x/fe"
+check_rc "wal-fetch of a segment past the archive's end exits 1" 1
+check_absent "and writes no file" "$T/x/fe"
+
+# --- A hole ------------------------------------------------------------------
+q "$PORT" -c "insert into t values (50)" >/dev/null
+holeseg=$(switch_wal)
+q "$PORT" -c "insert into t values (51)" >/dev/null
+seg=$(switch_wal)
+wait_archived "$seg"
+mid=$(find "$REPO/pg/wal/0000000100000000" -name "$holeseg-*")
+mv "$mid" "$T/held"
+pcf restore --source pg --to-datadir "$T/r1" --latest
+check_rc "a restore through a missing segment fails" 4
+check_grep "naming the segment" "$ERR" "WAL segment $holeseg of source pg is missing"
+check_absent "before writing anything" "$T/r1"
+pcf wal-fetch --source pg "$holeseg" "$T/x/hole"
+check_rc "wal-fetch of a segment in a hole exits 126 (PostgreSQL stops recovering)" 126
+check_grep "naming the hole" "$ERR" "missing from the archive, but a later one"
+mv "$T/held" "$mid"
+
+# --- Async -------------------------------------------------------------------
+sed -i 's/^expect_wal_every = 1h$/expect_wal_every = 1h\nwal_async = true/' "$CONF"
+for i in 1 2 3; do
+	q "$PORT" -c "insert into t values (10$i)" >/dev/null
+	seg=$(switch_wal)
+done
+check "async: the segments are archived" wait_archived "$seg"
+for _ in $(seq 1 100); do
+	find "$REPO/pg/wal" -name "$seg-*" | grep -q . && break
+	sleep 0.1
+done
+check "and the background pusher stores them" test -n "$(find "$REPO/pg/wal" -name "$seg-*")"
+# kill -9 the pusher again and again while segments come.
+( for _ in $(seq 1 60); do pkill -9 -f "wal-push --background" 2>/dev/null; sleep 0.05; done ) &
+killer=$!
+for i in $(seq 1 8); do
+	q "$PORT" -c "insert into t values (20$i)" >/dev/null
+	seg=$(switch_wal)
+done
+wait "$killer"
+# The next segment's wal-push starts a pusher again (a switch with nothing
+# written makes no segment).
+q "$PORT" -c "insert into t values (299)" >/dev/null
+seg=$(switch_wal)
+check "async with the pusher killed -9: PostgreSQL's archive goes on" wait_archived "$seg"
+for _ in $(seq 1 100); do
+	[ -z "$(ls "$T/wal-spool/pg/out" 2>/dev/null | grep -v '\.tmp$')" ] && break
+	sleep 0.1
+done
+check_empty_output "the spool drains" sh -c "ls '$T/wal-spool/pg/out' | grep -v '\\.tmp\$'"
+want=$(q "$PORT" -c "select string_agg(i::text, ',' order by i) from t")
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest --timeline 1)
+check_eq "no segment was lost: restore --latest --timeline 1 has every row" "$want" "$rows"
+drop "$T/r1"
+
+# --- Status ------------------------------------------------------------------
+pcf status pg --json
+check "status reports the archive's newest segment and age" \
+	jqe '.sources[0].wal.newest and .sources[0].wal.age_seconds >= 0' "$OUT"
+
+# --- Prune -------------------------------------------------------------------
+q "$PORT" -c "insert into t values (300)" >/dev/null
+pcf backup pg
+check_rc "a second base backup" 0
+ID2=$(awk '{print $1; exit}' "$OUT")
+pcf show "$ID2" --json
+start2=$(jq -r .meta.start_wal "$OUT")
+q "$PORT" -c "insert into t values (301)" >/dev/null
+seg=$(switch_wal)
+wait_archived "$seg"
+sleep 1
+printf '[retention]\nkeep_last = 1\n' >>"$CONF"
+pcf prune --dry-run
+check_grep "prune --dry-run says which WAL would go" "$OUT" "would remove [1-9][0-9]* WAL file"
+before=$(find "$REPO/pg/wal" -type f | wc -l)
+pcf prune
+check_rc "prune with two base backups, keep_last = 1" 0
+oldest=$(find "$REPO/pg/wal/0000000100000000" -type f -name '000000010000000000000???-*' | sed 's|.*/||; s|-.*||' | sort | head -1)
+check_eq "the oldest segment left is the kept backup's start" "$start2" "$oldest"
+check "the history files are kept" test -n "$(find "$REPO/pg/wal/history" -name '00000002.history-*')"
+after=$(find "$REPO/pg/wal" -type f | wc -l)
+check "older WAL went" test "$after" -lt "$before"
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest)
+check_eq "the kept backup still restores to the latest" \
+	"$(q "$PORT" -c "select string_agg(i::text, ',' order by i) from t")" "$rows"
+drop "$T/r1"
+
+t_finish
