@@ -141,6 +141,16 @@ static int status_wal(struct catalog *cat, const struct source *src, int64_t now
 		    "(expect_wal_every %s; is archive_command failing?)",
 		    age, json_string_value(json_object_get(st, "newest")) ?: "?", at, every);
 	json_decref(st);
+	if (!rc && !(rc = wal_pending(cat, src->name, &text)) && text) {
+		json_t *pend = json_loads(text, 0, NULL);
+
+		free(text);
+		rc = status_problem(problems,
+		                    "%zu WAL file(s) still lack a copy in a repository that was "
+		                    "unreachable (the next wal-push makes them)",
+		                    json_object_size(pend));
+		json_decref(pend);
+	}
 	return rc;
 }
 

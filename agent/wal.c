@@ -293,7 +293,8 @@ static int wal_store(const struct wal_archive *a, struct repo *r, int fd, const 
 	return rc;
 }
 
-int wal_push_file(const struct wal_archive *a, const char *path, const char *name, size_t *stored)
+int wal_push_file(const struct wal_archive *a, const char *path, const char *name, size_t *stored,
+                  unsigned long long *missed)
 {
 	char sha[HASH_SHA256_HEX_LEN + 1];
 	struct wal_name w;
@@ -302,6 +303,7 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 	int fd, rc, first_rc = 0;
 
 	*stored = 0;
+	*missed = 0;
 	rc = wal_name_parse(name, &w);
 	if (rc)
 		return rc;
@@ -321,6 +323,7 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 			         a->repo_errors && a->repo_errors[i] ? a->repo_errors[i] : "?");
 			if (!first_rc)
 				first_rc = CF_ERR_STORAGE;
+			*missed |= 1ULL << i;
 			continue;
 		}
 		rrc = wal_find(r, a->source, &w, &f);
@@ -355,6 +358,7 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 			log_warn("wal-push %s: %s: %s", name, repo_location(r), error_message());
 			if (!first_rc)
 				first_rc = rrc;
+			*missed |= 1ULL << i;
 		}
 	}
 	close(fd);
@@ -365,6 +369,77 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 		               "copies_required asks for; PostgreSQL will retry it",
 		               name, *stored, a->copies_required);
 	return rc;
+}
+
+static int wal_copy_cb(void *ctx, const uint8_t *data, size_t len)
+{
+	int rc = cancel_check();
+
+	return rc ? rc : filter_write(ctx, data, len);
+}
+
+int wal_copy_missing(const struct wal_archive *a, const char *name, unsigned long long missed,
+                     unsigned long long *still)
+{
+	struct wal_find from = {0}, there;
+	struct wal_name w;
+	struct repo *src = NULL;
+	int rc = wal_name_parse(name, &w);
+
+	*still = missed;
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < a->nrepos && !src; i++) {
+		if ((missed & (1ULL << i)) || !a->repos[i])
+			continue;
+		if (wal_find(a->repos[i], a->source, &w, &from) == 0 && from.key)
+			src = a->repos[i];
+		else
+			error_clear();
+	}
+	if (!src) {
+		log_warn("WAL file %s is in no repository to copy it from", name);
+		return 0;
+	}
+	for (size_t i = 0; i < a->nrepos; i++) {
+		struct storage_write *sw = NULL;
+		struct filter *sink = NULL;
+		int crc;
+
+		if (!(missed & (1ULL << i)) || !a->repos[i])
+			continue;
+		crc = wal_find(a->repos[i], a->source, &w, &there);
+		if (!crc && there.key) { /* made meanwhile */
+			free(there.key);
+			*still &= ~(1ULL << i);
+			continue;
+		}
+		if (!crc)
+			crc = storage_write_new(repo_storage(a->repos[i]), from.key, &sw);
+		if (!crc)
+			crc = storage_filter_new(sw, &sink);
+		if (!crc)
+			crc = storage_read(repo_storage(src), from.key, 0, UINT64_MAX, wal_copy_cb,
+			                   sink);
+		if (!crc)
+			crc = filter_finish(sink);
+		filter_chain_free(sink);
+		if (crc == CF_ERR_INTERRUPTED || crc == CF_ERR_NOMEM) {
+			free(from.key);
+			return crc;
+		}
+		if (crc) {
+			log_warn("WAL file %s: no copy in %s yet: %s", name,
+			         repo_location(a->repos[i]), error_message());
+			error_clear();
+			continue;
+		}
+		*still &= ~(1ULL << i);
+		log_info("WAL file %s copied from %s to %s", name, repo_location(src),
+		         repo_location(a->repos[i]));
+	}
+	free(from.key);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -757,5 +832,80 @@ int wal_rebuild(struct catalog *c, struct repo *r, const char *source, size_t *f
 	free(old);
 	free(text);
 	json_decref(x.doc);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Copies still to be made                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct wal_pending_ctx {
+	const char *name;
+	const char *const *repos;
+	size_t n;
+	int add;
+};
+
+static int wal_pending_update(void *ctx, const char *old, char **out)
+{
+	struct wal_pending_ctx *x = ctx;
+	json_t *doc = old ? json_loads(old, 0, NULL) : NULL, *arr;
+	int bad = 0;
+
+	*out = NULL;
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		doc = json_object();
+	}
+	if (!doc)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	arr = json_object_get(doc, x->name);
+	if (!json_is_array(arr)) {
+		arr = json_array();
+		bad = json_object_set_new(doc, x->name, arr);
+	}
+	for (size_t i = 0; !bad && i < x->n; i++) {
+		size_t j, len = json_array_size(arr);
+
+		for (j = 0; j < len; j++)
+			if (!strcmp(json_string_value(json_array_get(arr, j)) ?: "", x->repos[i]))
+				break;
+		if (x->add && j == len)
+			bad = json_array_append_new(arr, json_string(x->repos[i]));
+		else if (!x->add && j < len)
+			bad = json_array_remove(arr, j);
+	}
+	if (!bad && json_array_size(arr) == 0)
+		bad = json_object_del(doc, x->name);
+	if (!bad)
+		*out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	return *out ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
+}
+
+int wal_pending_change(struct catalog *c, const char *source, const char *name,
+                       const char *const *repos, size_t n, int add)
+{
+	struct wal_pending_ctx x = {name, repos, n, add};
+	char meta[300];
+
+	snprintf(meta, sizeof(meta), "wal-pending/%s", source);
+	return catalog_meta_update_str(c, meta, wal_pending_update, &x);
+}
+
+int wal_pending(struct catalog *c, const char *source, char **json)
+{
+	char meta[300];
+	int rc;
+
+	snprintf(meta, sizeof(meta), "wal-pending/%s", source);
+	rc = catalog_meta_get_str(c, meta, json);
+	if (rc == CF_ERR_NOTFOUND || (!rc && !strcmp(*json, "{}"))) {
+		if (!rc)
+			free(*json);
+		*json = NULL;
+		error_clear();
+		rc = 0;
+	}
 	return rc;
 }

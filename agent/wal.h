@@ -69,7 +69,19 @@ struct wal_archive {
  * archived: named, with both digests), CF_ERR_IO (path unreadable),
  * CF_ERR_STORAGE and the storage's, CF_ERR_INTERRUPTED.
  */
-int wal_push_file(const struct wal_archive *a, const char *path, const char *name, size_t *stored);
+int wal_push_file(const struct wal_archive *a, const char *path, const char *name, size_t *stored,
+                  unsigned long long *missed);
+/* missed (by wal_push_file): bit i set for each a->repos[i] that does not
+ * hold the file (unreachable, failed). */
+
+/*
+ * Copies WAL file name into each repository of missed that lacks it, from
+ * one that holds it (the stored bytes, read and written whole); *still
+ * receives those that could not be made. Errors: only CF_ERR_INTERRUPTED
+ * and CF_ERR_NOMEM (a copy that fails stays in *still, with a warning).
+ */
+int wal_copy_missing(const struct wal_archive *a, const char *name, unsigned long long missed,
+                     unsigned long long *still);
 
 /*
  * Fetches WAL file name into dest (atomically: a temporary file beside it,
@@ -105,6 +117,17 @@ int wal_list_dir(struct repo *r, const char *prefix, wal_list_cb cb, void *ctx);
  */
 int wal_note(struct catalog *c, const char *source, const struct wal_name *w, uint64_t seg_size,
              int64_t when_ms);
+/*
+ * WAL copies still to be made (a repository was unreachable when the file
+ * was pushed and copies_required was met without it): a meta value
+ * "wal-pending/<source>", {"NAME": ["repository", ...], ...}. add puts
+ * (name, repos), remove takes them out; wal_pending() gives the JSON text
+ * (NULL: none). Errors: CF_ERR_CATALOG, CF_ERR_NOMEM.
+ */
+int wal_pending_change(struct catalog *c, const char *source, const char *name,
+                       const char *const *repos, size_t n, int add);
+int wal_pending(struct catalog *c, const char *source, char **json);
+
 /* The state as JSON text (NULL: nothing archived). */
 int wal_state(struct catalog *c, const char *source, char **json);
 /* Rebuilds the state of source from what r holds. */

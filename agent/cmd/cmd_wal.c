@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,6 +58,7 @@ struct cmd_wal {
 	struct agent_targets tg;
 	struct repo **repos;
 	const char **errs;
+	const char **names; /* the repositories' names, as a->repos */
 	struct wal_archive a;
 	struct age_recipients *rcpt;
 	struct age_identities *ids;
@@ -67,6 +69,7 @@ static void cmd_wal_free(struct cmd_wal *w)
 {
 	free(w->repos);
 	free(w->errs);
+	free(w->names);
 	agent_targets_free(&w->tg);
 	age_recipients_free(w->rcpt);
 	age_identities_free(w->ids);
@@ -141,11 +144,13 @@ static int cmd_wal_open(struct cmd_wal *w, const struct cli *cli, const char *so
 	if (!rc)
 		rc = agent_targets_init(&w->tg, w->cfg);
 	if (!rc && (!(w->repos = calloc(w->cfg->ntargets, sizeof(*w->repos))) ||
-	            !(w->errs = calloc(w->cfg->ntargets, sizeof(*w->errs)))))
+	            !(w->errs = calloc(w->cfg->ntargets, sizeof(*w->errs))) ||
+	            !(w->names = calloc(w->cfg->ntargets, sizeof(*w->names)))))
 		rc = error_set(CF_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < w->cfg->ntargets; i++) {
 		if (!config_source_uses(w->cfg, w->src->name, i))
 			continue;
+		w->names[n] = w->cfg->targets[i].name;
 		if (agent_targets_repo(&w->tg, i, &w->repos[n], NULL)) {
 			log_warn("%s", error_message());
 			error_clear();
@@ -179,18 +184,83 @@ static int cmd_wal_open(struct cmd_wal *w, const struct cli *cli, const char *so
 	return rc;
 }
 
-/* Records pushed files in the catalog (its state is a convenience: the
- * bucket is the truth, and `catalog rebuild` remakes it). */
-static void cmd_wal_note(struct cmd_wal *w, struct catalog *cat, const char *name, uint64_t size)
+/* The names of the repositories of bits. */
+static size_t cmd_wal_bits(const struct cmd_wal *w, unsigned long long bits, const char **out)
 {
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->a.nrepos; i++)
+		if (bits & (1ULL << i))
+			out[n++] = w->names[i];
+	return n;
+}
+
+/* Records a pushed file in the catalog (its state is a convenience: the
+ * bucket is the truth, and `catalog rebuild` remakes it), and the copies
+ * it still lacks. */
+static void cmd_wal_note(struct cmd_wal *w, struct catalog *cat, const char *name, uint64_t size,
+                         unsigned long long missed)
+{
+	const char *names[CONFIG_MAX_TARGETS];
 	struct wal_name wn;
+	size_t n = cmd_wal_bits(w, missed, names);
 
 	if (!cat || wal_name_parse(name, &wn) ||
-	    wal_note(cat, w->src->name, &wn, wn.kind == WAL_SEGMENT ? size : 0, time_real_ms())) {
+	    wal_note(cat, w->src->name, &wn, wn.kind == WAL_SEGMENT ? size : 0, time_real_ms()) ||
+	    (n && wal_pending_change(cat, w->src->name, name, names, n, 1))) {
 		log_warn("wal-push %s: stored, but not recorded in the catalog: %s", name,
 		         error_message());
 		error_clear();
 	}
+}
+
+/* Makes up to max of the copies earlier pushes could not make (a
+ * repository was down), now that the push works again. */
+static void cmd_wal_catch_up(struct cmd_wal *w, struct catalog *cat, size_t max)
+{
+	char *text = NULL;
+	json_t *doc;
+	const char *name;
+	json_t *repos;
+	size_t done = 0;
+
+	if (!cat || wal_pending(cat, w->src->name, &text) || !text) {
+		error_clear();
+		return;
+	}
+	doc = json_loads(text, 0, NULL);
+	free(text);
+	json_object_foreach(doc, name, repos)
+	{
+		const char *names[CONFIG_MAX_TARGETS];
+		unsigned long long want = 0, still = 0;
+		size_t n, k = 0;
+
+		if (done++ >= max || cancel_requested())
+			break;
+		for (size_t i = 0; i < w->a.nrepos; i++)
+			for (size_t j = 0; j < json_array_size(repos); j++)
+				if (!strcmp(json_string_value(json_array_get(repos, j)) ?: "",
+				            w->names[i]))
+					want |= 1ULL << i;
+		/* A repository no longer configured: nothing to make there. */
+		for (size_t j = 0; j < json_array_size(repos); j++) {
+			int known = 0;
+
+			for (size_t i = 0; i < w->a.nrepos; i++)
+				known |= !strcmp(json_string_value(json_array_get(repos, j)) ?: "",
+				                 w->names[i]);
+			if (!known && k < CONFIG_MAX_TARGETS)
+				names[k++] = json_string_value(json_array_get(repos, j));
+		}
+		if (want && wal_copy_missing(&w->a, name, want, &still))
+			break;
+		n = k + cmd_wal_bits(w, want & ~still, names + k);
+		if (n && wal_pending_change(cat, w->src->name, name, names, n, 0))
+			break;
+	}
+	json_decref(doc);
+	error_clear();
 }
 
 /* Runs this program again, detached, as `COMMAND --background ...`. */
@@ -246,6 +316,7 @@ struct cmd_wal_job {
 	int *rcs;
 	char **msgs;
 	uint64_t *sizes;
+	unsigned long long *missed;
 	atomic_size_t next;
 };
 
@@ -261,7 +332,7 @@ static void *cmd_wal_job_thread(void *arg)
 
 		snprintf(path, sizeof(path), "%s/%s", j->dir, j->names.v[i]);
 		j->sizes[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-		j->rcs[i] = wal_push_file(&j->w->a, path, j->names.v[i], &stored);
+		j->rcs[i] = wal_push_file(&j->w->a, path, j->names.v[i], &stored, &j->missed[i]);
 		if (j->rcs[i])
 			j->msgs[i] = strdup(error_message());
 		error_clear();
@@ -349,7 +420,8 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 		j.rcs = calloc(j.names.n, sizeof(*j.rcs));
 		j.msgs = calloc(j.names.n, sizeof(*j.msgs));
 		j.sizes = calloc(j.names.n, sizeof(*j.sizes));
-		if (!j.rcs || !j.msgs || !j.sizes) {
+		j.missed = calloc(j.names.n, sizeof(*j.missed));
+		if (!j.rcs || !j.msgs || !j.sizes || !j.missed) {
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 		} else {
 			nth = w->opts->push_jobs < j.names.n ? w->opts->push_jobs : j.names.n;
@@ -368,7 +440,7 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 
 			snprintf(path, sizeof(path), "%s/%s", dir, j.names.v[i]);
 			if (j.rcs[i] == 0 && j.msgs[i] == NULL && i < atomic_load(&j.next)) {
-				cmd_wal_note(w, cat, j.names.v[i], j.sizes[i]);
+				cmd_wal_note(w, cat, j.names.v[i], j.sizes[i], j.missed[i]);
 				unlink(path);
 			} else if (j.rcs[i]) {
 				/* The next wal-push reports it, so PostgreSQL retries. */
@@ -387,6 +459,9 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 		free(j.msgs);
 		free(j.rcs);
 		free(j.sizes);
+		free(j.missed);
+		if (!rc)
+			cmd_wal_catch_up(w, cat, 16);
 		strv_free(&j.names);
 		idle_since = (int64_t)(time_mono() * 1000);
 	}
@@ -531,11 +606,14 @@ int cmd_wal_push(const struct cli *cli, int argc, char **argv)
 	if (!rc && !queued) {
 		struct catalog *cat = NULL;
 		struct stat st;
+		unsigned long long missed = 0;
 		size_t stored = 0;
 
-		rc = wal_push_file(&w.a, path, name, &stored);
+		rc = wal_push_file(&w.a, path, name, &stored, &missed);
 		if (!rc && !agent_open_catalog(w.cfg, &cat) && stat(path, &st) == 0)
-			cmd_wal_note(&w, cat, name, (uint64_t)st.st_size);
+			cmd_wal_note(&w, cat, name, (uint64_t)st.st_size, missed);
+		if (!rc)
+			cmd_wal_catch_up(&w, cat, 16);
 		if (!rc)
 			error_clear();
 		catalog_close(cat);
