@@ -10,12 +10,14 @@
 #include "agent/wal.h"
 #include "agent/source/source.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* What the summaries of one source say. */
@@ -105,10 +107,45 @@ static int status_problem(json_t *problems, const char *fmt, ...)
 	           : 0;
 }
 
+/* Queued async pushes older than a minute: the pusher is not running (the
+ * next wal-push starts one), and the archive is behind what PostgreSQL
+ * thinks it is. */
+static int status_wal_spool(const struct config *cfg, const struct source *src, int64_t now,
+                            json_t *problems)
+{
+	char dir[4200], path[4500];
+	size_t old = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (!cfg || source_pgphys_spool(cfg, src, dir, sizeof(dir) - 8)) {
+		error_clear();
+		return 0;
+	}
+	strcat(dir, "/out");
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (e->d_name[0] != '.' && !strstr(e->d_name, ".tmp") && stat(path, &sb) == 0 &&
+		    now - (int64_t)sb.st_mtime * 1000 > 60000)
+			old++;
+	}
+	closedir(d);
+	return old ? status_problem(problems,
+	                            "%zu WAL file(s) queued in %s for more than a minute: no "
+	                            "pusher is running (coffer wal-push --background --source %s "
+	                            "starts one)",
+	                            old, dir, src->name)
+	           : 0;
+}
+
 /* A postgres-physical source's WAL archive: the newest file and the
  * archive's age (since the last push) against expect_wal_every. */
-static int status_wal(struct catalog *cat, const struct source *src, int64_t now, json_t *o,
-                      json_t *problems)
+static int status_wal(const struct config *cfg, struct catalog *cat, const struct source *src,
+                      int64_t now, json_t *o, json_t *problems)
 {
 	const struct source_pgphys_wal *w = source_pgphys_wal(src);
 	char *text = NULL, age[32], every[32], at[TIME_ISO_LEN + 1];
@@ -141,6 +178,8 @@ static int status_wal(struct catalog *cat, const struct source *src, int64_t now
 		    "(expect_wal_every %s; is archive_command failing?)",
 		    age, json_string_value(json_object_get(st, "newest")) ?: "?", at, every);
 	json_decref(st);
+	if (!rc)
+		rc = status_wal_spool(cfg, src, now, problems);
 	if (!rc && !(rc = wal_pending(cat, src->name, &text)) && text) {
 		json_t *pend = json_loads(text, 0, NULL);
 
@@ -155,8 +194,8 @@ static int status_wal(struct catalog *cat, const struct source *src, int64_t now
 }
 
 /* The status of one source as JSON (*out). */
-int status_source(struct catalog *cat, const struct source *src, int64_t now, json_t *loc_ms,
-                  json_t **out)
+int status_source(const struct config *cfg, struct catalog *cat, const struct source *src,
+                  int64_t now, json_t *loc_ms, json_t **out)
 {
 	struct status_scan sc;
 	json_t *o = json_object(), *problems = json_array(), *ver, *drill;
@@ -197,7 +236,7 @@ int status_source(struct catalog *cat, const struct source *src, int64_t now, js
 			                    sc.pending, sc.pending == 1 ? "y" : "ies", sc.complete);
 	}
 	if (!rc && source_pgphys_wal(src))
-		rc = status_wal(cat, src, now, o, problems);
+		rc = status_wal(cfg, cat, src, now, o, problems);
 	if (!rc && sc.last_failed) {
 		struct catalog_backup *b = NULL;
 
@@ -406,7 +445,7 @@ int status_metrics_write(const struct config *cfg, struct catalog *cat)
 		struct catalog_backup *last = NULL;
 		const char *id;
 
-		rc = lm ? status_source(cat, &cfg->sources[i], now, lm, &st)
+		rc = lm ? status_source(cfg, cat, &cfg->sources[i], now, lm, &st)
 		        : error_set(CF_ERR_NOMEM, "out of memory");
 		/* The duration needs the record of the newest complete backup. */
 		id = json_string_value(json_object_get(json_object_get(st, "last_backup"), "id"));

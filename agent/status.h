@@ -15,8 +15,8 @@
  * object, gets {location: start ms of the newest complete backup there}.
  * Errors: CF_ERR_CATALOG, CF_ERR_NOMEM.
  */
-int status_source(struct catalog *cat, const struct source *src, int64_t now, json_t *loc_ms,
-                  json_t **out);
+int status_source(const struct config *cfg, struct catalog *cat, const struct source *src,
+                  int64_t now, json_t *loc_ms, json_t **out);
 
 /* "3d4h", "5h12m", "40m", "12s": a coarse duration of ms. */
 void status_age_text(int64_t ms, char *out, size_t size);

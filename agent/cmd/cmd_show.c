@@ -6,6 +6,8 @@
  * record of, from its manifest in the repository (agent_find_backup()).
  */
 #include "agent/agent.h"
+#include "agent/status.h"
+#include "agent/wal.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -135,7 +137,33 @@ static void cmd_show_copies(const struct config *cfg, const struct catalog_backu
 	strv_free(&seen);
 }
 
-static void cmd_show_text(const struct config *cfg, const struct catalog_backup *b)
+/* A physical base backup: how far the source's WAL archive reaches now
+ * (restore --to-datadir --at can go up to there). */
+static void cmd_show_wal(struct catalog *cat, const struct catalog_backup *b)
+{
+	char *text = NULL, at[TIME_ISO_LEN + 1], age[32];
+	json_t *st;
+	int64_t last;
+
+	if (!cat || strcmp(b->kind, "postgres-physical") || wal_state(cat, b->source, &text) ||
+	    !text) {
+		error_clear();
+		if (!strcmp(b->kind, "postgres-physical"))
+			printf("wal:       no WAL of %s recorded in this catalog\n", b->source);
+		return;
+	}
+	st = json_loads(text, 0, NULL);
+	free(text);
+	last = json_integer_value(json_object_get(st, "last_push_ms"));
+	time_format_iso(last, at, sizeof(at));
+	status_age_text(time_real_ms() - last, age, sizeof(age));
+	printf("wal:       newest archived %s, stored %s (%s ago)\n",
+	       json_string_value(json_object_get(st, "newest")) ?: "-", at, age);
+	json_decref(st);
+}
+
+static void cmd_show_text(const struct config *cfg, struct catalog *cat,
+                          const struct catalog_backup *b)
 {
 	char t[TIME_ISO_LEN + 1], raw[32], stored[32];
 
@@ -166,6 +194,7 @@ static void cmd_show_text(const struct config *cfg, const struct catalog_backup 
 	}
 	cmd_show_drill(b);
 	cmd_show_meta("meta:", b->meta_json);
+	cmd_show_wal(cat, b);
 	cmd_show_copies(cfg, b);
 	for (size_t i = 0; i < b->recipients.n; i++)
 		printf("recipient: %s\n", b->recipients.v[i]);
@@ -226,7 +255,7 @@ int cmd_show(const struct cli *cli, int argc, char **argv)
 		if (!rc)
 			printf("%s\n", json);
 	} else if (!rc) {
-		cmd_show_text(cfg, b);
+		cmd_show_text(cfg, cat, b);
 	}
 	free(json);
 	free(location);

@@ -97,7 +97,7 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 			named = !strcmp(argv[k], src->name);
 		if (!named)
 			continue;
-		rc = status_source(cat, src, now, NULL, &o);
+		rc = status_source(cfg, cat, src, now, NULL, &o);
 		if (!rc && !json_is_true(json_object_get(o, "healthy")))
 			rc = buf_printf(
 			    &bad, "%s%s (%s)", nbad++ ? "; " : "", src->name,

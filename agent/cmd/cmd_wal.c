@@ -113,19 +113,7 @@ static int cmd_wal_source(struct cmd_wal *w, const char *name)
 /* The spool of the source: wal_spool, or wal-spool/ beside the catalog. */
 static int cmd_wal_spool(struct cmd_wal *w)
 {
-	char cat[4096];
-	int n;
-
-	if (w->opts->spool) {
-		n = snprintf(w->spool, sizeof(w->spool), "%s/%s", w->opts->spool, w->src->name);
-	} else {
-		snprintf(cat, sizeof(cat), "%s", w->cfg->catalog_path);
-		n = snprintf(w->spool, sizeof(w->spool), "%s/wal-spool/%s", dirname(cat),
-		             w->src->name);
-	}
-	if (n < 0 || (size_t)n >= sizeof(w->spool) - 64)
-		return error_set(CF_ERR_CONFIG, "the WAL spool path is too long");
-	return 0;
+	return source_pgphys_spool(w->cfg, w->src, w->spool, sizeof(w->spool));
 }
 
 /* Loads the config, the source, its repositories and keys. */

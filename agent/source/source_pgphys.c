@@ -26,6 +26,7 @@
 #include "agent/wal.h"
 
 #include <jansson.h>
+#include <libgen.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stddef.h>
@@ -141,6 +142,24 @@ static int source_pgphys_check(void *state)
 	s->wal.async = s->async;
 	s->wal.spool = s->spool;
 	return rc;
+}
+
+int source_pgphys_spool(const struct config *cfg, const struct source *src, char *out, size_t size)
+{
+	const struct source_pgphys_wal *w = source_pgphys_wal(src);
+	char cat[4096];
+	int n;
+
+	if (w && w->spool) {
+		n = snprintf(out, size, "%s/%s", w->spool, src->name);
+	} else {
+		snprintf(cat, sizeof(cat), "%s", cfg->catalog_path);
+		n = snprintf(out, size, "%s/wal-spool/%s", dirname(cat), src->name);
+	}
+	if (n < 0 || (size_t)n >= size - 64)
+		return error_set(CF_ERR_CONFIG, "the WAL spool path of source %s is too long",
+		                 src->name);
+	return 0;
 }
 
 const struct source_pgphys_wal *source_pgphys_wal(const struct source *src)

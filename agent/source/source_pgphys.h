@@ -18,6 +18,11 @@ struct source_pgphys_wal {
 	int64_t expect_every_ms; /* expect_wal_every: status fails past it (0: not checked) */
 };
 
+struct config;
+/* The spool folder of src (wal_spool/<source>, or wal-spool/<source> beside
+ * the catalog) into out. Errors: CF_ERR_CONFIG (too long). */
+int source_pgphys_spool(const struct config *cfg, const struct source *src, char *out, size_t size);
+
 /* src's WAL settings, or NULL if src is not a postgres-physical source. */
 const struct source_pgphys_wal *source_pgphys_wal(const struct source *src);
 

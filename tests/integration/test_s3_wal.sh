@@ -157,6 +157,18 @@ for i in $(seq 1 41); do
 done
 check_eq "every segment is in both regions (the one eu missed was copied by a later push)" "" "$missing"
 
+# A queue left behind (a pusher killed, PostgreSQL idle since): status says so,
+# and wal-push --background drains it.
+cp "$T/wal/$(seg 41)" "$T/wal-spool/pg/out/$(seg 41)"
+touch -d '-2 minutes' "$T/wal-spool/pg/out/$(seg 41)"
+cf status pg
+check_grep "status reports a queue no pusher drains" "$OUT" "1 WAL file\(s\) queued in .* for more than a minute"
+cf wal-push --background --source pg
+check_rc "wal-push --background drains it" 0
+check_empty_output "the spool is empty" ls "$T/wal-spool/pg/out"
+cf status pg
+check_no_grep "and status is content" "$OUT" "queued in"
+
 rm -rf "$CATALOG"
 cf catalog rebuild
 check_rc "catalog rebuild" 0
