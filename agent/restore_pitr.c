@@ -521,11 +521,14 @@ static int restore_pitr_objects(const struct restore_pitr *p, struct storage *st
 {
 	int rc = 0;
 
-	for (size_t i = 0; !rc && i < b->nobjects; i++) {
-		const struct catalog_object *o = &b->objects[i];
+	/* The server sends the tablespaces first; their links live in base. */
+	for (size_t k = 0; !rc && k < 2 * b->nobjects; k++) {
+		const struct catalog_object *o = &b->objects[k % b->nobjects];
 		json_t *m = o->meta_json ? json_loads(o->meta_json, 0, NULL) : NULL;
 		const char *role = json_string_value(json_object_get(m, "role"));
 
+		if (role && (k < b->nobjects) != !strcmp(role, "base"))
+			role = NULL; /* base in the first pass, the others in the second */
 		if (role && !strcmp(role, "base")) {
 			rc = restore_tar_extract(st, o, ids, tmp, progress, NULL);
 		} else if (role && !strcmp(role, "backup_manifest")) {

@@ -101,6 +101,11 @@ switch_wal() { # PORT: closes the current segment; prints its name
 }
 now_utc() { q "$PORT" -c "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"; }
 
+# A tablespace, restored elsewhere by every restore below (--tablespace-map).
+mkdir "$T/ts" && chown postgres: "$T/ts"
+q "$PORT" -c "create tablespace ts location '$T/ts'" -c "create table tt (i int) tablespace ts" \
+	-c "insert into tt values (7)"
+
 # --- A base backup -----------------------------------------------------
 pcf backup pg
 check_rc "base backup of the cluster" 0
@@ -126,12 +131,21 @@ q "$PORT" -c "insert into t values (3)"
 seg=$(switch_wal)
 check "the segments are archived (sync wal-push)" wait_archived "$seg"
 
+# prestore DIR ARGS...: restore --to-datadir DIR, the tablespace ts into
+# $T/ts-<DIR's name> (made afresh).
+prestore() {
+	local dir=$1
+	shift
+	rm -rf "$T/ts-$(basename "$dir")"
+	pcf restore --source pg --to-datadir "$dir" --tablespace-map "$T/ts=$T/ts-$(basename "$dir")" "$@"
+}
+
 # restore_and_rows DIR PORT ARGS...: restores with ARGS, starts the
 # cluster, waits for the end of recovery, prints the rows of t.
 restore_and_rows() {
 	local dir=$1 port=$2
 	shift 2
-	pcf restore --source pg --to-datadir "$dir" "$@"
+	prestore "$dir" "$@"
 	[ "$RC" = 0 ] || { echo "restore failed: $(cat "$ERR")"; return 1; }
 	pg_start "$dir" "$port" || { echo "start failed: $(tail -3 "$dir.log")"; return 1; }
 	for _ in $(seq 1 300); do
@@ -147,6 +161,8 @@ rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --at "$AT1")
 check_eq "restore --at a time between commit 1 and 2 holds exactly the rows before it" "1" "$rows"
 check_grep "recovery fetched WAL through coffer wal-fetch" "$T/r1.log" 'restored log file "0000000100000000000000'
 check_grep "recovery stopped at the target" "$T/r1.log" 'recovery stopping before commit'
+check_eq "the tablespace was restored where --tablespace-map says" "$T/ts-r1|1" \
+	"$(q $((PORT + 1)) -c "select pg_tablespace_location(oid) || '|' || (select count(*) from tt) from pg_tablespace where spcname = 'ts'")"
 drop "$T/r1"
 
 rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest)
@@ -163,26 +179,27 @@ drop "$T/r1"
 
 # pg_verifybackup on a restore not yet started: every file as the server's
 # manifest says (it skips postgresql.auto.conf and recovery.signal).
-pcf restore --source pg --to-datadir "$T/r1" --immediate
+prestore "$T/r1" --immediate
 as_pg "$PG_BIN/pg_verifybackup" -n "$T/r1" >"$T/verify.out" 2>&1
 check "pg_verifybackup accepts the restored data directory" test $? = 0
 check "restore wrote recovery.signal" test -f "$T/r1/recovery.signal"
 check_grep "and restore_command calling coffer wal-fetch" "$T/r1/postgresql.auto.conf" "restore_command = '.*wal-fetch --source pg %f %p'"
 check "the data directory is private (0700)" test "$(stat -c %a "$T/r1")" = 700
 rm -rf "$T/r1"
-pcf restore --source pg --to-datadir "$T/r1" --latest
+prestore "$T/r1" --latest
 mkdir -p "$T/r9" && touch "$T/r9/PG_VERSION" && chown -R postgres: "$T/r9"
-pcf restore --source pg --to-datadir "$T/r9" --latest
+prestore "$T/r9" --latest
 check_rc "a non-empty data directory is refused" 9
 check_grep "naming it" "$ERR" "r9 is not empty"
 rm -rf "$T/r1" "$T/r9"
-pcf restore --source pg --to-datadir "$T/r1" --at 2020-01-01T00:00:00Z
+prestore "$T/r1" --at 2020-01-01T00:00:00Z
 check_rc "a time before the first base backup is refused" 3
 check_grep "saying why" "$ERR" "before the end of the first base backup"
-pcf restore --source pg --to-datadir "$T/r1" --at 2099-01-01T00:00:00Z
+prestore "$T/r1" --at 2099-01-01T00:00:00Z
 check_rc "a time beyond the archived WAL is refused" 3
 check_grep "saying why" "$ERR" "after the newest archived WAL"
 check_absent "neither wrote anything" "$T/r1"
+check_absent "nor a tablespace" "$T/ts-r1"
 
 # --- Timeline 2 ------------------------------------------------------------
 rows=$(restore_and_rows "$T/r2" $((PORT + 2)) --latest --archive-mode preserve)
@@ -230,10 +247,11 @@ seg=$(switch_wal)
 wait_archived "$seg"
 mid=$(find "$REPO/pg/wal/0000000100000000" -name "$holeseg-*")
 mv "$mid" "$T/held"
-pcf restore --source pg --to-datadir "$T/r1" --latest
+prestore "$T/r1" --latest
 check_rc "a restore through a missing segment fails" 4
 check_grep "naming the segment" "$ERR" "WAL segment $holeseg of source pg is missing"
 check_absent "before writing anything" "$T/r1"
+check_absent "(nor a tablespace)" "$T/ts-r1"
 pcf wal-fetch --source pg "$holeseg" "$T/x/hole"
 check_rc "wal-fetch of a segment in a hole exits 126 (PostgreSQL stops recovering)" 126
 check_grep "naming the hole" "$ERR" "missing from the archive, but a later one"
