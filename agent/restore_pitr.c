@@ -286,7 +286,8 @@ static int restore_pitr_check_archive(const struct restore_pitr *p, const char *
 	char name[25], name2[25];
 	size_t i = 0;
 
-	qsort(a->v, a->n, sizeof(*a->v), restore_pitr_seg_cmp);
+	if (a->n)
+		qsort(a->v, a->n, sizeof(*a->v), restore_pitr_seg_cmp);
 	while (i < a->n) {
 		uint32_t tli = a->v[i].tli;
 		uint64_t expect = tli == base->tli ? start : a->v[i].segno;

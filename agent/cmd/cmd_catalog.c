@@ -155,7 +155,8 @@ static int cmd_catalog_rebuild(const struct cli *cli, const struct config *cfg, 
 		if (!rc)
 			rc = repo_list_manifests(r.repo, rebuild_cb, &r);
 		if (!rc) {
-			qsort(r.seen.v, r.seen.n, sizeof(*r.seen.v), rebuild_id_cmp);
+			if (r.seen.n)
+				qsort(r.seen.v, r.seen.n, sizeof(*r.seen.v), rebuild_id_cmp);
 			rc = catalog_backup_list(r.cat, NULL, rebuild_forget_cb, &r);
 		}
 		if (!rc && !i && !(primary = strdup(repo_location(r.repo))))

@@ -361,7 +361,7 @@ static int cmd_wal_queue(const char *dir, struct strv *names, uint64_t *bytes)
 		rc = strv_add(names, e->d_name);
 	}
 	closedir(d);
-	if (!rc)
+	if (!rc && names->n)
 		qsort(names->v, names->n, sizeof(*names->v), cmd_wal_strcmp);
 	return rc;
 }
@@ -400,9 +400,21 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 			break;
 		if (j.names.n == 0) {
 			strv_free(&j.names);
-			if ((int64_t)(time_mono() * 1000) - idle_since > CMD_WAL_IDLE_MS)
+			if ((int64_t)(time_mono() * 1000) - idle_since <= CMD_WAL_IDLE_MS) {
+				cancel_sleep_ms(100);
+				continue;
+			}
+			/* Unlocked first, then looked at once more: a wal-push that
+			 * queued a file and found the lock still held (this pusher
+			 * about to leave) started no pusher; this one goes on. */
+			flock(lock, LOCK_UN);
+			rc = cmd_wal_queue(dir, &j.names, &bytes);
+			if (rc || j.names.n == 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+				strv_free(&j.names);
 				break;
-			cancel_sleep_ms(100);
+			}
+			strv_free(&j.names);
+			idle_since = (int64_t)(time_mono() * 1000);
 			continue;
 		}
 		j.rcs = calloc(j.names.n, sizeof(*j.rcs));
