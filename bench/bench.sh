@@ -129,7 +129,7 @@ bench_input() {
 		/usr/bin/time -v -o "$W/c.time" "$COFFER_BIN" --config "$CONF" --quiet --json backup "$name" \
 			>"$W/c.json" 2>"$W/c.err" || die "coffer backup $name failed: $(cat "$W/c.err")"
 		t1=$(now)
-		id=$(jq -r .id "$W/c.json")
+		id=$(jq -r '.backups[0].id' "$W/c.json")
 		stored=$(stat -c %s "$REPO/$name/$id/stdout.zst.age")
 		record "$name" backup coffer "$run" "$(echo "$t1 - $t0" | bc)" "$(tv "$W/c.time" rss)" \
 			"$(tv "$W/c.time" cpu)" "$stored" "coffer+cat"

@@ -553,7 +553,7 @@ for run in $(seq 1 "$RUNS"); do
 	/usr/bin/time -v -o "$W/t.time" "$COFFER_BIN" --config "$CONF" --quiet --json backup pg \
 		>"$W/c.json" 2>"$W/t.err" || die "coffer backup failed: $(cat "$W/t.err")"
 	stop_clock
-	ID=$(jq -r .id "$W/c.json")
+	ID=$(jq -r '.backups[0].id' "$W/c.json")
 	OBJ=$(find "$W/repo" -path "*/$ID/*" -name "db-*" -type f | head -1)
 	[ -n "$OBJ" ] || die "coffer backup $ID: no database object in $W/repo"
 	record backup coffer "$run" "$(tv "$W/t.time" rss)" "$(tv "$W/t.time" cpu)" "$(stat -c %s "$OBJ")" "posix"
@@ -564,7 +564,7 @@ for run in $(seq 1 "$RUNS"); do
 		/usr/bin/time -v -o "$W/t.time" "$COFFER_BIN" --config "$CONF_S3" --quiet --json backup pg \
 			>"$W/c3.json" 2>"$W/t.err" || die "coffer backup to S3 failed: $(cat "$W/t.err")"
 		stop_clock
-		ID3=$(jq -r .id "$W/c3.json")
+		ID3=$(jq -r '.backups[0].id' "$W/c3.json")
 		KEY3=$(s3_aws s3api list-objects-v2 --bucket "$CBUCKET" --prefix "$S3_PREFIX" \
 			--query "Contents[?contains(Key, '$ID3/db-')].Key" --output text | head -1)
 		record backup coffer-s3 "$run" "$(tv "$W/t.time" rss)" "$(tv "$W/t.time" cpu)" \

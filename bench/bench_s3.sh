@@ -289,7 +289,7 @@ bench_input() {
 			start
 			/usr/bin/time -v -o "$W/c.time" "$COFFER_BIN" --config "$CONF" --quiet --json backup "$name" \
 				>"$W/c.json" 2>"$W/c.err" || die "coffer backup $name failed: $(cat "$W/c.err")"
-			id=$(jq -r .id "$W/c.json")
+			id=$(jq -r '.backups[0].id' "$W/c.json")
 			stop_record "$name" backup coffer "$run" "$(tv "$W/c.time" rss)" "$(tv "$W/c.time" cpu)" \
 				"$(object_size "$BUCKET" "$PREFIX$name/$id/stdout.zst.age")" "coffer+cat"
 		fi
