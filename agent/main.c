@@ -233,15 +233,27 @@ static const struct command commands[] = {
      "into one source). With wal_async = true the file is queued in the spool\n"
      "(fsynced) and a background pusher uploads the queue; its failure is\n"
      "reported by the next wal-push. --source may be left out when the\n"
-     "configuration has one postgres-physical source.\n"},
-    {"wal-fetch", cmd_wal_fetch, "coffer wal-fetch [--source S] NAME DEST",
+     "configuration has one postgres-physical source.\n"
+     "\n"
+     "options:\n"
+     "  --source S            the postgres-physical source\n"
+     "  --background          (no PATH) upload the spool's queue, then exit: what\n"
+     "                        wal-push starts itself; by hand after a pusher was\n"
+     "                        killed\n"},
+    {"wal-fetch", cmd_wal_fetch, "coffer wal-fetch [--source S] [--identity FILE] NAME DEST",
      "PostgreSQL's restore_command: restore_command = 'coffer wal-fetch --source S\n"
      "%f %p' (restore --to-datadir writes it). Fetches WAL file NAME into DEST\n"
      "atomically, from the first repository that holds it, and prefetches the\n"
      "next wal_prefetch segments in the background. Exit 0 when fetched, 1 when\n"
      "NAME is not in the archive (PostgreSQL's end of recovery), 126 for any other\n"
      "failure (an unreachable repository, a damaged object, a hole in the\n"
-     "archive), which makes PostgreSQL stop the recovery instead of ending it.\n"},
+     "archive), which makes PostgreSQL stop the recovery instead of ending it.\n"
+     "\n"
+     "options:\n"
+     "  --source S            the postgres-physical source\n"
+     "  -i, --identity FILE   the age identity file (default: [encryption] identity)\n"
+     "  --background NAME     prefetch the segments after NAME into the spool, then\n"
+     "                        exit: what wal-fetch starts itself\n"},
     {"catalog", cmd_catalog, "coffer catalog rebuild [--trust-unsigned]",
      "Records every backup whose manifest is in the repository in the local\n"
      "catalog (for a new host, or after losing /var/lib/coffer), and forgets\n"

@@ -330,6 +330,14 @@ static int restore_pitr_check_archive(const struct restore_pitr *p, const char *
 		while (i < a->n && a->v[i].tli == tli)
 			i++;
 	}
+	/* Nothing archived after the backup reaches no later than its end. */
+	if (p->target == PITR_AT && !newest_ms && p->at_ms > base->stop_ms)
+		return error_set(
+		    CF_ERR_NOTFOUND,
+		    "%s is after the end of base backup %s, and no WAL of source %s is "
+		    "archived after it (is archive_command = 'coffer wal-push' set?); "
+		    "choose --immediate or an earlier time",
+		    p->target_text, base->id, source);
 	if (p->target == PITR_AT && newest_ms && newest_ms < p->at_ms) {
 		char t1[40];
 
@@ -436,7 +444,7 @@ static int restore_pitr_settings(const struct restore_pitr *p, const struct conf
                                  const struct restore_pitr_base *base, const char *tmp)
 {
 	char exe[PATH_MAX], conf[PATH_MAX], qexe[PATH_MAX + 3], qconf[PATH_MAX + 3], qsrc[300];
-	char path[PATH_MAX + 64], cmd[3 * PATH_MAX], when[40];
+	char path[PATH_MAX + 64], cmd[5 * PATH_MAX], when[40];
 	struct buf b;
 	ssize_t n;
 	int fd, rc;
@@ -454,8 +462,21 @@ static int restore_pitr_settings(const struct restore_pitr *p, const struct conf
 		rc = restore_pitr_shell_word(p->source, qsrc, sizeof(qsrc));
 	if (rc)
 		return rc;
-	snprintf(cmd, sizeof(cmd), "%s --config %s wal-fetch --source %s %%f %%p", qexe, qconf,
-	         qsrc);
+	if (p->identity) {
+		char id[PATH_MAX], qid[PATH_MAX + 3];
+
+		if (!realpath(p->identity, id))
+			return error_set_errno(CF_ERR_KEY, errno, "cannot resolve %s", p->identity);
+		rc = restore_pitr_shell_word(id, qid, sizeof(qid));
+		if (rc)
+			return rc;
+		snprintf(cmd, sizeof(cmd),
+		         "%s --config %s wal-fetch --source %s --identity %s %%f %%p", qexe, qconf,
+		         qsrc, qid);
+	} else {
+		snprintf(cmd, sizeof(cmd), "%s --config %s wal-fetch --source %s %%f %%p", qexe,
+		         qconf, qsrc);
+	}
 	time_format_iso(time_real_ms(), when, sizeof(when));
 	buf_init(&b, 1 << 20);
 	rc = buf_printf(&b, "\n# Added by coffer restore of backup %s at %s\nrestore_command = ",
@@ -813,7 +834,24 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < made.n; i++)
 			fs_remove_tree(made.v[i]);
 	}
-	if (!rc && !cli->quiet) {
+	if (!rc && cli->json) {
+		char stop[40];
+
+		time_format_iso(k.best.stop_ms, stop, sizeof(stop));
+		rc = agent_print_json(json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:f}", "id", b->id, "source",
+		    p.source, "datadir", p.dir, "backup_end", stop, "target",
+		    p.target == PITR_AT       ? "time"
+		    : p.target == PITR_LSN    ? "lsn"
+		    : p.target == PITR_LATEST ? "latest"
+		                              : "immediate",
+		    "target_value", p.target_text, "timeline",
+		    (json_int_t)(p.timeline ? p.timeline : k.best.tli), "target_action",
+		    p.target == PITR_LATEST ? "promote"
+		    : p.action              ? p.action
+		                            : "promote",
+		    "archive_mode_off", !p.archive_preserve, "seconds", time_mono() - t0));
+	} else if (!rc && !cli->quiet) {
 		char stop[40];
 
 		time_format_iso(k.best.stop_ms, stop, sizeof(stop));

@@ -550,8 +550,13 @@ int wal_fetch_file(const struct wal_archive *a, const char *name, const char *de
 		struct wal_find f;
 		int fd;
 
-		if (!r)
+		if (!r) { /* it may hold the file: not an answer */
+			if (!first_rc)
+				first_rc = error_set(
+				    CF_ERR_STORAGE, "repository %s could not be opened",
+				    a->repo_errors && a->repo_errors[i] ? a->repo_errors[i] : "?");
 			continue;
+		}
 		rc = wal_find(r, a->source, &w, &f);
 		if (!rc && !f.key) {
 			answered++;

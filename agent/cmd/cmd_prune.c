@@ -437,7 +437,8 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 			       catalog_status_name(r->status), items[k].keep ? why : detail);
 		first = 0;
 	}
-	if (!rc) {
+	/* No policy, nothing pruned: the WAL neither. */
+	if (!rc && pol.set) {
 		rc = prune_wal(p, src, t, items, which, n);
 		if (rc)
 			rc = prune_failed(p, &c, rc, detail, sizeof(detail));

@@ -1,6 +1,6 @@
 /*
- * cmd_wal: `coffer wal-push` (PostgreSQL's archive_command) and `coffer
- * wal-fetch` (its restore_command), for postgres-physical sources.
+ * cmd_wal: `coffer wal-push`, PostgreSQL's archive_command for a
+ * postgres-physical source, and what wal-fetch shares with it.
  *
  * wal-push stores one WAL file in every repository of the source and exits
  * 0 only once at least copies_required hold it. With wal_async = true it
@@ -12,16 +12,9 @@
  * When the queue holds wal_spool_max bytes, wal-push warns and pushes
  * synchronously.
  *
- * wal-fetch fetches one file into place atomically. Exit statuses are
- * PostgreSQL's: 0 fetched, 1 not in the archive (the end of recovery), and
- * 126 for anything else (a repository unreachable, a damaged object, a hole
- * in the archive): PostgreSQL then stops the recovery instead of taking the
- * error for the archive's end. Once a segment is fetched, a background
- * prefetcher (`wal-fetch --background`) fetches the next wal_prefetch
- * segments of its timeline into the spool, which the next wal-fetch takes
- * from.
+ * cmd_wal_fetch.c is wal-fetch; what both need is cmd_wal.h.
  */
-#include "agent/agent.h"
+#include "agent/cmd/cmd_wal.h"
 #include "agent/source/source_pgphys.h"
 #include "agent/wal.h"
 
@@ -42,30 +35,10 @@
 #include <unistd.h>
 
 #define CMD_WAL_PUSH_USAGE "usage: coffer wal-push [--source S] PATH"
-#define CMD_WAL_FETCH_USAGE "usage: coffer wal-fetch [--source S] NAME DEST"
-/* What wal-fetch exits with when the archive could not be read: above 125,
- * so PostgreSQL stops the recovery (xlogarchive.c) instead of ending it. */
-#define CMD_WAL_FETCH_ABORT 126
 /* How long an idle background pusher waits for more before it exits. */
 #define CMD_WAL_IDLE_MS 2000
 
-/* Everything a WAL command works with. */
-struct cmd_wal {
-	const struct cli *cli;
-	struct config *cfg;
-	const struct source *src;
-	const struct source_pgphys_wal *opts;
-	struct agent_targets tg;
-	struct repo **repos;
-	const char **errs;
-	const char **names; /* the repositories' names, as a->repos */
-	struct wal_archive a;
-	struct age_recipients *rcpt;
-	struct age_identities *ids;
-	char spool[4096]; /* <spool>/<source> */
-};
-
-static void cmd_wal_free(struct cmd_wal *w)
+void cmd_wal_free(struct cmd_wal *w)
 {
 	free(w->repos);
 	free(w->errs);
@@ -117,7 +90,8 @@ static int cmd_wal_spool(struct cmd_wal *w)
 }
 
 /* Loads the config, the source, its repositories and keys. */
-static int cmd_wal_open(struct cmd_wal *w, const struct cli *cli, const char *source, int push)
+int cmd_wal_open(struct cmd_wal *w, const struct cli *cli, const char *source, int push,
+                 const char *identity)
 {
 	size_t n = 0;
 	int rc;
@@ -157,7 +131,7 @@ static int cmd_wal_open(struct cmd_wal *w, const struct cli *cli, const char *so
 		for (size_t i = 0; !rc && i < w->cfg->recipients.n; i++)
 			rc = age_recipients_add(w->rcpt, w->cfg->recipients.v[i]);
 	} else if (!rc) {
-		rc = agent_load_identities(w->cfg, NULL, &w->ids);
+		rc = agent_load_identities(w->cfg, identity, &w->ids);
 	}
 	w->a.source = w->src ? w->src->name : NULL;
 	w->a.repos = w->repos;
@@ -252,7 +226,7 @@ static void cmd_wal_catch_up(struct cmd_wal *w, struct catalog *cat, size_t max)
 }
 
 /* Runs this program again, detached, as `COMMAND --background ...`. */
-static void cmd_wal_spawn(struct cmd_wal *w, const char *command, const char *arg)
+void cmd_wal_spawn(struct cmd_wal *w, const char *command, const char *arg)
 {
 	char log[4200];
 	pid_t pid;
@@ -588,7 +562,7 @@ int cmd_wal_push(const struct cli *cli, int argc, char **argv)
 	if (!background && optind + 1 != argc)
 		return error_set(CF_ERR_USAGE, "%s (archive_command = 'coffer wal-push %%p')",
 		                 CMD_WAL_PUSH_USAGE);
-	rc = cmd_wal_open(&w, cli, source, 1);
+	rc = cmd_wal_open(&w, cli, source, 1, NULL);
 	if (!rc && background) {
 		rc = cmd_wal_pusher(&w);
 		cmd_wal_free(&w);
@@ -610,7 +584,12 @@ int cmd_wal_push(const struct cli *cli, int argc, char **argv)
 		size_t stored = 0;
 
 		rc = wal_push_file(&w.a, path, name, &stored, &missed);
-		if (!rc && !agent_open_catalog(w.cfg, &cat) && stat(path, &st) == 0)
+		if (!rc && agent_open_catalog(w.cfg, &cat)) {
+			log_warn("wal-push %s: stored, but not recorded in the catalog: %s", name,
+			         error_message());
+			error_clear();
+		}
+		if (!rc && cat && stat(path, &st) == 0)
 			cmd_wal_note(&w, cat, name, (uint64_t)st.st_size, missed);
 		if (!rc)
 			cmd_wal_catch_up(&w, cat, 16);
@@ -620,220 +599,4 @@ int cmd_wal_push(const struct cli *cli, int argc, char **argv)
 	}
 	cmd_wal_free(&w);
 	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* wal-fetch                                                                */
-/* ------------------------------------------------------------------------ */
-
-struct cmd_wal_next {
-	const struct wal_name *from;
-	struct strv names;
-	size_t max;
-};
-
-static int cmd_wal_next_cb(void *ctx, const struct wal_entry *e)
-{
-	struct cmd_wal_next *n = ctx;
-
-	if (n->names.n >= n->max || e->w.kind != WAL_SEGMENT || e->w.tli != n->from->tli ||
-	    strcmp(e->w.name, n->from->name) <= 0)
-		return 0;
-	if (n->names.n && !strcmp(n->names.v[n->names.n - 1], e->w.name))
-		return 0;
-	return strv_add(&n->names, e->w.name);
-}
-
-struct cmd_wal_fetch_job {
-	struct cmd_wal *w;
-	const char *dir;
-	struct strv *names;
-	atomic_size_t next;
-};
-
-static void *cmd_wal_fetch_thread(void *arg)
-{
-	struct cmd_wal_fetch_job *j = arg;
-	size_t i;
-
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->names->n && !cancel_requested()) {
-		char dst[4300];
-
-		snprintf(dst, sizeof(dst), "%s/%s", j->dir, j->names->v[i]);
-		if (access(dst, F_OK) == 0)
-			continue;
-		if (wal_fetch_file(&j->w->a, j->names->v[i], dst))
-			log_warn("prefetch %s: %s", j->names->v[i], error_message());
-		error_clear();
-	}
-	return NULL;
-}
-
-/* wal-fetch --background NAME: the segments after NAME into the spool. */
-static int cmd_wal_prefetcher(struct cmd_wal *w, const char *after)
-{
-	struct cmd_wal_next n = {NULL, {0}, w->opts->prefetch};
-	struct cmd_wal_fetch_job j;
-	char dir[4200], lockp[4300];
-	struct wal_name from;
-	struct repo *r = NULL;
-	pthread_t th[8];
-	size_t nth = 0;
-	int lock, rc;
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "%s/in", w->spool);
-	snprintf(lockp, sizeof(lockp), "%s/prefetch.lock", w->spool);
-	rc = wal_name_parse(after, &from);
-	if (rc)
-		return rc;
-	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
-		if (lock >= 0)
-			close(lock);
-		return 0;
-	}
-	/* What PostgreSQL has gone past is dropped: the queue stays bounded. */
-	if ((d = opendir(dir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			char p[4500];
-
-			if (e->d_name[0] == '.' || strcmp(e->d_name, after) > 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	for (size_t i = 0; i < w->a.nrepos && !r; i++)
-		r = w->repos[i];
-	n.from = &from;
-	if (r) {
-		char *wdir = NULL;
-
-		/* The next segments: in this folder, else the next one. */
-		for (int pass = 0; pass < 2 && !rc && n.names.n < n.max; pass++) {
-			char first[25];
-			struct wal_name fw;
-
-			snprintf(first, sizeof(first), "%08X%08X%08X", from.tli,
-			         from.log + (unsigned)pass, 0U);
-			rc = wal_name_parse(first, &fw);
-			if (!rc)
-				rc = repo_wal_dir(w->src->name, first, &wdir);
-			if (!rc)
-				rc = wal_list_dir(r, wdir, cmd_wal_next_cb, &n);
-			free(wdir);
-			wdir = NULL;
-		}
-	}
-	memset(&j, 0, sizeof(j));
-	j.w = w;
-	j.dir = dir;
-	j.names = &n.names;
-	if (!rc && n.names.n && !(rc = fs_mkdir_p(dir, 0700))) {
-		nth = n.names.n < 4 ? n.names.n : 4;
-		for (size_t t = 0; t < nth; t++)
-			if (pthread_create(&th[t], NULL, cmd_wal_fetch_thread, &j)) {
-				nth = t;
-				break;
-			}
-		if (nth == 0)
-			cmd_wal_fetch_thread(&j);
-		for (size_t t = 0; t < nth; t++)
-			pthread_join(th[t], NULL);
-	}
-	strv_free(&n.names);
-	close(lock);
-	return rc;
-}
-
-/* The segment from the prefetch queue, if it is there (moved, or copied
- * when the spool is on another file system). */
-static int cmd_wal_from_spool(const struct cmd_wal *w, const char *name, const char *dest)
-{
-	char src[4300], tmp[4300];
-	struct buf b;
-	int fd, rc;
-
-	snprintf(src, sizeof(src), "%s/in/%s", w->spool, name);
-	if (access(src, F_OK) != 0)
-		return CF_ERR_NOTFOUND;
-	if (rename(src, dest) == 0)
-		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.coffer-tmp", dest);
-	buf_init(&b, 1ULL << 30);
-	rc = fs_read_file(src, 1ULL << 30, &b);
-	fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (!rc && fd < 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
-	if (!rc)
-		rc = fs_write_all(fd, b.data, b.len, tmp);
-	if (!rc && fsync(fd) < 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot write %s", tmp);
-	if (fd >= 0)
-		close(fd);
-	if (!rc && rename(tmp, dest) < 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s", tmp);
-	if (rc)
-		unlink(tmp);
-	else
-		unlink(src);
-	buf_free(&b);
-	return rc;
-}
-
-int cmd_wal_fetch(const struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
-	                                     {"background", no_argument, NULL, 'b'},
-	                                     {NULL, 0, NULL, 0}};
-	const char *source = NULL;
-	struct cmd_wal w;
-	int opt, rc, background = 0;
-
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (opt == 's')
-			source = optarg;
-		else if (opt == 'b')
-			background = 1;
-		else
-			return agent_option_error(opt, argv, CMD_WAL_FETCH_USAGE);
-	}
-	if (optind + (background ? 1 : 2) != argc)
-		return error_set(CF_ERR_USAGE, "%s (restore_command = 'coffer wal-fetch %%f %%p')",
-		                 CMD_WAL_FETCH_USAGE);
-	rc = cmd_wal_open(&w, cli, source, 0);
-	if (!rc && background) {
-		rc = cmd_wal_prefetcher(&w, argv[optind]);
-		cmd_wal_free(&w);
-		return rc;
-	}
-	if (!rc) {
-		struct wal_name wn;
-
-		rc = wal_name_parse(argv[optind], &wn);
-		if (!rc) {
-			rc = cmd_wal_from_spool(&w, argv[optind], argv[optind + 1]);
-			if (rc == CF_ERR_NOTFOUND)
-				rc = wal_fetch_file(&w.a, argv[optind], argv[optind + 1]);
-			else if (!rc)
-				log_info("wal-fetch %s: taken from the prefetch queue",
-				         argv[optind]);
-		}
-		if (!rc && wn.kind == WAL_SEGMENT && w.opts->prefetch)
-			cmd_wal_spawn(&w, "wal-fetch", argv[optind]);
-	}
-	cmd_wal_free(&w);
-	if (rc == CF_ERR_NOTFOUND) {
-		/* PostgreSQL asks past the archive's end: not an error. */
-		log_info("%s", error_message());
-		error_clear();
-		return 1;
-	}
-	if (rc)
-		return CMD_WAL_FETCH_ABORT;
-	return 0;
 }

@@ -6,7 +6,8 @@
 # the values of some options: files, the source names and repository names
 # of the configuration file (read from its [source NAME] and
 # [repository NAME] headers when the file is readable; coffer is not run),
-# and the fixed words of --status, --older-than and --log-format.
+# and the fixed words of --status, --older-than, --log-format, --timeline,
+# --target-action and --archive-mode.
 
 # The configuration file the command line will use: --config / -c before the
 # command word, else $COFFER_CONFIG, else the default.
@@ -61,18 +62,18 @@ _coffer_reply_files()
 _coffer()
 {
 	local cur prev
-	local commands="backup list show restore ls keygen replicate prune verify status check catalog repo help"
+	local commands="backup list show restore ls keygen replicate prune verify status check wal-push wal-fetch catalog repo help"
 	# The global options: before the command word, and (all but --config and
 	# --version) after it.
 	local globals="-c --config --json -q --quiet -v --verbose --log-format -h --help --version"
 	local after="--json -q --quiet -v --verbose --log-format -h --help"
 	# Options that take a value, whatever the command.
-	local takes_value=" -c --config --stdin --source --status --since --host --to --to-database --database --from -i --identity --object --include --namespace --kind -o --output --target --older-than --log-format "
+	local takes_value=" -c --config --stdin --source --status --since --host --to --to-database --database --from -i --identity --object --include --namespace --kind -o --output --target --older-than --log-format --to-datadir --at --lsn --backup --timeline --target-action --tablespace-map --archive-mode "
 	local -A options=(
 		[backup]="--stdin --allow-empty --dry-run --wait"
 		[list]="--source --status --since --host --json"
 		[show]="--source --json"
-		[restore]="--to --stdout --to-database --database --globals --clean --source --from -i --identity --object --include --namespace --kind --print-apply-order --trust-unsigned"
+		[restore]="--to --stdout --to-database --database --globals --clean --source --from -i --identity --object --include --namespace --kind --print-apply-order --trust-unsigned --to-datadir --at --lsn --latest --immediate --backup --timeline --target-action --tablespace-map --archive-mode"
 		[ls]="--json -i --identity --source --trust-unsigned"
 		[keygen]="-o --output --signing"
 		[replicate]="--all --to"
@@ -80,6 +81,8 @@ _coffer()
 		[verify]="--latest --all --drill --source --target --identity"
 		[status]=""
 		[check]=""
+		[wal-push]="--source --background"
+		[wal-fetch]="--source --identity -i --background"
 		[catalog]="--trust-unsigned"
 		[repo]="--older-than"
 		[help]=""
@@ -124,6 +127,27 @@ _coffer()
 		_coffer_reply_files
 		return 0
 		;;
+	--to-datadir)
+		if declare -F _filedir >/dev/null; then
+			_filedir -d
+		else
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		fi
+		return 0
+		;;
+	--timeline)
+		_coffer_reply_words "latest"
+		return 0
+		;;
+	--target-action)
+		_coffer_reply_words "promote pause shutdown"
+		return 0
+		;;
+	--archive-mode)
+		_coffer_reply_words "off preserve"
+		return 0
+		;;
 	--to)
 		if [[ $cmd == replicate ]]; then
 			_coffer_reply_words "primary $(_coffer_names repository)"
@@ -152,7 +176,7 @@ _coffer()
 		_coffer_reply_words "text json"
 		return 0
 		;;
-	--stdin | --since | --host | --to-database | --database | --object | --include | --namespace | --kind)
+	--stdin | --since | --host | --to-database | --database | --object | --include | --namespace | --kind | --at | --lsn | --backup | --tablespace-map)
 		return 0
 		;;
 	esac
@@ -185,6 +209,12 @@ _coffer()
 		;;
 	show | restore | ls | verify | replicate)
 		((npos == 0)) && _coffer_reply_words "latest"
+		;;
+	wal-push)
+		((npos == 0)) && _coffer_reply_files
+		;;
+	wal-fetch)
+		((npos == 1)) && _coffer_reply_files
 		;;
 	esac
 	return 0

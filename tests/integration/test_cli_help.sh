@@ -68,7 +68,9 @@ cp "$OUT" "$T/help.main"
 for f in "$SRC"/agent/cmd/cmd_*.c; do
 	c=$(basename "$f" .c)
 	c=${c#cmd_}
-	check "agent/cmd/cmd_$c.c is a command 'coffer help' lists" grep -qx "$c" <<<"$COMMANDS"
+	# cmd_wal_fetch.c is wal-fetch; cmd_wal.c wal-push and what the
+	# family shares.
+	check "agent/cmd/cmd_$c.c is a command 'coffer help' lists" grep -qxE "${c//_/-}(-[a-z]+)?" <<<"$COMMANDS"
 done
 
 # The global options: in `coffer help` and the README.
@@ -93,7 +95,8 @@ for c in $COMMANDS; do
 		check_rc "$c $h" 0
 		check "$c $h prints what 'help $c' does" cmp -s "$T/help.$c" "$OUT"
 	done
-	f=$SRC/agent/cmd/cmd_$c.c
+	f=$SRC/agent/cmd/cmd_${c//-/_}.c
+	[ -f "$f" ] || f=$SRC/agent/cmd/cmd_${c%%-*}.c
 	[ -f "$f" ] || continue
 	python3 "$T/options.py" "$f" >"$T/opts.$c"
 	if python3 "$T/check_documented.py" "$T/opts.$c" "$T/help.$c" "$SRC/README.md" "$c" \

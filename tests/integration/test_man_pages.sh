@@ -342,7 +342,7 @@ for path in sorted(glob.glob(os.path.join(src, "agent/source/**/*.c"), recursive
     keys = re.findall(r'strcmp\(\s*key\s*,\s*"([a-z0-9_]+)"\s*\)', text)
     for table in re.finditer(r"struct\s+source_key\s+\w+\s*\[\s*\]\s*=\s*\{(.*?)\n\};", text, re.S):
         keys += re.findall(r'[{(]\s*"([a-z0-9_]+)"\s*,', table.group(1))
-    types = re.findall(r'\.type\s*=\s*"([a-z0-9_]+)"', text)
+    types = re.findall(r'\.type\s*=\s*"([a-z0-9_-]+)"', text)
     if keys and len(types) != 1:
         problems.append("%s has config keys but not one '.type = \"...\"'" % path)
         continue

@@ -179,7 +179,8 @@ drop "$T/r1"
 
 # pg_verifybackup on a restore not yet started: every file as the server's
 # manifest says (it skips postgresql.auto.conf and recovery.signal).
-prestore "$T/r1" --immediate
+prestore "$T/r1" --immediate --json
+check "restore --to-datadir --json prints one document" jqe '.id and .datadir and .timeline == 1 and .target == "immediate"' "$OUT"
 as_pg "$PG_BIN/pg_verifybackup" -n "$T/r1" >"$T/verify.out" 2>&1
 check "pg_verifybackup accepts the restored data directory" test $? = 0
 check "restore wrote recovery.signal" test -f "$T/r1/recovery.signal"
@@ -235,6 +236,8 @@ pcf wal-push --source pg "$T/x/$seg"
 check_rc "pushing other content under an archived name fails" 9
 check_grep "saying so" "$ERR" "already archived .* with other content"
 check_eq "and stores nothing more" 1 "$(find "$REPO/pg/wal" -name "$seg-*" | wc -l)"
+as_pg "$COFFER_BIN" --config "$T/nonexistent.conf" wal-fetch --source pg "$seg" "$T/x/nc" 2>"$ERR"
+check_eq "wal-fetch without its config exits 126, not 1 (which would end recovery)" 126 "$?"
 pcf wal-fetch --source pg 0000000100000000000000FE "$T/x/fe"
 check_rc "wal-fetch of a segment past the archive's end exits 1" 1
 check_absent "and writes no file" "$T/x/fe"
@@ -308,6 +311,9 @@ q "$PORT" -c "insert into t values (301)" >/dev/null
 seg=$(switch_wal)
 wait_archived "$seg"
 sleep 1
+before=$(find "$REPO/pg/wal" -type f | wc -l)
+pcf prune
+check_eq "prune without a policy removes no WAL" "$before" "$(find "$REPO/pg/wal" -type f | wc -l)"
 printf '[retention]\nkeep_last = 1\n' >>"$CONF"
 pcf prune --dry-run
 check_grep "prune --dry-run says which WAL would go" "$OUT" "would remove [1-9][0-9]* WAL file"
