@@ -88,10 +88,6 @@ void config_retention_policy(const struct config *c, const char *source, size_t 
 /* How many copies a backup of source needs to be complete: copies_required,
  * or every repository the source uses when it uses fewer. */
 size_t config_copies_required(const struct config *c, const char *source);
-/* Parses a duration "0", "90s", "30m", "24h", "7d" into milliseconds.
- * Errors: CF_ERR_CONFIG naming the text. */
-int config_parse_duration(const char *text, int64_t *ms);
-
 /* Global options of one invocation. */
 struct cli {
 	const char *config_path; /* --config or COFFER_CONFIG or the default */

@@ -240,30 +240,6 @@ static int config_parse_percent(const char *key, const char *text, int *out)
 	return 0;
 }
 
-int config_parse_duration(const char *text, int64_t *ms)
-{
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	int64_t unit = 1000;
-
-	if (end == text || v < 0)
-		return error_set(CF_ERR_CONFIG,
-		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
-	if (!strcmp(end, "d"))
-		unit = 86400000;
-	else if (!strcmp(end, "h"))
-		unit = 3600000;
-	else if (!strcmp(end, "m"))
-		unit = 60000;
-	else if (strcmp(end, "s") != 0 && *end)
-		return error_set(CF_ERR_CONFIG,
-		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
-	if (v > INT64_MAX / unit)
-		return error_set(CF_ERR_CONFIG, "'%s': too long", text);
-	*ms = (int64_t)v * unit;
-	return 0;
-}
-
 /* Parses a size "16MiB", "16M", "65536" (K, M, G are powers of 1024). */
 static int config_parse_size(struct config_parse *p, const char *key, const char *value,
                              uint64_t lo, uint64_t hi, uint64_t *out)
@@ -456,7 +432,7 @@ static int config_retention_key(struct retention_keys *k, const char *key, const
 	if (!strcmp(key, "keep_within") || !strcmp(key, "keep_failed")) {
 		int within = !strcmp(key, "keep_within");
 
-		if (config_parse_duration(value, within ? &k->keep_within_ms : &k->keep_failed_ms))
+		if (time_parse_duration(value, within ? &k->keep_within_ms : &k->keep_failed_ms))
 			*rc = error_set(CF_ERR_CONFIG, "%s = %s", key, error_message());
 		k->has |= within ? RETENTION_KEY_WITHIN : RETENTION_KEY_FAILED;
 		return 1;
@@ -527,7 +503,7 @@ static int config_repository(struct config_parse *p, const char *name, const cha
 		return 1;
 	}
 	if (!strcmp(name, "orphan_age")) {
-		if (config_parse_duration(value, &c->orphan_age_ms))
+		if (time_parse_duration(value, &c->orphan_age_ms))
 			return config_fail(p, p->line, "orphan_age = %s", error_message());
 		return 1;
 	}
@@ -1079,11 +1055,11 @@ static int config_build_sources(struct config_parse *p)
 				*f = strdup(s->kv[k].value);
 				rc = *f ? 0 : error_set(CF_ERR_NOMEM, "out of memory");
 			} else if (!strcmp(s->kv[k].key, "expect_every")) {
-				rc = config_parse_duration(s->kv[k].value, &src->expect_every_ms);
+				rc = time_parse_duration(s->kv[k].value, &src->expect_every_ms);
 				if (rc)
 					rc = error_set(rc, "expect_every = %s", error_message());
 			} else if (!strcmp(s->kv[k].key, "rto_target")) {
-				rc = config_parse_duration(s->kv[k].value, &src->rto_target_ms);
+				rc = time_parse_duration(s->kv[k].value, &src->rto_target_ms);
 				if (rc)
 					rc = error_set(rc, "rto_target = %s", error_message());
 			} else if (!strcmp(s->kv[k].key, "drill_target") &&

@@ -342,6 +342,9 @@ void time_format_iso(int64_t ms, char *out, size_t size);
 /* Parses what time_format_iso() writes (the ".123" part is optional).
  * Errors: CF_ERR_FORMAT. */
 int time_parse_iso(const char *text, int64_t *ms);
+/* A duration "0", "90s", "30m", "24h", "7d" (a bare number is seconds) into
+ * milliseconds. Errors: CF_ERR_CONFIG naming the text. */
+int time_parse_duration(const char *text, int64_t *ms);
 
 /*
  * Backup identifiers sort in time order as plain strings:

@@ -91,3 +91,27 @@ int time_parse_iso(const char *text, int64_t *ms)
 	*ms = (int64_t)timegm(&tm) * 1000 + millis;
 	return 0;
 }
+
+int time_parse_duration(const char *text, int64_t *ms)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	int64_t unit = 1000;
+
+	if (end == text || v < 0)
+		return error_set(CF_ERR_CONFIG,
+		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
+	if (!strcmp(end, "d"))
+		unit = 86400000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (!strcmp(end, "m"))
+		unit = 60000;
+	else if (strcmp(end, "s") != 0 && *end)
+		return error_set(CF_ERR_CONFIG,
+		                 "'%s': expected a duration like 0, 90s, 30m, 24h, 7d", text);
+	if (v > INT64_MAX / unit)
+		return error_set(CF_ERR_CONFIG, "'%s': too long", text);
+	*ms = (int64_t)v * unit;
+	return 0;
+}

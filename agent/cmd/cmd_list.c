@@ -198,7 +198,7 @@ static int cmd_list_since(const char *text, int64_t now_ms, int64_t *out)
 			*out = ((int64_t)timegm(&tm) - offset_s) * 1000 + frac_ms;
 			return 0;
 		}
-	} else if (config_parse_duration(text, &ms) == 0) {
+	} else if (time_parse_duration(text, &ms) == 0) {
 		*out = now_ms - ms;
 		return 0;
 	}

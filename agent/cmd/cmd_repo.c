@@ -94,7 +94,7 @@ int cmd_repo(const struct cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
 		if (opt != 'o')
 			return agent_option_error(opt, argv + 1, usage);
-		if (config_parse_duration(optarg, &older_ms))
+		if (time_parse_duration(optarg, &older_ms))
 			return error_set(CF_ERR_USAGE, "--older-than %s", error_message());
 	}
 	if (optind != argc - 1)

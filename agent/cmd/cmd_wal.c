@@ -226,6 +226,22 @@ static void cmd_wal_catch_up(struct cmd_wal *w, struct catalog *cat, size_t max)
 }
 
 /* Runs this program again, detached, as `COMMAND --background ...`. */
+void cmd_wal_threads(void *(*fn)(void *), void *ctx, size_t n)
+{
+	pthread_t th[CMD_WAL_THREADS_MAX];
+	size_t nth = n < CMD_WAL_THREADS_MAX ? n : CMD_WAL_THREADS_MAX;
+
+	for (size_t t = 0; t < nth; t++)
+		if (pthread_create(&th[t], NULL, fn, ctx)) {
+			nth = t;
+			break;
+		}
+	if (nth == 0)
+		fn(ctx); /* no thread could be made: the work is done all the same */
+	for (size_t t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+}
+
 void cmd_wal_spawn(struct cmd_wal *w, const char *command, const char *arg)
 {
 	char log[4200];
@@ -362,8 +378,6 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 	}
 	while (!rc && !cancel_requested()) {
 		struct cmd_wal_job j;
-		pthread_t th[32];
-		size_t nth;
 		uint64_t bytes;
 
 		memset(&j, 0, sizeof(j));
@@ -398,16 +412,9 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 		if (!j.rcs || !j.msgs || !j.sizes || !j.missed) {
 			rc = error_set(CF_ERR_NOMEM, "out of memory");
 		} else {
-			nth = w->opts->push_jobs < j.names.n ? w->opts->push_jobs : j.names.n;
-			for (size_t t = 0; t < nth; t++)
-				if (pthread_create(&th[t], NULL, cmd_wal_job_thread, &j)) {
-					nth = t;
-					break;
-				}
-			if (nth == 0)
-				cmd_wal_job_thread(&j);
-			for (size_t t = 0; t < nth; t++)
-				pthread_join(th[t], NULL);
+			cmd_wal_threads(cmd_wal_job_thread, &j,
+			                w->opts->push_jobs < j.names.n ? w->opts->push_jobs
+			                                               : j.names.n);
 		}
 		for (size_t i = 0; !rc && i < j.names.n; i++) {
 			char path[4300];

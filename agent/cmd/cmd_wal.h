@@ -40,4 +40,9 @@ void cmd_wal_free(struct cmd_wal *w);
  * warnings. */
 void cmd_wal_spawn(struct cmd_wal *w, const char *command, const char *arg);
 
+/* Runs fn(ctx) in n threads (at most CMD_WAL_THREADS_MAX) and waits for
+ * them; fn takes its work from ctx until none is left. */
+#define CMD_WAL_THREADS_MAX 32
+void cmd_wal_threads(void *(*fn)(void *), void *ctx, size_t n);
+
 #endif

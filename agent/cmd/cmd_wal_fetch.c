@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +80,6 @@ static int cmd_wal_fetch_prefetcher(struct cmd_wal *w, const char *after)
 	char dir[4200], lockp[4300];
 	struct wal_name from;
 	struct repo *r = NULL;
-	pthread_t th[8];
-	size_t nth = 0;
 	int lock, rc;
 	DIR *d;
 	struct dirent *e;
@@ -137,16 +134,7 @@ static int cmd_wal_fetch_prefetcher(struct cmd_wal *w, const char *after)
 	j.dir = dir;
 	j.names = &n.names;
 	if (!rc && n.names.n && !(rc = fs_mkdir_p(dir, 0700))) {
-		nth = n.names.n < 4 ? n.names.n : 4;
-		for (size_t t = 0; t < nth; t++)
-			if (pthread_create(&th[t], NULL, cmd_wal_fetch_thread, &j)) {
-				nth = t;
-				break;
-			}
-		if (nth == 0)
-			cmd_wal_fetch_thread(&j);
-		for (size_t t = 0; t < nth; t++)
-			pthread_join(th[t], NULL);
+		cmd_wal_threads(cmd_wal_fetch_thread, &j, n.names.n < 4 ? n.names.n : 4);
 	}
 	strv_free(&n.names);
 	close(lock);

@@ -135,7 +135,7 @@ static int source_pgphys_check(void *state)
 	if (!rc && s->push_jobs)
 		rc = source_pgphys_count("wal_push_jobs", s->push_jobs, 1, 32, &s->wal.push_jobs);
 	if (!rc && s->expect_wal_every) {
-		rc = config_parse_duration(s->expect_wal_every, &s->wal.expect_every_ms);
+		rc = time_parse_duration(s->expect_wal_every, &s->wal.expect_every_ms);
 		if (rc)
 			rc = error_set(rc, "expect_wal_every = %s", error_message());
 	}
