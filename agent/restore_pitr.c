@@ -792,14 +792,15 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		rc = restore_pitr_check_archive(&p, p.source, &k.best, &a);
 	/* Then the files: a private folder beside DIR, renamed at the end. */
 	if (!rc) {
-		snprintf(parent, sizeof(parent), "%s", p.dir);
 		snprintf(base_name, sizeof(base_name), "%s", p.dir);
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", dirname(parent),
+		snprintf(parent, sizeof(parent), "%s", dirname(base_name)); /* DIR's folder */
+		snprintf(base_name, sizeof(base_name), "%s", p.dir);
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", parent,
 		                     basename(base_name), (int)getpid()) >= sizeof(tmp))
 			rc = error_set(CF_ERR_USAGE, "path too long: %s", p.dir);
 	}
 	if (!rc)
-		rc = fs_mkdir_p(dirname(parent), 0755);
+		rc = fs_mkdir_p(parent, 0755);
 	if (!rc && mkdir(tmp, 0700) != 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
 	tmp_made = !rc;

@@ -66,6 +66,7 @@ static int sign_key_create(const char *path, struct sign_key **out)
 {
 	unsigned char *seed = sodium_malloc(crypto_sign_SEEDBYTES);
 	char *line = sodium_malloc(512);
+	char tmp[4200];
 	int fd = -1, rc;
 	size_t n;
 
@@ -85,19 +86,39 @@ static int sign_key_create(const char *path, struct sign_key **out)
 	         "\n# coffer manifest signing key: keep it on this host only (mode 0600).\n"
 	         "# public key, for trusted_signers on restore hosts: %s\n",
 	         (*out)->pub);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
-		                     "cannot create signing key %s", path);
+	/* Written whole under a private name, then linked into place: a
+	 * process killed while writing leaves no half key behind that would
+	 * refuse every later backup (link() fails if another coffer made the
+	 * key meanwhile: that one is used). */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		rc = error_set(CF_ERR_IO, "signing key path too long: %s", path);
 		goto out;
 	}
-	rc = fs_write_all(fd, line, strlen(line), path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot create signing key %s", tmp);
+		goto out;
+	}
+	rc = fs_write_all(fd, line, strlen(line), tmp);
 	if (!rc && fsync(fd) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot write signing key %s", path);
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write signing key %s", tmp);
 	if (close(fd) != 0 && !rc)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot write signing key %s", path);
-	if (rc)
-		unlink(path);
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot write signing key %s", tmp);
+	if (!rc && link(tmp, path) != 0)
+		rc = error_set_errno(errno == EEXIST ? CF_ERR_EXISTS : CF_ERR_IO, errno,
+		                     "cannot create signing key %s", path);
+	unlink(tmp);
+	if (!rc) {
+		char dir[4096];
+		char *slash;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			rc = fs_fsync_dir(dir);
+		}
+	}
 out:
 	if (rc) {
 		sign_key_free(*out);
