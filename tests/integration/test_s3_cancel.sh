@@ -39,6 +39,8 @@ signal_during() {
 		sleep 0.05
 	done
 	sleep 0.3
+	limit=1000
+	[ -n "${TSAN_OPTIONS:-}" ] && limit=3000
 	t0=$(date +%s%N)
 	kill -"$sig" "$pid"
 	wait "$pid"
@@ -47,7 +49,9 @@ signal_during() {
 	ms=$(((t1 - t0) / 1000000))
 	t_log "# SIG$sig during $what: exit $rc after $ms ms"
 	check_eq "SIG$sig during $what exits 130" 130 "$rc"
-	check "SIG$sig during $what: exit within 1 s (took $ms ms)" test "$ms" -lt 1000
+	# Under ThreadSanitizer (CI sets TSAN_OPTIONS) every step is several
+	# times slower: the bound there is 3 s; the other builds check 1 s.
+	check "SIG$sig during $what: exit within $((limit / 1000)) s (took $ms ms)" test "$ms" -lt "$limit"
 	check_grep "SIG$sig during $what: the error says interrupted" "$ERR" "interrupted"
 	check_eq "SIG$sig during $what: no multipart upload is left" 0 "$(s3_list_uploads "$BUCKET")"
 	check_no_grep "SIG$sig during $what: the failed run's objects were discarded" "$ERR" "could not remove"
