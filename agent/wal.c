@@ -307,6 +307,13 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 	rc = wal_name_parse(name, &w);
 	if (rc)
 		return rc;
+	/* Stored nowhere is never "stored": PostgreSQL would recycle it. */
+	if (a->nrepos == 0 || a->copies_required == 0)
+		return error_set(
+		    CF_ERR_CONFIG,
+		    "source %s has no repository to archive WAL file %s into (expected "
+		    "a [repository] section)",
+		    a->source, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set_errno(CF_ERR_IO, errno, "cannot open WAL file %s", path);
