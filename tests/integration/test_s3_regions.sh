@@ -136,14 +136,22 @@ write_conf 2
 (
 	head -c 6000000 /dev/urandom
 	touch "$T/half"
-	sleep 5
+	# The second half waits until eu is killed (or 120 s), so the kill
+	# lands mid-upload however slow the build is (ASan, a loaded machine).
+	for i in $(seq 1 1200); do [ -e "$T/go" ] && break; sleep 0.1; done
 	head -c 6000000 /dev/urandom
 ) | "$COFFER_BIN" --config "$CONF" backup --stdin big --json >"$OUT" 2>"$ERR" &
 BPID=$!
-for i in $(seq 1 100); do [ -e "$T/half" ] && break; sleep 0.1; done
-sleep 1.5 # the first parts reach both regions
-check "eu got parts of the upload before it died" test "$(s3_list_uploads "$BEU" "$EU")" -ge 1
+for i in $(seq 1 300); do [ -e "$T/half" ] && break; sleep 0.1; done
+eu_uploads=0
+for i in $(seq 1 120); do # the first part reaches eu
+	eu_uploads=$(s3_list_uploads "$BEU" "$EU")
+	[ "$eu_uploads" -ge 1 ] && break
+	sleep 0.5
+done
+check "eu got parts of the upload before it died" test "$eu_uploads" -ge 1
 s3_gateway_stop "$EU" KILL
+touch "$T/go"
 wait "$BPID"
 RC=$?
 check_rc "eu killed mid-backup, copies_required = 2: the backup completes" 0
