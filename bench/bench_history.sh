@@ -22,7 +22,7 @@ CATFILL=${CATFILL:-$ROOT/build/tests/catfill}
 OUT=${BENCH_OUT:-$ROOT/bench/out}/history
 for t in "$COFFER_BIN" "$CATFILL" /usr/bin/time; do
 	[ -x "$t" ] || {
-		echo "bench_history: $t is missing (build with tests: tests/run.sh, or packaging/install-deps.sh --test)" >&2
+		echo "bench_history: $t is missing (build with tests: packaging/install-deps.sh --test; COFFER_TEST_PLAIN=1 tests/run.sh -L unit)" >&2
 		exit 2
 	}
 done

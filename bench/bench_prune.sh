@@ -19,7 +19,7 @@ CATFILL=${CATFILL:-$ROOT/build/tests/catfill}
 OUT=${BENCH_OUT:-$ROOT/bench/out}/prune
 for t in "$COFFER_BIN" "$CATFILL" /usr/bin/time; do
 	[ -x "$t" ] || {
-		echo "bench_prune: $t is missing (build with tests: tests/run.sh)" >&2
+		echo "bench_prune: $t is missing (build with tests: COFFER_TEST_PLAIN=1 tests/run.sh -L unit)" >&2
 		exit 2
 	}
 done

@@ -75,8 +75,8 @@ removed() {
 	jq -r --arg r "$1" '.plans[] | select(.repository == $r) | .backups[] | select(.action == "remove") | .id' "$2" | sort
 }
 
-# Under a sanitizer (CI runs this test again against ASan and TSan builds)
-# the scenarios are shorter: the sanitizers look for memory and thread
+# Under a sanitizer (tests/run.sh tests the ASan+UBSan build) the scenarios
+# are shorter; COFFER_TEST_PLAIN=1 tests/run.sh runs the full ones: the sanitizers look for memory and thread
 # errors, which a few rounds show as well as many.
 DAYS=40
 ROUNDS=20
