@@ -246,6 +246,25 @@ void agent_targets_free(struct agent_targets *t)
 	memset(t, 0, sizeof(*t));
 }
 
+int agent_fallover_ok(int rc)
+{
+	switch (rc) {
+	case CF_ERR_STORAGE:
+	case CF_ERR_NETWORK:
+	case CF_ERR_AUTH:
+	case CF_ERR_NOTFOUND:
+	case CF_ERR_INTEGRITY:
+	case CF_ERR_AGE_HEADER:
+	case CF_ERR_AGE_HMAC:
+	case CF_ERR_AGE_PAYLOAD:
+	case CF_ERR_COMPRESS:
+	case CF_ERR_FORMAT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int agent_open_catalog(const struct config *cfg, struct catalog **out)
 {
 	return catalog_open(cfg->catalog_path, out);

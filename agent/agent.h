@@ -187,6 +187,11 @@ void agent_backup_sizes(const struct catalog_backup *b, uint64_t *raw, uint64_t 
  * malloc'ed. Errors: those of catalog_backup_to_json(), CF_ERR_NOMEM. */
 int agent_backup_json(const struct catalog_backup *b, int flags, char **out);
 int agent_exit_code(int rc);
+/* 1 if a read that failed with rc may be tried again from another
+ * repository: the copy it read could not be had or was damaged (storage,
+ * network, auth, not found, integrity, age, zstd, format). A wrong
+ * identity, a local problem or a usage error would fail there too. */
+int agent_fallover_ok(int rc);
 /* Prints doc as the command's one JSON document (sorted keys, indented,
  * then a newline) and releases it; a NULL doc is out of memory. Errors:
  * CF_ERR_NOMEM. */

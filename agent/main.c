@@ -112,7 +112,8 @@ static const struct command commands[] = {
      "tablespaces, recovery.signal and the recovery settings (restore_command =\n"
      "coffer wal-fetch, the target, the timeline). The archive is checked first:\n"
      "a target before the first backup or past the archived WAL, or a missing\n"
-     "segment, fails before anything is written. Start it with pg_ctl.\n"
+     "segment, fails before anything is written; a repository that cannot be\n"
+     "read or lacks what is needed makes it try the next. Start it with pg_ctl.\n"
      "\n"
      "options:\n"
      "  --to-datadir DIR      the data directory to make\n"
@@ -126,7 +127,10 @@ static const struct command commands[] = {
      "  --target-action A     at the target: promote (default), pause or shutdown\n"
      "  --tablespace-map OLD=NEW  restore the tablespace at OLD into NEW\n"
      "  --archive-mode M      off (default: the copy does not archive) or preserve\n"
-     "                        (the copy becomes the new primary)\n"},
+     "                        (the copy becomes the new primary)\n"
+     "  --from REPOSITORY     read only this repository (default: each in config\n"
+     "                        order until one holds the backup and the WAL)\n"
+     "  --json                print the result as JSON\n"},
     {"ls", cmd_ls, "coffer ls ID [PATH...] [--json] [--identity FILE] [--source S]",
      "Lists the entries of a files or kubernetes backup (its tar objects), one\n"
      "line per entry as `tar -tv` does: mode, owner, size, time, path. The\n"

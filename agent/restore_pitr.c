@@ -14,7 +14,9 @@
  * (restore_command calling `coffer wal-fetch`, the target) at the end of
  * postgresql.auto.conf, syncs, and renames the folder to DIR: a DIR that
  * exists is complete, and a failed restore leaves nothing that looks like a
- * data directory.
+ * data directory. The repositories are tried in config order (--from: one):
+ * one that cannot be read, lacks the backup or the WAL, or holds a damaged
+ * copy is passed over once what was written from it is removed.
  */
 #include "agent/agent.h"
 #include "agent/pipeline/restore_stream.h"
@@ -40,12 +42,14 @@
 #define RESTORE_PITR_USAGE                                                                         \
 	"usage: coffer restore --source S --to-datadir DIR (--at TIME | --lsn LSN | --latest | "   \
 	"--immediate) [--backup ID] [--timeline N] [--target-action promote|pause|shutdown] "      \
-	"[--tablespace-map OLD=NEW]... [--archive-mode off|preserve] [--identity FILE]"
+	"[--tablespace-map OLD=NEW]... [--archive-mode off|preserve] [--from REPOSITORY] "         \
+	"[--identity FILE]"
 
 enum restore_pitr_target { PITR_NONE, PITR_AT, PITR_LSN, PITR_LATEST, PITR_IMMEDIATE };
 
 struct restore_pitr {
 	const char *source, *dir, *backup, *identity, *action, *timeline_text;
+	const char *from;     /* --from: only this repository */
 	int archive_preserve; /* --archive-mode preserve: the restored cluster archives */
 	enum restore_pitr_target target;
 	const char *target_text;
@@ -616,6 +620,7 @@ static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
 	                                     {"tablespace-map", required_argument, NULL, 'm'},
 	                                     {"identity", required_argument, NULL, 'i'},
 	                                     {"archive-mode", required_argument, NULL, 'M'},
+	                                     {"from", required_argument, NULL, 'F'},
 	                                     {NULL, 0, NULL, 0}};
 	int opt, ntargets = 0, rc = 0;
 
@@ -690,6 +695,9 @@ static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
 		case 'i':
 			p->identity = optarg;
 			break;
+		case 'F':
+			p->from = optarg;
+			break;
 		case 'M':
 			if (strcmp(optarg, "off") && strcmp(optarg, "preserve"))
 				rc = error_set(CF_ERR_USAGE,
@@ -720,102 +728,91 @@ static int restore_pitr_args(int argc, char **argv, struct restore_pitr *p)
 	return rc;
 }
 
-int restore_pitr_run(const struct cli *cli, int argc, char **argv)
-{
-	struct restore_pitr p;
+/* What a restore needs from one repository before it writes anything. */
+struct restore_pitr_plan {
 	struct restore_pitr_pick k;
 	struct restore_pitr_archive a;
-	struct repo_trust trust = {{NULL, 0, 0}, 0};
-	struct config *cfg = NULL;
-	struct catalog *cat = NULL;
-	struct repo *repo = NULL;
-	struct catalog_backup *b = NULL;
-	struct age_identities *ids = NULL;
-	struct strv made = {0};
-	char tmp[PATH_MAX], parent[PATH_MAX], base_name[PATH_MAX];
-	double t0 = time_mono();
-	int rc, exists = 0, tmp_made = 0;
+	struct catalog_backup *b;
+	uint32_t timeline; /* the timeline recovery follows */
+};
 
-	memset(&p, 0, sizeof(p));
-	memset(&k, 0, sizeof(k));
-	memset(&a, 0, sizeof(a));
-	rc = restore_pitr_args(argc, argv, &p);
-	if (!rc)
-		rc = config_load(cli->config_path, &cfg);
-	if (!rc && !source_pgphys_wal(config_source_find(cfg, p.source)))
-		rc = error_set(CF_ERR_USAGE,
-		               "--to-datadir restores a postgres-physical source; %s has no such "
-		               "source %s",
-		               cfg->file, p.source);
-	if (!rc)
-		rc = agent_trust_load(cfg, 0, &trust);
-	if (!rc)
-		rc = agent_open_catalog(cfg, &cat);
-	if (!rc)
-		rc = agent_open_repo(cfg, cat, &trust, &repo);
-	if (!rc)
-		rc = restore_pitr_empty(p.dir, &exists);
-	/* The base backup. */
-	k.p = &p;
-	k.location = repo ? repo_location(repo) : NULL;
-	if (!rc)
-		rc = catalog_backup_list(cat, p.source, restore_pitr_pick_cb, &k);
-	if (!rc && !k.complete)
+static void restore_pitr_plan_free(struct restore_pitr_plan *pl)
+{
+	free(pl->a.v);
+	catalog_backup_free(pl->b);
+	memset(pl, 0, sizeof(*pl));
+}
+
+/*
+ * Plans the restore from repository r: the newest complete base backup r
+ * holds that ends before the target, its record, the archive's listing in
+ * r, the timeline recovery follows and the archive's check (no hole, the
+ * target within it). Writes nothing.
+ */
+static int restore_pitr_plan(const struct restore_pitr *p0, const struct config *cfg,
+                             struct catalog *cat, struct repo *r, const struct age_identities *ids,
+                             struct restore_pitr_plan *pl)
+{
+	struct restore_pitr p = *p0; /* restore_pitr_timeline() settles p.timeline */
+	int rc;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->k.p = &p;
+	pl->k.location = repo_location(r);
+	rc = catalog_backup_list(cat, p.source, restore_pitr_pick_cb, &pl->k);
+	if (!rc && !pl->k.complete)
 		rc = error_set(
 		    CF_ERR_NOTFOUND,
 		    "source %s has no complete base backup%s%s in %s (coffer list --source "
 		    "%s; on a new host, coffer catalog rebuild)",
 		    p.source, p.backup ? " matching " : "", p.backup ? p.backup : "",
-		    repo_location(repo), p.source);
-	if (!rc && !k.have) {
+		    repo_location(r), p.source);
+	if (!rc && !pl->k.have) {
 		char t[40];
 
-		time_format_iso(k.first.stop_ms, t, sizeof(t));
+		time_format_iso(pl->k.first.stop_ms, t, sizeof(t));
 		rc = error_set(CF_ERR_NOTFOUND,
 		               "%s is before the end of the first base backup of source %s (%s, "
 		               "ended at %s): there is no backup to recover to it from",
-		               p.target_text, p.source, k.first.id, t);
+		               p.target_text, p.source, pl->k.first.id, t);
 	}
-	if (!rc) {
-		log_context_set(p.source, k.best.id);
-		rc = agent_find_backup(cfg, repo, k.best.id, p.source, &b);
-	}
+	if (!rc)
+		rc = agent_find_backup(cfg, r, pl->k.best.id, p.source, &pl->b);
 	/* The archive, when recovery goes past the backup's end. */
-	a.seg_size = k.best.seg_size;
+	pl->a.seg_size = pl->k.best.seg_size;
 	if (!rc && p.target != PITR_IMMEDIATE)
-		rc = wal_list(repo, p.source, restore_pitr_archive_cb, &a);
-	if (!rc)
-		rc = agent_load_identities(cfg, p.identity, &ids);
+		rc = wal_list(r, p.source, restore_pitr_archive_cb, &pl->a);
 	if (!rc && p.target != PITR_IMMEDIATE)
-		rc = restore_pitr_timeline(&p, repo, ids, &k.best, &a);
+		rc = restore_pitr_timeline(&p, r, ids, &pl->k.best, &pl->a);
 	if (!rc && p.target != PITR_IMMEDIATE)
-		rc = restore_pitr_check_archive(&p, p.source, &k.best, &a);
-	/* Then the files: a private folder beside DIR, renamed at the end. */
-	if (!rc) {
-		snprintf(base_name, sizeof(base_name), "%s", p.dir);
-		snprintf(parent, sizeof(parent), "%s", dirname(base_name)); /* DIR's folder */
-		snprintf(base_name, sizeof(base_name), "%s", p.dir);
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", parent,
-		                     basename(base_name), (int)getpid()) >= sizeof(tmp))
-			rc = error_set(CF_ERR_USAGE, "path too long: %s", p.dir);
-	}
-	if (!rc)
-		rc = fs_mkdir_p(parent, 0755);
-	if (!rc && mkdir(tmp, 0700) != 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
-	tmp_made = !rc;
-	if (!rc) {
-		char l1[24], l2[24];
+		rc = restore_pitr_check_archive(&p, p.source, &pl->k.best, &pl->a);
+	pl->timeline = p.timeline; /* 0: the backup's own (--immediate) */
+	pl->k.p = p0;
+	return rc;
+}
 
-		wal_lsn_format(k.best.start_lsn, l1);
-		wal_lsn_format(k.best.stop_lsn, l2);
-		log_info("restoring base backup %s of source %s (%s to %s, timeline %u)", b->id,
-		         p.source, l1, l2, k.best.tli);
-		rc =
-		    restore_pitr_objects(&p, repo_storage(repo), b, ids, tmp, cli->progress, &made);
-	}
+/* Lays the planned base backup down in tmp and writes the settings; made
+ * collects the tablespace folders it creates outside tmp. */
+static int restore_pitr_write(const struct restore_pitr *p, const struct config *cfg,
+                              struct repo *r, const struct restore_pitr_plan *pl,
+                              const struct age_identities *ids, const char *tmp, int progress,
+                              struct strv *made)
+{
+	struct restore_pitr q = *p;
+	char l1[24], l2[24];
+	int rc;
+
+	if (mkdir(tmp, 0700) != 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	wal_lsn_format(pl->k.best.start_lsn, l1);
+	wal_lsn_format(pl->k.best.stop_lsn, l2);
+	log_info("restoring base backup %s of source %s from repository %s (%s to %s, "
+	         "timeline %u)",
+	         pl->b->id, p->source, repo_name(r), l1, l2, pl->k.best.tli);
+	rc = restore_pitr_objects(p, repo_storage(r), pl->b, ids, tmp, progress, made);
+	q.timeline = pl->timeline;
 	if (!rc)
-		rc = restore_pitr_settings(&p, cfg, &k.best, tmp);
+		rc = restore_pitr_settings(&q, cfg, &pl->k.best, tmp);
 	if (!rc) {
 		int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -826,28 +823,126 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 	}
-	if (!rc && rename(tmp, p.dir) != 0)
+	return rc;
+}
+
+int restore_pitr_run(const struct cli *cli, int argc, char **argv)
+{
+	struct restore_pitr p;
+	struct restore_pitr_plan pl;
+	struct repo_trust trust = {{NULL, 0, 0}, 0};
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	struct repo *repo = NULL;
+	struct age_identities *ids = NULL;
+	struct strv made = {0};
+	char tmp[PATH_MAX], parent[PATH_MAX], base_name[PATH_MAX], first[1024] = "";
+	double t0 = time_mono();
+	const char *prev = NULL; /* the repository tried last */
+	int rc, exists = 0, first_rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(&pl, 0, sizeof(pl));
+	rc = restore_pitr_args(argc, argv, &p);
+	if (!rc)
+		rc = config_load(cli->config_path, &cfg);
+	if (!rc && !source_pgphys_wal(config_source_find(cfg, p.source)))
+		rc = error_set(CF_ERR_USAGE,
+		               "--to-datadir restores a postgres-physical source; %s has no such "
+		               "source %s",
+		               cfg->file, p.source);
+	for (size_t i = 0; !rc && p.from && i < cfg->ntargets; i++)
+		if (!strcmp(cfg->targets[i].name, p.from))
+			break;
+		else if (i + 1 == cfg->ntargets)
+			rc = error_set(CF_ERR_USAGE, "--from %s: no [repository %s] in %s", p.from,
+			               p.from, cfg->file);
+	if (!rc)
+		rc = agent_trust_load(cfg, 0, &trust);
+	if (!rc)
+		rc = agent_open_catalog(cfg, &cat);
+	if (!rc)
+		rc = restore_pitr_empty(p.dir, &exists);
+	if (!rc)
+		rc = agent_load_identities(cfg, p.identity, &ids);
+	/* The private folder beside DIR, renamed to DIR at the end. */
+	if (!rc) {
+		snprintf(base_name, sizeof(base_name), "%s", p.dir);
+		snprintf(parent, sizeof(parent), "%s", dirname(base_name)); /* DIR's folder */
+		snprintf(base_name, sizeof(base_name), "%s", p.dir);
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.coffer-restore.%d", parent,
+		                     basename(base_name), (int)getpid()) >= sizeof(tmp))
+			rc = error_set(CF_ERR_USAGE, "path too long: %s", p.dir);
+	}
+	if (!rc)
+		rc = fs_mkdir_p(parent, 0755);
+	/* Each repository in config order (or the one --from names) until one
+	 * delivers: one that cannot be read, lacks the backup or the WAL, or
+	 * holds a damaged copy leaves nothing behind, and the next is tried. */
+	for (size_t i = 0; !rc && cfg && i < cfg->ntargets; i++) {
+		if (p.from && strcmp(cfg->targets[i].name, p.from))
+			continue;
+		if (prev)
+			log_warn("repository %s: %s; trying repository %s", prev, error_message(),
+			         cfg->targets[i].name);
+		error_clear();
+		prev = cfg->targets[i].name;
+		rc = agent_open_target(cfg, i, cat, &trust, &repo);
+		if (!rc)
+			rc = restore_pitr_plan(&p, cfg, cat, repo, ids, &pl);
+		if (!rc)
+			log_context_set(p.source, pl.b->id);
+		if (!rc)
+			rc = restore_pitr_write(&p, cfg, repo, &pl, ids, tmp, cli->progress, &made);
+		if (rc) {
+			if (!access(tmp, F_OK))
+				fs_remove_tree(tmp);
+			for (size_t j = 0; j < made.n; j++)
+				fs_remove_tree(made.v[j]);
+			strv_free(&made);
+			/* The error to report when none delivers: the first that is
+			 * not a connection failure, else the last. */
+			if (!first_rc || first_rc == CF_ERR_NETWORK || first_rc == CF_ERR_STORAGE) {
+				first_rc = rc;
+				snprintf(first, sizeof(first), "repository %s: %s",
+				         cfg->targets[i].name, error_message());
+			}
+			if (agent_fallover_ok(rc) && !p.from) {
+				log_context_set(NULL, NULL);
+				restore_pitr_plan_free(&pl);
+				repo_close(repo);
+				repo = NULL;
+				rc = 0;
+				continue;
+			}
+		}
+		break;
+	}
+	if (!rc && !pl.b)
+		rc = error_set(first_rc ? first_rc : CF_ERR_NOTFOUND, "%s",
+		               first_rc ? first : "no repository to restore from");
+	if (!rc && rename(tmp, p.dir) != 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s to %s", tmp, p.dir);
+		fs_remove_tree(tmp);
+		for (size_t j = 0; j < made.n; j++)
+			fs_remove_tree(made.v[j]);
+	}
 	if (!rc)
 		rc = fs_fsync_dir(parent);
-	if (rc && tmp_made) {
-		fs_remove_tree(tmp);
-		for (size_t i = 0; i < made.n; i++)
-			fs_remove_tree(made.v[i]);
-	}
 	if (!rc && cli->json) {
 		char stop[40];
 
-		time_format_iso(k.best.stop_ms, stop, sizeof(stop));
+		time_format_iso(pl.k.best.stop_ms, stop, sizeof(stop));
 		rc = agent_print_json(json_pack(
-		    "{s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:f}", "id", b->id, "source",
-		    p.source, "datadir", p.dir, "backup_end", stop, "target",
+		    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:f}", "id", pl.b->id,
+		    "source", p.source, "repository", repo_name(repo), "datadir", p.dir,
+		    "backup_end", stop, "target",
 		    p.target == PITR_AT       ? "time"
 		    : p.target == PITR_LSN    ? "lsn"
 		    : p.target == PITR_LATEST ? "latest"
 		                              : "immediate",
 		    "target_value", p.target_text, "timeline",
-		    (json_int_t)(p.timeline ? p.timeline : k.best.tli), "target_action",
+		    (json_int_t)(pl.timeline ? pl.timeline : pl.k.best.tli), "target_action",
 		    p.target == PITR_LATEST ? "promote"
 		    : p.action              ? p.action
 		                            : "promote",
@@ -855,9 +950,10 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	} else if (!rc && !cli->quiet) {
 		char stop[40];
 
-		time_format_iso(k.best.stop_ms, stop, sizeof(stop));
-		printf("restored base backup %s of source %s (ended %s) into %s in %.1f s\n", b->id,
-		       p.source, stop, p.dir, time_mono() - t0);
+		time_format_iso(pl.k.best.stop_ms, stop, sizeof(stop));
+		printf("restored base backup %s of source %s (ended %s) from repository %s into "
+		       "%s in %.1f s\n",
+		       pl.b->id, p.source, stop, repo_name(repo), p.dir, time_mono() - t0);
 		printf("recovery: %s%s on timeline %u; WAL from the archive through coffer "
 		       "wal-fetch\n",
 		       p.target == PITR_AT       ? "to "
@@ -865,7 +961,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		       : p.target == PITR_LATEST ? "to the end of the archive"
 		                                 : "to the end of the base backup",
 		       p.target == PITR_AT || p.target == PITR_LSN ? p.target_text : "",
-		       p.timeline ? p.timeline : k.best.tli);
+		       pl.timeline ? pl.timeline : pl.k.best.tli);
 		if (!p.archive_preserve)
 			printf(
 			    "archive_mode is off in the restored cluster (--archive-mode preserve "
@@ -878,11 +974,10 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		                               : "promotes at the target");
 	}
 	log_context_set(NULL, NULL);
-	free(a.v);
+	restore_pitr_plan_free(&pl);
 	strv_free(&made);
 	strv_free(&p.tsmap);
 	age_identities_free(ids);
-	catalog_backup_free(b);
 	repo_close(repo);
 	catalog_close(cat);
 	repo_trust_free(&trust);

@@ -369,29 +369,6 @@ static int restore_to_file(struct storage *st, const struct catalog_backup *b,
 	return rc;
 }
 
-/* 1 if b has a tar object (the one named object, when given). */
-/* 1 if a restore that failed with rc may be tried again from another
- * target: the copy it read could not be had or was damaged. A wrong
- * identity, a local problem or the target's refusal would fail there too. */
-static int restore_fallover_ok(int rc)
-{
-	switch (rc) {
-	case CF_ERR_STORAGE:
-	case CF_ERR_NETWORK:
-	case CF_ERR_AUTH:
-	case CF_ERR_NOTFOUND:
-	case CF_ERR_INTEGRITY:
-	case CF_ERR_AGE_HEADER:
-	case CF_ERR_AGE_HMAC:
-	case CF_ERR_AGE_PAYLOAD:
-	case CF_ERR_COMPRESS:
-	case CF_ERR_FORMAT:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /*
  * The targets to read backup b from, as indexes into cfg->targets: first
  * the one it was found in (found), then, unless --from chose that one, the
@@ -481,7 +458,7 @@ static int restore_find(const struct config *cfg, struct catalog *cat,
 			rc = rc2;
 			snprintf(msg, sizeof(msg), "%s", error_message());
 		}
-		if (from || !restore_fallover_ok(rc2))
+		if (from || !agent_fallover_ok(rc2))
 			break;
 	}
 	if (!rc && from)
@@ -490,6 +467,7 @@ static int restore_find(const struct config *cfg, struct catalog *cat,
 	return error_set(rc, "%s", msg);
 }
 
+/* 1 if b has a tar object (the one named object, when given). */
 static int restore_has_tar(const struct catalog_backup *b, const char *object)
 {
 	for (size_t i = 0; i < b->nobjects; i++)
@@ -767,7 +745,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 			rc = restore_to_dir(st, b, ids, object, to, cli->progress, &entries);
 		}
 		repo_close(alt);
-		if (!rc || !restore_fallover_ok(rc) || k + 1 == nfrom)
+		if (!rc || !agent_fallover_ok(rc) || k + 1 == nfrom)
 			break;
 		if (started && (to_stdout || dbo.target)) {
 			char msg[1024];

@@ -21,6 +21,9 @@
 #   - prune with two base backups and keep_last = 1 removes exactly the WAL
 #     older than the kept one's start
 #   - status reports the archive
+#   - every backup and WAL file also goes to a second repository (dr); with
+#     the primary one gone, restore --latest falls over to dr and recovery
+#     fetches from it; restore --from dr reads dr only
 # Runs as root; PostgreSQL and every coffer command it starts run as the
 # OS user postgres (PITR_PG_PORT, default 15470; +1, +2 for the restores).
 . "$(dirname "$0")/lib.sh"
@@ -71,7 +74,12 @@ host = $T
 port = $PORT
 user = postgres
 expect_wal_every = 1h
+
+[repository dr]
+type = posix
+path = $T/dr
 EOF
+mkdir "$T/dr"
 chown -R postgres: "$T"
 
 # --- The cluster -------------------------------------------------------
@@ -249,7 +257,9 @@ q "$PORT" -c "insert into t values (51)" >/dev/null
 seg=$(switch_wal)
 wait_archived "$seg"
 mid=$(find "$REPO/pg/wal/0000000100000000" -name "$holeseg-*")
+mid_dr=$(find "$T/dr/pg/wal/0000000100000000" -name "$holeseg-*")
 mv "$mid" "$T/held"
+mv "$mid_dr" "$T/held-dr"
 prestore "$T/r1" --latest
 check_rc "a restore through a missing segment fails" 4
 check_grep "naming the segment" "$ERR" "WAL segment $holeseg of source pg is missing"
@@ -259,6 +269,7 @@ pcf wal-fetch --source pg "$holeseg" "$T/x/hole"
 check_rc "wal-fetch of a segment in a hole exits 126 (PostgreSQL stops recovering)" 126
 check_grep "naming the hole" "$ERR" "missing from the archive, but a later one"
 mv "$T/held" "$mid"
+mv "$T/held-dr" "$mid_dr"
 
 # --- Async -------------------------------------------------------------------
 sed -i 's/^expect_wal_every = 1h$/expect_wal_every = 1h\nwal_async = true/' "$CONF"
@@ -329,5 +340,26 @@ rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest)
 check_eq "the kept backup still restores to the latest" \
 	"$(q "$PORT" -c "select string_agg(i::text, ',' order by i) from t")" "$rows"
 drop "$T/r1"
+
+# --- The DR repository -------------------------------------------------------
+# Every base backup and WAL file went to [repository dr] too. With the
+# primary repository gone, restore and recovery read dr.
+mv "$REPO" "$REPO.away"
+want=$(q "$PORT" -c "select string_agg(i::text, ',' order by i) from t")
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest)
+check_eq "the primary repository gone: restore --latest from dr has every row" "$want" "$rows"
+check_grep "saying it fell over to dr" "$ERR" "repository primary: .*; trying repository dr"
+check_grep "and naming where it restored from" "$OUT" "from repository dr into $T/r1"
+check_grep "recovery fetched WAL from dr" "$T/r1.log" 'restored log file "0000000'
+drop "$T/r1"
+rm -rf "$REPO"
+mv "$REPO.away" "$REPO"
+prestore "$T/r1" --latest --from dr --json
+check_rc "restore --from dr" 0
+check_eq "reads dr only" dr "$(jq -r .repository "$OUT")"
+rm -rf "$T/r1"
+prestore "$T/r1" --latest --from nosuch
+check_rc "restore --from a repository the config lacks" 2
+check_grep "naming it" "$ERR" "no \\[repository nosuch\\]"
 
 t_finish
