@@ -186,7 +186,9 @@ static int prune_json_print(const char *prefix, json_t *v)
 }
 
 /* The counts of a plan, or of the whole prune, ending its JSON object. */
-static int prune_json_counts(const struct prune_count *c, int plan)
+/* Ends a plan's (plan) or the whole document's JSON object with the
+ * counts of c; wal (taken; NULL: none) is the plan's WAL report. */
+static int prune_json_counts(const struct prune_count *c, int plan, json_t *wal)
 {
 	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "deleted", (json_int_t)c->deleted,
 	                      "deleted_bytes", (json_int_t)c->deleted_bytes, "deleted_records",
@@ -200,6 +202,11 @@ static int prune_json_counts(const struct prune_count *c, int plan)
 		json_decref(o);
 		o = NULL;
 	}
+	if (o && wal && json_object_set(o, "wal", wal)) {
+		json_decref(o);
+		o = NULL;
+	}
+	json_decref(wal);
 	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	if (!text)
@@ -261,10 +268,11 @@ static int prune_wal_cb(void *ctx, const struct wal_entry *e)
  * start of the oldest base backup kept there (or whose deletion did not
  * happen), on any timeline (a later timeline branched off before that
  * start cannot be reached from it). Without a kept base backup, nothing
- * goes. Decided by LSN only, never by a clock.
+ * goes. Decided by LSN only, never by a clock. With --json, *jw is the
+ * plan's "wal" report (docs/json.md), also when it failed.
  */
 static int prune_wal(struct prune *p, const char *src, size_t t, const struct retention_item *items,
-                     const size_t *which, size_t n)
+                     const size_t *which, size_t n, json_t **jw)
 {
 	struct prune_wal w;
 	struct repo *repo = NULL;
@@ -333,6 +341,15 @@ static int prune_wal(struct prune *p, const char *src, size_t t, const struct re
 		       p->dry_run ? " (dry run)" : "");
 	else if (rc && !p->json)
 		printf("  wal     failed: %s\n", error_message());
+	if (p->json &&
+	    !(*jw = json_pack("{s:I, s:I, s:s}", "remove", (json_int_t)w.keys.n, "remove_bytes",
+	                      (json_int_t)w.bytes, "older_than", name))) {
+		rc = error_set(CF_ERR_NOMEM, "out of memory");
+	} else if (p->json && (rc || !p->dry_run)) {
+		json_object_set_new(*jw, "result", json_string(rc ? "failed" : "deleted"));
+		if (rc)
+			json_object_set_new(*jw, "detail", json_string(error_message()));
+	}
 	strv_free(&w.keys);
 	return rc;
 }
@@ -345,6 +362,7 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 	struct prune_count c;
 	size_t *which = NULL, n = 0, nbegun = 0;
 	char text[512], why[512], detail[640];
+	json_t *wal = NULL; /* the plan's WAL report (--json) */
 	int rc = 0, doc = p->json, first = 1;
 
 	memset(&c, 0, sizeof(c));
@@ -439,12 +457,13 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 	}
 	/* No policy, nothing pruned: the WAL neither. */
 	if (!rc && pol.set) {
-		rc = prune_wal(p, src, t, items, which, n);
+		rc = prune_wal(p, src, t, items, which, n, &wal);
 		if (rc)
 			rc = prune_failed(p, &c, rc, detail, sizeof(detail));
 	}
 	if (!rc && doc) {
-		rc = prune_json_counts(&c, 1);
+		rc = prune_json_counts(&c, 1, wal);
+		wal = NULL;
 	} else if (!rc && p->dry_run) {
 		fmt_bytes(c.remove_bytes, text, sizeof(text));
 		printf("  would remove %u backup(s), %s (dry run: nothing was deleted)\n", c.remove,
@@ -468,6 +487,7 @@ static int prune_plan(struct prune *p, const char *src, size_t t, int64_t now)
 	p->total.locked += c.locked;
 	p->total.failed += c.failed;
 out:
+	json_decref(wal);
 	free(items);
 	free(which);
 	return rc;
@@ -572,7 +592,7 @@ int cmd_prune(const struct cli *cli, int argc, char **argv)
 		if (!source || !strcmp(names.v[i], source))
 			rc = prune_source(&p, names.v[i], target, time_now_ms());
 	if (!rc && p.json) {
-		rc = prune_json_counts(&p.total, 0);
+		rc = prune_json_counts(&p.total, 0, NULL);
 		printf("\n");
 	}
 	fflush(stdout);

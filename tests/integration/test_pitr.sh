@@ -35,6 +35,12 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 id -u postgres >/dev/null 2>&1 || t_skip "no OS user postgres"
 PORT=${PITR_PG_PORT:-15470}
 jqe() { jq -e "$@" >/dev/null; }
+# valid NAME FILE: FILE is valid under docs/schema/NAME.json.
+valid() {
+	python3 -c 'import json, sys, jsonschema
+jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))' \
+		"$COFFER_SRC/docs/schema/$1.json" "$2"
+}
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
 # pcf ARGS: coffer as postgres (the catalog and spool are postgres's, as
 # for archive_command).
@@ -328,9 +334,18 @@ check_eq "prune without a policy removes no WAL" "$before" "$(find "$REPO/pg/wal
 printf '[retention]\nkeep_last = 1\n' >>"$CONF"
 pcf prune --dry-run
 check_grep "prune --dry-run says which WAL would go" "$OUT" "would remove [1-9][0-9]* WAL file"
+would=$(sed -n 's/.*would remove \([0-9]*\) WAL file.*/\1/p' "$OUT" | head -1)
+pcf prune --dry-run --json
+check "prune --dry-run --json reports the same WAL, older than the kept backup's start" \
+	jqe --argjson n "$would" --arg s "$start2" \
+	'.plans[0].wal.remove == $n and .plans[0].wal.older_than == $s and (.plans[0].wal | has("result") | not)' "$OUT"
+check "its document follows docs/schema/prune.json" valid prune "$OUT"
 before=$(find "$REPO/pg/wal" -type f | wc -l)
-pcf prune
+pcf prune --json
 check_rc "prune with two base backups, keep_last = 1" 0
+check "prune --json reports the WAL deleted in each repository" \
+	jqe --argjson n "$would" '[.plans[] | select(.wal.result == "deleted" and .wal.remove == $n)] | length == 2' "$OUT"
+check "its document follows docs/schema/prune.json" valid prune "$OUT"
 oldest=$(find "$REPO/pg/wal/0000000100000000" -type f -name '000000010000000000000???-*' | sed 's|.*/||; s|-.*||' | sort | head -1)
 check_eq "the oldest segment left is the kept backup's start" "$start2" "$oldest"
 check "the history files are kept" test -n "$(find "$REPO/pg/wal/history" -name '00000002.history-*')"
