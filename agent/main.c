@@ -162,7 +162,9 @@ static const struct command commands[] = {
      "interrupt and run again.\n"
      "\n"
      "options:\n"
-     "  --all                 every complete backup that lacks a copy\n"
+     "  --all                 every complete backup that lacks a copy; then the\n"
+     "                        WAL of postgres-physical sources a repository\n"
+     "                        lacks, from its oldest base backup's start on\n"
      "  --to REPOSITORY       only copies into that repository\n"},
     {"prune", cmd_prune, "coffer prune [--dry-run] [--source S] [--target REPOSITORY]",
      "Applies the retention policy ([retention], and the keep_* keys of each\n"

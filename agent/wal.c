@@ -921,3 +921,24 @@ int wal_pending(struct catalog *c, const char *source, char **json)
 	}
 	return rc;
 }
+
+int wal_base_start(const struct catalog_backup *b, uint64_t *segno, uint32_t *tli,
+                   uint64_t *seg_size)
+{
+	json_t *m = b->meta_json ? json_loads(b->meta_json, 0, NULL) : NULL;
+	const char *start = json_string_value(json_object_get(m, "start_lsn"));
+	uint64_t lsn = 0;
+	int rc = 0;
+
+	*seg_size = (uint64_t)json_integer_value(json_object_get(m, "wal_segment_size"));
+	*tli = (uint32_t)json_integer_value(json_object_get(m, "timeline"));
+	if (!*seg_size || !start || wal_lsn_parse(start, &lsn)) {
+		error_clear();
+		rc = error_set(CF_ERR_FORMAT,
+		               "base backup %s has no start LSN or segment size in its record",
+		               b->id);
+	}
+	*segno = *seg_size ? lsn / *seg_size : 0;
+	json_decref(m);
+	return rc;
+}

@@ -128,6 +128,15 @@ int wal_pending_change(struct catalog *c, const char *source, const char *name,
                        const char *const *repos, size_t n, int add);
 int wal_pending(struct catalog *c, const char *source, char **json);
 
+/*
+ * Where base backup b (a postgres-physical record) starts in the archive:
+ * the segment number of its start LSN, its timeline and the segment size,
+ * from its record's meta. Errors: CF_ERR_FORMAT (no start LSN or segment
+ * size: named).
+ */
+int wal_base_start(const struct catalog_backup *b, uint64_t *segno, uint32_t *tli,
+                   uint64_t *seg_size);
+
 /* The state as JSON text (NULL: nothing archived). */
 int wal_state(struct catalog *c, const char *source, char **json);
 /* Rebuilds the state of source from what r holds. */

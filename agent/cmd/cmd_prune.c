@@ -285,8 +285,8 @@ static int prune_wal(struct prune *p, const char *src, size_t t, const struct re
 	for (size_t k = 0; !rc && k < n; k++) {
 		const struct prune_rec *r = &p->recs[which[k]];
 		struct catalog_backup *b = NULL;
-		json_t *m;
-		uint64_t start;
+		uint64_t segno, seg_size;
+		uint32_t tli;
 
 		if (r->status != CATALOG_COMPLETE)
 			continue;
@@ -298,24 +298,18 @@ static int prune_wal(struct prune *p, const char *src, size_t t, const struct re
 		}
 		/* Kept by the plan, or still there after it (locked, failed). */
 		if (!rc && (p->dry_run ? items[k].keep : repo_record_at(b, p->tg.locs[t]))) {
-			m = b->meta_json ? json_loads(b->meta_json, 0, NULL) : NULL;
-			w.seg_size =
-			    (uint64_t)json_integer_value(json_object_get(m, "wal_segment_size"));
-			if (!w.seg_size ||
-			    wal_lsn_parse(json_string_value(json_object_get(m, "start_lsn")) ?: "",
-			                  &start))
-				rc = error_set(
-				    CF_ERR_FORMAT,
-				    "base backup %s has no start LSN or segment size in its "
-				    "record: its source's WAL is left alone",
-				    b->id);
-			else if (!have || start / w.seg_size < w.oldest) {
-				w.oldest = start / w.seg_size;
-				w.oldest_tli =
-				    (uint32_t)json_integer_value(json_object_get(m, "timeline"));
+			rc = wal_base_start(b, &segno, &tli, &seg_size);
+			if (rc) {
+				char msg[512];
+
+				snprintf(msg, sizeof(msg), "%s", error_message());
+				rc = error_set(rc, "%s: its source's WAL is left alone", msg);
+			} else if (!have || segno < w.oldest) {
+				w.oldest = segno;
+				w.oldest_tli = tli;
+				w.seg_size = seg_size;
 				have = 1;
 			}
-			json_decref(m);
 		}
 		catalog_backup_free(b);
 	}

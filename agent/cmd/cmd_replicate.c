@@ -12,8 +12,18 @@
  * STORAGE_WRITE_SAME_OK, so a rerun after an interruption finds the ones
  * already copied identical and goes on. Memory is bounded as for a backup:
  * reads come in chunks of at most 1 MiB, the writer keeps its part buffers.
+ *
+ * --all also copies the WAL archive of each postgres-physical source into
+ * each repository it uses that lacks files of it: those from the start of
+ * the oldest base backup that repository holds onward, and every history
+ * file (older WAL is what that repository's prune removes; with no base
+ * backup there, none is copied). wal_copy_missing() copies the stored
+ * object whole under its key, which holds the plaintext's SHA-256 that
+ * wal-fetch checks.
  */
 #include "agent/agent.h"
+#include "agent/source/source_pgphys.h"
+#include "agent/wal.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -34,6 +44,7 @@ struct replicate {
 	int all;         /* --all: copies prune removed are not made again */
 	unsigned copies; /* copies made */
 	uint64_t bytes;  /* bytes copied */
+	unsigned wal;    /* WAL files copied */
 };
 
 /* One object on its way: hashed as it is written. */
@@ -276,6 +287,132 @@ static int replicate_collect(void *ctx, const struct catalog_backup *b)
 	return at_one && lacks ? strv_add(&r->ids, b->id) : 0;
 }
 
+/* The oldest start segment of a base backup of a source held in one
+ * repository (catalog_backup_list() callback). */
+struct replicate_base {
+	const char *loc;
+	uint64_t segno, seg_size;
+	int have;
+};
+
+static int replicate_base_cb(void *ctx, const struct catalog_backup *b)
+{
+	struct replicate_base *x = ctx;
+	uint64_t segno, seg_size;
+	uint32_t tli;
+
+	if (b->status != CATALOG_COMPLETE || strcmp(b->kind, "postgres-physical") ||
+	    !repo_record_at(b, x->loc))
+		return 0;
+	if (wal_base_start(b, &segno, &tli, &seg_size)) {
+		log_warn("%s", error_message());
+		error_clear();
+		return 0;
+	}
+	if (!x->have || segno < x->segno) {
+		x->segno = segno;
+		x->seg_size = seg_size;
+		x->have = 1;
+	}
+	return 0;
+}
+
+static int replicate_wal_name_cb(void *ctx, const struct wal_entry *e)
+{
+	return strv_add(ctx, e->w.name);
+}
+
+static int replicate_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of source's WAL files in repository r, sorted. */
+static int replicate_wal_names(struct repo *r, const char *source, struct strv *out)
+{
+	int rc = wal_list(r, source, replicate_wal_name_cb, out);
+
+	if (!rc && out->n)
+		qsort(out->v, out->n, sizeof(*out->v), replicate_strcmp);
+	return rc;
+}
+
+/*
+ * --all: copies into target t the WAL files of source that another
+ * repository holds and t lacks, from the start of the oldest base backup t
+ * holds onward (history files always). A file that cannot be copied is
+ * warned about and counted; the first such failure is returned after the
+ * others were tried (CF_ERR_STORAGE).
+ */
+static int replicate_wal(struct replicate *r, const char *source, size_t t)
+{
+	struct replicate_base base = {r->locs[t], 0, 0, 0};
+	struct wal_archive a;
+	struct strv have = {0}, others = {0};
+	const char *tname = r->cfg->targets[t].name;
+	unsigned copied = 0, failed = 0;
+	int rc = catalog_backup_list(r->cat, source, replicate_base_cb, &base);
+
+	if (!rc && !base.have) {
+		log_info("source %s has no base backup in %s: its WAL is not copied there", source,
+		         tname);
+		return 0;
+	}
+	if (!rc)
+		rc = replicate_wal_names(r->repos[t], source, &have);
+	for (size_t u = 0; !rc && u < r->cfg->ntargets; u++) {
+		if (u == t || !config_source_uses(r->cfg, source, u))
+			continue;
+		if (wal_list(r->repos[u], source, replicate_wal_name_cb, &others)) {
+			log_warn("the WAL of source %s in %s cannot be listed: %s", source,
+			         r->cfg->targets[u].name, error_message());
+			error_clear();
+		}
+	}
+	if (!rc && others.n)
+		qsort(others.v, others.n, sizeof(*others.v), replicate_strcmp);
+	memset(&a, 0, sizeof(a));
+	a.source = source;
+	a.repos = r->repos;
+	a.nrepos = r->cfg->ntargets;
+	for (size_t i = 0, j = 0; !rc && i < others.n; i++) {
+		struct wal_name w;
+		unsigned long long still = 0;
+		int c = 1;
+
+		if (i > 0 && !strcmp(others.v[i], others.v[i - 1]))
+			continue;
+		while (j < have.n && (c = strcmp(have.v[j], others.v[i])) < 0)
+			j++;
+		if (!c || wal_name_parse(others.v[i], &w)) {
+			error_clear();
+			continue;
+		}
+		if (w.kind != WAL_HISTORY && wal_segno(&w, base.seg_size) < base.segno)
+			continue;
+		rc = wal_copy_missing(&a, others.v[i], 1ULL << t, &still);
+		if (!rc && (still & (1ULL << t))) {
+			failed++;
+		} else if (!rc) {
+			const char *names[1] = {tname};
+
+			copied++;
+			rc = wal_pending_change(r->cat, source, others.v[i], names, 1, 0);
+		}
+	}
+	if (!rc && copied)
+		log_info("copied %u WAL file(s) of source %s to %s", copied, source, tname);
+	r->wal += copied;
+	if (!rc && failed)
+		rc = error_set(CF_ERR_STORAGE,
+		               "%u WAL file(s) of source %s could not be copied to %s (see the "
+		               "warnings above; run coffer replicate --all again)",
+		               failed, source, tname);
+	strv_free(&have);
+	strv_free(&others);
+	return rc;
+}
+
 int cmd_replicate(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
@@ -349,12 +486,41 @@ int cmd_replicate(const struct cli *cli, int argc, char **argv)
 				failed = rc2;
 		}
 	}
+	/* Then, with --all, the WAL of each postgres-physical source (after the
+	 * base backups, which decide where it starts). */
+	for (size_t s = 0; !rc && all && s < cfg->nsources; s++) {
+		const char *src = cfg->sources[s].name;
+
+		if (!source_pgphys_wal(&cfg->sources[s]))
+			continue;
+		for (size_t t = 0; !rc && t < cfg->ntargets; t++) {
+			int rc2;
+
+			if (r.to ? strcmp(cfg->targets[t].name, r.to) != 0
+			         : !config_source_uses(cfg, src, t))
+				continue;
+			rc2 = replicate_wal(&r, src, t);
+			if (rc2 == CF_ERR_INTERRUPTED || rc2 == CF_ERR_NOMEM ||
+			    rc2 == CF_ERR_CATALOG) {
+				rc = rc2;
+			} else if (rc2) {
+				log_error("%s", error_message());
+				if (!failed)
+					failed = rc2;
+			}
+		}
+	}
 	if (!rc && cli->json)
-		rc = agent_print_json(json_pack("{s:I, s:I, s:b}", "copied", (json_int_t)r.copies,
-		                                "bytes", (json_int_t)r.bytes, "ok", !failed));
-	else if (!rc && !cli->quiet)
-		printf("made %u cop%s (%llu bytes)%s\n", r.copies, r.copies == 1 ? "y" : "ies",
-		       (unsigned long long)r.bytes, failed ? "; some failed, see above" : "");
+		rc = agent_print_json(json_pack("{s:I, s:I, s:I, s:b}", "copied",
+		                                (json_int_t)r.copies, "bytes", (json_int_t)r.bytes,
+		                                "wal_copied", (json_int_t)r.wal, "ok", !failed));
+	else if (!rc && !cli->quiet) {
+		printf("made %u cop%s (%llu bytes)", r.copies, r.copies == 1 ? "y" : "ies",
+		       (unsigned long long)r.bytes);
+		if (r.wal)
+			printf("; copied %u WAL file(s)", r.wal);
+		printf("%s\n", failed ? "; some failed, see above" : "");
+	}
 	if (!rc && failed) {
 		rc = failed;
 		error_clear(); /* each failure was reported above */

@@ -24,6 +24,9 @@
 #   - every backup and WAL file also goes to a second repository (dr); with
 #     the primary one gone, restore --latest falls over to dr and recovery
 #     fetches from it; restore --from dr reads dr only
+#   - replicate --all gives a repository added later the base backup and
+#     the WAL from its start, and dr the WAL files it lost; a restore from
+#     that repository alone recovers every row
 # Runs as root; PostgreSQL and every coffer command it starts run as the
 # OS user postgres (PITR_PG_PORT, default 15470; +1, +2 for the restores).
 . "$(dirname "$0")/lib.sh"
@@ -376,5 +379,33 @@ rm -rf "$T/r1"
 prestore "$T/r1" --latest --from nosuch
 check_rc "restore --from a repository the config lacks" 2
 check_grep "naming it" "$ERR" "no \\[repository nosuch\\]"
+
+# --- replicate --all copies WAL ----------------------------------------------
+# dr loses two WAL files, and a repository is added to the configuration:
+# replicate --all copies the base backup into it, then the WAL from that
+# backup's start, and gives dr its files back. (Files named .* are the
+# temporary files of pushers killed above; the housekeeping of a backup
+# removes them after orphan_age.)
+wal_names() { find "$1/pg/wal" -type f ! -name '.*' | sed 's|.*/||; s|-[0-9a-f]*\.zst\.age$||' | sort; }
+lost=$(find "$T/dr/pg/wal/0000000100000000" -type f | sort | tail -n 2)
+rm -f $lost
+mkdir "$T/late" && chown postgres: "$T/late"
+printf '\n[repository late]\ntype = posix\npath = %s\n' "$T/late" >>"$CONF"
+pcf replicate --all --json
+check_rc "replicate --all into a repository added later" 0
+check "it reports the WAL files it copied" jqe '.wal_copied > 2 and .copied == 1' "$OUT"
+check "its document follows docs/schema/replicate.json" valid replicate "$OUT"
+check_eq "dr has the WAL files it lost again" "$(wal_names "$REPO")" "$(wal_names "$T/dr")"
+check_eq "late holds the WAL from its base backup's start, as the primary does" \
+	"$(wal_names "$REPO")" "$(wal_names "$T/late")"
+pcf replicate --all --json
+check "a second replicate --all copies nothing" jqe '.wal_copied == 0 and .copied == 0' "$OUT"
+mv "$REPO" "$REPO.away"
+mv "$T/dr" "$T/dr.away"
+rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest --from late)
+check_eq "with only late left, restore --latest --from late has every row" "$want" "$rows"
+drop "$T/r1"
+mv "$REPO.away" "$REPO"
+mv "$T/dr.away" "$T/dr"
 
 t_finish
