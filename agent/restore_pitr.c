@@ -22,6 +22,7 @@
 #include "agent/pipeline/restore_stream.h"
 #include "agent/pipeline/restore_tar.h"
 #include "agent/restore.h"
+#include "agent/source/pgphys_restore.h"
 #include "agent/source/source_pgphys.h"
 #include "agent/wal.h"
 
@@ -379,44 +380,6 @@ static int restore_pitr_check_archive(const struct restore_pitr *p, const char *
 /* Laying the data directory down                                           */
 /* ------------------------------------------------------------------------ */
 
-static int restore_pitr_empty(const char *dir, int *exists)
-{
-	struct stat sb;
-	DIR *d;
-	struct dirent *e;
-	int empty = 1;
-
-	*exists = 0;
-	if (stat(dir, &sb) != 0)
-		return errno == ENOENT ? 0
-		                       : error_set_errno(CF_ERR_IO, errno, "cannot check %s", dir);
-	*exists = 1;
-	if (!S_ISDIR(sb.st_mode))
-		return error_set(CF_ERR_EXISTS, "%s exists and is not a directory", dir);
-	if (!(d = opendir(dir)))
-		return error_set_errno(CF_ERR_IO, errno, "cannot read %s", dir);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	return empty ? 0
-	             : error_set(CF_ERR_EXISTS,
-	                         "%s is not empty; restore a data directory into a new or empty "
-	                         "directory (never over a cluster)",
-	                         dir);
-}
-
-/* The location a tablespace goes to: its --tablespace-map, else its own. */
-static const char *restore_pitr_ts_dest(const struct restore_pitr *p, const char *old)
-{
-	size_t n = strlen(old);
-
-	for (size_t i = 0; i < p->tsmap.n; i++)
-		if (!strncmp(p->tsmap.v[i], old, n) && p->tsmap.v[i][n] == '=')
-			return p->tsmap.v[i] + n + 1;
-	return old;
-}
-
 /* A value for postgresql.conf: '...' with ' doubled. */
 static int restore_pitr_conf_quote(struct buf *b, const char *v)
 {
@@ -536,69 +499,6 @@ static int restore_pitr_settings(const struct restore_pitr *p, const struct conf
 	if (fd >= 0)
 		close(fd);
 	buf_free(&b);
-	return rc;
-}
-
-/* The objects of b laid down: base into tmp, the manifest beside it, each
- * tablespace in its location with its pg_tblspc link pointing there. */
-static int restore_pitr_objects(const struct restore_pitr *p, struct storage *st,
-                                const struct catalog_backup *b, const struct age_identities *ids,
-                                const char *tmp, int progress, struct strv *made)
-{
-	int rc = 0;
-
-	/* The server sends the tablespaces first; their links live in base. */
-	for (size_t k = 0; !rc && k < 2 * b->nobjects; k++) {
-		const struct catalog_object *o = &b->objects[k % b->nobjects];
-		json_t *m = o->meta_json ? json_loads(o->meta_json, 0, NULL) : NULL;
-		const char *role = json_string_value(json_object_get(m, "role"));
-
-		if (role && (k < b->nobjects) != !strcmp(role, "base"))
-			role = NULL; /* base in the first pass, the others in the second */
-		if (role && !strcmp(role, "base")) {
-			rc = restore_tar_extract(st, o, ids, tmp, progress, NULL);
-		} else if (role && !strcmp(role, "backup_manifest")) {
-			char path[PATH_MAX + 32];
-			int fd;
-
-			snprintf(path, sizeof(path), "%s/backup_manifest", tmp);
-			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-			if (fd < 0)
-				rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
-			else {
-				rc = restore_stream_to_fd(st, o, ids, fd, progress);
-				close(fd);
-			}
-		} else if (role && !strcmp(role, "tablespace")) {
-			json_t *t = json_object_get(m, "tablespace");
-			const char *old = json_string_value(json_object_get(t, "location"));
-			json_int_t oid = json_integer_value(json_object_get(t, "oid"));
-			const char *dest = old ? restore_pitr_ts_dest(p, old) : NULL;
-			char link[PATH_MAX + 64];
-			int exists = 0;
-
-			if (!dest || !oid)
-				rc = error_set(CF_ERR_FORMAT,
-				               "object %s has no tablespace location", o->name);
-			if (!rc)
-				rc = restore_pitr_empty(dest, &exists);
-			if (!rc && !exists)
-				rc = fs_mkdir_p(dest, 0700);
-			if (!rc && !exists)
-				rc = strv_add(made, dest);
-			if (!rc)
-				rc = restore_tar_extract(st, o, ids, dest, progress, NULL);
-			snprintf(link, sizeof(link), "%s/pg_tblspc/%lld", tmp, (long long)oid);
-			if (!rc && (unlink(link) != 0 && errno != ENOENT))
-				rc = error_set_errno(CF_ERR_IO, errno, "cannot replace %s", link);
-			if (!rc && symlink(dest, link) != 0)
-				rc = error_set_errno(CF_ERR_IO, errno, "cannot link %s", link);
-			if (!rc && strcmp(dest, old))
-				log_info("tablespace %lld: %s restored into %s", (long long)oid,
-				         old, dest);
-		}
-		json_decref(m);
-	}
 	return rc;
 }
 
@@ -809,7 +709,7 @@ static int restore_pitr_write(const struct restore_pitr *p, const struct config 
 	log_info("restoring base backup %s of source %s from repository %s (%s to %s, "
 	         "timeline %u)",
 	         pl->b->id, p->source, repo_name(r), l1, l2, pl->k.best.tli);
-	rc = restore_pitr_objects(p, repo_storage(r), pl->b, ids, tmp, progress, made);
+	rc = pgphys_lay_down(repo_storage(r), pl->b, ids, tmp, &p->tsmap, NULL, progress, made);
 	q.timeline = pl->timeline;
 	if (!rc)
 		rc = restore_pitr_settings(&q, cfg, &pl->k.best, tmp);
@@ -862,7 +762,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	if (!rc)
 		rc = agent_open_catalog(cfg, &cat);
 	if (!rc)
-		rc = restore_pitr_empty(p.dir, &exists);
+		rc = pgphys_dir_empty(p.dir, &exists);
 	if (!rc)
 		rc = agent_load_identities(cfg, p.identity, &ids);
 	/* The private folder beside DIR, renamed to DIR at the end. */

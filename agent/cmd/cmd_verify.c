@@ -249,8 +249,9 @@ static int verify_drill_one(struct verify_run *v, const struct drill_options *o,
 		               id, catalog_status_name(b->status));
 	if (!rc && (!(ops = source_registry_find(b->kind)) || !ops->drill))
 		rc = error_set(CF_ERR_USAGE,
-		               "backup %s is a %s backup: drills restore postgres, mysql, redis "
-		               "and sqlite backups (verify checks the others)",
+		               "backup %s is a %s backup: drills restore postgres, "
+		               "postgres-physical, mysql, redis and sqlite backups (verify "
+		               "checks the others)",
 		               id, b->kind);
 	if (!rc) {
 		log_context_set(b->source, b->id);

@@ -105,4 +105,14 @@ int source_mysql_optfile(const char *defaults_file, const char *host, const char
 /* A JSON string literal of s (with quotes), malloc'ed; NULL on out of memory. */
 char *source_db_json_str(const char *s);
 
+/* PostgreSQL's (source_postgres.c), which the drill of a postgres-physical
+ * backup (source_pgphys.c) shares: the query of every table's exact rows
+ * ("schema.table<TAB>rows"; what row_counts records), that of the objects
+ * per kind ("kind<TAB>n"), and the drill server's readiness (its
+ * postmaster.pid in DIR/data says ready; drill_server_start()'s ready). */
+extern const char source_postgres_rows_sql[];
+extern const char source_postgres_kinds_sql[];
+struct drill;
+int source_postgres_drill_ready(struct drill *d, void *ctx);
+
 #endif

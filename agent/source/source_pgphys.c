@@ -19,12 +19,17 @@
  * tablespaces: what restore --to-datadir and prune need.
  */
 #include "agent/agent.h"
+#include "agent/drill.h"
 #include "agent/pipeline.h"
+#include "agent/source/pgphys_restore.h"
 #include "agent/source/source.h"
 #include "agent/source/source_db.h"
 #include "agent/source/source_pgphys.h"
 #include "agent/wal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <libpq-fe.h>
@@ -33,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct source_pgphys {
 	char *name;
@@ -65,6 +72,9 @@ static const struct source_key source_pgphys_keys[] = {
     {NULL, SOURCE_KEY_STR, 0},
 };
 #undef PPK
+
+/* The drill server's port, on a private socket folder (no TCP). */
+#define SOURCE_PGPHYS_DRILL_PORT "5432"
 
 /* A tar archive ends with two zero blocks; the server leaves them out. */
 static const unsigned char source_pgphys_tar_end[1024];
@@ -653,6 +663,218 @@ static int source_pgphys_probe(void *state, struct buf *detail)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drill: verify --drill                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The server's user and group, for the files the drill lays down as root
+ * (nftw() takes no context; the drill runs in the main thread). */
+static uid_t source_pgphys_drill_uid;
+static gid_t source_pgphys_drill_gid;
+
+static int source_pgphys_chown_one(const char *path, const struct stat *sb, int flag,
+                                   struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, source_pgphys_drill_uid, source_pgphys_drill_gid) != 0 ? -1 : 0;
+}
+
+/* A file of the drill folder holding text, owned by the server's user. */
+static int source_pgphys_drill_file(const struct drill *d, const char *name, const char *text)
+{
+	char path[4200];
+	int fd, rc = drill_path(d, name, path, sizeof(path));
+
+	if (rc)
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", path);
+	rc = fs_write_all(fd, text, strlen(text), path);
+	if (!rc && d->uid && fchown(fd, d->uid, d->gid) != 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot hand %s to the server's user", path);
+	close(fd);
+	return rc;
+}
+
+/* One query's "NAME<TAB>N" rows into the report: kinds or tables of db. */
+static int source_pgphys_drill_count(struct drill *d, PGconn *conn, const char *db, const char *sql,
+                                     int tables)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = error_set(CF_ERR_INTEGRITY, "drill: database %s of the restored cluster: %s",
+		               db, source_pgphys_message(conn));
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		char *row = PQgetvalue(res, i, 0), *tab = strrchr(row, '\t');
+
+		if (!tab)
+			continue;
+		*tab = '\0';
+		rc = tables ? drill_table(d, db, row, atoll(tab + 1))
+		            : drill_kind(d, db, row, atoll(tab + 1));
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* A connection to database db of the drill's server as user. */
+static int source_pgphys_drill_connect(const struct drill *d, const char *user, const char *db,
+                                       PGconn **out)
+{
+	const char *k[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
+	const char *v[] = {d->dir, SOURCE_PGPHYS_DRILL_PORT, user, db, "30", NULL};
+	PGconn *conn = PQconnectdbParams(k, v, 0);
+
+	*out = NULL;
+	if (!conn)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	if (PQstatus(conn) != CONNECTION_OK) {
+		int rc = error_set(CF_ERR_INTEGRITY,
+		                   "drill: cannot connect to database %s of the restored cluster "
+		                   "as %s: %s",
+		                   db, user, source_pgphys_message(conn));
+
+		PQfinish(conn);
+		return rc;
+	}
+	*out = conn;
+	return 0;
+}
+
+/* Counts every database of the restored cluster: objects per kind, and
+ * every table's rows. It connects as the source's user (the backup's
+ * REPLICATION role, which the cluster holds), then as the bootstrap
+ * superuser (oid 10), who can read every table. */
+static int source_pgphys_drill_report(struct drill *d)
+{
+	const struct source_pgphys *s =
+	    d->src && d->src->ops == &source_pgphys_ops ? d->src->state : NULL;
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	struct strv dbs = {0};
+	char super[256] = "";
+	int rc =
+	    source_pgphys_drill_connect(d, s && s->user ? s->user : "postgres", "postgres", &conn);
+
+	if (!rc) {
+		res = PQexec(conn, "SELECT rolname FROM pg_roles WHERE oid = 10");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			snprintf(super, sizeof(super), "%s", PQgetvalue(res, 0, 0));
+		else
+			rc = error_set(CF_ERR_INTEGRITY, "drill: the restored cluster: %s",
+			               source_pgphys_message(conn));
+		PQclear(res);
+	}
+	if (!rc)
+		res = PQexec(conn, "SELECT datname FROM pg_database WHERE datallowconn AND NOT "
+		                   "datistemplate ORDER BY 1");
+	if (!rc && PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = error_set(CF_ERR_INTEGRITY, "drill: the restored cluster: %s",
+		               source_pgphys_message(conn));
+	for (int i = 0; !rc && i < PQntuples(res); i++)
+		rc = strv_add(&dbs, PQgetvalue(res, i, 0));
+	if (!rc)
+		PQclear(res);
+	if (conn)
+		PQfinish(conn);
+	for (size_t i = 0; !rc && i < dbs.n; i++) {
+		rc = source_pgphys_drill_connect(d, super, dbs.v[i], &conn);
+		if (!rc)
+			rc = source_pgphys_drill_count(d, conn, dbs.v[i], source_postgres_kinds_sql,
+			                               0);
+		if (!rc)
+			rc = source_pgphys_drill_count(d, conn, dbs.v[i], source_postgres_rows_sql,
+			                               1);
+		if (conn)
+			PQfinish(conn);
+		conn = NULL;
+	}
+	strv_free(&dbs);
+	return rc;
+}
+
+/*
+ * The drill of a base backup: laid down in DIR/data (tablespaces in
+ * DIR/tblspc/OID) and started by the same major version's postgres, with
+ * a configuration of the drill's own (a private socket, no TCP, trust for
+ * local connections, no archiving). backup_label makes it recover to the
+ * backup's end from the WAL in the base backup's pg_wal; the archive is not
+ * read (restore --to-datadir tests that). Then every database is counted.
+ */
+static int source_pgphys_drill(struct drill *d)
+{
+	json_t *meta = d->b->meta_json ? json_loads(d->b->meta_json, 0, NULL) : NULL;
+	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
+	int major = (int)(num / 10000);
+	char bin[4096], data[4200], ts[4200], tool[4200];
+	struct strv made = {0}, argv = {0};
+	int rc = 0;
+
+	json_decref(meta);
+	snprintf(bin, sizeof(bin), "/usr/lib/postgresql/%d/bin", major);
+	snprintf(tool, sizeof(tool), "%s/postgres", bin);
+	if (major < 15 || access(tool, X_OK) != 0)
+		rc = error_set(CF_ERR_TARGET,
+		               "a drill of a PostgreSQL %d base backup needs the server of that "
+		               "version (a data directory opens in its own major version only): "
+		               "install postgresql-%d (%s)",
+		               major, major, tool);
+	if (!rc)
+		rc = drill_run_as(d, "postgres");
+	if (!rc)
+		rc = drill_path(d, "data", data, sizeof(data));
+	if (!rc)
+		rc = drill_path(d, "tblspc", ts, sizeof(ts));
+	if (!rc && (mkdir(data, 0700) != 0 || mkdir(ts, 0700) != 0))
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot create %s", data);
+	if (!rc) {
+		drill_restore_begin(d);
+		rc = pgphys_lay_down(d->st, d->b, d->ids, data, NULL, ts, d->progress, &made);
+	}
+	if (!rc)
+		rc = source_pgphys_drill_file(d, "drill.conf", "# coffer verify --drill\n");
+	if (!rc)
+		rc = source_pgphys_drill_file(d, "drill_hba.conf", "local all all trust\n");
+	if (!rc)
+		rc = source_pgphys_drill_file(d, "drill_ident.conf", "");
+	if (!rc && d->uid) {
+		source_pgphys_drill_uid = d->uid;
+		source_pgphys_drill_gid = d->gid;
+		if (nftw(data, source_pgphys_chown_one, 32, FTW_PHYS) != 0 ||
+		    nftw(ts, source_pgphys_chown_one, 32, FTW_PHYS) != 0)
+			rc = error_set_errno(CF_ERR_IO, errno,
+			                     "cannot hand the restored files to the server's user");
+	}
+	/* Durability is of no use to a server thrown away after the check. */
+	if (!rc)
+		rc =
+		    strv_addl(&argv, tool, "-D", data, "-k", d->dir, "-p", SOURCE_PGPHYS_DRILL_PORT,
+		              "-c", "listen_addresses=", "-c", "archive_mode=off", "-c",
+		              "fsync=off", "-c", "max_wal_senders=0", "-c", "wal_level=minimal",
+		              "-c", "hot_standby=off", "-c", "autovacuum=off", NULL);
+	if (!rc)
+		rc = strv_addf(&argv, "--config_file=%s/drill.conf", d->dir);
+	if (!rc)
+		rc = strv_addf(&argv, "--hba_file=%s/drill_hba.conf", d->dir);
+	if (!rc)
+		rc = strv_addf(&argv, "--ident_file=%s/drill_ident.conf", d->dir);
+	if (!rc)
+		rc = drill_server_start(d, "postgres", argv.v, NULL, source_postgres_drill_ready,
+		                        NULL);
+	if (!rc)
+		drill_restored(d);
+	if (!rc)
+		rc = source_pgphys_drill_report(d);
+	strv_free(&argv);
+	strv_free(&made); /* in the drill folder, which goes with it */
+	return rc;
+}
+
 const struct source_ops source_pgphys_ops = {
     .type = "postgres-physical",
     .create = source_pgphys_create,
@@ -661,4 +883,5 @@ const struct source_ops source_pgphys_ops = {
     .run = source_pgphys_run,
     .probe = source_pgphys_probe,
     .free = source_pgphys_free,
+    .drill = source_pgphys_drill,
 };

@@ -214,7 +214,7 @@ static int source_postgres_tool_major(const struct source_postgres *s, const cha
 /* Every table's exact row count, "schema.table<TAB>rows" a row: what
  * row_counts records at backup and the drill counts after the restore (one
  * query, so the names agree). */
-static const char source_postgres_rows_sql[] =
+const char source_postgres_rows_sql[] =
     "SELECT n.nspname || '.' || c.relname || chr(9) || (xpath('/row/c/text()', "
     "query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), "
     "false, true, '')))[1]::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
@@ -744,8 +744,19 @@ static int source_postgres_drill_bin(const struct drill *d, int major, char *bin
 	return 0;
 }
 
-/* Ready once postmaster.pid's status line says so. */
-static int source_postgres_drill_ready(struct drill *d, void *ctx)
+/* Every kind of object's count, "kind<TAB>n" a row (the drill's report). */
+const char source_postgres_kinds_sql[] =
+    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
+    "SELECT 'tables' || chr(9) || count(*) FILTER (WHERE relkind IN ('r', 'p')) FROM r "
+    "UNION ALL SELECT 'views' || chr(9) || count(*) FILTER (WHERE relkind IN ('v', 'm')) "
+    "FROM r UNION ALL SELECT 'sequences' || chr(9) || count(*) FILTER (WHERE relkind = "
+    "'S') FROM r UNION ALL SELECT 'indexes' || chr(9) || count(*) FILTER (WHERE relkind "
+    "IN ('i', 'I')) FROM r UNION ALL SELECT 'functions' || chr(9) || count(*) FROM "
+    "pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> "
+    "'information_schema' AND n.nspname !~ '^pg_'";
+
+int source_postgres_drill_ready(struct drill *d, void *ctx)
 {
 	char path[4200];
 	struct buf b;
@@ -965,16 +976,6 @@ static int source_postgres_drill_restore(struct drill *d, const struct catalog_o
 
 static int source_postgres_drill(struct drill *d)
 {
-	static const char kinds_sql[] =
-	    "WITH r AS (SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
-	    "c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_') "
-	    "SELECT 'tables' || chr(9) || count(*) FILTER (WHERE relkind IN ('r', 'p')) FROM r "
-	    "UNION ALL SELECT 'views' || chr(9) || count(*) FILTER (WHERE relkind IN ('v', 'm')) "
-	    "FROM r UNION ALL SELECT 'sequences' || chr(9) || count(*) FILTER (WHERE relkind = "
-	    "'S') FROM r UNION ALL SELECT 'indexes' || chr(9) || count(*) FILTER (WHERE relkind "
-	    "IN ('i', 'I')) FROM r UNION ALL SELECT 'functions' || chr(9) || count(*) FROM "
-	    "pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> "
-	    "'information_schema' AND n.nspname !~ '^pg_'";
 	json_t *meta = d->b->meta_json ? json_loads(d->b->meta_json, 0, NULL) : NULL;
 	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
 	int major = num >= 100000 ? (int)(num / 10000) : num ? (int)(num / 100) : 0;
@@ -1038,7 +1039,7 @@ static int source_postgres_drill(struct drill *d)
 	if (!rc)
 		drill_restored(d);
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
-		rc = pg_drill_count(&p, dbs.v[i], kinds_sql, 0);
+		rc = pg_drill_count(&p, dbs.v[i], source_postgres_kinds_sql, 0);
 		if (!rc)
 			rc = pg_drill_count(&p, dbs.v[i], source_postgres_rows_sql, 1);
 	}

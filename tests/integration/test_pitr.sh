@@ -21,6 +21,8 @@
 #   - prune with two base backups and keep_last = 1 removes exactly the WAL
 #     older than the kept one's start
 #   - status reports the archive
+#   - verify --drill of a base backup: restored into a throwaway server,
+#     the rows counted as of the backup
 #   - every backup and WAL file also goes to a second repository (dr); with
 #     the primary one gone, restore --latest falls over to dr and recovery
 #     fetches from it; restore --from dr reads dr only
@@ -322,9 +324,21 @@ check "status reports the archive's newest segment and age" \
 
 # --- Prune -------------------------------------------------------------------
 q "$PORT" -c "insert into t values (300)" >/dev/null
+rows2=$(q "$PORT" -c "select count(*) from t")
 pcf backup pg
 check_rc "a second base backup" 0
 ID2=$(awk '{print $1; exit}' "$OUT")
+
+# --- verify --drill of a base backup -----------------------------------------
+pcf verify --drill "$ID2" --json
+check_rc "verify --drill of a base backup" 0
+check_eq "the drill's server counted t's rows as of the backup" "$rows2" \
+	"$(jq '.drills[0].databases.postgres.tables["public.t"]' "$OUT")"
+check_eq "and the rows of the table in the tablespace" 1 \
+	"$(jq '.drills[0].databases.postgres.tables["public.tt"]' "$OUT")"
+check "it measured the recovery time" jqe '.drills[0].ok and .drills[0].recovery_seconds > 0' "$OUT"
+check "its document follows docs/schema/drill.json" valid drill "$OUT"
+check_empty_output "and left no drill folder" sh -c "ls -d \${TMPDIR:-/tmp}/coffer-drill.* 2>/dev/null"
 pcf show "$ID2" --json
 start2=$(jq -r .meta.start_wal "$OUT")
 q "$PORT" -c "insert into t values (301)" >/dev/null
