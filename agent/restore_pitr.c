@@ -738,8 +738,9 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	struct strv made = {0};
 	char tmp[PATH_MAX], parent[PATH_MAX], base_name[PATH_MAX], first[1024] = "";
 	double t0 = time_mono();
-	const char *prev = NULL; /* the repository tried last */
-	int rc, exists = 0, first_rc = 0;
+	const char *prev = NULL;       /* the repository tried last */
+	const char *first_repo = NULL; /* and the one whose error is reported */
+	int rc, exists = 0, first_rc = 0, tried = 0;
 
 	memset(&p, 0, sizeof(p));
 	memset(&pl, 0, sizeof(pl));
@@ -787,6 +788,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 			         cfg->targets[i].name);
 		error_clear();
 		prev = cfg->targets[i].name;
+		tried++;
 		rc = agent_open_target(cfg, i, cat, &trust, &repo);
 		if (!rc)
 			rc = restore_pitr_plan(&p, cfg, cat, repo, ids, &pl);
@@ -804,8 +806,8 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 			 * not a connection failure, else the last. */
 			if (!first_rc || first_rc == CF_ERR_NETWORK || first_rc == CF_ERR_STORAGE) {
 				first_rc = rc;
-				snprintf(first, sizeof(first), "repository %s: %s",
-				         cfg->targets[i].name, error_message());
+				first_repo = cfg->targets[i].name;
+				snprintf(first, sizeof(first), "%s", error_message());
 			}
 			if (agent_fallover_ok(rc) && !p.from) {
 				log_context_set(NULL, NULL);
@@ -818,9 +820,11 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		}
 		break;
 	}
+	/* (One repository tried: its error as it is.) */
 	if (!rc && !pl.b)
-		rc = error_set(first_rc ? first_rc : CF_ERR_NOTFOUND, "%s",
-		               first_rc ? first : "no repository to restore from");
+		rc = first_rc ? error_set(first_rc, "%s%s%s%s", tried > 1 ? "repository " : "",
+		                          tried > 1 ? first_repo : "", tried > 1 ? ": " : "", first)
+		              : error_set(CF_ERR_NOTFOUND, "no repository to restore from");
 	if (!rc && rename(tmp, p.dir) != 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s to %s", tmp, p.dir);
 		fs_remove_tree(tmp);

@@ -93,9 +93,9 @@ int pgphys_lay_down(struct storage *st, const struct catalog_backup *b,
 			const char *old = json_string_value(json_object_get(t, "location"));
 			json_int_t oid = json_integer_value(json_object_get(t, "oid"));
 			char link[PATH_MAX + 64], buf[PATH_MAX];
-			const char *dest =
-			    old ? pgphys_ts_dest(tsmap, ts_root, (long long)oid, old, buf, sizeof(buf))
-			        : NULL;
+			const char *dest = old ? pgphys_ts_dest(tsmap, ts_root, (long long)oid, old,
+			                                        buf, sizeof(buf))
+			                       : NULL;
 			int exists = 0;
 
 			if (!dest || !oid)
@@ -122,4 +122,3 @@ int pgphys_lay_down(struct storage *st, const struct catalog_backup *b,
 	}
 	return rc;
 }
-
