@@ -691,12 +691,12 @@ static int restore_pitr_plan(const struct restore_pitr *p0, const struct config 
 	return rc;
 }
 
-/* Lays the planned base backup down in tmp and writes the settings; made
+/* Lays the planned base backup down in tmp and writes the settings; out
  * collects the tablespace folders it creates outside tmp. */
 static int restore_pitr_write(const struct restore_pitr *p, const struct config *cfg,
                               struct repo *r, const struct restore_pitr_plan *pl,
                               const struct age_identities *ids, const char *tmp, int progress,
-                              struct strv *made)
+                              struct pgphys_outside *out)
 {
 	struct restore_pitr q = *p;
 	char l1[24], l2[24];
@@ -709,7 +709,7 @@ static int restore_pitr_write(const struct restore_pitr *p, const struct config 
 	log_info("restoring base backup %s of source %s from repository %s (%s to %s, "
 	         "timeline %u)",
 	         pl->b->id, p->source, repo_name(r), l1, l2, pl->k.best.tli);
-	rc = pgphys_lay_down(repo_storage(r), pl->b, ids, tmp, &p->tsmap, NULL, progress, made);
+	rc = pgphys_lay_down(repo_storage(r), pl->b, ids, tmp, &p->tsmap, NULL, progress, out);
 	q.timeline = pl->timeline;
 	if (!rc)
 		rc = restore_pitr_settings(&q, cfg, &pl->k.best, tmp);
@@ -735,7 +735,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	struct catalog *cat = NULL;
 	struct repo *repo = NULL;
 	struct age_identities *ids = NULL;
-	struct strv made = {0};
+	struct pgphys_outside made;
 	char tmp[PATH_MAX], parent[PATH_MAX], base_name[PATH_MAX], first[1024] = "";
 	double t0 = time_mono();
 	const char *prev = NULL;       /* the repository tried last */
@@ -744,6 +744,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 
 	memset(&p, 0, sizeof(p));
 	memset(&pl, 0, sizeof(pl));
+	memset(&made, 0, sizeof(made));
 	rc = restore_pitr_args(argc, argv, &p);
 	if (!rc)
 		rc = config_load(cli->config_path, &cfg);
@@ -799,9 +800,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 		if (rc) {
 			if (!access(tmp, F_OK))
 				fs_remove_tree(tmp);
-			for (size_t j = 0; j < made.n; j++)
-				fs_remove_tree(made.v[j]);
-			strv_free(&made);
+			pgphys_undo(&made);
 			/* The error to report when none delivers: the first that is
 			 * not a connection failure, else the last. */
 			if (!first_rc || first_rc == CF_ERR_NETWORK || first_rc == CF_ERR_STORAGE) {
@@ -828,8 +827,7 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	if (!rc && rename(tmp, p.dir) != 0) {
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s to %s", tmp, p.dir);
 		fs_remove_tree(tmp);
-		for (size_t j = 0; j < made.n; j++)
-			fs_remove_tree(made.v[j]);
+		pgphys_undo(&made);
 	}
 	if (!rc)
 		rc = fs_fsync_dir(parent);
@@ -879,7 +877,8 @@ int restore_pitr_run(const struct cli *cli, int argc, char **argv)
 	}
 	log_context_set(NULL, NULL);
 	restore_pitr_plan_free(&pl);
-	strv_free(&made);
+	strv_free(&made.made);
+	strv_free(&made.filled);
 	strv_free(&p.tsmap);
 	age_identities_free(ids);
 	repo_close(repo);

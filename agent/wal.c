@@ -267,6 +267,18 @@ static int wal_digest(int fd, const char *path, char hex[HASH_SHA256_HEX_LEN + 1
 	return rc;
 }
 
+int wal_file_digest(const char *path, char hex[HASH_SHA256_HEX_LEN + 1])
+{
+	uint64_t size;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot open WAL file %s", path);
+	rc = wal_digest(fd, path, hex, &size);
+	close(fd);
+	return rc;
+}
+
 /* Writes the file as key into r: zstd, age, the storage write. */
 static int wal_store(const struct wal_archive *a, struct repo *r, int fd, const char *path,
                      const char *key)

@@ -83,6 +83,10 @@ int wal_push_file(const struct wal_archive *a, const char *path, const char *nam
 int wal_copy_missing(const struct wal_archive *a, const char *name, unsigned long long missed,
                      unsigned long long *still);
 
+/* The SHA-256 of the file at path (the digest its key holds). Errors:
+ * CF_ERR_IO. */
+int wal_file_digest(const char *path, char hex[HASH_SHA256_HEX_LEN + 1]);
+
 /*
  * Fetches WAL file name into dest (atomically: a temporary file beside it,
  * fsync, rename), trying the repositories in order. Errors: CF_ERR_NOTFOUND

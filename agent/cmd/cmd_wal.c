@@ -12,6 +12,19 @@
  * When the queue holds wal_spool_max bytes, wal-push warns and pushes
  * synchronously.
  *
+ * Look-ahead (as pgBackRest's async archive-push): the pusher also pushes
+ * the files PostgreSQL has marked ready (pg_wal/archive_status/NAME.ready,
+ * the folder named by the spool's pg_wal file, which wal-push writes from
+ * %p) before their archive_command runs, straight from pg_wal: a ready file
+ * is complete and PostgreSQL changes it only once it is archived. Once
+ * copies_required hold one, the pusher leaves done/NAME holding its
+ * SHA-256; wal-push NAME finds it, checks the file's digest against it,
+ * moves it to used/NAME (so the pusher does not push the file again in the
+ * moment before PostgreSQL marks it done) and returns 0 without copying or
+ * uploading anything. Markers whose file is no longer ready (archived) are
+ * removed; a kill leaves at worst a file pushed twice (the second push
+ * finds it identical).
+ *
  * cmd_wal_fetch.c is wal-fetch; what both need is cmd_wal.h.
  */
 #include "agent/cmd/cmd_wal.h"
@@ -37,6 +50,8 @@
 #define CMD_WAL_PUSH_USAGE "usage: coffer wal-push [--source S] PATH"
 /* How long an idle background pusher waits for more before it exits. */
 #define CMD_WAL_IDLE_MS 2000
+/* How many pushed-ahead files may wait for their wal-push at most. */
+#define CMD_WAL_AHEAD_MAX 64
 
 void cmd_wal_free(struct cmd_wal *w)
 {
@@ -356,6 +371,183 @@ static int cmd_wal_queue(const char *dir, struct strv *names, uint64_t *bytes)
 	return rc;
 }
 
+/* A small file's text (trailing newline dropped), or "" when it cannot be
+ * read. */
+static void cmd_wal_read_small(const char *path, char *out, size_t size)
+{
+	struct buf b;
+
+	out[0] = '\0';
+	buf_init(&b, size - 1);
+	if (!fs_read_file(path, size - 1, &b)) {
+		while (b.len && (b.data[b.len - 1] == '\n'))
+			b.len--;
+		snprintf(out, size, "%.*s", (int)b.len, (const char *)b.data);
+	}
+	error_clear();
+	buf_free(&b);
+}
+
+/* Writes text into path through a temporary file and a rename. */
+static int cmd_wal_write_small(const char *path, const char *text)
+{
+	char tmp[4400];
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	rc = fs_write_all(fd, text, strlen(text), tmp);
+	close(fd);
+	if (!rc && rename(tmp, path) < 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s", tmp);
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+/* The WAL names of a folder's entries ending in suffix ("": every WAL
+ * file), suffix removed, sorted. */
+static int cmd_wal_names(const char *dir, const char *suffix, struct strv *names)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t sl = strlen(suffix);
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0
+		                       : error_set_errno(CF_ERR_IO, errno, "cannot read %s", dir);
+	while (!rc && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char name[256];
+		struct wal_name wn;
+
+		if (n <= sl || n - sl >= sizeof(name) || strcmp(e->d_name + n - sl, suffix))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - sl), e->d_name);
+		if (wal_name_parse(name, &wn)) {
+			error_clear();
+			continue;
+		}
+		rc = strv_add(names, name);
+	}
+	closedir(d);
+	if (!rc && names->n)
+		qsort(names->v, names->n, sizeof(*names->v), cmd_wal_strcmp);
+	return rc;
+}
+
+static int cmd_wal_sorted_has(const struct strv *v, const char *name)
+{
+	return v->n && bsearch(&name, v->v, v->n, sizeof(*v->v), cmd_wal_strcmp) != NULL;
+}
+
+/*
+ * One look-ahead round: pushes the ready files of pg_wal that have no
+ * marker yet (at most CMD_WAL_AHEAD_MAX waiting), wal_push_jobs at a time,
+ * and leaves a marker for each that copies_required hold; *pushed receives
+ * how many. A failure is only logged: the file's own wal-push pushes it.
+ */
+static int cmd_wal_ahead(struct cmd_wal *w, struct catalog *cat, size_t *pushed)
+{
+	char pgwal[4096], stat_dir[4200], done_dir[4200], used_dir[4200], path[4400];
+	struct strv ready = {0}, done = {0}, used = {0};
+	struct cmd_wal_job j;
+	size_t waiting = 0;
+	int rc;
+
+	*pushed = 0;
+	snprintf(path, sizeof(path), "%s/pg_wal", w->spool);
+	cmd_wal_read_small(path, pgwal, sizeof(pgwal));
+	if (!pgwal[0])
+		return 0;
+	snprintf(stat_dir, sizeof(stat_dir), "%s/archive_status", pgwal);
+	snprintf(done_dir, sizeof(done_dir), "%s/done", w->spool);
+	snprintf(used_dir, sizeof(used_dir), "%s/used", w->spool);
+	rc = fs_mkdir_p(done_dir, 0700);
+	if (!rc)
+		rc = cmd_wal_names(stat_dir, ".ready", &ready);
+	if (!rc)
+		rc = cmd_wal_names(done_dir, "", &done);
+	if (!rc)
+		rc = cmd_wal_names(used_dir, "", &used);
+	/* Markers whose file was archived meanwhile are of no use. */
+	for (size_t i = 0; !rc && i < done.n; i++) {
+		if (cmd_wal_sorted_has(&ready, done.v[i])) {
+			waiting++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", done_dir, done.v[i]);
+		unlink(path);
+	}
+	for (size_t i = 0; !rc && i < used.n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", used_dir, used.v[i]);
+		if (!cmd_wal_sorted_has(&ready, used.v[i]))
+			unlink(path);
+	}
+	memset(&j, 0, sizeof(j));
+	j.w = w;
+	snprintf(j.dir, sizeof(j.dir), "%s", pgwal);
+	for (size_t i = 0; !rc && i < ready.n && waiting + j.names.n < CMD_WAL_AHEAD_MAX; i++)
+		if (!cmd_wal_sorted_has(&done, ready.v[i]) &&
+		    !cmd_wal_sorted_has(&used, ready.v[i]))
+			rc = strv_add(&j.names, ready.v[i]);
+	if (!rc && j.names.n) {
+		j.rcs = calloc(j.names.n, sizeof(*j.rcs));
+		j.msgs = calloc(j.names.n, sizeof(*j.msgs));
+		j.sizes = calloc(j.names.n, sizeof(*j.sizes));
+		j.missed = calloc(j.names.n, sizeof(*j.missed));
+		if (!j.rcs || !j.msgs || !j.sizes || !j.missed)
+			rc = error_set(CF_ERR_NOMEM, "out of memory");
+		else
+			cmd_wal_threads(cmd_wal_job_thread, &j,
+			                w->opts->push_jobs < j.names.n ? w->opts->push_jobs
+			                                               : j.names.n);
+	}
+	for (size_t i = 0; !rc && i < j.names.n && i < atomic_load(&j.next); i++) {
+		char hex[HASH_SHA256_HEX_LEN + 1];
+
+		snprintf(path, sizeof(path), "%s/%s", pgwal, j.names.v[i]);
+		if (j.rcs[i]) {
+			log_warn(
+			    "wal-push %s (ahead of PostgreSQL): %s; its own wal-push will push "
+			    "it",
+			    j.names.v[i], j.msgs[i] ? j.msgs[i] : "failed");
+			continue;
+		}
+		/* The digest of what is in pg_wal now: if PostgreSQL archived
+		 * and recycled it meanwhile, the marker does not match and goes. */
+		if (wal_file_digest(path, hex)) {
+			error_clear();
+			continue;
+		}
+		cmd_wal_note(w, cat, j.names.v[i], j.sizes[i], j.missed[i]);
+		snprintf(path, sizeof(path), "%s/%s", done_dir, j.names.v[i]);
+		if (cmd_wal_write_small(path, hex)) {
+			error_clear();
+			continue;
+		}
+		(*pushed)++;
+	}
+	for (size_t i = 0; j.msgs && i < j.names.n; i++)
+		free(j.msgs[i]);
+	free(j.msgs);
+	free(j.rcs);
+	free(j.sizes);
+	free(j.missed);
+	strv_free(&j.names);
+	strv_free(&ready);
+	strv_free(&done);
+	strv_free(&used);
+	if (rc) {
+		log_warn("the WAL pusher's look-ahead: %s", error_message());
+		error_clear();
+	}
+	return 0;
+}
+
 static int cmd_wal_pusher(struct cmd_wal *w)
 {
 	struct catalog *cat = NULL;
@@ -387,7 +579,14 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 		if (rc)
 			break;
 		if (j.names.n == 0) {
+			size_t ahead = 0;
+
 			strv_free(&j.names);
+			cmd_wal_ahead(w, cat, &ahead);
+			if (ahead) {
+				idle_since = (int64_t)(time_mono() * 1000);
+				continue;
+			}
 			if ((int64_t)(time_mono() * 1000) - idle_since <= CMD_WAL_IDLE_MS) {
 				cancel_sleep_ms(100);
 				continue;
@@ -511,6 +710,65 @@ static int cmd_wal_async_error(const struct cmd_wal *w)
 	return rc;
 }
 
+/* Names the folder of path (PostgreSQL's pg_wal) in the spool's pg_wal
+ * file for the pusher's look-ahead, when it is not named there yet. */
+static void cmd_wal_ahead_dir(const struct cmd_wal *w, const char *path)
+{
+	char dir[4096], real[PATH_MAX], file[4300], old[4096];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!realpath(dir, real))
+		return;
+	snprintf(file, sizeof(file), "%s/pg_wal", w->spool);
+	cmd_wal_read_small(file, old, sizeof(old));
+	if (strcmp(old, real) && cmd_wal_write_small(file, real))
+		error_clear();
+}
+
+/* 1 if the pusher pushed name ahead and path holds what it pushed (the
+ * marker then moves to used/). */
+static int cmd_wal_ahead_done(const struct cmd_wal *w, const char *path, const char *name)
+{
+	char marker[4300], used[4300], want[80], hex[HASH_SHA256_HEX_LEN + 1];
+	int ok;
+
+	snprintf(marker, sizeof(marker), "%s/done/%s", w->spool, name);
+	cmd_wal_read_small(marker, want, sizeof(want));
+	if (!want[0])
+		return 0;
+	ok = wal_file_digest(path, hex) == 0 && !strcmp(hex, want);
+	error_clear();
+	snprintf(used, sizeof(used), "%s/used", w->spool);
+	if (!ok || fs_mkdir_p(used, 0700)) {
+		error_clear();
+		unlink(marker);
+		return ok;
+	}
+	snprintf(used, sizeof(used), "%s/used/%s", w->spool, name);
+	if (rename(marker, used) < 0)
+		unlink(marker);
+	return ok;
+}
+
+/* 1 if no pusher holds the spool's lock. */
+static int cmd_wal_pusher_idle(const struct cmd_wal *w)
+{
+	char lockp[4300];
+	int fd, idle;
+
+	snprintf(lockp, sizeof(lockp), "%s/pusher.lock", w->spool);
+	fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 1;
+	idle = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd); /* and the lock with it */
+	return idle;
+}
+
 static int cmd_wal_push_async(struct cmd_wal *w, const char *path, const char *name, int *queued)
 {
 	char dir[4200];
@@ -526,6 +784,15 @@ static int cmd_wal_push_async(struct cmd_wal *w, const char *path, const char *n
 		rc = cmd_wal_async_error(w);
 	if (!rc && stat(path, &st) < 0)
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot open WAL file %s", path);
+	if (!rc)
+		cmd_wal_ahead_dir(w, path);
+	if (!rc && cmd_wal_ahead_done(w, path, name)) {
+		*queued = 1;
+		log_info("wal-push %s: pushed ahead by the background pusher", name);
+		if (cmd_wal_pusher_idle(w))
+			cmd_wal_spawn(w, "wal-push", NULL);
+		return 0;
+	}
 	if (!rc)
 		rc = cmd_wal_queue(dir, &names, &bytes);
 	strv_free(&names);

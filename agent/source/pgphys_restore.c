@@ -62,7 +62,7 @@ static const char *pgphys_ts_dest(const struct strv *tsmap, const char *ts_root,
 
 int pgphys_lay_down(struct storage *st, const struct catalog_backup *b,
                     const struct age_identities *ids, const char *tmp, const struct strv *tsmap,
-                    const char *ts_root, int progress, struct strv *made)
+                    const char *ts_root, int progress, struct pgphys_outside *out)
 {
 	int rc = 0;
 
@@ -105,8 +105,8 @@ int pgphys_lay_down(struct storage *st, const struct catalog_backup *b,
 				rc = pgphys_dir_empty(dest, &exists);
 			if (!rc && !exists)
 				rc = fs_mkdir_p(dest, 0700);
-			if (!rc && !exists)
-				rc = strv_add(made, dest);
+			if (!rc)
+				rc = strv_add(exists ? &out->filled : &out->made, dest);
 			if (!rc)
 				rc = restore_tar_extract(st, o, ids, dest, progress, NULL);
 			snprintf(link, sizeof(link), "%s/pg_tblspc/%lld", tmp, (long long)oid);
@@ -121,4 +121,26 @@ int pgphys_lay_down(struct storage *st, const struct catalog_backup *b,
 		json_decref(m);
 	}
 	return rc;
+}
+
+void pgphys_undo(struct pgphys_outside *o)
+{
+	for (size_t i = 0; i < o->made.n; i++)
+		fs_remove_tree(o->made.v[i]);
+	for (size_t i = 0; i < o->filled.n; i++) {
+		DIR *d = opendir(o->filled.v[i]);
+		struct dirent *e;
+		char path[PATH_MAX];
+
+		while (d && (e = readdir(d)) != NULL) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", o->filled.v[i], e->d_name);
+			fs_remove_tree(path);
+		}
+		if (d)
+			closedir(d);
+	}
+	strv_free(&o->made);
+	strv_free(&o->filled);
 }

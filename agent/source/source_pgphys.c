@@ -242,8 +242,9 @@ static int source_pgphys_connect(const struct source_pgphys *s, PGconn **out)
 }
 
 /* Waits until conn has a whole result or a COPY message, polling for
- * signals (a spread checkpoint may take minutes). */
-static int source_pgphys_wait(const struct source_pgphys *s, PGconn *conn)
+ * signals (a spread checkpoint may take minutes; a drill's count of a big
+ * table too); what names the connection in errors. */
+static int source_pgphys_wait_for(const char *name, PGconn *conn)
 {
 	while (PQisBusy(conn)) {
 		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
@@ -256,15 +257,22 @@ static int source_pgphys_wait(const struct source_pgphys *s, PGconn *conn)
 				PQcancel(c, ebuf, sizeof(ebuf));
 				PQfreeCancel(c);
 			}
-			return error_set(CF_ERR_INTERRUPTED, "source %s: interrupted by a signal",
-			                 s->name);
+			return error_set(CF_ERR_INTERRUPTED, "%s: interrupted by a signal", name);
 		}
 		(void)poll(&pfd, 1, 200);
 		if (!PQconsumeInput(conn))
-			return error_set(CF_ERR_SOURCE, "source %s: %s", s->name,
+			return error_set(CF_ERR_SOURCE, "%s: %s", name,
 			                 source_pgphys_message(conn));
 	}
 	return 0;
+}
+
+static int source_pgphys_wait(const struct source_pgphys *s, PGconn *conn)
+{
+	char what[300];
+
+	snprintf(what, sizeof(what), "source %s", s->name);
+	return source_pgphys_wait_for(what, conn);
 }
 
 /* The next result of the command in progress (NULL at its end). */
@@ -699,16 +707,41 @@ static int source_pgphys_drill_file(const struct drill *d, const char *name, con
 	return rc;
 }
 
+/* The rows of query sql on conn, in *out (NULL on error); a signal
+ * cancels it. Errors: CF_ERR_INTEGRITY (the query failed: the restored
+ * cluster's message), CF_ERR_INTERRUPTED, CF_ERR_SOURCE. */
+static int source_pgphys_drill_exec(PGconn *conn, const char *db, const char *sql, PGresult **out)
+{
+	PGresult *r;
+	int rc = PQsendQuery(conn, sql) ? 0 : CF_ERR_INTEGRITY;
+
+	*out = NULL;
+	while (!rc && !(rc = source_pgphys_wait_for("drill", conn)) &&
+	       (r = PQgetResult(conn)) != NULL) {
+		if (*out)
+			PQclear(r);
+		else
+			*out = r;
+	}
+	if (!rc && PQresultStatus(*out) != PGRES_TUPLES_OK)
+		rc = CF_ERR_INTEGRITY;
+	if (rc == CF_ERR_INTEGRITY)
+		rc = error_set(rc, "drill: database %s of the restored cluster: %s", db,
+		               *out ? PQresultErrorMessage(*out) : source_pgphys_message(conn));
+	if (rc) {
+		PQclear(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 /* One query's "NAME<TAB>N" rows into the report: kinds or tables of db. */
 static int source_pgphys_drill_count(struct drill *d, PGconn *conn, const char *db, const char *sql,
                                      int tables)
 {
-	PGresult *res = PQexec(conn, sql);
-	int rc = 0;
+	PGresult *res = NULL;
+	int rc = source_pgphys_drill_exec(conn, db, sql, &res);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = error_set(CF_ERR_INTEGRITY, "drill: database %s of the restored cluster: %s",
-		               db, source_pgphys_message(conn));
 	for (int i = 0; !rc && i < PQntuples(res); i++) {
 		char *row = PQgetvalue(res, i, 0), *tab = strrchr(row, '\t');
 
@@ -758,28 +791,25 @@ static int source_pgphys_drill_report(struct drill *d)
 	PGresult *res = NULL;
 	struct strv dbs = {0};
 	char super[256] = "";
+	/* template1: every cluster has it, open to connections. */
 	int rc =
-	    source_pgphys_drill_connect(d, s && s->user ? s->user : "postgres", "postgres", &conn);
+	    source_pgphys_drill_connect(d, s && s->user ? s->user : "postgres", "template1", &conn);
 
-	if (!rc) {
-		res = PQexec(conn, "SELECT rolname FROM pg_roles WHERE oid = 10");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			snprintf(super, sizeof(super), "%s", PQgetvalue(res, 0, 0));
-		else
-			rc = error_set(CF_ERR_INTEGRITY, "drill: the restored cluster: %s",
-			               source_pgphys_message(conn));
-		PQclear(res);
-	}
 	if (!rc)
-		res = PQexec(conn, "SELECT datname FROM pg_database WHERE datallowconn AND NOT "
-		                   "datistemplate ORDER BY 1");
-	if (!rc && PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = error_set(CF_ERR_INTEGRITY, "drill: the restored cluster: %s",
-		               source_pgphys_message(conn));
+		rc = source_pgphys_drill_exec(conn, "template1",
+		                              "SELECT rolname FROM pg_roles WHERE oid = 10", &res);
+	if (!rc && PQntuples(res) == 1)
+		snprintf(super, sizeof(super), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	if (!rc)
+		rc = source_pgphys_drill_exec(conn, "template1",
+		                              "SELECT datname FROM pg_database WHERE datallowconn "
+		                              "AND NOT datistemplate ORDER BY 1",
+		                              &res);
 	for (int i = 0; !rc && i < PQntuples(res); i++)
 		rc = strv_add(&dbs, PQgetvalue(res, i, 0));
-	if (!rc)
-		PQclear(res);
+	PQclear(res);
 	if (conn)
 		PQfinish(conn);
 	for (size_t i = 0; !rc && i < dbs.n; i++) {
@@ -812,10 +842,12 @@ static int source_pgphys_drill(struct drill *d)
 	long num = (long)json_integer_value(json_object_get(meta, "server_version_num"));
 	int major = (int)(num / 10000);
 	char bin[4096], data[4200], ts[4200], tool[4200];
-	struct strv made = {0}, argv = {0};
+	struct pgphys_outside made;
+	struct strv argv = {0};
 	int rc = 0;
 
 	json_decref(meta);
+	memset(&made, 0, sizeof(made));
 	snprintf(bin, sizeof(bin), "/usr/lib/postgresql/%d/bin", major);
 	snprintf(tool, sizeof(tool), "%s/postgres", bin);
 	if (major < 15 || access(tool, X_OK) != 0)
@@ -871,7 +903,9 @@ static int source_pgphys_drill(struct drill *d)
 	if (!rc)
 		rc = source_pgphys_drill_report(d);
 	strv_free(&argv);
-	strv_free(&made); /* in the drill folder, which goes with it */
+	/* In the drill folder, which goes with it. */
+	strv_free(&made.made);
+	strv_free(&made.filled);
 	return rc;
 }
 

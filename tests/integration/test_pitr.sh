@@ -17,7 +17,9 @@
 #   - re-pushing a segment with the same content succeeds, other content
 #     fails (exit 9)
 #   - wal_async = true: every segment arrives, also when the background
-#     pusher is killed with -9 over and over
+#     pusher is killed with -9 over and over; the pusher pushes ready files
+#     ahead, and their wal-push only checks the digest (a changed file is
+#     not taken as pushed)
 #   - prune with two base backups and keep_last = 1 removes exactly the WAL
 #     older than the kept one's start
 #   - status reports the archive
@@ -317,6 +319,41 @@ rows=$(restore_and_rows "$T/r1" $((PORT + 1)) --latest --timeline 1)
 check_eq "no segment was lost: restore --latest --timeline 1 has every row" "$want" "$rows"
 drop "$T/r1"
 
+# --- Look-ahead --------------------------------------------------------------
+# The pusher pushes the files PostgreSQL marked ready (archive_status/
+# NAME.ready) before their wal-push runs, which then only checks the file's
+# digest. A source of its own, over a pg_wal made by hand.
+cp "$CONF" "$T/conf.bak"
+printf '\n[source ahead]\ntype = postgres-physical\nhost = %s\nwal_async = true\n' "$T" >>"$CONF"
+mkdir -p "$T/fakewal/archive_status"
+for i in 1 2 3 4 5; do
+	head -c 16777216 /dev/urandom >"$T/fakewal/00000001000000000000000$i"
+	touch "$T/fakewal/archive_status/00000001000000000000000$i.ready"
+done
+chown -R postgres: "$T/fakewal"
+pcf wal-push --source ahead "$T/fakewal/000000010000000000000001"
+check_rc "look-ahead: the first wal-push queues its file" 0
+for _ in $(seq 1 150); do
+	[ "$(ls "$T/wal-spool/ahead/done" 2>/dev/null | wc -l)" -ge 4 ] && break
+	sleep 0.1
+done
+check_eq "the pusher pushed the four other ready files ahead" 5 \
+	"$(find "$REPO/ahead/wal" -type f ! -name '.*' | wc -l)"
+as_pg "$COFFER_BIN" --config "$CONF" -v wal-push --source ahead "$T/fakewal/000000010000000000000002" \
+	>"$OUT" 2>"$ERR"
+check_eq "the next wal-push exits 0" 0 "$?"
+check_grep "having found it pushed ahead" "$ERR" "000000010000000000000002: pushed ahead by the background pusher"
+head -c 16777216 /dev/urandom >"$T/fakewal/000000010000000000000003"
+as_pg "$COFFER_BIN" --config "$CONF" -v wal-push --source ahead "$T/fakewal/000000010000000000000003" \
+	>"$OUT" 2>"$ERR"
+check_not "a file changed since it was pushed ahead is not taken as pushed" \
+	grep -q "pushed ahead" "$ERR"
+for _ in $(seq 1 100); do [ -e "$T/wal-spool/ahead/error" ] && break; sleep 0.1; done
+pcf wal-push --source ahead "$T/fakewal/000000010000000000000004"
+check_rc "its push fails (other content), reported by the next wal-push" 6
+check_grep "naming the other content" "$ERR" "other content"
+cp "$T/conf.bak" "$CONF"
+
 # --- Status ------------------------------------------------------------------
 pcf status pg --json
 check "status reports the archive's newest segment and age" \
@@ -386,6 +423,21 @@ check_grep "recovery fetched WAL from dr" "$T/r1.log" 'restored log file "000000
 drop "$T/r1"
 rm -rf "$REPO"
 mv "$REPO.away" "$REPO"
+# The primary's tablespace object damaged: the restore fails there after
+# writing into the tablespace's folder, which existed empty (a mount point,
+# say): it is emptied again, and the restore from dr goes on into it.
+pcf show "$ID2" --json
+tkey=$(jq -r '.objects[] | select(.meta.role == "tablespace") | .key' "$OUT")
+cp -p "$REPO/$tkey" "$T/ts.good"
+truncate -s $(($(stat -c %s "$REPO/$tkey") / 2)) "$REPO/$tkey"
+mkdir "$T/tsmnt" && chown postgres: "$T/tsmnt"
+pcf restore --source pg --to-datadir "$T/r1" --tablespace-map "$T/ts=$T/tsmnt" --latest
+check_rc "a damaged tablespace object in the primary: restore falls over to dr" 0
+check_grep "naming the damage" "$ERR" "repository primary: .*; trying repository dr"
+check_eq "the tablespace folder, once emptied, holds dr's copy only" 1 "$(ls "$T/tsmnt" | wc -l)"
+check_eq "the data directory links it" "$T/tsmnt" "$(readlink "$T/r1/pg_tblspc/"*)"
+cp -p "$T/ts.good" "$REPO/$tkey"
+rm -rf "$T/r1" "$T/tsmnt"
 prestore "$T/r1" --latest --from dr --json
 check_rc "restore --from dr" 0
 check_eq "reads dr only" dr "$(jq -r .repository "$OUT")"
