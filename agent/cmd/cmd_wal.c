@@ -16,9 +16,12 @@
  * the files PostgreSQL has marked ready (pg_wal/archive_status/NAME.ready,
  * the folder named by the spool's pg_wal file, which wal-push writes from
  * %p) before their archive_command runs, straight from pg_wal: a ready file
- * is complete and PostgreSQL changes it only once it is archived. Once
+ * is complete and PostgreSQL changes it only once it is archived. A failure
+ * is written to the spool's error file, as one of the queue's. Once
  * copies_required hold one, the pusher leaves done/NAME holding its
- * SHA-256; wal-push NAME finds it, checks the file's digest against it,
+ * SHA-256; wal-push NAME (which, for a file ready in pg_wal, waits for that
+ * marker up to CMD_WAL_AHEAD_WAIT_MS instead of copying the file into the
+ * queue) finds it, checks the file's digest against it,
  * moves it to used/NAME (so the pusher does not push the file again in the
  * moment before PostgreSQL marks it done) and returns 0 without copying or
  * uploading anything. Markers whose file is no longer ready (archived) are
@@ -52,6 +55,9 @@
 #define CMD_WAL_IDLE_MS 2000
 /* How many pushed-ahead files may wait for their wal-push at most. */
 #define CMD_WAL_AHEAD_MAX 64
+/* How long a wal-push of a ready file waits for the pusher to push it
+ * before it queues the file itself. */
+#define CMD_WAL_AHEAD_WAIT_MS 30000
 
 void cmd_wal_free(struct cmd_wal *w)
 {
@@ -302,9 +308,60 @@ void cmd_wal_spawn(struct cmd_wal *w, const char *command, const char *arg)
 /* wal-push --background: the pusher                                        */
 /* ------------------------------------------------------------------------ */
 
+/* A small file's text (trailing newline dropped), or "" when it cannot be
+ * read. */
+static void cmd_wal_read_small(const char *path, char *out, size_t size)
+{
+	struct buf b;
+
+	out[0] = '\0';
+	buf_init(&b, size - 1);
+	if (!fs_read_file(path, size - 1, &b)) {
+		while (b.len && (b.data[b.len - 1] == '\n'))
+			b.len--;
+		snprintf(out, size, "%.*s", (int)b.len, (const char *)b.data);
+	}
+	error_clear();
+	buf_free(&b);
+}
+
+/* Writes text into path through a temporary file and a rename. */
+static int cmd_wal_write_small(const char *path, const char *text)
+{
+	char tmp[4400];
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
+	rc = fs_write_all(fd, text, strlen(text), tmp);
+	close(fd);
+	if (!rc && rename(tmp, path) < 0)
+		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s", tmp);
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+/* Leaves the look-ahead marker of name (pushed from path): done_dir/NAME
+ * holding the SHA-256 of what is in path now (if PostgreSQL archived and
+ * recycled the file meanwhile, the marker does not match and is not used).
+ * Failures only cost the file's wal-push the work. */
+static void cmd_wal_mark(const char *done_dir, const char *path, const char *name)
+{
+	char hex[HASH_SHA256_HEX_LEN + 1], marker[4400];
+
+	snprintf(marker, sizeof(marker), "%s/%s", done_dir, name);
+	if (wal_file_digest(path, hex) == 0)
+		(void)cmd_wal_write_small(marker, hex);
+	error_clear();
+}
+
 struct cmd_wal_job {
 	struct cmd_wal *w;
 	char dir[4200];
+	const char *done_dir; /* look-ahead: each file's marker goes here once pushed */
 	struct strv names;
 	int *rcs;
 	char **msgs;
@@ -326,6 +383,8 @@ static void *cmd_wal_job_thread(void *arg)
 		snprintf(path, sizeof(path), "%s/%s", j->dir, j->names.v[i]);
 		j->sizes[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 		j->rcs[i] = wal_push_file(&j->w->a, path, j->names.v[i], &stored, &j->missed[i]);
+		if (!j->rcs[i] && j->done_dir)
+			cmd_wal_mark(j->done_dir, path, j->names.v[i]);
 		if (j->rcs[i])
 			j->msgs[i] = strdup(error_message());
 		error_clear();
@@ -368,42 +427,6 @@ static int cmd_wal_queue(const char *dir, struct strv *names, uint64_t *bytes)
 	closedir(d);
 	if (!rc && names->n)
 		qsort(names->v, names->n, sizeof(*names->v), cmd_wal_strcmp);
-	return rc;
-}
-
-/* A small file's text (trailing newline dropped), or "" when it cannot be
- * read. */
-static void cmd_wal_read_small(const char *path, char *out, size_t size)
-{
-	struct buf b;
-
-	out[0] = '\0';
-	buf_init(&b, size - 1);
-	if (!fs_read_file(path, size - 1, &b)) {
-		while (b.len && (b.data[b.len - 1] == '\n'))
-			b.len--;
-		snprintf(out, size, "%.*s", (int)b.len, (const char *)b.data);
-	}
-	error_clear();
-	buf_free(&b);
-}
-
-/* Writes text into path through a temporary file and a rename. */
-static int cmd_wal_write_small(const char *path, const char *text)
-{
-	char tmp[4400];
-	int fd, rc = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return error_set_errno(CF_ERR_IO, errno, "cannot create %s", tmp);
-	rc = fs_write_all(fd, text, strlen(text), tmp);
-	close(fd);
-	if (!rc && rename(tmp, path) < 0)
-		rc = error_set_errno(CF_ERR_IO, errno, "cannot rename %s", tmp);
-	if (rc)
-		unlink(tmp);
 	return rc;
 }
 
@@ -489,6 +512,7 @@ static int cmd_wal_ahead(struct cmd_wal *w, struct catalog *cat, size_t *pushed)
 	}
 	memset(&j, 0, sizeof(j));
 	j.w = w;
+	j.done_dir = done_dir;
 	snprintf(j.dir, sizeof(j.dir), "%s", pgwal);
 	for (size_t i = 0; !rc && i < ready.n && waiting + j.names.n < CMD_WAL_AHEAD_MAX; i++)
 		if (!cmd_wal_sorted_has(&done, ready.v[i]) &&
@@ -506,29 +530,22 @@ static int cmd_wal_ahead(struct cmd_wal *w, struct catalog *cat, size_t *pushed)
 			                w->opts->push_jobs < j.names.n ? w->opts->push_jobs
 			                                               : j.names.n);
 	}
+	/* The threads left the markers; the catalog is this thread's. */
 	for (size_t i = 0; !rc && i < j.names.n && i < atomic_load(&j.next); i++) {
-		char hex[HASH_SHA256_HEX_LEN + 1];
-
-		snprintf(path, sizeof(path), "%s/%s", pgwal, j.names.v[i]);
 		if (j.rcs[i]) {
-			log_warn(
-			    "wal-push %s (ahead of PostgreSQL): %s; its own wal-push will push "
-			    "it",
-			    j.names.v[i], j.msgs[i] ? j.msgs[i] : "failed");
-			continue;
-		}
-		/* The digest of what is in pg_wal now: if PostgreSQL archived
-		 * and recycled it meanwhile, the marker does not match and goes. */
-		if (wal_file_digest(path, hex)) {
-			error_clear();
+			/* As a failure of the queue: the next wal-push (this file's,
+			 * waiting for its marker, or another's) reports it. */
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/error", w->spool);
+			if ((f = fopen(path, "w")) != NULL) {
+				fprintf(f, "%s", j.msgs[i] ? j.msgs[i] : "failed");
+				fclose(f);
+			}
+			log_error("%s", j.msgs[i] ? j.msgs[i] : "failed");
 			continue;
 		}
 		cmd_wal_note(w, cat, j.names.v[i], j.sizes[i], j.missed[i]);
-		snprintf(path, sizeof(path), "%s/%s", done_dir, j.names.v[i]);
-		if (cmd_wal_write_small(path, hex)) {
-			error_clear();
-			continue;
-		}
 		(*pushed)++;
 	}
 	for (size_t i = 0; j.msgs && i < j.names.n; i++)
@@ -754,6 +771,27 @@ static int cmd_wal_ahead_done(const struct cmd_wal *w, const char *path, const c
 	return ok;
 }
 
+/* 1 if PostgreSQL marked name ready in the archive_status folder beside
+ * path (so the pusher's look-ahead takes it). */
+static int cmd_wal_ahead_ready(const char *path, const char *name)
+{
+	char p[4400];
+	const char *slash = strrchr(path, '/');
+
+	snprintf(p, sizeof(p), "%.*s%sarchive_status/%s.ready", slash ? (int)(slash - path) : 0,
+	         path, slash ? "/" : "", name);
+	return access(p, F_OK) == 0;
+}
+
+/* 1 if the pusher left a failure to report. */
+static int cmd_wal_has_error(const struct cmd_wal *w)
+{
+	char errp[4300];
+
+	snprintf(errp, sizeof(errp), "%s/error", w->spool);
+	return access(errp, F_OK) == 0;
+}
+
 /* 1 if no pusher holds the spool's lock. */
 static int cmd_wal_pusher_idle(const struct cmd_wal *w)
 {
@@ -786,12 +824,27 @@ static int cmd_wal_push_async(struct cmd_wal *w, const char *path, const char *n
 		rc = error_set_errno(CF_ERR_IO, errno, "cannot open WAL file %s", path);
 	if (!rc)
 		cmd_wal_ahead_dir(w, path);
-	if (!rc && cmd_wal_ahead_done(w, path, name)) {
-		*queued = 1;
-		log_info("wal-push %s: pushed ahead by the background pusher", name);
-		if (cmd_wal_pusher_idle(w))
-			cmd_wal_spawn(w, "wal-push", NULL);
-		return 0;
+	if (!rc && cmd_wal_ahead_ready(path, name)) {
+		/* PostgreSQL marked it ready: the pusher pushes it from pg_wal,
+		 * no copy needed; waited for (a pusher killed or slow: queued
+		 * after CMD_WAL_AHEAD_WAIT_MS). */
+		double until = time_mono() + CMD_WAL_AHEAD_WAIT_MS / 1000.0, spawned = 0;
+
+		while (!cancel_requested()) {
+			if (cmd_wal_ahead_done(w, path, name)) {
+				*queued = 1;
+				log_info("wal-push %s: pushed by the background pusher", name);
+				return 0;
+			}
+			if (time_mono() > until || cmd_wal_has_error(w))
+				break;
+			if (time_mono() - spawned > 1.0 && cmd_wal_pusher_idle(w)) {
+				cmd_wal_spawn(w, "wal-push", NULL);
+				spawned = time_mono();
+			}
+			cancel_sleep_ms(20);
+		}
+		rc = cmd_wal_async_error(w);
 	}
 	if (!rc)
 		rc = cmd_wal_queue(dir, &names, &bytes);
