@@ -394,6 +394,47 @@ static void *cmd_wal_job_thread(void *arg)
 	return NULL;
 }
 
+/* Pushes j's files, wal_push_jobs at a time. Errors: CF_ERR_NOMEM. */
+static int cmd_wal_job_run(struct cmd_wal_job *j)
+{
+	size_t n = j->names.n, jobs = j->w->opts->push_jobs;
+
+	j->rcs = calloc(n, sizeof(*j->rcs));
+	j->msgs = calloc(n, sizeof(*j->msgs));
+	j->sizes = calloc(n, sizeof(*j->sizes));
+	j->missed = calloc(n, sizeof(*j->missed));
+	if (!j->rcs || !j->msgs || !j->sizes || !j->missed)
+		return error_set(CF_ERR_NOMEM, "out of memory");
+	cmd_wal_threads(cmd_wal_job_thread, j, jobs < n ? jobs : n);
+	return 0;
+}
+
+static void cmd_wal_job_free(struct cmd_wal_job *j)
+{
+	for (size_t i = 0; j->msgs && i < j->names.n; i++)
+		free(j->msgs[i]);
+	free(j->msgs);
+	free(j->rcs);
+	free(j->sizes);
+	free(j->missed);
+	strv_free(&j->names);
+}
+
+/* A failed push: written to the spool's error file, which the next
+ * wal-push reports (so PostgreSQL retries), and logged. */
+static void cmd_wal_failed(const struct cmd_wal *w, const char *msg)
+{
+	char errp[4300];
+	FILE *f;
+
+	snprintf(errp, sizeof(errp), "%s/error", w->spool);
+	if ((f = fopen(errp, "w")) != NULL) {
+		fprintf(f, "%s", msg ? msg : "failed");
+		fclose(f);
+	}
+	log_error("%s", msg ? msg : "failed");
+}
+
 static int cmd_wal_strcmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -518,43 +559,20 @@ static int cmd_wal_ahead(struct cmd_wal *w, struct catalog *cat, size_t *pushed)
 		if (!cmd_wal_sorted_has(&done, ready.v[i]) &&
 		    !cmd_wal_sorted_has(&used, ready.v[i]))
 			rc = strv_add(&j.names, ready.v[i]);
-	if (!rc && j.names.n) {
-		j.rcs = calloc(j.names.n, sizeof(*j.rcs));
-		j.msgs = calloc(j.names.n, sizeof(*j.msgs));
-		j.sizes = calloc(j.names.n, sizeof(*j.sizes));
-		j.missed = calloc(j.names.n, sizeof(*j.missed));
-		if (!j.rcs || !j.msgs || !j.sizes || !j.missed)
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		else
-			cmd_wal_threads(cmd_wal_job_thread, &j,
-			                w->opts->push_jobs < j.names.n ? w->opts->push_jobs
-			                                               : j.names.n);
-	}
+	if (!rc && j.names.n)
+		rc = cmd_wal_job_run(&j);
 	/* The threads left the markers; the catalog is this thread's. */
 	for (size_t i = 0; !rc && i < j.names.n && i < atomic_load(&j.next); i++) {
 		if (j.rcs[i]) {
 			/* As a failure of the queue: the next wal-push (this file's,
 			 * waiting for its marker, or another's) reports it. */
-			FILE *f;
-
-			snprintf(path, sizeof(path), "%s/error", w->spool);
-			if ((f = fopen(path, "w")) != NULL) {
-				fprintf(f, "%s", j.msgs[i] ? j.msgs[i] : "failed");
-				fclose(f);
-			}
-			log_error("%s", j.msgs[i] ? j.msgs[i] : "failed");
+			cmd_wal_failed(w, j.msgs[i]);
 			continue;
 		}
 		cmd_wal_note(w, cat, j.names.v[i], j.sizes[i], j.missed[i]);
 		(*pushed)++;
 	}
-	for (size_t i = 0; j.msgs && i < j.names.n; i++)
-		free(j.msgs[i]);
-	free(j.msgs);
-	free(j.rcs);
-	free(j.sizes);
-	free(j.missed);
-	strv_free(&j.names);
+	cmd_wal_job_free(&j);
 	strv_free(&ready);
 	strv_free(&done);
 	strv_free(&used);
@@ -568,13 +586,12 @@ static int cmd_wal_ahead(struct cmd_wal *w, struct catalog *cat, size_t *pushed)
 static int cmd_wal_pusher(struct cmd_wal *w)
 {
 	struct catalog *cat = NULL;
-	char dir[4200], lockp[4300], errp[4300];
+	char dir[4200], lockp[4300];
 	int64_t idle_since = (int64_t)(time_mono() * 1000);
 	int lock, rc = 0;
 
 	snprintf(dir, sizeof(dir), "%s/out", w->spool);
 	snprintf(lockp, sizeof(lockp), "%s/pusher.lock", w->spool);
-	snprintf(errp, sizeof(errp), "%s/error", w->spool);
 	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
 		if (lock >= 0)
@@ -621,17 +638,7 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 			idle_since = (int64_t)(time_mono() * 1000);
 			continue;
 		}
-		j.rcs = calloc(j.names.n, sizeof(*j.rcs));
-		j.msgs = calloc(j.names.n, sizeof(*j.msgs));
-		j.sizes = calloc(j.names.n, sizeof(*j.sizes));
-		j.missed = calloc(j.names.n, sizeof(*j.missed));
-		if (!j.rcs || !j.msgs || !j.sizes || !j.missed) {
-			rc = error_set(CF_ERR_NOMEM, "out of memory");
-		} else {
-			cmd_wal_threads(cmd_wal_job_thread, &j,
-			                w->opts->push_jobs < j.names.n ? w->opts->push_jobs
-			                                               : j.names.n);
-		}
+		rc = cmd_wal_job_run(&j);
 		for (size_t i = 0; !rc && i < j.names.n; i++) {
 			char path[4300];
 
@@ -641,25 +648,13 @@ static int cmd_wal_pusher(struct cmd_wal *w)
 				unlink(path);
 			} else if (j.rcs[i]) {
 				/* The next wal-push reports it, so PostgreSQL retries. */
-				FILE *f = fopen(errp, "w");
-
-				if (f) {
-					fprintf(f, "%s", j.msgs[i] ? j.msgs[i] : "failed");
-					fclose(f);
-				}
-				log_error("%s", j.msgs[i] ? j.msgs[i] : "failed");
+				cmd_wal_failed(w, j.msgs[i]);
 				rc = j.rcs[i];
 			}
 		}
-		for (size_t i = 0; j.msgs && i < j.names.n; i++)
-			free(j.msgs[i]);
-		free(j.msgs);
-		free(j.rcs);
-		free(j.sizes);
-		free(j.missed);
 		if (!rc)
 			cmd_wal_catch_up(w, cat, 16);
-		strv_free(&j.names);
+		cmd_wal_job_free(&j);
 		idle_since = (int64_t)(time_mono() * 1000);
 	}
 	catalog_close(cat);
